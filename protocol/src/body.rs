@@ -1,0 +1,359 @@
+//! The typed bodies an entry can carry.
+//!
+//! Every enum here is externally tagged (bincode writes a `u32` variant index
+//! first) and every map is a `BTreeMap`, so one value has one encoding. New
+//! variants are only ever appended: old bytes keep decoding.
+
+use crate::error::InvalidBody;
+use crate::ids::{BlobHash, CommitId, ProjectId, PublicKey};
+use crate::limits::{COMMIT_PARENTS_MAX, LIST_ITEMS_MAX, LONG_TEXT_BYTES_MAX, SHORT_TEXT_BYTES_MAX};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What an entry says. The variant order is part of the wire format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Body {
+    /// A maintainer declares (or re-declares) a project.
+    Project(ProjectDeclaration),
+    /// A commit appeared on a watched branch.
+    Announce(CommitAnnouncement),
+    /// A builder takes a cell (commit × platform) for a while.
+    Claim(Claim),
+    /// A builder reports what happened.
+    Result(BuildResult),
+    /// A maintainer asks for a build again.
+    Force(ForceBuild),
+    /// A maintainer grants a key a role in a project.
+    Trust(TrustChange),
+    /// A maintainer withdraws a role.
+    Revoke(TrustChange),
+}
+
+/// The kind of a body, for indexes and counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BodyKind {
+    /// [`Body::Project`]
+    Project,
+    /// [`Body::Announce`]
+    Announce,
+    /// [`Body::Claim`]
+    Claim,
+    /// [`Body::Result`]
+    Result,
+    /// [`Body::Force`]
+    Force,
+    /// [`Body::Trust`]
+    Trust,
+    /// [`Body::Revoke`]
+    Revoke,
+}
+
+/// A project as its maintainer declares it. The latest declaration by the
+/// same maintainer (highest sequence number) replaces earlier ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectDeclaration {
+    /// Short name, unique per maintainer; the project id derives from it.
+    pub name: String,
+    /// Where builders fetch the code (any URL git understands).
+    pub repository: String,
+    /// Branches whose new commits get built.
+    pub branches: Vec<String>,
+    /// Platform labels wanted, such as `linux-x86_64`.
+    pub platforms: Vec<String>,
+    /// Keys besides the maintainer's that may announce commits.
+    pub announcers: Vec<PublicKey>,
+    /// Whose results count.
+    pub builders: BuilderPolicy,
+    /// Independent passing builds a cell needs before it shows as passed.
+    pub builds_per_cell: u8,
+}
+
+/// Which builders a project trusts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum BuilderPolicy {
+    /// Any key's results count.
+    Open,
+    /// Only these keys (plus later `Trust` entries) count.
+    Only(Vec<PublicKey>),
+}
+
+/// A new commit on a watched branch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommitAnnouncement {
+    /// The project.
+    pub project: ProjectId,
+    /// The branch the commit is the head of.
+    pub branch: String,
+    /// The commit.
+    pub commit: CommitId,
+    /// Its parents, for blamelists.
+    pub parents: Vec<CommitId>,
+    /// First line of the commit message.
+    pub title: String,
+    /// Commit author, as git records it.
+    pub author: String,
+    /// Commit time, as git records it.
+    pub committed_at: Timestamp,
+}
+
+/// A builder takes one cell until `lease_expires`; renewing writes a new claim.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claim {
+    /// The project.
+    pub project: ProjectId,
+    /// The commit.
+    pub commit: CommitId,
+    /// The platform label.
+    pub platform: String,
+    /// After this the cell is open again unless a result or renewal came.
+    pub lease_expires: Timestamp,
+}
+
+/// What a build did, step by step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildResult {
+    /// The project.
+    pub project: ProjectId,
+    /// The commit.
+    pub commit: CommitId,
+    /// The platform label.
+    pub platform: String,
+    /// The verdict.
+    pub outcome: Outcome,
+    /// Each step, in recipe order.
+    pub steps: Vec<StepResult>,
+    /// Files the build kept, by hash.
+    pub artifacts: Vec<Artifact>,
+    /// Numbers the recipe asked for (coverage, test counts, ...).
+    pub metrics: BTreeMap<String, f64>,
+    /// The builder's environment: os, arch, kernel, tool versions.
+    pub environment: BTreeMap<String, String>,
+    /// Why, when the outcome is [`Outcome::Error`].
+    pub error: Option<String>,
+}
+
+/// A build's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Outcome {
+    /// Every step exited zero.
+    Passed,
+    /// A step failed: the code is broken.
+    Failed,
+    /// The build could not be judged (no recipe, checkout failed, ...).
+    Error,
+}
+
+/// One step of a build.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepResult {
+    /// Step name from the recipe.
+    pub name: String,
+    /// The command line run.
+    pub command: String,
+    /// How it ended.
+    pub status: StepStatus,
+    /// Wall time, milliseconds.
+    pub duration_ms: u64,
+    /// Its output, stored as a blob.
+    pub log: BlobHash,
+    /// Size of that blob, bytes.
+    pub log_bytes: u64,
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StepStatus {
+    /// Exited with this code.
+    Exited(i32),
+    /// Killed by this signal.
+    Signalled(i32),
+    /// Ran past its timeout and was killed with its process group.
+    TimedOut,
+    /// Not run because an earlier step failed.
+    Skipped,
+    /// Could not be started.
+    FailedToStart,
+}
+
+/// A file a build produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// Path relative to the work dir.
+    pub name: String,
+    /// Content hash.
+    pub hash: BlobHash,
+    /// Size, bytes.
+    pub bytes: u64,
+}
+
+/// A maintainer asks for a build again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForceBuild {
+    /// The project.
+    pub project: ProjectId,
+    /// What to build.
+    pub target: ForceTarget,
+    /// Which platforms; empty means all the project wants.
+    pub platforms: Vec<String>,
+    /// Why, for the record.
+    pub reason: String,
+}
+
+/// What a force build targets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ForceTarget {
+    /// This commit.
+    Commit(CommitId),
+    /// Whatever is the head of this branch.
+    Branch(String),
+}
+
+/// A role granted or withdrawn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrustChange {
+    /// The project.
+    pub project: ProjectId,
+    /// The key concerned.
+    pub subject: PublicKey,
+    /// The role.
+    pub role: Role,
+}
+
+/// What a key may do in a project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Role {
+    /// Its results count.
+    Builder,
+    /// It may announce commits.
+    Announcer,
+}
+
+impl Body {
+    /// The kind of body.
+    pub fn kind(&self) -> BodyKind {
+        match self {
+            Body::Project(_) => BodyKind::Project,
+            Body::Announce(_) => BodyKind::Announce,
+            Body::Claim(_) => BodyKind::Claim,
+            Body::Result(_) => BodyKind::Result,
+            Body::Force(_) => BodyKind::Force,
+            Body::Trust(_) => BodyKind::Trust,
+            Body::Revoke(_) => BodyKind::Revoke,
+        }
+    }
+
+    /// Checks the limits no encoding can express (text lengths, list sizes,
+    /// commit id lengths). A body that fails is never accepted.
+    pub fn validate(&self) -> Result<(), InvalidBody> {
+        match self {
+            Body::Project(p) => p.validate(),
+            Body::Announce(a) => a.validate(),
+            Body::Claim(c) => {
+                commit(&c.commit)?;
+                short("platform", &c.platform)
+            }
+            Body::Result(r) => r.validate(),
+            Body::Force(f) => f.validate(),
+            Body::Trust(_) | Body::Revoke(_) => Ok(()),
+        }
+    }
+}
+
+impl ProjectDeclaration {
+    fn validate(&self) -> Result<(), InvalidBody> {
+        short("name", &self.name)?;
+        if self.name.is_empty() {
+            return Err(InvalidBody::Empty("name"));
+        }
+        long("repository", &self.repository)?;
+        list("branches", &self.branches, |b| short("branch", b))?;
+        list("platforms", &self.platforms, |p| short("platform", p))?;
+        list("announcers", &self.announcers, |_| Ok(()))?;
+        if let BuilderPolicy::Only(keys) = &self.builders {
+            list("builders", keys, |_| Ok(()))?;
+        }
+        if self.builds_per_cell == 0 {
+            return Err(InvalidBody::Empty("builds_per_cell"));
+        }
+        Ok(())
+    }
+}
+
+impl CommitAnnouncement {
+    fn validate(&self) -> Result<(), InvalidBody> {
+        short("branch", &self.branch)?;
+        commit(&self.commit)?;
+        if self.parents.len() > COMMIT_PARENTS_MAX {
+            return Err(InvalidBody::TooMany("parents", COMMIT_PARENTS_MAX));
+        }
+        self.parents.iter().try_for_each(commit)?;
+        long("title", &self.title)?;
+        short("author", &self.author)
+    }
+}
+
+impl BuildResult {
+    fn validate(&self) -> Result<(), InvalidBody> {
+        commit(&self.commit)?;
+        short("platform", &self.platform)?;
+        list("steps", &self.steps, |s| {
+            short("step name", &s.name)?;
+            long("command", &s.command)
+        })?;
+        list("artifacts", &self.artifacts, |a| long("artifact name", &a.name))?;
+        list("metrics", &self.metrics.keys().collect::<Vec<_>>(), |k| {
+            short("metric", k)
+        })?;
+        list("environment", &self.environment.iter().collect::<Vec<_>>(), |(k, v)| {
+            short("environment key", k)?;
+            long("environment value", v)
+        })?;
+        self.error.as_deref().map_or(Ok(()), |e| long("error", e))
+    }
+}
+
+impl ForceBuild {
+    fn validate(&self) -> Result<(), InvalidBody> {
+        match &self.target {
+            ForceTarget::Commit(c) => commit(c)?,
+            ForceTarget::Branch(b) => short("branch", b)?,
+        }
+        list("platforms", &self.platforms, |p| short("platform", p))?;
+        long("reason", &self.reason)
+    }
+}
+
+fn short(field: &'static str, text: &str) -> Result<(), InvalidBody> {
+    text_within(field, text, SHORT_TEXT_BYTES_MAX)
+}
+
+fn long(field: &'static str, text: &str) -> Result<(), InvalidBody> {
+    text_within(field, text, LONG_TEXT_BYTES_MAX)
+}
+
+fn text_within(field: &'static str, text: &str, max: usize) -> Result<(), InvalidBody> {
+    if text.len() > max {
+        return Err(InvalidBody::TooLong(field, max));
+    }
+    Ok(())
+}
+
+fn list<T>(
+    field: &'static str,
+    items: &[T],
+    check: impl Fn(&T) -> Result<(), InvalidBody>,
+) -> Result<(), InvalidBody> {
+    if items.len() > LIST_ITEMS_MAX {
+        return Err(InvalidBody::TooMany(field, LIST_ITEMS_MAX));
+    }
+    items.iter().try_for_each(check)
+}
+
+fn commit(id: &CommitId) -> Result<(), InvalidBody> {
+    if id.is_valid() {
+        Ok(())
+    } else {
+        Err(InvalidBody::CommitId(id.as_bytes().len()))
+    }
+}

@@ -1,0 +1,49 @@
+//! The one byte encoding of entry content (`docs/protocol.md` §2).
+
+use crate::entry::EntryContent;
+use crate::error::DecodeError;
+use crate::limits::ENTRY_BYTES_MAX;
+use bincode::config::{Configuration, Fixint, LittleEndian, Limit};
+
+/// The version byte that starts every entry's content.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// Prepended to the content bytes before signing and hashing, so a
+/// signature over an entry can never be replayed as one over anything else.
+pub const ENTRY_DOMAIN: &[u8] = b"buildmesh/entry/v1\0";
+
+/// bincode 2.0.1, little-endian, fixed-width integers, and an allocation
+/// limit so hostile lengths cannot exhaust memory while decoding.
+type Config = Configuration<LittleEndian, Fixint, Limit<ENTRY_BYTES_MAX>>;
+
+fn config() -> Config {
+    bincode::config::standard()
+        .with_little_endian()
+        .with_fixed_int_encoding()
+        .with_limit::<ENTRY_BYTES_MAX>()
+}
+
+/// The content bytes: the version byte, then the content's fields.
+pub(crate) fn encode(content: &EntryContent) -> Result<Vec<u8>, DecodeError> {
+    bincode::serde::encode_to_vec((FORMAT_VERSION, content), config())
+        .map_err(|e| DecodeError::Malformed(e.to_string()))
+}
+
+/// Decodes content bytes, refusing anything but the canonical encoding of a
+/// supported version.
+pub(crate) fn decode(bytes: &[u8]) -> Result<EntryContent, DecodeError> {
+    let version = *bytes.first().ok_or(DecodeError::TooShort(0))?;
+    if version != FORMAT_VERSION {
+        return Err(DecodeError::UnsupportedVersion(version));
+    }
+    let ((_, content), read): ((u8, EntryContent), usize) =
+        bincode::serde::decode_from_slice(bytes, config())
+            .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    if read != bytes.len() {
+        return Err(DecodeError::TrailingBytes(bytes.len() - read));
+    }
+    if encode(&content)? != bytes {
+        return Err(DecodeError::NotCanonical);
+    }
+    Ok(content)
+}
