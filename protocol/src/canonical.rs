@@ -29,6 +29,15 @@ pub(crate) fn encode(content: &EntryContent) -> Result<Vec<u8>, DecodeError> {
         .map_err(|e| DecodeError::Malformed(e.to_string()))
 }
 
+/// Decodes content bytes without the canonical re-encoding check, for
+/// bytes this process encoded or checked itself.
+pub(crate) fn decode_trusted(bytes: &[u8]) -> Result<EntryContent, DecodeError> {
+    let ((_, content), _): ((u8, EntryContent), usize) =
+        bincode::serde::decode_from_slice(bytes, config())
+            .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    Ok(content)
+}
+
 /// Decodes content bytes, refusing anything but the canonical encoding of a
 /// supported version.
 pub(crate) fn decode(bytes: &[u8]) -> Result<EntryContent, DecodeError> {

@@ -34,7 +34,7 @@ fn parse_hex32(text: &str) -> Result<[u8; 32], ParseIdError> {
 macro_rules! hash32 {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
-        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         pub struct $name(pub [u8; 32]);
 
         impl $name {

@@ -1,1 +1,33 @@
-//! placeholder
+//! buildmesh's sans-IO core: the rules of the log and the views derived
+//! from it.
+//!
+//! Nothing here does IO, reads a clock or spawns a task. The log's merge
+//! rules ([`log::ingest`]) are written once, here, against the
+//! [`log::EntryStore`] trait; `buildmesh-store` implements that trait on
+//! sled and [`log::MemStore`] implements it in memory for tests and the
+//! simulator. The store decides nothing: it applies the [`log::WriteBatch`]
+//! the rules hand it, atomically, and makes it durable on `flush`.
+//!
+//! Views ([`view`]) are pure functions of the entry set and the time: the
+//! same entries give the same matrix on every node.
+//!
+//! ```
+//! use buildmesh_core::log::{self, EntryStore, Ingested, MemStore};
+//! use buildmesh_protocol::{Body, Entry, EntryContent, ProjectId, Role, Timestamp, TrustChange};
+//! use ed25519_dalek::SigningKey;
+//!
+//! let key = SigningKey::from_bytes(&[9; 32]);
+//! let author = key.verifying_key().into();
+//! let body = Body::Trust(TrustChange { project: ProjectId::derive(&author, "p"), subject: author, role: Role::Builder });
+//! let entry = Entry::sign(&key, EntryContent::first(author, Timestamp(1), body)).unwrap();
+//!
+//! let mut store = MemStore::default();
+//! assert_eq!(log::insert(&mut store, entry.clone()).unwrap(), Ingested::Applied { linked: 1 });
+//! assert_eq!(log::insert(&mut store, entry).unwrap(), Ingested::Duplicate);
+//! assert_eq!(store.version(&author).unwrap(), 1);
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod log;
+pub mod view;

@@ -1,0 +1,30 @@
+//! The log: a grow-only set of signed entries, merged by set union.
+//!
+//! Each author's entries form a chain (`seq` 1, 2, ...; each naming its
+//! predecessor's id). An entry is *linked* when its whole chain back to
+//! `seq` 1 is held; only linked entries count in views and travel in sync.
+//! An entry whose predecessor has not arrived is held *pending* and linked
+//! when the gap fills. Two different entries at one `(author, seq)`, or an
+//! entry whose `prev` is not its predecessor's id, prove the author forked:
+//! both are kept as proof and the author's entries stop counting.
+//!
+//! Linked-ness, version vectors and fork verdicts are functions of the set
+//! of entries alone, so any order of arrival gives the same state.
+
+mod fork;
+mod index;
+mod ingest;
+mod mem;
+mod store;
+mod sync;
+mod version;
+
+pub use fork::{ForkKind, ForkProof};
+pub use index::{IndexKey, index_keys};
+pub use ingest::{
+    Ingested, PENDING_WINDOW_ENTRIES, Rejected, SIBLINGS_MAX, ingest, ingest_batch, insert,
+};
+pub use mem::MemStore;
+pub use store::{EntryStore, StoredEntry, WriteBatch};
+pub use sync::{BatchLimits, SyncBatch, SyncCursor, lacks};
+pub use version::VersionVector;

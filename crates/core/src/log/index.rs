@@ -1,0 +1,143 @@
+//! Secondary indexes over linked entries, as ordered byte keys.
+//!
+//! A key is a prefix naming what is indexed, followed by the entry id (the
+//! last 32 bytes). Variable-length parts are length-prefixed so no prefix
+//! can be mistaken for another; timestamps are big-endian so byte order is
+//! time order. The store keeps the keys in a sorted map and answers prefix
+//! scans; it never looks inside them.
+
+use buildmesh_protocol::{Body, CommitId, Entry, EntryId, ProjectId, Timestamp};
+
+/// What to scan for. Each variant's [`IndexKey::prefix`] selects its entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexKey<'a> {
+    /// Every project declaration, all projects.
+    AllProjects,
+    /// Declarations of one project.
+    Project(&'a ProjectId),
+    /// Commit announcements of a project, all branches, by time.
+    Commits(&'a ProjectId),
+    /// Commit announcements of a project on one branch, by time.
+    BranchCommits(&'a ProjectId, &'a str),
+    /// Claims and results of every platform for one commit.
+    Commit(&'a ProjectId, &'a CommitId),
+    /// Claims and results of one cell (commit × platform).
+    Cell(&'a ProjectId, &'a CommitId, &'a str),
+    /// Force builds of a project.
+    Forces(&'a ProjectId),
+    /// Trust and revocation entries of a project.
+    Trust(&'a ProjectId),
+}
+
+const PROJECT: u8 = b'P';
+const COMMITS: u8 = b'A';
+const BRANCH_COMMITS: u8 = b'B';
+const CELLS: u8 = b'C';
+const FORCES: u8 = b'F';
+const TRUST: u8 = b'T';
+
+impl IndexKey<'_> {
+    /// The byte prefix shared by every key this selects.
+    pub fn prefix(&self) -> Vec<u8> {
+        let mut key = Vec::with_capacity(128);
+        match self {
+            IndexKey::AllProjects => key.push(PROJECT),
+            IndexKey::Project(p) => tag(&mut key, PROJECT, p),
+            IndexKey::Commits(p) => tag(&mut key, COMMITS, p),
+            IndexKey::BranchCommits(p, branch) => {
+                tag(&mut key, BRANCH_COMMITS, p);
+                text(&mut key, branch.as_bytes());
+            }
+            IndexKey::Commit(p, commit) => {
+                tag(&mut key, CELLS, p);
+                text(&mut key, commit.as_bytes());
+            }
+            IndexKey::Cell(p, commit, platform) => {
+                tag(&mut key, CELLS, p);
+                text(&mut key, commit.as_bytes());
+                text(&mut key, platform.as_bytes());
+            }
+            IndexKey::Forces(p) => tag(&mut key, FORCES, p),
+            IndexKey::Trust(p) => tag(&mut key, TRUST, p),
+        }
+        key
+    }
+}
+
+/// The index keys of a linked entry.
+pub fn index_keys(entry: &Entry) -> Vec<Vec<u8>> {
+    let id = entry.id();
+    match entry.body() {
+        Body::Project(p) => {
+            let project = ProjectId::derive(&entry.author(), &p.name);
+            vec![with_id(IndexKey::Project(&project).prefix(), &id)]
+        }
+        Body::Announce(a) => vec![
+            timed(IndexKey::Commits(&a.project).prefix(), entry.timestamp(), &id),
+            timed(
+                IndexKey::BranchCommits(&a.project, &a.branch).prefix(),
+                entry.timestamp(),
+                &id,
+            ),
+        ],
+        Body::Claim(c) => vec![with_id(
+            IndexKey::Cell(&c.project, &c.commit, &c.platform).prefix(),
+            &id,
+        )],
+        Body::Result(r) => vec![with_id(
+            IndexKey::Cell(&r.project, &r.commit, &r.platform).prefix(),
+            &id,
+        )],
+        Body::Force(f) => vec![with_id(IndexKey::Forces(&f.project).prefix(), &id)],
+        Body::Trust(t) | Body::Revoke(t) => {
+            vec![with_id(IndexKey::Trust(&t.project).prefix(), &id)]
+        }
+    }
+}
+
+/// The entry id at the end of an index key.
+pub(crate) fn id_of_key(key: &[u8]) -> Option<EntryId> {
+    let tail = key.len().checked_sub(32).map(|start| &key[start..])?;
+    tail.try_into().ok().map(EntryId)
+}
+
+fn tag(key: &mut Vec<u8>, kind: u8, project: &ProjectId) {
+    key.push(kind);
+    key.extend_from_slice(project.as_bytes());
+}
+
+fn text(key: &mut Vec<u8>, bytes: &[u8]) {
+    let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
+    key.extend_from_slice(&len.to_be_bytes());
+    key.extend_from_slice(&bytes[..usize::from(len)]);
+}
+
+fn timed(mut key: Vec<u8>, time: Timestamp, id: &EntryId) -> Vec<u8> {
+    key.extend_from_slice(&time.0.to_be_bytes());
+    with_id(key, id)
+}
+
+fn with_id(mut key: Vec<u8>, id: &EntryId) -> Vec<u8> {
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn branch_prefixes_do_not_overlap() {
+        let p = ProjectId([3; 32]);
+        let a = IndexKey::BranchCommits(&p, "ma").prefix();
+        let b = IndexKey::BranchCommits(&p, "main").prefix();
+        assert!(!b.starts_with(&a));
+    }
+
+    #[test]
+    fn the_id_is_the_key_tail() {
+        let key = timed(IndexKey::Commits(&ProjectId([1; 32])).prefix(), Timestamp(9), &EntryId([7; 32]));
+        assert_eq!(id_of_key(&key), Some(EntryId([7; 32])));
+        assert_eq!(id_of_key(&[1, 2]), None);
+    }
+}

@@ -1,0 +1,188 @@
+//! The merge rules: what one more entry does to a store.
+
+use super::fork::ForkProof;
+use super::index::index_keys;
+use super::store::{EntryStore, StoredEntry, WriteBatch};
+use buildmesh_protocol::{Entry, PublicKey};
+
+/// How far past an author's linked head an entry may be and still be held
+/// pending. Further ahead it is refused: the author's key alone could
+/// otherwise fill our disk with entries that never link. It comes again in
+/// a later sync once the gap has narrowed.
+pub const PENDING_WINDOW_ENTRIES: u64 = 4096;
+
+/// Most entries kept at one `(author, seq)`. Two already prove a fork; a
+/// few more cost little, unbounded would let a forked author fill the disk.
+pub const SIBLINGS_MAX: usize = 4;
+
+/// What ingesting an entry did. Every outcome is normal; none is an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ingested {
+    /// Stored and linked, with `linked - 1` pending successors it unblocked.
+    Applied {
+        /// Entries linked by this ingest, this one included.
+        linked: usize,
+    },
+    /// Already held: nothing changed.
+    Duplicate,
+    /// Stored, waiting for the author's entry `missing_seq`.
+    Pending {
+        /// The first sequence number not yet linked.
+        missing_seq: u64,
+    },
+    /// Stored as evidence: it contradicts an entry already held.
+    Fork(ForkProof),
+    /// Not stored.
+    Rejected(Rejected),
+}
+
+/// Why a well-signed entry was not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Rejected {
+    /// Too far past the author's linked head; see [`PENDING_WINDOW_ENTRIES`].
+    #[error("sequence number {seq} is more than {PENDING_WINDOW_ENTRIES} past the linked head {head}")]
+    TooFarAhead {
+        /// The entry's sequence number.
+        seq: u64,
+        /// The author's linked head.
+        head: u64,
+    },
+    /// [`SIBLINGS_MAX`] entries are already held at this sequence number.
+    #[error("{SIBLINGS_MAX} entries are already held at sequence number {seq}")]
+    TooManySiblings {
+        /// The sequence number.
+        seq: u64,
+    },
+}
+
+/// Adds `entry` to `store`. Not durable until [`EntryStore::flush`]; see
+/// [`insert`] for the durable form.
+pub fn ingest<S: EntryStore>(store: &mut S, entry: Entry) -> Result<Ingested, S::Error> {
+    let (outcome, batch) = plan(store, entry)?;
+    if !batch.is_empty() {
+        store.apply(batch)?;
+    }
+    Ok(outcome)
+}
+
+/// Ingests then flushes: when this returns `Ok`, the entry survives a crash.
+pub fn insert<S: EntryStore>(store: &mut S, entry: Entry) -> Result<Ingested, S::Error> {
+    let outcome = ingest(store, entry)?;
+    store.flush()?;
+    Ok(outcome)
+}
+
+/// Ingests every entry, then flushes once: the cheap way to take a sync batch.
+pub fn ingest_batch<S: EntryStore>(
+    store: &mut S,
+    entries: impl IntoIterator<Item = Entry>,
+) -> Result<Vec<Ingested>, S::Error> {
+    let outcomes = entries
+        .into_iter()
+        .map(|entry| ingest(store, entry))
+        .collect::<Result<Vec<_>, _>>()?;
+    store.flush()?;
+    Ok(outcomes)
+}
+
+/// Decides what `entry` does, from reads alone.
+fn plan<S: EntryStore>(store: &S, entry: Entry) -> Result<(Ingested, WriteBatch), S::Error> {
+    let mut batch = WriteBatch::default();
+    if store.contains(&entry.id())? {
+        return Ok((Ingested::Duplicate, batch));
+    }
+    let (author, seq) = (entry.author(), entry.seq());
+    let head = store.version(&author)?;
+    if seq > head.saturating_add(PENDING_WINDOW_ENTRIES) {
+        return Ok((Ingested::Rejected(Rejected::TooFarAhead { seq, head }), batch));
+    }
+    let siblings = store.at(&author, seq)?;
+    if siblings.len() >= SIBLINGS_MAX {
+        return Ok((Ingested::Rejected(Rejected::TooManySiblings { seq }), batch));
+    }
+    let predecessors = if seq > 1 { store.at(&author, seq - 1)? } else { Vec::new() };
+    let successors = store.at(&author, seq.saturating_add(1))?;
+
+    let proof = fork_proof(&entry, &siblings, &predecessors, &successors);
+    if let Some(proof) = proof {
+        batch.forks.push((author, proof.canonical(store.fork(&author)?)));
+    }
+    let linked = seq == 1
+        || predecessors
+            .iter()
+            .any(|p| p.linked && p.entry.id() == entry.prev());
+    let newly_linked = if linked {
+        link_successors(store, &entry, successors, &mut batch)?
+    } else {
+        0
+    };
+    if linked {
+        batch.index.extend(index_keys(&entry));
+    }
+    batch.entries.push(StoredEntry { entry, linked });
+
+    let outcome = match (proof, linked) {
+        (Some(proof), _) => Ingested::Fork(proof),
+        (None, true) => Ingested::Applied { linked: newly_linked + 1 },
+        (None, false) => Ingested::Pending { missing_seq: head + 1 },
+    };
+    Ok((outcome, batch))
+}
+
+/// The smallest contradiction between `entry` and its neighbours, if any.
+fn fork_proof(
+    entry: &Entry,
+    siblings: &[StoredEntry],
+    predecessors: &[StoredEntry],
+    successors: &[StoredEntry],
+) -> Option<ForkProof> {
+    let (seq, id) = (entry.seq(), entry.id());
+    let equivocations = siblings
+        .iter()
+        .map(|s| ForkProof::equivocation(seq, s.entry.id(), id));
+    let bad_predecessors = predecessors
+        .iter()
+        .filter(|p| p.entry.id() != entry.prev())
+        .map(|p| ForkProof::broken_link(seq, p.entry.id(), id));
+    let bad_successors = successors
+        .iter()
+        .filter(|s| s.entry.prev() != id)
+        .map(|s| ForkProof::broken_link(seq + 1, id, s.entry.id()));
+    equivocations.chain(bad_predecessors).chain(bad_successors).min()
+}
+
+/// Links every held descendant of a newly linked `entry`, recording each in
+/// `batch` with its index keys, and raises the author's version.
+fn link_successors<S: EntryStore>(
+    store: &S,
+    entry: &Entry,
+    successors: Vec<StoredEntry>,
+    batch: &mut WriteBatch,
+) -> Result<usize, S::Error> {
+    let author: PublicKey = entry.author();
+    let mut top = entry.seq();
+    let mut frontier = vec![entry.id()];
+    let mut candidates = successors;
+    let mut count = 0;
+    while !frontier.is_empty() {
+        let next: Vec<&StoredEntry> = candidates
+            .iter()
+            .filter(|c| !c.linked && frontier.contains(&c.entry.prev()))
+            .collect();
+        if next.is_empty() {
+            break;
+        }
+        top += 1;
+        frontier = next.iter().map(|c| c.entry.id()).collect();
+        for child in next {
+            batch.linked.push((author, top, child.entry.id()));
+            batch.index.extend(index_keys(&child.entry));
+            count += 1;
+        }
+        candidates = store.at(&author, top + 1)?;
+    }
+    if top > store.version(&author)? {
+        batch.versions.push((author, top));
+    }
+    Ok(count)
+}

@@ -1,0 +1,152 @@
+//! An in-memory [`EntryStore`] for tests, benches and the simulator.
+
+use super::fork::{AuthorFork, ForkProof};
+use super::index::id_of_key;
+use super::store::{EntryStore, StoredEntry, WriteBatch};
+use super::version::VersionVector;
+use buildmesh_protocol::{EntryId, PublicKey};
+use std::collections::{BTreeMap, BTreeSet};
+use std::convert::Infallible;
+
+/// A store in memory that, like a real disk, distinguishes what was written
+/// from what was made durable: [`MemStore::crash`] forgets every batch
+/// applied since the last [`EntryStore::flush`].
+#[derive(Debug, Clone, Default)]
+pub struct MemStore {
+    current: MemState,
+    unflushed: Vec<WriteBatch>,
+    durable: MemState,
+}
+
+/// The maps a store keeps. `PartialEq` lets tests compare whole stores.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct MemState {
+    entries: BTreeMap<EntryId, StoredEntry>,
+    chains: BTreeSet<(PublicKey, u64, EntryId)>,
+    versions: BTreeMap<PublicKey, u64>,
+    forks: BTreeMap<PublicKey, ForkProof>,
+    index: BTreeSet<Vec<u8>>,
+}
+
+impl MemStore {
+    /// Loses what was not flushed, as a killed process would.
+    pub fn crash(&mut self) {
+        self.current = self.durable.clone();
+        self.unflushed.clear();
+    }
+
+    /// Whether two stores hold the same entries, links, versions, forks
+    /// and indexes (what the log's laws are stated over).
+    pub fn same_contents(&self, other: &MemStore) -> bool {
+        self.current == other.current
+    }
+
+    /// Every entry held, in id order.
+    pub fn entries(&self) -> impl Iterator<Item = &StoredEntry> {
+        self.current.entries.values()
+    }
+}
+
+impl MemState {
+    fn apply(&mut self, batch: &WriteBatch) {
+        for stored in &batch.entries {
+            let entry = &stored.entry;
+            self.chains.insert((entry.author(), entry.seq(), entry.id()));
+            self.entries.insert(entry.id(), stored.clone());
+        }
+        for (_, _, id) in &batch.linked {
+            if let Some(stored) = self.entries.get_mut(id) {
+                stored.linked = true;
+            }
+        }
+        self.versions.extend(batch.versions.iter().copied());
+        self.forks.extend(batch.forks.iter().copied());
+        self.index.extend(batch.index.iter().cloned());
+    }
+
+    fn ids_from(&self, author: &PublicKey, from_seq: u64) -> impl Iterator<Item = (u64, EntryId)> {
+        let start = (*author, from_seq, EntryId::ZERO);
+        let end = (*author, u64::MAX, EntryId([0xff; 32]));
+        self.chains.range(start..=end).map(|(_, seq, id)| (*seq, *id))
+    }
+}
+
+impl EntryStore for MemStore {
+    type Error = Infallible;
+
+    fn get(&self, id: &EntryId) -> Result<Option<StoredEntry>, Infallible> {
+        Ok(self.current.entries.get(id).cloned())
+    }
+
+    fn contains(&self, id: &EntryId) -> Result<bool, Infallible> {
+        Ok(self.current.entries.contains_key(id))
+    }
+
+    fn at(&self, author: &PublicKey, seq: u64) -> Result<Vec<StoredEntry>, Infallible> {
+        self.range(author, seq, 1).map(|found| {
+            found.into_iter().filter(|s| s.entry.seq() == seq).collect()
+        })
+    }
+
+    fn range(&self, author: &PublicKey, from_seq: u64, limit: usize) -> Result<Vec<StoredEntry>, Infallible> {
+        let mut found: Vec<StoredEntry> = Vec::new();
+        for (seq, id) in self.current.ids_from(author, from_seq) {
+            let full = found.len() >= limit;
+            if full && found.last().is_none_or(|last| last.entry.seq() != seq) {
+                break;
+            }
+            found.extend(self.current.entries.get(&id).cloned());
+        }
+        Ok(found)
+    }
+
+    fn version(&self, author: &PublicKey) -> Result<u64, Infallible> {
+        Ok(self.current.versions.get(author).copied().unwrap_or(0))
+    }
+
+    fn versions(&self) -> Result<VersionVector, Infallible> {
+        Ok(self.current.versions.iter().map(|(a, s)| (*a, *s)).collect())
+    }
+
+    fn fork(&self, author: &PublicKey) -> Result<Option<ForkProof>, Infallible> {
+        Ok(self.current.forks.get(author).copied())
+    }
+
+    fn forks(&self) -> Result<Vec<AuthorFork>, Infallible> {
+        Ok(self.current.forks.iter().map(|(a, p)| (*a, *p)).collect())
+    }
+
+    fn scan_index(&self, prefix: &[u8], newest_first: bool, limit: usize) -> Result<Vec<EntryId>, Infallible> {
+        let matching = self
+            .current
+            .index
+            .range(prefix.to_vec()..)
+            .take_while(|key| key.starts_with(prefix));
+        let ids = matching.filter_map(|key| id_of_key(key));
+        Ok(if newest_first {
+            let mut all: Vec<EntryId> = ids.collect();
+            all.reverse();
+            all.truncate(limit);
+            all
+        } else {
+            ids.take(limit).collect()
+        })
+    }
+
+    fn len(&self) -> Result<u64, Infallible> {
+        Ok(self.current.entries.len() as u64)
+    }
+
+    fn apply(&mut self, batch: WriteBatch) -> Result<(), Infallible> {
+        self.current.apply(&batch);
+        self.unflushed.push(batch);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), Infallible> {
+        for batch in self.unflushed.drain(..) {
+            self.durable.apply(&batch);
+        }
+        Ok(())
+    }
+}

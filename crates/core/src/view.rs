@@ -1,0 +1,15 @@
+//! Views: pure functions of the entry set and the time.
+//!
+//! [`ProjectLog::load`] gathers from a store the entries one project's
+//! views read; [`matrix`] turns them into the platform matrix. Neither looks
+//! at arrival order, so the same entries give the same page on every node.
+
+mod cell;
+mod matrix;
+mod policy;
+mod project_log;
+
+pub use cell::{Cell, CellStatus};
+pub use matrix::{Matrix, MatrixOptions, Row, matrix};
+pub use policy::Policy;
+pub use project_log::ProjectLog;

@@ -1,0 +1,103 @@
+//! Who may do what in a project, from its declaration and trust entries.
+
+use super::project_log::ProjectLog;
+use buildmesh_protocol::{Body, BuilderPolicy, Entry, ProjectDeclaration, PublicKey, Role};
+use std::collections::BTreeSet;
+
+/// A project's current declaration and the keys it trusts.
+///
+/// The owner's declarations and trust changes are applied in the owner's
+/// sequence order: a declaration resets the lists, `Trust` adds a key,
+/// `Revoke` removes it. Entries by anyone but the owner change nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// The maintainer who declared the project.
+    pub owner: PublicKey,
+    /// The latest declaration.
+    pub declaration: ProjectDeclaration,
+    announcers: BTreeSet<PublicKey>,
+    builders: Builders,
+}
+
+/// Whose builds count: everyone but the revoked, or only the listed.
+#[derive(Debug, Clone, PartialEq)]
+enum Builders {
+    Open { revoked: BTreeSet<PublicKey> },
+    Only(BTreeSet<PublicKey>),
+}
+
+impl Policy {
+    /// The policy in force, or `None` if the project has no declaration
+    /// by an owner in good standing.
+    pub fn of(log: &ProjectLog) -> Option<Policy> {
+        let mut owned: Vec<&Entry> = log
+            .declarations
+            .iter()
+            .chain(&log.trust)
+            .filter(|e| log.counts(e))
+            .collect();
+        let first = owned.iter().find(|e| matches!(e.body(), Body::Project(_)))?;
+        let owner = first.author();
+        owned.retain(|e| e.author() == owner);
+        owned.sort_by_key(|e| e.seq());
+        owned
+            .into_iter()
+            .fold(None, |policy, entry| Policy::step(policy, owner, entry.body()))
+    }
+
+    /// One owner entry applied; trust changes before the first declaration
+    /// have nothing to change and are ignored.
+    fn step(policy: Option<Policy>, owner: PublicKey, body: &Body) -> Option<Policy> {
+        match (policy, body) {
+            (_, Body::Project(declaration)) => Some(Policy::declared(owner, declaration)),
+            (Some(mut policy), Body::Trust(t)) => {
+                policy.set(t.role, t.subject, true);
+                Some(policy)
+            }
+            (Some(mut policy), Body::Revoke(t)) => {
+                policy.set(t.role, t.subject, false);
+                Some(policy)
+            }
+            (policy, _) => policy,
+        }
+    }
+
+    fn declared(owner: PublicKey, declaration: &ProjectDeclaration) -> Policy {
+        let builders = match &declaration.builders {
+            BuilderPolicy::Open => Builders::Open { revoked: BTreeSet::new() },
+            BuilderPolicy::Only(keys) => Builders::Only(keys.iter().copied().collect()),
+        };
+        Policy {
+            owner,
+            declaration: declaration.clone(),
+            announcers: declaration.announcers.iter().copied().collect(),
+            builders,
+        }
+    }
+
+    fn set(&mut self, role: Role, key: PublicKey, granted: bool) {
+        let (set, listed_means_granted) = match (role, &mut self.builders) {
+            (Role::Announcer, _) => (&mut self.announcers, true),
+            (Role::Builder, Builders::Only(keys)) => (keys, true),
+            (Role::Builder, Builders::Open { revoked }) => (revoked, false),
+        };
+        if granted == listed_means_granted {
+            set.insert(key);
+        } else {
+            set.remove(&key);
+        }
+    }
+
+    /// Whether `key` may announce commits.
+    pub fn may_announce(&self, key: &PublicKey) -> bool {
+        *key == self.owner || self.announcers.contains(key)
+    }
+
+    /// Whether `key`'s claims and results count.
+    pub fn trusts_builder(&self, key: &PublicKey) -> bool {
+        match &self.builders {
+            Builders::Open { revoked } => !revoked.contains(key),
+            Builders::Only(keys) => keys.contains(key),
+        }
+    }
+}
