@@ -18,6 +18,7 @@ mod mem;
 mod store;
 mod sync;
 mod version;
+mod writer;
 
 pub use fork::{ForkKind, ForkProof};
 pub use index::{IndexKey, index_keys};
@@ -28,3 +29,4 @@ pub use mem::MemStore;
 pub use store::{EntryStore, StoredEntry, WriteBatch};
 pub use sync::{BatchLimits, SyncBatch, SyncCursor, lacks};
 pub use version::VersionVector;
+pub use writer::ChainWriter;

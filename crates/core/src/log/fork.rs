@@ -32,12 +32,22 @@ impl ForkProof {
     /// whichever arrived first.
     pub fn equivocation(seq: u64, a: EntryId, b: EntryId) -> Self {
         let (first, second) = if a <= b { (a, b) } else { (b, a) };
-        ForkProof { seq, kind: ForkKind::Equivocation, first, second }
+        ForkProof {
+            seq,
+            kind: ForkKind::Equivocation,
+            first,
+            second,
+        }
     }
 
     /// `later` at `seq` does not name `earlier` (at `seq - 1`) as its predecessor.
     pub fn broken_link(seq: u64, earlier: EntryId, later: EntryId) -> Self {
-        ForkProof { seq, kind: ForkKind::BrokenLink, first: earlier, second: later }
+        ForkProof {
+            seq,
+            kind: ForkKind::BrokenLink,
+            first: earlier,
+            second: later,
+        }
     }
 
     /// Of two proofs against one author, the one every node keeps: the

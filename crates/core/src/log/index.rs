@@ -73,7 +73,11 @@ pub fn index_keys(entry: &Entry) -> Vec<Vec<u8>> {
             vec![with_id(IndexKey::Project(&project).prefix(), &id)]
         }
         Body::Announce(a) => vec![
-            timed(IndexKey::Commits(&a.project).prefix(), entry.timestamp(), &id),
+            timed(
+                IndexKey::Commits(&a.project).prefix(),
+                entry.timestamp(),
+                &id,
+            ),
             timed(
                 IndexKey::BranchCommits(&a.project, &a.branch).prefix(),
                 entry.timestamp(),
@@ -136,7 +140,11 @@ mod tests {
 
     #[test]
     fn the_id_is_the_key_tail() {
-        let key = timed(IndexKey::Commits(&ProjectId([1; 32])).prefix(), Timestamp(9), &EntryId([7; 32]));
+        let key = timed(
+            IndexKey::Commits(&ProjectId([1; 32])).prefix(),
+            Timestamp(9),
+            &EntryId([7; 32]),
+        );
         assert_eq!(id_of_key(&key), Some(EntryId([7; 32])));
         assert_eq!(id_of_key(&[1, 2]), None);
     }

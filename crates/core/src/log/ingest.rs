@@ -40,7 +40,9 @@ pub enum Ingested {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Rejected {
     /// Too far past the author's linked head; see [`PENDING_WINDOW_ENTRIES`].
-    #[error("sequence number {seq} is more than {PENDING_WINDOW_ENTRIES} past the linked head {head}")]
+    #[error(
+        "sequence number {seq} is more than {PENDING_WINDOW_ENTRIES} past the linked head {head}"
+    )]
     TooFarAhead {
         /// The entry's sequence number.
         seq: u64,
@@ -94,18 +96,27 @@ fn plan<S: EntryStore>(store: &S, entry: Entry) -> Result<(Ingested, WriteBatch)
     let (author, seq) = (entry.author(), entry.seq());
     let head = store.version(&author)?;
     if seq > head.saturating_add(PENDING_WINDOW_ENTRIES) {
-        return Ok((Ingested::Rejected(Rejected::TooFarAhead { seq, head }), batch));
+        return Ok((
+            Ingested::Rejected(Rejected::TooFarAhead { seq, head }),
+            batch,
+        ));
     }
     let siblings = store.at(&author, seq)?;
     if siblings.len() >= SIBLINGS_MAX {
         return Ok((Ingested::Rejected(Rejected::TooManySiblings { seq }), batch));
     }
-    let predecessors = if seq > 1 { store.at(&author, seq - 1)? } else { Vec::new() };
+    let predecessors = if seq > 1 {
+        store.at(&author, seq - 1)?
+    } else {
+        Vec::new()
+    };
     let successors = store.at(&author, seq.saturating_add(1))?;
 
     let proof = fork_proof(&entry, &siblings, &predecessors, &successors);
     if let Some(proof) = proof {
-        batch.forks.push((author, proof.canonical(store.fork(&author)?)));
+        batch
+            .forks
+            .push((author, proof.canonical(store.fork(&author)?)));
     }
     let linked = seq == 1
         || predecessors
@@ -123,8 +134,12 @@ fn plan<S: EntryStore>(store: &S, entry: Entry) -> Result<(Ingested, WriteBatch)
 
     let outcome = match (proof, linked) {
         (Some(proof), _) => Ingested::Fork(proof),
-        (None, true) => Ingested::Applied { linked: newly_linked + 1 },
-        (None, false) => Ingested::Pending { missing_seq: head + 1 },
+        (None, true) => Ingested::Applied {
+            linked: newly_linked + 1,
+        },
+        (None, false) => Ingested::Pending {
+            missing_seq: head + 1,
+        },
     };
     Ok((outcome, batch))
 }
@@ -148,7 +163,10 @@ fn fork_proof(
         .iter()
         .filter(|s| s.entry.prev() != id)
         .map(|s| ForkProof::broken_link(seq + 1, id, s.entry.id()));
-    equivocations.chain(bad_predecessors).chain(bad_successors).min()
+    equivocations
+        .chain(bad_predecessors)
+        .chain(bad_successors)
+        .min()
 }
 
 /// Links every held descendant of a newly linked `entry`, recording each in

@@ -51,7 +51,8 @@ impl MemState {
     fn apply(&mut self, batch: &WriteBatch) {
         for stored in &batch.entries {
             let entry = &stored.entry;
-            self.chains.insert((entry.author(), entry.seq(), entry.id()));
+            self.chains
+                .insert((entry.author(), entry.seq(), entry.id()));
             self.entries.insert(entry.id(), stored.clone());
         }
         for (_, _, id) in &batch.linked {
@@ -67,7 +68,9 @@ impl MemState {
     fn ids_from(&self, author: &PublicKey, from_seq: u64) -> impl Iterator<Item = (u64, EntryId)> {
         let start = (*author, from_seq, EntryId::ZERO);
         let end = (*author, u64::MAX, EntryId([0xff; 32]));
-        self.chains.range(start..=end).map(|(_, seq, id)| (*seq, *id))
+        self.chains
+            .range(start..=end)
+            .map(|(_, seq, id)| (*seq, *id))
     }
 }
 
@@ -83,12 +86,16 @@ impl EntryStore for MemStore {
     }
 
     fn at(&self, author: &PublicKey, seq: u64) -> Result<Vec<StoredEntry>, Infallible> {
-        self.range(author, seq, 1).map(|found| {
-            found.into_iter().filter(|s| s.entry.seq() == seq).collect()
-        })
+        self.range(author, seq, 1)
+            .map(|found| found.into_iter().filter(|s| s.entry.seq() == seq).collect())
     }
 
-    fn range(&self, author: &PublicKey, from_seq: u64, limit: usize) -> Result<Vec<StoredEntry>, Infallible> {
+    fn range(
+        &self,
+        author: &PublicKey,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEntry>, Infallible> {
         let mut found: Vec<StoredEntry> = Vec::new();
         for (seq, id) in self.current.ids_from(author, from_seq) {
             let full = found.len() >= limit;
@@ -105,7 +112,12 @@ impl EntryStore for MemStore {
     }
 
     fn versions(&self) -> Result<VersionVector, Infallible> {
-        Ok(self.current.versions.iter().map(|(a, s)| (*a, *s)).collect())
+        Ok(self
+            .current
+            .versions
+            .iter()
+            .map(|(a, s)| (*a, *s))
+            .collect())
     }
 
     fn fork(&self, author: &PublicKey) -> Result<Option<ForkProof>, Infallible> {
@@ -116,7 +128,12 @@ impl EntryStore for MemStore {
         Ok(self.current.forks.iter().map(|(a, p)| (*a, *p)).collect())
     }
 
-    fn scan_index(&self, prefix: &[u8], newest_first: bool, limit: usize) -> Result<Vec<EntryId>, Infallible> {
+    fn scan_index(
+        &self,
+        prefix: &[u8],
+        newest_first: bool,
+        limit: usize,
+    ) -> Result<Vec<EntryId>, Infallible> {
         let matching = self
             .current
             .index

@@ -28,7 +28,10 @@ pub struct BatchLimits {
 
 impl Default for BatchLimits {
     fn default() -> Self {
-        BatchLimits { entries_max: 1024, bytes_max: 4 * 1024 * 1024 }
+        BatchLimits {
+            entries_max: 1024,
+            bytes_max: 4 * 1024 * 1024,
+        }
     }
 }
 
@@ -50,9 +53,14 @@ pub fn lacks<S: EntryStore>(
     limits: BatchLimits,
 ) -> Result<SyncBatch, S::Error> {
     let ours = store.versions()?;
-    let mut batch = SyncBatch { entries: Vec::new(), resume: None };
+    let mut batch = SyncBatch {
+        entries: Vec::new(),
+        resume: None,
+    };
     let mut bytes = 0;
-    let todo = ours.iter().filter(|(author, seq)| *seq > theirs.get(author));
+    let todo = ours
+        .iter()
+        .filter(|(author, seq)| *seq > theirs.get(author));
     for (author, head) in todo {
         let mut seq = theirs.get(author) + 1;
         if let Some(cursor) = resume {
@@ -66,7 +74,10 @@ pub fn lacks<S: EntryStore>(
         while seq <= head {
             let room = room_for(&batch, bytes, limits);
             if room == 0 {
-                batch.resume = Some(SyncCursor { author: *author, seq });
+                batch.resume = Some(SyncCursor {
+                    author: *author,
+                    seq,
+                });
                 return Ok(batch);
             }
             let found = store.range(author, seq, room)?;

@@ -28,7 +28,10 @@ impl VersionVector {
 
     /// Every author with a non-zero sequence number, in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&PublicKey, u64)> {
-        self.0.iter().filter(|(_, seq)| **seq > 0).map(|(k, s)| (k, *s))
+        self.0
+            .iter()
+            .filter(|(_, seq)| **seq > 0)
+            .map(|(k, s)| (k, *s))
     }
 
     /// Number of authors with a non-zero sequence number.
@@ -75,7 +78,10 @@ mod tests {
         assert_eq!(v.get(&a), 5);
         v.raise(PublicKey([2; 32]), 0);
         assert_eq!(v.len(), 1);
-        assert_eq!(VersionVector::new(), [(PublicKey([2; 32]), 0)].into_iter().collect());
+        assert_eq!(
+            VersionVector::new(),
+            [(PublicKey([2; 32]), 0)].into_iter().collect()
+        );
     }
 
     #[test]

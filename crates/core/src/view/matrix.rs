@@ -3,7 +3,9 @@
 use super::cell::Cell;
 use super::policy::Policy;
 use super::project_log::ProjectLog;
-use buildmesh_protocol::{Body, CommitAnnouncement, CommitId, Entry, ProjectId, PublicKey, Timestamp};
+use buildmesh_protocol::{
+    Body, CommitAnnouncement, CommitId, Entry, ProjectId, PublicKey, Timestamp,
+};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -67,7 +69,9 @@ pub fn matrix(log: &ProjectLog, now: Timestamp, options: &MatrixOptions) -> Opti
                 .platforms
                 .iter()
                 .map(|platform| {
-                    let entries = cells.get(&(commit, platform.as_str())).map_or(&[][..], Vec::as_slice);
+                    let entries = cells
+                        .get(&(commit, platform.as_str()))
+                        .map_or(&[][..], Vec::as_slice);
                     Cell::judge(platform, entries, declaration.builds_per_cell, now)
                 })
                 .collect();
@@ -105,13 +109,23 @@ fn commits<'a>(
     options: &MatrixOptions,
 ) -> Vec<(&'a CommitId, FirstSeen<'a>)> {
     let mut seen: BTreeMap<&CommitId, FirstSeen<'a>> = BTreeMap::new();
-    for entry in log.announcements.iter().filter(|e| log.counts(e) && policy.may_announce(&e.author())) {
-        let Body::Announce(a) = entry.body() else { continue };
+    for entry in log
+        .announcements
+        .iter()
+        .filter(|e| log.counts(e) && policy.may_announce(&e.author()))
+    {
+        let Body::Announce(a) = entry.body() else {
+            continue;
+        };
         if options.branch.as_ref().is_some_and(|b| *b != a.branch) {
             continue;
         }
         let at = entry.timestamp();
-        let first = seen.entry(&a.commit).or_insert(FirstSeen { at, announcement: a, branches: BTreeSet::new() });
+        let first = seen.entry(&a.commit).or_insert(FirstSeen {
+            at,
+            announcement: a,
+            branches: BTreeSet::new(),
+        });
         if (at, &a.title) < (first.at, &first.announcement.title) {
             first.at = at;
             first.announcement = a;
@@ -124,9 +138,16 @@ fn commits<'a>(
 }
 
 /// Claims and results that count, grouped by cell.
-fn cell_entries<'a>(log: &'a ProjectLog, policy: &Policy) -> BTreeMap<(&'a CommitId, &'a str), Vec<&'a Entry>> {
+fn cell_entries<'a>(
+    log: &'a ProjectLog,
+    policy: &Policy,
+) -> BTreeMap<(&'a CommitId, &'a str), Vec<&'a Entry>> {
     let mut cells: BTreeMap<(&CommitId, &str), Vec<&Entry>> = BTreeMap::new();
-    for entry in log.cell_entries.iter().filter(|e| log.counts(e) && policy.trusts_builder(&e.author())) {
+    for entry in log
+        .cell_entries
+        .iter()
+        .filter(|e| log.counts(e) && policy.trusts_builder(&e.author()))
+    {
         let key = match entry.body() {
             Body::Claim(c) => (&c.commit, c.platform.as_str()),
             Body::Result(r) => (&r.commit, r.platform.as_str()),

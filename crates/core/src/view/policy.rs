@@ -36,13 +36,15 @@ impl Policy {
             .chain(&log.trust)
             .filter(|e| log.counts(e))
             .collect();
-        let first = owned.iter().find(|e| matches!(e.body(), Body::Project(_)))?;
+        let first = owned
+            .iter()
+            .find(|e| matches!(e.body(), Body::Project(_)))?;
         let owner = first.author();
         owned.retain(|e| e.author() == owner);
         owned.sort_by_key(|e| e.seq());
-        owned
-            .into_iter()
-            .fold(None, |policy, entry| Policy::step(policy, owner, entry.body()))
+        owned.into_iter().fold(None, |policy, entry| {
+            Policy::step(policy, owner, entry.body())
+        })
     }
 
     /// One owner entry applied; trust changes before the first declaration
@@ -64,7 +66,9 @@ impl Policy {
 
     fn declared(owner: PublicKey, declaration: &ProjectDeclaration) -> Policy {
         let builders = match &declaration.builders {
-            BuilderPolicy::Open => Builders::Open { revoked: BTreeSet::new() },
+            BuilderPolicy::Open => Builders::Open {
+                revoked: BTreeSet::new(),
+            },
             BuilderPolicy::Only(keys) => Builders::Only(keys.iter().copied().collect()),
         };
         Policy {

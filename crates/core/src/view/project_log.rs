@@ -31,15 +31,37 @@ impl ProjectLog {
     ) -> Result<ProjectLog, S::Error> {
         let all = usize::MAX;
         let declarations = fetch(store, &IndexKey::Project(project).prefix(), false, all)?;
-        let announcements = fetch(store, &IndexKey::Commits(project).prefix(), true, announcements_max)?;
-        let commits: BTreeSet<&CommitId> = announcements.iter().filter_map(announced_commit).collect();
+        let announcements = fetch(
+            store,
+            &IndexKey::Commits(project).prefix(),
+            true,
+            announcements_max,
+        )?;
+        let commits: BTreeSet<&CommitId> =
+            announcements.iter().filter_map(announced_commit).collect();
         let mut cell_entries = Vec::new();
         for commit in commits {
-            cell_entries.extend(fetch(store, &IndexKey::Commit(project, commit).prefix(), false, all)?);
+            cell_entries.extend(fetch(
+                store,
+                &IndexKey::Commit(project, commit).prefix(),
+                false,
+                all,
+            )?);
         }
         let trust = fetch(store, &IndexKey::Trust(project).prefix(), false, all)?;
-        let forked = store.forks()?.into_iter().map(|(author, _)| author).collect();
-        Ok(ProjectLog { project: *project, declarations, announcements, cell_entries, trust, forked })
+        let forked = store
+            .forks()?
+            .into_iter()
+            .map(|(author, _)| author)
+            .collect();
+        Ok(ProjectLog {
+            project: *project,
+            declarations,
+            announcements,
+            cell_entries,
+            trust,
+            forked,
+        })
     }
 
     /// Builds the log of `project` from any collection of entries (for
@@ -49,7 +71,11 @@ impl ProjectLog {
         entries: impl IntoIterator<Item = &'a Entry>,
         forked: BTreeSet<PublicKey>,
     ) -> ProjectLog {
-        let mut log = ProjectLog { project: *project, forked, ..ProjectLog::default() };
+        let mut log = ProjectLog {
+            project: *project,
+            forked,
+            ..ProjectLog::default()
+        };
         for entry in entries {
             log.add(entry);
         }
@@ -59,7 +85,9 @@ impl ProjectLog {
     fn add(&mut self, entry: &Entry) {
         let project = &self.project;
         let list = match entry.body() {
-            Body::Project(p) if ProjectId::derive(&entry.author(), &p.name) == *project => &mut self.declarations,
+            Body::Project(p) if ProjectId::derive(&entry.author(), &p.name) == *project => {
+                &mut self.declarations
+            }
             Body::Announce(a) if a.project == *project => &mut self.announcements,
             Body::Claim(c) if c.project == *project => &mut self.cell_entries,
             Body::Result(r) if r.project == *project => &mut self.cell_entries,

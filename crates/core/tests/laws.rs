@@ -1,0 +1,97 @@
+//! The log is a CRDT: merge is commutative, associative and idempotent, so
+//! any order and any repetition of the same entries gives the same store,
+//! the same version vector and the same matrix (docs/protocol.md §6).
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+mod fixtures;
+
+use buildmesh_core::log::{self, EntryStore, MemStore};
+use buildmesh_core::view::{Matrix, MatrixOptions, ProjectLog, matrix};
+use buildmesh_protocol::{Entry, ProjectId};
+use fixtures::{NOW, history};
+use proptest::prelude::*;
+
+fn store_of<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> MemStore {
+    let mut store = MemStore::default();
+    for entry in entries {
+        log::ingest(&mut store, entry.clone()).unwrap();
+    }
+    store
+}
+
+/// Everything `from` holds, ingested into `into`.
+fn merge(mut into: MemStore, from: &MemStore) -> MemStore {
+    for stored in from.entries() {
+        log::ingest(&mut into, stored.entry.clone()).unwrap();
+    }
+    into
+}
+
+fn view(store: &MemStore, project: &ProjectId) -> Option<Matrix> {
+    let log = ProjectLog::load(store, project, usize::MAX).unwrap();
+    matrix(&log, NOW, &MatrixOptions::default())
+}
+
+fn assert_same(a: &MemStore, b: &MemStore, project: &ProjectId) {
+    assert!(a.same_contents(b), "stores differ");
+    assert_eq!(a.versions().unwrap(), b.versions().unwrap());
+    assert_eq!(a.forks().unwrap(), b.forks().unwrap());
+    assert_eq!(view(a, project), view(b, project));
+}
+
+/// A history, and three overlapping slices of it in shuffled orders.
+fn scenario() -> impl Strategy<Value = (fixtures::History, Vec<usize>, Vec<usize>, Vec<usize>)> {
+    (1u8..6, proptest::collection::vec(0u8..5, 12), any::<bool>()).prop_flat_map(
+        |(commits, outcomes, fork)| {
+            let h = history(commits, &outcomes, fork);
+            let n = h.entries.len();
+            let slice = move || proptest::collection::vec(0..n, 0..n * 2);
+            (Just(h), slice(), slice(), slice())
+        },
+    )
+}
+
+fn pick(h: &fixtures::History, order: &[usize]) -> MemStore {
+    store_of(order.iter().map(|&i| &h.entries[i]))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn any_order_and_repetition_gives_the_same_state(
+        (h, extra, _, _) in scenario(),
+        seed in any::<u64>(),
+    ) {
+        let in_order = store_of(&h.entries);
+        let mut order: Vec<usize> = (0..h.entries.len()).chain(extra).collect();
+        // Fisher-Yates with a proptest-chosen seed: reproducible, any permutation.
+        let mut state = seed | 1;
+        for i in (1..order.len()).rev() {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17;
+            order.swap(i, (state % (i as u64 + 1)) as usize);
+        }
+        let shuffled = pick(&h, &order);
+        assert_same(&in_order, &shuffled, &h.project);
+    }
+
+    #[test]
+    fn merge_is_commutative((h, a, b, _) in scenario()) {
+        let (a, b) = (pick(&h, &a), pick(&h, &b));
+        assert_same(&merge(a.clone(), &b), &merge(b, &a), &h.project);
+    }
+
+    #[test]
+    fn merge_is_associative((h, a, b, c) in scenario()) {
+        let (a, b, c) = (pick(&h, &a), pick(&h, &b), pick(&h, &c));
+        let left = merge(merge(a.clone(), &b), &c);
+        let right = merge(a, &merge(b, &c));
+        assert_same(&left, &right, &h.project);
+    }
+
+    #[test]
+    fn merge_is_idempotent((h, a, _, _) in scenario()) {
+        let a = pick(&h, &a);
+        assert_same(&merge(a.clone(), &a), &a, &h.project);
+    }
+}

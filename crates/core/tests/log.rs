@@ -1,0 +1,236 @@
+//! Scenarios of the log's merge rules (docs/protocol.md §6), one per rule.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+mod fixtures;
+
+use buildmesh_core::log::{
+    self, BatchLimits, ChainWriter, EntryStore, ForkKind, Ingested, MemStore,
+    PENDING_WINDOW_ENTRIES, Rejected, SIBLINGS_MAX, VersionVector, lacks,
+};
+use buildmesh_protocol::{Entry, EntryContent, ProjectId, Timestamp};
+use ed25519_dalek::SigningKey;
+use fixtures::{announce, seed_of, writer};
+
+fn chain(w: &mut ChainWriter, n: u8) -> Vec<Entry> {
+    let project = ProjectId([1; 32]);
+    (0..n)
+        .map(|i| {
+            w.write(Timestamp(u64::from(i)), announce(project, i))
+                .unwrap()
+        })
+        .collect()
+}
+
+/// An entry by `name` at `seq` chained to `prev`, whatever the real chain says.
+fn rogue(name: &str, seq: u64, prev: &Entry, n: u8) -> Entry {
+    let key = SigningKey::from_bytes(&seed_of(name));
+    let content = EntryContent {
+        author: prev.author(),
+        seq,
+        prev: prev.id(),
+        timestamp: Timestamp(99),
+        body: announce(ProjectId([1; 32]), n),
+    };
+    Entry::sign(&key, content).unwrap()
+}
+
+#[test]
+fn a_chain_in_order_links_entry_by_entry() {
+    let mut store = MemStore::default();
+    let entries = chain(&mut writer("alice"), 3);
+    for entry in &entries {
+        assert_eq!(
+            log::insert(&mut store, entry.clone()).unwrap(),
+            Ingested::Applied { linked: 1 }
+        );
+    }
+    assert_eq!(store.version(&entries[0].author()).unwrap(), 3);
+    assert_eq!(store.len().unwrap(), 3);
+}
+
+#[test]
+fn duplicates_change_nothing() {
+    let mut store = MemStore::default();
+    let entry = chain(&mut writer("alice"), 1).remove(0);
+    log::insert(&mut store, entry.clone()).unwrap();
+    let before = store.clone();
+    assert_eq!(log::insert(&mut store, entry).unwrap(), Ingested::Duplicate);
+    assert!(store.same_contents(&before));
+}
+
+#[test]
+fn a_gap_holds_entries_pending_until_it_fills() {
+    let mut store = MemStore::default();
+    let e = chain(&mut writer("alice"), 4);
+    assert_eq!(
+        log::insert(&mut store, e[3].clone()).unwrap(),
+        Ingested::Pending { missing_seq: 1 }
+    );
+    assert_eq!(
+        log::insert(&mut store, e[1].clone()).unwrap(),
+        Ingested::Pending { missing_seq: 1 }
+    );
+    assert_eq!(store.version(&e[0].author()).unwrap(), 0);
+    assert_eq!(
+        log::insert(&mut store, e[0].clone()).unwrap(),
+        Ingested::Applied { linked: 2 }
+    );
+    assert_eq!(store.version(&e[0].author()).unwrap(), 2);
+    assert_eq!(
+        log::insert(&mut store, e[2].clone()).unwrap(),
+        Ingested::Applied { linked: 2 }
+    );
+    assert_eq!(store.version(&e[0].author()).unwrap(), 4);
+    assert!(store.entries().all(|s| s.linked));
+}
+
+#[test]
+fn two_entries_at_one_seq_are_a_fork_and_both_are_kept() {
+    let mut store = MemStore::default();
+    let e = chain(&mut writer("alice"), 2);
+    let twin = rogue("alice", 2, &e[0], 7);
+    log::insert(&mut store, e[0].clone()).unwrap();
+    log::insert(&mut store, e[1].clone()).unwrap();
+    let Ingested::Fork(proof) = log::insert(&mut store, twin.clone()).unwrap() else {
+        panic!("no fork")
+    };
+    assert_eq!(proof.kind, ForkKind::Equivocation);
+    assert_eq!(proof.seq, 2);
+    assert!(store.contains(&twin.id()).unwrap() && store.contains(&e[1].id()).unwrap());
+    assert_eq!(store.fork(&e[0].author()).unwrap(), Some(proof));
+}
+
+#[test]
+fn an_entry_that_does_not_chain_to_its_predecessor_is_a_fork() {
+    let mut store = MemStore::default();
+    let e = chain(&mut writer("alice"), 3);
+    let stray = rogue("alice", 3, &e[0], 9); // seq 3 but chained to seq 1
+    for entry in &e[..2] {
+        log::insert(&mut store, entry.clone()).unwrap();
+    }
+    let Ingested::Fork(proof) = log::insert(&mut store, stray.clone()).unwrap() else {
+        panic!("no fork")
+    };
+    assert_eq!(
+        (proof.kind, proof.first, proof.second),
+        (ForkKind::BrokenLink, e[1].id(), stray.id())
+    );
+    assert!(
+        !store.get(&stray.id()).unwrap().unwrap().linked,
+        "a broken link never links"
+    );
+    assert_eq!(store.version(&e[0].author()).unwrap(), 2);
+}
+
+#[test]
+fn entries_far_past_the_head_are_refused_and_forks_are_bounded() {
+    let mut store = MemStore::default();
+    let e = chain(&mut writer("alice"), 1);
+    let far = rogue("alice", PENDING_WINDOW_ENTRIES + 2, &e[0], 1);
+    assert_eq!(
+        log::insert(&mut store, far).unwrap(),
+        Ingested::Rejected(Rejected::TooFarAhead {
+            seq: PENDING_WINDOW_ENTRIES + 2,
+            head: 0
+        })
+    );
+    log::insert(&mut store, e[0].clone()).unwrap();
+    let twins: Vec<Entry> = (0..SIBLINGS_MAX as u8 + 1)
+        .map(|n| rogue("alice", 2, &e[0], n))
+        .collect();
+    let outcomes: Vec<Ingested> = twins
+        .into_iter()
+        .map(|t| log::insert(&mut store, t).unwrap())
+        .collect();
+    assert_eq!(
+        outcomes.last(),
+        Some(&Ingested::Rejected(Rejected::TooManySiblings { seq: 2 }))
+    );
+    assert_eq!(store.at(&e[0].author(), 2).unwrap().len(), SIBLINGS_MAX);
+}
+
+#[test]
+fn a_crash_loses_exactly_what_was_not_flushed() {
+    let mut store = MemStore::default();
+    let e = chain(&mut writer("alice"), 3);
+    log::insert(&mut store, e[0].clone()).unwrap();
+    log::ingest(&mut store, e[1].clone()).unwrap();
+    store.crash();
+    assert_eq!(store.version(&e[0].author()).unwrap(), 1);
+    assert!(!store.contains(&e[1].id()).unwrap());
+}
+
+#[test]
+fn lacks_walks_everything_in_bounded_batches() {
+    let mut store = MemStore::default();
+    let (mut a, mut b) = (writer("alice"), writer("bob"));
+    let all: Vec<Entry> = chain(&mut a, 30)
+        .into_iter()
+        .chain(chain(&mut b, 25))
+        .collect();
+    log::ingest_batch(&mut store, all.iter().cloned()).unwrap();
+    let pending = rogue("bob", 27, &all[54], 1); // seq 27 while bob's head is 25
+    log::insert(&mut store, pending).unwrap();
+
+    let theirs: VersionVector = [(a.author(), 10)].into_iter().collect();
+    let limits = BatchLimits {
+        entries_max: 7,
+        bytes_max: usize::MAX,
+    };
+    let (mut got, mut resume, mut rounds) = (Vec::new(), None, 0);
+    loop {
+        let batch = lacks(&store, &theirs, resume, limits).unwrap();
+        assert!(batch.entries.len() <= 7);
+        got.extend(batch.entries.iter().map(|e| (e.author(), e.seq())));
+        rounds += 1;
+        resume = batch.resume;
+        if resume.is_none() {
+            break;
+        }
+    }
+    let mut want: Vec<_> = all
+        .iter()
+        .filter(|e| e.author() != a.author() || e.seq() > 10)
+        .map(|e| (e.author(), e.seq()))
+        .collect();
+    want.sort();
+    got.sort();
+    assert_eq!(
+        got, want,
+        "every linked entry the peer lacks, once, and nothing pending"
+    );
+    assert_eq!(rounds, want.len().div_ceil(7));
+}
+
+#[test]
+fn lacks_respects_the_byte_bound() {
+    let mut store = MemStore::default();
+    log::ingest_batch(&mut store, chain(&mut writer("alice"), 20)).unwrap();
+    let limits = BatchLimits {
+        entries_max: 1000,
+        bytes_max: 1,
+    };
+    let batch = lacks(&store, &VersionVector::new(), None, limits).unwrap();
+    assert_eq!(
+        batch.entries.len(),
+        1,
+        "one entry per batch when the bound is tiny"
+    );
+    assert!(batch.resume.is_some());
+}
+
+#[test]
+fn a_writer_resumes_its_chain_from_the_store() {
+    let mut store = MemStore::default();
+    let mut first = writer("alice");
+    log::ingest_batch(&mut store, chain(&mut first, 3)).unwrap();
+    let mut again = ChainWriter::resume(SigningKey::from_bytes(&seed_of("alice")), &store).unwrap();
+    assert_eq!(again.next_seq(), 4);
+    let next = again
+        .write(Timestamp(5), announce(ProjectId([1; 32]), 5))
+        .unwrap();
+    assert_eq!(
+        log::insert(&mut store, next).unwrap(),
+        Ingested::Applied { linked: 1 }
+    );
+}

@@ -1,0 +1,219 @@
+//! The platform matrix as a pure function of entries and time.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+mod fixtures;
+
+use buildmesh_core::log::{self, ChainWriter, MemStore};
+use buildmesh_core::view::{CellStatus, Matrix, MatrixOptions, ProjectLog, matrix};
+use buildmesh_protocol::{Body, BuilderPolicy, Outcome, ProjectId, Role, Timestamp, TrustChange};
+use fixtures::{NOW, PLATFORMS, announce, claim, declaration, result, writer};
+use std::collections::BTreeSet;
+
+const LINUX: &str = PLATFORMS[0];
+const MAC: &str = PLATFORMS[1];
+
+struct World {
+    store: MemStore,
+    alice: ChainWriter,
+    project: ProjectId,
+    t: u64,
+}
+
+impl World {
+    fn new(builders: BuilderPolicy, builds_per_cell: u8) -> World {
+        let alice = writer("alice");
+        let project = ProjectId::derive(&alice.author(), "demo");
+        let mut world = World {
+            store: MemStore::default(),
+            alice,
+            project,
+            t: NOW.0 - 10_000,
+        };
+        world.owner(declaration(&PLATFORMS, builders, builds_per_cell));
+        world
+    }
+
+    fn owner(&mut self, body: Body) {
+        self.t += 1;
+        let entry = self.alice.write(Timestamp(self.t), body).unwrap();
+        log::insert(&mut self.store, entry).unwrap();
+    }
+
+    fn by(&mut self, who: &mut ChainWriter, body: Body) {
+        self.t += 1;
+        let entry = who.write(Timestamp(self.t), body).unwrap();
+        log::insert(&mut self.store, entry).unwrap();
+    }
+
+    fn matrix(&self, now: Timestamp) -> Matrix {
+        let log = ProjectLog::load(&self.store, &self.project, usize::MAX).unwrap();
+        matrix(&log, now, &MatrixOptions::default()).unwrap()
+    }
+
+    fn status(&self, row: usize, platform: &str) -> CellStatus {
+        let m = self.matrix(NOW);
+        let column = m.platforms.iter().position(|p| p == platform).unwrap();
+        m.rows[row].cells[column].status
+    }
+}
+
+#[test]
+fn cells_follow_claims_and_results() {
+    let mut w = World::new(BuilderPolicy::Open, 1);
+    let (mut bob, mut carol) = (writer("bob"), writer("carol"));
+    let p = w.project;
+    w.owner(announce(p, 1));
+    assert_eq!(w.status(0, LINUX), CellStatus::Pending);
+    w.by(&mut bob, claim(p, 1, LINUX, NOW.plus_ms(1000)));
+    assert_eq!(w.status(0, LINUX), CellStatus::Claimed);
+    assert_eq!(
+        w.matrix(NOW.plus_ms(1000)).rows[0].cells[0].status,
+        CellStatus::Pending,
+        "a lapsed lease reopens the cell"
+    );
+    w.by(&mut bob, result(p, 1, LINUX, Outcome::Passed));
+    w.by(&mut carol, result(p, 1, MAC, Outcome::Error));
+    assert_eq!(w.status(0, LINUX), CellStatus::Passed);
+    assert_eq!(w.status(0, MAC), CellStatus::Error);
+    w.by(&mut bob, result(p, 1, MAC, Outcome::Failed));
+    assert_eq!(w.status(0, MAC), CellStatus::Failed);
+    let cell = &w.matrix(NOW).rows[0].cells[1];
+    assert_eq!(cell.results.len(), 2);
+    assert_eq!(
+        cell.builders.iter().collect::<BTreeSet<_>>(),
+        [bob.author(), carol.author()].iter().collect()
+    );
+}
+
+#[test]
+fn rows_are_newest_first_and_filterable() {
+    let mut w = World::new(BuilderPolicy::Open, 1);
+    let p = w.project;
+    for n in 1..=5 {
+        w.owner(announce(p, n));
+    }
+    let m = w.matrix(NOW);
+    let titles: Vec<&str> = m.rows.iter().map(|r| r.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        ["commit 5", "commit 4", "commit 3", "commit 2", "commit 1"]
+    );
+    let log = ProjectLog::load(&w.store, &p, usize::MAX).unwrap();
+    let two = matrix(
+        &log,
+        NOW,
+        &MatrixOptions {
+            branch: Some("main".into()),
+            rows_max: Some(2),
+        },
+    )
+    .unwrap();
+    assert_eq!(two.rows.len(), 2);
+    let none = matrix(
+        &log,
+        NOW,
+        &MatrixOptions {
+            branch: Some("dev".into()),
+            rows_max: None,
+        },
+    )
+    .unwrap();
+    assert!(none.rows.is_empty());
+}
+
+#[test]
+fn only_trusted_builders_count_and_trust_can_change() {
+    let (mut bob, mut mallory) = (writer("bob"), writer("mallory"));
+    let mut w = World::new(BuilderPolicy::Only(vec![bob.author()]), 1);
+    let p = w.project;
+    w.owner(announce(p, 1));
+    w.by(&mut mallory, result(p, 1, LINUX, Outcome::Failed));
+    assert_eq!(
+        w.status(0, LINUX),
+        CellStatus::Pending,
+        "an untrusted result does not count"
+    );
+    w.owner(Body::Trust(TrustChange {
+        project: p,
+        subject: mallory.author(),
+        role: Role::Builder,
+    }));
+    assert_eq!(w.status(0, LINUX), CellStatus::Failed);
+    w.owner(Body::Revoke(TrustChange {
+        project: p,
+        subject: mallory.author(),
+        role: Role::Builder,
+    }));
+    w.by(&mut bob, result(p, 1, LINUX, Outcome::Passed));
+    assert_eq!(w.status(0, LINUX), CellStatus::Passed);
+}
+
+#[test]
+fn revoking_a_builder_of_an_open_project_excludes_only_it() {
+    let (mut bob, mut carol) = (writer("bob"), writer("carol"));
+    let mut w = World::new(BuilderPolicy::Open, 1);
+    let p = w.project;
+    w.owner(announce(p, 1));
+    w.by(&mut bob, result(p, 1, LINUX, Outcome::Failed));
+    w.by(&mut carol, result(p, 1, MAC, Outcome::Passed));
+    w.owner(Body::Revoke(TrustChange {
+        project: p,
+        subject: bob.author(),
+        role: Role::Builder,
+    }));
+    assert_eq!(w.status(0, LINUX), CellStatus::Pending);
+    assert_eq!(w.status(0, MAC), CellStatus::Passed);
+}
+
+#[test]
+fn a_cell_needing_two_builds_passes_on_the_second_builder() {
+    let (mut bob, mut carol) = (writer("bob"), writer("carol"));
+    let mut w = World::new(BuilderPolicy::Open, 2);
+    let p = w.project;
+    w.owner(announce(p, 1));
+    w.by(&mut bob, result(p, 1, LINUX, Outcome::Passed));
+    w.by(&mut bob, result(p, 1, LINUX, Outcome::Passed));
+    assert_eq!(
+        w.status(0, LINUX),
+        CellStatus::Pending,
+        "one builder twice is one witness"
+    );
+    w.by(&mut carol, result(p, 1, LINUX, Outcome::Passed));
+    assert_eq!(w.status(0, LINUX), CellStatus::Passed);
+}
+
+#[test]
+fn announcements_by_strangers_are_ignored() {
+    let mut mallory = writer("mallory");
+    let mut w = World::new(BuilderPolicy::Open, 1);
+    let p = w.project;
+    w.by(&mut mallory, announce(p, 1));
+    assert!(w.matrix(NOW).rows.is_empty());
+    w.owner(Body::Trust(TrustChange {
+        project: p,
+        subject: mallory.author(),
+        role: Role::Announcer,
+    }));
+    assert_eq!(w.matrix(NOW).rows.len(), 1);
+}
+
+#[test]
+fn a_forked_builder_stops_counting() {
+    let mut bob = writer("bob");
+    let mut w = World::new(BuilderPolicy::Open, 1);
+    let p = w.project;
+    w.owner(announce(p, 1));
+    w.by(&mut bob, result(p, 1, LINUX, Outcome::Passed));
+    assert_eq!(w.status(0, LINUX), CellStatus::Passed);
+    let mut bob_again = writer("bob"); // same key, starting over: a fork at seq 1
+    w.by(&mut bob_again, result(p, 1, MAC, Outcome::Passed));
+    assert_eq!(w.status(0, LINUX), CellStatus::Pending);
+    assert_eq!(w.status(0, MAC), CellStatus::Pending);
+}
+
+#[test]
+fn a_project_without_declaration_has_no_matrix() {
+    let store = MemStore::default();
+    let log = ProjectLog::load(&store, &ProjectId([5; 32]), 10).unwrap();
+    assert_eq!(matrix(&log, NOW, &MatrixOptions::default()), None);
+}
