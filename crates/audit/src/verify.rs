@@ -1,0 +1,104 @@
+//! Verifying an export, line by line.
+
+use crate::format::{ExportedEntry, Header};
+use crate::report::{Problem, Report};
+use buildmesh_core::log::{self, EntryStore, Ingested, MemStore};
+use buildmesh_protocol::PublicKey;
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+
+/// Feeds export lines through the same merge rules a node uses, so the
+/// verdict on chains and forks is the one the mesh would reach.
+#[derive(Debug, Default)]
+pub struct Verifier {
+    store: MemStore,
+    header_seen: bool,
+    lines: usize,
+    problems: Vec<Problem>,
+}
+
+impl Verifier {
+    /// A verifier that has seen nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes the next line (with or without its newline). Blank lines are
+    /// skipped; the first non-blank line must be the header.
+    pub fn line(&mut self, text: &str) {
+        self.lines += 1;
+        let text = text.trim_end_matches(['\n', '\r']);
+        if text.trim().is_empty() {
+            return;
+        }
+        if !self.header_seen {
+            self.header_seen = true;
+            if let Err(error) = Header::parse(text) {
+                self.problems.push(Problem::BadHeader(error));
+            }
+            return;
+        }
+        let line = self.lines;
+        match ExportedEntry::parse(text) {
+            Err(error) => self.problems.push(Problem::BadLine { line, error }),
+            Ok(entry) => {
+                let id = entry.id();
+                match infallible(log::ingest(&mut self.store, entry)) {
+                    Ingested::Duplicate => self.problems.push(Problem::Duplicate { line, id }),
+                    Ingested::Rejected(reason) => {
+                        self.problems.push(Problem::Refused { line, reason })
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// The report: everything found line by line, then forks and gaps.
+    pub fn finish(self) -> Report {
+        let mut problems = self.problems;
+        if !self.header_seen {
+            problems.insert(0, Problem::MissingHeader);
+        }
+        let forks = infallible(self.store.forks());
+        let versions = infallible(self.store.versions());
+        let heads: BTreeMap<PublicKey, u64> = self
+            .store
+            .entries()
+            .map(|s| s.entry.author())
+            .map(|a| (a, versions.get(&a)))
+            .collect();
+        let mut unchained: BTreeMap<PublicKey, usize> = BTreeMap::new();
+        for stored in self.store.entries().filter(|s| !s.linked) {
+            *unchained.entry(stored.entry.author()).or_default() += 1;
+        }
+        for (author, proof) in &forks {
+            unchained.remove(author);
+            problems.push(Problem::Fork {
+                author: *author,
+                proof: *proof,
+            });
+        }
+        for (author, count) in unchained {
+            let missing_seq = versions.get(&author) + 1;
+            problems.push(Problem::Gap {
+                author,
+                missing_seq,
+                unchained: count,
+            });
+        }
+        Report {
+            lines: self.lines,
+            entries: self.store.entries().count(),
+            heads,
+            problems,
+        }
+    }
+}
+
+fn infallible<T>(result: Result<T, Infallible>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(never) => match never {},
+    }
+}
