@@ -1,1 +1,48 @@
-fn main() {}
+//! `buildmesh`: continuous integration with no master.
+//!
+//! This binary only wires: it parses the command line, sets up logging,
+//! opens files and stores, and hands the work to the library crates. Exit
+//! codes are decided in one place, here.
+
+mod cli;
+mod clock;
+mod cmd;
+mod data_dir;
+mod keyfile;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    init_tracing();
+    match cmd::run(args) {
+        Ok(code) => code,
+        Err(error) => {
+            // A closed stdout (`buildmesh log export | head`) is not a failure
+            // worth a message; the reader simply stopped reading.
+            if is_broken_pipe(&error) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {error:#}");
+            ExitCode::from(cmd::EXIT_ERROR)
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

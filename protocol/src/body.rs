@@ -302,8 +302,9 @@ impl BuildResult {
             long("command", &s.command)
         })?;
         list("artifacts", &self.artifacts, |a| long("artifact name", &a.name))?;
-        list("metrics", &self.metrics.keys().collect::<Vec<_>>(), |k| {
-            short("metric", k)
+        list("metrics", &self.metrics.iter().collect::<Vec<_>>(), |(k, v)| {
+            short("metric", k)?;
+            if v.is_finite() { Ok(()) } else { Err(InvalidBody::NotFinite("metric value")) }
         })?;
         list("environment", &self.environment.iter().collect::<Vec<_>>(), |(k, v)| {
             short("environment key", k)?;

@@ -54,6 +54,10 @@ pub enum InvalidBody {
     /// A field that must not be empty or zero is.
     #[error("{0} must not be empty or zero")]
     Empty(&'static str),
+    /// A number that is NaN or infinite: it would not equal itself, so an
+    /// entry holding it could not be compared or deduplicated by value.
+    #[error("{0} must be a finite number")]
+    NotFinite(&'static str),
     /// A commit id of the wrong length.
     #[error("commit id is {0} bytes; git ids are 20 or 32")]
     CommitId(usize),

@@ -80,6 +80,9 @@ pub enum FormatError {
         "export format version {0} is not supported (this build reads version {FORMAT_VERSION})"
     )]
     Version(u32),
+    /// The line is longer than any valid entry line can be.
+    #[error("line is {0} bytes or more, longer than any entry line can be")]
+    LineTooLong(usize),
     /// A hex field is not hex of the right length.
     #[error("field {0} is not valid hex of the right length")]
     Hex(&'static str),
@@ -97,6 +100,10 @@ pub enum FormatError {
         actual: String,
     },
 }
+
+/// Longest line a valid export can hold: an entry of the largest size,
+/// hex-encoded, with its JSON fields around it.
+pub const LINE_BYTES_MAX: usize = 2 * buildmesh_protocol::ENTRY_BYTES_MAX + 1024;
 
 /// The export line of `entry` (without the newline).
 pub fn export_line(entry: &Entry) -> String {

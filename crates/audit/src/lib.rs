@@ -31,6 +31,8 @@ mod format;
 mod report;
 mod verify;
 
-pub use format::{ExportedEntry, FORMAT_NAME, FORMAT_VERSION, FormatError, Header, export_line};
+pub use format::{
+    ExportedEntry, FORMAT_NAME, FORMAT_VERSION, FormatError, Header, LINE_BYTES_MAX, export_line,
+};
 pub use report::{Problem, Report};
 pub use verify::Verifier;

@@ -54,6 +54,19 @@ impl Verifier {
         }
     }
 
+    /// Counts a line the caller refused to read whole because it was longer
+    /// than [`crate::LINE_BYTES_MAX`].
+    pub fn line_too_long(&mut self, bytes: usize) {
+        self.lines += 1;
+        let error = crate::FormatError::LineTooLong(bytes);
+        if self.header_seen {
+            self.problems.push(Problem::BadLine { line: self.lines, error });
+        } else {
+            self.header_seen = true;
+            self.problems.push(Problem::BadHeader(error));
+        }
+    }
+
     /// The report: everything found line by line, then forks and gaps.
     pub fn finish(self) -> Report {
         let mut problems = self.problems;

@@ -9,7 +9,7 @@ mod matrix;
 mod policy;
 mod project_log;
 
-pub use cell::{Cell, CellStatus};
+pub use cell::{Cell, CellResult, CellStatus};
 pub use matrix::{Matrix, MatrixOptions, Row, matrix};
 pub use policy::Policy;
 pub use project_log::ProjectLog;

@@ -80,8 +80,8 @@ fn cells_follow_claims_and_results() {
     let cell = &w.matrix(NOW).rows[0].cells[1];
     assert_eq!(cell.results.len(), 2);
     assert_eq!(
-        cell.builders.iter().collect::<BTreeSet<_>>(),
-        [bob.author(), carol.author()].iter().collect()
+        cell.builders().into_iter().collect::<BTreeSet<_>>(),
+        [bob.author(), carol.author()].into_iter().collect()
     );
 }
 

@@ -22,6 +22,9 @@ impl VersionVector {
 
     /// Raises `author` to `seq` (never lowers it).
     pub fn raise(&mut self, author: PublicKey, seq: u64) {
+        if seq == 0 {
+            return; // absent already means 0; keeping maps minimal keeps `==` meaningful
+        }
         let slot = self.0.entry(author).or_insert(0);
         *slot = (*slot).max(seq);
     }

@@ -2,7 +2,6 @@
 
 use buildmesh_protocol::{Body, Entry, EntryId, Outcome, PublicKey, Timestamp};
 use serde::Serialize;
-use std::collections::BTreeSet;
 
 /// What a person reading the matrix needs to know about a cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -19,22 +18,38 @@ pub enum CellStatus {
     Error,
 }
 
-/// A cell and the entries behind its status.
+/// A cell and the entries behind its status. Cells sit in their row in
+/// the matrix's column order, so the platform is the column's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Cell {
-    /// The platform label.
-    pub platform: String,
     /// The verdict.
     pub status: CellStatus,
-    /// Results that count, in id order.
-    pub results: Vec<EntryId>,
-    /// Their builders, in key order, each once.
-    pub builders: Vec<PublicKey>,
+    /// Results that count, in id order, each with its builder and verdict.
+    pub results: Vec<CellResult>,
     /// The live claim with the latest lease, if any: builder and expiry.
     pub claimed_by: Option<(PublicKey, Timestamp)>,
 }
 
+/// One result behind a cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct CellResult {
+    /// The result entry.
+    pub id: EntryId,
+    /// Who built it.
+    pub builder: PublicKey,
+    /// What it found.
+    pub outcome: Outcome,
+}
+
 impl Cell {
+    /// The distinct builders behind the results, in key order.
+    pub fn builders(&self) -> Vec<PublicKey> {
+        let mut builders: Vec<PublicKey> = self.results.iter().map(|r| r.builder).collect();
+        builders.sort_unstable();
+        builders.dedup();
+        builders
+    }
+
     /// Judges a cell from the claims and results that count (trusted
     /// builders in good standing), at time `now`.
     ///
@@ -42,22 +57,16 @@ impl Cell {
     /// `builds_needed` distinct passing builders make `Passed`; otherwise
     /// any error is `Error`; otherwise a lease that has not expired is
     /// `Claimed`; otherwise `Pending` (a lapsed lease reopens the cell).
-    pub fn judge(platform: &str, entries: &[&Entry], builds_needed: u8, now: Timestamp) -> Cell {
-        let mut outcomes = BTreeSet::new();
-        let mut passers = BTreeSet::new();
-        let mut results = Vec::new();
-        let mut builders = BTreeSet::new();
+    pub fn judge<'a>(entries: impl IntoIterator<Item = &'a Entry>, builds_needed: u8, now: Timestamp) -> Cell {
+        let mut results: Vec<CellResult> = Vec::new();
         let mut claimed_by: Option<(PublicKey, Timestamp)> = None;
         for entry in entries {
             match entry.body() {
-                Body::Result(r) => {
-                    outcomes.insert(r.outcome);
-                    if r.outcome == Outcome::Passed {
-                        passers.insert(entry.author());
-                    }
-                    results.push(entry.id());
-                    builders.insert(entry.author());
-                }
+                Body::Result(r) => results.push(CellResult {
+                    id: entry.id(),
+                    builder: entry.author(),
+                    outcome: r.outcome,
+                }),
                 Body::Claim(c) if c.lease_expires > now => {
                     let candidate = (entry.author(), c.lease_expires);
                     if claimed_by.is_none_or(|held| (held.1, held.0) < (candidate.1, candidate.0)) {
@@ -67,24 +76,33 @@ impl Cell {
                 _ => {}
             }
         }
-        results.sort();
-        let status = if outcomes.contains(&Outcome::Failed) {
+        results.sort_unstable();
+        let status = Self::status(&results, claimed_by.is_some(), builds_needed);
+        Cell { status, results, claimed_by }
+    }
+
+    fn status(results: &[CellResult], claimed: bool, builds_needed: u8) -> CellStatus {
+        let any = |outcome| results.iter().any(|r| r.outcome == outcome);
+        if any(Outcome::Failed) {
             CellStatus::Failed
-        } else if passers.len() >= usize::from(builds_needed.max(1)) {
+        } else if distinct_passers(results) >= usize::from(builds_needed.max(1)) {
             CellStatus::Passed
-        } else if outcomes.contains(&Outcome::Error) {
+        } else if any(Outcome::Error) {
             CellStatus::Error
-        } else if claimed_by.is_some() {
+        } else if claimed {
             CellStatus::Claimed
         } else {
             CellStatus::Pending
-        };
-        Cell {
-            platform: platform.to_owned(),
-            status,
-            results,
-            builders: builders.into_iter().collect(),
-            claimed_by,
         }
     }
+}
+
+/// Distinct builders among passing results (usually one or two, so a
+/// quadratic scan beats allocating a set).
+fn distinct_passers(results: &[CellResult]) -> usize {
+    let passing = || results.iter().filter(|r| r.outcome == Outcome::Passed);
+    passing()
+        .enumerate()
+        .filter(|(i, r)| !passing().take(*i).any(|earlier| earlier.builder == r.builder))
+        .count()
 }

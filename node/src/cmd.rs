@@ -1,0 +1,22 @@
+//! One module per subcommand; each returns the process exit code.
+
+mod keygen;
+mod log;
+
+use crate::cli::{Cli, Command, LogCommand};
+use std::process::ExitCode;
+
+/// Exit code for "it ran, and found problems" (`log verify`).
+pub const EXIT_PROBLEMS: u8 = 1;
+/// Exit code for "it could not run" (bad input, IO error, ...).
+pub const EXIT_ERROR: u8 = 2;
+
+/// Runs the chosen subcommand.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Keygen(args) => keygen::run(args),
+        Command::Id(args) => keygen::show(args),
+        Command::Log(LogCommand::Export(args)) => log::export(args),
+        Command::Log(LogCommand::Verify(args)) => log::verify(args),
+    }
+}

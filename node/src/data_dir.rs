@@ -1,0 +1,38 @@
+//! Where a node keeps its files.
+//!
+//! ```text
+//! DATA_DIR/key      the node's secret key (mode 600)
+//! DATA_DIR/store/   the sled database of log entries
+//! ```
+
+use std::path::PathBuf;
+
+/// A node's data directory.
+#[derive(Debug, Clone)]
+pub struct DataDir(PathBuf);
+
+impl DataDir {
+    /// The directory given, or the default: `$XDG_DATA_HOME/buildmesh`,
+    /// else `$HOME/.local/share/buildmesh`, else `./buildmesh-data`.
+    pub fn resolve(given: Option<PathBuf>) -> DataDir {
+        DataDir(given.unwrap_or_else(default_root))
+    }
+
+    /// The node's key file.
+    pub fn key_file(&self) -> PathBuf {
+        self.0.join("key")
+    }
+
+    /// The entry store.
+    pub fn store(&self) -> PathBuf {
+        self.0.join("store")
+    }
+}
+
+fn default_root() -> PathBuf {
+    let xdg = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()).map(PathBuf::from);
+    let home = || std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".local/share"));
+    xdg.or_else(home)
+        .map(|base| base.join("buildmesh"))
+        .unwrap_or_else(|| PathBuf::from("buildmesh-data"))
+}
