@@ -68,7 +68,9 @@ fn the_constants_are_what_the_code_computes() {
     let seed: [u8; 32] = std::array::from_fn(|i| i as u8 + 1);
     assert_eq!(hex::encode(seed), SECRET_SEED_HEX);
     assert_eq!(entry.author().to_string(), PUBLIC_KEY_HEX);
-    let Body::Trust(change) = entry.body() else { panic!("not a trust body") };
+    let Body::Trust(change) = entry.body() else {
+        panic!("not a trust body")
+    };
     assert_eq!(change.project.to_string(), PROJECT_ID_HEX);
     assert_eq!(hex::encode(ENTRY_DOMAIN), DOMAIN_HEX);
     assert_eq!(hex::encode(entry.content_bytes()), CONTENT_HEX);
@@ -76,7 +78,10 @@ fn the_constants_are_what_the_code_computes() {
     assert_eq!(entry.id().to_string(), ID_HEX);
     let message = format!("{DOMAIN_HEX}{CONTENT_HEX}");
     assert_eq!(hex::encode(signed_message(entry.content_bytes())), message);
-    assert_eq!(hex::encode(entry.to_wire()), format!("{SIGNATURE_HEX}{CONTENT_HEX}"));
+    assert_eq!(
+        hex::encode(entry.to_wire()),
+        format!("{SIGNATURE_HEX}{CONTENT_HEX}")
+    );
 }
 
 /// §8 checked the way a third party would: plain ed25519 and SHA-256 over
@@ -87,7 +92,8 @@ fn the_constants_verify_without_buildmesh() {
     let signature: [u8; 64] = hex::decode(SIGNATURE_HEX).unwrap().try_into().unwrap();
     let message = hex::decode(format!("{DOMAIN_HEX}{CONTENT_HEX}")).unwrap();
     let key = VerifyingKey::from_bytes(&key).unwrap();
-    key.verify_strict(&message, &Signature::from_bytes(&signature)).unwrap();
+    key.verify_strict(&message, &Signature::from_bytes(&signature))
+        .unwrap();
     assert_eq!(hex::encode(Sha256::digest(&message)), ID_HEX);
     let project = Sha256::new()
         .chain_update(b"buildmesh/project/v1")
@@ -115,7 +121,10 @@ fn the_doc_shows_these_constants() {
         ("signature", SIGNATURE_HEX),
         ("id", ID_HEX),
     ] {
-        assert!(doc.contains(value), "docs/protocol.md lacks the {name} hex {value}");
+        assert!(
+            doc.contains(value),
+            "docs/protocol.md lacks the {name} hex {value}"
+        );
     }
 }
 
@@ -129,8 +138,14 @@ fn the_doc_breaks_the_content_down_correctly() {
     for &(offset, length, meaning) in FIELDS {
         assert_eq!(offset, end, "{meaning} does not follow the previous field");
         end = offset + length;
-        let row = format!("| {offset} | {length} | `{}` |", hex::encode(&content[offset..end]));
-        assert!(doc.contains(&row), "docs/protocol.md lacks the {meaning} row {row}");
+        let row = format!(
+            "| {offset} | {length} | `{}` |",
+            hex::encode(&content[offset..end])
+        );
+        assert!(
+            doc.contains(&row),
+            "docs/protocol.md lacks the {meaning} row {row}"
+        );
     }
     assert_eq!(end, content.len(), "the table covers every content byte");
 }
