@@ -5,6 +5,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Now, in ms since the Unix epoch (0 if the clock is before 1970).
 pub fn now() -> Timestamp {
-    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     Timestamp(u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX))
 }

@@ -30,8 +30,14 @@ impl DataDir {
 }
 
 fn default_root() -> PathBuf {
-    let xdg = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()).map(PathBuf::from);
-    let home = || std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".local/share"));
+    let xdg = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let home = || {
+        std::env::var_os("HOME")
+            .filter(|v| !v.is_empty())
+            .map(|h| PathBuf::from(h).join(".local/share"))
+    };
     xdg.or_else(home)
         .map(|base| base.join("buildmesh"))
         .unwrap_or_else(|| PathBuf::from("buildmesh-data"))

@@ -28,7 +28,8 @@ struct KeyFile {
 /// existing one unless `force`: a lost key is a lost identity.
 pub fn write_new(path: &Path, key: &SigningKey, force: bool) -> Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
     }
     if path.exists() && !force {
         bail!(
@@ -61,27 +62,37 @@ pub fn write_new(path: &Path, key: &SigningKey, force: bool) -> Result<()> {
 /// Reads a key file, checking that its public key matches its secret.
 pub fn read(path: &Path) -> Result<SigningKey> {
     let text = fs::read_to_string(path).with_context(|| {
-        format!("cannot read key file {} (create one with `buildmesh keygen`)", path.display())
+        format!(
+            "cannot read key file {} (create one with `buildmesh keygen`)",
+            path.display()
+        )
     })?;
-    let parsed: KeyFile = toml::from_str(&text).with_context(|| format!("{} is not a buildmesh key file", path.display()))?;
+    let parsed: KeyFile = toml::from_str(&text)
+        .with_context(|| format!("{} is not a buildmesh key file", path.display()))?;
     let secret: [u8; 32] = hex::decode(parsed.secret.trim())
         .ok()
         .and_then(|bytes| bytes.try_into().ok())
         .with_context(|| format!("{}: secret must be 64 hex digits", path.display()))?;
     let key = SigningKey::from_bytes(&secret);
     let public = PublicKey::from(key.verifying_key());
-    if !parsed.public.trim().eq_ignore_ascii_case(&public.to_string()) {
-        bail!("{}: the public key does not belong to the secret key; the file is damaged", path.display());
+    if !parsed
+        .public
+        .trim()
+        .eq_ignore_ascii_case(&public.to_string())
+    {
+        bail!(
+            "{}: the public key does not belong to the secret key; the file is damaged",
+            path.display()
+        );
     }
     warn_if_exposed(path);
     Ok(key)
 }
 
 fn warn_if_exposed(path: &Path) {
-    if let Ok(meta) = fs::metadata(path) {
-        if meta.permissions().mode() & 0o077 != 0 {
-            tracing::warn!(path = %path.display(), "key file is readable by others; run chmod 600 on it");
-        }
+    let exposed = fs::metadata(path).is_ok_and(|meta| meta.permissions().mode() & 0o077 != 0);
+    if exposed {
+        tracing::warn!(path = %path.display(), "key file is readable by others; run chmod 600 on it");
     }
 }
 
@@ -97,8 +108,14 @@ mod tests {
         let key = SigningKey::from_bytes(&[4; 32]);
         write_new(&path, &key, false).unwrap();
         assert_eq!(read(&path).unwrap().to_bytes(), key.to_bytes());
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        assert!(write_new(&path, &key, false).is_err(), "never overwrite silently");
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(
+            write_new(&path, &key, false).is_err(),
+            "never overwrite silently"
+        );
         write_new(&path, &SigningKey::from_bytes(&[5; 32]), true).unwrap();
     }
 
@@ -106,7 +123,15 @@ mod tests {
     fn a_mismatched_public_key_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("key");
-        fs::write(&path, format!("public = \"{}\"\nsecret = \"{}\"\n", "00".repeat(32), "01".repeat(32))).unwrap();
+        fs::write(
+            &path,
+            format!(
+                "public = \"{}\"\nsecret = \"{}\"\n",
+                "00".repeat(32),
+                "01".repeat(32)
+            ),
+        )
+        .unwrap();
         assert!(read(&path).unwrap_err().to_string().contains("damaged"));
     }
 }

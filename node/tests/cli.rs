@@ -28,8 +28,16 @@ fn populated(dir: &Path, n: u8) {
     for seed in [1u8, 2] {
         let mut writer = ChainWriter::new(SigningKey::from_bytes(&[seed; 32]));
         for i in 0..n {
-            let body = Body::Trust(TrustChange { project: ProjectId([i; 32]), subject: writer.author(), role: Role::Builder });
-            log::insert(&mut store, writer.write(Timestamp(u64::from(i)), body).unwrap()).unwrap();
+            let body = Body::Trust(TrustChange {
+                project: ProjectId([i; 32]),
+                subject: writer.author(),
+                role: Role::Builder,
+            });
+            log::insert(
+                &mut store,
+                writer.write(Timestamp(u64::from(i)), body).unwrap(),
+            )
+            .unwrap();
         }
     }
 }
@@ -42,12 +50,19 @@ fn keygen_writes_a_private_key_and_prints_its_public_half() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let public = text(&out.stdout).trim().to_string();
     assert_eq!(public.len(), 64, "{public}");
-    let mode = std::fs::metadata(dir.path().join("key")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(dir.path().join("key"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
 
     let again = buildmesh(&["keygen", "--data-dir", data]);
     assert_eq!(again.status.code(), Some(2));
-    assert!(text(&again.stderr).contains("--force"), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("--force"),
+        "{}",
+        text(&again.stderr)
+    );
 
     let id = buildmesh(&["id", "--data-dir", data]);
     assert_eq!(text(&id.stdout).trim(), public);
@@ -59,21 +74,40 @@ fn an_export_verifies_and_a_tampered_one_does_not() {
     populated(dir.path(), 5);
     let data = dir.path().to_str().unwrap();
     let file = dir.path().join("log.jsonl");
-    let out = buildmesh(&["log", "export", "--data-dir", data, "--out", file.to_str().unwrap()]);
+    let out = buildmesh(&[
+        "log",
+        "export",
+        "--data-dir",
+        data,
+        "--out",
+        file.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("exported 10 entries"));
 
     let ok = buildmesh(&["log", "verify", file.to_str().unwrap()]);
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stdout));
-    assert!(text(&ok.stdout).starts_with("OK: 10 entries from 2 authors"), "{}", text(&ok.stdout));
+    assert!(
+        text(&ok.stdout).starts_with("OK: 10 entries from 2 authors"),
+        "{}",
+        text(&ok.stdout)
+    );
 
     let direct = buildmesh(&["log", "verify", "--data-dir", data]);
     assert_eq!(direct.status.code(), Some(0), "{}", text(&direct.stdout));
 
-    let mut lines: Vec<String> = std::fs::read_to_string(&file).unwrap().lines().map(String::from).collect();
+    let mut lines: Vec<String> = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
     lines.remove(3); // drop an entry: a gap
     let last_digit = lines[1].len() - 3; // the content's last hex digit, before `"}`
-    let flipped = if &lines[1][last_digit..=last_digit] == "0" { "1" } else { "0" };
+    let flipped = if &lines[1][last_digit..=last_digit] == "0" {
+        "1"
+    } else {
+        "0"
+    };
     lines[1].replace_range(last_digit..=last_digit, flipped);
     let tampered = dir.path().join("tampered.jsonl");
     std::fs::write(&tampered, lines.join("\n")).unwrap();
@@ -82,7 +116,10 @@ fn an_export_verifies_and_a_tampered_one_does_not() {
     let report = text(&bad.stdout);
     assert!(report.starts_with("FAILED"), "{report}");
     assert!(report.contains("is missing"), "{report}");
-    assert!(report.contains("  - line 2: "), "the tampered line is named: {report}");
+    assert!(
+        report.contains("  - line 2: "),
+        "the tampered line is named: {report}"
+    );
 }
 
 #[test]
@@ -111,14 +148,26 @@ fn errors_say_what_to_do() {
     let missing = dir.path().join("nothing");
     let out = buildmesh(&["log", "export", "--data-dir", missing.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("is --data-dir right?"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is --data-dir right?"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let out = buildmesh(&["log", "verify", missing.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("cannot open"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("cannot open"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let out = buildmesh(&["id", "--data-dir", missing.to_str().unwrap()]);
-    assert!(text(&out.stderr).contains("buildmesh keygen"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("buildmesh keygen"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

@@ -6,7 +6,9 @@
 
 use crate::error::InvalidBody;
 use crate::ids::{BlobHash, CommitId, ProjectId, PublicKey};
-use crate::limits::{COMMIT_PARENTS_MAX, LIST_ITEMS_MAX, LONG_TEXT_BYTES_MAX, SHORT_TEXT_BYTES_MAX};
+use crate::limits::{
+    COMMIT_PARENTS_MAX, LIST_ITEMS_MAX, LONG_TEXT_BYTES_MAX, SHORT_TEXT_BYTES_MAX,
+};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -301,15 +303,29 @@ impl BuildResult {
             short("step name", &s.name)?;
             long("command", &s.command)
         })?;
-        list("artifacts", &self.artifacts, |a| long("artifact name", &a.name))?;
-        list("metrics", &self.metrics.iter().collect::<Vec<_>>(), |(k, v)| {
-            short("metric", k)?;
-            if v.is_finite() { Ok(()) } else { Err(InvalidBody::NotFinite("metric value")) }
+        list("artifacts", &self.artifacts, |a| {
+            long("artifact name", &a.name)
         })?;
-        list("environment", &self.environment.iter().collect::<Vec<_>>(), |(k, v)| {
-            short("environment key", k)?;
-            long("environment value", v)
-        })?;
+        list(
+            "metrics",
+            &self.metrics.iter().collect::<Vec<_>>(),
+            |(k, v)| {
+                short("metric", k)?;
+                if v.is_finite() {
+                    Ok(())
+                } else {
+                    Err(InvalidBody::NotFinite("metric value"))
+                }
+            },
+        )?;
+        list(
+            "environment",
+            &self.environment.iter().collect::<Vec<_>>(),
+            |(k, v)| {
+                short("environment key", k)?;
+                long("environment value", v)
+            },
+        )?;
         self.error.as_deref().map_or(Ok(()), |e| long("error", e))
     }
 }

@@ -3,7 +3,7 @@
 use crate::entry::EntryContent;
 use crate::error::DecodeError;
 use crate::limits::ENTRY_BYTES_MAX;
-use bincode::config::{Configuration, Fixint, LittleEndian, Limit};
+use bincode::config::{Configuration, Fixint, Limit, LittleEndian};
 
 /// The version byte that starts every entry's content.
 pub const FORMAT_VERSION: u8 = 1;

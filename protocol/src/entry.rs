@@ -30,7 +30,13 @@ pub struct EntryContent {
 impl EntryContent {
     /// An author's first entry.
     pub fn first(author: PublicKey, timestamp: Timestamp, body: Body) -> Self {
-        EntryContent { author, seq: 1, prev: EntryId::ZERO, timestamp, body }
+        EntryContent {
+            author,
+            seq: 1,
+            prev: EntryId::ZERO,
+            timestamp,
+            body,
+        }
     }
 
     /// The entry that follows `previous` in its author's chain.
@@ -79,7 +85,12 @@ impl Entry {
         }
         let signature = key.sign(&signed_message(&bytes)).to_bytes();
         let id = id_of(&bytes);
-        Ok(Entry { content, bytes, signature, id })
+        Ok(Entry {
+            content,
+            bytes,
+            signature,
+            id,
+        })
     }
 
     /// Decodes and verifies a wire entry: 64 signature bytes, then content.
@@ -89,7 +100,10 @@ impl Entry {
     }
 
     /// Decodes and verifies content bytes and their signature.
-    pub fn from_parts(bytes: &[u8], signature: [u8; SIGNATURE_BYTES]) -> Result<Entry, DecodeError> {
+    pub fn from_parts(
+        bytes: &[u8],
+        signature: [u8; SIGNATURE_BYTES],
+    ) -> Result<Entry, DecodeError> {
         if bytes.len() + SIGNATURE_BYTES > ENTRY_BYTES_MAX {
             return Err(DecodeError::TooLarge(bytes.len() + SIGNATURE_BYTES));
         }
@@ -98,7 +112,12 @@ impl Entry {
         content.body.validate()?;
         verify(&content.author, bytes, &signature)?;
         let id = id_of(bytes);
-        Ok(Entry { content, bytes: bytes.to_vec(), signature, id })
+        Ok(Entry {
+            content,
+            bytes: bytes.to_vec(),
+            signature,
+            id,
+        })
     }
 
     /// Decodes a wire entry that this process verified and stored itself,
@@ -109,7 +128,12 @@ impl Entry {
         let (signature, bytes) = split_wire(wire)?;
         let content = canonical::decode_trusted(bytes)?;
         let id = id_of(bytes);
-        Ok(Entry { content, bytes: bytes.to_vec(), signature, id })
+        Ok(Entry {
+            content,
+            bytes: bytes.to_vec(),
+            signature,
+            id,
+        })
     }
 
     /// The wire form: signature, then content bytes.
@@ -195,7 +219,11 @@ fn split_wire(wire: &[u8]) -> Result<([u8; SIGNATURE_BYTES], &[u8]), DecodeError
 
 /// Strict ed25519 verification: rejects weak keys, small-order `R` and
 /// non-canonical `s`, so every node agrees on which signatures are valid.
-fn verify(author: &PublicKey, bytes: &[u8], signature: &[u8; SIGNATURE_BYTES]) -> Result<(), DecodeError> {
+fn verify(
+    author: &PublicKey,
+    bytes: &[u8],
+    signature: &[u8; SIGNATURE_BYTES],
+) -> Result<(), DecodeError> {
     let key = VerifyingKey::from_bytes(&author.0).map_err(|_| DecodeError::BadAuthorKey)?;
     if key.is_weak() {
         return Err(DecodeError::BadAuthorKey);

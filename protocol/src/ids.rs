@@ -188,6 +188,9 @@ mod tests {
         let alice = PublicKey([1; 32]);
         let bob = PublicKey([2; 32]);
         assert_ne!(ProjectId::derive(&alice, "x"), ProjectId::derive(&bob, "x"));
-        assert_ne!(ProjectId::derive(&alice, "x"), ProjectId::derive(&alice, "y"));
+        assert_ne!(
+            ProjectId::derive(&alice, "x"),
+            ProjectId::derive(&alice, "y")
+        );
     }
 }

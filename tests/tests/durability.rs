@@ -10,7 +10,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use buildmesh_core::log::EntryStore;
+use buildmesh_core::log::{ChainStore, EntryStore};
 use buildmesh_store::SledStore;
 use buildmesh_tests::durability::{Ack, writer_author};
 use std::io::{BufRead, BufReader, Read};

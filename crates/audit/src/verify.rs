@@ -60,7 +60,10 @@ impl Verifier {
         self.lines += 1;
         let error = crate::FormatError::LineTooLong(bytes);
         if self.header_seen {
-            self.problems.push(Problem::BadLine { line: self.lines, error });
+            self.problems.push(Problem::BadLine {
+                line: self.lines,
+                error,
+            });
         } else {
             self.header_seen = true;
             self.problems.push(Problem::BadHeader(error));

@@ -90,7 +90,7 @@ fn big_project() -> (ProjectId, Vec<Entry>) {
                     )
                     .unwrap(),
             );
-            let outcome = if (c + p) % 7 == 0 {
+            let outcome = if (c + p).is_multiple_of(7) {
                 Outcome::Failed
             } else {
                 Outcome::Passed
@@ -165,7 +165,7 @@ fn bench_lacks(c: &mut Criterion) {
             })
             .collect();
         log::ingest_batch(&mut store, entries).unwrap();
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             theirs.raise(w.author(), 500);
         } else {
             theirs.raise(w.author(), 1000);

@@ -12,7 +12,7 @@
 //! same entries give the same matrix on every node.
 //!
 //! ```
-//! use buildmesh_core::log::{self, EntryStore, Ingested, MemStore};
+//! use buildmesh_core::log::{self, ChainStore, EntryStore, Ingested, MemStore};
 //! use buildmesh_protocol::{Body, Entry, EntryContent, ProjectId, Role, Timestamp, TrustChange};
 //! use ed25519_dalek::SigningKey;
 //!

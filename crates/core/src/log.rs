@@ -15,6 +15,7 @@ mod fork;
 mod index;
 mod ingest;
 mod mem;
+mod staged;
 mod store;
 mod sync;
 mod version;
@@ -26,7 +27,8 @@ pub use ingest::{
     Ingested, PENDING_WINDOW_ENTRIES, Rejected, SIBLINGS_MAX, ingest, ingest_batch, insert,
 };
 pub use mem::MemStore;
-pub use store::{EntryStore, StoredEntry, WriteBatch};
+pub use staged::Staged;
+pub use store::{ChainStore, EntryStore, StoredEntry, WriteBatch};
 pub use sync::{BatchLimits, SyncBatch, SyncCursor, lacks};
 pub use version::VersionVector;
 pub use writer::ChainWriter;

@@ -95,3 +95,30 @@ proptest! {
         assert_same(&merge(a.clone(), &a), &a, &h.project);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// `ingest_batch` stages a whole batch and applies it once; it must give
+    /// the outcomes and the state that ingesting one by one gives.
+    #[test]
+    fn batching_changes_nothing((h, order, cuts, _) in scenario()) {
+        let one_by_one = pick(&h, &order);
+        let mut expected = Vec::new();
+        let mut replay = MemStore::default();
+        for &i in &order {
+            expected.push(log::ingest(&mut replay, h.entries[i].clone()).unwrap());
+        }
+        let mut batched = MemStore::default();
+        let mut outcomes = Vec::new();
+        let mut rest: &[usize] = &order;
+        for cut in cuts {
+            let (now, later) = rest.split_at(cut.min(rest.len()));
+            outcomes.extend(log::ingest_batch(&mut batched, now.iter().map(|&i| h.entries[i].clone())).unwrap());
+            rest = later;
+        }
+        outcomes.extend(log::ingest_batch(&mut batched, rest.iter().map(|&i| h.entries[i].clone())).unwrap());
+        prop_assert_eq!(outcomes, expected);
+        assert_same(&batched, &one_by_one, &h.project);
+    }
+}

@@ -4,7 +4,7 @@
 mod fixtures;
 
 use buildmesh_core::log::{
-    self, BatchLimits, ChainWriter, EntryStore, ForkKind, Ingested, MemStore,
+    self, BatchLimits, ChainStore, ChainWriter, EntryStore, ForkKind, Ingested, MemStore,
     PENDING_WINDOW_ENTRIES, Rejected, SIBLINGS_MAX, VersionVector, lacks,
 };
 use buildmesh_protocol::{Entry, EntryContent, ProjectId, Timestamp};

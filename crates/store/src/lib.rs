@@ -26,7 +26,7 @@
 //! 3. only after the flush returns, tell anyone the entries are stored.
 //!
 //! ```
-//! use buildmesh_core::log::{self, EntryStore, Ingested};
+//! use buildmesh_core::log::{self, ChainStore, EntryStore, Ingested};
 //! use buildmesh_protocol::{Body, Entry, EntryContent, ProjectId, Role, Timestamp, TrustChange};
 //! use buildmesh_store::SledStore;
 //! use ed25519_dalek::SigningKey;

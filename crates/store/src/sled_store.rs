@@ -2,7 +2,9 @@
 
 use crate::error::{StoreError, is_lock_contention};
 use crate::keys::{self, LINKED, PENDING};
-use buildmesh_core::log::{EntryStore, ForkProof, StoredEntry, VersionVector, WriteBatch};
+use buildmesh_core::log::{
+    ChainStore, EntryStore, ForkProof, StoredEntry, VersionVector, WriteBatch,
+};
 use buildmesh_protocol::{Entry, EntryId, PublicKey};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -184,7 +186,7 @@ fn id_of_index_key(key: &[u8]) -> Option<EntryId> {
     core_key.get(start..)?.try_into().ok().map(EntryId)
 }
 
-impl EntryStore for SledStore {
+impl ChainStore for SledStore {
     type Error = StoreError;
 
     fn get(&self, id: &EntryId) -> Result<Option<StoredEntry>, StoreError> {
@@ -210,29 +212,6 @@ impl EntryStore for SledStore {
             .collect()
     }
 
-    fn range(
-        &self,
-        author: &PublicKey,
-        from_seq: u64,
-        limit: usize,
-    ) -> Result<Vec<StoredEntry>, StoreError> {
-        let prefix = keys::chain_author(author);
-        let mut found: Vec<StoredEntry> = Vec::new();
-        for item in self.tree.range(keys::chain_seq(author, from_seq)..) {
-            let (key, _) = item?;
-            if !key.starts_with(&prefix) {
-                break;
-            }
-            let (_, seq, id) = keys::parse_chain(&key)?;
-            let full = found.len() >= limit;
-            if full && found.last().is_none_or(|last| last.entry.seq() != seq) {
-                break;
-            }
-            found.push(self.chained(&key, &id)?);
-        }
-        Ok(found)
-    }
-
     fn version(&self, author: &PublicKey) -> Result<u64, StoreError> {
         let key = keys::version(author);
         match self.tree.get(key)? {
@@ -241,60 +220,12 @@ impl EntryStore for SledStore {
         }
     }
 
-    fn versions(&self) -> Result<VersionVector, StoreError> {
-        self.tree
-            .scan_prefix([keys::VERSION])
-            .map(|item| {
-                let (key, value) = item?;
-                Ok((keys::parse_author(&key)?, keys::decode_u64(&key, &value)?))
-            })
-            .collect()
-    }
-
     fn fork(&self, author: &PublicKey) -> Result<Option<ForkProof>, StoreError> {
         let key = keys::fork(author);
         self.tree
             .get(key)?
             .map(|value| keys::decode_fork(&key, &value))
             .transpose()
-    }
-
-    fn forks(&self) -> Result<Vec<(PublicKey, ForkProof)>, StoreError> {
-        self.tree
-            .scan_prefix([keys::FORK])
-            .map(|item| {
-                let (key, value) = item?;
-                Ok((keys::parse_author(&key)?, keys::decode_fork(&key, &value)?))
-            })
-            .collect()
-    }
-
-    fn scan_index(
-        &self,
-        prefix: &[u8],
-        newest_first: bool,
-        limit: usize,
-    ) -> Result<Vec<EntryId>, StoreError> {
-        let scan = self.tree.scan_prefix(keys::index(prefix));
-        let keys: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if newest_first
-        {
-            Box::new(scan.rev())
-        } else {
-            Box::new(scan)
-        };
-        let mut ids = Vec::new();
-        for item in keys {
-            if ids.len() >= limit {
-                break;
-            }
-            let (key, _) = item?;
-            ids.extend(id_of_index_key(&key));
-        }
-        Ok(ids)
-    }
-
-    fn len(&self) -> Result<u64, StoreError> {
-        Ok(self.count)
     }
 
     fn apply(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
@@ -344,6 +275,79 @@ impl EntryStore for SledStore {
         self.tree.apply_batch(writes)?;
         self.count = count;
         Ok(())
+    }
+}
+
+impl EntryStore for SledStore {
+    fn range(
+        &self,
+        author: &PublicKey,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
+        let prefix = keys::chain_author(author);
+        let mut found: Vec<StoredEntry> = Vec::new();
+        for item in self.tree.range(keys::chain_seq(author, from_seq)..) {
+            let (key, _) = item?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let (_, seq, id) = keys::parse_chain(&key)?;
+            let full = found.len() >= limit;
+            if full && found.last().is_none_or(|last| last.entry.seq() != seq) {
+                break;
+            }
+            found.push(self.chained(&key, &id)?);
+        }
+        Ok(found)
+    }
+
+    fn versions(&self) -> Result<VersionVector, StoreError> {
+        self.tree
+            .scan_prefix([keys::VERSION])
+            .map(|item| {
+                let (key, value) = item?;
+                Ok((keys::parse_author(&key)?, keys::decode_u64(&key, &value)?))
+            })
+            .collect()
+    }
+
+    fn forks(&self) -> Result<Vec<(PublicKey, ForkProof)>, StoreError> {
+        self.tree
+            .scan_prefix([keys::FORK])
+            .map(|item| {
+                let (key, value) = item?;
+                Ok((keys::parse_author(&key)?, keys::decode_fork(&key, &value)?))
+            })
+            .collect()
+    }
+
+    fn scan_index(
+        &self,
+        prefix: &[u8],
+        newest_first: bool,
+        limit: usize,
+    ) -> Result<Vec<EntryId>, StoreError> {
+        let scan = self.tree.scan_prefix(keys::index(prefix));
+        let keys: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if newest_first
+        {
+            Box::new(scan.rev())
+        } else {
+            Box::new(scan)
+        };
+        let mut ids = Vec::new();
+        for item in keys {
+            if ids.len() >= limit {
+                break;
+            }
+            let (key, _) = item?;
+            ids.extend(id_of_index_key(&key));
+        }
+        Ok(ids)
+    }
+
+    fn len(&self) -> Result<u64, StoreError> {
+        Ok(self.count)
     }
 
     fn flush(&mut self) -> Result<(), StoreError> {

@@ -7,8 +7,8 @@
 mod common;
 
 use buildmesh_core::log::{
-    self, BatchLimits, EntryStore, ForkKind, IndexKey, Ingested, MemStore, PENDING_WINDOW_ENTRIES,
-    Rejected, SIBLINGS_MAX, SyncCursor, VersionVector,
+    self, BatchLimits, ChainStore, EntryStore, ForkKind, IndexKey, Ingested, MemStore,
+    PENDING_WINDOW_ENTRIES, Rejected, SIBLINGS_MAX, SyncCursor, VersionVector,
 };
 use buildmesh_protocol::{Entry, EntryId, PublicKey};
 use buildmesh_store::SledStore;

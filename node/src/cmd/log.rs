@@ -20,7 +20,9 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
         None => write_export(&store, io::stdout().lock())?,
         Some(path) => export_to_file(&store, path)?,
     };
-    let target = args.out.map_or("standard output".into(), |p| p.display().to_string());
+    let target = args
+        .out
+        .map_or("standard output".into(), |p| p.display().to_string());
     eprintln!("exported {count} entries to {target}");
     Ok(ExitCode::SUCCESS)
 }
@@ -30,13 +32,18 @@ pub fn verify(args: VerifyArgs) -> Result<ExitCode> {
     let report = match (&args.data_dir, &args.file) {
         (Some(dir), _) => verify_store(&open_store(&DataDir::resolve(Some(dir.clone())))?)?,
         (None, Some(path)) if path.as_os_str() != "-" => {
-            let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+            let file =
+                File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
             verify_lines(BufReader::new(file))?
         }
         (None, _) => verify_lines(io::stdin().lock())?,
     };
     print_report(&report, args.quiet);
-    Ok(if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_PROBLEMS) })
+    Ok(if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_PROBLEMS)
+    })
 }
 
 fn open_store(data_dir: &DataDir) -> Result<SledStore> {
@@ -50,10 +57,12 @@ fn open_store(data_dir: &DataDir) -> Result<SledStore> {
 fn export_to_file(store: &SledStore, path: &Path) -> Result<usize> {
     let mut temporary = PathBuf::from(path);
     temporary.as_mut_os_string().push(".partial");
-    let file = File::create(&temporary).with_context(|| format!("cannot create {}", temporary.display()))?;
+    let file = File::create(&temporary)
+        .with_context(|| format!("cannot create {}", temporary.display()))?;
     let count = write_export(store, &file)?;
     file.sync_all()?;
-    fs::rename(&temporary, path).with_context(|| format!("cannot rename into {}", path.display()))?;
+    fs::rename(&temporary, path)
+        .with_context(|| format!("cannot rename into {}", path.display()))?;
     Ok(count)
 }
 
@@ -85,7 +94,9 @@ fn verify_lines(mut input: impl BufRead) -> Result<Report> {
     let mut line = Vec::with_capacity(4096);
     loop {
         line.clear();
-        let read = (&mut input).take(LINE_BYTES_MAX as u64 + 1).read_until(b'\n', &mut line)?;
+        let read = (&mut input)
+            .take(LINE_BYTES_MAX as u64 + 1)
+            .read_until(b'\n', &mut line)?;
         if read == 0 {
             break;
         }

@@ -14,7 +14,7 @@
 //! It resumes the chain from whatever the store holds, so a second run
 //! continues where a killed one stopped.
 
-use buildmesh_core::log::{self, EntryStore, Ingested};
+use buildmesh_core::log::{self, ChainStore, Ingested};
 use buildmesh_protocol::Entry;
 use buildmesh_store::SledStore;
 use buildmesh_tests::durability::{Ack, next_entry, writer_author};

@@ -2,7 +2,8 @@
 
 use super::fork::ForkProof;
 use super::index::index_keys;
-use super::store::{EntryStore, StoredEntry, WriteBatch};
+use super::staged::Staged;
+use super::store::{ChainStore, EntryStore, StoredEntry, WriteBatch};
 use buildmesh_protocol::{Entry, PublicKey};
 
 /// How far past an author's linked head an entry may be and still be held
@@ -59,7 +60,7 @@ pub enum Rejected {
 
 /// Adds `entry` to `store`. Not durable until [`EntryStore::flush`]; see
 /// [`insert`] for the durable form.
-pub fn ingest<S: EntryStore>(store: &mut S, entry: Entry) -> Result<Ingested, S::Error> {
+pub fn ingest<S: ChainStore>(store: &mut S, entry: Entry) -> Result<Ingested, S::Error> {
     let (outcome, batch) = plan(store, entry)?;
     if !batch.is_empty() {
         store.apply(batch)?;
@@ -74,21 +75,28 @@ pub fn insert<S: EntryStore>(store: &mut S, entry: Entry) -> Result<Ingested, S:
     Ok(outcome)
 }
 
-/// Ingests every entry, then flushes once: the cheap way to take a sync batch.
+/// Ingests every entry, applies everything as one atomic batch, then
+/// flushes once: the cheap way to take a sync batch. After a crash either
+/// all of the batch is there or none of it.
 pub fn ingest_batch<S: EntryStore>(
     store: &mut S,
     entries: impl IntoIterator<Item = Entry>,
 ) -> Result<Vec<Ingested>, S::Error> {
+    let mut staged = Staged::new(store);
     let outcomes = entries
         .into_iter()
-        .map(|entry| ingest(store, entry))
+        .map(|entry| ingest(&mut staged, entry))
         .collect::<Result<Vec<_>, _>>()?;
+    let batch = staged.into_batch();
+    if !batch.is_empty() {
+        store.apply(batch)?;
+    }
     store.flush()?;
     Ok(outcomes)
 }
 
 /// Decides what `entry` does, from reads alone.
-fn plan<S: EntryStore>(store: &S, entry: Entry) -> Result<(Ingested, WriteBatch), S::Error> {
+fn plan<S: ChainStore>(store: &S, entry: Entry) -> Result<(Ingested, WriteBatch), S::Error> {
     let mut batch = WriteBatch::default();
     if store.contains(&entry.id())? {
         return Ok((Ingested::Duplicate, batch));
@@ -171,7 +179,7 @@ fn fork_proof(
 
 /// Links every held descendant of a newly linked `entry`, recording each in
 /// `batch` with its index keys, and raises the author's version.
-fn link_successors<S: EntryStore>(
+fn link_successors<S: ChainStore>(
     store: &S,
     entry: &Entry,
     successors: Vec<StoredEntry>,

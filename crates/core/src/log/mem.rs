@@ -2,7 +2,7 @@
 
 use super::fork::{AuthorFork, ForkProof};
 use super::index::id_of_key;
-use super::store::{EntryStore, StoredEntry, WriteBatch};
+use super::store::{ChainStore, EntryStore, StoredEntry, WriteBatch};
 use super::version::VersionVector;
 use buildmesh_protocol::{EntryId, PublicKey};
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,12 +20,15 @@ pub struct MemStore {
 
 /// The maps a store keeps. `PartialEq` lets tests compare whole stores.
 #[derive(Debug, Clone, Default, PartialEq)]
-struct MemState {
-    entries: BTreeMap<EntryId, StoredEntry>,
+pub(crate) struct MemState {
+    pub(crate) entries: BTreeMap<EntryId, StoredEntry>,
     chains: BTreeSet<(PublicKey, u64, EntryId)>,
-    versions: BTreeMap<PublicKey, u64>,
-    forks: BTreeMap<PublicKey, ForkProof>,
+    pub(crate) versions: BTreeMap<PublicKey, u64>,
+    pub(crate) forks: BTreeMap<PublicKey, ForkProof>,
     index: BTreeSet<Vec<u8>>,
+    /// Entries a batch linked that this state does not hold: only ever
+    /// non-empty as the overlay of [`super::Staged`], whose base holds them.
+    pub(crate) linked_elsewhere: BTreeSet<EntryId>,
 }
 
 impl MemStore {
@@ -48,7 +51,7 @@ impl MemStore {
 }
 
 impl MemState {
-    fn apply(&mut self, batch: &WriteBatch) {
+    pub(crate) fn apply(&mut self, batch: &WriteBatch) {
         for stored in &batch.entries {
             let entry = &stored.entry;
             self.chains
@@ -56,8 +59,9 @@ impl MemState {
             self.entries.insert(entry.id(), stored.clone());
         }
         for (_, _, id) in &batch.linked {
-            if let Some(stored) = self.entries.get_mut(id) {
-                stored.linked = true;
+            match self.entries.get_mut(id) {
+                Some(stored) => stored.linked = true,
+                None => _ = self.linked_elsewhere.insert(*id),
             }
         }
         self.versions.extend(batch.versions.iter().copied());
@@ -72,9 +76,28 @@ impl MemState {
             .range(start..=end)
             .map(|(_, seq, id)| (*seq, *id))
     }
+
+    pub(crate) fn at(&self, author: &PublicKey, seq: u64) -> Vec<StoredEntry> {
+        self.ids_from(author, seq)
+            .take_while(|(at, _)| *at == seq)
+            .filter_map(|(_, id)| self.entries.get(&id).cloned())
+            .collect()
+    }
+
+    fn range(&self, author: &PublicKey, from_seq: u64, limit: usize) -> Vec<StoredEntry> {
+        let mut found: Vec<StoredEntry> = Vec::new();
+        for (seq, id) in self.ids_from(author, from_seq) {
+            let full = found.len() >= limit;
+            if full && found.last().is_none_or(|last| last.entry.seq() != seq) {
+                break;
+            }
+            found.extend(self.entries.get(&id).cloned());
+        }
+        found
+    }
 }
 
-impl EntryStore for MemStore {
+impl ChainStore for MemStore {
     type Error = Infallible;
 
     fn get(&self, id: &EntryId) -> Result<Option<StoredEntry>, Infallible> {
@@ -86,29 +109,32 @@ impl EntryStore for MemStore {
     }
 
     fn at(&self, author: &PublicKey, seq: u64) -> Result<Vec<StoredEntry>, Infallible> {
-        self.range(author, seq, 1)
-            .map(|found| found.into_iter().filter(|s| s.entry.seq() == seq).collect())
+        Ok(self.current.at(author, seq))
     }
 
+    fn version(&self, author: &PublicKey) -> Result<u64, Infallible> {
+        Ok(self.current.versions.get(author).copied().unwrap_or(0))
+    }
+
+    fn fork(&self, author: &PublicKey) -> Result<Option<ForkProof>, Infallible> {
+        Ok(self.current.forks.get(author).copied())
+    }
+
+    fn apply(&mut self, batch: WriteBatch) -> Result<(), Infallible> {
+        self.current.apply(&batch);
+        self.unflushed.push(batch);
+        Ok(())
+    }
+}
+
+impl EntryStore for MemStore {
     fn range(
         &self,
         author: &PublicKey,
         from_seq: u64,
         limit: usize,
     ) -> Result<Vec<StoredEntry>, Infallible> {
-        let mut found: Vec<StoredEntry> = Vec::new();
-        for (seq, id) in self.current.ids_from(author, from_seq) {
-            let full = found.len() >= limit;
-            if full && found.last().is_none_or(|last| last.entry.seq() != seq) {
-                break;
-            }
-            found.extend(self.current.entries.get(&id).cloned());
-        }
-        Ok(found)
-    }
-
-    fn version(&self, author: &PublicKey) -> Result<u64, Infallible> {
-        Ok(self.current.versions.get(author).copied().unwrap_or(0))
+        Ok(self.current.range(author, from_seq, limit))
     }
 
     fn versions(&self) -> Result<VersionVector, Infallible> {
@@ -118,10 +144,6 @@ impl EntryStore for MemStore {
             .iter()
             .map(|(a, s)| (*a, *s))
             .collect())
-    }
-
-    fn fork(&self, author: &PublicKey) -> Result<Option<ForkProof>, Infallible> {
-        Ok(self.current.forks.get(author).copied())
     }
 
     fn forks(&self) -> Result<Vec<AuthorFork>, Infallible> {
@@ -152,12 +174,6 @@ impl EntryStore for MemStore {
 
     fn len(&self) -> Result<u64, Infallible> {
         Ok(self.current.entries.len() as u64)
-    }
-
-    fn apply(&mut self, batch: WriteBatch) -> Result<(), Infallible> {
-        self.current.apply(&batch);
-        self.unflushed.push(batch);
-        Ok(())
     }
 
     fn flush(&mut self) -> Result<(), Infallible> {

@@ -42,13 +42,12 @@ impl WriteBatch {
     }
 }
 
-/// Where the log keeps its entries.
+/// What the merge rules read and write: an author's chain around one
+/// sequence number, and atomic batches.
 ///
 /// Reads must see every batch applied before, flushed or not. `apply` is
 /// atomic: after a crash a batch is either wholly there or wholly absent.
-/// Only `flush` promises durability; callers flush before they tell anyone
-/// (a peer, a user, an HTTP client) that an entry is stored.
-pub trait EntryStore {
+pub trait ChainStore {
     /// The store's own failure (IO, corruption).
     type Error: std::error::Error + Send + Sync + 'static;
 
@@ -63,6 +62,22 @@ pub trait EntryStore {
     /// All entries held at `(author, seq)`: one normally, more after a fork.
     fn at(&self, author: &PublicKey, seq: u64) -> Result<Vec<StoredEntry>, Self::Error>;
 
+    /// The highest linked sequence number of `author` (0 if none).
+    fn version(&self, author: &PublicKey) -> Result<u64, Self::Error>;
+
+    /// The fork proof held against `author`, if any.
+    fn fork(&self, author: &PublicKey) -> Result<Option<ForkProof>, Self::Error>;
+
+    /// Applies `batch` atomically.
+    fn apply(&mut self, batch: WriteBatch) -> Result<(), Self::Error>;
+}
+
+/// Where the log keeps its entries: the chain reads the rules need, plus
+/// what sync and views read, plus durability.
+///
+/// Only `flush` promises durability; callers flush before they tell anyone
+/// (a peer, a user, an HTTP client) that an entry is stored.
+pub trait EntryStore: ChainStore {
     /// Entries of `author` with sequence numbers `>= from_seq`, in sequence
     /// order, stopping after the sequence number at which `limit` is reached
     /// (siblings at one sequence number are never split).
@@ -73,14 +88,8 @@ pub trait EntryStore {
         limit: usize,
     ) -> Result<Vec<StoredEntry>, Self::Error>;
 
-    /// The highest linked sequence number of `author` (0 if none).
-    fn version(&self, author: &PublicKey) -> Result<u64, Self::Error>;
-
     /// The version of every author held.
     fn versions(&self) -> Result<VersionVector, Self::Error>;
-
-    /// The fork proof held against `author`, if any.
-    fn fork(&self, author: &PublicKey) -> Result<Option<ForkProof>, Self::Error>;
 
     /// Every fork proof held, by author.
     fn forks(&self) -> Result<Vec<AuthorFork>, Self::Error>;
@@ -101,9 +110,6 @@ pub trait EntryStore {
     fn is_empty(&self) -> Result<bool, Self::Error> {
         Ok(self.len()? == 0)
     }
-
-    /// Applies `batch` atomically.
-    fn apply(&mut self, batch: WriteBatch) -> Result<(), Self::Error>;
 
     /// Makes every applied batch durable.
     fn flush(&mut self) -> Result<(), Self::Error>;

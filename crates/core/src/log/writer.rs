@@ -1,6 +1,6 @@
 //! Writing one's own chain.
 
-use super::store::EntryStore;
+use super::store::ChainStore;
 use buildmesh_protocol::{Body, Entry, EntryContent, EntryId, PublicKey, SignError, Timestamp};
 use ed25519_dalek::SigningKey;
 
@@ -31,7 +31,7 @@ impl ChainWriter {
     /// If the store holds a fork of our own key (two entries at our head),
     /// the smallest id is chained to; that cannot happen unless the key was
     /// used by two processes at once.
-    pub fn resume<S: EntryStore>(key: SigningKey, store: &S) -> Result<Self, S::Error> {
+    pub fn resume<S: ChainStore>(key: SigningKey, store: &S) -> Result<Self, S::Error> {
         let mut writer = ChainWriter::new(key);
         let head = store.version(&writer.author)?;
         if let Some(last) = store

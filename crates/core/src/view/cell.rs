@@ -57,7 +57,11 @@ impl Cell {
     /// `builds_needed` distinct passing builders make `Passed`; otherwise
     /// any error is `Error`; otherwise a lease that has not expired is
     /// `Claimed`; otherwise `Pending` (a lapsed lease reopens the cell).
-    pub fn judge<'a>(entries: impl IntoIterator<Item = &'a Entry>, builds_needed: u8, now: Timestamp) -> Cell {
+    pub fn judge<'a>(
+        entries: impl IntoIterator<Item = &'a Entry>,
+        builds_needed: u8,
+        now: Timestamp,
+    ) -> Cell {
         let mut results: Vec<CellResult> = Vec::new();
         let mut claimed_by: Option<(PublicKey, Timestamp)> = None;
         for entry in entries {
@@ -78,7 +82,11 @@ impl Cell {
         }
         results.sort_unstable();
         let status = Self::status(&results, claimed_by.is_some(), builds_needed);
-        Cell { status, results, claimed_by }
+        Cell {
+            status,
+            results,
+            claimed_by,
+        }
     }
 
     fn status(results: &[CellResult], claimed: bool, builds_needed: u8) -> CellStatus {
@@ -103,6 +111,10 @@ fn distinct_passers(results: &[CellResult]) -> usize {
     let passing = || results.iter().filter(|r| r.outcome == Outcome::Passed);
     passing()
         .enumerate()
-        .filter(|(i, r)| !passing().take(*i).any(|earlier| earlier.builder == r.builder))
+        .filter(|(i, r)| {
+            !passing()
+                .take(*i)
+                .any(|earlier| earlier.builder == r.builder)
+        })
         .count()
 }

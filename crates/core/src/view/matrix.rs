@@ -109,8 +109,16 @@ struct Grid<'a> {
 
 impl<'a> Grid<'a> {
     fn new(commits: &[(&'a CommitId, FirstSeen<'a>)], platforms: &'a [String]) -> Grid<'a> {
-        let rows = commits.iter().enumerate().map(|(i, (c, _))| (*c, i)).collect();
-        Grid { rows, platforms, columns: platforms.len() }
+        let rows = commits
+            .iter()
+            .enumerate()
+            .map(|(i, (c, _))| (*c, i))
+            .collect();
+        Grid {
+            rows,
+            platforms,
+            columns: platforms.len(),
+        }
     }
 
     fn index(&self, commit: &CommitId, platform: &str) -> Option<usize> {
@@ -193,7 +201,11 @@ impl Hasher for Fnv {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        let mut hash = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        let mut hash = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
         for byte in bytes {
             hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
         }

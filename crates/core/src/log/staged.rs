@@ -1,0 +1,108 @@
+//! Many ingests, one atomic write.
+
+use super::fork::ForkProof;
+use super::mem::MemState;
+use super::store::{ChainStore, StoredEntry, WriteBatch};
+use buildmesh_protocol::{EntryId, PublicKey};
+use std::collections::BTreeMap;
+
+/// A store seen through the writes of a batch not yet applied.
+///
+/// [`super::ingest_batch`] ingests into a `Staged` and applies the merged
+/// batch to the real store once: for a store whose every atomic write costs
+/// a log record and a wake-up of its IO threads (sled), a sync batch of a
+/// thousand entries becomes one write instead of a thousand. Reads see the
+/// base store with the staged writes on top, so the rules work unchanged.
+#[derive(Debug)]
+pub struct Staged<'s, S: ChainStore> {
+    base: &'s S,
+    overlay: MemState,
+    merged: WriteBatch,
+    /// Where each staged entry sits in `merged.entries`.
+    positions: BTreeMap<EntryId, usize>,
+}
+
+impl<'s, S: ChainStore> Staged<'s, S> {
+    /// Nothing staged yet.
+    pub fn new(base: &'s S) -> Self {
+        Staged {
+            base,
+            overlay: MemState::default(),
+            merged: WriteBatch::default(),
+            positions: BTreeMap::new(),
+        }
+    }
+
+    /// Everything staged, as one batch for the base store.
+    pub fn into_batch(self) -> WriteBatch {
+        self.merged
+    }
+
+    /// Base entries the staged writes have linked since.
+    fn mark_linked(&self, stored: &mut StoredEntry) {
+        stored.linked |= self.overlay.linked_elsewhere.contains(&stored.entry.id());
+    }
+
+    fn merge(&mut self, batch: &WriteBatch) {
+        for stored in &batch.entries {
+            self.positions
+                .insert(stored.entry.id(), self.merged.entries.len());
+            self.merged.entries.push(stored.clone());
+        }
+        for link in &batch.linked {
+            match self.positions.get(&link.2) {
+                Some(&at) => self.merged.entries[at].linked = true,
+                None => self.merged.linked.push(*link),
+            }
+        }
+        self.merged.versions.extend(batch.versions.iter().copied());
+        self.merged.forks.extend(batch.forks.iter().copied());
+        self.merged.index.extend(batch.index.iter().cloned());
+    }
+}
+
+impl<S: ChainStore> ChainStore for Staged<'_, S> {
+    type Error = S::Error;
+
+    fn get(&self, id: &EntryId) -> Result<Option<StoredEntry>, S::Error> {
+        if let Some(stored) = self.overlay.entries.get(id) {
+            return Ok(Some(stored.clone()));
+        }
+        let mut found = self.base.get(id)?;
+        if let Some(stored) = found.as_mut() {
+            self.mark_linked(stored);
+        }
+        Ok(found)
+    }
+
+    fn contains(&self, id: &EntryId) -> Result<bool, S::Error> {
+        Ok(self.overlay.entries.contains_key(id) || self.base.contains(id)?)
+    }
+
+    fn at(&self, author: &PublicKey, seq: u64) -> Result<Vec<StoredEntry>, S::Error> {
+        let mut found = self.base.at(author, seq)?;
+        found.iter_mut().for_each(|stored| self.mark_linked(stored));
+        found.extend(self.overlay.at(author, seq));
+        Ok(found)
+    }
+
+    fn version(&self, author: &PublicKey) -> Result<u64, S::Error> {
+        match self.overlay.versions.get(author) {
+            Some(seq) => Ok(*seq),
+            None => self.base.version(author),
+        }
+    }
+
+    fn fork(&self, author: &PublicKey) -> Result<Option<ForkProof>, S::Error> {
+        match self.overlay.forks.get(author) {
+            Some(proof) => Ok(Some(*proof)),
+            None => self.base.fork(author),
+        }
+    }
+
+    fn apply(&mut self, batch: WriteBatch) -> Result<(), S::Error> {
+        self.overlay.apply(&batch);
+        self.merge(&batch);
+        Ok(())
+    }
+}
