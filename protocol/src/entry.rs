@@ -6,7 +6,8 @@ use crate::error::{DecodeError, SignError};
 use crate::ids::{EntryId, PublicKey, sha256};
 use crate::limits::ENTRY_BYTES_MAX;
 use crate::time::Timestamp;
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use crate::verify::{self, AuthorKey, Claim, KeyCache};
+use ed25519_dalek::{Signer, SigningKey};
 use serde::{Deserialize, Serialize};
 
 /// Length of the signature that starts an entry's wire form.
@@ -95,8 +96,13 @@ impl Entry {
 
     /// Decodes and verifies a wire entry: 64 signature bytes, then content.
     pub fn from_wire(wire: &[u8]) -> Result<Entry, DecodeError> {
+        Self::from_wire_cached(wire, &mut KeyCache::new(1))
+    }
+
+    /// [`Entry::from_wire`], decoding the author's key through `keys`.
+    pub fn from_wire_cached(wire: &[u8], keys: &mut KeyCache) -> Result<Entry, DecodeError> {
         let (signature, bytes) = split_wire(wire)?;
-        Self::from_parts(bytes, signature)
+        Self::from_parts_cached(bytes, signature, keys)
     }
 
     /// Decodes and verifies content bytes and their signature.
@@ -104,20 +110,50 @@ impl Entry {
         bytes: &[u8],
         signature: [u8; SIGNATURE_BYTES],
     ) -> Result<Entry, DecodeError> {
-        if bytes.len() + SIGNATURE_BYTES > ENTRY_BYTES_MAX {
-            return Err(DecodeError::TooLarge(bytes.len() + SIGNATURE_BYTES));
+        Self::from_parts_cached(bytes, signature, &mut KeyCache::new(1))
+    }
+
+    fn from_parts_cached(
+        bytes: &[u8],
+        signature: [u8; SIGNATURE_BYTES],
+        keys: &mut KeyCache,
+    ) -> Result<Entry, DecodeError> {
+        let unverified = Unverified::decode(bytes, signature, keys)?;
+        if !verify::verify_one(&unverified.claim()) {
+            return Err(DecodeError::BadSignature);
         }
-        let content = canonical::decode(bytes)?;
-        content.check_chain_link()?;
-        content.body.validate()?;
-        verify(&content.author, bytes, &signature)?;
-        let id = id_of(bytes);
-        Ok(Entry {
-            content,
-            bytes: bytes.to_vec(),
-            signature,
-            id,
-        })
+        Ok(unverified.accept())
+    }
+
+    /// Decodes and verifies many wire entries, checking their signatures as
+    /// one batch: several times cheaper per entry than one by one, with the
+    /// same verdicts. If the batch fails, each is checked alone to find the
+    /// culprits. `seed` must be fresh and secret (read it from the OS).
+    pub fn from_wires(
+        wires: &[&[u8]],
+        keys: &mut KeyCache,
+        seed: &[u8; 32],
+    ) -> Vec<Result<Entry, DecodeError>> {
+        let decoded: Vec<Result<Unverified, DecodeError>> = wires
+            .iter()
+            .map(|wire| {
+                let (signature, bytes) = split_wire(wire)?;
+                Unverified::decode(bytes, signature, keys)
+            })
+            .collect();
+        let claims: Vec<Claim<'_>> = decoded.iter().flatten().map(Unverified::claim).collect();
+        let all_valid = verify::verify_all(&claims, seed);
+        decoded
+            .into_iter()
+            .map(|item| {
+                let unverified = item?;
+                if all_valid || verify::verify_one(&unverified.claim()) {
+                    Ok(unverified.accept())
+                } else {
+                    Err(DecodeError::BadSignature)
+                }
+            })
+            .collect()
     }
 
     /// Decodes a wire entry that this process verified and stored itself,
@@ -217,18 +253,52 @@ fn split_wire(wire: &[u8]) -> Result<([u8; SIGNATURE_BYTES], &[u8]), DecodeError
     Ok((*signature, bytes))
 }
 
-/// Strict ed25519 verification: rejects weak keys, small-order `R` and
-/// non-canonical `s`, so every node agrees on which signatures are valid.
-fn verify(
-    author: &PublicKey,
-    bytes: &[u8],
-    signature: &[u8; SIGNATURE_BYTES],
-) -> Result<(), DecodeError> {
-    let key = VerifyingKey::from_bytes(&author.0).map_err(|_| DecodeError::BadAuthorKey)?;
-    if key.is_weak() {
-        return Err(DecodeError::BadAuthorKey);
+/// An entry whose bytes decoded and passed every rule but the signature.
+struct Unverified {
+    content: EntryContent,
+    /// The signed message: [`ENTRY_DOMAIN`], then the content bytes.
+    message: Vec<u8>,
+    signature: [u8; SIGNATURE_BYTES],
+    key: AuthorKey,
+}
+
+impl Unverified {
+    fn decode(
+        bytes: &[u8],
+        signature: [u8; SIGNATURE_BYTES],
+        keys: &mut KeyCache,
+    ) -> Result<Unverified, DecodeError> {
+        if bytes.len() + SIGNATURE_BYTES > ENTRY_BYTES_MAX {
+            return Err(DecodeError::TooLarge(bytes.len() + SIGNATURE_BYTES));
+        }
+        let content = canonical::decode(bytes)?;
+        content.check_chain_link()?;
+        content.body.validate()?;
+        let key = keys.get(&content.author).ok_or(DecodeError::BadAuthorKey)?;
+        Ok(Unverified {
+            content,
+            message: signed_message(bytes),
+            signature,
+            key,
+        })
     }
-    let signature = Signature::from_bytes(signature);
-    key.verify_strict(&signed_message(bytes), &signature)
-        .map_err(|_| DecodeError::BadSignature)
+
+    fn claim(&self) -> Claim<'_> {
+        Claim {
+            key: self.key,
+            message: &self.message,
+            signature: &self.signature,
+        }
+    }
+
+    fn accept(self) -> Entry {
+        let bytes = self.message[ENTRY_DOMAIN.len()..].to_vec();
+        let id = EntryId(sha256(&[&self.message]));
+        Entry {
+            content: self.content,
+            bytes,
+            signature: self.signature,
+            id,
+        }
+    }
 }

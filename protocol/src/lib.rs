@@ -43,6 +43,7 @@ mod error;
 mod ids;
 mod limits;
 mod time;
+mod verify;
 
 pub use body::{
     Artifact, Body, BodyKind, BuildResult, BuilderPolicy, Claim, CommitAnnouncement, ForceBuild,
@@ -54,3 +55,4 @@ pub use error::{DecodeError, InvalidBody, SignError};
 pub use ids::{BlobHash, CommitId, EntryId, ParseIdError, ProjectId, PublicKey, sha256};
 pub use limits::*;
 pub use time::Timestamp;
+pub use verify::KeyCache;

@@ -11,7 +11,7 @@
 mod common;
 
 use buildmesh_core::log::{self, BatchLimits, EntryStore, Ingested, SyncCursor, VersionVector};
-use buildmesh_protocol::Entry;
+use buildmesh_protocol::{Entry, KeyCache};
 use buildmesh_store::SledStore;
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -65,6 +65,40 @@ fn inserts(c: &mut Criterion) {
             }
         });
     });
+
+    group.bench_function("from_wires (batch-verified) only, 10x1000", |b| {
+        let mut keys = KeyCache::default();
+        b.iter(|| {
+            for chunk in wires.chunks(BATCH) {
+                let refs: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+                black_box(Entry::from_wires(&refs, &mut keys, &[7; 32]));
+            }
+        });
+    });
+
+    group.bench_function(
+        "from_wires (batch-verified) + ingest_batch of 1000 + flush, 10x1000",
+        |b| {
+            let mut keys = KeyCache::default();
+            b.iter_custom(|iters| {
+                timed_on_fresh_store(iters, |store| {
+                    for chunk in wires.chunks(BATCH) {
+                        let refs: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+                        let verified = Entry::from_wires(&refs, &mut keys, &[7; 32]);
+                        let outcomes =
+                            log::ingest_batch(store, verified.into_iter().map(|e| e.unwrap()))
+                                .unwrap();
+                        debug_assert!(
+                            outcomes
+                                .iter()
+                                .all(|o| *o == Ingested::Applied { linked: 1 })
+                        );
+                    }
+                    assert_eq!(store.len().unwrap(), 10_000);
+                })
+            });
+        },
+    );
 
     group.bench_function("from_wire + ingest_batch of 1000 + flush, 10x1000", |b| {
         b.iter_custom(|iters| {
