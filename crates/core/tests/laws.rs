@@ -27,16 +27,20 @@ fn merge(mut into: MemStore, from: &MemStore) -> MemStore {
     into
 }
 
-fn view(store: &MemStore, project: &ProjectId) -> Option<Matrix> {
-    let log = ProjectLog::load(store, project, usize::MAX).unwrap();
-    matrix(&log, NOW, &MatrixOptions::default())
+fn log_of(store: &MemStore, project: &ProjectId) -> ProjectLog {
+    ProjectLog::load(store, project, usize::MAX).unwrap()
+}
+
+fn view(log: &ProjectLog) -> Option<Matrix<'_>> {
+    matrix(log, NOW, &MatrixOptions::default())
 }
 
 fn assert_same(a: &MemStore, b: &MemStore, project: &ProjectId) {
     assert!(a.same_contents(b), "stores differ");
     assert_eq!(a.versions().unwrap(), b.versions().unwrap());
     assert_eq!(a.forks().unwrap(), b.forks().unwrap());
-    assert_eq!(view(a, project), view(b, project));
+    let (log_a, log_b) = (log_of(a, project), log_of(b, project));
+    assert_eq!(view(&log_a), view(&log_b));
 }
 
 /// A history, and three overlapping slices of it in shuffled orders.

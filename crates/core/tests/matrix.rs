@@ -45,16 +45,28 @@ impl World {
         log::insert(&mut self.store, entry).unwrap();
     }
 
-    fn matrix(&self, now: Timestamp) -> Matrix {
-        let log = ProjectLog::load(&self.store, &self.project, usize::MAX).unwrap();
-        matrix(&log, now, &MatrixOptions::default()).unwrap()
+    fn log(&self) -> ProjectLog {
+        ProjectLog::load(&self.store, &self.project, usize::MAX).unwrap()
     }
 
-    fn status(&self, row: usize, platform: &str) -> CellStatus {
-        let m = self.matrix(NOW);
+    fn status_at(&self, row: usize, platform: &str, now: Timestamp) -> CellStatus {
+        let log = self.log();
+        let m = derive(&log, now);
         let column = m.platforms.iter().position(|p| p == platform).unwrap();
         m.rows[row].cells[column].status
     }
+
+    fn status(&self, row: usize, platform: &str) -> CellStatus {
+        self.status_at(row, platform, NOW)
+    }
+
+    fn rows(&self) -> usize {
+        derive(&self.log(), NOW).rows.len()
+    }
+}
+
+fn derive(log: &ProjectLog, now: Timestamp) -> Matrix<'_> {
+    matrix(log, now, &MatrixOptions::default()).unwrap()
 }
 
 #[test]
@@ -67,7 +79,7 @@ fn cells_follow_claims_and_results() {
     w.by(&mut bob, claim(p, 1, LINUX, NOW.plus_ms(1000)));
     assert_eq!(w.status(0, LINUX), CellStatus::Claimed);
     assert_eq!(
-        w.matrix(NOW.plus_ms(1000)).rows[0].cells[0].status,
+        w.status_at(0, LINUX, NOW.plus_ms(1000)),
         CellStatus::Pending,
         "a lapsed lease reopens the cell"
     );
@@ -77,7 +89,9 @@ fn cells_follow_claims_and_results() {
     assert_eq!(w.status(0, MAC), CellStatus::Error);
     w.by(&mut bob, result(p, 1, MAC, Outcome::Failed));
     assert_eq!(w.status(0, MAC), CellStatus::Failed);
-    let cell = &w.matrix(NOW).rows[0].cells[1];
+    let log = w.log();
+    let m = derive(&log, NOW);
+    let cell = &m.rows[0].cells[1];
     assert_eq!(cell.results.len(), 2);
     assert_eq!(
         cell.builders().into_iter().collect::<BTreeSet<_>>(),
@@ -92,8 +106,9 @@ fn rows_are_newest_first_and_filterable() {
     for n in 1..=5 {
         w.owner(announce(p, n));
     }
-    let m = w.matrix(NOW);
-    let titles: Vec<&str> = m.rows.iter().map(|r| r.title.as_str()).collect();
+    let log = w.log();
+    let m = derive(&log, NOW);
+    let titles: Vec<&str> = m.rows.iter().map(|r| r.title).collect();
     assert_eq!(
         titles,
         ["commit 5", "commit 4", "commit 3", "commit 2", "commit 1"]
@@ -188,13 +203,13 @@ fn announcements_by_strangers_are_ignored() {
     let mut w = World::new(BuilderPolicy::Open, 1);
     let p = w.project;
     w.by(&mut mallory, announce(p, 1));
-    assert!(w.matrix(NOW).rows.is_empty());
+    assert_eq!(w.rows(), 0);
     w.owner(Body::Trust(TrustChange {
         project: p,
         subject: mallory.author(),
         role: Role::Announcer,
     }));
-    assert_eq!(w.matrix(NOW).rows.len(), 1);
+    assert_eq!(w.rows(), 1);
 }
 
 #[test]

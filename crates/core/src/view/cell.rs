@@ -1,6 +1,7 @@
 //! One cell of the matrix: a commit on a platform.
 
-use buildmesh_protocol::{Body, Entry, EntryId, Outcome, PublicKey, Timestamp};
+use super::project_log::{CellFact, Fact};
+use buildmesh_protocol::{EntryId, Outcome, PublicKey, Timestamp};
 use serde::Serialize;
 
 /// What a person reading the matrix needs to know about a cell.
@@ -58,26 +59,27 @@ impl Cell {
     /// any error is `Error`; otherwise a lease that has not expired is
     /// `Claimed`; otherwise `Pending` (a lapsed lease reopens the cell).
     pub fn judge<'a>(
-        entries: impl IntoIterator<Item = &'a Entry>,
+        facts: impl IntoIterator<Item = &'a CellFact>,
         builds_needed: u8,
         now: Timestamp,
     ) -> Cell {
-        let mut results: Vec<CellResult> = Vec::new();
+        let facts = facts.into_iter();
+        let mut results: Vec<CellResult> = Vec::with_capacity(facts.size_hint().0);
         let mut claimed_by: Option<(PublicKey, Timestamp)> = None;
-        for entry in entries {
-            match entry.body() {
-                Body::Result(r) => results.push(CellResult {
-                    id: entry.id(),
-                    builder: entry.author(),
-                    outcome: r.outcome,
+        for fact in facts {
+            match fact.what {
+                Fact::Result { outcome } => results.push(CellResult {
+                    id: fact.id,
+                    builder: fact.author,
+                    outcome,
                 }),
-                Body::Claim(c) if c.lease_expires > now => {
-                    let candidate = (entry.author(), c.lease_expires);
+                Fact::Claim { lease_expires } if lease_expires > now => {
+                    let candidate = (fact.author, lease_expires);
                     if claimed_by.is_none_or(|held| (held.1, held.0) < (candidate.1, candidate.0)) {
                         claimed_by = Some(candidate);
                     }
                 }
-                _ => {}
+                Fact::Claim { .. } => {}
             }
         }
         results.sort_unstable();

@@ -2,42 +2,40 @@
 
 use super::cell::Cell;
 use super::policy::Policy;
-use super::project_log::ProjectLog;
-use buildmesh_protocol::{
-    Body, CommitAnnouncement, CommitId, Entry, ProjectId, PublicKey, Timestamp,
-};
+use super::project_log::{CellFact, Labels, ProjectLog};
+use buildmesh_protocol::{Body, CommitAnnouncement, CommitId, ProjectId, PublicKey, Timestamp};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::{BTreeMap, BTreeSet};
 
-/// A project's matrix.
+/// A project's matrix. It borrows its text from the [`ProjectLog`] it was
+/// derived from, so deriving one copies no strings.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Matrix {
+pub struct Matrix<'a> {
     /// The project.
     pub project: ProjectId,
     /// Its name.
-    pub name: String,
+    pub name: &'a str,
     /// Its maintainer.
     pub owner: PublicKey,
     /// Its repository URL.
-    pub repository: String,
+    pub repository: &'a str,
     /// The columns, as declared.
-    pub platforms: Vec<String>,
+    pub platforms: &'a [String],
     /// The rows, newest commit first.
-    pub rows: Vec<Row>,
+    pub rows: Vec<Row<'a>>,
 }
 
 /// One commit's row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Row {
+pub struct Row<'a> {
     /// The commit.
-    pub commit: CommitId,
+    pub commit: &'a CommitId,
     /// Branches it was announced on, sorted.
-    pub branches: Vec<String>,
+    pub branches: Vec<&'a str>,
     /// First line of its message.
-    pub title: String,
+    pub title: &'a str,
     /// Its git author.
-    pub author: String,
+    pub author: &'a str,
     /// When it was first announced.
     pub announced_at: Timestamp,
     /// One cell per platform, in column order.
@@ -55,96 +53,98 @@ pub struct MatrixOptions {
 
 /// The matrix of `log`'s project at time `now`, or `None` if the project
 /// has no declaration that counts.
-pub fn matrix(log: &ProjectLog, now: Timestamp, options: &MatrixOptions) -> Option<Matrix> {
+pub fn matrix<'a>(
+    log: &'a ProjectLog,
+    now: Timestamp,
+    options: &MatrixOptions,
+) -> Option<Matrix<'a>> {
     let policy = Policy::of(log)?;
     let declaration = &policy.declaration;
     let mut commits = commits(log, &policy, options);
     if let Some(max) = options.rows_max {
         commits.truncate(max);
     }
-    let grid = Grid::new(&commits, &declaration.platforms);
-    let by_cell = grid.place(log, &policy);
-    let mut cursor = 0;
-    let mut rows = Vec::with_capacity(commits.len());
-    for (row, (commit, first)) in commits.into_iter().enumerate() {
-        let cells = (0..grid.columns)
-            .map(|column| {
-                let index = row * grid.columns + column;
-                let start = cursor;
-                while by_cell.get(cursor).is_some_and(|(i, _)| *i == index) {
-                    cursor += 1;
-                }
-                let entries = by_cell[start..cursor].iter().map(|(_, entry)| *entry);
-                Cell::judge(entries, declaration.builds_per_cell, now)
-            })
-            .collect();
-        rows.push(Row {
-            commit: commit.clone(),
-            branches: first.branches.into_iter().map(str::to_owned).collect(),
-            title: first.announcement.title.clone(),
-            author: first.announcement.author.clone(),
-            announced_at: first.at,
-            cells,
-        });
-    }
+    let mut columns = Columns::new(&declaration.platforms, &log.platforms);
+    let rows = commits
+        .into_iter()
+        .map(|(commit, first)| {
+            let entries = log.cells.get(commit).map_or(&[][..], Vec::as_slice);
+            let counted = entries
+                .iter()
+                .filter(|f| log.in_good_standing(&f.author) && policy.trusts_builder(&f.author));
+            let cells = columns
+                .split(counted)
+                .map(|in_cell| {
+                    let facts = in_cell.iter().map(|(_, fact)| *fact);
+                    Cell::judge(facts, declaration.builds_per_cell, now)
+                })
+                .collect();
+            Row {
+                commit,
+                branches: first.branches.into_iter().collect(),
+                title: &first.announcement.title,
+                author: &first.announcement.author,
+                announced_at: first.at,
+                cells,
+            }
+        })
+        .collect();
     Some(Matrix {
         project: log.project,
-        name: declaration.name.clone(),
+        name: &declaration.name,
         owner: policy.owner,
-        repository: declaration.repository.clone(),
-        platforms: declaration.platforms.clone(),
+        repository: &declaration.repository,
+        platforms: &declaration.platforms,
         rows,
     })
 }
 
-/// Where each commit and platform sits in the matrix.
-struct Grid<'a> {
-    /// Lookup only, never iterated, so its order cannot leak into a view.
-    /// Its keys are commits trusted announcers chose, so a fast unkeyed
-    /// hash is safe: nobody else can insert colliding keys.
-    rows: HashMap<&'a CommitId, usize, BuildHasherDefault<Fnv>>,
-    platforms: &'a [String],
-    columns: usize,
+/// Sorts one row's claims and results into its columns, reusing one
+/// buffer for every row.
+struct Columns<'e> {
+    count: usize,
+    /// The column of each label number of the log, if the project wants it.
+    of_label: Vec<Option<usize>>,
+    buffer: Vec<(usize, &'e CellFact)>,
 }
 
-impl<'a> Grid<'a> {
-    fn new(commits: &[(&'a CommitId, FirstSeen<'a>)], platforms: &'a [String]) -> Grid<'a> {
-        let rows = commits
-            .iter()
-            .enumerate()
-            .map(|(i, (c, _))| (*c, i))
-            .collect();
-        Grid {
-            rows,
-            platforms,
-            columns: platforms.len(),
+impl<'e> Columns<'e> {
+    fn new(platforms: &[String], labels: &Labels) -> Self {
+        let mut of_label = vec![None; labels.len()];
+        for (column, platform) in platforms.iter().enumerate() {
+            if let Some(slot) = labels
+                .number(platform)
+                .and_then(|n| of_label.get_mut(n as usize))
+            {
+                *slot = Some(column);
+            }
+        }
+        Columns {
+            count: platforms.len(),
+            of_label,
+            buffer: Vec::new(),
         }
     }
 
-    fn index(&self, commit: &CommitId, platform: &str) -> Option<usize> {
-        let row = *self.rows.get(commit)?;
-        let column = self.platforms.iter().position(|p| p == platform)?;
-        Some(row * self.columns + column)
-    }
-
-    /// The claims and results that count, as `(cell index, entry)` sorted
-    /// by cell: one allocation instead of one per cell.
-    fn place<'e>(&self, log: &'e ProjectLog, policy: &Policy) -> Vec<(usize, &'e Entry)> {
-        let mut placed: Vec<(usize, &Entry)> = log
-            .cell_entries
-            .iter()
-            .filter(|e| log.counts(e) && policy.trusts_builder(&e.author()))
-            .filter_map(|entry| {
-                let index = match entry.body() {
-                    Body::Claim(c) => self.index(&c.commit, &c.platform),
-                    Body::Result(r) => self.index(&r.commit, &r.platform),
-                    _ => None,
-                }?;
-                Some((index, entry))
-            })
-            .collect();
-        placed.sort_by_key(|(index, _)| *index);
-        placed
+    /// The entries of each column, in column order; entries for platforms
+    /// the project does not declare are dropped.
+    fn split(
+        &mut self,
+        facts: impl Iterator<Item = &'e CellFact>,
+    ) -> impl Iterator<Item = &[(usize, &'e CellFact)]> + '_ {
+        self.buffer.clear();
+        for fact in facts {
+            if let Some(Some(column)) = self.of_label.get(fact.platform as usize) {
+                self.buffer.push((*column, fact));
+            }
+        }
+        self.buffer.sort_unstable_by_key(|(column, _)| *column);
+        let mut rest = &self.buffer[..];
+        (0..self.count).map(move |column| {
+            let (here, later) = rest.split_at(rest.partition_point(|(c, _)| *c <= column));
+            rest = later;
+            here
+        })
     }
 }
 
@@ -188,27 +188,4 @@ fn commits<'a>(
     let mut rows: Vec<_> = seen.into_iter().collect();
     rows.sort_by(|(c1, f1), (c2, f2)| (f2.at, c2).cmp(&(f1.at, c1)));
     rows
-}
-
-/// FNV-1a: a few cycles per byte on 20-byte keys, where SipHash costs more
-/// than the rest of a cell lookup.
-#[derive(Default)]
-struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut hash = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for byte in bytes {
-            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = hash;
-    }
 }

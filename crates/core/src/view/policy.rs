@@ -10,11 +10,11 @@ use std::collections::BTreeSet;
 /// sequence order: a declaration resets the lists, `Trust` adds a key,
 /// `Revoke` removes it. Entries by anyone but the owner change nothing.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Policy {
+pub struct Policy<'a> {
     /// The maintainer who declared the project.
     pub owner: PublicKey,
     /// The latest declaration.
-    pub declaration: ProjectDeclaration,
+    pub declaration: &'a ProjectDeclaration,
     announcers: BTreeSet<PublicKey>,
     builders: Builders,
 }
@@ -26,10 +26,10 @@ enum Builders {
     Only(BTreeSet<PublicKey>),
 }
 
-impl Policy {
+impl<'a> Policy<'a> {
     /// The policy in force, or `None` if the project has no declaration
     /// by an owner in good standing.
-    pub fn of(log: &ProjectLog) -> Option<Policy> {
+    pub fn of(log: &'a ProjectLog) -> Option<Policy<'a>> {
         let mut owned: Vec<&Entry> = log
             .declarations
             .iter()
@@ -49,7 +49,7 @@ impl Policy {
 
     /// One owner entry applied; trust changes before the first declaration
     /// have nothing to change and are ignored.
-    fn step(policy: Option<Policy>, owner: PublicKey, body: &Body) -> Option<Policy> {
+    fn step(policy: Option<Policy<'a>>, owner: PublicKey, body: &'a Body) -> Option<Policy<'a>> {
         match (policy, body) {
             (_, Body::Project(declaration)) => Some(Policy::declared(owner, declaration)),
             (Some(mut policy), Body::Trust(t)) => {
@@ -64,7 +64,7 @@ impl Policy {
         }
     }
 
-    fn declared(owner: PublicKey, declaration: &ProjectDeclaration) -> Policy {
+    fn declared(owner: PublicKey, declaration: &'a ProjectDeclaration) -> Policy<'a> {
         let builders = match &declaration.builders {
             BuilderPolicy::Open => Builders::Open {
                 revoked: BTreeSet::new(),
@@ -73,7 +73,7 @@ impl Policy {
         };
         Policy {
             owner,
-            declaration: declaration.clone(),
+            declaration,
             announcers: declaration.announcers.iter().copied().collect(),
             builders,
         }

@@ -1,8 +1,10 @@
 //! The entries of one project, as views read them.
 
 use crate::log::{EntryStore, IndexKey};
-use buildmesh_protocol::{Body, CommitId, Entry, EntryId, ProjectId, PublicKey};
-use std::collections::BTreeSet;
+use buildmesh_protocol::{
+    Body, BuildResult, Claim, CommitId, Entry, EntryId, Outcome, ProjectId, PublicKey, Timestamp,
+};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The linked entries about one project, and the authors proven to fork.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -13,8 +15,11 @@ pub struct ProjectLog {
     pub declarations: Vec<Entry>,
     /// Its commit announcements.
     pub announcements: Vec<Entry>,
-    /// Claims and results for its cells.
-    pub cell_entries: Vec<Entry>,
+    /// What claims and results say about its cells, by commit.
+    pub cells: BTreeMap<CommitId, Vec<CellFact>>,
+    /// The platform labels cell facts name, each once; a fact holds an
+    /// index into this so deriving views never compares strings.
+    pub platforms: Labels,
     /// Trust and revocation entries.
     pub trust: Vec<Entry>,
     /// Authors with a fork proof against them: none of their entries count.
@@ -39,14 +44,20 @@ impl ProjectLog {
         )?;
         let commits: BTreeSet<&CommitId> =
             announcements.iter().filter_map(announced_commit).collect();
-        let mut cell_entries = Vec::new();
+        let mut cells = BTreeMap::new();
+        let mut platforms = Labels::default();
         for commit in commits {
-            cell_entries.extend(fetch(
+            let entries = fetch(
                 store,
                 &IndexKey::Commit(project, commit).prefix(),
                 false,
                 all,
-            )?);
+            )?;
+            let facts = entries
+                .iter()
+                .filter_map(|e| CellFact::of(e, &mut platforms))
+                .collect();
+            cells.insert(commit.clone(), facts);
         }
         let trust = fetch(store, &IndexKey::Trust(project).prefix(), false, all)?;
         let forked = store
@@ -58,7 +69,8 @@ impl ProjectLog {
             project: *project,
             declarations,
             announcements,
-            cell_entries,
+            cells,
+            platforms,
             trust,
             forked,
         })
@@ -89,8 +101,16 @@ impl ProjectLog {
                 &mut self.declarations
             }
             Body::Announce(a) if a.project == *project => &mut self.announcements,
-            Body::Claim(c) if c.project == *project => &mut self.cell_entries,
-            Body::Result(r) if r.project == *project => &mut self.cell_entries,
+            Body::Claim(Claim {
+                project: p, commit, ..
+            })
+            | Body::Result(BuildResult {
+                project: p, commit, ..
+            }) if p == project => {
+                let fact = CellFact::of(entry, &mut self.platforms);
+                self.cells.entry(commit.clone()).or_default().extend(fact);
+                return;
+            }
             Body::Trust(t) | Body::Revoke(t) if t.project == *project => &mut self.trust,
             _ => return,
         };
@@ -99,7 +119,64 @@ impl ProjectLog {
 
     /// Whether `entry`'s author is in good standing (no fork proven).
     pub fn counts(&self, entry: &Entry) -> bool {
-        !self.forked.contains(&entry.author())
+        self.in_good_standing(&entry.author())
+    }
+
+    /// Whether `author` is in good standing (no fork proven).
+    pub fn in_good_standing(&self, author: &PublicKey) -> bool {
+        !self.forked.contains(author)
+    }
+}
+
+/// What a claim or result says about its cell: all a view needs of it, in
+/// a compact record so deriving a matrix touches little memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CellFact {
+    /// The entry.
+    pub id: EntryId,
+    /// Its author.
+    pub author: PublicKey,
+    /// The platform label, as its index in [`ProjectLog::platforms`].
+    pub platform: u32,
+    /// A claim or a result.
+    pub what: Fact,
+}
+
+/// The part of a claim or result that decides a cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fact {
+    /// A lease until this time.
+    Claim {
+        /// When the lease lapses.
+        lease_expires: Timestamp,
+    },
+    /// A verdict.
+    Result {
+        /// The verdict.
+        outcome: Outcome,
+    },
+}
+
+impl CellFact {
+    /// The fact a claim or result states; `None` for other entries.
+    pub fn of(entry: &Entry, labels: &mut Labels) -> Option<CellFact> {
+        let (platform, what) = match entry.body() {
+            Body::Claim(c) => (
+                &c.platform,
+                Fact::Claim {
+                    lease_expires: c.lease_expires,
+                },
+            ),
+            Body::Result(r) => (&r.platform, Fact::Result { outcome: r.outcome }),
+            _ => return None,
+        };
+        let platform = labels.intern(platform);
+        Some(CellFact {
+            id: entry.id(),
+            author: entry.author(),
+            platform,
+            what,
+        })
     }
 }
 
@@ -122,4 +199,46 @@ fn fetch<S: EntryStore>(
         entries.extend(store.get(&id)?.map(|stored| stored.entry));
     }
     Ok(entries)
+}
+
+/// Distinct strings, each with a small number.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Labels {
+    by_label: BTreeMap<String, u32>,
+    labels: Vec<String>,
+}
+
+impl Labels {
+    /// The number of `label`, adding it if new.
+    pub fn intern(&mut self, label: &str) -> u32 {
+        if let Some(&number) = self.by_label.get(label) {
+            return number;
+        }
+        let number = u32::try_from(self.labels.len()).unwrap_or(u32::MAX);
+        self.by_label.insert(label.to_owned(), number);
+        self.labels.push(label.to_owned());
+        number
+    }
+
+    /// The number of `label`, if known.
+    pub fn number(&self, label: &str) -> Option<u32> {
+        self.by_label.get(label).copied()
+    }
+
+    /// The label with this number.
+    pub fn label(&self, number: u32) -> Option<&str> {
+        self.labels
+            .get(usize::try_from(number).ok()?)
+            .map(String::as_str)
+    }
+
+    /// How many labels there are.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
 }
