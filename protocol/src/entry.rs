@@ -128,12 +128,14 @@ impl Entry {
     /// Decodes and verifies many wire entries, checking their signatures as
     /// one batch: several times cheaper per entry than one by one, with the
     /// same verdicts. If the batch fails, each is checked alone to find the
-    /// culprits. `seed` must be fresh and secret (read it from the OS).
-    pub fn from_wires(
-        wires: &[&[u8]],
-        keys: &mut KeyCache,
-        seed: &[u8; 32],
-    ) -> Vec<Result<Entry, DecodeError>> {
+    /// culprits.
+    ///
+    /// The batch's random weights come from the thread's CSPRNG (seeded by
+    /// the OS) and never from the caller: weights an attacker could predict
+    /// would let invalid signatures cancel out in the sum, and the batch
+    /// would accept what a single check refuses. The verdicts themselves do
+    /// not depend on the weights, so callers stay deterministic.
+    pub fn from_wires(wires: &[&[u8]], keys: &mut KeyCache) -> Vec<Result<Entry, DecodeError>> {
         let decoded: Vec<Result<Unverified, DecodeError>> = wires
             .iter()
             .map(|wire| {
@@ -142,7 +144,7 @@ impl Entry {
             })
             .collect();
         let claims: Vec<Claim<'_>> = decoded.iter().flatten().map(Unverified::claim).collect();
-        let all_valid = verify::verify_all(&claims, seed);
+        let all_valid = verify::verify_all(&claims, &verify::fresh_seed());
         decoded
             .into_iter()
             .map(|item| {
@@ -247,9 +249,13 @@ fn split_wire(wire: &[u8]) -> Result<([u8; SIGNATURE_BYTES], &[u8]), DecodeError
     if wire.len() > ENTRY_BYTES_MAX {
         return Err(DecodeError::TooLarge(wire.len()));
     }
+    let too_short = DecodeError::TooShort(wire.len());
     let (signature, bytes) = wire
         .split_first_chunk::<SIGNATURE_BYTES>()
-        .ok_or(DecodeError::TooShort(wire.len()))?;
+        .ok_or(too_short.clone())?;
+    if bytes.is_empty() {
+        return Err(too_short);
+    }
     Ok((*signature, bytes))
 }
 

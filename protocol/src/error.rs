@@ -9,7 +9,8 @@ pub enum DecodeError {
     /// Longer than [`ENTRY_BYTES_MAX`].
     #[error("entry is {0} bytes; the limit is {ENTRY_BYTES_MAX}")]
     TooLarge(usize),
-    /// Too short to hold a signature and a header.
+    /// Too short to hold a signature and any content (the length given is
+    /// the whole input's: wire bytes, or content bytes when they came alone).
     #[error("entry is {0} bytes, too short to hold a signature and a header")]
     TooShort(usize),
     /// The content bytes do not decode.

@@ -119,8 +119,8 @@ pub(crate) fn verify_one(claim: &Claim<'_>) -> bool {
 }
 
 /// Checks many signatures at once: true only if every one is valid (up to
-/// a 2^-128 chance over `seed`). `seed` must be secret and fresh per call,
-/// or a forger could pick signatures that cancel out.
+/// a 2^-128 chance over `seed`). `seed` must be secret and fresh per call
+/// ([`fresh_seed`]), or a forger could pick signatures that cancel out.
 pub(crate) fn verify_all(claims: &[Claim<'_>], seed: &[u8; 32]) -> bool {
     let mut scalars = Vec::with_capacity(claims.len() + 1);
     let mut points = Vec::with_capacity(claims.len() + 1);
@@ -151,6 +151,14 @@ pub(crate) fn verify_all(claims: &[Claim<'_>], seed: &[u8; 32]) -> bool {
     EdwardsPoint::vartime_multiscalar_mul(&scalars, &points)
         .mul_by_cofactor()
         .is_identity()
+}
+
+/// 32 bytes from the thread's CSPRNG, which the OS seeds.
+pub(crate) fn fresh_seed() -> [u8; 32] {
+    use rand::Rng;
+    let mut seed = [0u8; 32];
+    rand::rng().fill_bytes(&mut seed);
+    seed
 }
 
 /// A 128-bit weight for claim `index`, unpredictable without `seed`.

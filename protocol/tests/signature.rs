@@ -29,7 +29,7 @@ fn entry(seed: u8, n: u8) -> Entry {
 
 fn batch(wires: &[Vec<u8>]) -> Vec<Result<Entry, DecodeError>> {
     let refs: Vec<&[u8]> = wires.iter().map(Vec::as_slice).collect();
-    Entry::from_wires(&refs, &mut KeyCache::default(), &[42; 32])
+    Entry::from_wires(&refs, &mut KeyCache::default())
 }
 
 /// Signs `entry`'s content again with a nonce point `R = rB + T`, `T` of

@@ -914,7 +914,7 @@ mod garbage {
             let result = Entry::from_wire(&wire[..len]);
             match len {
                 ..SIGNATURE_BYTES => assert_eq!(result, Err(DecodeError::TooShort(len))),
-                SIGNATURE_BYTES => assert_eq!(result, Err(DecodeError::TooShort(0))),
+                SIGNATURE_BYTES => assert_eq!(result, Err(DecodeError::TooShort(SIGNATURE_BYTES))),
                 _ => assert!(
                     matches!(result, Err(DecodeError::Malformed(_))),
                     "{len}: {result:?}"

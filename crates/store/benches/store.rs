@@ -71,7 +71,7 @@ fn inserts(c: &mut Criterion) {
         b.iter(|| {
             for chunk in wires.chunks(BATCH) {
                 let refs: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
-                black_box(Entry::from_wires(&refs, &mut keys, &[7; 32]));
+                black_box(Entry::from_wires(&refs, &mut keys));
             }
         });
     });
@@ -84,7 +84,7 @@ fn inserts(c: &mut Criterion) {
                 timed_on_fresh_store(iters, |store| {
                     for chunk in wires.chunks(BATCH) {
                         let refs: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
-                        let verified = Entry::from_wires(&refs, &mut keys, &[7; 32]);
+                        let verified = Entry::from_wires(&refs, &mut keys);
                         let outcomes =
                             log::ingest_batch(store, verified.into_iter().map(|e| e.unwrap()))
                                 .unwrap();
