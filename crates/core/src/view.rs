@@ -12,4 +12,4 @@ mod project_log;
 pub use cell::{Cell, CellResult, CellStatus};
 pub use matrix::{Matrix, MatrixOptions, Row, matrix};
 pub use policy::Policy;
-pub use project_log::{CellFact, Fact, Labels, ProjectLog};
+pub use project_log::{CellFact, Fact, LEASE_MS_MAX, Labels, ProjectLog};

@@ -232,3 +232,65 @@ fn a_project_without_declaration_has_no_matrix() {
     let log = ProjectLog::load(&store, &ProjectId([5; 32]), 10).unwrap();
     assert_eq!(matrix(&log, NOW, &MatrixOptions::default()), None);
 }
+
+#[test]
+fn strangers_cannot_crowd_trusted_commits_out_of_the_window() {
+    let mut mallory = writer("mallory");
+    let mut w = World::new(BuilderPolicy::Open, 1);
+    let p = w.project;
+    w.owner(announce(p, 1));
+    w.owner(announce(p, 2));
+    for n in 10..60 {
+        // Far-future announcements by a key the project does not trust.
+        let entry = mallory
+            .write(Timestamp(u64::MAX - u64::from(n)), announce(p, n))
+            .unwrap();
+        log::insert(&mut w.store, entry).unwrap();
+    }
+    let log = ProjectLog::load(&w.store, &p, 2).unwrap();
+    assert_eq!(log.announcements.len(), 2);
+    let m = matrix(&log, NOW, &MatrixOptions::default()).unwrap();
+    let titles: Vec<&str> = m.rows.iter().map(|r| r.title).collect();
+    assert_eq!(titles, ["commit 2", "commit 1"]);
+}
+
+#[test]
+fn a_claim_cannot_hold_a_cell_forever() {
+    let mut bob = writer("bob");
+    let mut w = World::new(BuilderPolicy::Open, 1);
+    let p = w.project;
+    w.owner(announce(p, 1));
+    w.by(&mut bob, claim(p, 1, LINUX, Timestamp(u64::MAX)));
+    assert_eq!(w.status(0, LINUX), CellStatus::Claimed);
+    let later = NOW.plus_ms(buildmesh_core::view::LEASE_MS_MAX + 1);
+    assert_eq!(w.status_at(0, LINUX, later), CellStatus::Pending);
+}
+
+#[test]
+fn the_row_shows_the_first_announcement_whatever_the_input_order() {
+    // Two announcements of one commit at one time, differing only in the
+    // git author they report: the row must not depend on input order.
+    let mut alice = writer("alice");
+    let project = ProjectId::derive(&alice.author(), "demo");
+    let t = Timestamp(NOW.0 - 5);
+    let mut entries = vec![
+        alice
+            .write(t, declaration(&PLATFORMS, BuilderPolicy::Open, 1))
+            .unwrap(),
+    ];
+    entries.push(alice.write(t, announce(project, 1)).unwrap());
+    let mut twin = announce(project, 1);
+    if let Body::Announce(a) = &mut twin {
+        a.author = "Someone Else <else@example.invalid>".into();
+    }
+    entries.push(alice.write(t, twin).unwrap());
+    let forward = ProjectLog::from_entries(&project, &entries, Default::default());
+    entries.reverse();
+    let backward = ProjectLog::from_entries(&project, &entries, Default::default());
+    let author = |log: &ProjectLog| {
+        matrix(log, NOW, &MatrixOptions::default()).unwrap().rows[0]
+            .author
+            .to_string()
+    };
+    assert_eq!(author(&forward), author(&backward));
+}

@@ -6,7 +6,7 @@
 //! time order. The store keeps the keys in a sorted map and answers prefix
 //! scans; it never looks inside them.
 
-use buildmesh_protocol::{Body, CommitId, Entry, EntryId, ProjectId, Timestamp};
+use buildmesh_protocol::{Body, CommitId, Entry, EntryId, ProjectId, PublicKey, Timestamp};
 
 /// What to scan for. Each variant's [`IndexKey::prefix`] selects its entries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,10 +15,17 @@ pub enum IndexKey<'a> {
     AllProjects,
     /// Declarations of one project.
     Project(&'a ProjectId),
-    /// Commit announcements of a project, all branches, by time.
+    /// Commit announcements of a project, by announcer, then time.
     Commits(&'a ProjectId),
-    /// Commit announcements of a project on one branch, by time.
+    /// One announcer's commit announcements for a project, by time. Views
+    /// scan only the announcers a project trusts, so nobody else's
+    /// announcements, however many or however future-dated, can crowd
+    /// trusted ones out of a newest-first window.
+    AnnouncerCommits(&'a ProjectId, &'a PublicKey),
+    /// Commit announcements of a project on one branch, by announcer, then time.
     BranchCommits(&'a ProjectId, &'a str),
+    /// One announcer's commit announcements on one branch, by time.
+    AnnouncerBranchCommits(&'a ProjectId, &'a str, &'a PublicKey),
     /// Claims and results of every platform for one commit.
     Commit(&'a ProjectId, &'a CommitId),
     /// Claims and results of one cell (commit × platform).
@@ -44,9 +51,18 @@ impl IndexKey<'_> {
             IndexKey::AllProjects => key.push(PROJECT),
             IndexKey::Project(p) => tag(&mut key, PROJECT, p),
             IndexKey::Commits(p) => tag(&mut key, COMMITS, p),
+            IndexKey::AnnouncerCommits(p, announcer) => {
+                tag(&mut key, COMMITS, p);
+                key.extend_from_slice(announcer.as_bytes());
+            }
             IndexKey::BranchCommits(p, branch) => {
                 tag(&mut key, BRANCH_COMMITS, p);
                 text(&mut key, branch.as_bytes());
+            }
+            IndexKey::AnnouncerBranchCommits(p, branch, announcer) => {
+                tag(&mut key, BRANCH_COMMITS, p);
+                text(&mut key, branch.as_bytes());
+                key.extend_from_slice(announcer.as_bytes());
             }
             IndexKey::Commit(p, commit) => {
                 tag(&mut key, CELLS, p);
@@ -72,18 +88,21 @@ pub fn index_keys(entry: &Entry) -> Vec<Vec<u8>> {
             let project = ProjectId::derive(&entry.author(), &p.name);
             vec![with_id(IndexKey::Project(&project).prefix(), &id)]
         }
-        Body::Announce(a) => vec![
-            timed(
-                IndexKey::Commits(&a.project).prefix(),
-                entry.timestamp(),
-                &id,
-            ),
-            timed(
-                IndexKey::BranchCommits(&a.project, &a.branch).prefix(),
-                entry.timestamp(),
-                &id,
-            ),
-        ],
+        Body::Announce(a) => {
+            let author = entry.author();
+            vec![
+                timed(
+                    IndexKey::AnnouncerCommits(&a.project, &author).prefix(),
+                    entry.timestamp(),
+                    &id,
+                ),
+                timed(
+                    IndexKey::AnnouncerBranchCommits(&a.project, &a.branch, &author).prefix(),
+                    entry.timestamp(),
+                    &id,
+                ),
+            ]
+        }
         Body::Claim(c) => vec![with_id(
             IndexKey::Cell(&c.project, &c.commit, &c.platform).prefix(),
             &id,

@@ -3,7 +3,9 @@
 use super::cell::Cell;
 use super::policy::Policy;
 use super::project_log::{CellFact, Labels, ProjectLog};
-use buildmesh_protocol::{Body, CommitAnnouncement, CommitId, ProjectId, PublicKey, Timestamp};
+use buildmesh_protocol::{
+    Body, CommitAnnouncement, CommitId, EntryId, ProjectId, PublicKey, Timestamp,
+};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -151,6 +153,8 @@ impl<'e> Columns<'e> {
 /// A commit's earliest announcement and every branch it was seen on.
 struct FirstSeen<'a> {
     at: Timestamp,
+    /// The announcement's id, to break ties in `at` whatever the input order.
+    id: EntryId,
     announcement: &'a CommitAnnouncement,
     branches: BTreeSet<&'a str>,
 }
@@ -175,12 +179,14 @@ fn commits<'a>(
         }
         let at = entry.timestamp();
         let first = seen.entry(&a.commit).or_insert(FirstSeen {
+            id: entry.id(),
             at,
             announcement: a,
             branches: BTreeSet::new(),
         });
-        if (at, &a.title) < (first.at, &first.announcement.title) {
+        if (at, entry.id()) < (first.at, first.id) {
             first.at = at;
+            first.id = entry.id();
             first.announcement = a;
         }
         first.branches.insert(&a.branch);

@@ -92,6 +92,13 @@ impl<'a> Policy<'a> {
         }
     }
 
+    /// Every key that may announce commits: the owner, then the others in
+    /// key order.
+    pub fn announcers(&self) -> Vec<PublicKey> {
+        let others = self.announcers.iter().filter(|k| **k != self.owner);
+        std::iter::once(self.owner).chain(others.copied()).collect()
+    }
+
     /// Whether `key` may announce commits.
     pub fn may_announce(&self, key: &PublicKey) -> bool {
         *key == self.owner || self.announcers.contains(key)

@@ -1,5 +1,6 @@
 //! The entries of one project, as views read them.
 
+use super::policy::Policy;
 use crate::log::{EntryStore, IndexKey};
 use buildmesh_protocol::{
     Body, BuildResult, Claim, CommitId, Entry, EntryId, Outcome, ProjectId, PublicKey, Timestamp,
@@ -27,53 +28,62 @@ pub struct ProjectLog {
 }
 
 impl ProjectLog {
-    /// Reads `project`'s entries from `store`, keeping the newest
-    /// `announcements_max` announcements and the cells of their commits.
+    /// Reads `project`'s entries from `store`: its declarations and trust
+    /// changes, the newest `announcements_max` announcements by announcers
+    /// the project trusts, and the claims and results of those commits.
+    ///
+    /// Only trusted announcers' indexes are read, newest first, so however
+    /// many announcements others sign (and whatever time they claim), they
+    /// cost nothing here and never push trusted ones out of the window.
     pub fn load<S: EntryStore>(
         store: &S,
         project: &ProjectId,
         announcements_max: usize,
     ) -> Result<ProjectLog, S::Error> {
         let all = usize::MAX;
-        let declarations = fetch(store, &IndexKey::Project(project).prefix(), false, all)?;
-        let announcements = fetch(
-            store,
-            &IndexKey::Commits(project).prefix(),
-            true,
-            announcements_max,
-        )?;
-        let commits: BTreeSet<&CommitId> =
-            announcements.iter().filter_map(announced_commit).collect();
-        let mut cells = BTreeMap::new();
-        let mut platforms = Labels::default();
+        let mut log = ProjectLog {
+            project: *project,
+            declarations: fetch(store, &IndexKey::Project(project).prefix(), false, all)?,
+            trust: fetch(store, &IndexKey::Trust(project).prefix(), false, all)?,
+            forked: store
+                .forks()?
+                .into_iter()
+                .map(|(author, _)| author)
+                .collect(),
+            ..ProjectLog::default()
+        };
+        let mut announcers = Policy::of(&log)
+            .map(|policy| policy.announcers())
+            .unwrap_or_default();
+        announcers.retain(|a| log.in_good_standing(a));
+        for announcer in &announcers {
+            let prefix = IndexKey::AnnouncerCommits(project, announcer).prefix();
+            log.announcements
+                .extend(fetch(store, &prefix, true, announcements_max)?);
+        }
+        log.announcements
+            .sort_by_key(|e| std::cmp::Reverse((e.timestamp(), e.id())));
+        log.announcements.truncate(announcements_max);
+        let commits: BTreeSet<CommitId> = log
+            .announcements
+            .iter()
+            .filter_map(announced_commit)
+            .cloned()
+            .collect();
         for commit in commits {
             let entries = fetch(
                 store,
-                &IndexKey::Commit(project, commit).prefix(),
+                &IndexKey::Commit(project, &commit).prefix(),
                 false,
                 all,
             )?;
             let facts = entries
                 .iter()
-                .filter_map(|e| CellFact::of(e, &mut platforms))
+                .filter_map(|e| CellFact::of(e, &mut log.platforms))
                 .collect();
-            cells.insert(commit.clone(), facts);
+            log.cells.insert(commit, facts);
         }
-        let trust = fetch(store, &IndexKey::Trust(project).prefix(), false, all)?;
-        let forked = store
-            .forks()?
-            .into_iter()
-            .map(|(author, _)| author)
-            .collect();
-        Ok(ProjectLog {
-            project: *project,
-            declarations,
-            announcements,
-            cells,
-            platforms,
-            trust,
-            forked,
-        })
+        Ok(log)
     }
 
     /// Builds the log of `project` from any collection of entries (for
@@ -128,6 +138,11 @@ impl ProjectLog {
     }
 }
 
+/// The longest a claim can hold a cell, counted from the claim's own
+/// timestamp: a builder renews its lease with a new claim while it works,
+/// so a claim that names a later expiry (or the end of time) still lapses.
+pub const LEASE_MS_MAX: u64 = 60 * 60 * 1000;
+
 /// What a claim or result says about its cell: all a view needs of it, in
 /// a compact record so deriving a matrix touches little memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,12 +176,15 @@ impl CellFact {
     /// The fact a claim or result states; `None` for other entries.
     pub fn of(entry: &Entry, labels: &mut Labels) -> Option<CellFact> {
         let (platform, what) = match entry.body() {
-            Body::Claim(c) => (
-                &c.platform,
-                Fact::Claim {
-                    lease_expires: c.lease_expires,
-                },
-            ),
+            Body::Claim(c) => {
+                let longest = entry.timestamp().plus_ms(LEASE_MS_MAX);
+                (
+                    &c.platform,
+                    Fact::Claim {
+                        lease_expires: c.lease_expires.min(longest),
+                    },
+                )
+            }
             Body::Result(r) => (&r.platform, Fact::Result { outcome: r.outcome }),
             _ => return None,
         };
