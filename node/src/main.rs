@@ -19,10 +19,11 @@ fn main() -> ExitCode {
     match cmd::run(args) {
         Ok(code) => code,
         Err(error) => {
-            // A closed stdout (`buildmesh log export | head`) is not a failure
-            // worth a message; the reader simply stopped reading.
+            // A closed stdout (`buildmesh log export | head`) needs no
+            // message, but the output is incomplete: exit as a process
+            // killed by SIGPIPE would (128 + 13), never with success.
             if is_broken_pipe(&error) {
-                return ExitCode::SUCCESS;
+                return ExitCode::from(141);
             }
             eprintln!("error: {error:#}");
             ExitCode::from(cmd::EXIT_ERROR)

@@ -48,7 +48,9 @@ pub fn verify(args: VerifyArgs) -> Result<ExitCode> {
 
 fn open_store(data_dir: &DataDir) -> Result<SledStore> {
     let path = data_dir.store();
-    if !path.exists() {
+    // sled keeps its data in a file named `db`; without it there is no
+    // store to read, and opening would create an empty one.
+    if !path.join("db").is_file() {
         anyhow::bail!("no store at {}: is --data-dir right?", path.display());
     }
     Ok(SledStore::open(&path)?)
@@ -57,12 +59,23 @@ fn open_store(data_dir: &DataDir) -> Result<SledStore> {
 fn export_to_file(store: &SledStore, path: &Path) -> Result<usize> {
     let mut temporary = PathBuf::from(path);
     temporary.as_mut_os_string().push(".partial");
-    let file = File::create(&temporary)
+    let written = write_export_file(store, &temporary, path);
+    if written.is_err() {
+        let _ = fs::remove_file(&temporary);
+    }
+    written
+}
+
+fn write_export_file(store: &SledStore, temporary: &Path, path: &Path) -> Result<usize> {
+    let file = File::create(temporary)
         .with_context(|| format!("cannot create {}", temporary.display()))?;
     let count = write_export(store, &file)?;
     file.sync_all()?;
-    fs::rename(&temporary, path)
+    fs::rename(temporary, path)
         .with_context(|| format!("cannot rename into {}", path.display()))?;
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        File::open(dir).and_then(|dir| dir.sync_all()).ok();
+    }
     Ok(count)
 }
 
