@@ -22,7 +22,10 @@ pub struct SyncCursor {
 pub struct BatchLimits {
     /// Most entries (siblings at one sequence number may exceed it by a few).
     pub entries_max: usize,
-    /// Most wire bytes (a batch holds at least one entry whatever this says).
+    /// Most wire bytes. Two exceptions, both small: a batch always holds at
+    /// least one entry, and the entries at one sequence number are never
+    /// split, so fork siblings may add up to `SIBLINGS_MAX - 1` entries more.
+    /// A transport with a hard frame limit should allow that much slack.
     pub bytes_max: usize,
 }
 
