@@ -173,7 +173,10 @@ mod tests {
         std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
         assert!(write_new(&path, &SigningKey::from_bytes(&[4; 32]), false).is_err());
         assert!(!elsewhere.exists(), "the secret went through the link");
-        let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).collect();
+        let leftovers: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .collect();
         assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
     }
 
