@@ -44,6 +44,8 @@ mod ids;
 mod limits;
 mod time;
 mod verify;
+mod version;
+mod wire;
 
 pub use body::{
     Artifact, Body, BodyKind, BuildResult, BuilderPolicy, Claim, CommitAnnouncement, ForceBuild,
@@ -56,3 +58,5 @@ pub use ids::{BlobHash, CommitId, EntryId, ParseIdError, ProjectId, PublicKey, s
 pub use limits::*;
 pub use time::Timestamp;
 pub use verify::KeyCache;
+pub use version::VersionVector;
+pub use wire::{REQUEST_BYTES_MAX, RESPONSE_BYTES_MAX, Refusal, Request, Response, SyncCursor};

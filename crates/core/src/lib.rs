@@ -30,4 +30,5 @@
 #![deny(missing_docs)]
 
 pub mod log;
+pub mod replicator;
 pub mod view;

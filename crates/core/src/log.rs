@@ -18,9 +18,9 @@ mod mem;
 mod staged;
 mod store;
 mod sync;
-mod version;
 mod writer;
 
+pub use buildmesh_protocol::{SyncCursor, VersionVector};
 pub use fork::{ForkKind, ForkProof};
 pub use index::{IndexKey, index_keys};
 pub use ingest::{
@@ -29,6 +29,5 @@ pub use ingest::{
 pub use mem::MemStore;
 pub use staged::Staged;
 pub use store::{ChainStore, EntryStore, StoredEntry, WriteBatch};
-pub use sync::{BatchLimits, SyncBatch, SyncCursor, lacks};
-pub use version::VersionVector;
+pub use sync::{BatchLimits, SyncBatch, lacks};
 pub use writer::ChainWriter;

@@ -3,7 +3,7 @@
 use super::fork::{AuthorFork, ForkProof};
 use super::index::id_of_key;
 use super::store::{ChainStore, EntryStore, StoredEntry, WriteBatch};
-use super::version::VersionVector;
+use buildmesh_protocol::VersionVector;
 use buildmesh_protocol::{EntryId, PublicKey};
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;

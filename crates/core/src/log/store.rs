@@ -1,7 +1,7 @@
 //! The storage interface the log's rules are written against.
 
 use super::fork::{AuthorFork, ForkProof};
-use super::version::VersionVector;
+use buildmesh_protocol::VersionVector;
 use buildmesh_protocol::{Entry, EntryId, PublicKey};
 
 /// An entry as a store holds it.

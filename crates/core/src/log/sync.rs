@@ -1,21 +1,8 @@
 //! What a peer lacks, in bounded batches.
 
 use super::store::EntryStore;
-use super::version::VersionVector;
-use buildmesh_protocol::{ENTRY_BYTES_MAX, Entry, PublicKey};
-use serde::{Deserialize, Serialize};
-
-/// Where the next batch for the same request starts.
-///
-/// A cursor, not a fresh version vector, resumes a sync: entries that do not
-/// link on the peer's side (fork evidence) would otherwise be sent forever.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SyncCursor {
-    /// The author to continue with.
-    pub author: PublicKey,
-    /// The first sequence number not yet sent.
-    pub seq: u64,
-}
+use buildmesh_protocol::VersionVector;
+use buildmesh_protocol::{ENTRY_BYTES_MAX, Entry, SyncCursor};
 
 /// Bounds on one batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

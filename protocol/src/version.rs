@@ -1,6 +1,6 @@
 //! Version vectors: what a node holds, author by author.
 
-use buildmesh_protocol::PublicKey;
+use crate::ids::PublicKey;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

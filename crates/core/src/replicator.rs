@@ -1,0 +1,188 @@
+//! The replicator: keeps a node's log in step with its peers'.
+//!
+//! A sans-IO state machine in the manner of quinn-proto: the driver feeds it
+//! [`Input`]s with the time ([`Replicator::handle`]), then drains
+//! [`Action`]s ([`Replicator::poll_action`]) until `None`, then sleeps until
+//! [`Replicator::poll_timeout`] and feeds [`Input::Tick`]. It never reads a
+//! clock, opens a socket or spawns a task; its randomness comes from a seed.
+//!
+//! What it does:
+//! - on connect, and every `sync_interval_ms` with a random peer, it sends
+//!   its version vector and takes what it lacks in bounded batches, resumed
+//!   by cursor until the peer has nothing more;
+//! - it answers peers' sync requests the same way, within a per-peer rate;
+//! - it checks every gossiped entry and reports a verdict, so gossipsub only
+//!   forwards entries the log accepts;
+//! - it counts offences per peer and disconnects past a threshold; a peer
+//!   that serves an invalid entry in a sync batch is disconnected at once;
+//! - entries are durable (flushed) before anything is reported about them.
+
+mod io;
+mod limiter;
+mod peer;
+
+pub use io::{Action, Input, Misbehaviour, PeerId, RequestId, Verdict};
+pub use limiter::TokenBucket;
+
+use crate::log::{self, BatchLimits, ChainWriter, EntryStore};
+use buildmesh_protocol::{Body, Entry, KeyCache, SignError, Timestamp};
+use ed25519_dalek::SigningKey;
+use peer::Peer;
+use std::collections::{BTreeMap, VecDeque};
+
+/// Tunables, with defaults for a laptop.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicatorConfig {
+    /// How often to sync with one random peer, ms.
+    pub sync_interval_ms: u64,
+    /// Offences before a peer is disconnected.
+    pub strikes_max: u32,
+    /// Inbound requests a peer may send at once.
+    pub requests_burst: u32,
+    /// Inbound requests a peer may send per second, on average.
+    pub requests_per_second: u32,
+    /// Bounds on one sync batch we send.
+    pub batch: BatchLimits,
+}
+
+impl Default for ReplicatorConfig {
+    fn default() -> Self {
+        ReplicatorConfig {
+            sync_interval_ms: 30_000,
+            strikes_max: 5,
+            requests_burst: 32,
+            requests_per_second: 16,
+            batch: BatchLimits::default(),
+        }
+    }
+}
+
+/// Counters for metrics and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplicatorStats {
+    /// Entries added to the log from peers.
+    pub entries_received: u64,
+    /// Entries sent to peers in sync batches.
+    pub entries_served: u64,
+    /// Offences counted against peers.
+    pub offences: u64,
+    /// Peers disconnected for misbehaving.
+    pub disconnects: u64,
+}
+
+/// Keeps one node's log in step with its peers. See the module docs.
+#[derive(Debug)]
+pub struct Replicator<S: EntryStore> {
+    config: ReplicatorConfig,
+    store: S,
+    writer: ChainWriter,
+    keys: KeyCache,
+    peers: BTreeMap<PeerId, Peer>,
+    outbox: VecDeque<Action>,
+    next_sync: Option<Timestamp>,
+    rng: u64,
+    stats: ReplicatorStats,
+}
+
+impl<S: EntryStore> Replicator<S> {
+    /// A replicator for the node whose key is `key`, over `store`. `seed`
+    /// picks the random peers of periodic syncs.
+    pub fn new(
+        config: ReplicatorConfig,
+        key: SigningKey,
+        store: S,
+        seed: u64,
+    ) -> Result<Self, S::Error> {
+        let writer = ChainWriter::resume(key, &store)?;
+        Ok(Replicator {
+            config,
+            store,
+            writer,
+            keys: KeyCache::default(),
+            peers: BTreeMap::new(),
+            outbox: VecDeque::new(),
+            next_sync: None,
+            rng: seed | 1,
+            stats: ReplicatorStats::default(),
+        })
+    }
+
+    /// The log.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &ReplicatorStats {
+        &self.stats
+    }
+
+    /// Connected peers, in key order.
+    pub fn peers(&self) -> impl Iterator<Item = &PeerId> {
+        self.peers.keys()
+    }
+
+    /// The next action to carry out; drain until `None` after every call
+    /// to [`Replicator::handle`] or [`Replicator::write`].
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.outbox.pop_front()
+    }
+
+    /// When to feed [`Input::Tick`] next.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.next_sync
+    }
+
+    /// Signs `body` as this node's next entry, stores it durably and
+    /// publishes it.
+    pub fn write(&mut self, now: Timestamp, body: Body) -> Result<Entry, WriteError<S::Error>> {
+        let entry = self.writer.write(now, body).map_err(WriteError::Sign)?;
+        log::insert(&mut self.store, entry.clone()).map_err(WriteError::Store)?;
+        self.outbox.push_back(Action::Applied(vec![entry.id()]));
+        self.outbox.push_back(Action::Publish {
+            bytes: entry.to_wire(),
+        });
+        Ok(entry)
+    }
+
+    /// Takes one input. An `Err` is the store failing: fatal for the node.
+    pub fn handle(&mut self, now: Timestamp, input: Input) -> Result<(), S::Error> {
+        match input {
+            Input::PeerConnected(peer) => self.connected(now, peer),
+            Input::PeerDisconnected(peer) => {
+                self.peers.remove(&peer);
+                Ok(())
+            }
+            Input::RequestReceived { peer, id, bytes } => {
+                self.request_received(now, peer, id, &bytes)
+            }
+            Input::ResponseReceived { peer, bytes } => self.response_received(now, peer, &bytes),
+            Input::RequestFailed(peer) => {
+                if let Some(state) = self.peers.get_mut(&peer) {
+                    state.syncing = false;
+                }
+                Ok(())
+            }
+            Input::Gossiped {
+                from,
+                source,
+                message,
+                bytes,
+            } => self.gossiped(from, source, message, &bytes),
+            Input::Tick => self.tick(now),
+        }
+    }
+}
+
+/// Why [`Replicator::write`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError<E: std::error::Error + 'static> {
+    /// The body breaks a protocol limit.
+    #[error("cannot sign the entry: {0}")]
+    Sign(SignError),
+    /// The store failed.
+    #[error("cannot store the entry: {0}")]
+    Store(E),
+}
+
+mod handlers;

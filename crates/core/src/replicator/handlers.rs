@@ -1,0 +1,278 @@
+//! The replicator's reactions, one function per input.
+
+use super::{Action, Misbehaviour, Peer, PeerId, Replicator, RequestId, Verdict};
+use crate::log::{self, EntryStore, Ingested, lacks};
+use buildmesh_protocol::{Entry, Refusal, Request, Response, SyncCursor, Timestamp};
+
+impl<S: EntryStore> Replicator<S> {
+    pub(super) fn connected(&mut self, now: Timestamp, peer: PeerId) -> Result<(), S::Error> {
+        self.peers
+            .entry(peer)
+            .or_insert_with(|| Peer::new(&self.config, now));
+        if self.next_sync.is_none() {
+            self.next_sync = Some(now.plus_ms(self.config.sync_interval_ms));
+        }
+        self.start_sync(peer, None)
+    }
+
+    /// Asks `peer` for what we lack, from `resume` on, unless a sync with it
+    /// is already under way.
+    pub(super) fn start_sync(
+        &mut self,
+        peer: PeerId,
+        resume: Option<SyncCursor>,
+    ) -> Result<(), S::Error> {
+        let Some(state) = self.peers.get_mut(&peer) else {
+            return Ok(());
+        };
+        if state.syncing && resume.is_none() {
+            return Ok(());
+        }
+        state.syncing = true;
+        let have = self.store.versions()?;
+        let bytes = Request::Sync { have, resume }.encode();
+        self.outbox.push_back(Action::Request { peer, bytes });
+        Ok(())
+    }
+
+    pub(super) fn request_received(
+        &mut self,
+        now: Timestamp,
+        peer: PeerId,
+        id: RequestId,
+        bytes: &[u8],
+    ) -> Result<(), S::Error> {
+        let allowed = self
+            .peers
+            .get_mut(&peer)
+            .is_some_and(|state| state.requests.take(now));
+        if !allowed {
+            self.respond(id, Response::Refused(Refusal::RateLimited));
+            self.offence(peer, Misbehaviour::RateExceeded);
+            return Ok(());
+        }
+        match Request::decode(bytes) {
+            Err(error) => {
+                self.respond(id, Response::Refused(Refusal::Malformed));
+                self.offence(peer, Misbehaviour::Malformed(error));
+            }
+            Ok(Request::Blob(hash)) => self.outbox.push_back(Action::ServeBlob { id, hash }),
+            Ok(Request::Sync { have, resume }) => {
+                let batch = lacks(&self.store, &have, resume, self.config.batch)?;
+                self.stats.entries_served += batch.entries.len() as u64;
+                let entries = batch.entries.iter().map(Entry::to_wire).collect();
+                self.respond(
+                    id,
+                    Response::Sync {
+                        entries,
+                        resume: batch.resume,
+                    },
+                );
+                // The asker holds something we lack: ask it back. This is
+                // how news spreads past a peer that learnt it by sync.
+                if resume.is_none() && !self.store.versions()?.covers(&have) {
+                    self.start_sync(peer, None)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn response_received(
+        &mut self,
+        now: Timestamp,
+        peer: PeerId,
+        bytes: &[u8],
+    ) -> Result<(), S::Error> {
+        let expected = self
+            .peers
+            .get_mut(&peer)
+            .is_some_and(|state| std::mem::replace(&mut state.syncing, false));
+        if !expected {
+            self.offence(peer, Misbehaviour::Unsolicited);
+            return Ok(());
+        }
+        match Response::decode(bytes) {
+            Err(error) => self.offence(peer, Misbehaviour::Malformed(error)),
+            Ok(Response::Sync { entries, resume }) => {
+                self.batch_received(now, peer, &entries, resume)?
+            }
+            Ok(Response::Refused(_)) | Ok(Response::Blob(_)) => {}
+        }
+        Ok(())
+    }
+
+    /// A sync batch: verified as one batch, stored as one atomic write,
+    /// then the next batch asked for. One invalid entry condemns the peer:
+    /// an honest node only serves entries its own log accepted.
+    fn batch_received(
+        &mut self,
+        now: Timestamp,
+        peer: PeerId,
+        entries: &[Vec<u8>],
+        resume: Option<SyncCursor>,
+    ) -> Result<(), S::Error> {
+        let wires: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
+        let mut verified = Vec::with_capacity(wires.len());
+        for result in Entry::from_wires(&wires, &mut self.keys) {
+            match result {
+                Ok(entry) => verified.push(entry),
+                Err(error) => {
+                    self.disconnect(peer, Misbehaviour::BadEntry(error));
+                    return Ok(());
+                }
+            }
+        }
+        let ids: Vec<_> = verified.iter().map(Entry::id).collect();
+        let outcomes = log::ingest_batch(&mut self.store, verified)?;
+        let applied = ids
+            .into_iter()
+            .zip(&outcomes)
+            .filter(|(_, outcome)| is_new(outcome))
+            .map(|(id, _)| id)
+            .collect::<Vec<_>>();
+        self.stats.entries_received += applied.len() as u64;
+        let news = !applied.is_empty();
+        if news {
+            self.outbox.push_back(Action::Applied(applied));
+        }
+        if let Some(cursor) = resume {
+            if let Some(state) = self.peers.get_mut(&peer) {
+                state.news |= news;
+            }
+            return self.start_sync(peer, Some(cursor));
+        }
+        let had_news = self.peers.get_mut(&peer).is_some_and(|state| {
+            state.synced_at = Some(now);
+            std::mem::take(&mut state.news) | news
+        });
+        if had_news {
+            // Our vector grew: a sync request to every other peer shows it,
+            // and each that lacks what we learnt will ask us back.
+            let others: Vec<PeerId> = self.peers.keys().filter(|p| **p != peer).copied().collect();
+            for other in others {
+                self.start_sync(other, None)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn gossiped(
+        &mut self,
+        from: PeerId,
+        source: PeerId,
+        message: Vec<u8>,
+        bytes: &[u8],
+    ) -> Result<(), S::Error> {
+        let entry = match Entry::from_wire_cached(bytes, &mut self.keys) {
+            Ok(entry) if entry.author() == source => entry,
+            Ok(entry) => {
+                let reason = Misbehaviour::WrongAuthor {
+                    source,
+                    author: entry.author(),
+                };
+                self.reject_gossip(from, message, reason);
+                return Ok(());
+            }
+            Err(error) => {
+                self.reject_gossip(from, message, Misbehaviour::BadEntry(error));
+                return Ok(());
+            }
+        };
+        let id = entry.id();
+        let outcome = log::insert(&mut self.store, entry)?;
+        let verdict = if is_new(&outcome) {
+            Verdict::Accept
+        } else {
+            Verdict::Ignore
+        };
+        self.outbox.push_back(Action::ReportGossip {
+            message,
+            from,
+            verdict,
+        });
+        if is_new(&outcome) {
+            self.stats.entries_received += 1;
+            self.outbox.push_back(Action::Applied(vec![id]));
+        }
+        if matches!(outcome, Ingested::Pending { .. }) {
+            // We are missing the author's history: the forwarder has it.
+            self.start_sync(from, None)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn tick(&mut self, now: Timestamp) -> Result<(), S::Error> {
+        let Some(due) = self.next_sync else {
+            return Ok(());
+        };
+        if now < due {
+            return Ok(());
+        }
+        self.next_sync =
+            (!self.peers.is_empty()).then(|| now.plus_ms(self.config.sync_interval_ms));
+        let idle: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, s)| !s.syncing)
+            .map(|(p, _)| *p)
+            .collect();
+        if idle.is_empty() {
+            return Ok(());
+        }
+        let pick = idle[(self.next_random() % idle.len() as u64) as usize];
+        self.start_sync(pick, None)
+    }
+
+    fn respond(&mut self, id: RequestId, response: Response) {
+        self.outbox.push_back(Action::Respond {
+            id,
+            bytes: response.encode(),
+        });
+    }
+
+    fn reject_gossip(&mut self, from: PeerId, message: Vec<u8>, reason: Misbehaviour) {
+        self.outbox.push_back(Action::ReportGossip {
+            message,
+            from,
+            verdict: Verdict::Reject,
+        });
+        self.offence(from, reason);
+    }
+
+    /// Counts an offence; past the limit, disconnects.
+    fn offence(&mut self, peer: PeerId, reason: Misbehaviour) {
+        self.stats.offences += 1;
+        let strikes = self.peers.get_mut(&peer).map(|state| {
+            state.strikes += 1;
+            state.strikes
+        });
+        if strikes.is_some_and(|s| s >= self.config.strikes_max) {
+            self.disconnect(peer, reason);
+        }
+    }
+
+    fn disconnect(&mut self, peer: PeerId, reason: Misbehaviour) {
+        if self.peers.remove(&peer).is_some() {
+            self.stats.disconnects += 1;
+            self.outbox.push_back(Action::Disconnect { peer, reason });
+        }
+    }
+
+    /// xorshift64: periodic sync targets need no cryptographic randomness,
+    /// only a spread that the seed reproduces.
+    fn next_random(&mut self) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+}
+
+/// Whether ingesting added something worth forwarding and showing.
+fn is_new(outcome: &Ingested) -> bool {
+    matches!(
+        outcome,
+        Ingested::Applied { .. } | Ingested::Pending { .. } | Ingested::Fork(_)
+    )
+}

@@ -1,0 +1,460 @@
+//! The replicator over a virtual network: no sockets, no clock, real rules.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+mod fixtures;
+
+use buildmesh_core::log::{ChainStore, EntryStore, MemStore};
+use buildmesh_core::replicator::{
+    Action, Input, Misbehaviour, PeerId, Replicator, ReplicatorConfig, Verdict,
+};
+use buildmesh_protocol::{
+    Body, ProjectId, Request, Response, Role, Timestamp, TrustChange, sha256,
+};
+use ed25519_dalek::SigningKey;
+use fixtures::seed_of;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Nodes, links, and messages in flight, delivered in order.
+struct Net {
+    nodes: BTreeMap<PeerId, Replicator<MemStore>>,
+    names: BTreeMap<String, PeerId>,
+    links: BTreeSet<(PeerId, PeerId)>,
+    queue: VecDeque<(PeerId, Input)>,
+    requests: BTreeMap<u64, (PeerId, PeerId)>,
+    gossip_source: BTreeMap<Vec<u8>, (PeerId, Vec<u8>)>,
+    next_id: u64,
+    now: Timestamp,
+    disconnects: Vec<(PeerId, PeerId, Misbehaviour)>,
+    requests_sent: u64,
+}
+
+impl Net {
+    fn new(names: &[&str]) -> Net {
+        let mut net = Net {
+            nodes: BTreeMap::new(),
+            names: BTreeMap::new(),
+            links: BTreeSet::new(),
+            queue: VecDeque::new(),
+            requests: BTreeMap::new(),
+            gossip_source: BTreeMap::new(),
+            next_id: 0,
+            now: Timestamp(1_000_000),
+            disconnects: Vec::new(),
+            requests_sent: 0,
+        };
+        for (i, name) in names.iter().enumerate() {
+            net.add(name, i as u64);
+        }
+        net
+    }
+
+    fn add(&mut self, name: &str, seed: u64) -> PeerId {
+        let key = SigningKey::from_bytes(&seed_of(name));
+        let id: PeerId = key.verifying_key().into();
+        let node =
+            Replicator::new(ReplicatorConfig::default(), key, MemStore::default(), seed).unwrap();
+        self.nodes.insert(id, node);
+        self.names.insert(name.to_string(), id);
+        id
+    }
+
+    fn id(&self, name: &str) -> PeerId {
+        self.names[name]
+    }
+
+    fn node(&self, name: &str) -> &Replicator<MemStore> {
+        &self.nodes[&self.id(name)]
+    }
+
+    fn connect(&mut self, a: &str, b: &str) {
+        let (a, b) = (self.id(a), self.id(b));
+        self.links.insert((a, b));
+        self.links.insert((b, a));
+        self.queue.push_back((a, Input::PeerConnected(b)));
+        self.queue.push_back((b, Input::PeerConnected(a)));
+    }
+
+    fn cut(&mut self, a: &str, b: &str) {
+        let (a, b) = (self.id(a), self.id(b));
+        self.links.remove(&(a, b));
+        self.links.remove(&(b, a));
+        self.queue.push_back((a, Input::PeerDisconnected(b)));
+        self.queue.push_back((b, Input::PeerDisconnected(a)));
+    }
+
+    fn write(&mut self, name: &str, n: u32) {
+        let id = self.id(name);
+        for i in 0..n {
+            self.now = self.now.plus_ms(1);
+            let body = Body::Trust(TrustChange {
+                project: ProjectId(sha256(&[&i.to_le_bytes()])),
+                subject: id,
+                role: Role::Builder,
+            });
+            self.nodes
+                .get_mut(&id)
+                .unwrap()
+                .write(self.now, body)
+                .unwrap();
+            self.drain(id);
+        }
+    }
+
+    /// Delivers everything in flight, and what that causes, until quiet.
+    fn settle(&mut self) {
+        for id in self.nodes.keys().copied().collect::<Vec<_>>() {
+            self.drain(id);
+        }
+        let mut steps = 0;
+        while let Some((to, input)) = self.queue.pop_front() {
+            steps += 1;
+            assert!(steps < 5_000_000, "the network never settles");
+            self.now = self.now.plus_ms(1);
+            if let Some(node) = self.nodes.get_mut(&to) {
+                node.handle(self.now, input).unwrap();
+                self.drain(to);
+            }
+        }
+    }
+
+    fn drain(&mut self, at: PeerId) {
+        while let Some(action) = self.nodes.get_mut(&at).and_then(Replicator::poll_action) {
+            self.carry_out(at, action);
+        }
+    }
+
+    fn carry_out(&mut self, at: PeerId, action: Action) {
+        match action {
+            Action::Request { peer, bytes } => {
+                self.requests_sent += 1;
+                if self.links.contains(&(at, peer)) {
+                    self.next_id += 1;
+                    self.requests.insert(self.next_id, (at, peer));
+                    self.queue.push_back((
+                        peer,
+                        Input::RequestReceived {
+                            peer: at,
+                            id: self.next_id,
+                            bytes,
+                        },
+                    ));
+                } else {
+                    self.queue.push_back((at, Input::RequestFailed(peer)));
+                }
+            }
+            Action::Respond { id, bytes } => {
+                let (asker, answerer) = self.requests.remove(&id).unwrap();
+                if self.links.contains(&(answerer, asker)) {
+                    self.queue.push_back((
+                        asker,
+                        Input::ResponseReceived {
+                            peer: answerer,
+                            bytes,
+                        },
+                    ));
+                }
+            }
+            Action::ServeBlob { id, .. } => self.carry_out(
+                at,
+                Action::Respond {
+                    id,
+                    bytes: Response::Blob(None).encode(),
+                },
+            ),
+            Action::Publish { bytes } => {
+                let message = sha256(&[&bytes]).to_vec();
+                self.gossip_source
+                    .insert(message.clone(), (at, bytes.clone()));
+                self.forward(at, None, message);
+            }
+            Action::ReportGossip {
+                message,
+                from,
+                verdict,
+            } => {
+                if verdict == Verdict::Accept {
+                    self.forward(at, Some(from), message);
+                }
+            }
+            Action::Disconnect { peer, reason } => {
+                self.disconnects.push((at, peer, reason));
+                self.links.remove(&(at, peer));
+                self.links.remove(&(peer, at));
+                self.queue.push_back((peer, Input::PeerDisconnected(at)));
+            }
+            Action::Applied(_) => {}
+        }
+    }
+
+    /// Gossip: hand `message` to every neighbour of `at` but `except`.
+    fn forward(&mut self, at: PeerId, except: Option<PeerId>, message: Vec<u8>) {
+        let (source, bytes) = self.gossip_source[&message].clone();
+        let neighbours: Vec<PeerId> = self
+            .links
+            .iter()
+            .filter(|(a, b)| *a == at && Some(*b) != except)
+            .map(|(_, b)| *b)
+            .collect();
+        for peer in neighbours {
+            let input = Input::Gossiped {
+                from: at,
+                source,
+                message: message.clone(),
+                bytes: bytes.clone(),
+            };
+            self.queue.push_back((peer, input));
+        }
+    }
+
+    fn assert_converged(&self) {
+        let mut nodes = self.nodes.values();
+        let first = nodes.next().unwrap();
+        for node in nodes {
+            assert_eq!(
+                node.store().versions().unwrap(),
+                first.store().versions().unwrap()
+            );
+            assert_eq!(node.store().len().unwrap(), first.store().len().unwrap());
+        }
+    }
+}
+
+#[test]
+fn two_nodes_exchange_what_each_wrote_alone() {
+    let mut net = Net::new(&["alice", "bob"]);
+    net.write("alice", 300);
+    net.write("bob", 200);
+    net.connect("alice", "bob");
+    net.settle();
+    net.assert_converged();
+    assert_eq!(net.node("alice").store().len().unwrap(), 500);
+}
+
+#[test]
+fn five_nodes_in_a_line_converge_on_entries_written_at_both_ends() {
+    let names = ["n1", "n2", "n3", "n4", "n5"];
+    let mut net = Net::new(&names);
+    for pair in names.windows(2) {
+        net.connect(pair[0], pair[1]);
+    }
+    net.settle();
+    net.write("n1", 500);
+    net.write("n5", 500);
+    net.settle();
+    net.assert_converged();
+    assert_eq!(net.node("n3").store().len().unwrap(), 1000);
+}
+
+#[test]
+fn a_late_joiner_catches_up_in_bounded_batches() {
+    let mut net = Net::new(&["old", "new"]);
+    net.write("old", 10_000);
+    net.connect("old", "new");
+    net.settle();
+    net.assert_converged();
+    let batches = 10_000u64.div_ceil(1024);
+    assert!(
+        net.requests_sent <= batches + 2,
+        "{} requests for {batches} batches",
+        net.requests_sent
+    );
+}
+
+#[test]
+fn halves_that_wrote_apart_converge_after_healing() {
+    let mut net = Net::new(&["a1", "a2", "b1", "b2"]);
+    net.connect("a1", "a2");
+    net.connect("b1", "b2");
+    net.connect("a2", "b1");
+    net.settle();
+    net.cut("a2", "b1");
+    net.settle();
+    net.write("a1", 100);
+    net.write("b2", 150);
+    net.settle();
+    assert_eq!(net.node("a2").store().len().unwrap(), 100);
+    net.connect("a2", "b1");
+    net.settle();
+    net.assert_converged();
+    assert_eq!(net.node("a1").store().len().unwrap(), 250);
+}
+
+#[test]
+fn periodic_sync_repairs_what_gossip_missed() {
+    let mut net = Net::new(&["alice", "bob"]);
+    net.connect("alice", "bob");
+    net.settle();
+    // Entries written while the link is down but the nodes think it is up:
+    // the gossip is lost in flight.
+    let (a, b) = (net.id("alice"), net.id("bob"));
+    net.links.remove(&(a, b));
+    net.write("alice", 20);
+    net.settle();
+    net.links.insert((a, b));
+    assert_eq!(net.node("bob").store().len().unwrap(), 0);
+    net.now = net
+        .now
+        .plus_ms(ReplicatorConfig::default().sync_interval_ms * 3);
+    for id in [a, b] {
+        net.queue.push_back((id, Input::Tick));
+    }
+    net.settle();
+    net.assert_converged();
+}
+
+#[test]
+fn a_rogue_gossiper_is_rejected_and_disconnected() {
+    let mut net = Net::new(&["honest", "rogue"]);
+    net.connect("honest", "rogue");
+    net.settle();
+    let (honest, rogue) = (net.id("honest"), net.id("rogue"));
+    // A valid entry by someone else, published by the rogue as its own.
+    let mut other = Net::new(&["carol"]);
+    other.write("carol", 1);
+    let carol_entry = other
+        .node("carol")
+        .store()
+        .at(&other.id("carol"), 1)
+        .unwrap()[0]
+        .entry
+        .to_wire();
+    let mut tampered = carol_entry.clone();
+    tampered[100] ^= 1;
+    let gossip = [
+        carol_entry,
+        tampered,
+        vec![0xde, 0xad],
+        vec![7; 70_000],
+        vec![1; 200],
+    ];
+    for (i, bytes) in gossip.into_iter().enumerate() {
+        let message = vec![i as u8];
+        net.queue.push_back((
+            honest,
+            Input::Gossiped {
+                from: rogue,
+                source: rogue,
+                message,
+                bytes,
+            },
+        ));
+    }
+    net.settle();
+    assert_eq!(
+        net.node("honest").store().len().unwrap(),
+        0,
+        "nothing the rogue sent got in"
+    );
+    assert_eq!(net.node("honest").stats().disconnects, 1);
+    assert!(matches!(net.disconnects.last(), Some((h, r, _)) if *h == honest && *r == rogue));
+}
+
+#[test]
+fn a_peer_serving_a_forged_sync_batch_is_dropped_and_nothing_is_taken() {
+    let mut net = Net::new(&["honest", "rogue"]);
+    let (honest, rogue) = (net.id("honest"), net.id("rogue"));
+    net.write("rogue", 5);
+    let mut forged: Vec<Vec<u8>> = (1..=5)
+        .map(|seq| {
+            net.node("rogue").store().at(&rogue, seq).unwrap()[0]
+                .entry
+                .to_wire()
+        })
+        .collect();
+    forged[3][90] ^= 0x40;
+    net.links.insert((honest, rogue));
+    net.links.insert((rogue, honest));
+    net.queue.push_back((honest, Input::PeerConnected(rogue)));
+    net.settle_only(honest);
+    let response = Response::Sync {
+        entries: forged,
+        resume: None,
+    }
+    .encode();
+    net.queue.push_back((
+        honest,
+        Input::ResponseReceived {
+            peer: rogue,
+            bytes: response,
+        },
+    ));
+    net.settle_only(honest);
+    assert_eq!(net.node("honest").store().len().unwrap(), 0);
+    assert!(
+        matches!(net.disconnects.last(), Some((_, r, Misbehaviour::BadEntry(_))) if *r == rogue)
+    );
+}
+
+#[test]
+fn a_flood_of_requests_is_refused_then_disconnected() {
+    let mut net = Net::new(&["honest", "flooder"]);
+    net.connect("honest", "flooder");
+    net.settle();
+    let (honest, flooder) = (net.id("honest"), net.id("flooder"));
+    let request = Request::Sync {
+        have: Default::default(),
+        resume: None,
+    }
+    .encode();
+    for id in 0..100 {
+        net.requests.insert(10_000 + id, (flooder, honest));
+        net.queue.push_back((
+            honest,
+            Input::RequestReceived {
+                peer: flooder,
+                id: 10_000 + id,
+                bytes: request.clone(),
+            },
+        ));
+    }
+    net.settle();
+    let dropped = net.disconnects.iter().any(|(h, f, reason)| {
+        *h == honest && *f == flooder && *reason == Misbehaviour::RateExceeded
+    });
+    assert!(dropped, "{:?}", net.disconnects);
+}
+
+impl Net {
+    /// Delivers only what is addressed to `node`, dropping its requests.
+    fn settle_only(&mut self, node: PeerId) {
+        while let Some((to, input)) = self.queue.pop_front() {
+            if to != node {
+                continue;
+            }
+            self.nodes
+                .get_mut(&to)
+                .unwrap()
+                .handle(self.now, input)
+                .unwrap();
+            while let Some(action) = self.nodes.get_mut(&to).unwrap().poll_action() {
+                if let Action::Disconnect { peer, reason } = action {
+                    self.disconnects.push((to, peer, reason));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_restarted_node_fetches_only_what_it_lacks() {
+    let mut net = Net::new(&["alice", "bob"]);
+    net.write("alice", 100);
+    net.connect("alice", "bob");
+    net.settle();
+    net.cut("alice", "bob");
+    net.settle();
+    let store = net.node("bob").store().clone();
+    let bob = net.id("bob");
+    let key = SigningKey::from_bytes(&seed_of("bob"));
+    let restarted = Replicator::new(ReplicatorConfig::default(), key, store, 9).unwrap();
+    net.nodes.insert(bob, restarted);
+    net.write("alice", 10);
+    net.connect("alice", "bob");
+    net.settle();
+    net.assert_converged();
+    assert_eq!(
+        net.node("bob").stats().entries_received,
+        10,
+        "the 100 it had were not fetched again"
+    );
+}

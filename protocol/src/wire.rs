@@ -1,0 +1,144 @@
+//! Messages between peers, besides gossiped entries (which travel as their
+//! wire bytes alone). Encoded with bincode 2.0.1 (standard configuration:
+//! varints, little-endian) under a size limit enforced before allocating.
+
+use crate::error::DecodeError;
+use crate::ids::{BlobHash, PublicKey};
+use crate::version::VersionVector;
+use bincode::config::{Configuration, Limit, LittleEndian, Varint};
+use serde::{Deserialize, Serialize};
+
+/// Largest request a node accepts, bytes: a version vector of about
+/// 25,000 authors.
+pub const REQUEST_BYTES_MAX: usize = 1024 * 1024;
+
+/// Largest response a node accepts, bytes: a sync batch (4 MiB of entries
+/// plus slack for fork siblings) or one blob chunk.
+pub const RESPONSE_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+/// Where the next batch for the same sync starts.
+///
+/// A cursor, not a fresh version vector, resumes a sync: entries that do not
+/// link on the peer's side (fork evidence) would otherwise be sent forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncCursor {
+    /// The author to continue with.
+    pub author: PublicKey,
+    /// The first sequence number not yet sent.
+    pub seq: u64,
+}
+
+/// What one peer asks another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// "Here is what I hold; send what I lack", from `resume` on.
+    Sync {
+        /// The asker's version vector.
+        have: VersionVector,
+        /// Where the previous batch stopped, if this continues a sync.
+        resume: Option<SyncCursor>,
+    },
+    /// "Send me the blob with this hash, if you have it."
+    Blob(BlobHash),
+}
+
+/// The answer to a [`Request`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Response {
+    /// Entries the asker lacks, as wire bytes, and where to resume.
+    Sync {
+        /// Wire forms of linked entries, by author then sequence number.
+        entries: Vec<Vec<u8>>,
+        /// `Some` when more remain.
+        resume: Option<SyncCursor>,
+    },
+    /// The blob, or `None` if this peer does not hold it.
+    Blob(Option<Vec<u8>>),
+    /// The request was refused: the asker is over its rate or sent garbage.
+    Refused(Refusal),
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Refusal {
+    /// Too many requests; ask again later.
+    RateLimited,
+    /// The request did not decode.
+    Malformed,
+}
+
+type Config<const N: usize> = Configuration<LittleEndian, Varint, Limit<N>>;
+
+fn config<const N: usize>() -> Config<N> {
+    bincode::config::standard().with_limit::<N>()
+}
+
+impl Request {
+    /// The bytes of this request.
+    pub fn encode(&self) -> Vec<u8> {
+        bincode::serde::encode_to_vec(self, config::<REQUEST_BYTES_MAX>()).unwrap_or_default()
+    }
+
+    /// Decodes a request, refusing more than [`REQUEST_BYTES_MAX`] bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Request, DecodeError> {
+        decode::<Request, REQUEST_BYTES_MAX>(bytes)
+    }
+}
+
+impl Response {
+    /// The bytes of this response.
+    pub fn encode(&self) -> Vec<u8> {
+        bincode::serde::encode_to_vec(self, config::<RESPONSE_BYTES_MAX>()).unwrap_or_default()
+    }
+
+    /// Decodes a response, refusing more than [`RESPONSE_BYTES_MAX`] bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Response, DecodeError> {
+        decode::<Response, RESPONSE_BYTES_MAX>(bytes)
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned, const N: usize>(bytes: &[u8]) -> Result<T, DecodeError> {
+    if bytes.len() > N {
+        return Err(DecodeError::TooLarge(bytes.len()));
+    }
+    let (value, read) = bincode::serde::decode_from_slice(bytes, config::<N>())
+        .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    if read != bytes.len() {
+        return Err(DecodeError::TrailingBytes(bytes.len() - read));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn requests_and_responses_round_trip() {
+        let have: VersionVector = [(PublicKey([1; 32]), 7)].into_iter().collect();
+        let resume = Some(SyncCursor {
+            author: PublicKey([2; 32]),
+            seq: 3,
+        });
+        let request = Request::Sync { have, resume };
+        assert_eq!(Request::decode(&request.encode()), Ok(request));
+        let response = Response::Sync {
+            entries: vec![vec![1, 2, 3]],
+            resume: None,
+        };
+        assert_eq!(Response::decode(&response.encode()), Ok(response));
+        let refused = Response::Refused(Refusal::RateLimited);
+        assert_eq!(Response::decode(&refused.encode()), Ok(refused));
+    }
+
+    #[test]
+    fn garbage_and_oversize_are_errors() {
+        assert!(Request::decode(&[0xff; 40]).is_err());
+        assert!(Request::decode(&vec![0; REQUEST_BYTES_MAX + 1]).is_err());
+        // A length prefix claiming far more than the limit allocates nothing.
+        assert!(
+            Response::decode(&[0, 0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f]).is_err()
+        );
+    }
+}
