@@ -38,6 +38,7 @@
 
 mod body;
 mod canonical;
+mod digest;
 mod entry;
 mod error;
 mod ids;
@@ -52,6 +53,7 @@ pub use body::{
     ForceTarget, Outcome, ProjectDeclaration, Role, StepResult, StepStatus, TrustChange,
 };
 pub use canonical::{ENTRY_DOMAIN, FORMAT_VERSION};
+pub use digest::SetDigest;
 pub use entry::{Entry, EntryContent, SIGNATURE_BYTES, signed_message};
 pub use error::{DecodeError, InvalidBody, SignError};
 pub use ids::{BlobHash, CommitId, EntryId, ParseIdError, ProjectId, PublicKey, sha256};

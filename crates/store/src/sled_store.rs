@@ -5,7 +5,7 @@ use crate::keys::{self, LINKED, PENDING};
 use buildmesh_core::log::{
     ChainStore, EntryStore, ForkProof, StoredEntry, VersionVector, WriteBatch,
 };
-use buildmesh_protocol::{Entry, EntryId, PublicKey};
+use buildmesh_protocol::{Entry, EntryId, PublicKey, SetDigest};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -344,6 +344,19 @@ impl EntryStore for SledStore {
             ids.extend(id_of_index_key(&key));
         }
         Ok(ids)
+    }
+
+    fn digest(&self) -> Result<[u8; 32], StoreError> {
+        let mut digest = SetDigest::default();
+        for item in self.tree.scan_prefix([keys::ENTRY]) {
+            let (key, _) = item?;
+            let id = key
+                .get(1..)
+                .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                .ok_or_else(|| StoreError::corrupt(&key, "entry key is not 33 bytes"))?;
+            digest.add(&EntryId(id));
+        }
+        digest.finish().ok_or_else(|| StoreError::corrupt(&[keys::ENTRY], "entry keys out of order"))
     }
 
     fn len(&self) -> Result<u64, StoreError> {

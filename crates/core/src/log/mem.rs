@@ -4,7 +4,7 @@ use super::fork::{AuthorFork, ForkProof};
 use super::index::id_of_key;
 use super::store::{ChainStore, EntryStore, StoredEntry, WriteBatch};
 use buildmesh_protocol::VersionVector;
-use buildmesh_protocol::{EntryId, PublicKey};
+use buildmesh_protocol::{EntryId, PublicKey, SetDigest};
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 
@@ -170,6 +170,12 @@ impl EntryStore for MemStore {
         } else {
             ids.take(limit).collect()
         })
+    }
+
+    fn digest(&self) -> Result<[u8; 32], Infallible> {
+        let mut digest = SetDigest::default();
+        self.current.entries.keys().for_each(|id| digest.add(id));
+        Ok(digest.finish().unwrap_or_default())
     }
 
     fn len(&self) -> Result<u64, Infallible> {

@@ -111,6 +111,10 @@ pub trait EntryStore: ChainStore {
         Ok(self.len()? == 0)
     }
 
+    /// SHA-256 over every held entry's id in id order (see
+    /// [`buildmesh_protocol::SetDigest`]): equal digests, equal logs.
+    fn digest(&self) -> Result<[u8; 32], Self::Error>;
+
     /// Makes every applied batch durable.
     fn flush(&mut self) -> Result<(), Self::Error>;
 }

@@ -1,0 +1,53 @@
+//! The HTTP API over a real socket on 127.0.0.1.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use buildmesh_http::{NodeStatus, bind};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, serde_json::Value) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status: u16 = response[9..12].parse().unwrap();
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+}
+
+#[tokio::test]
+async fn node_status_is_served_as_published() {
+    let (publish, status) = watch::channel(NodeStatus::default());
+    let server = bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.serve(status, async move {
+        let _ = stopped.await;
+    }));
+    publish.send_modify(|s| {
+        s.public_key = "ab".repeat(32);
+        s.entries = 42;
+        s.peers = vec!["cd".repeat(32)];
+    });
+    let (code, body) = get(addr, "/api/v1/node").await;
+    assert_eq!(code, 200);
+    assert_eq!(body["entries"], 42);
+    assert_eq!(body["public_key"], "ab".repeat(32));
+    assert_eq!(body["peers"][0], "cd".repeat(32));
+
+    let (code, body) = get(addr, "/api/v1/nope").await;
+    assert_eq!(code, 404);
+    assert!(body["error"].as_str().unwrap().contains("http-api.md"));
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_taken_port_is_a_clear_error() {
+    let first = bind("127.0.0.1:0").await.unwrap();
+    let addr = first.local_addr().unwrap().to_string();
+    let error = bind(&addr).await.unwrap_err().to_string();
+    assert!(error.contains("--http"), "{error}");
+}
