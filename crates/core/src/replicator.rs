@@ -25,7 +25,7 @@ pub use io::{Action, Input, Misbehaviour, PeerId, RequestId, Verdict};
 pub use limiter::TokenBucket;
 
 use crate::log::{self, BatchLimits, ChainWriter, EntryStore};
-use buildmesh_protocol::{Body, Entry, KeyCache, SignError, Timestamp};
+use buildmesh_protocol::{Body, DecodeError, Entry, EntryId, KeyCache, SignError, Timestamp};
 use ed25519_dalek::SigningKey;
 use peer::Peer;
 use std::collections::{BTreeMap, VecDeque};
@@ -145,6 +145,45 @@ impl<S: EntryStore> Replicator<S> {
         Ok(entry)
     }
 
+    /// Takes entries signed elsewhere (a maintainer's announcement sent to
+    /// this node over HTTP, an import): verifies them as a batch, stores
+    /// them durably, and lets every peer know our log grew so each pulls
+    /// what it lacks (gossip carries only entries a node publishes itself).
+    /// Returns each entry's fate, in order.
+    pub fn submit(&mut self, wires: &[&[u8]]) -> Result<Vec<Submitted>, S::Error> {
+        let checked = Entry::from_wires(wires, &mut self.keys);
+        let valid: Vec<Entry> = checked
+            .iter()
+            .filter_map(|r| r.as_ref().ok().cloned())
+            .collect();
+        let mut outcomes = log::ingest_batch(&mut self.store, valid.iter().cloned())?.into_iter();
+        let results: Vec<Submitted> = checked
+            .into_iter()
+            .map(|checked| match checked {
+                Ok(entry) => Submitted::Ingested(
+                    entry.id(),
+                    outcomes.next().unwrap_or(log::Ingested::Duplicate),
+                ),
+                Err(error) => Submitted::Invalid(error),
+            })
+            .collect();
+        let applied: Vec<EntryId> = results
+            .iter()
+            .filter_map(|r| match r {
+                Submitted::Ingested(id, outcome) if handlers::is_new(outcome) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        if !applied.is_empty() {
+            self.outbox.push_back(Action::Applied(applied));
+            let peers: Vec<PeerId> = self.peers.keys().copied().collect();
+            for peer in peers {
+                self.start_sync(peer, None)?;
+            }
+        }
+        Ok(results)
+    }
+
     /// Takes one input. An `Err` is the store failing: fatal for the node.
     pub fn handle(&mut self, now: Timestamp, input: Input) -> Result<(), S::Error> {
         match input {
@@ -172,6 +211,15 @@ impl<S: EntryStore> Replicator<S> {
             Input::Tick => self.tick(now),
         }
     }
+}
+
+/// What became of one submitted entry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Submitted {
+    /// It verified; here is what the log did with it.
+    Ingested(EntryId, log::Ingested),
+    /// It did not verify.
+    Invalid(DecodeError),
 }
 
 /// Why [`Replicator::write`] failed.

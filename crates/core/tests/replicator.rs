@@ -458,3 +458,46 @@ fn a_restarted_node_fetches_only_what_it_lacks() {
         "the 100 it had were not fetched again"
     );
 }
+
+#[test]
+fn entries_submitted_to_one_node_reach_a_line_of_nodes() {
+    let names = ["n1", "n2", "n3", "n4"];
+    let mut net = Net::new(&names);
+    for pair in names.windows(2) {
+        net.connect(pair[0], pair[1]);
+    }
+    net.settle();
+    let mut maintainer =
+        buildmesh_core::log::ChainWriter::new(SigningKey::from_bytes(&seed_of("maintainer")));
+    let wires: Vec<Vec<u8>> = (0..50u32)
+        .map(|i| {
+            let body = Body::Trust(TrustChange {
+                project: ProjectId(sha256(&[&i.to_le_bytes()])),
+                subject: maintainer.author(),
+                role: Role::Announcer,
+            });
+            maintainer
+                .write(Timestamp(u64::from(i)), body)
+                .unwrap()
+                .to_wire()
+        })
+        .collect();
+    let mut with_garbage: Vec<&[u8]> = wires.iter().map(Vec::as_slice).collect();
+    with_garbage.push(b"not an entry");
+    let n1 = net.id("n1");
+    let results = net
+        .nodes
+        .get_mut(&n1)
+        .unwrap()
+        .submit(&with_garbage)
+        .unwrap();
+    assert_eq!(results.len(), 51);
+    assert!(matches!(
+        results[50],
+        buildmesh_core::replicator::Submitted::Invalid(_)
+    ));
+    net.drain(n1);
+    net.settle();
+    net.assert_converged();
+    assert_eq!(net.node("n4").store().len().unwrap(), 50);
+}

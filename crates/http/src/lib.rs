@@ -7,9 +7,10 @@
 //! ```no_run
 //! # async fn example() -> Result<(), buildmesh_http::HttpError> {
 //! let (publish, status) = tokio::sync::watch::channel(buildmesh_http::NodeStatus::default());
+//! let (commands, _node_side) = tokio::sync::mpsc::channel(64);
 //! let server = buildmesh_http::bind("127.0.0.1:0").await?;
 //! println!("serving on http://{}", server.local_addr()?);
-//! server.serve(status, std::future::pending()).await?;
+//! server.serve(status, commands, std::future::pending()).await?;
 //! # drop(publish);
 //! # Ok(()) }
 //! ```
@@ -17,15 +18,16 @@
 #![deny(missing_docs)]
 
 use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// What `GET /api/v1/node` answers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -51,7 +53,9 @@ pub struct NodeStatus {
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     /// The address could not be bound.
-    #[error("cannot listen on {addr}: {source} (is another process using it? pick another with --http)")]
+    #[error(
+        "cannot listen on {addr}: {source} (is another process using it? pick another with --http)"
+    )]
     Bind {
         /// The address.
         addr: String,
@@ -73,7 +77,10 @@ pub struct Server {
 pub async fn bind(addr: &str) -> Result<Server, HttpError> {
     let listener = TcpListener::bind(addr)
         .await
-        .map_err(|source| HttpError::Bind { addr: addr.to_owned(), source })?;
+        .map_err(|source| HttpError::Bind {
+            addr: addr.to_owned(),
+            source,
+        })?;
     Ok(Server { listener })
 }
 
@@ -83,37 +90,129 @@ impl Server {
         Ok(self.listener.local_addr()?)
     }
 
-    /// Serves until `shutdown` completes.
+    /// Serves until `shutdown` completes. Writes go to the node as
+    /// [`Command`]s on `commands`.
     pub async fn serve(
         self,
         status: watch::Receiver<NodeStatus>,
+        commands: mpsc::Sender<Command>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), HttpError> {
-        axum::serve(self.listener, router(status))
+        axum::serve(self.listener, router(status, commands))
             .with_graceful_shutdown(shutdown)
             .await?;
         Ok(())
     }
 }
 
-/// The routes.
-pub fn router(status: watch::Receiver<NodeStatus>) -> Router {
-    Router::new()
-        .route("/api/v1/node", get(node))
-        .fallback(not_found)
-        .with_state(status)
+/// Most entries one `POST /api/v1/entries` may carry.
+pub const SUBMIT_ENTRIES_MAX: usize = 1024;
+
+/// What the HTTP side asks of the node.
+#[derive(Debug)]
+pub enum Command {
+    /// Store these signed entries (wire bytes) and spread them.
+    Submit {
+        /// The entries.
+        entries: Vec<Vec<u8>>,
+        /// Each entry's fate, in order.
+        reply: oneshot::Sender<Vec<SubmitResult>>,
+    },
 }
 
-async fn node(State(status): State<watch::Receiver<NodeStatus>>) -> Json<NodeStatus> {
-    Json(status.borrow().clone())
+/// The fate of one submitted entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitResult {
+    /// Its id, hex, if it decoded.
+    pub id: Option<String>,
+    /// `applied`, `pending`, `duplicate`, `fork`, or why it was refused.
+    pub outcome: String,
+}
+
+#[derive(Clone)]
+struct AppState {
+    status: watch::Receiver<NodeStatus>,
+    commands: mpsc::Sender<Command>,
+}
+
+/// The routes.
+pub fn router(status: watch::Receiver<NodeStatus>, commands: mpsc::Sender<Command>) -> Router {
+    Router::new()
+        .route("/api/v1/node", get(node))
+        .route("/api/v1/entries", post(submit))
+        .fallback(not_found)
+        .with_state(AppState { status, commands })
+}
+
+async fn node(State(state): State<AppState>) -> Json<NodeStatus> {
+    Json(state.status.borrow().clone())
+}
+
+/// `POST /api/v1/entries` body.
+#[derive(Deserialize)]
+struct SubmitBody {
+    /// Wire bytes of signed entries, hex.
+    entries: Vec<String>,
 }
 
 #[derive(Serialize)]
-struct ErrorBody {
-    error: &'static str,
+struct SubmitReply {
+    results: Vec<SubmitResult>,
+}
+
+async fn submit(
+    State(state): State<AppState>,
+    body: Result<Json<SubmitBody>, JsonRejection>,
+) -> Response {
+    let Json(body) = match body {
+        Ok(body) => body,
+        Err(rejection) => return error(StatusCode::BAD_REQUEST, &rejection.body_text()),
+    };
+    if body.entries.len() > SUBMIT_ENTRIES_MAX {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("at most {SUBMIT_ENTRIES_MAX} entries per request"),
+        );
+    }
+    let mut entries = Vec::with_capacity(body.entries.len());
+    for (index, text) in body.entries.iter().enumerate() {
+        match hex::decode(text) {
+            Ok(bytes) => entries.push(bytes),
+            Err(_) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("entries[{index}] is not hex"),
+                );
+            }
+        }
+    }
+    let (reply, answer) = oneshot::channel();
+    if state
+        .commands
+        .send(Command::Submit { entries, reply })
+        .await
+        .is_err()
+    {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down");
+    }
+    match answer.await {
+        Ok(results) => Json(SubmitReply { results }).into_response(),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down"),
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, Json(ErrorBody { error: message })).into_response()
 }
 
 async fn not_found() -> Response {
-    let body = ErrorBody { error: "no such endpoint; see docs/http-api.md" };
-    (StatusCode::NOT_FOUND, Json(body)).into_response()
+    error(
+        StatusCode::NOT_FOUND,
+        "no such endpoint; see docs/http-api.md",
+    )
 }

@@ -14,7 +14,10 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, serde_json::Value)
     stream.read_to_string(&mut response).await.unwrap();
     let status: u16 = response[9..12].parse().unwrap();
     let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
-    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 #[tokio::test]
@@ -23,7 +26,8 @@ async fn node_status_is_served_as_published() {
     let server = bind("127.0.0.1:0").await.unwrap();
     let addr = server.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(server.serve(status, async move {
+    let (commands, _node) = tokio::sync::mpsc::channel(8);
+    let task = tokio::spawn(server.serve(status, commands, async move {
         let _ = stopped.await;
     }));
     publish.send_modify(|s| {
@@ -50,4 +54,50 @@ async fn a_taken_port_is_a_clear_error() {
     let addr = first.local_addr().unwrap().to_string();
     let error = bind(&addr).await.unwrap_err().to_string();
     assert!(error.contains("--http"), "{error}");
+}
+
+async fn post(addr: std::net::SocketAddr, path: &str, body: &str) -> (u16, serde_json::Value) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status: u16 = response[9..12].parse().unwrap();
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn submitted_entries_reach_the_node_and_bad_bodies_are_4xx() {
+    let (_publish, status) = watch::channel(NodeStatus::default());
+    let (commands, mut node) = tokio::sync::mpsc::channel(8);
+    let server = bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(server.serve(status, commands, std::future::pending()));
+    tokio::spawn(async move {
+        while let Some(buildmesh_http::Command::Submit { entries, reply }) = node.recv().await {
+            let results = entries
+                .iter()
+                .map(|e| buildmesh_http::SubmitResult {
+                    id: None,
+                    outcome: format!("{} bytes", e.len()),
+                })
+                .collect();
+            let _ = reply.send(results);
+        }
+    });
+    let (code, body) = post(addr, "/api/v1/entries", r#"{"entries":["00ff","abcd12"]}"#).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["results"][1]["outcome"], "3 bytes");
+    let (code, body) = post(addr, "/api/v1/entries", r#"{"entries":["zz"]}"#).await;
+    assert_eq!(code, 400);
+    assert!(body["error"].as_str().unwrap().contains("not hex"));
+    let (code, _) = post(addr, "/api/v1/entries", "not json").await;
+    assert!((400..500).contains(&code), "{code}");
 }

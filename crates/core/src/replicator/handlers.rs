@@ -270,7 +270,7 @@ impl<S: EntryStore> Replicator<S> {
 }
 
 /// Whether ingesting added something worth forwarding and showing.
-fn is_new(outcome: &Ingested) -> bool {
+pub(super) fn is_new(outcome: &Ingested) -> bool {
     matches!(
         outcome,
         Ingested::Applied { .. } | Ingested::Pending { .. } | Ingested::Fork(_)
