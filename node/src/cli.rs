@@ -27,6 +27,12 @@ pub enum Command {
     /// Writes the secret key to DATA_DIR/key (or --out), readable by you
     /// only, and prints the public key, which is what others trust.
     Keygen(KeygenArgs),
+    /// Run a node: the daemon a donor runs. It joins the mesh, keeps the
+    /// shared log in step with its peers and serves HTTP.
+    ///
+    /// Creates DATA_DIR/key on first start if there is none. Stop it with
+    /// Ctrl-C or SIGTERM; it flushes its store before exiting.
+    Node(NodeArgs),
     /// Print this node's public key: what maintainers list to trust its
     /// builds, and what its log entries are signed with.
     Id(IdArgs),
@@ -55,6 +61,38 @@ pub struct KeygenArgs {
     /// Replace an existing key file. The old identity is lost for good.
     #[arg(long)]
     pub force: bool,
+}
+
+/// `buildmesh node`
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    #[command(flatten)]
+    pub data_dir: DataDirArg,
+    /// A TOML config file with any of: data_dir, listen, bootstrap, http,
+    /// platforms, mdns, sync_interval_secs. Flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Listen on this multiaddr (repeatable) [default:
+    /// /ip4/0.0.0.0/tcp/7070 and /ip4/0.0.0.0/udp/7070/quic-v1].
+    #[arg(long, value_name = "MULTIADDR")]
+    pub listen: Vec<String>,
+    /// Dial this peer at start (repeatable), e.g.
+    /// /ip4/198.51.100.7/tcp/7070/p2p/12D3KooW...
+    #[arg(long, value_name = "MULTIADDR")]
+    pub bootstrap: Vec<String>,
+    /// Serve HTTP here [default: 127.0.0.1:7878].
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+    /// A platform label this node builds for (repeatable) [default: this
+    /// machine's os-arch, e.g. linux-x86_64].
+    #[arg(long, value_name = "LABEL")]
+    pub platform: Vec<String>,
+    /// Find peers on the local network by multicast DNS.
+    #[arg(long)]
+    pub mdns: bool,
+    /// Sync with a random peer every this many seconds [default: 30].
+    #[arg(long, value_name = "SECONDS")]
+    pub sync_interval_secs: Option<u64>,
 }
 
 /// `buildmesh id`

@@ -2,6 +2,7 @@
 
 mod keygen;
 mod log;
+mod node;
 
 use crate::cli::{Cli, Command, LogCommand};
 use std::process::ExitCode;
@@ -16,6 +17,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Keygen(args) => keygen::run(args),
         Command::Id(args) => keygen::show(args),
+        Command::Node(args) => node::run(args),
         Command::Log(LogCommand::Export(args)) => log::export(args),
         Command::Log(LogCommand::Verify(args)) => log::verify(args),
     }

@@ -3,6 +3,7 @@
 //! ```text
 //! DATA_DIR/key      the node's secret key (mode 600)
 //! DATA_DIR/store/   the sled database of log entries
+//! DATA_DIR/blobs/   content-addressed blobs (build logs), named by hash
 //! ```
 
 use std::path::PathBuf;
@@ -21,6 +22,11 @@ impl DataDir {
     /// The node's key file.
     pub fn key_file(&self) -> PathBuf {
         self.0.join("key")
+    }
+
+    /// Content-addressed blobs (build logs), one file per hash.
+    pub fn blobs(&self) -> PathBuf {
+        self.0.join("blobs")
     }
 
     /// The entry store.

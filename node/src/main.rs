@@ -7,7 +7,9 @@
 mod cli;
 mod clock;
 mod cmd;
+mod config;
 mod data_dir;
+mod driver;
 mod keyfile;
 
 use clap::Parser;

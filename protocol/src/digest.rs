@@ -16,7 +16,11 @@ impl Default for SetDigest {
     fn default() -> Self {
         let mut hasher = Sha256::new();
         hasher.update(b"buildmesh/entry-set/v1");
-        SetDigest { hasher, last: None, sorted: true }
+        SetDigest {
+            hasher,
+            last: None,
+            sorted: true,
+        }
     }
 }
 

@@ -112,6 +112,11 @@ impl<S: EntryStore> Replicator<S> {
         &self.store
     }
 
+    /// The log, to flush it on shutdown.
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
     /// The counters.
     pub fn stats(&self) -> &ReplicatorStats {
         &self.stats

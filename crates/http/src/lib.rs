@@ -44,6 +44,12 @@ pub struct NodeStatus {
     pub peers: Vec<String>,
     /// Entries in its log.
     pub entries: u64,
+    /// Entries this process has taken from peers since it started (sync
+    /// and gossip); a restarted node that fetches only what it lacks shows
+    /// just the new ones here.
+    pub entries_received: u64,
+    /// Peers disconnected for misbehaving since start.
+    pub peers_disconnected: u64,
     /// SHA-256 over the ids of every entry held, in id order, hex: two
     /// nodes with equal digests hold the same log.
     pub digest: String,

@@ -356,7 +356,9 @@ impl EntryStore for SledStore {
                 .ok_or_else(|| StoreError::corrupt(&key, "entry key is not 33 bytes"))?;
             digest.add(&EntryId(id));
         }
-        digest.finish().ok_or_else(|| StoreError::corrupt(&[keys::ENTRY], "entry keys out of order"))
+        digest
+            .finish()
+            .ok_or_else(|| StoreError::corrupt(&[keys::ENTRY], "entry keys out of order"))
     }
 
     fn len(&self) -> Result<u64, StoreError> {

@@ -74,7 +74,11 @@ impl Pair {
     fn assert_same(&self) {
         let (mem, sled) = (&self.mem, self.sled());
         assert_eq!(sled.len().unwrap(), mem.len().unwrap());
-        assert_eq!(sled.digest().unwrap(), mem.digest().unwrap(), "equal sets, equal digests");
+        assert_eq!(
+            sled.digest().unwrap(),
+            mem.digest().unwrap(),
+            "equal sets, equal digests"
+        );
         assert_eq!(sled.is_empty().unwrap(), mem.is_empty().unwrap());
         assert_eq!(sled.versions().unwrap(), mem.versions().unwrap());
         assert_eq!(sled.forks().unwrap(), mem.forks().unwrap());

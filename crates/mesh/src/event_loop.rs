@@ -1,0 +1,538 @@
+//! The task that owns the swarm: turns swarm events into [`MeshEvent`]s and
+//! [`Command`]s into swarm calls.
+//!
+//! One `tokio::select!` over three sources: the swarm, the command channel
+//! and a timer that lifts expired bans. No branch blocks on anything but
+//! the event channel: when the node does not keep up with events, the loop
+//! waits for room (`send().await`), which stops it polling the swarm, which
+//! in turn stops reading from peers. That is deliberate backpressure; the
+//! alternative, dropping events, would lose requests and gossip silently.
+
+use crate::behaviour::{ENTRIES_TOPIC, KAD_PROTOCOL, MeshBehaviour, MeshBehaviourEvent};
+use crate::{Acceptance, BAN_DURATION, MeshError, MeshEvent, MeshInfo, PublicKey, keys};
+use futures::StreamExt;
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, InboundRequestId, ResponseChannel};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{ConnectionId, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify, kad, mdns};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::{debug, info, trace, warn};
+
+/// How often expired bans are lifted.
+const BAN_SWEEP: Duration = Duration::from_secs(10);
+
+/// What a [`crate::MeshClient`] asks of the event loop.
+pub(crate) enum Command {
+    Request {
+        peer: PeerId,
+        bytes: Vec<u8>,
+    },
+    Respond {
+        id: u64,
+        bytes: Vec<u8>,
+    },
+    Publish {
+        bytes: Vec<u8>,
+        reply: oneshot::Sender<Result<(), MeshError>>,
+    },
+    Report {
+        message: Vec<u8>,
+        from: PeerId,
+        acceptance: Acceptance,
+    },
+    Disconnect {
+        peer: PeerId,
+    },
+    Dial {
+        addr: Multiaddr,
+        reply: oneshot::Sender<Result<(), MeshError>>,
+    },
+    Info {
+        reply: oneshot::Sender<MeshInfo>,
+    },
+    Shutdown {
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// An inbound request waiting for [`Command::Respond`].
+struct Inbound {
+    connection: ConnectionId,
+    request: InboundRequestId,
+    channel: ResponseChannel<Vec<u8>>,
+}
+
+/// Owns the swarm. See the module docs.
+pub(crate) struct EventLoop {
+    swarm: Swarm<MeshBehaviour>,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<MeshEvent>,
+    /// The receiver is gone: events are discarded.
+    events_closed: bool,
+    topic: gossipsub::IdentTopic,
+    /// Connected ed25519 peers.
+    peers: BTreeMap<PublicKey, PeerId>,
+    /// Inbound requests by the id handed out in [`MeshEvent::Request`].
+    inbound: HashMap<u64, Inbound>,
+    next_inbound: u64,
+    /// Banned peers and when their ban ends.
+    bans: HashMap<PeerId, Instant>,
+    listen: Vec<Multiaddr>,
+}
+
+impl EventLoop {
+    pub(crate) fn new(
+        swarm: Swarm<MeshBehaviour>,
+        commands: mpsc::Receiver<Command>,
+        events: mpsc::Sender<MeshEvent>,
+    ) -> Self {
+        EventLoop {
+            swarm,
+            commands,
+            events,
+            events_closed: false,
+            topic: gossipsub::IdentTopic::new(ENTRIES_TOPIC),
+            peers: BTreeMap::new(),
+            inbound: HashMap::new(),
+            next_inbound: 0,
+            bans: HashMap::new(),
+            listen: Vec::new(),
+        }
+    }
+
+    /// Seeds Kademlia with the bootstrap peers, dials them and starts a
+    /// bootstrap query.
+    pub(crate) fn bootstrap(&mut self, peers: Vec<(PeerId, Multiaddr)>) {
+        if peers.is_empty() {
+            return;
+        }
+        for (peer, addr) in peers {
+            let mut bare = addr.clone();
+            bare.pop();
+            self.swarm
+                .behaviour_mut()
+                .kad
+                .add_address(&peer, bare.clone());
+            let opts = DialOpts::peer_id(peer)
+                .addresses(vec![bare])
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build();
+            match self.swarm.dial(opts) {
+                Ok(()) => info!(%addr, "dialing bootstrap peer"),
+                Err(error) => warn!(%addr, %error, "cannot dial bootstrap peer"),
+            }
+        }
+        if let Err(error) = self.swarm.behaviour_mut().kad.bootstrap() {
+            debug!(%error, "kademlia bootstrap not started");
+        }
+    }
+
+    /// Runs until [`Command::Shutdown`] or until every client is dropped.
+    pub(crate) async fn run(mut self) {
+        info!(peer_id = %self.swarm.local_peer_id(), "mesh event loop started");
+        let mut sweep = tokio::time::interval(BAN_SWEEP);
+        sweep.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let done = loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event).await,
+                command = self.commands.recv() => match command {
+                    None => break None,
+                    Some(Command::Shutdown { done }) => break Some(done),
+                    Some(command) => self.on_command(command),
+                },
+                _ = sweep.tick() => self.lift_expired_bans(),
+            }
+        };
+        info!(peer_id = %self.swarm.local_peer_id(), "mesh event loop stopped");
+        // Dropping the swarm closes every connection and listener.
+        drop(self);
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
+    }
+
+    async fn emit(&mut self, event: MeshEvent) {
+        if self.events_closed {
+            trace!(?event, "event discarded");
+            return;
+        }
+        if self.events.send(event).await.is_err() {
+            self.events_closed = true;
+            warn!("the mesh event receiver is gone; discarding events from now on");
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Request { peer, bytes } => {
+                let id = self.swarm.behaviour_mut().sync.send_request(&peer, bytes);
+                debug!(%peer, %id, "sync request sent");
+            }
+            Command::Respond { id, bytes } => match self.inbound.remove(&id) {
+                Some(inbound) => {
+                    let sync = &mut self.swarm.behaviour_mut().sync;
+                    if sync.send_response(inbound.channel, bytes).is_err() {
+                        debug!(id, "response dropped: the request expired");
+                    }
+                }
+                None => debug!(id, "response dropped: unknown or expired request id"),
+            },
+            Command::Publish { bytes, reply } => {
+                let result = self.publish(bytes);
+                let _ = reply.send(result);
+            }
+            Command::Report {
+                message,
+                from,
+                acceptance,
+            } => {
+                let acceptance = match acceptance {
+                    Acceptance::Accept => gossipsub::MessageAcceptance::Accept,
+                    Acceptance::Ignore => gossipsub::MessageAcceptance::Ignore,
+                    Acceptance::Reject => gossipsub::MessageAcceptance::Reject,
+                };
+                let id = gossipsub::MessageId::new(&message);
+                let found = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&id, &from, acceptance);
+                if !found {
+                    debug!(message = %id, "verdict dropped: gossipsub no longer holds the message");
+                }
+            }
+            Command::Disconnect { peer } => self.ban(peer),
+            Command::Dial { addr, reply } => {
+                let _ = reply.send(self.dial(addr));
+            }
+            Command::Info { reply } => {
+                let _ = reply.send(MeshInfo {
+                    peer_id: self.swarm.local_peer_id().to_string(),
+                    listen: self.listen.iter().map(ToString::to_string).collect(),
+                    peers: self.peers.keys().copied().collect(),
+                });
+            }
+            // Handled by `run`.
+            Command::Shutdown { done } => {
+                let _ = done.send(());
+            }
+        }
+    }
+
+    fn publish(&mut self, bytes: Vec<u8>) -> Result<(), MeshError> {
+        let topic = self.topic.clone();
+        match self.swarm.behaviour_mut().gossipsub.publish(topic, bytes) {
+            Ok(id) => {
+                debug!(message = %id, "published");
+                Ok(())
+            }
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
+                debug!("not published: no peer is subscribed to the entries topic yet");
+                Ok(())
+            }
+            Err(gossipsub::PublishError::Duplicate) => {
+                debug!("not published: these bytes were published already");
+                Ok(())
+            }
+            Err(error) => Err(MeshError::Publish(error.to_string())),
+        }
+    }
+
+    fn dial(&mut self, addr: Multiaddr) -> Result<(), MeshError> {
+        let text = addr.to_string();
+        let opts = match addr.iter().last() {
+            Some(Protocol::P2p(peer)) => {
+                let mut bare = addr.clone();
+                bare.pop();
+                self.swarm
+                    .behaviour_mut()
+                    .kad
+                    .add_address(&peer, bare.clone());
+                DialOpts::peer_id(peer).addresses(vec![bare]).build()
+            }
+            _ => DialOpts::unknown_peer_id().address(addr).build(),
+        };
+        self.swarm.dial(opts).map_err(|error| MeshError::Dial {
+            addr: text.clone(),
+            reason: error.to_string(),
+        })?;
+        debug!(addr = %text, "dialing");
+        Ok(())
+    }
+
+    /// Closes every connection to `peer` and refuses new ones until the ban
+    /// ends. The block list denies the peer's connections both ways.
+    fn ban(&mut self, peer: PeerId) {
+        info!(%peer, minutes = BAN_DURATION.as_secs() / 60, "disconnecting and banning peer");
+        let behaviour = self.swarm.behaviour_mut();
+        behaviour.blocked.block_peer(peer);
+        behaviour.kad.remove_peer(&peer);
+        self.bans.insert(peer, Instant::now() + BAN_DURATION);
+    }
+
+    fn lift_expired_bans(&mut self) {
+        let now = Instant::now();
+        let blocked = &mut self.swarm.behaviour_mut().blocked;
+        self.bans.retain(|peer, until| {
+            if *until > now {
+                return true;
+            }
+            blocked.unblock_peer(*peer);
+            debug!(%peer, "ban lifted");
+            false
+        });
+    }
+
+    async fn on_swarm_event(&mut self, event: SwarmEvent<MeshBehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(event) => self.on_behaviour_event(event).await,
+            SwarmEvent::NewListenAddr { address, .. } => {
+                info!(%address, "listening");
+                self.listen.push(address.clone());
+                self.emit(MeshEvent::Listening(address.to_string())).await;
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                debug!(%address, "listen address expired");
+                self.listen.retain(|a| a != &address);
+            }
+            SwarmEvent::ListenerClosed {
+                addresses, reason, ..
+            } => {
+                warn!(?addresses, ?reason, "listener closed");
+                self.listen.retain(|a| !addresses.contains(a));
+            }
+            SwarmEvent::ListenerError { error, .. } => warn!(%error, "listener error"),
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                num_established,
+                endpoint,
+                ..
+            } => {
+                let Some(key) = keys::public_key(&peer_id) else {
+                    warn!(peer = %peer_id, "peer key is not ed25519: not a buildmesh node, disconnecting");
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                    return;
+                };
+                debug!(peer = %key.short(), address = %endpoint.get_remote_address(), "connection established");
+                if num_established.get() == 1 {
+                    self.peers.insert(key, peer_id);
+                    info!(peer = %key.short(), "peer connected");
+                    self.emit(MeshEvent::PeerConnected(key)).await;
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
+                num_established,
+                cause,
+                ..
+            } => {
+                self.inbound
+                    .retain(|_, inbound| inbound.connection != connection_id);
+                debug!(peer = %peer_id, ?cause, "connection closed");
+                if num_established > 0 {
+                    return;
+                }
+                let Some(key) = keys::public_key(&peer_id) else {
+                    return;
+                };
+                if self.peers.remove(&key).is_some() {
+                    info!(peer = %key.short(), "peer disconnected");
+                    self.emit(MeshEvent::PeerDisconnected(key)).await;
+                }
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                debug!(peer = ?peer_id, %error, "outgoing connection failed");
+            }
+            SwarmEvent::IncomingConnectionError {
+                send_back_addr,
+                error,
+                ..
+            } => debug!(%send_back_addr, %error, "incoming connection failed"),
+            other => trace!(?other, "swarm event"),
+        }
+    }
+
+    async fn on_behaviour_event(&mut self, event: MeshBehaviourEvent) {
+        match event {
+            MeshBehaviourEvent::Blocked(never) => match never {},
+            MeshBehaviourEvent::Identify(event) => self.on_identify(event),
+            MeshBehaviourEvent::Ping(event) => trace!(?event, "ping"),
+            MeshBehaviourEvent::Kad(event) => on_kad(event),
+            MeshBehaviourEvent::Gossipsub(event) => self.on_gossipsub(event).await,
+            MeshBehaviourEvent::Sync(event) => self.on_sync(event).await,
+            MeshBehaviourEvent::Mdns(event) => self.on_mdns(event),
+        }
+    }
+
+    /// Feeds Kademlia the listen addresses of peers that speak it.
+    fn on_identify(&mut self, event: identify::Event) {
+        if let identify::Event::Received { peer_id, info, .. } = event {
+            trace!(peer = %peer_id, agent = %info.agent_version, "identified");
+            if !info.protocols.contains(&KAD_PROTOCOL) {
+                return;
+            }
+            let kad = &mut self.swarm.behaviour_mut().kad;
+            for addr in info.listen_addrs {
+                kad.add_address(&peer_id, addr);
+            }
+        }
+    }
+
+    async fn on_gossipsub(&mut self, event: gossipsub::Event) {
+        match event {
+            gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            } => {
+                let from = keys::public_key(&propagation_source);
+                let source = message.source.as_ref().and_then(keys::public_key);
+                let (Some(from), Some(source)) = (from, source) else {
+                    // Strict validation guarantees a signed source; only a
+                    // non-ed25519 identity gets here.
+                    debug!(message = %message_id, "gossip from a non-ed25519 peer, rejected");
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .report_message_validation_result(
+                            &message_id,
+                            &propagation_source,
+                            gossipsub::MessageAcceptance::Reject,
+                        );
+                    return;
+                };
+                trace!(message = %message_id, from = %from.short(), source = %source.short(), "gossip received");
+                self.emit(MeshEvent::Gossip {
+                    from,
+                    source,
+                    message: message_id.0,
+                    bytes: message.data,
+                })
+                .await;
+            }
+            gossipsub::Event::Subscribed { peer_id, topic } => {
+                debug!(peer = %peer_id, %topic, "peer subscribed");
+            }
+            gossipsub::Event::Unsubscribed { peer_id, topic } => {
+                debug!(peer = %peer_id, %topic, "peer unsubscribed");
+            }
+            gossipsub::Event::GossipsubNotSupported { peer_id } => {
+                debug!(peer = %peer_id, "peer does not speak gossipsub");
+            }
+            gossipsub::Event::SlowPeer {
+                peer_id,
+                failed_messages,
+            } => debug!(peer = %peer_id, ?failed_messages, "slow gossipsub peer"),
+        }
+    }
+
+    async fn on_sync(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
+        match event {
+            request_response::Event::Message {
+                peer,
+                connection_id,
+                message,
+            } => {
+                let Some(key) = keys::public_key(&peer) else {
+                    return;
+                };
+                match message {
+                    request_response::Message::Request {
+                        request_id,
+                        request,
+                        channel,
+                    } => {
+                        let id = self.next_inbound;
+                        self.next_inbound += 1;
+                        self.inbound.insert(
+                            id,
+                            Inbound {
+                                connection: connection_id,
+                                request: request_id,
+                                channel,
+                            },
+                        );
+                        debug!(peer = %key.short(), id, len = request.len(), "sync request received");
+                        self.emit(MeshEvent::Request {
+                            peer: key,
+                            id,
+                            bytes: request,
+                        })
+                        .await;
+                    }
+                    request_response::Message::Response { response, .. } => {
+                        debug!(peer = %key.short(), len = response.len(), "sync response received");
+                        self.emit(MeshEvent::Response {
+                            peer: key,
+                            bytes: response,
+                        })
+                        .await;
+                    }
+                }
+            }
+            request_response::Event::OutboundFailure { peer, error, .. } => {
+                debug!(%peer, %error, "sync request failed");
+                if let Some(key) = keys::public_key(&peer) {
+                    self.emit(MeshEvent::RequestFailed(key)).await;
+                }
+            }
+            request_response::Event::InboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                debug!(%peer, %error, "inbound sync request failed");
+                self.inbound
+                    .retain(|_, inbound| inbound.request != request_id);
+            }
+            request_response::Event::ResponseSent { peer, .. } => {
+                trace!(%peer, "sync response sent");
+            }
+        }
+    }
+
+    fn on_mdns(&mut self, event: mdns::Event) {
+        match event {
+            mdns::Event::Discovered(found) => {
+                for (peer, addr) in found {
+                    debug!(%peer, %addr, "found by mDNS");
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer, addr.clone());
+                    let opts = DialOpts::peer_id(peer)
+                        .addresses(vec![addr])
+                        .condition(PeerCondition::DisconnectedAndNotDialing)
+                        .build();
+                    if let Err(error) = self.swarm.dial(opts) {
+                        debug!(%peer, %error, "cannot dial peer found by mDNS");
+                    }
+                }
+            }
+            mdns::Event::Expired(gone) => trace!(?gone, "mDNS records expired"),
+        }
+    }
+}
+
+fn on_kad(event: kad::Event) {
+    match event {
+        kad::Event::RoutingUpdated { peer, .. } => trace!(%peer, "kademlia routing updated"),
+        kad::Event::OutboundQueryProgressed {
+            result: kad::QueryResult::Bootstrap(result),
+            ..
+        } => match result {
+            Ok(ok) => debug!(
+                remaining = ok.num_remaining,
+                "kademlia bootstrap progressed"
+            ),
+            Err(error) => debug!(%error, "kademlia bootstrap failed"),
+        },
+        other => trace!(?other, "kademlia event"),
+    }
+}

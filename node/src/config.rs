@@ -1,0 +1,183 @@
+//! `buildmesh node` configuration: a TOML file plus flags, validated into
+//! one [`NodeConfig`]. Flags win over the file; lists given as flags
+//! replace the file's lists.
+
+use crate::cli::NodeArgs;
+use crate::data_dir::DataDir;
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The TOML file, as written (every field optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<Vec<String>>,
+    bootstrap: Option<Vec<String>>,
+    http: Option<String>,
+    platforms: Option<Vec<String>>,
+    mdns: Option<bool>,
+    sync_interval_secs: Option<u64>,
+}
+
+/// A node's validated configuration.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Where the key and the store live.
+    pub data_dir: DataDir,
+    /// Multiaddrs to listen on.
+    pub listen: Vec<String>,
+    /// Multiaddrs (ending in `/p2p/<peer id>`) to dial at start.
+    pub bootstrap: Vec<String>,
+    /// Where to serve HTTP.
+    pub http: String,
+    /// Platform labels this node builds for.
+    pub platforms: Vec<String>,
+    /// Whether to discover peers on the LAN by multicast DNS.
+    pub mdns: bool,
+    /// How often to sync with a random peer.
+    pub sync_interval: Duration,
+}
+
+/// Default listen addresses: TCP and QUIC on every interface, port 7070.
+pub const DEFAULT_LISTEN: [&str; 2] = ["/ip4/0.0.0.0/tcp/7070", "/ip4/0.0.0.0/udp/7070/quic-v1"];
+
+/// Default HTTP address: this machine only.
+pub const DEFAULT_HTTP: &str = "127.0.0.1:7878";
+
+/// This machine's platform label, `os-arch` as Rust names them
+/// (`linux-x86_64`, `macos-aarch64`, ...).
+pub fn detected_platform() -> String {
+    format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH)
+}
+
+impl NodeConfig {
+    /// Reads the file named by `--config` (if any) and applies the flags.
+    pub fn load(args: &NodeArgs) -> Result<NodeConfig> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let config = NodeConfig {
+            data_dir: DataDir::resolve(args.data_dir.data_dir.clone().or(file.data_dir)),
+            listen: pick(&args.listen, file.listen, || {
+                DEFAULT_LISTEN.iter().map(|a| a.to_string()).collect()
+            }),
+            bootstrap: pick(&args.bootstrap, file.bootstrap, Vec::new),
+            http: args
+                .http
+                .clone()
+                .or(file.http)
+                .unwrap_or_else(|| DEFAULT_HTTP.to_owned()),
+            platforms: pick(&args.platform, file.platforms, || vec![detected_platform()]),
+            mdns: args.mdns || file.mdns.unwrap_or(false),
+            sync_interval: Duration::from_secs(
+                args.sync_interval_secs
+                    .or(file.sync_interval_secs)
+                    .unwrap_or(30),
+            ),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.listen.is_empty() {
+            bail!("no listen address: give --listen, e.g. --listen /ip4/0.0.0.0/tcp/7070");
+        }
+        for label in &self.platforms {
+            let fine = !label.is_empty()
+                && label.len() <= 64
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            if !fine {
+                bail!("platform label {label:?} must be 1-64 letters, digits, '-', '_' or '.'");
+            }
+        }
+        if self.sync_interval.is_zero() {
+            bail!("sync interval must be at least 1 second");
+        }
+        Ok(())
+    }
+}
+
+fn pick(
+    flags: &[String],
+    file: Option<Vec<String>>,
+    default: impl FnOnce() -> Vec<String>,
+) -> Vec<String> {
+    if flags.is_empty() {
+        file.unwrap_or_else(default)
+    } else {
+        flags.to_vec()
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text)
+        .with_context(|| format!("{} is not a valid buildmesh node config", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use clap::Parser;
+
+    fn args(list: &[&str]) -> NodeArgs {
+        match crate::cli::Cli::parse_from(std::iter::once("buildmesh").chain(list.iter().copied()))
+            .command
+        {
+            crate::cli::Command::Node(args) => args,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn defaults_work_on_a_laptop() {
+        let config = NodeConfig::load(&args(&["node", "--data-dir", "/tmp/x"])).unwrap();
+        assert_eq!(config.listen, DEFAULT_LISTEN);
+        assert_eq!(config.http, DEFAULT_HTTP);
+        assert_eq!(config.platforms, vec![detected_platform()]);
+        assert!(!config.mdns);
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("node.toml");
+        std::fs::write(
+            &file,
+            "http = \"127.0.0.1:1\"\nplatforms = [\"a\", \"b\"]\nmdns = true\n",
+        )
+        .unwrap();
+        let config = NodeConfig::load(&args(&[
+            "node",
+            "--config",
+            file.to_str().unwrap(),
+            "--platform",
+            "c",
+        ]))
+        .unwrap();
+        assert_eq!(config.http, "127.0.0.1:1");
+        assert_eq!(config.platforms, vec!["c"]);
+        assert!(config.mdns);
+    }
+
+    #[test]
+    fn bad_files_and_labels_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("node.toml");
+        std::fs::write(&file, "htp = \"typo\"\n").unwrap();
+        let error =
+            NodeConfig::load(&args(&["node", "--config", file.to_str().unwrap()])).unwrap_err();
+        assert!(format!("{error:#}").contains("unknown field"), "{error:#}");
+        let error = NodeConfig::load(&args(&["node", "--platform", "has space"])).unwrap_err();
+        assert!(error.to_string().contains("platform label"));
+    }
+}

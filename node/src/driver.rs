@@ -1,0 +1,225 @@
+//! The driver: feeds the replicator what the mesh, the HTTP server and the
+//! clock report, and carries out what it asks. Like quinn's
+//! `ConnectionDriver`, it decides nothing about the protocol: every `if`
+//! that matters lives in `buildmesh_core::replicator`.
+
+use crate::clock;
+use anyhow::{Context, Result};
+use buildmesh_core::log::EntryStore;
+use buildmesh_core::replicator::{Action, Input, Replicator, Submitted, Verdict};
+use buildmesh_http::{Command, NodeStatus, SubmitResult};
+use buildmesh_mesh::{Acceptance, MeshClient, MeshError, MeshEvent};
+use buildmesh_protocol::{BlobHash, RESPONSE_BYTES_MAX, Response, Timestamp};
+use buildmesh_store::SledStore;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::pin;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+/// Everything the running node owns.
+pub struct Driver {
+    pub replicator: Replicator<SledStore>,
+    pub mesh: MeshClient,
+    pub events: mpsc::Receiver<MeshEvent>,
+    pub commands: mpsc::Receiver<Command>,
+    pub status: watch::Sender<NodeStatus>,
+    pub blobs: PathBuf,
+}
+
+impl Driver {
+    /// Runs until `shutdown` completes or the mesh stops, then flushes.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        let mut shutdown = pin!(shutdown);
+        let mut refresh = tokio::time::interval(Duration::from_millis(250));
+        let mut dirty = false;
+        loop {
+            let wake = self.replicator.poll_timeout().map(instant_of);
+            tokio::select! {
+                event = self.events.recv() => match event {
+                    Some(event) => dirty |= self.on_mesh(event).await?,
+                    None => break,
+                },
+                Some(command) = self.commands.recv() => {
+                    self.on_command(command).await?;
+                    dirty = true;
+                }
+                () = sleep_until(wake) => self.handle(Input::Tick).await?,
+                _ = refresh.tick() => {
+                    if std::mem::take(&mut dirty) {
+                        self.refresh_status()?;
+                    }
+                }
+                () = &mut shutdown => break,
+            }
+        }
+        tracing::info!("stopping: flushing the store");
+        self.replicator
+            .store_mut()
+            .flush()
+            .context("cannot flush the store")?;
+        self.mesh.shutdown().await;
+        Ok(())
+    }
+
+    /// Returns whether the status shown over HTTP may have changed.
+    async fn on_mesh(&mut self, event: MeshEvent) -> Result<bool> {
+        let input = match event {
+            MeshEvent::Listening(addr) => {
+                println!("listen {addr}");
+                self.status.send_modify(|s| s.listen.push(addr));
+                return Ok(false);
+            }
+            MeshEvent::PeerConnected(peer) => Input::PeerConnected(peer),
+            MeshEvent::PeerDisconnected(peer) => Input::PeerDisconnected(peer),
+            MeshEvent::Request { peer, id, bytes } => Input::RequestReceived { peer, id, bytes },
+            MeshEvent::Response { peer, bytes } => Input::ResponseReceived { peer, bytes },
+            MeshEvent::RequestFailed(peer) => Input::RequestFailed(peer),
+            MeshEvent::Gossip {
+                from,
+                source,
+                message,
+                bytes,
+            } => Input::Gossiped {
+                from,
+                source,
+                message,
+                bytes,
+            },
+        };
+        self.handle(input).await?;
+        Ok(true)
+    }
+
+    async fn on_command(&mut self, command: Command) -> Result<()> {
+        match command {
+            Command::Submit { entries, reply } => {
+                let wires: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
+                let results = self.replicator.submit(&wires)?;
+                let _ = reply.send(results.into_iter().map(describe).collect());
+                self.carry_out().await
+            }
+        }
+    }
+
+    async fn handle(&mut self, input: Input) -> Result<()> {
+        self.replicator.handle(clock::now(), input)?;
+        self.carry_out().await
+    }
+
+    async fn carry_out(&mut self) -> Result<()> {
+        while let Some(action) = self.replicator.poll_action() {
+            let done = match action {
+                Action::Request { peer, bytes } => self.mesh.request(peer, bytes).await,
+                Action::Respond { id, bytes } => self.mesh.respond(id, bytes).await,
+                Action::ServeBlob { id, hash } => {
+                    let bytes = Response::Blob(self.read_blob(&hash)).encode();
+                    self.mesh.respond(id, bytes).await
+                }
+                Action::Publish { bytes } => self.mesh.publish(bytes).await,
+                Action::ReportGossip {
+                    message,
+                    from,
+                    verdict,
+                } => self.mesh.report(message, from, acceptance(verdict)).await,
+                Action::Disconnect { peer, reason } => {
+                    tracing::warn!(%peer, ?reason, "disconnecting a misbehaving peer");
+                    self.mesh.disconnect(peer).await
+                }
+                Action::Applied(ids) => {
+                    tracing::debug!(count = ids.len(), "entries applied");
+                    Ok(())
+                }
+            };
+            tolerate(done)?;
+        }
+        Ok(())
+    }
+
+    /// A blob from DATA_DIR/blobs, if held, small enough to send, and
+    /// still matching its hash (a damaged file is not served).
+    fn read_blob(&self, hash: &BlobHash) -> Option<Vec<u8>> {
+        let path = self.blobs.join(hash.to_string());
+        let size = std::fs::metadata(&path).ok()?.len();
+        if size > (RESPONSE_BYTES_MAX - 64) as u64 {
+            return None;
+        }
+        let bytes = std::fs::read(&path).ok()?;
+        (BlobHash::of(&bytes) == *hash).then_some(bytes)
+    }
+
+    /// Publishes what `GET /api/v1/node` shows.
+    pub fn refresh_status(&mut self) -> Result<()> {
+        let store = self.replicator.store();
+        let entries = store.len()?;
+        let digest = hex::encode(store.digest()?);
+        let peers = self.replicator.peers().map(|p| p.to_string()).collect();
+        let stats = self.replicator.stats().clone();
+        self.status.send_modify(|s| {
+            s.entries_received = stats.entries_received;
+            s.peers_disconnected = stats.disconnects;
+            s.entries = entries;
+            s.digest = digest;
+            s.peers = peers;
+        });
+        Ok(())
+    }
+}
+
+/// One network action failing (a peer gone, a full send queue) is not the
+/// node failing: the periodic sync repairs what was lost. Only a stopped
+/// mesh is fatal.
+fn tolerate(result: Result<(), MeshError>) -> Result<()> {
+    match result {
+        Err(MeshError::Closed) => Err(MeshError::Closed.into()),
+        Err(error) => {
+            tracing::warn!(%error, "network action failed; the next sync will make up for it");
+            Ok(())
+        }
+        Ok(()) => Ok(()),
+    }
+}
+
+fn describe(submitted: Submitted) -> SubmitResult {
+    match submitted {
+        Submitted::Ingested(id, outcome) => SubmitResult {
+            id: Some(id.to_string()),
+            outcome: match outcome {
+                buildmesh_core::log::Ingested::Applied { .. } => "applied".into(),
+                buildmesh_core::log::Ingested::Pending { missing_seq } => {
+                    format!("pending: waiting for seq {missing_seq}")
+                }
+                buildmesh_core::log::Ingested::Duplicate => "duplicate".into(),
+                buildmesh_core::log::Ingested::Fork(_) => {
+                    "fork: kept as proof against its author".into()
+                }
+                buildmesh_core::log::Ingested::Rejected(reason) => format!("refused: {reason}"),
+            },
+        },
+        Submitted::Invalid(error) => SubmitResult {
+            id: None,
+            outcome: format!("invalid: {error}"),
+        },
+    }
+}
+
+fn acceptance(verdict: Verdict) -> Acceptance {
+    match verdict {
+        Verdict::Accept => Acceptance::Accept,
+        Verdict::Ignore => Acceptance::Ignore,
+        Verdict::Reject => Acceptance::Reject,
+    }
+}
+
+/// The instant at which wall-clock time `at` arrives.
+fn instant_of(at: Timestamp) -> Instant {
+    Instant::now() + Duration::from_millis(at.ms_since(clock::now()))
+}
+
+async fn sleep_until(wake: Option<Instant>) {
+    match wake {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
