@@ -23,6 +23,10 @@ impl Node {
     }
 
     fn start_in(dir: tempfile::TempDir, bootstrap: Option<&Node>) -> Node {
+        Node::start_with(dir, bootstrap.into_iter().collect())
+    }
+
+    fn start_with(dir: tempfile::TempDir, bootstrap: Vec<&Node>) -> Node {
         let mut command = Command::new(env!("CARGO_BIN_EXE_buildmesh"));
         command.args(["node", "--data-dir", dir.path().to_str().unwrap()]);
         command.args([
@@ -33,7 +37,7 @@ impl Node {
             "--sync-interval-secs",
             "2",
         ]);
-        if let Some(peer) = bootstrap {
+        for peer in bootstrap {
             command.args(["--bootstrap", &peer.listen]);
         }
         command
@@ -193,4 +197,102 @@ fn a_late_joiner_catches_up_and_a_restart_fetches_nothing_again() {
         10,
         "it fetched only what it lacked"
     );
+}
+
+#[test]
+fn halves_that_wrote_apart_converge_once_a_bridge_joins_them() {
+    let a1 = Node::start(None);
+    let a2 = Node::start(Some(&a1));
+    let b1 = Node::start(None);
+    let b2 = Node::start(Some(&b1));
+    a1.submit(&entries(5, 300));
+    b2.submit(&entries(6, 200));
+    wait_converged(&[&a1, &a2], 300, Duration::from_secs(30));
+    wait_converged(&[&b1, &b2], 200, Duration::from_secs(30));
+    let bridge = Node::start_with(tempfile::tempdir().unwrap(), vec![&a2, &b1]);
+    let took = wait_converged(&[&a1, &a2, &b1, &b2, &bridge], 500, Duration::from_secs(60));
+    eprintln!("halves healed in {took:?}");
+}
+
+mod rogue {
+    use super::*;
+    use buildmesh_mesh::{MeshConfig, MeshEvent, start};
+
+    /// A libp2p peer that speaks the protocol's transport but lies: it
+    /// publishes forged, tampered and garbage entries and malformed requests.
+    #[test]
+    fn a_rogue_peer_gets_nothing_in_and_is_disconnected() {
+        let honest = Node::start(None);
+        let honest_key: PublicKey = honest.status()["public_key"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let dropped = runtime.block_on(async {
+            let mut config = MeshConfig::new([66; 32]);
+            config.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
+            config.bootstrap = vec![honest.listen.clone()];
+            let (mesh, mut events) = start(config).await.unwrap();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            let mut connected = false;
+            let mut round = 0u32;
+            loop {
+                let event = tokio::time::timeout_at(deadline, events.recv()).await;
+                match event {
+                    Err(_) => return false,
+                    Ok(Some(MeshEvent::PeerConnected(peer))) if peer == honest_key => {
+                        connected = true
+                    }
+                    Ok(Some(MeshEvent::PeerDisconnected(peer)))
+                        if peer == honest_key && connected =>
+                    {
+                        return true;
+                    }
+                    Ok(None) => return false,
+                    _ => {}
+                }
+                if connected {
+                    round += 1;
+                    for bytes in lies(round) {
+                        let _ = mesh.publish(bytes).await;
+                    }
+                    let _ = mesh
+                        .request(honest_key, vec![0xff; round as usize % 50 + 1])
+                        .await;
+                }
+            }
+        });
+        assert!(dropped, "the honest node never disconnected the rogue");
+        let start = Instant::now();
+        let status = loop {
+            let status = honest.status();
+            if status["peers_disconnected"].as_u64().unwrap() >= 1
+                || start.elapsed() > Duration::from_secs(5)
+            {
+                break status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(
+            status["entries"], 0,
+            "nothing the rogue sent got in: {status}"
+        );
+        assert!(
+            status["peers_disconnected"].as_u64().unwrap() >= 1,
+            "dropped for misbehaving: {status}"
+        );
+    }
+
+    /// Round `n`'s lies, each different so gossip does not deduplicate them.
+    fn lies(n: u32) -> Vec<Vec<u8>> {
+        let someone_else = entries(7, 1).remove(0); // valid, but not the rogue's own
+        let mut tampered = entries(66, 1).remove(0);
+        tampered[100] ^= (n % 255) as u8 + 1;
+        let mut garbage = n.to_le_bytes().to_vec();
+        garbage.extend_from_slice(b"not an entry at all");
+        let mut forged_someone_else = someone_else.clone();
+        forged_someone_else[0] ^= 1;
+        vec![someone_else, tampered, garbage, forged_someone_else]
+    }
 }
