@@ -11,11 +11,12 @@ use buildmesh_http::{Command, NodeStatus, SubmitResult};
 use buildmesh_mesh::{Acceptance, MeshClient, MeshError, MeshEvent};
 use buildmesh_protocol::{BlobHash, RESPONSE_BYTES_MAX, Response, Timestamp};
 use buildmesh_store::SledStore;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::pin;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 /// Everything the running node owns.
@@ -26,6 +27,8 @@ pub struct Driver {
     pub commands: mpsc::Receiver<Command>,
     pub status: watch::Sender<NodeStatus>,
     pub blobs: PathBuf,
+    /// HTTP requests waiting for a blob the mesh is fetching.
+    pub blob_waiters: BTreeMap<BlobHash, Vec<oneshot::Sender<Option<Vec<u8>>>>>,
 }
 
 impl Driver {
@@ -100,6 +103,16 @@ impl Driver {
                 let _ = reply.send(results.into_iter().map(describe).collect());
                 self.carry_out().await
             }
+            Command::Blob { hash, reply } => {
+                let hash = BlobHash(hash);
+                if let Some(bytes) = self.read_blob(&hash) {
+                    let _ = reply.send(Some(bytes));
+                    return Ok(());
+                }
+                self.blob_waiters.entry(hash).or_default().push(reply);
+                self.replicator.fetch_blob(hash);
+                self.carry_out().await
+            }
         }
     }
 
@@ -131,6 +144,17 @@ impl Driver {
                     tracing::debug!(count = ids.len(), "entries applied");
                     Ok(())
                 }
+                Action::BlobFetched { hash, bytes } => {
+                    if let Err(error) = self.write_blob(&hash, &bytes) {
+                        tracing::warn!(%hash, %error, "cannot keep a fetched blob");
+                    }
+                    self.answer_blob(hash, Some(bytes));
+                    Ok(())
+                }
+                Action::BlobUnavailable(hash) => {
+                    self.answer_blob(hash, None);
+                    Ok(())
+                }
             };
             tolerate(done)?;
         }
@@ -147,6 +171,22 @@ impl Driver {
         }
         let bytes = std::fs::read(&path).ok()?;
         (BlobHash::of(&bytes) == *hash).then_some(bytes)
+    }
+
+    fn answer_blob(&mut self, hash: BlobHash, bytes: Option<Vec<u8>>) {
+        for waiter in self.blob_waiters.remove(&hash).unwrap_or_default() {
+            let _ = waiter.send(bytes.clone());
+        }
+    }
+
+    /// Keeps a blob under its hash; written aside and renamed, so a crash
+    /// never leaves a partial blob under a valid name.
+    fn write_blob(&self, hash: &BlobHash, bytes: &[u8]) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.blobs)?;
+        let path = self.blobs.join(hash.to_string());
+        let temporary = self.blobs.join(format!(".{hash}.partial"));
+        std::fs::write(&temporary, bytes)?;
+        std::fs::rename(&temporary, &path)
     }
 
     /// Publishes what `GET /api/v1/node` shows.

@@ -296,3 +296,46 @@ mod rogue {
         vec![someone_else, tampered, garbage, forged_someone_else]
     }
 }
+
+#[test]
+fn a_blob_held_by_one_node_is_served_by_another() {
+    let holder_dir = tempfile::tempdir().unwrap();
+    let log = b"step `test`: 128 passed, 0 failed\n".to_vec();
+    let hash = hex::encode(sha256(&[&log]));
+    std::fs::create_dir_all(holder_dir.path().join("blobs")).unwrap();
+    std::fs::write(holder_dir.path().join("blobs").join(&hash), &log).unwrap();
+    let holder = Node::start_in(holder_dir, None);
+    let reader = Node::start(Some(&holder));
+    wait_converged(&[&holder, &reader], 0, Duration::from_secs(10));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        let (code, body) = http_raw(&reader.http, &format!("/api/v1/blobs/{hash}"));
+        if code == 200 || Instant::now() > deadline {
+            break body;
+        }
+        std::thread::sleep(Duration::from_millis(100)); // until the peers are connected
+    };
+    assert_eq!(body, log);
+    let (code, _) = http_raw(&reader.http, &format!("/api/v1/blobs/{}", "00".repeat(32)));
+    assert_eq!(code, 404);
+    let (code, _) = http_raw(&reader.http, "/api/v1/blobs/nothex");
+    assert_eq!(code, 400);
+}
+
+/// A GET returning the raw body bytes.
+fn http_raw(addr: &str, path: &str) -> (u16, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(40)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let code = String::from_utf8_lossy(&response[9..12]).parse().unwrap();
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    (code, response[split..].to_vec())
+}

@@ -25,10 +25,12 @@ pub use io::{Action, Input, Misbehaviour, PeerId, RequestId, Verdict};
 pub use limiter::TokenBucket;
 
 use crate::log::{self, BatchLimits, ChainWriter, EntryStore};
-use buildmesh_protocol::{Body, DecodeError, Entry, EntryId, KeyCache, SignError, Timestamp};
+use buildmesh_protocol::{
+    BlobHash, Body, DecodeError, Entry, EntryId, KeyCache, SignError, Timestamp,
+};
 use ed25519_dalek::SigningKey;
 use peer::Peer;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Tunables, with defaults for a laptop.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,6 +82,8 @@ pub struct Replicator<S: EntryStore> {
     peers: BTreeMap<PeerId, Peer>,
     outbox: VecDeque<Action>,
     next_sync: Option<Timestamp>,
+    /// Blobs being fetched, with the peers already asked.
+    blobs: BTreeMap<BlobHash, BTreeSet<PeerId>>,
     rng: u64,
     stats: ReplicatorStats,
 }
@@ -102,6 +106,7 @@ impl<S: EntryStore> Replicator<S> {
             peers: BTreeMap::new(),
             outbox: VecDeque::new(),
             next_sync: None,
+            blobs: BTreeMap::new(),
             rng: seed | 1,
             stats: ReplicatorStats::default(),
         })
@@ -189,11 +194,23 @@ impl<S: EntryStore> Replicator<S> {
         Ok(results)
     }
 
+    /// Starts fetching blob `hash` from connected peers, one at a time,
+    /// until one has it; ends in [`Action::BlobFetched`] or
+    /// [`Action::BlobUnavailable`].
+    pub fn fetch_blob(&mut self, hash: BlobHash) {
+        if self.blobs.contains_key(&hash) {
+            return; // already under way; its outcome answers this too
+        }
+        self.blobs.insert(hash, BTreeSet::new());
+        self.ask_next_for_blob(hash);
+    }
+
     /// Takes one input. An `Err` is the store failing: fatal for the node.
     pub fn handle(&mut self, now: Timestamp, input: Input) -> Result<(), S::Error> {
         match input {
             Input::PeerConnected(peer) => self.connected(now, peer),
             Input::PeerDisconnected(peer) => {
+                self.request_failed(peer);
                 self.peers.remove(&peer);
                 Ok(())
             }
@@ -202,9 +219,7 @@ impl<S: EntryStore> Replicator<S> {
             }
             Input::ResponseReceived { peer, bytes } => self.response_received(now, peer, &bytes),
             Input::RequestFailed(peer) => {
-                if let Some(state) = self.peers.get_mut(&peer) {
-                    state.syncing = false;
-                }
+                self.request_failed(peer);
                 Ok(())
             }
             Input::Gossiped {

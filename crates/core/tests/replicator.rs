@@ -8,7 +8,7 @@ use buildmesh_core::replicator::{
     Action, Input, Misbehaviour, PeerId, Replicator, ReplicatorConfig, Verdict,
 };
 use buildmesh_protocol::{
-    Body, ProjectId, Request, Response, Role, Timestamp, TrustChange, sha256,
+    BlobHash, Body, ProjectId, Request, Response, Role, Timestamp, TrustChange, sha256,
 };
 use ed25519_dalek::SigningKey;
 use fixtures::seed_of;
@@ -26,6 +26,10 @@ struct Net {
     now: Timestamp,
     disconnects: Vec<(PeerId, PeerId, Misbehaviour)>,
     requests_sent: u64,
+    /// What each node serves when asked for a blob.
+    blobs: BTreeMap<PeerId, BTreeMap<BlobHash, Vec<u8>>>,
+    /// Blob outcomes seen, per node: `Some(bytes)` fetched, `None` unavailable.
+    fetched: Vec<(PeerId, BlobHash, Option<Vec<u8>>)>,
 }
 
 impl Net {
@@ -41,6 +45,8 @@ impl Net {
             now: Timestamp(1_000_000),
             disconnects: Vec::new(),
             requests_sent: 0,
+            blobs: BTreeMap::new(),
+            fetched: Vec::new(),
         };
         for (i, name) in names.iter().enumerate() {
             net.add(name, i as u64);
@@ -154,13 +160,22 @@ impl Net {
                     ));
                 }
             }
-            Action::ServeBlob { id, .. } => self.carry_out(
-                at,
-                Action::Respond {
-                    id,
-                    bytes: Response::Blob(None).encode(),
-                },
-            ),
+            Action::ServeBlob { id, hash } => {
+                let blob = self
+                    .blobs
+                    .get(&at)
+                    .and_then(|held| held.get(&hash))
+                    .cloned();
+                self.carry_out(
+                    at,
+                    Action::Respond {
+                        id,
+                        bytes: Response::Blob(blob).encode(),
+                    },
+                );
+            }
+            Action::BlobFetched { hash, bytes } => self.fetched.push((at, hash, Some(bytes))),
+            Action::BlobUnavailable(hash) => self.fetched.push((at, hash, None)),
             Action::Publish { bytes } => {
                 let message = sha256(&[&bytes]).to_vec();
                 self.gossip_source
@@ -500,4 +515,43 @@ fn entries_submitted_to_one_node_reach_a_line_of_nodes() {
     net.settle();
     net.assert_converged();
     assert_eq!(net.node("n4").store().len().unwrap(), 50);
+}
+
+#[test]
+fn a_blob_is_fetched_from_whichever_peer_has_it_and_checked() {
+    let mut net = Net::new(&["reader", "empty", "liar", "holder"]);
+    net.connect("reader", "empty");
+    net.connect("reader", "liar");
+    net.settle();
+    let log = b"test output: 42 passed".to_vec();
+    let hash = BlobHash::of(&log);
+    net.blobs
+        .entry(net.id("holder"))
+        .or_default()
+        .insert(hash, log.clone());
+    net.blobs
+        .entry(net.id("liar"))
+        .or_default()
+        .insert(hash, b"forged output".to_vec());
+    let reader = net.id("reader");
+    let fetch = |net: &mut Net| {
+        net.nodes.get_mut(&reader).unwrap().fetch_blob(hash);
+        net.drain(reader);
+        net.settle();
+    };
+    fetch(&mut net);
+    assert_eq!(
+        net.fetched,
+        vec![(reader, hash, None)],
+        "a forged copy is never taken"
+    );
+    assert_eq!(
+        net.node("reader").stats().offences,
+        1,
+        "the liar was counted"
+    );
+    net.connect("reader", "holder");
+    net.settle();
+    fetch(&mut net);
+    assert_eq!(net.fetched.last(), Some(&(reader, hash, Some(log))));
 }

@@ -17,9 +17,9 @@
 
 #![deny(missing_docs)]
 
-use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::http::StatusCode;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -124,7 +124,18 @@ pub enum Command {
         /// Each entry's fate, in order.
         reply: oneshot::Sender<Vec<SubmitResult>>,
     },
+    /// The blob with this SHA-256, from this node or fetched from a peer
+    /// (`None` if no connected peer has it).
+    Blob {
+        /// Its hash.
+        hash: [u8; 32],
+        /// Its bytes.
+        reply: oneshot::Sender<Option<Vec<u8>>>,
+    },
 }
+
+/// How long `GET /api/v1/blobs/{hash}` waits for the mesh.
+pub const BLOB_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The fate of one submitted entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,6 +157,7 @@ pub fn router(status: watch::Receiver<NodeStatus>, commands: mpsc::Sender<Comman
     Router::new()
         .route("/api/v1/node", get(node))
         .route("/api/v1/entries", post(submit))
+        .route("/api/v1/blobs/{hash}", get(blob))
         .fallback(not_found)
         .with_state(AppState { status, commands })
 }
@@ -204,6 +216,41 @@ async fn submit(
     match answer.await {
         Ok(results) => Json(SubmitReply { results }).into_response(),
         Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down"),
+    }
+}
+
+async fn blob(State(state): State<AppState>, Path(hash): Path<String>) -> Response {
+    let Some(hash) = hex::decode(&hash)
+        .ok()
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "a blob hash is 64 hex digits (SHA-256)",
+        );
+    };
+    let (reply, answer) = oneshot::channel();
+    if state
+        .commands
+        .send(Command::Blob { hash, reply })
+        .await
+        .is_err()
+    {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down");
+    }
+    match tokio::time::timeout(BLOB_WAIT, answer).await {
+        Ok(Ok(Some(bytes))) => {
+            ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
+        }
+        Ok(Ok(None)) => error(
+            StatusCode::NOT_FOUND,
+            "no blob with this hash here or on any connected peer",
+        ),
+        Ok(Err(_)) => error(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down"),
+        Err(_) => error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "peers did not answer in time; try again",
+        ),
     }
 }
 

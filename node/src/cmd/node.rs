@@ -67,6 +67,7 @@ async fn serve(config: NodeConfig) -> Result<()> {
         commands,
         status,
         blobs,
+        blob_waiters: Default::default(),
     };
     driver.refresh_status()?;
     println!("http http://{http_addr}");

@@ -2,7 +2,7 @@
 
 use super::{Action, Misbehaviour, Peer, PeerId, Replicator, RequestId, Verdict};
 use crate::log::{self, EntryStore, Ingested, lacks};
-use buildmesh_protocol::{Entry, Refusal, Request, Response, SyncCursor, Timestamp};
+use buildmesh_protocol::{BlobHash, Entry, Refusal, Request, Response, SyncCursor, Timestamp};
 
 impl<S: EntryStore> Replicator<S> {
     pub(super) fn connected(&mut self, now: Timestamp, peer: PeerId) -> Result<(), S::Error> {
@@ -84,20 +84,30 @@ impl<S: EntryStore> Replicator<S> {
         peer: PeerId,
         bytes: &[u8],
     ) -> Result<(), S::Error> {
-        let expected = self
-            .peers
-            .get_mut(&peer)
-            .is_some_and(|state| std::mem::replace(&mut state.syncing, false));
-        if !expected {
-            self.offence(peer, Misbehaviour::Unsolicited);
-            return Ok(());
-        }
-        match Response::decode(bytes) {
-            Err(error) => self.offence(peer, Misbehaviour::Malformed(error)),
-            Ok(Response::Sync { entries, resume }) => {
-                self.batch_received(now, peer, &entries, resume)?
+        let response = match Response::decode(bytes) {
+            Ok(response) => response,
+            Err(error) => {
+                self.request_failed(peer);
+                self.offence(peer, Misbehaviour::Malformed(error));
+                return Ok(());
             }
-            Ok(Response::Refused(_)) | Ok(Response::Blob(_)) => {}
+        };
+        let Some(state) = self.peers.get_mut(&peer) else {
+            return Ok(());
+        };
+        match response {
+            Response::Sync { entries, resume } if std::mem::take(&mut state.syncing) => {
+                self.batch_received(now, peer, &entries, resume)?;
+            }
+            Response::Blob(data) if state.blob_wanted.is_some() => {
+                if let Some(wanted) = state.blob_wanted.take() {
+                    self.blob_received(peer, wanted, data);
+                }
+            }
+            Response::Refused(_) => self.request_failed(peer),
+            Response::Sync { .. } | Response::Blob(_) => {
+                self.offence(peer, Misbehaviour::Unsolicited)
+            }
         }
         Ok(())
     }
@@ -275,4 +285,58 @@ pub(super) fn is_new(outcome: &Ingested) -> bool {
         outcome,
         Ingested::Applied { .. } | Ingested::Pending { .. } | Ingested::Fork(_)
     )
+}
+
+/// Blob fetching: one peer at a time, each copy checked against its hash.
+impl<S: EntryStore> Replicator<S> {
+    pub(super) fn ask_next_for_blob(&mut self, hash: BlobHash) {
+        let Some(asked) = self.blobs.get_mut(&hash) else {
+            return;
+        };
+        let next = self
+            .peers
+            .iter_mut()
+            .find(|(peer, state)| !asked.contains(*peer) && state.blob_wanted.is_none());
+        match next {
+            Some((peer, state)) => {
+                asked.insert(*peer);
+                state.blob_wanted = Some(hash);
+                let bytes = Request::Blob(hash).encode();
+                self.outbox
+                    .push_back(Action::Request { peer: *peer, bytes });
+            }
+            None => {
+                self.blobs.remove(&hash);
+                self.outbox.push_back(Action::BlobUnavailable(hash));
+            }
+        }
+    }
+
+    pub(super) fn blob_received(&mut self, peer: PeerId, wanted: BlobHash, bytes: Option<Vec<u8>>) {
+        match bytes {
+            Some(bytes) if BlobHash::of(&bytes) == wanted => {
+                self.blobs.remove(&wanted);
+                self.outbox.push_back(Action::BlobFetched {
+                    hash: wanted,
+                    bytes,
+                });
+            }
+            Some(_) => {
+                self.offence(peer, Misbehaviour::WrongBlob(wanted));
+                self.ask_next_for_blob(wanted);
+            }
+            None => self.ask_next_for_blob(wanted),
+        }
+    }
+
+    /// Our request to `peer` failed: whatever we awaited from it, try elsewhere.
+    pub(super) fn request_failed(&mut self, peer: PeerId) {
+        let Some(state) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        state.syncing = false;
+        if let Some(hash) = state.blob_wanted.take() {
+            self.ask_next_for_blob(hash);
+        }
+    }
 }

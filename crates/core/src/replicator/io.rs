@@ -96,6 +96,16 @@ pub enum Action {
     },
     /// New entries are in the log (for views and live updates).
     Applied(Vec<EntryId>),
+    /// A blob asked for with [`super::Replicator::fetch_blob`] arrived and
+    /// matches its hash: store it.
+    BlobFetched {
+        /// Its hash.
+        hash: BlobHash,
+        /// Its bytes.
+        bytes: Vec<u8>,
+    },
+    /// No connected peer had the blob (or every copy was damaged).
+    BlobUnavailable(BlobHash),
 }
 
 /// Gossipsub's three answers.
@@ -127,4 +137,6 @@ pub enum Misbehaviour {
     Unsolicited,
     /// More requests than the per-peer rate allows.
     RateExceeded,
+    /// A blob whose bytes do not hash to what was asked for.
+    WrongBlob(BlobHash),
 }

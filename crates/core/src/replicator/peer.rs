@@ -2,13 +2,15 @@
 
 use super::ReplicatorConfig;
 use super::limiter::TokenBucket;
-use buildmesh_protocol::Timestamp;
+use buildmesh_protocol::{BlobHash, Timestamp};
 
 /// One connected peer.
 #[derive(Debug, Clone)]
 pub(crate) struct Peer {
     /// A sync we started is waiting for this peer's answer.
     pub(crate) syncing: bool,
+    /// A blob we asked this peer for.
+    pub(crate) blob_wanted: Option<BlobHash>,
     /// The sync under way has brought entries we lacked.
     pub(crate) news: bool,
     /// When our last sync with this peer finished.
@@ -23,6 +25,7 @@ impl Peer {
     pub(crate) fn new(config: &ReplicatorConfig, now: Timestamp) -> Self {
         Peer {
             syncing: false,
+            blob_wanted: None,
             news: false,
             synced_at: None,
             strikes: 0,
