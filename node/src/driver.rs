@@ -35,23 +35,31 @@ impl Driver {
     /// Runs until `shutdown` completes or the mesh stops, then flushes.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<()> {
         let mut shutdown = pin!(shutdown);
+        // Counts are cheap and refreshed after every event; the digest reads
+        // every entry id, so it is recomputed at most four times a second.
         let mut refresh = tokio::time::interval(Duration::from_millis(250));
-        let mut dirty = false;
+        let mut digest_stale = false;
         loop {
             let wake = self.replicator.poll_timeout().map(instant_of);
             tokio::select! {
                 event = self.events.recv() => match event {
-                    Some(event) => dirty |= self.on_mesh(event).await?,
+                    Some(event) => {
+                        if self.on_mesh(event).await? {
+                            self.refresh_counts()?;
+                            digest_stale = true;
+                        }
+                    }
                     None => break,
                 },
                 Some(command) = self.commands.recv() => {
                     self.on_command(command).await?;
-                    dirty = true;
+                    self.refresh_counts()?;
+                    digest_stale = true;
                 }
                 () = sleep_until(wake) => self.handle(Input::Tick).await?,
                 _ = refresh.tick() => {
-                    if std::mem::take(&mut dirty) {
-                        self.refresh_status()?;
+                    if std::mem::take(&mut digest_stale) {
+                        self.refresh_digest()?;
                     }
                 }
                 () = &mut shutdown => break,
@@ -191,18 +199,34 @@ impl Driver {
 
     /// Publishes what `GET /api/v1/node` shows.
     pub fn refresh_status(&mut self) -> Result<()> {
-        let store = self.replicator.store();
-        let entries = store.len()?;
-        let digest = hex::encode(store.digest()?);
-        let peers = self.replicator.peers().map(|p| p.to_string()).collect();
+        self.refresh_counts()?;
+        self.refresh_digest()
+    }
+
+    /// The cheap part of the status: counts and peers.
+    fn refresh_counts(&mut self) -> Result<()> {
+        let entries = self.replicator.store().len()?;
+        let peers: Vec<String> = self.replicator.peers().map(|p| p.to_string()).collect();
         let stats = self.replicator.stats().clone();
-        self.status.send_modify(|s| {
+        self.status.send_if_modified(|s| {
+            let changed = (
+                s.entries,
+                s.entries_received,
+                s.peers_disconnected,
+                &s.peers,
+            ) != (entries, stats.entries_received, stats.disconnects, &peers);
+            s.entries = entries;
             s.entries_received = stats.entries_received;
             s.peers_disconnected = stats.disconnects;
-            s.entries = entries;
-            s.digest = digest;
             s.peers = peers;
+            changed
         });
+        Ok(())
+    }
+
+    fn refresh_digest(&mut self) -> Result<()> {
+        let digest = hex::encode(self.replicator.store().digest()?);
+        self.status.send_modify(|s| s.digest = digest);
         Ok(())
     }
 }

@@ -1,0 +1,181 @@
+//! Running `buildmesh node` processes on 127.0.0.1 and talking to them over
+//! HTTP: shared by the mesh tests and the mesh benchmark.
+#![allow(dead_code, missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use buildmesh_core::log::ChainWriter;
+use buildmesh_protocol::{Body, ProjectId, PublicKey, Role, Timestamp, TrustChange, sha256};
+use ed25519_dalek::SigningKey;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running node and what it printed about itself.
+pub struct Node {
+    pub child: Child,
+    pub http: String,
+    pub listen: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Node {
+    pub fn start(bootstrap: Option<&Node>) -> Node {
+        Node::start_in(tempfile::tempdir().unwrap(), bootstrap)
+    }
+
+    pub fn start_in(dir: tempfile::TempDir, bootstrap: Option<&Node>) -> Node {
+        Node::start_with(dir, bootstrap.into_iter().collect())
+    }
+
+    pub fn start_with(dir: tempfile::TempDir, bootstrap: Vec<&Node>) -> Node {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_buildmesh"));
+        command.args(["node", "--data-dir", dir.path().to_str().unwrap()]);
+        command.args([
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--http",
+            "127.0.0.1:0",
+            "--sync-interval-secs",
+            "2",
+        ]);
+        for peer in bootstrap {
+            command.args(["--bootstrap", &peer.listen]);
+        }
+        command
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .stdin(Stdio::null());
+        let mut child = command.spawn().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (mut http, mut peer_id, mut listen) = (None, None, None);
+        while http.is_none() || peer_id.is_none() || listen.is_none() {
+            let line = lines
+                .next()
+                .expect("the node exited before it was ready")
+                .unwrap();
+            if let Some(rest) = line.strip_prefix("http ") {
+                http = Some(rest.trim_start_matches("http://").to_string());
+            } else if let Some(rest) = line.strip_prefix("node ") {
+                peer_id = rest.split(['(', ')']).nth(1).map(str::to_string);
+            } else if let Some(rest) = line.strip_prefix("listen ") {
+                listen = Some(rest.to_string());
+            }
+        }
+        // Keep draining stdout so the node never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        let listen = format!("{}/p2p/{}", listen.unwrap(), peer_id.unwrap());
+        Node {
+            child,
+            http: http.unwrap(),
+            listen,
+            _dir: dir,
+        }
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        http(&self.http, "GET", "/api/v1/node", "").1
+    }
+
+    pub fn submit(&self, entries: &[Vec<u8>]) {
+        for chunk in entries.chunks(1000) {
+            let hexes: Vec<String> = chunk.iter().map(hex::encode).collect();
+            let body = serde_json::json!({ "entries": hexes }).to_string();
+            let (code, reply) = http(&self.http, "POST", "/api/v1/entries", &body);
+            assert_eq!(code, 200, "{reply}");
+        }
+    }
+
+    /// Stops with SIGTERM and waits, as an operator would.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "{status}");
+        std::mem::replace(&mut self._dir, tempfile::tempdir().unwrap())
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let code = response[9..12].parse().unwrap();
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    (
+        code,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// `n` entries signed by the author with this seed byte.
+pub fn entries(seed: u8, n: u32) -> Vec<Vec<u8>> {
+    let mut writer = ChainWriter::new(SigningKey::from_bytes(&[seed; 32]));
+    (0..n)
+        .map(|i| {
+            let body = Body::Trust(TrustChange {
+                project: ProjectId(sha256(&[&i.to_le_bytes()])),
+                subject: PublicKey([seed; 32]),
+                role: Role::Builder,
+            });
+            writer
+                .write(Timestamp(u64::from(i) + 1), body)
+                .unwrap()
+                .to_wire()
+        })
+        .collect()
+}
+
+/// Waits until every node reports `count` entries and one digest.
+pub fn wait_converged(nodes: &[&Node], count: u64, deadline: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        let statuses: Vec<serde_json::Value> = nodes.iter().map(|n| n.status()).collect();
+        let done = statuses
+            .iter()
+            .all(|s| s["entries"] == count && s["digest"] == statuses[0]["digest"]);
+        if done {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "not converged after {deadline:?}: {statuses:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A GET returning the raw body bytes.
+pub fn http_raw(addr: &str, path: &str) -> (u16, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(40)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let code = String::from_utf8_lossy(&response[9..12]).parse().unwrap();
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    (code, response[split..].to_vec())
+}
