@@ -41,7 +41,9 @@ pub struct ReplicatorConfig {
     pub strikes_max: u32,
     /// Inbound requests a peer may send at once.
     pub requests_burst: u32,
-    /// Inbound requests a peer may send per second, on average.
+    /// Inbound requests a peer may send per second, on average. An honest
+    /// peer has one sync outstanding at a time, so this only binds a peer
+    /// that does not wait for answers; 64 batches a second is 64k entries.
     pub requests_per_second: u32,
     /// Bounds on one sync batch we send.
     pub batch: BatchLimits,
@@ -52,8 +54,8 @@ impl Default for ReplicatorConfig {
         ReplicatorConfig {
             sync_interval_ms: 30_000,
             strikes_max: 5,
-            requests_burst: 32,
-            requests_per_second: 16,
+            requests_burst: 64,
+            requests_per_second: 64,
             batch: BatchLimits::default(),
         }
     }

@@ -411,7 +411,7 @@ fn a_flood_of_requests_is_refused_then_disconnected() {
         resume: None,
     }
     .encode();
-    for id in 0..100 {
+    for id in 0..300 {
         net.requests.insert(10_000 + id, (flooder, honest));
         net.queue.push_back((
             honest,

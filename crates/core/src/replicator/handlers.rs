@@ -4,6 +4,9 @@ use super::{Action, Misbehaviour, Peer, PeerId, Replicator, RequestId, Verdict};
 use crate::log::{self, EntryStore, Ingested, lacks};
 use buildmesh_protocol::{BlobHash, Entry, Refusal, Request, Response, SyncCursor, Timestamp};
 
+/// Rate refusals in a row that count as one offence.
+const REFUSALS_PER_OFFENCE: u32 = 16;
+
 impl<S: EntryStore> Replicator<S> {
     pub(super) fn connected(&mut self, now: Timestamp, peer: PeerId) -> Result<(), S::Error> {
         self.peers
@@ -42,15 +45,24 @@ impl<S: EntryStore> Replicator<S> {
         id: RequestId,
         bytes: &[u8],
     ) -> Result<(), S::Error> {
-        let allowed = self
-            .peers
-            .get_mut(&peer)
-            .is_some_and(|state| state.requests.take(now));
-        if !allowed {
+        let Some(state) = self.peers.get_mut(&peer) else {
             self.respond(id, Response::Refused(Refusal::RateLimited));
-            self.offence(peer, Misbehaviour::RateExceeded);
+            return Ok(());
+        };
+        if !state.requests.take(now) {
+            // Refusing is cheap and an honest peer backs off; only a peer
+            // that keeps asking while refused is counted, once per
+            // REFUSALS_PER_OFFENCE refusals (each request served forgives
+            // one, so an occasional refusal never adds up).
+            state.refusals += 1;
+            let flooding = state.refusals.is_multiple_of(REFUSALS_PER_OFFENCE);
+            self.respond(id, Response::Refused(Refusal::RateLimited));
+            if flooding {
+                self.offence(peer, Misbehaviour::RateExceeded);
+            }
             return Ok(());
         }
+        state.refusals = state.refusals.saturating_sub(1);
         match Request::decode(bytes) {
             Err(error) => {
                 self.respond(id, Response::Refused(Refusal::Malformed));

@@ -19,6 +19,8 @@ pub(crate) struct Peer {
     pub(crate) strikes: u32,
     /// Inbound requests allowed.
     pub(crate) requests: TokenBucket,
+    /// Requests refused for rate, less one per request served.
+    pub(crate) refusals: u32,
 }
 
 impl Peer {
@@ -30,6 +32,7 @@ impl Peer {
             synced_at: None,
             strikes: 0,
             requests: TokenBucket::new(config.requests_burst, config.requests_per_second, now),
+            refusals: 0,
         }
     }
 }
