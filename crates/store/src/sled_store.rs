@@ -222,6 +222,17 @@ impl ChainStore for SledStore {
             .collect()
     }
 
+    fn max_seq(&self, author: &PublicKey) -> Result<u64, StoreError> {
+        match self
+            .tree
+            .scan_prefix(keys::chain_author(author))
+            .next_back()
+        {
+            Some(item) => Ok(keys::parse_chain(&item?.0)?.1),
+            None => Ok(0),
+        }
+    }
+
     fn version(&self, author: &PublicKey) -> Result<u64, StoreError> {
         let key = keys::version(author);
         match self.tree.get(key)? {

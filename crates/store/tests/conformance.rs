@@ -98,6 +98,10 @@ impl Pair {
 
         let mut authors: Vec<PublicKey> = expected.iter().map(|s| s.entry.author()).collect();
         authors.dedup();
+        for author in &authors {
+            assert_eq!(sled.max_seq(author).unwrap(), mem.max_seq(author).unwrap());
+        }
+        assert_eq!(sled.max_seq(&PublicKey([0xee; 32])).unwrap(), 0);
         authors.sort();
         authors.dedup();
         authors.push(PublicKey([0xab; 32]));

@@ -69,12 +69,22 @@ impl MemState {
         self.index.extend(batch.index.iter().cloned());
     }
 
-    fn ids_from(&self, author: &PublicKey, from_seq: u64) -> impl Iterator<Item = (u64, EntryId)> {
+    fn ids_from(
+        &self,
+        author: &PublicKey,
+        from_seq: u64,
+    ) -> impl DoubleEndedIterator<Item = (u64, EntryId)> {
         let start = (*author, from_seq, EntryId::ZERO);
         let end = (*author, u64::MAX, EntryId([0xff; 32]));
         self.chains
             .range(start..=end)
             .map(|(_, seq, id)| (*seq, *id))
+    }
+
+    pub(crate) fn max_seq(&self, author: &PublicKey) -> u64 {
+        self.ids_from(author, 0)
+            .next_back()
+            .map_or(0, |(seq, _)| seq)
     }
 
     pub(crate) fn at(&self, author: &PublicKey, seq: u64) -> Vec<StoredEntry> {
@@ -114,6 +124,10 @@ impl ChainStore for MemStore {
 
     fn version(&self, author: &PublicKey) -> Result<u64, Infallible> {
         Ok(self.current.versions.get(author).copied().unwrap_or(0))
+    }
+
+    fn max_seq(&self, author: &PublicKey) -> Result<u64, Infallible> {
+        Ok(self.current.max_seq(author))
     }
 
     fn fork(&self, author: &PublicKey) -> Result<Option<ForkProof>, Infallible> {

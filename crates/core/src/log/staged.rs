@@ -4,6 +4,7 @@ use super::fork::ForkProof;
 use super::mem::MemState;
 use super::store::{ChainStore, StoredEntry, WriteBatch};
 use buildmesh_protocol::{EntryId, PublicKey};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 /// A store seen through the writes of a batch not yet applied.
@@ -20,6 +21,9 @@ pub struct Staged<'s, S: ChainStore> {
     merged: WriteBatch,
     /// Where each staged entry sits in `merged.entries`.
     positions: BTreeMap<EntryId, usize>,
+    /// The base's `max_seq` and `version` per author, read once per batch:
+    /// the base does not change while a batch is staged.
+    base_authors: RefCell<BTreeMap<PublicKey, (u64, u64)>>,
 }
 
 impl<'s, S: ChainStore> Staged<'s, S> {
@@ -30,12 +34,23 @@ impl<'s, S: ChainStore> Staged<'s, S> {
             overlay: MemState::default(),
             merged: WriteBatch::default(),
             positions: BTreeMap::new(),
+            base_authors: RefCell::new(BTreeMap::new()),
         }
     }
 
     /// Everything staged, as one batch for the base store.
     pub fn into_batch(self) -> WriteBatch {
         self.merged
+    }
+
+    /// The base's `(max_seq, version)` for `author`, cached.
+    fn base_author(&self, author: &PublicKey) -> Result<(u64, u64), S::Error> {
+        if let Some(known) = self.base_authors.borrow().get(author) {
+            return Ok(*known);
+        }
+        let known = (self.base.max_seq(author)?, self.base.version(author)?);
+        self.base_authors.borrow_mut().insert(*author, known);
+        Ok(known)
     }
 
     /// Base entries the staged writes have linked since.
@@ -80,7 +95,12 @@ impl<S: ChainStore> ChainStore for Staged<'_, S> {
     }
 
     fn at(&self, author: &PublicKey, seq: u64) -> Result<Vec<StoredEntry>, S::Error> {
-        let mut found = self.base.at(author, seq)?;
+        let (base_max, _) = self.base_author(author)?;
+        let mut found = if seq > base_max {
+            Vec::new()
+        } else {
+            self.base.at(author, seq)?
+        };
         found.iter_mut().for_each(|stored| self.mark_linked(stored));
         found.extend(self.overlay.at(author, seq));
         Ok(found)
@@ -89,8 +109,13 @@ impl<S: ChainStore> ChainStore for Staged<'_, S> {
     fn version(&self, author: &PublicKey) -> Result<u64, S::Error> {
         match self.overlay.versions.get(author) {
             Some(seq) => Ok(*seq),
-            None => self.base.version(author),
+            None => Ok(self.base_author(author)?.1),
         }
+    }
+
+    fn max_seq(&self, author: &PublicKey) -> Result<u64, S::Error> {
+        let staged = self.overlay.max_seq(author);
+        Ok(self.base_author(author)?.0.max(staged))
     }
 
     fn fork(&self, author: &PublicKey) -> Result<Option<ForkProof>, S::Error> {

@@ -65,6 +65,10 @@ pub trait ChainStore {
     /// The highest linked sequence number of `author` (0 if none).
     fn version(&self, author: &PublicKey) -> Result<u64, Self::Error>;
 
+    /// The highest sequence number held for `author`, linked or not (0 if
+    /// none): above it, `at` is known to be empty without asking.
+    fn max_seq(&self, author: &PublicKey) -> Result<u64, Self::Error>;
+
     /// The fork proof held against `author`, if any.
     fn fork(&self, author: &PublicKey) -> Result<Option<ForkProof>, Self::Error>;
 
