@@ -14,7 +14,7 @@ use futures::StreamExt;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, InboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
-use libp2p::swarm::{ConnectionId, SwarmEvent};
+use libp2p::swarm::{ConnectionId, DialError, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify, kad, mdns};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -113,15 +113,7 @@ impl EventLoop {
         for (peer, addr) in peers {
             let mut bare = addr.clone();
             bare.pop();
-            self.swarm
-                .behaviour_mut()
-                .kad
-                .add_address(&peer, bare.clone());
-            let opts = DialOpts::peer_id(peer)
-                .addresses(vec![bare])
-                .condition(PeerCondition::DisconnectedAndNotDialing)
-                .build();
-            match self.swarm.dial(opts) {
+            match self.remember_and_dial(peer, bare) {
                 Ok(()) => info!(%addr, "dialing bootstrap peer"),
                 Err(error) => warn!(%addr, %error, "cannot dial bootstrap peer"),
             }
@@ -497,20 +489,25 @@ impl EventLoop {
         }
     }
 
+    /// Adds `addr` for `peer` to Kademlia and dials it unless connected.
+    fn remember_and_dial(&mut self, peer: PeerId, addr: Multiaddr) -> Result<(), DialError> {
+        self.swarm
+            .behaviour_mut()
+            .kad
+            .add_address(&peer, addr.clone());
+        let opts = DialOpts::peer_id(peer)
+            .addresses(vec![addr])
+            .condition(PeerCondition::DisconnectedAndNotDialing)
+            .build();
+        self.swarm.dial(opts)
+    }
+
     fn on_mdns(&mut self, event: mdns::Event) {
         match event {
             mdns::Event::Discovered(found) => {
                 for (peer, addr) in found {
                     debug!(%peer, %addr, "found by mDNS");
-                    self.swarm
-                        .behaviour_mut()
-                        .kad
-                        .add_address(&peer, addr.clone());
-                    let opts = DialOpts::peer_id(peer)
-                        .addresses(vec![addr])
-                        .condition(PeerCondition::DisconnectedAndNotDialing)
-                        .build();
-                    if let Err(error) = self.swarm.dial(opts) {
+                    if let Err(error) = self.remember_and_dial(peer, addr) {
                         debug!(%peer, %error, "cannot dial peer found by mDNS");
                     }
                 }
