@@ -39,8 +39,15 @@ impl<'s, S: ChainStore> Staged<'s, S> {
     }
 
     /// Everything staged, as one batch for the base store.
+    ///
+    /// Versions and fork proofs are written once per author, as they stand
+    /// at the end of the batch: a thousand entries by one author raise its
+    /// version a thousand times, but the store needs only the last value.
     pub fn into_batch(self) -> WriteBatch {
-        self.merged
+        let mut batch = self.merged;
+        batch.versions = self.overlay.versions.into_iter().collect();
+        batch.forks = self.overlay.forks.into_iter().collect();
+        batch
     }
 
     /// The base's `(max_seq, version)` for `author`, cached.
