@@ -78,7 +78,9 @@ impl Driver {
     async fn on_mesh(&mut self, event: MeshEvent) -> Result<bool> {
         let input = match event {
             MeshEvent::Listening(addr) => {
-                println!("listen {addr}");
+                // Printed whole, ready to hand to others as --bootstrap.
+                let peer_id = self.status.borrow().peer_id.clone();
+                println!("listen {addr}/p2p/{peer_id}");
                 self.status.send_modify(|s| s.listen.push(addr));
                 return Ok(false);
             }

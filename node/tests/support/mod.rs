@@ -64,7 +64,11 @@ impl Node {
         }
         // Keep draining stdout so the node never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
-        let listen = format!("{}/p2p/{}", listen.unwrap(), peer_id.unwrap());
+        let listen = listen.unwrap();
+        assert!(
+            listen.ends_with(&format!("/p2p/{}", peer_id.unwrap())),
+            "{listen}"
+        );
         Node {
             child,
             http: http.unwrap(),
