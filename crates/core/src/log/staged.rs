@@ -17,10 +17,13 @@ use std::collections::BTreeMap;
 #[derive(Debug)]
 pub struct Staged<'s, S: ChainStore> {
     base: &'s S,
+    /// The staged writes: entries (with their current linked flags),
+    /// versions and fork proofs as they stand now.
     overlay: MemState,
-    merged: WriteBatch,
-    /// Where each staged entry sits in `merged.entries`.
-    positions: BTreeMap<EntryId, usize>,
+    /// Base entries the staged writes linked.
+    linked: Vec<(PublicKey, u64, EntryId)>,
+    /// Index keys of entries linked by the staged writes.
+    index: Vec<Vec<u8>>,
     /// The base's `max_seq` and `version` per author, read once per batch:
     /// the base does not change while a batch is staged.
     base_authors: RefCell<BTreeMap<PublicKey, (u64, u64)>>,
@@ -32,8 +35,8 @@ impl<'s, S: ChainStore> Staged<'s, S> {
         Staged {
             base,
             overlay: MemState::default(),
-            merged: WriteBatch::default(),
-            positions: BTreeMap::new(),
+            linked: Vec::new(),
+            index: Vec::new(),
             base_authors: RefCell::new(BTreeMap::new()),
         }
     }
@@ -44,10 +47,13 @@ impl<'s, S: ChainStore> Staged<'s, S> {
     /// at the end of the batch: a thousand entries by one author raise its
     /// version a thousand times, but the store needs only the last value.
     pub fn into_batch(self) -> WriteBatch {
-        let mut batch = self.merged;
-        batch.versions = self.overlay.versions.into_iter().collect();
-        batch.forks = self.overlay.forks.into_iter().collect();
-        batch
+        WriteBatch {
+            entries: self.overlay.entries.into_values().collect(),
+            linked: self.linked,
+            versions: self.overlay.versions.into_iter().collect(),
+            forks: self.overlay.forks.into_iter().collect(),
+            index: self.index,
+        }
     }
 
     /// The base's `(max_seq, version)` for `author`, cached.
@@ -63,23 +69,6 @@ impl<'s, S: ChainStore> Staged<'s, S> {
     /// Base entries the staged writes have linked since.
     fn mark_linked(&self, stored: &mut StoredEntry) {
         stored.linked |= self.overlay.linked_elsewhere.contains(&stored.entry.id());
-    }
-
-    fn merge(&mut self, batch: &WriteBatch) {
-        for stored in &batch.entries {
-            self.positions
-                .insert(stored.entry.id(), self.merged.entries.len());
-            self.merged.entries.push(stored.clone());
-        }
-        for link in &batch.linked {
-            match self.positions.get(&link.2) {
-                Some(&at) => self.merged.entries[at].linked = true,
-                None => self.merged.linked.push(*link),
-            }
-        }
-        self.merged.versions.extend(batch.versions.iter().copied());
-        self.merged.forks.extend(batch.forks.iter().copied());
-        self.merged.index.extend(batch.index.iter().cloned());
     }
 }
 
@@ -134,7 +123,10 @@ impl<S: ChainStore> ChainStore for Staged<'_, S> {
 
     fn apply(&mut self, batch: WriteBatch) -> Result<(), S::Error> {
         self.overlay.apply(&batch);
-        self.merge(&batch);
+        let in_base =
+            |link: &&(PublicKey, u64, EntryId)| !self.overlay.entries.contains_key(&link.2);
+        self.linked.extend(batch.linked.iter().filter(in_base));
+        self.index.extend(batch.index);
         Ok(())
     }
 }
