@@ -4,7 +4,7 @@ use super::{Action, Misbehaviour, Peer, PeerId, Replicator, RequestId, Verdict};
 use crate::log::{self, EntryStore, Ingested, lacks};
 use buildmesh_protocol::{BlobHash, Entry, Refusal, Request, Response, SyncCursor, Timestamp};
 
-/// Rate refusals in a row that count as one offence.
+/// Rate refusals (less one per request served) that count as one offence.
 const REFUSALS_PER_OFFENCE: u32 = 16;
 
 impl<S: EntryStore> Replicator<S> {
