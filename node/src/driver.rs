@@ -4,6 +4,7 @@
 //! that matters lives in `buildmesh_core::replicator`.
 
 use crate::clock;
+use crate::verifier::Verifier;
 use anyhow::{Context, Result};
 use buildmesh_core::log::EntryStore;
 use buildmesh_core::replicator::{Action, Input, Replicator, Submitted, Verdict};
@@ -29,39 +30,34 @@ pub struct Driver {
     pub blobs: PathBuf,
     /// HTTP requests waiting for a blob the mesh is fetching.
     pub blob_waiters: BTreeMap<BlobHash, Vec<oneshot::Sender<Option<Vec<u8>>>>>,
+    /// Checks sync batches beside the driver.
+    pub verifier: Verifier,
 }
 
 impl Driver {
     /// Runs until `shutdown` completes or the mesh stops, then flushes.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<()> {
         let mut shutdown = pin!(shutdown);
-        // Counts are cheap and refreshed after every event; the digest reads
-        // every entry id, so it is recomputed at most four times a second.
-        let mut refresh = tokio::time::interval(Duration::from_millis(250));
-        let mut digest_stale = false;
         loop {
             let wake = self.replicator.poll_timeout().map(instant_of);
             tokio::select! {
                 event = self.events.recv() => match event {
                     Some(event) => {
                         if self.on_mesh(event).await? {
-                            self.refresh_counts()?;
-                            digest_stale = true;
+                            self.refresh_status()?;
                         }
                     }
                     None => break,
                 },
                 Some(command) = self.commands.recv() => {
                     self.on_command(command).await?;
-                    self.refresh_counts()?;
-                    digest_stale = true;
+                    self.refresh_status()?;
+                }
+                verified = self.verifier.next() => {
+                    self.handle(verified?).await?;
+                    self.refresh_status()?;
                 }
                 () = sleep_until(wake) => self.handle(Input::Tick).await?,
-                _ = refresh.tick() => {
-                    if std::mem::take(&mut digest_stale) {
-                        self.refresh_digest()?;
-                    }
-                }
                 () = &mut shutdown => break,
             }
         }
@@ -140,6 +136,10 @@ impl Driver {
                     let bytes = Response::Blob(self.read_blob(&hash)).encode();
                     self.mesh.respond(id, bytes).await
                 }
+                Action::Verify { peer, wires } => {
+                    self.verifier.submit(peer, wires)?;
+                    Ok(())
+                }
                 Action::Publish { bytes } => self.mesh.publish(bytes).await,
                 Action::ReportGossip {
                     message,
@@ -199,14 +199,10 @@ impl Driver {
         std::fs::rename(&temporary, &path)
     }
 
-    /// Publishes what `GET /api/v1/node` shows.
+    /// Publishes what `GET /api/v1/node` shows but the entry count and
+    /// digest, which the HTTP server reads from the log itself. Cheap:
+    /// called after every event.
     pub fn refresh_status(&mut self) -> Result<()> {
-        self.refresh_counts()?;
-        self.refresh_digest()
-    }
-
-    /// The cheap part of the status: counts and peers.
-    fn refresh_counts(&mut self) -> Result<()> {
         let entries = self.replicator.store().len()?;
         let peers: Vec<String> = self.replicator.peers().map(|p| p.to_string()).collect();
         let stats = self.replicator.stats().clone();
@@ -223,12 +219,6 @@ impl Driver {
             s.peers = peers;
             changed
         });
-        Ok(())
-    }
-
-    fn refresh_digest(&mut self) -> Result<()> {
-        let digest = hex::encode(self.replicator.store().digest()?);
-        self.status.send_modify(|s| s.digest = digest);
         Ok(())
     }
 }

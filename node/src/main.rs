@@ -11,6 +11,8 @@ mod config;
 mod data_dir;
 mod driver;
 mod keyfile;
+mod log_reader;
+mod verifier;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -44,7 +44,7 @@ pub fn next_entry(previous: Option<&Entry>) -> Result<Entry, SignError> {
 }
 
 /// One line of the writer's stdout: an entry the store acknowledged
-/// (`insert` or `ingest_batch` returned `Ok`), as `<seq> <id hex>`.
+/// (`insert` or `insert_batch` returned `Ok`), as `<seq> <id hex>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ack {
     /// The entry's sequence number.

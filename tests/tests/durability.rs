@@ -2,7 +2,7 @@
 //! it acknowledged, whenever it dies, and the chain continues after it.
 //!
 //! The writer (`src/bin/durability-writer.rs`) prints `<seq> <id>` after
-//! each `buildmesh_core::log::insert` (or `ingest_batch`) returns `Ok`. We
+//! each `buildmesh_core::log::insert` (or `insert_batch`) returns `Ok`. We
 //! read a number of those lines, kill it (`Child::kill` is SIGKILL on
 //! Unix), read what it had already printed, reopen its store and look for
 //! every acknowledged entry. The last test shows the check able to fail: it
@@ -199,7 +199,7 @@ fn inserts_survive_sigkill() {
 fn batches_survive_sigkill() {
     for (batch, base) in [("40", 40), ("25", 300)] {
         let kill_after = base + usize::try_from(jitter(50)).unwrap();
-        eprintln!("ingest_batch of {batch}: killing after {kill_after} acknowledgements");
+        eprintln!("insert_batch of {batch}: killing after {kill_after} acknowledgements");
         round(&["--batch", batch], kill_after);
     }
 }

@@ -129,7 +129,7 @@ fn bench_matrix(c: &mut Criterion) {
     let (project, entries) = big_project();
     let log = ProjectLog::from_entries(&project, &entries, Default::default());
     let mut store = MemStore::default();
-    log::ingest_batch(&mut store, entries).unwrap();
+    log::insert_batch(&mut store, entries).unwrap();
     let now = Timestamp(NOW.0 + u64::from(COMMITS) * 1000);
     let mut group = c.benchmark_group("matrix 1000 commits x 10 platforms");
     group.sample_size(20);
@@ -164,7 +164,7 @@ fn bench_lacks(c: &mut Criterion) {
                 .unwrap()
             })
             .collect();
-        log::ingest_batch(&mut store, entries).unwrap();
+        log::insert_batch(&mut store, entries).unwrap();
         if i.is_multiple_of(2) {
             theirs.raise(w.author(), 500);
         } else {

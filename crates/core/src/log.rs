@@ -25,6 +25,7 @@ pub use fork::{ForkKind, ForkProof};
 pub use index::{IndexKey, index_keys};
 pub use ingest::{
     Ingested, PENDING_WINDOW_ENTRIES, Rejected, SIBLINGS_MAX, ingest, ingest_batch, insert,
+    insert_batch,
 };
 pub use mem::MemStore;
 pub use staged::Staged;

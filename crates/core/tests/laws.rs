@@ -103,7 +103,7 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
-    /// `ingest_batch` stages a whole batch and applies it once; it must give
+    /// `insert_batch` stages a whole batch and applies it once; it must give
     /// the outcomes and the state that ingesting one by one gives.
     #[test]
     fn batching_changes_nothing((h, order, cuts, _) in scenario()) {
@@ -118,10 +118,10 @@ proptest! {
         let mut rest: &[usize] = &order;
         for cut in cuts {
             let (now, later) = rest.split_at(cut.min(rest.len()));
-            outcomes.extend(log::ingest_batch(&mut batched, now.iter().map(|&i| h.entries[i].clone())).unwrap());
+            outcomes.extend(log::insert_batch(&mut batched, now.iter().map(|&i| h.entries[i].clone())).unwrap());
             rest = later;
         }
-        outcomes.extend(log::ingest_batch(&mut batched, rest.iter().map(|&i| h.entries[i].clone())).unwrap());
+        outcomes.extend(log::insert_batch(&mut batched, rest.iter().map(|&i| h.entries[i].clone())).unwrap());
         prop_assert_eq!(outcomes, expected);
         assert_same(&batched, &one_by_one, &h.project);
     }

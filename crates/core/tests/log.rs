@@ -168,7 +168,7 @@ fn lacks_walks_everything_in_bounded_batches() {
         .into_iter()
         .chain(chain(&mut b, 25))
         .collect();
-    log::ingest_batch(&mut store, all.iter().cloned()).unwrap();
+    log::insert_batch(&mut store, all.iter().cloned()).unwrap();
     let pending = rogue("bob", 27, &all[54], 1); // seq 27 while bob's head is 25
     log::insert(&mut store, pending).unwrap();
 
@@ -205,7 +205,7 @@ fn lacks_walks_everything_in_bounded_batches() {
 #[test]
 fn lacks_respects_the_byte_bound() {
     let mut store = MemStore::default();
-    log::ingest_batch(&mut store, chain(&mut writer("alice"), 20)).unwrap();
+    log::insert_batch(&mut store, chain(&mut writer("alice"), 20)).unwrap();
     let limits = BatchLimits {
         entries_max: 1000,
         bytes_max: 1,
@@ -223,7 +223,7 @@ fn lacks_respects_the_byte_bound() {
 fn a_writer_resumes_its_chain_from_the_store() {
     let mut store = MemStore::default();
     let mut first = writer("alice");
-    log::ingest_batch(&mut store, chain(&mut first, 3)).unwrap();
+    log::insert_batch(&mut store, chain(&mut first, 3)).unwrap();
     let mut again = ChainWriter::resume(SigningKey::from_bytes(&seed_of("alice")), &store).unwrap();
     assert_eq!(again.next_seq(), 4);
     let next = again

@@ -8,7 +8,8 @@ use buildmesh_core::replicator::{
     Action, Input, Misbehaviour, PeerId, Replicator, ReplicatorConfig, Verdict,
 };
 use buildmesh_protocol::{
-    BlobHash, Body, ProjectId, Request, Response, Role, Timestamp, TrustChange, sha256,
+    BlobHash, Body, Entry, KeyCache, ProjectId, Request, Response, Role, Timestamp, TrustChange,
+    sha256,
 };
 use ed25519_dalek::SigningKey;
 use fixtures::seed_of;
@@ -30,6 +31,9 @@ struct Net {
     blobs: BTreeMap<PeerId, BTreeMap<BlobHash, Vec<u8>>>,
     /// Blob outcomes seen, per node: `Some(bytes)` fetched, `None` unavailable.
     fetched: Vec<(PeerId, BlobHash, Option<Vec<u8>>)>,
+    /// A node whose batch verifications are held back, and what was held.
+    hold_verify: Option<PeerId>,
+    held: Vec<(PeerId, Input)>,
 }
 
 impl Net {
@@ -47,6 +51,8 @@ impl Net {
             requests_sent: 0,
             blobs: BTreeMap::new(),
             fetched: Vec::new(),
+            hold_verify: None,
+            held: Vec::new(),
         };
         for (i, name) in names.iter().enumerate() {
             net.add(name, i as u64);
@@ -197,6 +203,16 @@ impl Net {
                 self.links.remove(&(peer, at));
                 self.queue.push_back((peer, Input::PeerDisconnected(at)));
             }
+            Action::Verify { peer, wires } => {
+                let wires: Vec<&[u8]> = wires.iter().map(Vec::as_slice).collect();
+                let entries = Entry::from_wires(&wires, &mut KeyCache::default());
+                let verified = (at, Input::Verified { peer, entries });
+                if self.hold_verify == Some(at) {
+                    self.held.push(verified);
+                } else {
+                    self.queue.push_back(verified);
+                }
+            }
             Action::Applied(_) => {}
         }
     }
@@ -273,6 +289,28 @@ fn a_late_joiner_catches_up_in_bounded_batches() {
         "{} requests for {batches} batches",
         net.requests_sent
     );
+}
+
+#[test]
+fn a_catch_up_keeps_at_most_two_batches_out_for_verification() {
+    let mut net = Net::new(&["source", "late"]);
+    net.write("source", 5_000);
+    net.settle();
+    let late = net.id("late");
+    net.hold_verify = Some(late);
+    net.connect("source", "late");
+    net.settle();
+    assert_eq!(net.held.len(), 2, "two batches out, the third not asked for");
+    let mut released = 0;
+    while !net.held.is_empty() {
+        let verified = net.held.remove(0);
+        net.queue.push_back(verified);
+        net.settle();
+        released += 1;
+        assert!(net.held.len() <= 2);
+    }
+    assert!(released >= 5, "5,000 entries come in batches of at most 1,024");
+    net.assert_converged();
 }
 
 #[test]
@@ -442,8 +480,9 @@ impl Net {
                 .handle(self.now, input)
                 .unwrap();
             while let Some(action) = self.nodes.get_mut(&to).unwrap().poll_action() {
-                if let Action::Disconnect { peer, reason } = action {
-                    self.disconnects.push((to, peer, reason));
+                match action {
+                    Action::Disconnect { .. } | Action::Verify { .. } => self.carry_out(to, action),
+                    _ => {}
                 }
             }
         }

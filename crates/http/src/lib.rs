@@ -1,8 +1,10 @@
 //! The HTTP surface of a buildmesh node.
 //!
 //! Handlers answer from a [`NodeStatus`] snapshot that the node's driver
-//! publishes through a `tokio::sync::watch` channel: HTTP never locks the
-//! store or waits on the network, so a slow client cannot slow the node.
+//! publishes through a `tokio::sync::watch` channel, and read what costs a
+//! scan straight from the log through a [`LogReader`], on a blocking
+//! thread: HTTP never waits on the driver for a read, so a slow client
+//! cannot slow the node.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), buildmesh_http::HttpError> {
@@ -10,7 +12,11 @@
 //! let (commands, _node_side) = tokio::sync::mpsc::channel(64);
 //! let server = buildmesh_http::bind("127.0.0.1:0").await?;
 //! println!("serving on http://{}", server.local_addr()?);
-//! server.serve(status, commands, std::future::pending()).await?;
+//! # struct Empty;
+//! # impl buildmesh_http::LogReader for Empty {
+//! #     fn digest(&self) -> Result<(u64, [u8; 32]), String> { Ok((0, [0; 32])) }
+//! # }
+//! server.serve(status, commands, std::sync::Arc::new(Empty), std::future::pending()).await?;
 //! # drop(publish);
 //! # Ok(()) }
 //! ```
@@ -26,6 +32,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -42,7 +49,7 @@ pub struct NodeStatus {
     pub platforms: Vec<String>,
     /// Connected peers' public keys, hex.
     pub peers: Vec<String>,
-    /// Entries in its log.
+    /// Entries in its log now.
     pub entries: u64,
     /// Entries this process has taken from peers since it started (sync
     /// and gossip); a restarted node that fetches only what it lacks shows
@@ -51,8 +58,19 @@ pub struct NodeStatus {
     /// Peers disconnected for misbehaving since start.
     pub peers_disconnected: u64,
     /// SHA-256 over the ids of every entry held, in id order, hex: two
-    /// nodes with equal digests hold the same log.
+    /// nodes with equal digests hold the same log. While the log grows it
+    /// may lag `entries` by a moment; `digest_entries` says what it covers.
     pub digest: String,
+    /// How many entries `digest` covers.
+    pub digest_entries: u64,
+}
+
+/// Reads the node's log beside the driver, for answers that cost a scan.
+pub trait LogReader: Send + Sync + 'static {
+    /// The digest of a set of entries the log holds
+    /// (`buildmesh_protocol::SetDigest`) and how many it covers; a reader
+    /// may serve a digest a moment old while the log grows.
+    fn digest(&self) -> Result<(u64, [u8; 32]), String>;
 }
 
 /// Why the server could not run.
@@ -102,9 +120,10 @@ impl Server {
         self,
         status: watch::Receiver<NodeStatus>,
         commands: mpsc::Sender<Command>,
+        log: Arc<dyn LogReader>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), HttpError> {
-        axum::serve(self.listener, router(status, commands))
+        axum::serve(self.listener, router(status, commands, log))
             .with_graceful_shutdown(shutdown)
             .await?;
         Ok(())
@@ -150,20 +169,43 @@ pub struct SubmitResult {
 struct AppState {
     status: watch::Receiver<NodeStatus>,
     commands: mpsc::Sender<Command>,
+    log: Arc<dyn LogReader>,
 }
 
 /// The routes.
-pub fn router(status: watch::Receiver<NodeStatus>, commands: mpsc::Sender<Command>) -> Router {
+pub fn router(
+    status: watch::Receiver<NodeStatus>,
+    commands: mpsc::Sender<Command>,
+    log: Arc<dyn LogReader>,
+) -> Router {
     Router::new()
         .route("/api/v1/node", get(node))
         .route("/api/v1/entries", post(submit))
         .route("/api/v1/blobs/{hash}", get(blob))
         .fallback(not_found)
-        .with_state(AppState { status, commands })
+        .with_state(AppState {
+            status,
+            commands,
+            log,
+        })
 }
 
-async fn node(State(state): State<AppState>) -> Json<NodeStatus> {
-    Json(state.status.borrow().clone())
+/// The published status, with the digest read from the log.
+async fn node(State(state): State<AppState>) -> Response {
+    let mut status = state.status.borrow().clone();
+    let log = state.log.clone();
+    match tokio::task::spawn_blocking(move || log.digest()).await {
+        Ok(Ok((entries, digest))) => {
+            status.digest_entries = entries;
+            status.digest = hex::encode(digest);
+            Json(status).into_response()
+        }
+        Ok(Err(why)) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("cannot read the log: {why}"),
+        ),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "the log reader failed"),
+    }
 }
 
 /// `POST /api/v1/entries` body.

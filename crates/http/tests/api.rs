@@ -1,7 +1,17 @@
 //! The HTTP API over a real socket on 127.0.0.1.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use buildmesh_http::{NodeStatus, bind};
+use buildmesh_http::{LogReader, NodeStatus, bind};
+use std::sync::Arc;
+
+/// A log of 42 entries whose digest is all sevens.
+struct FixedLog;
+
+impl LogReader for FixedLog {
+    fn digest(&self) -> Result<(u64, [u8; 32]), String> {
+        Ok((42, [7; 32]))
+    }
+}
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -40,9 +50,11 @@ async fn node_status_is_served_as_published() {
     let addr = server.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (commands, _node) = tokio::sync::mpsc::channel(8);
-    let task = tokio::spawn(server.serve(status, commands, async move {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(
+        server.serve(status, commands, Arc::new(FixedLog), async move {
+            let _ = stopped.await;
+        }),
+    );
     publish.send_modify(|s| {
         s.public_key = "ab".repeat(32);
         s.entries = 42;
@@ -51,6 +63,8 @@ async fn node_status_is_served_as_published() {
     let (code, body) = get(addr, "/api/v1/node").await;
     assert_eq!(code, 200);
     assert_eq!(body["entries"], 42);
+    assert_eq!(body["digest_entries"], 42);
+    assert_eq!(body["digest"], "07".repeat(32));
     assert_eq!(body["public_key"], "ab".repeat(32));
     assert_eq!(body["peers"][0], "cd".repeat(32));
 
@@ -79,7 +93,7 @@ async fn submitted_entries_reach_the_node_and_bad_bodies_are_4xx() {
     let (commands, mut node) = tokio::sync::mpsc::channel(8);
     let server = bind("127.0.0.1:0").await.unwrap();
     let addr = server.local_addr().unwrap();
-    tokio::spawn(server.serve(status, commands, std::future::pending()));
+    tokio::spawn(server.serve(status, commands, Arc::new(FixedLog), std::future::pending()));
     tokio::spawn(async move {
         while let Some(buildmesh_http::Command::Submit { entries, reply }) = node.recv().await {
             let results = entries

@@ -77,7 +77,7 @@ fn inserts(c: &mut Criterion) {
     });
 
     group.bench_function(
-        "from_wires (batch-verified) + ingest_batch of 1000 + flush, 10x1000",
+        "from_wires (batch-verified) + insert_batch of 1000 + flush, 10x1000",
         |b| {
             let mut keys = KeyCache::default();
             b.iter_custom(|iters| {
@@ -86,7 +86,7 @@ fn inserts(c: &mut Criterion) {
                         let refs: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
                         let verified = Entry::from_wires(&refs, &mut keys);
                         let outcomes =
-                            log::ingest_batch(store, verified.into_iter().map(|e| e.unwrap()))
+                            log::insert_batch(store, verified.into_iter().map(|e| e.unwrap()))
                                 .unwrap();
                         debug_assert!(
                             outcomes
@@ -100,12 +100,12 @@ fn inserts(c: &mut Criterion) {
         },
     );
 
-    group.bench_function("from_wire + ingest_batch of 1000 + flush, 10x1000", |b| {
+    group.bench_function("from_wire + insert_batch of 1000 + flush, 10x1000", |b| {
         b.iter_custom(|iters| {
             timed_on_fresh_store(iters, |store| {
                 for chunk in wires.chunks(BATCH) {
                     let verified = chunk.iter().map(|w| Entry::from_wire(w).unwrap());
-                    let outcomes = log::ingest_batch(store, verified).unwrap();
+                    let outcomes = log::insert_batch(store, verified).unwrap();
                     debug_assert!(
                         outcomes
                             .iter()
@@ -118,12 +118,12 @@ fn inserts(c: &mut Criterion) {
     });
 
     group.bench_function(
-        "ingest_batch of 1000 + flush (pre-verified), 10x1000",
+        "insert_batch of 1000 + flush (pre-verified), 10x1000",
         |b| {
             b.iter_custom(|iters| {
                 timed_on_fresh_store(iters, |store| {
                     for chunk in entries.chunks(BATCH) {
-                        log::ingest_batch(store, chunk.iter().cloned()).unwrap();
+                        log::insert_batch(store, chunk.iter().cloned()).unwrap();
                     }
                     assert_eq!(store.len().unwrap(), 10_000);
                 })
@@ -154,7 +154,7 @@ fn big_store() -> (tempfile::TempDir, SledStore) {
     let mut store = SledStore::open(dir.path()).unwrap();
     let mut entries = entries.into_iter().peekable();
     while entries.peek().is_some() {
-        log::ingest_batch(&mut store, entries.by_ref().take(10_000)).unwrap();
+        log::insert_batch(&mut store, entries.by_ref().take(10_000)).unwrap();
     }
     assert_eq!(store.versions().unwrap().total(), 100_000);
     eprintln!(

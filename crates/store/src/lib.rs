@@ -20,7 +20,7 @@
 //!
 //! 1. [`SledStore::open`] the data directory (one process at a time);
 //! 2. feed entries through [`buildmesh_core::log::insert`] (one entry, then a
-//!    flush) or [`buildmesh_core::log::ingest_batch`] (many, one flush), or
+//!    flush) or [`buildmesh_core::log::insert_batch`] (many, one flush), or
 //!    [`buildmesh_core::log::ingest`] followed by your own
 //!    [`flush`](buildmesh_core::log::EntryStore::flush);
 //! 3. only after the flush returns, tell anyone the entries are stored.
@@ -51,4 +51,4 @@ mod keys;
 mod sled_store;
 
 pub use error::StoreError;
-pub use sled_store::{LOCK_WAIT, LOG_TREE, STORE_FORMAT_VERSION, SledStore};
+pub use sled_store::{LOCK_WAIT, LOG_TREE, STORE_FORMAT_VERSION, SledReader, SledStore};

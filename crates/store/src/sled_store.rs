@@ -43,7 +43,7 @@ pub const LOG_TREE: &str = "buildmesh/log";
 /// **Durability.** An applied batch is visible to every read at once, but it
 /// survives a crash (a killed process, a power cut) only after
 /// [`EntryStore::flush`] returns. [`buildmesh_core::log::insert`] and
-/// [`buildmesh_core::log::ingest_batch`] flush before they return;
+/// [`buildmesh_core::log::insert_batch`] flush before they return;
 /// [`buildmesh_core::log::ingest`] does not, so whoever calls it must flush
 /// before telling anyone (a peer, a user, an HTTP client) that an entry is
 /// stored. After a crash each batch is wholly there or wholly absent.
@@ -78,6 +78,7 @@ impl SledStore {
             match sled::Config::new()
                 .path(dir)
                 .cache_capacity(CACHE_BYTES)
+                .mode(sled::Mode::HighThroughput)
                 .open()
             {
                 Ok(db) => break db,
@@ -299,6 +300,56 @@ impl ChainStore for SledStore {
     }
 }
 
+/// Reads a [`SledStore`] from another thread while its owner writes.
+#[derive(Debug, Clone)]
+pub struct SledReader {
+    tree: sled::Tree,
+}
+
+impl SledStore {
+    /// A reader for other threads (an HTTP server, say): sled trees are
+    /// shared and safe to read while written.
+    pub fn reader(&self) -> SledReader {
+        SledReader {
+            tree: self.tree.clone(),
+        }
+    }
+}
+
+impl SledReader {
+    /// The number of entries held, as of the last applied batch.
+    pub fn entries(&self) -> Result<u64, StoreError> {
+        match self.tree.get(keys::META_COUNT)? {
+            Some(count) => keys::decode_u64(keys::META_COUNT, &count),
+            None => Err(StoreError::corrupt(
+                keys::META_COUNT,
+                "the entry count is missing",
+            )),
+        }
+    }
+
+    /// The number of entries held and the digest of their set
+    /// ([`SetDigest`]), from one pass over the entry keys: the count is of
+    /// the ids hashed, so the two agree even while entries arrive.
+    pub fn digest(&self) -> Result<(u64, [u8; 32]), StoreError> {
+        let mut digest = SetDigest::default();
+        let mut count = 0u64;
+        for item in self.tree.scan_prefix([keys::ENTRY]) {
+            let (key, _) = item?;
+            let id = key
+                .get(1..)
+                .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                .ok_or_else(|| StoreError::corrupt(&key, "entry key is not 33 bytes"))?;
+            digest.add(&EntryId(id));
+            count += 1;
+        }
+        let digest = digest
+            .finish()
+            .ok_or_else(|| StoreError::corrupt(&[keys::ENTRY], "entry keys out of order"))?;
+        Ok((count, digest))
+    }
+}
+
 impl EntryStore for SledStore {
     fn range(
         &self,
@@ -368,18 +419,7 @@ impl EntryStore for SledStore {
     }
 
     fn digest(&self) -> Result<[u8; 32], StoreError> {
-        let mut digest = SetDigest::default();
-        for item in self.tree.scan_prefix([keys::ENTRY]) {
-            let (key, _) = item?;
-            let id = key
-                .get(1..)
-                .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-                .ok_or_else(|| StoreError::corrupt(&key, "entry key is not 33 bytes"))?;
-            digest.add(&EntryId(id));
-        }
-        digest
-            .finish()
-            .ok_or_else(|| StoreError::corrupt(&[keys::ENTRY], "entry keys out of order"))
+        Ok(self.reader().digest()?.1)
     }
 
     fn len(&self) -> Result<u64, StoreError> {

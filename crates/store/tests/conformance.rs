@@ -54,9 +54,9 @@ impl Pair {
         entries.into_iter().map(|e| self.ingest(e)).collect()
     }
 
-    fn ingest_batch(&mut self, entries: &[Entry]) -> Vec<Ingested> {
-        let expected = log::ingest_batch(&mut self.mem, entries.iter().cloned()).unwrap();
-        let got = log::ingest_batch(self.sled.as_mut().unwrap(), entries.iter().cloned()).unwrap();
+    fn insert_batch(&mut self, entries: &[Entry]) -> Vec<Ingested> {
+        let expected = log::insert_batch(&mut self.mem, entries.iter().cloned()).unwrap();
+        let got = log::insert_batch(self.sled.as_mut().unwrap(), entries.iter().cloned()).unwrap();
         assert_eq!(got, expected);
         got
     }
@@ -395,7 +395,7 @@ fn entries_too_far_ahead_are_refused() {
 }
 
 #[test]
-fn a_mixed_history_through_ingest_batch() {
+fn a_mixed_history_through_insert_batch() {
     let mut pair = Pair::new();
     let chains: Vec<_> = (12..=14).map(|n| common::chain(n, 30)).collect();
     let mut all = interleave(&chains);
@@ -407,7 +407,7 @@ fn a_mixed_history_through_ingest_batch() {
         block.reverse();
     }
     for batch in all.chunks(17) {
-        pair.ingest_batch(batch);
+        pair.insert_batch(batch);
         pair.assert_same();
     }
     pair.reopen();

@@ -50,7 +50,7 @@ fn forked() -> &'static [Entry] {
 /// The reference: every entry of `set` in the order given, into MemStore.
 fn reference(set: &[Entry]) -> MemStore {
     let mut mem = MemStore::default();
-    log::ingest_batch(&mut mem, set.iter().cloned()).unwrap();
+    log::insert_batch(&mut mem, set.iter().cloned()).unwrap();
     mem
 }
 
@@ -99,7 +99,7 @@ proptest! {
     fn forks_are_found_whatever_the_order(order in arrival_orders(forked())) {
         let dir = tempfile::tempdir().unwrap();
         let mut sled = SledStore::open(dir.path()).unwrap();
-        let outcomes = log::ingest_batch(&mut sled, order.iter().map(|&i| forked()[i].clone())).unwrap();
+        let outcomes = log::insert_batch(&mut sled, order.iter().map(|&i| forked()[i].clone())).unwrap();
         prop_assert!(outcomes.iter().all(|o| !matches!(o, log::Ingested::Rejected(_))));
 
         let reference = reference(forked());

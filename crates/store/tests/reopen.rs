@@ -35,7 +35,7 @@ fn contents_survive_close_and_open() {
     for chain in &chains {
         // Leave a gap at seq 30 so some entries stay pending.
         let outcomes =
-            log::ingest_batch(&mut store, chain.iter().filter(|e| e.seq() != 30).cloned()).unwrap();
+            log::insert_batch(&mut store, chain.iter().filter(|e| e.seq() != 30).cloned()).unwrap();
         assert_eq!(outcomes[30], Ingested::Pending { missing_seq: 30 });
     }
     log::insert(&mut store, common::equivocation(21, &chains[1], 5, 1)).unwrap();

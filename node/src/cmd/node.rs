@@ -4,6 +4,8 @@ use crate::cli::NodeArgs;
 use crate::config::NodeConfig;
 use crate::driver::Driver;
 use crate::keyfile;
+use crate::log_reader::CachedDigest;
+use crate::verifier::Verifier;
 use anyhow::{Context, Result};
 use buildmesh_core::replicator::{Replicator, ReplicatorConfig};
 use buildmesh_http::NodeStatus;
@@ -13,7 +15,11 @@ use buildmesh_store::SledStore;
 use ed25519_dalek::SigningKey;
 use rand::Rng;
 use std::process::ExitCode;
+use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
+
+/// Threads checking sync batches' signatures (fewer on fewer cores).
+const VERIFY_THREADS_MAX: usize = 4;
 
 /// Loads the configuration and runs the node until a signal stops it.
 pub fn run(args: NodeArgs) -> Result<ExitCode> {
@@ -43,6 +49,7 @@ async fn serve(config: NodeConfig) -> Result<()> {
         ..ReplicatorConfig::default()
     };
     let seed = rand::rng().next_u64();
+    let log_reader = Arc::new(CachedDigest::new(store.reader()));
     let replicator = Replicator::new(replicator_config, key, store, seed)?;
 
     let (status, status_rx) = watch::channel(NodeStatus {
@@ -55,9 +62,11 @@ async fn serve(config: NodeConfig) -> Result<()> {
     let server = buildmesh_http::bind(&config.http).await?;
     let http_addr = server.local_addr()?;
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let http = tokio::spawn(server.serve(status_rx, commands_tx, async move {
-        let _ = http_stopped.await;
-    }));
+    let http = tokio::spawn(
+        server.serve(status_rx, commands_tx, log_reader, async move {
+            let _ = http_stopped.await;
+        }),
+    );
 
     let blobs = config.data_dir.blobs();
     let mut driver = Driver {
@@ -68,6 +77,7 @@ async fn serve(config: NodeConfig) -> Result<()> {
         status,
         blobs,
         blob_waiters: Default::default(),
+        verifier: Verifier::start(VERIFY_THREADS_MAX)?,
     };
     driver.refresh_status()?;
     println!("http http://{http_addr}");

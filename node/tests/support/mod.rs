@@ -152,9 +152,11 @@ pub fn wait_converged(nodes: &[&Node], count: u64, deadline: Duration) -> Durati
     let start = Instant::now();
     loop {
         let statuses: Vec<serde_json::Value> = nodes.iter().map(|n| n.status()).collect();
-        let done = statuses
-            .iter()
-            .all(|s| s["entries"] == count && s["digest"] == statuses[0]["digest"]);
+        let done = statuses.iter().all(|s| {
+            s["entries"] == count
+                && s["digest_entries"] == count
+                && s["digest"] == statuses[0]["digest"]
+        });
         if done {
             return start.elapsed();
         }

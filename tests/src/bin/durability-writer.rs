@@ -6,7 +6,7 @@
 //! durability-writer <data-dir> [--count N] [--batch N] [--unflushed]
 //! ```
 //!
-//! * `--batch N`: write N entries per `ingest_batch` call and acknowledge
+//! * `--batch N`: write N entries per `insert_batch` call and acknowledge
 //!   them after it returns (the default is one `insert` per entry);
 //! * `--unflushed`: use `ingest` without a flush, to show that the test
 //!   catches lost acknowledged writes. Never acknowledges honestly.
@@ -101,7 +101,7 @@ fn run(options: &Options) -> Result<(), Box<dyn Error>> {
             let entry = batch.first().cloned().ok_or("empty batch")?;
             vec![log::insert(&mut store, entry)?]
         } else {
-            log::ingest_batch(&mut store, batch.iter().cloned())?
+            log::insert_batch(&mut store, batch.iter().cloned())?
         };
         if let Some(bad) = outcomes
             .iter()
@@ -109,7 +109,7 @@ fn run(options: &Options) -> Result<(), Box<dyn Error>> {
         {
             return Err(format!("expected every entry to apply, got {bad:?}").into());
         }
-        // Acknowledged: insert (or ingest_batch) returned Ok.
+        // Acknowledged: insert (or insert_batch) returned Ok.
         for ack in &acks {
             writeln!(out, "{ack}")?;
             out.flush()?;

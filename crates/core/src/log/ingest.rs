@@ -75,10 +75,10 @@ pub fn insert<S: EntryStore>(store: &mut S, entry: Entry) -> Result<Ingested, S:
     Ok(outcome)
 }
 
-/// Ingests every entry, applies everything as one atomic batch, then
-/// flushes once: the cheap way to take a sync batch. After a crash either
-/// all of the batch is there or none of it.
-pub fn ingest_batch<S: EntryStore>(
+/// Ingests every entry and applies everything as one atomic batch: after a
+/// crash either all of the batch is there or none of it. Not durable until
+/// [`EntryStore::flush`]; see [`insert_batch`] for the durable form.
+pub fn ingest_batch<S: ChainStore>(
     store: &mut S,
     entries: impl IntoIterator<Item = Entry>,
 ) -> Result<Vec<Ingested>, S::Error> {
@@ -91,6 +91,16 @@ pub fn ingest_batch<S: EntryStore>(
     if !batch.is_empty() {
         store.apply(batch)?;
     }
+    Ok(outcomes)
+}
+
+/// [`ingest_batch`], then one flush: the cheap way to take many entries
+/// durably.
+pub fn insert_batch<S: EntryStore>(
+    store: &mut S,
+    entries: impl IntoIterator<Item = Entry>,
+) -> Result<Vec<Ingested>, S::Error> {
+    let outcomes = ingest_batch(store, entries)?;
     store.flush()?;
     Ok(outcomes)
 }
@@ -98,7 +108,7 @@ pub fn ingest_batch<S: EntryStore>(
 /// Decides what `entry` does, from reads alone.
 fn plan<S: ChainStore>(store: &S, entry: Entry) -> Result<(Ingested, WriteBatch), S::Error> {
     let mut batch = WriteBatch::default();
-    if store.contains(&entry.id())? {
+    if store.holds(&entry)? {
         return Ok((Ingested::Duplicate, batch));
     }
     let (author, seq) = (entry.author(), entry.seq());

@@ -3,13 +3,13 @@
 use super::fork::ForkProof;
 use super::mem::MemState;
 use super::store::{ChainStore, StoredEntry, WriteBatch};
-use buildmesh_protocol::{EntryId, PublicKey};
+use buildmesh_protocol::{Entry, EntryId, PublicKey};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 /// A store seen through the writes of a batch not yet applied.
 ///
-/// [`super::ingest_batch`] ingests into a `Staged` and applies the merged
+/// [`super::insert_batch`] ingests into a `Staged` and applies the merged
 /// batch to the real store once: for a store whose every atomic write costs
 /// a log record and a wake-up of its IO threads (sled), a sync batch of a
 /// thousand entries becomes one write instead of a thousand. Reads see the
@@ -88,6 +88,21 @@ impl<S: ChainStore> ChainStore for Staged<'_, S> {
 
     fn contains(&self, id: &EntryId) -> Result<bool, S::Error> {
         Ok(self.overlay.entries.contains_key(id) || self.base.contains(id)?)
+    }
+
+    /// Past the base's highest sequence number for the author, only the
+    /// overlay can hold the entry: a sync batch of new entries costs the
+    /// base no lookups.
+    fn holds(&self, entry: &Entry) -> Result<bool, S::Error> {
+        let id = entry.id();
+        if self.overlay.entries.contains_key(&id) {
+            return Ok(true);
+        }
+        let (base_max, _) = self.base_author(&entry.author())?;
+        if entry.seq() > base_max {
+            return Ok(false);
+        }
+        self.base.contains(&id)
     }
 
     fn at(&self, author: &PublicKey, seq: u64) -> Result<Vec<StoredEntry>, S::Error> {

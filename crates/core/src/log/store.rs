@@ -59,6 +59,12 @@ pub trait ChainStore {
         Ok(self.get(id)?.is_some())
     }
 
+    /// Whether `entry` is held. A store that knows an author's highest
+    /// sequence number may answer for entries past it without a lookup.
+    fn holds(&self, entry: &Entry) -> Result<bool, Self::Error> {
+        self.contains(&entry.id())
+    }
+
     /// All entries held at `(author, seq)`: one normally, more after a fork.
     fn at(&self, author: &PublicKey, seq: u64) -> Result<Vec<StoredEntry>, Self::Error>;
 

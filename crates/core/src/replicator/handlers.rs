@@ -1,8 +1,11 @@
 //! The replicator's reactions, one function per input.
 
+use super::peer::PIPELINE_BATCHES;
 use super::{Action, Misbehaviour, Peer, PeerId, Replicator, RequestId, Verdict};
 use crate::log::{self, EntryStore, Ingested, lacks};
-use buildmesh_protocol::{BlobHash, Entry, Refusal, Request, Response, SyncCursor, Timestamp};
+use buildmesh_protocol::{
+    BlobHash, DecodeError, Entry, Refusal, Request, Response, SyncCursor, Timestamp,
+};
 
 /// Rate refusals (less one per request served) that count as one offence.
 const REFUSALS_PER_OFFENCE: u32 = 16;
@@ -28,8 +31,11 @@ impl<S: EntryStore> Replicator<S> {
         let Some(state) = self.peers.get_mut(&peer) else {
             return Ok(());
         };
-        if state.syncing && resume.is_none() {
-            return Ok(());
+        if resume.is_none() {
+            if state.sync_under_way() {
+                return Ok(());
+            }
+            state.last_batch_in = false;
         }
         state.syncing = true;
         let have = self.store.versions()?;
@@ -90,12 +96,7 @@ impl<S: EntryStore> Replicator<S> {
         Ok(())
     }
 
-    pub(super) fn response_received(
-        &mut self,
-        now: Timestamp,
-        peer: PeerId,
-        bytes: &[u8],
-    ) -> Result<(), S::Error> {
+    pub(super) fn response_received(&mut self, peer: PeerId, bytes: &[u8]) -> Result<(), S::Error> {
         let response = match Response::decode(bytes) {
             Ok(response) => response,
             Err(error) => {
@@ -109,7 +110,7 @@ impl<S: EntryStore> Replicator<S> {
         };
         match response {
             Response::Sync { entries, resume } if std::mem::take(&mut state.syncing) => {
-                self.batch_received(now, peer, &entries, resume)?;
+                self.batch_arrived(peer, entries, resume)?;
             }
             Response::Blob(data) if state.blob_wanted.is_some() => {
                 if let Some(wanted) = state.blob_wanted.take() {
@@ -124,29 +125,89 @@ impl<S: EntryStore> Replicator<S> {
         Ok(())
     }
 
-    /// A sync batch: verified as one batch, stored as one atomic write,
-    /// then the next batch asked for. One invalid entry condemns the peer:
-    /// an honest node only serves entries its own log accepted.
-    fn batch_received(
+    /// A sync batch arrived: hand it out for verification and, unless
+    /// [`PIPELINE_BATCHES`] are already out, ask for the next at once, so
+    /// the peer prepares it while we verify and store this one.
+    fn batch_arrived(
+        &mut self,
+        peer: PeerId,
+        wires: Vec<Vec<u8>>,
+        resume: Option<SyncCursor>,
+    ) -> Result<(), S::Error> {
+        let Some(state) = self.peers.get_mut(&peer) else {
+            return Ok(());
+        };
+        state.verifying += 1;
+        let next = match resume {
+            None => {
+                state.last_batch_in = true;
+                None
+            }
+            Some(cursor) if state.verifying < PIPELINE_BATCHES => Some(cursor),
+            Some(cursor) => {
+                state.deferred = Some(cursor);
+                None
+            }
+        };
+        if next.is_some() {
+            self.start_sync(peer, next)?;
+        }
+        self.outbox.push_back(Action::Verify { peer, wires });
+        Ok(())
+    }
+
+    /// A batch came back verified: stored as one atomic write, then the
+    /// sync goes on. One invalid entry condemns the peer and the batch: an
+    /// honest node only serves entries its own log accepted.
+    pub(super) fn verified(
         &mut self,
         now: Timestamp,
         peer: PeerId,
-        entries: &[Vec<u8>],
-        resume: Option<SyncCursor>,
+        results: Vec<Result<Entry, DecodeError>>,
     ) -> Result<(), S::Error> {
-        let wires: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
-        let mut verified = Vec::with_capacity(wires.len());
-        for result in Entry::from_wires(&wires, &mut self.keys) {
+        if let Some(state) = self.peers.get_mut(&peer) {
+            state.verifying = state.verifying.saturating_sub(1);
+        }
+        let mut entries = Vec::with_capacity(results.len());
+        for result in results {
             match result {
-                Ok(entry) => verified.push(entry),
+                Ok(entry) => entries.push(entry),
                 Err(error) => {
                     self.disconnect(peer, Misbehaviour::BadEntry(error));
                     return Ok(());
                 }
             }
         }
-        let ids: Vec<_> = verified.iter().map(Entry::id).collect();
-        let outcomes = log::ingest_batch(&mut self.store, verified)?;
+        let news = self.take_batch(entries)?;
+        let Some(state) = self.peers.get_mut(&peer) else {
+            return Ok(());
+        };
+        state.news |= news;
+        if let Some(cursor) = state.deferred.take() {
+            return self.start_sync(peer, Some(cursor));
+        }
+        if !state.last_batch_in || state.sync_under_way() {
+            return Ok(());
+        }
+        state.last_batch_in = false;
+        state.synced_at = Some(now);
+        self.store.flush()?;
+        if std::mem::take(&mut state.news) {
+            // Our vector grew: a sync request to every other peer shows it,
+            // and each that lacks what we learnt will ask us back.
+            let others: Vec<PeerId> = self.peers.keys().filter(|p| **p != peer).copied().collect();
+            for other in others {
+                self.start_sync(other, None)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores verified entries as one atomic write; returns whether any
+    /// was new.
+    fn take_batch(&mut self, entries: Vec<Entry>) -> Result<bool, S::Error> {
+        let ids: Vec<_> = entries.iter().map(Entry::id).collect();
+        let outcomes = log::ingest_batch(&mut self.store, entries)?;
         let applied = ids
             .into_iter()
             .zip(&outcomes)
@@ -158,25 +219,7 @@ impl<S: EntryStore> Replicator<S> {
         if news {
             self.outbox.push_back(Action::Applied(applied));
         }
-        if let Some(cursor) = resume {
-            if let Some(state) = self.peers.get_mut(&peer) {
-                state.news |= news;
-            }
-            return self.start_sync(peer, Some(cursor));
-        }
-        let had_news = self.peers.get_mut(&peer).is_some_and(|state| {
-            state.synced_at = Some(now);
-            std::mem::take(&mut state.news) | news
-        });
-        if had_news {
-            // Our vector grew: a sync request to every other peer shows it,
-            // and each that lacks what we learnt will ask us back.
-            let others: Vec<PeerId> = self.peers.keys().filter(|p| **p != peer).copied().collect();
-            for other in others {
-                self.start_sync(other, None)?;
-            }
-        }
-        Ok(())
+        Ok(news)
     }
 
     pub(super) fn gossiped(
@@ -202,7 +245,7 @@ impl<S: EntryStore> Replicator<S> {
             }
         };
         let id = entry.id();
-        let outcome = log::insert(&mut self.store, entry)?;
+        let outcome = log::ingest(&mut self.store, entry)?;
         let verdict = if is_new(&outcome) {
             Verdict::Accept
         } else {
@@ -236,7 +279,7 @@ impl<S: EntryStore> Replicator<S> {
         let idle: Vec<PeerId> = self
             .peers
             .iter()
-            .filter(|(_, s)| !s.syncing)
+            .filter(|(_, s)| !s.sync_under_way())
             .map(|(p, _)| *p)
             .collect();
         if idle.is_empty() {

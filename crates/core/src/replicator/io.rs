@@ -1,6 +1,6 @@
 //! What the replicator is told and what it asks for.
 
-use buildmesh_protocol::{BlobHash, DecodeError, EntryId, PublicKey};
+use buildmesh_protocol::{BlobHash, DecodeError, Entry, EntryId, PublicKey};
 
 /// A peer, named by its node key (which is also its libp2p identity).
 pub type PeerId = PublicKey;
@@ -44,6 +44,14 @@ pub enum Input {
         /// The entry's wire bytes.
         bytes: Vec<u8>,
     },
+    /// The signatures of a batch asked for with [`Action::Verify`] were
+    /// checked: each wire's entry or why it failed, in the order given.
+    Verified {
+        /// The peer that served the batch.
+        peer: PeerId,
+        /// What [`Entry::from_wires`] made of each wire.
+        entries: Vec<Result<Entry, DecodeError>>,
+    },
     /// Time passed; see [`super::Replicator::poll_timeout`].
     Tick,
 }
@@ -72,6 +80,17 @@ pub enum Action {
         id: RequestId,
         /// The blob asked for.
         hash: BlobHash,
+    },
+    /// Check the signatures of a sync batch with [`Entry::from_wires`],
+    /// off the driver's thread if it likes, and feed back
+    /// [`Input::Verified`], batches from one peer in the order asked.
+    /// Verification is the costliest step of a catch-up; handing it out
+    /// lets it run beside the store's writes and the next batch's transfer.
+    Verify {
+        /// The peer that served the batch.
+        peer: PeerId,
+        /// The entries' wire bytes.
+        wires: Vec<Vec<u8>>,
     },
     /// Publish an entry we wrote, by gossip.
     Publish {

@@ -2,13 +2,25 @@
 
 use super::ReplicatorConfig;
 use super::limiter::TokenBucket;
-use buildmesh_protocol::{BlobHash, Timestamp};
+use buildmesh_protocol::{BlobHash, SyncCursor, Timestamp};
+
+/// Sync batches from one peer that may be out for verification while the
+/// next is in flight: two keep the peer, the verifier and the store busy at
+/// once; more would only queue.
+pub(crate) const PIPELINE_BATCHES: u32 = 2;
 
 /// One connected peer.
 #[derive(Debug, Clone)]
 pub(crate) struct Peer {
     /// A sync we started is waiting for this peer's answer.
     pub(crate) syncing: bool,
+    /// Sync batches from this peer out for verification.
+    pub(crate) verifying: u32,
+    /// Where to resume once a verification returns: the next request waits
+    /// while [`PIPELINE_BATCHES`] batches are out.
+    pub(crate) deferred: Option<SyncCursor>,
+    /// The peer's last batch of this sync has arrived.
+    pub(crate) last_batch_in: bool,
     /// A blob we asked this peer for.
     pub(crate) blob_wanted: Option<BlobHash>,
     /// The sync under way has brought entries we lacked.
@@ -27,6 +39,9 @@ impl Peer {
     pub(crate) fn new(config: &ReplicatorConfig, now: Timestamp) -> Self {
         Peer {
             syncing: false,
+            verifying: 0,
+            deferred: None,
+            last_batch_in: false,
             blob_wanted: None,
             news: false,
             synced_at: None,
@@ -34,5 +49,11 @@ impl Peer {
             requests: TokenBucket::new(config.requests_burst, config.requests_per_second, now),
             refusals: 0,
         }
+    }
+
+    /// A sync with this peer is under way: a request out, or batches being
+    /// verified.
+    pub(crate) fn sync_under_way(&self) -> bool {
+        self.syncing || self.verifying > 0
     }
 }

@@ -1,0 +1,58 @@
+//! What the HTTP server reads from the log without asking the driver.
+
+use buildmesh_http::LogReader;
+use buildmesh_store::SledReader;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How stale a digest may be served while the log is growing: a digest
+/// reads every entry key, and status pollers must not turn a catch-up into
+/// a stream of full scans.
+pub const DIGEST_AGE_MAX: Duration = Duration::from_millis(250);
+
+/// The entry-set digest, recomputed only when the log has grown (entries
+/// are never removed, so an equal count means an equal set), and then at
+/// most once per [`DIGEST_AGE_MAX`]. Each digest comes with the count it
+/// covers, so a stale one is never mistaken for a current one.
+pub struct CachedDigest {
+    reader: SledReader,
+    last: Mutex<Option<Computed>>,
+}
+
+#[derive(Clone, Copy)]
+struct Computed {
+    entries: u64,
+    digest: [u8; 32],
+    at: Instant,
+}
+
+impl CachedDigest {
+    /// Nothing computed yet.
+    pub fn new(reader: SledReader) -> Self {
+        CachedDigest {
+            reader,
+            last: Mutex::new(None),
+        }
+    }
+}
+
+impl LogReader for CachedDigest {
+    fn digest(&self) -> Result<(u64, [u8; 32]), String> {
+        // Held while computing: concurrent pollers wait for one scan
+        // rather than each starting their own.
+        let mut last = self.last.lock().map_err(|_| "a digest reader panicked")?;
+        let count = self.reader.entries().map_err(|e| e.to_string())?;
+        if let Some(known) = *last
+            && (known.entries == count || known.at.elapsed() < DIGEST_AGE_MAX)
+        {
+            return Ok((known.entries, known.digest));
+        }
+        let (entries, digest) = self.reader.digest().map_err(|e| e.to_string())?;
+        *last = Some(Computed {
+            entries,
+            digest,
+            at: Instant::now(),
+        });
+        Ok((entries, digest))
+    }
+}
