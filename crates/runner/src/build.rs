@@ -1,0 +1,233 @@
+//! One whole build: mirror, recipe, checkout, steps, metrics, environment.
+
+mod steps;
+
+use crate::blobs::{BlobDir, LOG_BYTES_MAX_DEFAULT};
+use crate::cancel::Cancel;
+use crate::environment::capture_environment;
+use crate::fit;
+use crate::metrics::capture_metrics;
+use crate::mirror::{self, Mirror, MirrorError};
+use crate::recipe::{RECIPE_BYTES_MAX, RECIPE_PATH, Recipe, RecipeError};
+use crate::workdir::WorkDir;
+use buildmesh_protocol::{BuildResult, CommitId, Outcome, ProjectId};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What to build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildJob {
+    /// The project (copied into the result).
+    pub project: ProjectId,
+    /// Where to fetch the code: a URL or a local path git understands.
+    pub repository: String,
+    /// The commit to build.
+    pub commit: CommitId,
+    /// The platform label this node builds for (copied into the result).
+    pub platform: String,
+}
+
+/// Live output: step index (0-based), step name and the bytes just read.
+/// Called on the build's thread, so it must be quick (hand bytes to a
+/// channel rather than to the network).
+pub type OutputCallback = dyn Fn(usize, &str, &[u8]) + Send + Sync;
+
+/// Where a build keeps things, and how it can be watched and stopped.
+/// Cheap to clone; give each build its own [`Cancel`].
+#[derive(Clone)]
+pub struct RunnerContext {
+    /// One bare mirror per repository lives here.
+    pub mirrors: PathBuf,
+    /// Work dirs are made (and removed) here.
+    pub work: PathBuf,
+    /// Step logs go here.
+    pub blobs: BlobDir,
+    /// Per-step log cap, bytes.
+    pub log_bytes_max: u64,
+    /// Set to abort the build.
+    pub cancel: Cancel,
+    /// Called with output as steps print it.
+    pub on_output: Option<Arc<OutputCallback>>,
+    /// Whether a job may name a path or `file://` URL on this machine.
+    /// Off by default: a project declaration is signed by whoever declares
+    /// it, and must not make a donor's node build (and publish the logs
+    /// of) a private repository that happens to sit on its disk. A node
+    /// building its own checkout (`buildmesh up`) turns it on.
+    pub allow_local_repositories: bool,
+}
+
+impl std::fmt::Debug for RunnerContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunnerContext")
+            .field("mirrors", &self.mirrors)
+            .field("work", &self.work)
+            .field("blobs", &self.blobs)
+            .field("log_bytes_max", &self.log_bytes_max)
+            .field("cancel", &self.cancel)
+            .field("on_output", &self.on_output.is_some())
+            .field("allow_local_repositories", &self.allow_local_repositories)
+            .finish()
+    }
+}
+
+/// What [`run_build`] hands back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuildReport {
+    /// Ready to sign: it passes `Body::validate` and fits in one entry.
+    pub result: BuildResult,
+    /// Things a person should know that are not failures: metrics not
+    /// captured, strings cut to fit the protocol.
+    pub warnings: Vec<String>,
+}
+
+/// Why a build could not be judged; its text becomes the result's `error`.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BuildError {
+    #[error(transparent)]
+    Mirror(#[from] MirrorError),
+    #[error(
+        "repository {0} is on this machine; this node builds only remote repositories \
+         (allow_local_repositories is off)"
+    )]
+    LocalRepository(String),
+    #[error("no {RECIPE_PATH} at commit {0}; add one to the repository (see docs/recipe.md)")]
+    NoRecipe(CommitId),
+    #[error("recipe {RECIPE_PATH} at {commit}: {source}")]
+    Recipe {
+        commit: CommitId,
+        source: RecipeError,
+    },
+    #[error("creating a work dir under {}: {source}", path.display())]
+    WorkDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("storing the log of step {step:?}: {source}")]
+    Log {
+        step: String,
+        source: std::io::Error,
+    },
+    #[error("build cancelled")]
+    Cancelled,
+}
+
+impl RunnerContext {
+    /// A context with the default log cap, a fresh [`Cancel`], no output
+    /// callback, and local repositories refused.
+    pub fn new(mirrors: PathBuf, work: PathBuf, blobs: BlobDir) -> RunnerContext {
+        RunnerContext {
+            mirrors,
+            work,
+            blobs,
+            log_bytes_max: LOG_BYTES_MAX_DEFAULT,
+            cancel: Cancel::new(),
+            on_output: None,
+            allow_local_repositories: false,
+        }
+    }
+}
+
+/// Runs `job` to the end and reports it. Never fails: anything that keeps
+/// the build from being judged is an [`Outcome::Error`] result whose
+/// `error` says why. The work dir is removed before this returns, also when
+/// it unwinds from a panic.
+pub fn run_build(job: &BuildJob, context: &RunnerContext) -> BuildReport {
+    let span = tracing::info_span!("build", commit = %job.commit.short(), platform = %job.platform);
+    let _entered = span.enter();
+    let mut result = empty_result(job.project, &job.commit, &job.platform);
+    let mut warnings = Vec::new();
+    if let Err(error) = build(job, context, &mut result, &mut warnings) {
+        tracing::warn!("build not judged: {error}");
+        result.outcome = Outcome::Error;
+        result.error = Some(error.to_string());
+    }
+    if result.environment.is_empty() {
+        result.environment = capture_environment(&[], &context.work, &context.cancel);
+    }
+    tracing::info!(outcome = ?result.outcome, "build finished");
+    finish(result, warnings)
+}
+
+fn build(
+    job: &BuildJob,
+    context: &RunnerContext,
+    result: &mut BuildResult,
+    warnings: &mut Vec<String>,
+) -> Result<(), BuildError> {
+    let mirror = mirror_with(job, context)?;
+    let recipe = recipe_at(&mirror, &job.commit)?;
+    let work = WorkDir::create(&context.work, &job.commit.short()).map_err(|source| {
+        BuildError::WorkDir {
+            path: context.work.clone(),
+            source,
+        }
+    })?;
+    mirror.checkout(&job.commit, work.path())?;
+    drop(mirror); // no need to hold the repository open while steps run
+    let logs = steps::run_all(&recipe, work.path(), context, result)?;
+    result.metrics = capture_metrics(
+        &recipe.metrics,
+        &logs,
+        work.path(),
+        &context.blobs,
+        warnings,
+    );
+    result.environment = capture_environment(&recipe.tools, work.path(), &context.cancel);
+    if context.cancel.is_cancelled() {
+        return Err(BuildError::Cancelled);
+    }
+    Ok(())
+}
+
+/// The repository's mirror, fetched only if it lacks the commit.
+fn mirror_with(job: &BuildJob, context: &RunnerContext) -> Result<Mirror, BuildError> {
+    if !context.allow_local_repositories && mirror::is_local(&job.repository) {
+        return Err(BuildError::LocalRepository(job.repository.clone()));
+    }
+    let mirror = Mirror::open_or_create(&context.mirrors, &job.repository)?;
+    if !mirror.has_commit(&job.commit) {
+        mirror.fetch(&context.cancel)?;
+    }
+    Ok(mirror)
+}
+
+fn recipe_at(mirror: &Mirror, commit: &CommitId) -> Result<Recipe, BuildError> {
+    let bytes = mirror
+        .read_file_at(commit, RECIPE_PATH, RECIPE_BYTES_MAX)?
+        .ok_or_else(|| BuildError::NoRecipe(commit.clone()))?;
+    Recipe::parse(&bytes).map_err(|source| BuildError::Recipe {
+        commit: commit.clone(),
+        source,
+    })
+}
+
+/// A result with no steps, judged `Error` until the steps say otherwise.
+fn empty_result(project: ProjectId, commit: &CommitId, platform: &str) -> BuildResult {
+    BuildResult {
+        project,
+        commit: commit.clone(),
+        platform: platform.to_owned(),
+        outcome: Outcome::Error,
+        steps: Vec::new(),
+        artifacts: Vec::new(),
+        metrics: BTreeMap::new(),
+        environment: BTreeMap::new(),
+        error: None,
+    }
+}
+
+/// Fits the result to the protocol; should that ever fail, replaces it with
+/// an error result that certainly fits, so the build is never lost.
+fn finish(mut result: BuildResult, mut warnings: Vec<String>) -> BuildReport {
+    fit::fit_texts(&mut result);
+    fit::fit_entry(&mut result, &mut warnings);
+    if !fit::fits(&result) {
+        warnings.push("result could not be made to fit in one entry; steps left out".into());
+        let mut bare = empty_result(result.project, &result.commit, &result.platform);
+        bare.error = Some("the build's result was too large to sign".into());
+        fit::fit_texts(&mut bare);
+        result = bare;
+    }
+    BuildReport { result, warnings }
+}

@@ -1,0 +1,113 @@
+//! Running a recipe's steps in order until one fails.
+
+use super::{BuildError, RunnerContext};
+use crate::recipe::{Recipe, Step};
+use crate::step::{StepOptions, StepRun, run_step};
+use buildmesh_protocol::{BlobHash, BuildResult, Outcome, StepResult, StepStatus};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Runs every step of `recipe` in `dir`, appending one [`StepResult`] per
+/// step to `result` and setting its outcome: `Passed` if all exited 0,
+/// `Failed` from the first that did not (later steps are `Skipped`, with
+/// the empty log). Returns each run step's log, for metrics.
+///
+/// Cancellation and an unstorable log stop the build with an error; the
+/// steps not run are still listed, as skipped.
+pub(super) fn run_all(
+    recipe: &Recipe,
+    dir: &Path,
+    context: &RunnerContext,
+    result: &mut BuildResult,
+) -> Result<BTreeMap<String, BlobHash>, BuildError> {
+    let empty = empty_log(context);
+    let mut logs = BTreeMap::new();
+    let mut failed = false;
+    let mut stopped = None;
+    for (index, step) in recipe.steps.iter().enumerate() {
+        if context.cancel.is_cancelled() && stopped.is_none() {
+            stopped = Some(BuildError::Cancelled);
+        }
+        if failed || stopped.is_some() {
+            result.steps.push(skipped(step, empty));
+            continue;
+        }
+        match run_one(index, step, dir, context) {
+            Ok(run) => {
+                failed = run.status != StepStatus::Exited(0);
+                logs.insert(step.name.clone(), run.log.hash);
+                result.steps.push(step_result(step, run));
+            }
+            Err(source) => {
+                let step_name = step.name.clone();
+                stopped = Some(BuildError::Log {
+                    step: step_name,
+                    source,
+                });
+                result.steps.push(skipped(step, empty));
+            }
+        }
+    }
+    if context.cancel.is_cancelled() {
+        stopped.get_or_insert(BuildError::Cancelled);
+    }
+    result.outcome = if failed {
+        Outcome::Failed
+    } else {
+        Outcome::Passed
+    };
+    stopped.map_or(Ok(logs), Err)
+}
+
+fn run_one(
+    index: usize,
+    step: &Step,
+    dir: &Path,
+    context: &RunnerContext,
+) -> std::io::Result<StepRun> {
+    let forward = |bytes: &[u8]| {
+        if let Some(on_output) = &context.on_output {
+            on_output(index, &step.name, bytes);
+        }
+    };
+    let options = StepOptions {
+        log_bytes_max: context.log_bytes_max,
+        cancel: &context.cancel,
+        on_output: context
+            .on_output
+            .is_some()
+            .then_some(&forward as &dyn Fn(&[u8])),
+    };
+    tracing::info!(step = %step.name, "step started");
+    let run = run_step(step, dir, &context.blobs, &options)?;
+    tracing::info!(step = %step.name, status = ?run.status, ms = run.duration_ms, "step ended");
+    Ok(run)
+}
+
+fn step_result(step: &Step, run: StepRun) -> StepResult {
+    StepResult {
+        name: step.name.clone(),
+        command: step.command.clone(),
+        status: run.status,
+        duration_ms: run.duration_ms,
+        log: run.log.hash,
+        log_bytes: run.log.bytes,
+    }
+}
+
+fn skipped(step: &Step, empty: BlobHash) -> StepResult {
+    StepResult {
+        name: step.name.clone(),
+        command: step.command.clone(),
+        status: StepStatus::Skipped,
+        duration_ms: 0,
+        log: empty,
+        log_bytes: 0,
+    }
+}
+
+/// The empty blob, stored so a skipped step's log can be fetched like any
+/// other; its hash is the same whether or not storing it worked.
+fn empty_log(context: &RunnerContext) -> BlobHash {
+    context.blobs.put(b"").unwrap_or_else(|_| BlobHash::of(b""))
+}

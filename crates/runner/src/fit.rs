@@ -1,0 +1,129 @@
+//! Making a result fit what the protocol accepts.
+//!
+//! Two limits apply: each string's own ([`SHORT_TEXT_BYTES_MAX`],
+//! [`LONG_TEXT_BYTES_MAX`], which `Body::validate` checks) and the size of
+//! the whole signed entry ([`ENTRY_BYTES_MAX`]), which a result with many
+//! long step commands can pass even when every string is in bounds. A
+//! result that breaks either could never be signed, so the build would be
+//! lost; instead strings are cut, each cut noted in the report's warnings.
+
+use buildmesh_protocol::{
+    Body, BuildResult, Entry, EntryContent, LIST_ITEMS_MAX, LONG_TEXT_BYTES_MAX, PublicKey,
+    SHORT_TEXT_BYTES_MAX, Timestamp,
+};
+use ed25519_dalek::SigningKey;
+
+/// Marks where a string was cut.
+const ELLIPSIS: &str = "…";
+
+/// `text` cut to at most `bytes_max` bytes on a character boundary, with an
+/// ellipsis at the end when anything was cut.
+pub(crate) fn truncate(text: &str, bytes_max: usize) -> String {
+    if text.len() <= bytes_max {
+        return text.to_owned();
+    }
+    let mark = if bytes_max >= ELLIPSIS.len() {
+        ELLIPSIS
+    } else {
+        ""
+    };
+    let mut end = bytes_max - mark.len();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{mark}", &text[..end])
+}
+
+/// Cuts every string of `result` to its own limit and every list to
+/// [`LIST_ITEMS_MAX`] items.
+pub(crate) fn fit_texts(result: &mut BuildResult) {
+    result.steps.truncate(LIST_ITEMS_MAX);
+    result.artifacts.truncate(LIST_ITEMS_MAX);
+    result.metrics = std::mem::take(&mut result.metrics)
+        .into_iter()
+        .filter(|(_, v)| v.is_finite())
+        .map(|(k, v)| (truncate(&k, SHORT_TEXT_BYTES_MAX), v))
+        .take(LIST_ITEMS_MAX)
+        .collect();
+    result.platform = truncate(&result.platform, SHORT_TEXT_BYTES_MAX);
+    for step in &mut result.steps {
+        step.name = truncate(&step.name, SHORT_TEXT_BYTES_MAX);
+        step.command = truncate(&step.command, LONG_TEXT_BYTES_MAX);
+    }
+    for artifact in &mut result.artifacts {
+        artifact.name = truncate(&artifact.name, LONG_TEXT_BYTES_MAX);
+    }
+    result.environment = std::mem::take(&mut result.environment)
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                truncate(&k, SHORT_TEXT_BYTES_MAX),
+                truncate(&v, LONG_TEXT_BYTES_MAX),
+            )
+        })
+        .take(LIST_ITEMS_MAX)
+        .collect();
+    result.error = result
+        .error
+        .as_deref()
+        .map(|e| truncate(e, LONG_TEXT_BYTES_MAX));
+}
+
+/// Shrinks `result` until it fits in one signed entry: first step commands,
+/// environment values and the error to a few hundred bytes, then to a few
+/// dozen, then the environment to os, arch and kernel. Recipe limits
+/// (64 steps, 64 metrics, 16 tools, 64-byte names) make the last stage
+/// always enough.
+pub(crate) fn fit_entry(result: &mut BuildResult, warnings: &mut Vec<String>) {
+    for (command_max, value_max) in [(256, 256), (48, 64)] {
+        if fits(result) {
+            return;
+        }
+        shrink(result, command_max, value_max);
+        warnings.push(format!(
+            "result too large for one entry: commands cut to {command_max} bytes, \
+             environment values to {value_max}"
+        ));
+    }
+    if !fits(result) {
+        result
+            .environment
+            .retain(|k, _| matches!(k.as_str(), "os" | "arch" | "kernel"));
+        warnings.push("result too large for one entry: tool versions left out".into());
+    }
+}
+
+fn shrink(result: &mut BuildResult, command_max: usize, value_max: usize) {
+    for step in &mut result.steps {
+        step.command = truncate(&step.command, command_max);
+    }
+    for value in result.environment.values_mut() {
+        *value = truncate(value, value_max);
+    }
+    result.error = result.error.as_deref().map(|e| truncate(e, 4 * value_max));
+}
+
+/// Whether `result` signs: the protocol's own check of limits and size,
+/// run with a throwaway key (an entry's size does not depend on the key,
+/// the sequence number or the time, which are all fixed-width).
+pub(crate) fn fits(result: &BuildResult) -> bool {
+    let key = SigningKey::from_bytes(&[1; 32]);
+    let author = PublicKey::from(key.verifying_key());
+    let content = EntryContent::first(author, Timestamp(0), Body::Result(result.clone()));
+    Entry::sign(&key, content).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_respects_characters() {
+        assert_eq!(truncate("short", 10), "short");
+        let cut = truncate(&"é".repeat(10), 8);
+        assert!(cut.len() <= 8, "{cut}");
+        assert!(cut.ends_with(ELLIPSIS));
+        assert_eq!(truncate("abcdef", 4).len(), 4);
+        assert_eq!(truncate("abcdef", 2), "ab");
+    }
+}

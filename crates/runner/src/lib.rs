@@ -1,0 +1,73 @@
+//! buildmesh's build runner: it turns one job (project, repository, commit,
+//! platform) into one [`BuildResult`](buildmesh_protocol::BuildResult).
+//!
+//! This crate is the edge where git, processes and files live. It decides
+//! nothing about who builds what (that is `buildmesh-core`); it only runs
+//! the build it is handed, as faithfully and as safely as it can:
+//!
+//! 1. keep a bare mirror of the repository ([`Mirror`]) and fetch it only
+//!    when the commit is not there yet;
+//! 2. read `.buildmesh.toml` at the commit, without a checkout ([`Recipe`]);
+//! 3. write the commit's tree into a fresh work dir, removed afterwards
+//!    whatever happens;
+//! 4. run each step with `/bin/sh -c` in its own process group, with a
+//!    cleared environment and a timeout, killing the whole group when the
+//!    step ends so nothing it started outlives it ([`run_step`]);
+//! 5. store every step's output (stdout and stderr interleaved) as a
+//!    content-addressed blob ([`BlobDir`]);
+//! 6. capture metrics and the builder's environment, and fit every string
+//!    into the protocol's limits so the result can be signed.
+//!
+//! The API is blocking and owns no async runtime: the node calls
+//! [`run_build`] from a thread (or `spawn_blocking`) and bounds how many run
+//! at once with [`BuildSlots`]. A [`Cancel`] handle aborts a running build.
+//!
+//! ```no_run
+//! use buildmesh_runner::{BlobDir, BuildJob, RunnerContext, run_build};
+//! use buildmesh_protocol::{Body, ProjectId};
+//!
+//! let context = RunnerContext::new(
+//!     "/var/lib/buildmesh/mirrors".into(),
+//!     "/var/lib/buildmesh/work".into(),
+//!     BlobDir::open("/var/lib/buildmesh/blobs").unwrap(),
+//! );
+//! let job = BuildJob {
+//!     project: ProjectId([0; 32]),
+//!     repository: "https://example.invalid/demo.git".into(),
+//!     commit: "00".repeat(20).parse().unwrap(),
+//!     platform: "linux-x86_64".into(),
+//! };
+//! let report = run_build(&job, &context);
+//! assert!(Body::Result(report.result).validate().is_ok());
+//! ```
+
+#![deny(missing_docs)]
+
+mod blobs;
+mod build;
+mod cancel;
+mod environment;
+mod fit;
+mod limits;
+mod metrics;
+mod mirror;
+mod process;
+mod recipe;
+mod step;
+mod workdir;
+
+pub use blobs::{BlobDir, BlobWriter, LOG_BYTES_MAX_DEFAULT, StoredBlob};
+pub use build::{BuildJob, BuildReport, OutputCallback, RunnerContext, run_build};
+pub use cancel::Cancel;
+pub use environment::{TOOL_TIMEOUT, capture_environment};
+pub use limits::{BuildSlots, SlotGuard};
+pub use metrics::capture_metrics;
+pub use metrics::{METRIC_FILE_BYTES_MAX, METRIC_LOG_BYTES_MAX};
+pub use mirror::{BranchHead, CommitInfo, Mirror, MirrorError, is_local};
+pub use process::PATH_DEFAULT;
+pub use recipe::{
+    COMMAND_BYTES_MAX, METRICS_MAX, MetricSource, NAME_BYTES_MAX, RECIPE_BYTES_MAX, RECIPE_PATH,
+    Recipe, RecipeError, STEP_ENV_MAX, STEPS_MAX, Step, TIMEOUT_SECS_DEFAULT, TIMEOUT_SECS_MAX,
+    TOOL_BYTES_MAX, TOOLS_MAX,
+};
+pub use step::{OnOutput, StepOptions, StepRun, run_step};

@@ -1,0 +1,160 @@
+//! `.buildmesh.toml`: what a build runs, read at the announced commit.
+//!
+//! The file is parsed into plain serde structs first ([`raw`]), then checked
+//! and turned into a [`Recipe`] ([`check`]), so a recipe that exists is one
+//! the runner can execute without further checks. Every bound here exists
+//! because the file comes from the repository, which anyone can push to:
+//! the recipe must not be able to make the result unsignable (too many or
+//! too long strings) or the node unresponsive (huge files, runaway regexes).
+
+mod check;
+mod raw;
+
+use regex::bytes::Regex;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the recipe lives in a repository.
+pub const RECIPE_PATH: &str = ".buildmesh.toml";
+/// Largest recipe file read, bytes.
+pub const RECIPE_BYTES_MAX: usize = 64 * 1024;
+/// Most steps a recipe may declare.
+pub const STEPS_MAX: usize = 64;
+/// Most metrics a recipe may declare.
+pub const METRICS_MAX: usize = 64;
+/// Most tool-version commands in `[environment]`.
+pub const TOOLS_MAX: usize = 16;
+/// Most environment variables one step may declare.
+pub const STEP_ENV_MAX: usize = 64;
+/// Longest step or metric name, bytes: names are labels on a dashboard,
+/// and 64 of each must still fit in one signed entry.
+pub const NAME_BYTES_MAX: usize = 64;
+/// Longest step command, bytes (the protocol's long-text limit).
+pub const COMMAND_BYTES_MAX: usize = buildmesh_protocol::LONG_TEXT_BYTES_MAX;
+/// Longest tool command, bytes: it becomes an environment key, which the
+/// protocol bounds as short text.
+pub const TOOL_BYTES_MAX: usize = buildmesh_protocol::SHORT_TEXT_BYTES_MAX;
+/// Step timeout when the recipe gives none.
+pub const TIMEOUT_SECS_DEFAULT: u64 = 3600;
+/// Longest step timeout accepted: one day.
+pub const TIMEOUT_SECS_MAX: u64 = 86_400;
+
+/// A checked recipe.
+#[derive(Debug, Clone)]
+pub struct Recipe {
+    /// The steps, in the order they run.
+    pub steps: Vec<Step>,
+    /// Numbers to capture after the steps, by metric name.
+    pub metrics: BTreeMap<String, MetricSource>,
+    /// Commands whose first output line describes the builder
+    /// (`cc --version`); each becomes an environment entry.
+    pub tools: Vec<String>,
+}
+
+/// One step of a recipe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// Unique, non-empty name.
+    pub name: String,
+    /// Run with `/bin/sh -c`.
+    pub command: String,
+    /// Killed with its process group past this.
+    pub timeout: Duration,
+    /// Variables added to the step's (otherwise cleared) environment.
+    pub env: BTreeMap<String, String>,
+}
+
+/// Where a metric's number comes from.
+#[derive(Debug, Clone)]
+pub enum MetricSource {
+    /// The first capture group of the first match in a step's output.
+    Output {
+        /// The step whose log is searched.
+        step: String,
+        /// Has at least one capture group.
+        regex: Regex,
+    },
+    /// The trimmed content of a file in the work dir.
+    File {
+        /// Relative to the work dir, without `..`.
+        path: PathBuf,
+    },
+}
+
+/// Why a recipe was refused. Each message says where the problem is
+/// (TOML errors carry line and column) and what would fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum RecipeError {
+    /// Larger than [`RECIPE_BYTES_MAX`].
+    #[error("{RECIPE_PATH} is {bytes} bytes; the limit is {RECIPE_BYTES_MAX}")]
+    TooLarge {
+        /// Its size.
+        bytes: usize,
+    },
+    /// Not UTF-8, so not TOML.
+    #[error("{RECIPE_PATH} is not UTF-8: {0}")]
+    NotUtf8(#[from] std::str::Utf8Error),
+    /// Not valid TOML, or a key that is unknown or of the wrong type.
+    #[error("{0}")]
+    Toml(#[from] toml::de::Error),
+    /// No `[[step]]` table.
+    #[error("{RECIPE_PATH} declares no steps; add a [[step]] with a name and a command")]
+    NoSteps,
+    /// More of something than the runner accepts.
+    #[error("{RECIPE_PATH} declares {count} {what}; the limit is {max}")]
+    TooMany {
+        /// Steps, metrics or tools.
+        what: &'static str,
+        /// How many it declares.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A step is wrong.
+    #[error("step {number} ({name:?}): {problem}")]
+    Step {
+        /// 1-based position in the file.
+        number: usize,
+        /// Its name, as written.
+        name: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A metric is wrong.
+    #[error("metrics.{name}: {problem}")]
+    Metric {
+        /// Its name.
+        name: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A tool command is wrong.
+    #[error("environment.tools[{index}]: {problem}")]
+    Tool {
+        /// 0-based index in the list, as TOML arrays are written.
+        index: usize,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+impl Recipe {
+    /// Parses and checks a recipe file's bytes.
+    pub fn parse(bytes: &[u8]) -> Result<Recipe, RecipeError> {
+        if bytes.len() > RECIPE_BYTES_MAX {
+            return Err(RecipeError::TooLarge { bytes: bytes.len() });
+        }
+        let text = std::str::from_utf8(bytes)?;
+        let raw: raw::RawRecipe = toml::from_str(text)?;
+        check::recipe(raw)
+    }
+
+    /// The step called `name`.
+    pub fn step(&self, name: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests;

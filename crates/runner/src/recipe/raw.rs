@@ -1,0 +1,50 @@
+//! The recipe exactly as TOML spells it; [`super::check`] makes it a
+//! [`super::Recipe`]. Unknown keys are errors, so a typo (`comand`) is
+//! reported with its line instead of silently ignored.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRecipe {
+    #[serde(default)]
+    pub step: Vec<RawStep>,
+    #[serde(default)]
+    pub metrics: BTreeMap<String, RawMetric>,
+    #[serde(default)]
+    pub environment: RawEnvironment,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStep {
+    pub name: String,
+    pub command: String,
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+/// Either `{ step, regex }` or `{ file }`. Not an untagged enum: serde's
+/// message for that ("did not match any variant") would not say which key
+/// is missing.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMetric {
+    pub step: Option<String>,
+    pub regex: Option<String>,
+    pub file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEnvironment {
+    #[serde(default)]
+    pub tools: Vec<String>,
+}
+
+fn default_timeout() -> u64 {
+    super::TIMEOUT_SECS_DEFAULT
+}

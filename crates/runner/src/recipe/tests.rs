@@ -1,0 +1,115 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+
+fn error(text: &str) -> String {
+    Recipe::parse(text.as_bytes()).unwrap_err().to_string()
+}
+
+#[test]
+fn a_full_recipe_parses() {
+    let recipe = Recipe::parse(
+        br#"
+        [[step]]
+        name = "build"
+        command = "cargo build"
+        timeout_secs = 600
+        env = { RUSTFLAGS = "-D warnings" }
+
+        [[step]]
+        name = "test"
+        command = "cargo test"
+
+        [metrics]
+        tests_passed = { step = "test", regex = "(\\d+) passed" }
+        coverage = { file = "coverage.txt" }
+
+        [environment]
+        tools = ["cc --version"]
+        "#,
+    )
+    .unwrap();
+    assert_eq!(recipe.steps.len(), 2);
+    assert_eq!(recipe.steps[0].timeout, Duration::from_secs(600));
+    assert_eq!(
+        recipe.steps[1].timeout,
+        Duration::from_secs(TIMEOUT_SECS_DEFAULT)
+    );
+    assert_eq!(recipe.steps[0].env["RUSTFLAGS"], "-D warnings");
+    assert!(matches!(
+        recipe.metrics["coverage"],
+        MetricSource::File { .. }
+    ));
+    assert!(matches!(
+        recipe.metrics["tests_passed"],
+        MetricSource::Output { .. }
+    ));
+    assert_eq!(recipe.tools, ["cc --version"]);
+    assert!(recipe.step("test").is_some());
+}
+
+#[test]
+fn toml_errors_keep_line_and_column() {
+    let e = error("[[step]]\nname = \"a\"\ncomand = \"x\"\n");
+    assert!(e.contains("line 3"), "{e}");
+    assert!(e.contains("comand"), "{e}");
+    assert!(error("[[step]\n").contains("line 1"));
+}
+
+#[test]
+fn steps_are_checked() {
+    assert!(error("").contains("no steps"));
+    let two = "[[step]]\nname = \"a\"\ncommand = \"x\"\n";
+    assert!(error(&two.repeat(2)).contains("same name"));
+    let e = error("[[step]]\nname = \"\"\ncommand = \"x\"\n");
+    assert!(e.contains("step 1") && e.contains("name is empty"), "{e}");
+    let e = error("[[step]]\nname = \"a\"\ncommand = \"x\"\ntimeout_secs = 0\n");
+    assert!(e.contains("timeout_secs is 0"), "{e}");
+    let e = error("[[step]]\nname = \"a\"\ncommand = \"x\"\ntimeout_secs = 86401\n");
+    assert!(e.contains("between 1 and 86400"), "{e}");
+    let e = error("[[step]]\nname = \"a\"\ncommand = \"  \"\n");
+    assert!(e.contains("command is empty"), "{e}");
+    let many = format!("[[step]]\nname = \"{}\"\ncommand = \"x\"\n", "n".repeat(65));
+    assert!(error(&many).contains("limit is 64"));
+}
+
+#[test]
+fn too_many_steps_or_bytes_are_refused() {
+    let steps: String = (0..=STEPS_MAX)
+        .map(|i| format!("[[step]]\nname = \"s{i}\"\ncommand = \"x\"\n"))
+        .collect();
+    assert!(error(&steps).contains("65 steps"));
+    let big = format!("# {}\n", "x".repeat(RECIPE_BYTES_MAX));
+    assert!(error(&big).contains("the limit is 65536"));
+}
+
+#[test]
+fn metrics_are_checked() {
+    let step = "[[step]]\nname = \"test\"\ncommand = \"x\"\n[metrics]\n";
+    let e = error(&format!(
+        "{step}m = {{ step = \"nope\", regex = \"(\\\\d+)\" }}\n"
+    ));
+    assert!(e.contains("metrics.m") && e.contains("\"nope\""), "{e}");
+    let e = error(&format!(
+        "{step}m = {{ step = \"test\", regex = \"\\\\d+\" }}\n"
+    ));
+    assert!(e.contains("no capture group"), "{e}");
+    let e = error(&format!("{step}m = {{ step = \"test\", regex = \"(\" }}\n"));
+    assert!(e.contains("does not compile"), "{e}");
+    let e = error(&format!("{step}m = {{ file = \"../x\" }}\n"));
+    assert!(e.contains("without '..'"), "{e}");
+    let e = error(&format!("{step}m = {{ file = \"/etc/passwd\" }}\n"));
+    assert!(e.contains("relative"), "{e}");
+    let e = error(&format!("{step}m = {{ step = \"test\" }}\n"));
+    assert!(e.contains("either"), "{e}");
+    let e = error(&format!("{step}m = {{ file = \"a\", colour = 1 }}\n"));
+    assert!(e.contains("colour"), "{e}");
+}
+
+#[test]
+fn env_and_tools_are_checked() {
+    let e = error("[[step]]\nname = \"a\"\ncommand = \"x\"\nenv = { \"A=B\" = \"1\" }\n");
+    assert!(e.contains("contains '='"), "{e}");
+    let e = error("[[step]]\nname = \"a\"\ncommand = \"x\"\n[environment]\ntools = [\"\"]\n");
+    assert!(e.contains("environment.tools[0]"), "{e}");
+}
