@@ -10,7 +10,7 @@ use buildmesh_core::log::EntryStore;
 use buildmesh_core::replicator::{Action, Input, Replicator, Submitted, Verdict};
 use buildmesh_http::{Command, NodeStatus, SubmitResult};
 use buildmesh_mesh::{Acceptance, MeshClient, MeshError, MeshEvent};
-use buildmesh_protocol::{BlobHash, RESPONSE_BYTES_MAX, Response, Timestamp};
+use buildmesh_protocol::{BlobHash, PublicKey, RESPONSE_BYTES_MAX, Response, Timestamp};
 use buildmesh_store::SledStore;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -108,6 +108,17 @@ impl Driver {
                 let results = self.replicator.submit(&wires)?;
                 let _ = reply.send(results.into_iter().map(describe).collect());
                 self.carry_out().await
+            }
+            Command::Ban { peer, reply } => {
+                let done = self.mesh.disconnect(PublicKey(peer)).await;
+                tracing::info!(peer = %PublicKey(peer), "banned by the operator");
+                let _ = reply.send(done.map_err(|e| e.to_string()));
+                Ok(())
+            }
+            Command::Unban { peer, reply } => {
+                let done = self.mesh.unban(PublicKey(peer)).await;
+                let _ = reply.send(done.map_err(|e| e.to_string()));
+                Ok(())
             }
             Command::Blob { hash, reply } => {
                 let hash = BlobHash(hash);

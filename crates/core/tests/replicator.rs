@@ -300,7 +300,11 @@ fn a_catch_up_keeps_at_most_two_batches_out_for_verification() {
     net.hold_verify = Some(late);
     net.connect("source", "late");
     net.settle();
-    assert_eq!(net.held.len(), 2, "two batches out, the third not asked for");
+    assert_eq!(
+        net.held.len(),
+        2,
+        "two batches out, the third not asked for"
+    );
     let mut released = 0;
     while !net.held.is_empty() {
         let verified = net.held.remove(0);
@@ -309,7 +313,10 @@ fn a_catch_up_keeps_at_most_two_batches_out_for_verification() {
         released += 1;
         assert!(net.held.len() <= 2);
     }
-    assert!(released >= 5, "5,000 entries come in batches of at most 1,024");
+    assert!(
+        released >= 5,
+        "5,000 entries come in batches of at most 1,024"
+    );
     net.assert_converged();
 }
 

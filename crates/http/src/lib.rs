@@ -23,6 +23,8 @@
 
 #![deny(missing_docs)]
 
+mod peers;
+
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -123,9 +125,13 @@ impl Server {
         log: Arc<dyn LogReader>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), HttpError> {
-        axum::serve(self.listener, router(status, commands, log))
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let app = router(status, commands, log);
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
         Ok(())
     }
 }
@@ -150,6 +156,20 @@ pub enum Command {
         hash: [u8; 32],
         /// Its bytes.
         reply: oneshot::Sender<Option<Vec<u8>>>,
+    },
+    /// Disconnect and ban the peer with this public key.
+    Ban {
+        /// The peer's public key.
+        peer: [u8; 32],
+        /// Done, or why not.
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// Lift the ban on the peer with this public key.
+    Unban {
+        /// The peer's public key.
+        peer: [u8; 32],
+        /// Done, or why not.
+        reply: oneshot::Sender<Result<(), String>>,
     },
 }
 
@@ -182,6 +202,10 @@ pub fn router(
         .route("/api/v1/node", get(node))
         .route("/api/v1/entries", post(submit))
         .route("/api/v1/blobs/{hash}", get(blob))
+        .route(
+            "/api/v1/peers/{key}/ban",
+            post(peers::ban).delete(peers::unban),
+        )
         .fallback(not_found)
         .with_state(AppState {
             status,

@@ -24,6 +24,10 @@ use tracing::{debug, info, trace, warn};
 
 /// How often expired bans are lifted.
 const BAN_SWEEP: Duration = Duration::from_secs(10);
+/// How often bootstrap peers we are not connected to are dialed again, so
+/// a node heals by itself after a network cut, a peer's restart or a ban's
+/// end.
+pub(crate) const BOOTSTRAP_REDIAL: Duration = Duration::from_secs(5);
 
 /// What a [`crate::MeshClient`] asks of the event loop.
 pub(crate) enum Command {
@@ -43,6 +47,9 @@ pub(crate) enum Command {
         message: Vec<u8>,
         from: PeerId,
         acceptance: Acceptance,
+    },
+    Unban {
+        peer: PeerId,
     },
     Disconnect {
         peer: PeerId,
@@ -82,6 +89,8 @@ pub(crate) struct EventLoop {
     /// Banned peers and when their ban ends.
     bans: HashMap<PeerId, Instant>,
     listen: Vec<Multiaddr>,
+    /// The bootstrap peers, kept to dial again.
+    bootstrap: Vec<(PeerId, Multiaddr)>,
 }
 
 impl EventLoop {
@@ -101,6 +110,7 @@ impl EventLoop {
             next_inbound: 0,
             bans: HashMap::new(),
             listen: Vec::new(),
+            bootstrap: Vec::new(),
         }
     }
 
@@ -110,13 +120,14 @@ impl EventLoop {
         if peers.is_empty() {
             return;
         }
-        for (peer, addr) in peers {
+        for (peer, addr) in &peers {
             let mut bare = addr.clone();
             bare.pop();
-            match self.remember_and_dial(peer, bare) {
+            match self.remember_and_dial(*peer, bare.clone()) {
                 Ok(()) => info!(%addr, "dialing bootstrap peer"),
                 Err(error) => warn!(%addr, %error, "cannot dial bootstrap peer"),
             }
+            self.bootstrap.push((*peer, bare));
         }
         if let Err(error) = self.swarm.behaviour_mut().kad.bootstrap() {
             debug!(%error, "kademlia bootstrap not started");
@@ -128,6 +139,8 @@ impl EventLoop {
         info!(peer_id = %self.swarm.local_peer_id(), "mesh event loop started");
         let mut sweep = tokio::time::interval(BAN_SWEEP);
         sweep.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut redial = tokio::time::interval(BOOTSTRAP_REDIAL);
+        redial.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let done = loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event).await,
@@ -137,6 +150,7 @@ impl EventLoop {
                     Some(command) => self.on_command(command),
                 },
                 _ = sweep.tick() => self.lift_expired_bans(),
+                _ = redial.tick() => self.redial_bootstrap(),
             }
         };
         info!(peer_id = %self.swarm.local_peer_id(), "mesh event loop stopped");
@@ -198,6 +212,7 @@ impl EventLoop {
                 }
             }
             Command::Disconnect { peer } => self.ban(peer),
+            Command::Unban { peer } => self.unban(peer),
             Command::Dial { addr, reply } => {
                 let _ = reply.send(self.dial(addr));
             }
@@ -264,6 +279,30 @@ impl EventLoop {
         behaviour.blocked.block_peer(peer);
         behaviour.kad.remove_peer(&peer);
         self.bans.insert(peer, Instant::now() + BAN_DURATION);
+    }
+
+    /// Lifts a ban before its time (an operator's decision).
+    fn unban(&mut self, peer: PeerId) {
+        if self.bans.remove(&peer).is_some() {
+            info!(%peer, "ban lifted by the operator");
+        }
+        self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+    }
+
+    /// Dials the bootstrap peers we are not connected to (and have not
+    /// banned). Dialing a peer already being dialed does nothing.
+    fn redial_bootstrap(&mut self) {
+        let lost: Vec<(PeerId, Multiaddr)> = self
+            .bootstrap
+            .iter()
+            .filter(|(peer, _)| !self.swarm.is_connected(peer) && !self.bans.contains_key(peer))
+            .cloned()
+            .collect();
+        for (peer, addr) in lost {
+            if let Err(error) = self.remember_and_dial(peer, addr) {
+                debug!(%peer, %error, "cannot dial bootstrap peer again");
+            }
+        }
     }
 
     fn lift_expired_bans(&mut self) {

@@ -363,6 +363,13 @@ impl MeshClient {
         self.send(Command::Disconnect { peer: peer_id }).await
     }
 
+    /// Lifts a ban on `peer` before its time; a bootstrap peer is dialed
+    /// again within a few seconds.
+    pub async fn unban(&self, peer: PublicKey) -> Result<(), MeshError> {
+        let peer_id = peer_id(&peer)?;
+        self.send(Command::Unban { peer: peer_id }).await
+    }
+
     /// Dials `addr`. With a `/p2p/<peer id>` suffix the address is also
     /// added to Kademlia. The connection comes up later as
     /// [`MeshEvent::PeerConnected`]; a failure after the dial started is

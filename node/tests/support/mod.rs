@@ -90,6 +90,30 @@ impl Node {
         }
     }
 
+    /// The node's public key, hex.
+    pub fn key(&self) -> String {
+        self.status()["public_key"].as_str().unwrap().to_string()
+    }
+
+    /// Connected peers' public keys.
+    pub fn peers(&self) -> Vec<String> {
+        self.status()["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// Bans (`true`) or lets back in (`false`) `other`, as an operator would.
+    pub fn ban(&self, other: &Node, banned: bool) {
+        let method = if banned { "POST" } else { "DELETE" };
+        let path = format!("/api/v1/peers/{}/ban", other.key());
+        let (code, reply) = http(&self.http, method, &path, "");
+        assert_eq!(code, 200, "{reply}");
+        assert_eq!(reply["banned"], banned);
+    }
+
     /// Stops with SIGTERM and waits, as an operator would.
     pub fn stop(mut self) -> tempfile::TempDir {
         Command::new("kill")

@@ -1,0 +1,74 @@
+//! `POST|DELETE /api/v1/peers/{key}/ban`: an operator cuts a peer off, or
+//! lets it back in before its ban ends.
+
+use crate::{AppState, Command, error};
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use std::net::SocketAddr;
+use tokio::sync::oneshot;
+
+#[derive(Serialize)]
+struct BanReply {
+    peer: String,
+    banned: bool,
+}
+
+/// Closes every connection to the peer and refuses it, both ways.
+pub(crate) async fn ban(
+    state: State<AppState>,
+    client: ConnectInfo<SocketAddr>,
+    key: Path<String>,
+) -> Response {
+    set_ban(state, client, key, true).await
+}
+
+/// Lifts the peer's ban; a bootstrap peer is dialed again within seconds.
+pub(crate) async fn unban(
+    state: State<AppState>,
+    client: ConnectInfo<SocketAddr>,
+    key: Path<String>,
+) -> Response {
+    set_ban(state, client, key, false).await
+}
+
+async fn set_ban(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Path(key): Path<String>,
+    banned: bool,
+) -> Response {
+    // Whoever reaches a node's HTTP port from elsewhere must not be able to
+    // cut it off from the mesh.
+    if !client.ip().is_loopback() {
+        return error(
+            StatusCode::FORBIDDEN,
+            "bans are set from the node's own machine only",
+        );
+    }
+    let Some(peer) = hex::decode(&key)
+        .ok()
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "a peer is named by its public key: 64 hex digits",
+        );
+    };
+    let (reply, answer) = oneshot::channel();
+    let command = if banned {
+        Command::Ban { peer, reply }
+    } else {
+        Command::Unban { peer, reply }
+    };
+    if state.commands.send(command).await.is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down");
+    }
+    match answer.await {
+        Ok(Ok(())) => Json(BanReply { peer: key, banned }).into_response(),
+        Ok(Err(why)) => error(StatusCode::BAD_REQUEST, why.as_str()),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down"),
+    }
+}
