@@ -1,6 +1,12 @@
 //! The command line, as clap sees it. Help texts teach: each says what the
 //! command is for, not only what it does.
 
+mod maintainer;
+
+pub use maintainer::{
+    AnnounceArgs, DeclareArgs, ForceArgs, ProjectCommand, RoleArg, SignerArgs, TrustArgs,
+};
+
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -39,6 +45,16 @@ pub enum Command {
     /// Inspect, export and audit a node's signed log.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Declare projects and trust keys (signed with your maintainer key).
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Announce a commit of your working copy for building (signed with
+    /// your maintainer key). Nodes that watch the repository announce new
+    /// commits by themselves; this is for anything else.
+    Announce(AnnounceArgs),
+    /// Ask for a commit, or a branch's head, to be built again (signed
+    /// with your maintainer key).
+    Force(ForceArgs),
 }
 
 /// Where a node keeps its files.

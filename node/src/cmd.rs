@@ -2,9 +2,10 @@
 
 mod keygen;
 mod log;
+mod maintainer;
 mod node;
 
-use crate::cli::{Cli, Command, LogCommand};
+use crate::cli::{Cli, Command, LogCommand, ProjectCommand};
 use std::process::ExitCode;
 
 /// Exit code for "it ran, and found problems" (`log verify`).
@@ -20,5 +21,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Node(args) => node::run(args),
         Command::Log(LogCommand::Export(args)) => log::export(args),
         Command::Log(LogCommand::Verify(args)) => log::verify(args),
+        Command::Project(ProjectCommand::Declare(args)) => maintainer::declare(args),
+        Command::Project(ProjectCommand::Trust(args)) => maintainer::trust(args),
+        Command::Announce(args) => maintainer::announce(args),
+        Command::Force(args) => maintainer::force(args),
     }
 }

@@ -4,6 +4,9 @@
 //! DATA_DIR/key      the node's secret key (mode 600)
 //! DATA_DIR/store/   the sled database of log entries
 //! DATA_DIR/blobs/   content-addressed blobs (build logs), named by hash
+//! DATA_DIR/maintainer.key (+ .chain)  a maintainer's key, if used from here
+//! DATA_DIR/mirrors/ bare git mirrors of the repositories built
+//! DATA_DIR/work/    work dirs of builds under way
 //! ```
 
 use std::path::PathBuf;
@@ -27,6 +30,26 @@ impl DataDir {
     /// Content-addressed blobs (build logs), one file per hash.
     pub fn blobs(&self) -> PathBuf {
         self.0.join("blobs")
+    }
+
+    /// The maintainer key the maintainer commands use by default.
+    pub fn maintainer_key(&self) -> PathBuf {
+        self.0.join("maintainer.key")
+    }
+
+    /// Bare mirrors of the repositories this node builds or watches.
+    pub fn mirrors(&self) -> PathBuf {
+        self.0.join("mirrors")
+    }
+
+    /// Work dirs of builds under way.
+    pub fn work(&self) -> PathBuf {
+        self.0.join("work")
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &std::path::Path {
+        &self.0
     }
 
     /// The entry store.

@@ -5,6 +5,7 @@
 //! codes are decided in one place, here.
 
 mod cli;
+mod client;
 mod clock;
 mod cmd;
 mod config;
@@ -12,6 +13,7 @@ mod data_dir;
 mod driver;
 mod keyfile;
 mod log_reader;
+mod maintainer;
 mod verifier;
 
 use clap::Parser;

@@ -63,7 +63,9 @@ pub use environment::{TOOL_TIMEOUT, capture_environment};
 pub use limits::{BuildSlots, SlotGuard};
 pub use metrics::capture_metrics;
 pub use metrics::{METRIC_FILE_BYTES_MAX, METRIC_LOG_BYTES_MAX};
-pub use mirror::{BranchHead, CommitInfo, Mirror, MirrorError, is_local};
+pub use mirror::{
+    BranchHead, CommitInfo, LocalCommit, Mirror, MirrorError, describe_local, is_local,
+};
 pub use process::PATH_DEFAULT;
 pub use recipe::{
     COMMAND_BYTES_MAX, METRICS_MAX, MetricSource, NAME_BYTES_MAX, RECIPE_BYTES_MAX, RECIPE_PATH,

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-pub use info::{BranchHead, CommitInfo};
+pub use info::{BranchHead, CommitInfo, LocalCommit, describe_local};
 
 /// Every branch and tag of the source, copied as they are (forced), so the
 /// mirror's `refs/heads` is the source's branch list.

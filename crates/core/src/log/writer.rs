@@ -46,6 +46,16 @@ impl ChainWriter {
         Ok(writer)
     }
 
+    /// A writer that continues after `last`, an entry `key` signed: for a
+    /// key whose chain is kept outside any store (a maintainer's key on the
+    /// command line keeps its own record of what it signed).
+    pub fn after(key: SigningKey, last: &Entry) -> Self {
+        let mut writer = ChainWriter::new(key);
+        writer.next_seq = last.seq() + 1;
+        writer.prev = last.id();
+        writer
+    }
+
     /// The author.
     pub fn author(&self) -> PublicKey {
         self.author

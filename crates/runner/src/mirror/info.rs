@@ -1,6 +1,7 @@
 //! What the node's git poller needs to announce a commit.
 
 use super::{Mirror, MirrorError};
+use std::path::Path;
 use crate::fit::truncate;
 use buildmesh_protocol::{
     COMMIT_PARENTS_MAX, CommitId, LONG_TEXT_BYTES_MAX, SHORT_TEXT_BYTES_MAX, Timestamp,
@@ -70,6 +71,87 @@ impl Mirror {
             commit: commit.clone(),
         })
     }
+}
+
+impl Mirror {
+    /// The commits a poller should announce for a branch now at `head`:
+    /// `head` and its first-parent ancestors back to the first one `known`
+    /// says was announced, oldest first. If no announced commit is met
+    /// within `max` (a branch seen for the first time, a rewritten history,
+    /// a huge push), only `head` is announced: a branch's whole history
+    /// would flood the mesh.
+    pub fn new_commits(
+        &self,
+        head: &CommitId,
+        known: impl Fn(&CommitId) -> bool,
+        max: usize,
+    ) -> Result<Vec<CommitInfo>, MirrorError> {
+        let head = self.commit_info(head)?;
+        if known(&head.commit) {
+            return Ok(Vec::new());
+        }
+        let mut found = vec![head.clone()];
+        while found.len() < max {
+            let Some(parent) = found.last().and_then(|c| c.parents.first()).cloned() else {
+                break;
+            };
+            if known(&parent) {
+                found.reverse();
+                return Ok(found);
+            }
+            if !self.has_commit(&parent) {
+                break;
+            }
+            found.push(self.commit_info(&parent)?);
+        }
+        Ok(vec![head])
+    }
+}
+
+/// A commit of a working copy, and the branch checked out if any: what a
+/// maintainer announces from their own checkout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalCommit {
+    /// The branch `HEAD` points at, if `rev` is `HEAD` and one is checked out.
+    pub branch: Option<String>,
+    /// The commit.
+    pub info: CommitInfo,
+}
+
+/// Describes `rev` (`HEAD`, a branch, a commit id) in the repository at or
+/// above `dir`.
+pub fn describe_local(dir: &Path, rev: &str) -> Result<LocalCommit, MirrorError> {
+    let url = dir.display().to_string();
+    let repo = git2::Repository::discover(dir).map_err(|source| MirrorError::Open {
+        url: url.clone(),
+        path: dir.to_path_buf(),
+        problem: source.message().to_owned(),
+    })?;
+    let read = |source: git2::Error| MirrorError::Read {
+        what: format!("revision {rev}"),
+        url: url.clone(),
+        source,
+    };
+    let commit = repo
+        .revparse_single(rev)
+        .and_then(|object| object.peel_to_commit())
+        .map_err(read)?;
+    let branch = if rev == "HEAD" {
+        repo.head()
+            .ok()
+            .filter(git2::Reference::is_branch)
+            .and_then(|head| head.shorthand().ok().map(str::to_owned))
+    } else {
+        repo.find_branch(rev, git2::BranchType::Local)
+            .ok()
+            .map(|_| rev.to_owned())
+    };
+    let info = describe(&commit).ok_or_else(|| MirrorError::Read {
+        what: format!("revision {rev}"),
+        url,
+        source: git2::Error::from_str("not a SHA-1 commit"),
+    })?;
+    Ok(LocalCommit { branch, info })
 }
 
 fn describe(commit: &git2::Commit<'_>) -> Option<CommitInfo> {

@@ -1,0 +1,141 @@
+//! Arguments of the commands a maintainer runs: `project`, `announce`,
+//! `force`. Each signs with the maintainer key and hands the entry to a node.
+
+use super::DataDirArg;
+use clap::{Args, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// The maintainer key and the node to talk to: shared by every maintainer
+/// command.
+#[derive(Debug, Args)]
+pub struct SignerArgs {
+    #[command(flatten)]
+    pub data_dir: DataDirArg,
+    /// The maintainer key [default: DATA_DIR/maintainer.key, created on
+    /// first use]. Its signed entries are also recorded in FILE.chain:
+    /// keep the two together.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// The node to hand entries to; it spreads them to the mesh.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:7878")]
+    pub node: String,
+}
+
+/// `buildmesh project ...`
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Declare a project (or re-declare it: the latest declaration wins).
+    ///
+    /// The project's id derives from your maintainer key and NAME, so two
+    /// maintainers never collide on a name. Example:
+    ///
+    ///   buildmesh project declare hello --repo https://example.org/hello.git
+    ///     --branch main --platform linux-x86_64 --platform linux-aarch64
+    ///     --announcer KEY --builder KEY --builder KEY
+    Declare(DeclareArgs),
+    /// Trust a key for a role in a project, or withdraw it (--revoke).
+    Trust(TrustArgs),
+}
+
+/// `buildmesh project declare`
+#[derive(Debug, Args)]
+pub struct DeclareArgs {
+    /// Short name, unique among your projects.
+    pub name: String,
+    /// Where builders fetch the code: any URL git understands.
+    #[arg(long, value_name = "URL")]
+    pub repo: String,
+    /// A branch whose new commits get built (repeatable).
+    #[arg(long = "branch", value_name = "BRANCH", default_value = "main")]
+    pub branches: Vec<String>,
+    /// A platform label wanted (repeatable) [default: this machine's
+    /// os-arch].
+    #[arg(long = "platform", value_name = "LABEL")]
+    pub platforms: Vec<String>,
+    /// A node key that may announce commits (repeatable); nodes listed
+    /// here watch the repository and announce new commits.
+    #[arg(long = "announcer", value_name = "KEY")]
+    pub announcers: Vec<String>,
+    /// A node key whose results count (repeatable).
+    #[arg(long = "builder", value_name = "KEY", conflicts_with = "open")]
+    pub builders: Vec<String>,
+    /// Count every node's results: one failed build from anyone turns a
+    /// cell red. For communities that accept that; otherwise list builders.
+    #[arg(long)]
+    pub open: bool,
+    /// Independent builds each cell needs before it shows as passed.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub builds_per_cell: u8,
+    #[command(flatten)]
+    pub signer: SignerArgs,
+}
+
+/// `buildmesh project trust`
+#[derive(Debug, Args)]
+pub struct TrustArgs {
+    /// The project's name (one of yours).
+    pub name: String,
+    /// The node key concerned.
+    pub subject: String,
+    /// The role granted or withdrawn.
+    #[arg(long, value_enum)]
+    pub role: RoleArg,
+    /// Withdraw the role instead of granting it.
+    #[arg(long)]
+    pub revoke: bool,
+    #[command(flatten)]
+    pub signer: SignerArgs,
+}
+
+/// A role in a project.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    /// Its results count.
+    Builder,
+    /// It may announce commits.
+    Announcer,
+}
+
+/// `buildmesh announce`
+#[derive(Debug, Args)]
+pub struct AnnounceArgs {
+    /// The project's name (one of yours).
+    #[arg(long)]
+    pub project: String,
+    /// The commit to announce: HEAD, a branch or a commit id, in the
+    /// working copy at --repo-dir.
+    #[arg(long, default_value = "HEAD", value_name = "REV")]
+    pub rev: String,
+    /// The working copy [default: the current directory].
+    #[arg(long, value_name = "DIR")]
+    pub repo_dir: Option<PathBuf>,
+    /// The branch the commit heads [default: the branch checked out, or
+    /// REV when REV is a branch].
+    #[arg(long)]
+    pub branch: Option<String>,
+    #[command(flatten)]
+    pub signer: SignerArgs,
+}
+
+/// `buildmesh force`
+#[derive(Debug, Args)]
+pub struct ForceArgs {
+    /// The project's name (one of yours).
+    #[arg(long)]
+    pub project: String,
+    /// Build this commit (full hex id) again.
+    #[arg(long, value_name = "ID", required_unless_present = "branch")]
+    pub commit: Option<String>,
+    /// Build whatever heads this branch again.
+    #[arg(long, conflicts_with = "commit")]
+    pub branch: Option<String>,
+    /// Only for this platform (repeatable) [default: every platform the
+    /// project wants].
+    #[arg(long = "platform", value_name = "LABEL")]
+    pub platforms: Vec<String>,
+    /// Why, for the record.
+    #[arg(long, default_value = "forced by the maintainer")]
+    pub reason: String,
+    #[command(flatten)]
+    pub signer: SignerArgs,
+}

@@ -1,0 +1,139 @@
+//! A small HTTP/1.1 client for talking to a node's API from the command
+//! line: one request per connection, JSON in and out.
+
+use anyhow::{Context, Result, bail};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+/// How long a node may take to answer.
+pub const ANSWER_WAIT: Duration = Duration::from_secs(60);
+
+/// Largest answer read: a node's JSON answers are far smaller.
+pub const ANSWER_BYTES_MAX: u64 = 64 * 1024 * 1024;
+
+/// A node's HTTP API, such as `http://127.0.0.1:7878`.
+#[derive(Debug, Clone)]
+pub struct NodeApi {
+    authority: String,
+}
+
+impl NodeApi {
+    /// Parses `http://HOST:PORT` (a trailing `/` is fine; no https: a node
+    /// serves plain HTTP on loopback, behind a proxy for anything else).
+    pub fn parse(url: &str) -> Result<NodeApi> {
+        let Some(rest) = url.strip_prefix("http://") else {
+            bail!("{url}: the node's URL starts with http://, e.g. http://127.0.0.1:7878");
+        };
+        let authority = rest.trim_end_matches('/');
+        if authority.is_empty() || authority.contains('/') {
+            bail!("{url}: give the node's base URL, e.g. http://127.0.0.1:7878");
+        }
+        Ok(NodeApi {
+            authority: authority.to_owned(),
+        })
+    }
+
+    /// `GET path`: the status code and the JSON body.
+    pub fn get(&self, path: &str) -> Result<(u16, serde_json::Value)> {
+        self.request("GET", path, None)
+    }
+
+    /// `POST path` with a JSON body.
+    pub fn post(&self, path: &str, body: &serde_json::Value) -> Result<(u16, serde_json::Value)> {
+        self.request("POST", path, Some(body))
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(u16, serde_json::Value)> {
+        let url = format!("http://{}{path}", self.authority);
+        let body = body.map(serde_json::Value::to_string).unwrap_or_default();
+        let mut stream = TcpStream::connect(&self.authority).with_context(|| {
+            format!(
+                "cannot reach a node at http://{} (is `buildmesh node` running? pick another with --node)",
+                self.authority
+            )
+        })?;
+        stream.set_read_timeout(Some(ANSWER_WAIT))?;
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.authority,
+            body.len()
+        );
+        stream
+            .write_all(head.as_bytes())
+            .and_then(|()| stream.write_all(body.as_bytes()))
+            .with_context(|| format!("cannot send to {url}"))?;
+        let mut answer = Vec::new();
+        stream
+            .take(ANSWER_BYTES_MAX)
+            .read_to_end(&mut answer)
+            .with_context(|| format!("no answer from {url}"))?;
+        parse_answer(&answer).with_context(|| format!("bad answer from {url}"))
+    }
+}
+
+/// Splits a `Connection: close` answer into its status and JSON body.
+fn parse_answer(answer: &[u8]) -> Result<(u16, serde_json::Value)> {
+    let text = String::from_utf8_lossy(answer);
+    let (head, body) = text.split_once("\r\n\r\n").context("no header end")?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .context("no status code")?;
+    let chunked = head
+        .lines()
+        .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding: chunked"));
+    let body = if chunked { dechunk(body) } else { body.to_owned() };
+    let json = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+    Ok((status, json))
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || tail.len() < size {
+            break;
+        }
+        out.push_str(&tail[..size]);
+        rest = tail[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// What the node said when it answered with an error.
+pub fn error_text(code: u16, body: &serde_json::Value) -> String {
+    match body["error"].as_str() {
+        Some(message) => format!("the node answered {code}: {message}"),
+        None => format!("the node answered {code}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_answers_parse() {
+        assert!(NodeApi::parse("http://127.0.0.1:7878/").is_ok());
+        assert!(NodeApi::parse("127.0.0.1:7878").is_err());
+        assert!(NodeApi::parse("http://127.0.0.1:7878/api").is_err());
+        let (code, json) =
+            parse_answer(b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\n{\"a\":1}\n").unwrap();
+        assert_eq!((code, json["a"].as_u64()), (200, Some(1)));
+        let (code, json) = parse_answer(
+            b"HTTP/1.1 400 Bad\r\ntransfer-encoding: chunked\r\n\r\n4\r\n{\"e\"\r\n4\r\n:\"x\"\r\n1\r\n}\r\n0\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!((code, json["e"].as_str()), (400, Some("x")));
+    }
+}

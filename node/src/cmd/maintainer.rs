@@ -1,0 +1,192 @@
+//! `buildmesh project`, `announce`, `force`: a maintainer signs an entry
+//! and hands it to a node, which spreads it to the mesh.
+
+use crate::cli::{AnnounceArgs, DeclareArgs, ForceArgs, RoleArg, SignerArgs, TrustArgs};
+use crate::client::{NodeApi, error_text};
+use crate::clock;
+use crate::config::detected_platform;
+use crate::data_dir::DataDir;
+use crate::keyfile;
+use crate::maintainer::MaintainerKey;
+use anyhow::{Context, Result, bail};
+use buildmesh_protocol::{
+    Body, BuilderPolicy, CommitAnnouncement, CommitId, Entry, ForceBuild, ForceTarget,
+    ProjectDeclaration, ProjectId, PublicKey, Role, TrustChange,
+};
+use ed25519_dalek::SigningKey;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// `buildmesh project declare`
+pub fn declare(args: DeclareArgs) -> Result<ExitCode> {
+    let builders = if args.open {
+        BuilderPolicy::Open
+    } else if args.builders.is_empty() {
+        bail!(
+            "say whose results count: --builder KEY (repeatable; a node prints its key \
+             with `buildmesh id`) or --open for anyone's"
+        );
+    } else {
+        BuilderPolicy::Only(parse_keys(&args.builders, "--builder")?)
+    };
+    let platforms = if args.platforms.is_empty() {
+        vec![detected_platform()]
+    } else {
+        args.platforms
+    };
+    let declaration = ProjectDeclaration {
+        name: args.name,
+        repository: args.repo,
+        branches: args.branches,
+        platforms,
+        announcers: parse_keys(&args.announcers, "--announcer")?,
+        builders,
+        builds_per_cell: args.builds_per_cell,
+    };
+    let name = declaration.name.clone();
+    let (entry, signer) = sign_and_send(&args.signer, Body::Project(declaration))?;
+    let project = ProjectId::derive(&signer, &name);
+    println!("declared project {name}: {project}");
+    println!("entry {}", entry.id());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `buildmesh project trust`
+pub fn trust(args: TrustArgs) -> Result<ExitCode> {
+    let subject = parse_key(&args.subject, "the key")?;
+    let role = match args.role {
+        RoleArg::Builder => Role::Builder,
+        RoleArg::Announcer => Role::Announcer,
+    };
+    let (project, _) = project_of(&args.signer, &args.name)?;
+    let change = TrustChange {
+        project,
+        subject,
+        role,
+    };
+    let body = if args.revoke {
+        Body::Revoke(change)
+    } else {
+        Body::Trust(change)
+    };
+    let (entry, _) = sign_and_send(&args.signer, body)?;
+    let verb = if args.revoke { "revoked" } else { "trusted" };
+    println!("{verb} {subject} as {:?} in {}", args.role, args.name);
+    println!("entry {}", entry.id());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `buildmesh announce`
+pub fn announce(args: AnnounceArgs) -> Result<ExitCode> {
+    let dir = args.repo_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let local = buildmesh_runner::describe_local(&dir, &args.rev)?;
+    let Some(branch) = args.branch.or(local.branch) else {
+        bail!("{} is not on a branch: say which with --branch", args.rev);
+    };
+    let (project, _) = project_of(&args.signer, &args.project)?;
+    let info = local.info;
+    let commit = info.commit.clone();
+    let body = Body::Announce(CommitAnnouncement {
+        project,
+        branch: branch.clone(),
+        commit: info.commit,
+        parents: info.parents,
+        title: info.title,
+        author: info.author,
+        committed_at: info.committed_at,
+    });
+    let (entry, _) = sign_and_send(&args.signer, body)?;
+    println!("announced {commit} on {branch} of {}", args.project);
+    println!("entry {}", entry.id());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `buildmesh force`
+pub fn force(args: ForceArgs) -> Result<ExitCode> {
+    let target = match (&args.commit, &args.branch) {
+        (Some(commit), _) => ForceTarget::Commit(parse_commit(commit)?),
+        (None, Some(branch)) => ForceTarget::Branch(branch.clone()),
+        (None, None) => bail!("say what to build: --commit ID or --branch NAME"),
+    };
+    let (project, _) = project_of(&args.signer, &args.project)?;
+    let body = Body::Force(ForceBuild {
+        project,
+        target,
+        platforms: args.platforms,
+        reason: args.reason,
+    });
+    let (entry, _) = sign_and_send(&args.signer, body)?;
+    println!("forced a build in {}", args.project);
+    println!("entry {}", entry.id());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The id of the maintainer's project `name`.
+fn project_of(signer: &SignerArgs, name: &str) -> Result<(ProjectId, PublicKey)> {
+    let key = keyfile::read(&key_path(signer))?;
+    let public = PublicKey::from(key.verifying_key());
+    Ok((ProjectId::derive(&public, name), public))
+}
+
+/// Signs `body` with the maintainer key (creating the key on first use),
+/// records it, and hands it with the key's latest entries to the node.
+fn sign_and_send(signer: &SignerArgs, body: Body) -> Result<(Entry, PublicKey)> {
+    let path = key_path(signer);
+    if !path.exists() {
+        let key = SigningKey::generate(&mut rand::rng());
+        keyfile::write_new(&path, &key, false)?;
+        eprintln!(
+            "created maintainer key {} (public key {}); keep it and {} together",
+            path.display(),
+            PublicKey::from(key.verifying_key()),
+            crate::maintainer::chain_path(&path).display()
+        );
+    }
+    let api = NodeApi::parse(&signer.node)?;
+    let mut key = MaintainerKey::open(&path)?;
+    let entry = key.sign(clock::now(), body)?;
+    submit(&api, &key.to_send(), &entry)?;
+    Ok((entry, key.public()))
+}
+
+/// Sends `wires` to the node and checks what became of `entry`.
+pub fn submit(api: &NodeApi, wires: &[Vec<u8>], entry: &Entry) -> Result<()> {
+    let hexes: Vec<String> = wires.iter().map(hex::encode).collect();
+    let (code, reply) = api.post("/api/v1/entries", &serde_json::json!({ "entries": hexes }))?;
+    if code != 200 {
+        bail!("{} (the entry is recorded and will be sent again with your next command)", error_text(code, &reply));
+    }
+    let id = entry.id().to_string();
+    let outcome = reply["results"]
+        .as_array()
+        .and_then(|results| results.iter().find(|r| r["id"].as_str() == Some(id.as_str())))
+        .and_then(|r| r["outcome"].as_str())
+        .context("the node's answer does not mention the entry")?;
+    if outcome.starts_with("invalid") || outcome.starts_with("refused") {
+        bail!("the node did not take the entry: {outcome}");
+    }
+    Ok(())
+}
+
+fn key_path(signer: &SignerArgs) -> PathBuf {
+    signer
+        .key
+        .clone()
+        .unwrap_or_else(|| DataDir::resolve(signer.data_dir.data_dir.clone()).maintainer_key())
+}
+
+fn parse_keys(texts: &[String], flag: &str) -> Result<Vec<PublicKey>> {
+    texts.iter().map(|t| parse_key(t, flag)).collect()
+}
+
+fn parse_key(text: &str, what: &str) -> Result<PublicKey> {
+    text.parse()
+        .with_context(|| format!("{what} {text}: a key is 64 hex digits, as `buildmesh id` prints"))
+}
+
+fn parse_commit(text: &str) -> Result<CommitId> {
+    hex::decode(text)
+        .ok()
+        .and_then(|bytes| CommitId::from_bytes(&bytes))
+        .with_context(|| format!("{text}: a commit id is 40 (or 64) hex digits"))
+}
