@@ -33,6 +33,14 @@ pub enum Command {
     /// Writes the secret key to DATA_DIR/key (or --out), readable by you
     /// only, and prints the public key, which is what others trust.
     Keygen(KeygenArgs),
+    /// Build this repository: one node on this machine that watches the
+    /// git checkout you are in, builds every new commit of its branch for
+    /// this platform, and prints each result.
+    ///
+    /// Needs no other setup: it keeps its keys and data in .git/buildmesh
+    /// and declares the project with a local maintainer key. The recipe is
+    /// .buildmesh.toml at each commit (docs/recipe.md).
+    Up(UpArgs),
     /// Run a node: the daemon a donor runs. It joins the mesh, keeps the
     /// shared log in step with its peers and serves HTTP.
     ///
@@ -85,7 +93,9 @@ pub struct NodeArgs {
     #[command(flatten)]
     pub data_dir: DataDirArg,
     /// A TOML config file with any of: data_dir, listen, bootstrap, http,
-    /// platforms, mdns, sync_interval_secs. Flags override it.
+    /// platforms, mdns, sync_interval_secs, poll_interval_secs, builds_max,
+    /// lease_secs, allow_local_repositories, webhook_secret_file. Flags
+    /// override it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Listen on this multiaddr (repeatable) [default:
@@ -109,6 +119,47 @@ pub struct NodeArgs {
     /// Sync with a random peer every this many seconds [default: 30].
     #[arg(long, value_name = "SECONDS")]
     pub sync_interval_secs: Option<u64>,
+    /// Poll the repositories this node announces for every this many
+    /// seconds [default: 10].
+    #[arg(long, value_name = "SECONDS")]
+    pub poll_interval_secs: Option<u64>,
+    /// Run at most this many builds at once [default: 1].
+    #[arg(long, value_name = "N")]
+    pub builds_max: Option<u32>,
+    /// A claim holds its cell this long unless renewed; a builder that
+    /// dies loses the cell this long after its last renewal [default: 30].
+    #[arg(long, value_name = "SECONDS")]
+    pub lease_secs: Option<u64>,
+    /// Watch and build repositories on this machine's disk (paths and
+    /// file:// URLs). Off by default: a project declared by anyone must not
+    /// make a donor's node build a private checkout and publish its logs.
+    #[arg(long)]
+    pub allow_local_repositories: bool,
+    /// Accept push webhooks from GitHub or Gitea at
+    /// /api/v1/hooks/github and /api/v1/hooks/gitea, signed with the
+    /// secret in FILE (the same secret you give the forge).
+    #[arg(long, value_name = "FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
+}
+
+/// `buildmesh up`
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// The node's data directory [default: .git/buildmesh in the checkout].
+    #[arg(long, env = "BUILDMESH_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The git checkout to build [default: the current directory].
+    #[arg(long, value_name = "DIR")]
+    pub repo_dir: Option<PathBuf>,
+    /// The branch to build [default: the branch checked out].
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// Serve HTTP here [default: 127.0.0.1:7878].
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+    /// Look for new commits every this many seconds [default: 2].
+    #[arg(long, value_name = "SECONDS", default_value_t = 2)]
+    pub poll_interval_secs: u64,
 }
 
 /// `buildmesh id`

@@ -34,11 +34,6 @@ impl NodeApi {
         })
     }
 
-    /// `GET path`: the status code and the JSON body.
-    pub fn get(&self, path: &str) -> Result<(u16, serde_json::Value)> {
-        self.request("GET", path, None)
-    }
-
     /// `POST path` with a JSON body.
     pub fn post(&self, path: &str, body: &serde_json::Value) -> Result<(u16, serde_json::Value)> {
         self.request("POST", path, Some(body))
@@ -86,10 +81,15 @@ fn parse_answer(answer: &[u8]) -> Result<(u16, serde_json::Value)> {
         .nth(1)
         .and_then(|code| code.parse().ok())
         .context("no status code")?;
-    let chunked = head
-        .lines()
-        .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding: chunked"));
-    let body = if chunked { dechunk(body) } else { body.to_owned() };
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("transfer-encoding: chunked")
+    });
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
     let json = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
     Ok((status, json))
 }

@@ -4,6 +4,7 @@ mod keygen;
 mod log;
 mod maintainer;
 mod node;
+mod up;
 
 use crate::cli::{Cli, Command, LogCommand, ProjectCommand};
 use std::process::ExitCode;
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keygen(args) => keygen::run(args),
         Command::Id(args) => keygen::show(args),
         Command::Node(args) => node::run(args),
+        Command::Up(args) => up::run(args),
         Command::Log(LogCommand::Export(args)) => log::export(args),
         Command::Log(LogCommand::Verify(args)) => log::verify(args),
         Command::Project(ProjectCommand::Declare(args)) => maintainer::declare(args),

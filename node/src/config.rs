@@ -20,6 +20,11 @@ struct FileConfig {
     platforms: Option<Vec<String>>,
     mdns: Option<bool>,
     sync_interval_secs: Option<u64>,
+    poll_interval_secs: Option<u64>,
+    builds_max: Option<u32>,
+    lease_secs: Option<u64>,
+    allow_local_repositories: Option<bool>,
+    webhook_secret_file: Option<PathBuf>,
 }
 
 /// A node's validated configuration.
@@ -39,6 +44,18 @@ pub struct NodeConfig {
     pub mdns: bool,
     /// How often to sync with a random peer.
     pub sync_interval: Duration,
+    /// How often to poll watched repositories.
+    pub poll_interval: Duration,
+    /// Builds this node runs at once.
+    pub builds_max: u32,
+    /// How long a claim holds a cell unless renewed.
+    pub lease: Duration,
+    /// Whether repositories on this machine may be watched and built.
+    pub allow_local_repositories: bool,
+    /// Print announcements, builds and results on the terminal.
+    pub report: bool,
+    /// The HMAC secret push webhooks are signed with (none: webhooks off).
+    pub webhook_secret: Option<Vec<u8>>,
 }
 
 /// Default listen addresses: TCP and QUIC on every interface, port 7070.
@@ -78,6 +95,24 @@ impl NodeConfig {
                     .or(file.sync_interval_secs)
                     .unwrap_or(30),
             ),
+            poll_interval: Duration::from_secs(
+                args.poll_interval_secs
+                    .or(file.poll_interval_secs)
+                    .unwrap_or(10),
+            ),
+            builds_max: args.builds_max.or(file.builds_max).unwrap_or(1),
+            lease: Duration::from_secs(args.lease_secs.or(file.lease_secs).unwrap_or(30)),
+            allow_local_repositories: args.allow_local_repositories
+                || file.allow_local_repositories.unwrap_or(false),
+            report: false,
+            webhook_secret: match args
+                .webhook_secret_file
+                .clone()
+                .or(file.webhook_secret_file)
+            {
+                Some(path) => Some(read_secret(&path)?),
+                None => None,
+            },
         };
         config.validate()?;
         Ok(config)
@@ -100,8 +135,31 @@ impl NodeConfig {
         if self.sync_interval.is_zero() {
             bail!("sync interval must be at least 1 second");
         }
+        if self.poll_interval.is_zero() {
+            bail!("poll interval must be at least 1 second");
+        }
+        if self.builds_max == 0 {
+            bail!("builds_max must be at least 1 (a node that builds nothing needs no platform)");
+        }
+        if self.lease < Duration::from_secs(2) {
+            bail!("the lease must be at least 2 seconds: renewals need time to spread");
+        }
         Ok(())
     }
+}
+
+/// A webhook secret: the file's content without surrounding whitespace.
+fn read_secret(path: &Path) -> Result<Vec<u8>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the webhook secret {}", path.display()))?;
+    let secret = text.trim();
+    if secret.len() < 16 {
+        bail!(
+            "the webhook secret in {} is shorter than 16 characters: too easy to guess",
+            path.display()
+        );
+    }
+    Ok(secret.as_bytes().to_vec())
 }
 
 fn pick(

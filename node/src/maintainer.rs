@@ -13,7 +13,7 @@
 
 use anyhow::{Context, Result, bail};
 use buildmesh_core::log::ChainWriter;
-use buildmesh_protocol::{Body, Entry, PublicKey, Timestamp};
+use buildmesh_protocol::{Body, Entry, ProjectDeclaration, PublicKey, Timestamp};
 use ed25519_dalek::SigningKey;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -80,6 +80,18 @@ impl MaintainerKey {
         Ok(entry)
     }
 
+    /// The latest declaration of project `name` among the key's recent
+    /// entries, if any.
+    pub fn recent_declaration(&self, name: &str) -> Option<&ProjectDeclaration> {
+        self.recent
+            .iter()
+            .rev()
+            .find_map(|entry| match entry.body() {
+                Body::Project(p) if p.name == name => Some(p),
+                _ => None,
+            })
+    }
+
     /// The latest entries signed with this key, oldest first, the one just
     /// signed included: what to send a node.
     pub fn to_send(&self) -> Vec<Vec<u8>> {
@@ -109,7 +121,11 @@ fn read_chain(file: &File, path: &Path, key: &SigningKey) -> Result<Vec<Entry>> 
         }
         let expected = entries.last().map_or(1, |last| last.seq() + 1);
         if entry.seq() != expected || entries.last().is_some_and(|l| l.id() != entry.prev()) {
-            bail!("{}: does not follow the line before (sequence {})", at(), entry.seq());
+            bail!(
+                "{}: does not follow the line before (sequence {})",
+                at(),
+                entry.seq()
+            );
         }
         entries.push(entry);
     }

@@ -102,7 +102,7 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 
 mod rogue {
     use super::*;
-    use buildmesh_mesh::{MeshConfig, MeshEvent, start};
+    use buildmesh_mesh::{MeshConfig, MeshEvent, Topic, start};
 
     /// A libp2p peer that speaks the protocol's transport but lies: it
     /// publishes forged, tampered and garbage entries and malformed requests.
@@ -141,7 +141,7 @@ mod rogue {
                 if connected {
                     round += 1;
                     for bytes in lies(round) {
-                        let _ = mesh.publish(bytes).await;
+                        let _ = mesh.publish(Topic::Entries, bytes).await;
                     }
                     let _ = mesh
                         .request(honest_key, vec![0xff; round as usize % 50 + 1])

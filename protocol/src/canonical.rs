@@ -1,9 +1,12 @@
-//! The one byte encoding of entry content (`docs/protocol.md` §2).
+//! The one byte encoding of entry content (`docs/protocol.md` §2), also
+//! used for bids (§10).
 
 use crate::entry::EntryContent;
 use crate::error::DecodeError;
 use crate::limits::ENTRY_BYTES_MAX;
 use bincode::config::{Configuration, Fixint, Limit, LittleEndian};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// The version byte that starts every entry's content.
 pub const FORMAT_VERSION: u8 = 1;
@@ -25,7 +28,13 @@ fn config() -> Config {
 
 /// The content bytes: the version byte, then the content's fields.
 pub(crate) fn encode(content: &EntryContent) -> Result<Vec<u8>, DecodeError> {
-    bincode::serde::encode_to_vec((FORMAT_VERSION, content), config())
+    encode_value(content)
+}
+
+/// The version byte, then `value`'s fields: the encoding of §2 for any
+/// signed value (entry content, a bid).
+pub(crate) fn encode_value<T: Serialize>(value: &T) -> Result<Vec<u8>, DecodeError> {
+    bincode::serde::encode_to_vec((FORMAT_VERSION, value), config())
         .map_err(|e| DecodeError::Malformed(e.to_string()))
 }
 
@@ -41,18 +50,26 @@ pub(crate) fn decode_trusted(bytes: &[u8]) -> Result<EntryContent, DecodeError> 
 /// Decodes content bytes, refusing anything but the canonical encoding of a
 /// supported version.
 pub(crate) fn decode(bytes: &[u8]) -> Result<EntryContent, DecodeError> {
+    decode_value(bytes)
+}
+
+/// [`decode`] for any signed value: the version byte, then `T`'s fields,
+/// in their one canonical encoding and nothing after them.
+pub(crate) fn decode_value<T: Serialize + DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<T, DecodeError> {
     let version = *bytes.first().ok_or(DecodeError::TooShort(0))?;
     if version != FORMAT_VERSION {
         return Err(DecodeError::UnsupportedVersion(version));
     }
-    let ((_, content), read): ((u8, EntryContent), usize) =
+    let ((_, value), read): ((u8, T), usize) =
         bincode::serde::decode_from_slice(bytes, config())
             .map_err(|e| DecodeError::Malformed(e.to_string()))?;
     if read != bytes.len() {
         return Err(DecodeError::TrailingBytes(bytes.len() - read));
     }
-    if encode(&content)? != bytes {
+    if encode_value(&value)? != bytes {
         return Err(DecodeError::NotCanonical);
     }
-    Ok(content)
+    Ok(value)
 }

@@ -36,6 +36,7 @@
 
 #![deny(missing_docs)]
 
+mod bid;
 mod body;
 mod canonical;
 mod digest;
@@ -48,6 +49,10 @@ mod verify;
 mod version;
 mod wire;
 
+pub use bid::{
+    BID_BYTES_MAX, BID_DOMAIN, BID_TOPIC, Bid, BidDecodeError, BidSignError, SignedBid,
+    bid_signed_message,
+};
 pub use body::{
     Artifact, Body, BodyKind, BuildResult, BuilderPolicy, Claim, CommitAnnouncement, ForceBuild,
     ForceTarget, Outcome, ProjectDeclaration, Role, StepResult, StepStatus, TrustChange,

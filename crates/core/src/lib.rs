@@ -29,6 +29,7 @@
 
 #![deny(missing_docs)]
 
+pub mod claim;
 pub mod log;
 pub mod replicator;
 pub mod view;

@@ -8,8 +8,10 @@ mod cell;
 mod matrix;
 mod policy;
 mod project_log;
+mod work;
 
 pub use cell::{Cell, CellResult, CellStatus};
 pub use matrix::{Matrix, MatrixOptions, Row, matrix};
 pub use policy::Policy;
 pub use project_log::{CellFact, Fact, LEASE_MS_MAX, Labels, ProjectLog};
+pub use work::{CellEvent, WantedCell, Watch, Work, work};

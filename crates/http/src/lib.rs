@@ -16,14 +16,24 @@
 //! # impl buildmesh_http::LogReader for Empty {
 //! #     fn digest(&self) -> Result<(u64, [u8; 32]), String> { Ok((0, [0; 32])) }
 //! # }
-//! server.serve(status, commands, std::sync::Arc::new(Empty), std::future::pending()).await?;
+//! let backend = buildmesh_http::Backend {
+//!     status,
+//!     commands,
+//!     log: std::sync::Arc::new(Empty),
+//!     hook_secret: None,
+//! };
+//! server.serve(backend, std::future::pending()).await?;
 //! # drop(publish);
 //! # Ok(()) }
 //! ```
 
 #![deny(missing_docs)]
 
+mod hooks;
+pub mod json;
 mod peers;
+
+pub use hooks::{HOOK_BYTES_MAX, signature_matches};
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -120,12 +130,10 @@ impl Server {
     /// [`Command`]s on `commands`.
     pub async fn serve(
         self,
-        status: watch::Receiver<NodeStatus>,
-        commands: mpsc::Sender<Command>,
-        log: Arc<dyn LogReader>,
+        backend: Backend,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), HttpError> {
-        let app = router(status, commands, log);
+        let app = router(backend);
         axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -134,6 +142,20 @@ impl Server {
         .await?;
         Ok(())
     }
+}
+
+/// What the server answers from: the node's published status, its command
+/// channel, a reader of its log, and the webhook secret (none: webhooks
+/// off).
+pub struct Backend {
+    /// The status the driver publishes.
+    pub status: watch::Receiver<NodeStatus>,
+    /// Requests to the driver.
+    pub commands: mpsc::Sender<Command>,
+    /// Reads the log beside the driver.
+    pub log: Arc<dyn LogReader>,
+    /// The HMAC secret forges sign push webhooks with.
+    pub hook_secret: Option<Vec<u8>>,
 }
 
 /// Most entries one `POST /api/v1/entries` may carry.
@@ -157,6 +179,22 @@ pub enum Command {
         /// Its bytes.
         reply: oneshot::Sender<Option<Vec<u8>>>,
     },
+    /// The matrix of a project, as JSON (`None`: no such project).
+    Matrix {
+        /// The project id.
+        project: [u8; 32],
+        /// Its matrix.
+        reply: oneshot::Sender<Option<serde_json::Value>>,
+    },
+    /// One entry, decoded, as JSON (`None`: not held).
+    Entry {
+        /// The entry id.
+        id: [u8; 32],
+        /// The entry.
+        reply: oneshot::Sender<Option<serde_json::Value>>,
+    },
+    /// A forge reported a push: poll the watched repositories now.
+    Poll,
     /// Disconnect and ban the peer with this public key.
     Ban {
         /// The peer's public key.
@@ -190,27 +228,32 @@ struct AppState {
     status: watch::Receiver<NodeStatus>,
     commands: mpsc::Sender<Command>,
     log: Arc<dyn LogReader>,
+    /// The webhook secret; webhooks are off without one.
+    hook_secret: Option<Arc<[u8]>>,
 }
 
 /// The routes.
-pub fn router(
-    status: watch::Receiver<NodeStatus>,
-    commands: mpsc::Sender<Command>,
-    log: Arc<dyn LogReader>,
-) -> Router {
+pub fn router(backend: Backend) -> Router {
     Router::new()
         .route("/api/v1/node", get(node))
         .route("/api/v1/entries", post(submit))
         .route("/api/v1/blobs/{hash}", get(blob))
+        .route("/api/v1/projects/{project}/matrix", get(matrix))
+        .route("/api/v1/entries/{id}", get(entry))
+        .route(
+            "/api/v1/hooks/{forge}",
+            post(hooks::push).layer(axum::extract::DefaultBodyLimit::max(HOOK_BYTES_MAX)),
+        )
         .route(
             "/api/v1/peers/{key}/ban",
             post(peers::ban).delete(peers::unban),
         )
         .fallback(not_found)
         .with_state(AppState {
-            status,
-            commands,
-            log,
+            status: backend.status,
+            commands: backend.commands,
+            log: backend.log,
+            hook_secret: backend.hook_secret.map(Arc::from),
         })
 }
 
@@ -281,6 +324,61 @@ async fn submit(
     }
     match answer.await {
         Ok(results) => Json(SubmitReply { results }).into_response(),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down"),
+    }
+}
+
+async fn matrix(State(state): State<AppState>, Path(project): Path<String>) -> Response {
+    let Some(project) = hex::decode(&project)
+        .ok()
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "a project id is 64 hex digits (as `buildmesh project declare` prints)",
+        );
+    };
+    let (reply, answer) = oneshot::channel();
+    if state
+        .commands
+        .send(Command::Matrix { project, reply })
+        .await
+        .is_err()
+    {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down");
+    }
+    match answer.await {
+        Ok(Some(matrix)) => Json(matrix).into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "no declared project with this id in this node's log",
+        ),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down"),
+    }
+}
+
+async fn entry(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let Some(id) = hex::decode(&id)
+        .ok()
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+    else {
+        return error(StatusCode::BAD_REQUEST, "an entry id is 64 hex digits");
+    };
+    let (reply, answer) = oneshot::channel();
+    if state
+        .commands
+        .send(Command::Entry { id, reply })
+        .await
+        .is_err()
+    {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down");
+    }
+    match answer.await {
+        Ok(Some(entry)) => Json(entry).into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "no entry with this id in this node's log",
+        ),
         Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down"),
     }
 }

@@ -1,8 +1,20 @@
 //! The HTTP API over a real socket on 127.0.0.1.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use buildmesh_http::{LogReader, NodeStatus, bind};
+use buildmesh_http::{Backend, LogReader, NodeStatus, bind};
 use std::sync::Arc;
+
+fn backend(
+    status: watch::Receiver<NodeStatus>,
+    commands: tokio::sync::mpsc::Sender<buildmesh_http::Command>,
+) -> Backend {
+    Backend {
+        status,
+        commands,
+        log: Arc::new(FixedLog),
+        hook_secret: Some(b"hush".to_vec()),
+    }
+}
 
 /// A log of 42 entries whose digest is all sevens.
 struct FixedLog;
@@ -50,11 +62,9 @@ async fn node_status_is_served_as_published() {
     let addr = server.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (commands, _node) = tokio::sync::mpsc::channel(8);
-    let task = tokio::spawn(
-        server.serve(status, commands, Arc::new(FixedLog), async move {
-            let _ = stopped.await;
-        }),
-    );
+    let task = tokio::spawn(server.serve(backend(status, commands), async move {
+        let _ = stopped.await;
+    }));
     publish.send_modify(|s| {
         s.public_key = "ab".repeat(32);
         s.entries = 42;
@@ -93,7 +103,7 @@ async fn submitted_entries_reach_the_node_and_bad_bodies_are_4xx() {
     let (commands, mut node) = tokio::sync::mpsc::channel(8);
     let server = bind("127.0.0.1:0").await.unwrap();
     let addr = server.local_addr().unwrap();
-    tokio::spawn(server.serve(status, commands, Arc::new(FixedLog), std::future::pending()));
+    tokio::spawn(server.serve(backend(status, commands), std::future::pending()));
     tokio::spawn(async move {
         while let Some(buildmesh_http::Command::Submit { entries, reply }) = node.recv().await {
             let results = entries

@@ -21,6 +21,8 @@ const IDENTIFY_PROTOCOL: &str = "/buildmesh/1.0.0";
 
 /// The gossipsub topic that carries signed log entries.
 pub(crate) const ENTRIES_TOPIC: &str = "buildmesh/entries/1";
+/// The gossipsub topic that carries signed bids for builds.
+pub(crate) const BIDS_TOPIC: &str = "buildmesh/bids/1";
 
 /// gossipsub's `max_transmit_size`, bytes: the limit on a whole encoded
 /// RPC frame (data plus source, sequence number, topic and signature), in
@@ -74,10 +76,12 @@ impl MeshBehaviour {
             gossipsub::MessageAuthenticity::Signed(key.clone()),
             gossipsub_config()?,
         )?;
-        let topic = gossipsub::IdentTopic::new(ENTRIES_TOPIC);
-        let (params, thresholds) = peer_score(topic.hash());
+        let topics = [ENTRIES_TOPIC, BIDS_TOPIC].map(gossipsub::IdentTopic::new);
+        let (params, thresholds) = peer_score(topics.iter().map(|t| t.hash()));
         gossipsub.with_peer_score(params, thresholds)?;
-        gossipsub.subscribe(&topic)?;
+        for topic in &topics {
+            gossipsub.subscribe(topic)?;
+        }
 
         let sync = request_response::Behaviour::with_codec(
             SyncCodec,
@@ -134,7 +138,7 @@ fn gossipsub_config() -> Result<gossipsub::Config, gossipsub::ConfigBuilderError
 ///   mode) are not graylisted. The whitelist holds exact addresses, not
 ///   prefixes: other 127/8 addresses count as one ordinary IP.
 fn peer_score(
-    topic: gossipsub::TopicHash,
+    topics: impl Iterator<Item = gossipsub::TopicHash>,
 ) -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
     let topic_params = gossipsub::TopicScoreParams {
         topic_weight: 1.0,
@@ -153,7 +157,7 @@ fn peer_score(
         ..gossipsub::TopicScoreParams::default()
     };
     let params = gossipsub::PeerScoreParams {
-        topics: [(topic, topic_params)].into_iter().collect(),
+        topics: topics.map(|topic| (topic, topic_params.clone())).collect(),
         topic_score_cap: 100.0,
         ip_colocation_factor_whitelist: HashSet::from([
             IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -170,8 +174,8 @@ mod tests {
 
     #[test]
     fn score_parameters_are_valid() {
-        let topic = gossipsub::IdentTopic::new(ENTRIES_TOPIC).hash();
-        let (params, thresholds) = peer_score(topic);
+        let topics = [ENTRIES_TOPIC, BIDS_TOPIC].map(|t| gossipsub::IdentTopic::new(t).hash());
+        let (params, thresholds) = peer_score(topics.into_iter());
         assert_eq!(params.validate(), Ok(()));
         assert_eq!(thresholds.validate(), Ok(()));
     }

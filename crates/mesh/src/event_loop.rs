@@ -8,8 +8,10 @@
 //! in turn stops reading from peers. That is deliberate backpressure; the
 //! alternative, dropping events, would lose requests and gossip silently.
 
-use crate::behaviour::{ENTRIES_TOPIC, KAD_PROTOCOL, MeshBehaviour, MeshBehaviourEvent};
-use crate::{Acceptance, BAN_DURATION, MeshError, MeshEvent, MeshInfo, PublicKey, keys};
+use crate::behaviour::{
+    BIDS_TOPIC, ENTRIES_TOPIC, KAD_PROTOCOL, MeshBehaviour, MeshBehaviourEvent,
+};
+use crate::{Acceptance, BAN_DURATION, MeshError, MeshEvent, MeshInfo, PublicKey, Topic, keys};
 use futures::StreamExt;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, InboundRequestId, ResponseChannel};
@@ -40,6 +42,7 @@ pub(crate) enum Command {
         bytes: Vec<u8>,
     },
     Publish {
+        topic: Topic,
         bytes: Vec<u8>,
         reply: oneshot::Sender<Result<(), MeshError>>,
     },
@@ -80,7 +83,6 @@ pub(crate) struct EventLoop {
     events: mpsc::Sender<MeshEvent>,
     /// The receiver is gone: events are discarded.
     events_closed: bool,
-    topic: gossipsub::IdentTopic,
     /// Connected ed25519 peers.
     peers: BTreeMap<PublicKey, PeerId>,
     /// Inbound requests by the id handed out in [`MeshEvent::Request`].
@@ -104,7 +106,6 @@ impl EventLoop {
             commands,
             events,
             events_closed: false,
-            topic: gossipsub::IdentTopic::new(ENTRIES_TOPIC),
             peers: BTreeMap::new(),
             inbound: HashMap::new(),
             next_inbound: 0,
@@ -187,8 +188,12 @@ impl EventLoop {
                 }
                 None => debug!(id, "response dropped: unknown or expired request id"),
             },
-            Command::Publish { bytes, reply } => {
-                let result = self.publish(bytes);
+            Command::Publish {
+                topic,
+                bytes,
+                reply,
+            } => {
+                let result = self.publish(topic, bytes);
                 let _ = reply.send(result);
             }
             Command::Report {
@@ -230,8 +235,8 @@ impl EventLoop {
         }
     }
 
-    fn publish(&mut self, bytes: Vec<u8>) -> Result<(), MeshError> {
-        let topic = self.topic.clone();
+    fn publish(&mut self, topic: Topic, bytes: Vec<u8>) -> Result<(), MeshError> {
+        let topic = gossipsub::IdentTopic::new(topic_name(topic));
         match self.swarm.behaviour_mut().gossipsub.publish(topic, bytes) {
             Ok(id) => {
                 debug!(message = %id, "published");
@@ -438,7 +443,13 @@ impl EventLoop {
                     return;
                 };
                 trace!(message = %message_id, from = %from.short(), source = %source.short(), "gossip received");
+                let topic = if message.topic == gossipsub::IdentTopic::new(BIDS_TOPIC).hash() {
+                    Topic::Bids
+                } else {
+                    Topic::Entries
+                };
                 self.emit(MeshEvent::Gossip {
+                    topic,
                     from,
                     source,
                     message: message_id.0,
@@ -570,5 +581,13 @@ fn on_kad(event: kad::Event) {
             Err(error) => debug!(%error, "kademlia bootstrap failed"),
         },
         other => trace!(?other, "kademlia event"),
+    }
+}
+
+/// The gossipsub topic name of `topic`.
+fn topic_name(topic: Topic) -> &'static str {
+    match topic {
+        Topic::Entries => ENTRIES_TOPIC,
+        Topic::Bids => BIDS_TOPIC,
     }
 }

@@ -191,9 +191,11 @@ pub enum MeshEvent {
     /// One of our requests to this peer failed: timeout, connection closed,
     /// dial failure, protocol not supported, or an oversize frame.
     RequestFailed(PublicKey),
-    /// A gossipsub message on the entries topic awaits a verdict; give it
-    /// with [`MeshClient::report`].
+    /// A gossipsub message awaits a verdict; give it with
+    /// [`MeshClient::report`].
     Gossip {
+        /// Which topic it came on.
+        topic: Topic,
         /// The peer that forwarded it to us.
         from: PublicKey,
         /// The peer that published and signed it.
@@ -203,6 +205,15 @@ pub enum MeshEvent {
         /// The message's data.
         bytes: Vec<u8>,
     },
+}
+
+/// What a gossiped message carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    /// Signed log entries (`buildmesh/entries/1`).
+    Entries,
+    /// Signed bids for builds (`buildmesh/bids/1`), never stored.
+    Bids,
 }
 
 /// The verdict on a gossiped message.
@@ -333,9 +344,14 @@ impl MeshClient {
     /// succeeds and logs it. Other refusals, such as every peer's send
     /// queue being full, are [`MeshError::Publish`]; the message was sent
     /// to no one.
-    pub async fn publish(&self, bytes: Vec<u8>) -> Result<(), MeshError> {
+    pub async fn publish(&self, topic: Topic, bytes: Vec<u8>) -> Result<(), MeshError> {
         check_size("gossip message", bytes.len(), GOSSIP_BYTES_MAX)?;
-        self.ask(|reply| Command::Publish { bytes, reply }).await?
+        self.ask(|reply| Command::Publish {
+            topic,
+            bytes,
+            reply,
+        })
+        .await?
     }
 
     /// Gives the verdict on the gossiped `message` (its id) received from

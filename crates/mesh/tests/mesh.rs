@@ -6,7 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use buildmesh_mesh::{
-    Acceptance, GOSSIP_BYTES_MAX, MeshClient, MeshConfig, MeshError, MeshEvent, PublicKey, start,
+    Acceptance, GOSSIP_BYTES_MAX, MeshClient, MeshConfig, MeshError, MeshEvent, PublicKey, Topic,
+    start,
 };
 use ed25519_dalek::SigningKey;
 use std::time::Duration;
@@ -143,7 +144,11 @@ async fn publish_until_received(
 ) -> (PublicKey, PublicKey, Vec<u8>, Vec<u8>) {
     let give_up = Instant::now() + DEADLINE;
     loop {
-        publisher.mesh.publish(bytes.to_vec()).await.unwrap();
+        publisher
+            .mesh
+            .publish(Topic::Entries, bytes.to_vec())
+            .await
+            .unwrap();
         if let Ok(gossip) = timeout(Duration::from_millis(200), receiver.gossip()).await {
             return gossip;
         }
@@ -185,11 +190,14 @@ mod connect {
             .unwrap();
 
         // Publishing the same bytes again is a duplicate, not an error.
-        b.mesh.publish(bytes).await.unwrap();
+        b.mesh.publish(Topic::Entries, bytes).await.unwrap();
 
         // The largest message still fits gossipsub's frame limit.
         let largest = vec![0x42; GOSSIP_BYTES_MAX];
-        b.mesh.publish(largest.clone()).await.unwrap();
+        b.mesh
+            .publish(Topic::Entries, largest.clone())
+            .await
+            .unwrap();
         let (_, _, message, got) = a.gossip().await;
         assert_eq!(got, largest);
         a.mesh
@@ -343,7 +351,9 @@ mod sync {
             Err(MeshError::TooLarge { .. })
         ));
         assert!(matches!(
-            a.mesh.publish(vec![0; GOSSIP_BYTES_MAX + 1]).await,
+            a.mesh
+                .publish(Topic::Entries, vec![0; GOSSIP_BYTES_MAX + 1])
+                .await,
             Err(MeshError::TooLarge { .. })
         ));
     }
@@ -403,7 +413,7 @@ mod disconnect {
         a.disconnected_from(b.key).await;
         assert!(matches!(b.mesh.info().await, Err(MeshError::Closed)));
         assert!(matches!(
-            b.mesh.publish(vec![1]).await,
+            b.mesh.publish(Topic::Entries, vec![1]).await,
             Err(MeshError::Closed)
         ));
         b.mesh.shutdown().await; // again: a no-op

@@ -143,7 +143,8 @@ pub fn run_build(job: &BuildJob, context: &RunnerContext) -> BuildReport {
         result.error = Some(error.to_string());
     }
     if result.environment.is_empty() {
-        result.environment = capture_environment(&[], &context.work, &context.cancel);
+        result.environment =
+            capture_environment(&[], &BTreeMap::new(), &context.work, &context.cancel);
     }
     tracing::info!(outcome = ?result.outcome, "build finished");
     finish(result, warnings)
@@ -173,7 +174,12 @@ fn build(
         &context.blobs,
         warnings,
     );
-    result.environment = capture_environment(&recipe.tools, work.path(), &context.cancel);
+    result.environment = capture_environment(
+        &recipe.tools,
+        &recipe.inherited(),
+        work.path(),
+        &context.cancel,
+    );
     if context.cancel.is_cancelled() {
         return Err(BuildError::Cancelled);
     }

@@ -19,6 +19,7 @@ const TOOL_LINE_BYTES_MAX: usize = 200;
 /// the command) run in `work_dir` as a step would be, with [`TOOL_TIMEOUT`].
 pub fn capture_environment(
     tools: &[String],
+    env: &BTreeMap<String, String>,
     work_dir: &Path,
     cancel: &Cancel,
 ) -> BTreeMap<String, String> {
@@ -30,7 +31,7 @@ pub fn capture_environment(
         if cancel.is_cancelled() {
             break;
         }
-        environment.insert(tool.clone(), tool_line(tool, work_dir, cancel));
+        environment.insert(tool.clone(), tool_line(tool, env, work_dir, cancel));
     }
     environment
 }
@@ -45,12 +46,17 @@ fn kernel() -> String {
 
 /// The first non-blank line the command printed; if it did not exit 0,
 /// prefixed with how it ended, so a missing tool reads as one.
-fn tool_line(command: &str, work_dir: &Path, cancel: &Cancel) -> String {
+fn tool_line(
+    command: &str,
+    env: &BTreeMap<String, String>,
+    work_dir: &Path,
+    cancel: &Cancel,
+) -> String {
     let mut output = Vec::new();
     let spawn = Spawn {
         command,
         dir: work_dir,
-        env: &BTreeMap::new(),
+        env,
         timeout: TOOL_TIMEOUT,
     };
     let ended = process::run(&spawn, cancel, &mut |bytes| {

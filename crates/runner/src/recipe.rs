@@ -50,6 +50,27 @@ pub struct Recipe {
     /// Commands whose first output line describes the builder
     /// (`cc --version`); each becomes an environment entry.
     pub tools: Vec<String>,
+    /// Variables of the node's own environment every step gets (a step's
+    /// `env` still wins): for toolchains found through `PATH` or `HOME`.
+    pub inherit: Vec<String>,
+}
+
+impl Recipe {
+    /// `step`'s environment: the inherited variables the node has, then
+    /// the step's own.
+    pub fn environment_of(&self, step: &Step) -> BTreeMap<String, String> {
+        let mut env = self.inherited();
+        env.extend(step.env.clone());
+        env
+    }
+
+    /// The inherited variables the node has, with its values.
+    pub fn inherited(&self) -> BTreeMap<String, String> {
+        self.inherit
+            .iter()
+            .filter_map(|name| std::env::var(name).ok().map(|value| (name.clone(), value)))
+            .collect()
+    }
 }
 
 /// One step of a recipe.
@@ -133,6 +154,14 @@ pub enum RecipeError {
     #[error("environment.tools[{index}]: {problem}")]
     Tool {
         /// 0-based index in the list, as TOML arrays are written.
+        index: usize,
+        /// What is wrong.
+        problem: String,
+    },
+    /// An inherited variable's name is wrong.
+    #[error("environment.inherit[{index}]: {problem}")]
+    Inherit {
+        /// 0-based index in the list.
         index: usize,
         /// What is wrong.
         problem: String,

@@ -154,12 +154,19 @@ pub fn submit(api: &NodeApi, wires: &[Vec<u8>], entry: &Entry) -> Result<()> {
     let hexes: Vec<String> = wires.iter().map(hex::encode).collect();
     let (code, reply) = api.post("/api/v1/entries", &serde_json::json!({ "entries": hexes }))?;
     if code != 200 {
-        bail!("{} (the entry is recorded and will be sent again with your next command)", error_text(code, &reply));
+        bail!(
+            "{} (the entry is recorded and will be sent again with your next command)",
+            error_text(code, &reply)
+        );
     }
     let id = entry.id().to_string();
     let outcome = reply["results"]
         .as_array()
-        .and_then(|results| results.iter().find(|r| r["id"].as_str() == Some(id.as_str())))
+        .and_then(|results| {
+            results
+                .iter()
+                .find(|r| r["id"].as_str() == Some(id.as_str()))
+        })
         .and_then(|r| r["outcome"].as_str())
         .context("the node's answer does not mention the entry")?;
     if outcome.starts_with("invalid") || outcome.starts_with("refused") {

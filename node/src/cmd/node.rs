@@ -1,5 +1,8 @@
 //! `buildmesh node`: the daemon.
 
+use crate::builds::Builds;
+use crate::builds::executor::{BuildDone, Executor, ExecutorConfig};
+use crate::builds::poller::{self, NewCommits, PollerConfig};
 use crate::cli::NodeArgs;
 use crate::config::NodeConfig;
 use crate::driver::Driver;
@@ -7,13 +10,15 @@ use crate::keyfile;
 use crate::log_reader::CachedDigest;
 use crate::verifier::Verifier;
 use anyhow::{Context, Result};
+use buildmesh_core::claim::{Claimer, ClaimerConfig};
 use buildmesh_core::replicator::{Replicator, ReplicatorConfig};
-use buildmesh_http::NodeStatus;
+use buildmesh_http::{Backend, NodeStatus};
 use buildmesh_mesh::MeshConfig;
 use buildmesh_protocol::PublicKey;
 use buildmesh_store::SledStore;
 use ed25519_dalek::SigningKey;
 use rand::Rng;
+use std::collections::BTreeSet;
 use std::process::ExitCode;
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
@@ -23,18 +28,24 @@ const VERIFY_THREADS_MAX: usize = 4;
 
 /// Loads the configuration and runs the node until a signal stops it.
 pub fn run(args: NodeArgs) -> Result<ExitCode> {
-    let config = NodeConfig::load(&args)?;
+    run_with(NodeConfig::load(&args)?, Vec::new())
+}
+
+/// Runs a node with `config`, taking the `seed` entries first.
+pub fn run_with(config: NodeConfig, seed: Vec<Vec<u8>>) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(config))?;
+    runtime.block_on(serve(config, seed))?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(config: NodeConfig) -> Result<()> {
-    let key = load_or_create_key(&config)?;
+/// Runs a node until a signal stops it. `seed` holds entries signed
+/// elsewhere (`buildmesh up`'s project declaration) to take first.
+async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
+    let key = load_or_create_key(&config.data_dir.key_file())?;
     let public = PublicKey::from(key.verifying_key());
     let store = SledStore::open(&config.data_dir.store())?;
     let mut mesh_config = MeshConfig::new(key.to_bytes());
@@ -50,7 +61,14 @@ async fn serve(config: NodeConfig) -> Result<()> {
     };
     let seed = rand::rng().next_u64();
     let log_reader = Arc::new(CachedDigest::new(store.reader()));
-    let replicator = Replicator::new(replicator_config, key, store, seed)?;
+    let builds_key = key.clone();
+    let mut replicator = Replicator::new(replicator_config, key, store, seed)?;
+    if !seed_entries.is_empty() {
+        let wires: Vec<&[u8]> = seed_entries.iter().map(Vec::as_slice).collect();
+        replicator.submit(&wires)?;
+        while replicator.poll_action().is_some() {}
+    }
+    let (builds, new_commits, builds_done) = start_builds(&config, builds_key)?;
 
     let (status, status_rx) = watch::channel(NodeStatus {
         public_key: public.to_string(),
@@ -62,11 +80,15 @@ async fn serve(config: NodeConfig) -> Result<()> {
     let server = buildmesh_http::bind(&config.http).await?;
     let http_addr = server.local_addr()?;
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let http = tokio::spawn(
-        server.serve(status_rx, commands_tx, log_reader, async move {
-            let _ = http_stopped.await;
-        }),
-    );
+    let backend = Backend {
+        status: status_rx,
+        commands: commands_tx,
+        log: log_reader,
+        hook_secret: config.webhook_secret.clone(),
+    };
+    let http = tokio::spawn(server.serve(backend, async move {
+        let _ = http_stopped.await;
+    }));
 
     let blobs = config.data_dir.blobs();
     let mut driver = Driver {
@@ -78,6 +100,10 @@ async fn serve(config: NodeConfig) -> Result<()> {
         blobs,
         blob_waiters: Default::default(),
         verifier: Verifier::start(VERIFY_THREADS_MAX)?,
+        builds,
+        new_commits,
+        builds_done,
+        report: config.report,
     };
     driver.refresh_status()?;
     println!("http http://{http_addr}");
@@ -88,14 +114,63 @@ async fn serve(config: NodeConfig) -> Result<()> {
     outcome
 }
 
-fn load_or_create_key(config: &NodeConfig) -> Result<SigningKey> {
-    let path = config.data_dir.key_file();
+/// The building side: claimer, executor and poller, and the channels on
+/// which the poller and the builds report.
+fn start_builds(
+    config: &NodeConfig,
+    key: SigningKey,
+) -> Result<(
+    Builds,
+    mpsc::Receiver<NewCommits>,
+    mpsc::Receiver<BuildDone>,
+)> {
+    let me = PublicKey::from(key.verifying_key());
+    let platforms: BTreeSet<String> = config.platforms.iter().cloned().collect();
+    let lease_ms = u64::try_from(config.lease.as_millis()).unwrap_or(u64::MAX);
+    let claimer_config = ClaimerConfig {
+        lease_ms,
+        renew_ms: lease_ms / 3,
+        builds_max: config.builds_max,
+        ..ClaimerConfig::default()
+    };
+    let claimer = Claimer::new(claimer_config, me, platforms.clone());
+    let (done_tx, done_rx) = mpsc::channel(64);
+    let executor = Executor::new(
+        ExecutorConfig {
+            mirrors: config.data_dir.mirrors(),
+            work: config.data_dir.work(),
+            blobs: config.data_dir.blobs(),
+            allow_local_repositories: config.allow_local_repositories,
+        },
+        done_tx,
+    )
+    .context("cannot open the blob directory")?;
+    let (watches_tx, watches_rx) = watch::channel(Vec::new());
+    let (found_tx, found_rx) = mpsc::channel(64);
+    let (poke_tx, poke_rx) = mpsc::channel(1);
+    poller::start(
+        PollerConfig {
+            mirrors: config.data_dir.mirrors(),
+            interval: config.poll_interval,
+            allow_local_repositories: config.allow_local_repositories,
+        },
+        watches_rx,
+        poke_rx,
+        found_tx,
+    )
+    .context("cannot start the git poller")?;
+    let builds = Builds::new(key, platforms, claimer, executor, watches_tx, poke_tx);
+    Ok((builds, found_rx, done_rx))
+}
+
+/// The node key at `path`, created if there is none.
+pub fn load_or_create_key(path: &std::path::Path) -> Result<SigningKey> {
     if path.exists() {
-        return keyfile::read(&path);
+        return keyfile::read(path);
     }
     let key = SigningKey::generate(&mut rand::rng());
-    keyfile::write_new(&path, &key, false)?;
-    tracing::info!(path = %path.display(), "created a node key");
+    keyfile::write_new(path, &key, false)?;
+    tracing::info!(path = %path.display(), "created a key");
     Ok(key)
 }
 

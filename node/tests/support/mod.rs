@@ -28,6 +28,11 @@ impl Node {
     }
 
     pub fn start_with(dir: tempfile::TempDir, bootstrap: Vec<&Node>) -> Node {
+        Node::launch(dir, bootstrap, &[])
+    }
+
+    /// A node with `extra` flags (platforms, intervals, ...).
+    pub fn launch(dir: tempfile::TempDir, bootstrap: Vec<&Node>, extra: &[&str]) -> Node {
         let mut command = Command::new(env!("CARGO_BIN_EXE_buildmesh"));
         command.args(["node", "--data-dir", dir.path().to_str().unwrap()]);
         command.args([
@@ -41,6 +46,7 @@ impl Node {
         for peer in bootstrap {
             command.args(["--bootstrap", &peer.listen]);
         }
+        command.args(extra);
         command
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -112,6 +118,17 @@ impl Node {
         let (code, reply) = http(&self.http, method, &path, "");
         assert_eq!(code, 200, "{reply}");
         assert_eq!(reply["banned"], banned);
+    }
+
+    /// The node's data dir.
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
+    /// Kills the node with SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Stops with SIGTERM and waits, as an operator would.

@@ -151,6 +151,8 @@ pub struct CellFact {
     pub id: EntryId,
     /// Its author.
     pub author: PublicKey,
+    /// When its author wrote it.
+    pub at: Timestamp,
     /// The platform label, as its index in [`ProjectLog::platforms`].
     pub platform: u32,
     /// A claim or a result.
@@ -192,6 +194,7 @@ impl CellFact {
         Some(CellFact {
             id: entry.id(),
             author: entry.author(),
+            at: entry.timestamp(),
             platform,
             what,
         })
@@ -205,7 +208,7 @@ fn announced_commit(entry: &Entry) -> Option<&CommitId> {
     }
 }
 
-fn fetch<S: EntryStore>(
+pub(super) fn fetch<S: EntryStore>(
     store: &S,
     prefix: &[u8],
     newest_first: bool,

@@ -32,7 +32,11 @@ pub(super) fn run_all(
             result.steps.push(skipped(step, empty));
             continue;
         }
-        match run_one(index, step, dir, context) {
+        let prepared = Step {
+            env: recipe.environment_of(step),
+            ..step.clone()
+        };
+        match run_one(index, &prepared, dir, context) {
             Ok(run) => {
                 failed = run.status != StepStatus::Exited(0);
                 logs.insert(step.name.clone(), run.log.hash);

@@ -1,11 +1,11 @@
 //! What the node's git poller needs to announce a commit.
 
 use super::{Mirror, MirrorError};
-use std::path::Path;
 use crate::fit::truncate;
 use buildmesh_protocol::{
     COMMIT_PARENTS_MAX, CommitId, LONG_TEXT_BYTES_MAX, SHORT_TEXT_BYTES_MAX, Timestamp,
 };
+use std::path::Path;
 
 /// A commit as a [`CommitAnnouncement`](buildmesh_protocol::CommitAnnouncement)
 /// describes it. Texts are cut to the protocol's limits and parents to
@@ -112,6 +112,8 @@ impl Mirror {
 /// maintainer announces from their own checkout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalCommit {
+    /// The top of the working copy.
+    pub root: std::path::PathBuf,
     /// The branch `HEAD` points at, if `rev` is `HEAD` and one is checked out.
     pub branch: Option<String>,
     /// The commit.
@@ -151,7 +153,8 @@ pub fn describe_local(dir: &Path, rev: &str) -> Result<LocalCommit, MirrorError>
         url,
         source: git2::Error::from_str("not a SHA-1 commit"),
     })?;
-    Ok(LocalCommit { branch, info })
+    let root = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
+    Ok(LocalCommit { root, branch, info })
 }
 
 fn describe(commit: &git2::Commit<'_>) -> Option<CommitInfo> {

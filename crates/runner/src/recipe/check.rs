@@ -33,10 +33,18 @@ pub(crate) fn recipe(raw: RawRecipe) -> Result<Recipe, RecipeError> {
         .collect::<Result<BTreeMap<_, _>, RecipeError>>()?;
     let tools = raw.environment.tools;
     tools.iter().enumerate().try_for_each(|(i, t)| tool(i, t))?;
+    let inherit = raw.environment.inherit;
+    count("inherited variables", inherit.len(), STEP_ENV_MAX)?;
+    for (index, name) in inherit.iter().enumerate() {
+        if let Err(problem) = env_problem(name, "") {
+            return Err(RecipeError::Inherit { index, problem });
+        }
+    }
     Ok(Recipe {
         steps,
         metrics,
         tools,
+        inherit,
     })
 }
 

@@ -43,6 +43,8 @@ pub(crate) struct RawMetric {
 pub(crate) struct RawEnvironment {
     #[serde(default)]
     pub tools: Vec<String>,
+    #[serde(default)]
+    pub inherit: Vec<String>,
 }
 
 fn default_timeout() -> u64 {

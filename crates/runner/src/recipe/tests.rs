@@ -113,3 +113,21 @@ fn env_and_tools_are_checked() {
     let e = error("[[step]]\nname = \"a\"\ncommand = \"x\"\n[environment]\ntools = [\"\"]\n");
     assert!(e.contains("environment.tools[0]"), "{e}");
 }
+
+#[test]
+fn inherited_variables_come_from_the_node_and_steps_win() {
+    let recipe = Recipe::parse(
+        b"[[step]]\nname = \"a\"\ncommand = \"x\"\nenv = { HOME = \"/mine\" }\n\
+          [environment]\ninherit = [\"PATH\", \"HOME\", \"BUILDMESH_NO_SUCH_VARIABLE\"]\n",
+    )
+    .unwrap();
+    let env = recipe.environment_of(&recipe.steps[0]);
+    assert_eq!(env.get("PATH"), std::env::var("PATH").ok().as_ref());
+    assert_eq!(env.get("HOME").map(String::as_str), Some("/mine"));
+    assert!(!env.contains_key("BUILDMESH_NO_SUCH_VARIABLE"));
+    let error = Recipe::parse(
+        b"[[step]]\nname = \"a\"\ncommand = \"x\"\n[environment]\ninherit = [\"A=B\"]\n",
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("inherit[0]"), "{error}");
+}

@@ -1,16 +1,28 @@
 //! The driver: feeds the replicator what the mesh, the HTTP server and the
 //! clock report, and carries out what it asks. Like quinn's
 //! `ConnectionDriver`, it decides nothing about the protocol: every `if`
-//! that matters lives in `buildmesh_core::replicator`.
+//! that matters lives in `buildmesh_core::replicator` and
+//! `buildmesh_core::claim`.
 
+mod building;
+
+use crate::builds::Builds;
+use crate::builds::executor::BuildDone;
+use crate::builds::poller::NewCommits;
 use crate::clock;
 use crate::verifier::Verifier;
 use anyhow::{Context, Result};
-use buildmesh_core::log::EntryStore;
+use buildmesh_core::log::{ChainStore, EntryStore};
 use buildmesh_core::replicator::{Action, Input, Replicator, Submitted, Verdict};
+use buildmesh_core::view::{MatrixOptions, ProjectLog, matrix};
 use buildmesh_http::{Command, NodeStatus, SubmitResult};
-use buildmesh_mesh::{Acceptance, MeshClient, MeshError, MeshEvent};
-use buildmesh_protocol::{BlobHash, PublicKey, RESPONSE_BYTES_MAX, Response, Timestamp};
+use buildmesh_mesh::{Acceptance, MeshClient, MeshError, MeshEvent, Topic};
+use buildmesh_protocol::{
+    BlobHash, EntryId, ProjectId, PublicKey, RESPONSE_BYTES_MAX, Response, Timestamp,
+};
+
+/// Rows of a matrix served over HTTP.
+const MATRIX_ROWS: usize = 50;
 use buildmesh_store::SledStore;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -32,6 +44,14 @@ pub struct Driver {
     pub blob_waiters: BTreeMap<BlobHash, Vec<oneshot::Sender<Option<Vec<u8>>>>>,
     /// Checks sync batches beside the driver.
     pub verifier: Verifier,
+    /// The building side: claimer, executor, poller's channel.
+    pub builds: Builds,
+    /// New commits the poller found.
+    pub new_commits: mpsc::Receiver<NewCommits>,
+    /// Builds that ended.
+    pub builds_done: mpsc::Receiver<BuildDone>,
+    /// Print announcements and results on the terminal (`buildmesh up`).
+    pub report: bool,
 }
 
 impl Driver {
@@ -39,7 +59,11 @@ impl Driver {
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<()> {
         let mut shutdown = pin!(shutdown);
         loop {
+            if self.builds.stale {
+                self.refresh_work().await?;
+            }
             let wake = self.replicator.poll_timeout().map(instant_of);
+            let builds_wake = self.builds.poll_timeout().map(instant_of);
             tokio::select! {
                 event = self.events.recv() => match event {
                     Some(event) => {
@@ -58,9 +82,16 @@ impl Driver {
                     self.refresh_status()?;
                 }
                 () = sleep_until(wake) => self.handle(Input::Tick).await?,
+                Some(news) = self.new_commits.recv() => self.announce(news).await?,
+                Some(done) = self.builds_done.recv() => self.build_done(done).await?,
+                () = sleep_until(builds_wake) => {
+                    let errands = self.builds.tick(clock::now());
+                    self.run_errands(errands).await?;
+                }
                 () = &mut shutdown => break,
             }
         }
+        self.builds.stop();
         tracing::info!("stopping: flushing the store");
         self.replicator
             .store_mut()
@@ -86,6 +117,17 @@ impl Driver {
             MeshEvent::Response { peer, bytes } => Input::ResponseReceived { peer, bytes },
             MeshEvent::RequestFailed(peer) => Input::RequestFailed(peer),
             MeshEvent::Gossip {
+                topic: Topic::Bids,
+                from,
+                source,
+                message,
+                bytes,
+            } => {
+                self.on_bid(from, source, message, &bytes).await?;
+                return Ok(false);
+            }
+            MeshEvent::Gossip {
+                topic: Topic::Entries,
                 from,
                 source,
                 message,
@@ -120,6 +162,19 @@ impl Driver {
                 let _ = reply.send(done.map_err(|e| e.to_string()));
                 Ok(())
             }
+            Command::Matrix { project, reply } => {
+                let _ = reply.send(self.matrix(ProjectId(project))?);
+                Ok(())
+            }
+            Command::Poll => {
+                self.builds.poll_now();
+                Ok(())
+            }
+            Command::Entry { id, reply } => {
+                let found = self.replicator.store().get(&EntryId(id))?;
+                let _ = reply.send(found.map(|s| buildmesh_http::json::entry(&s.entry)));
+                Ok(())
+            }
             Command::Blob { hash, reply } => {
                 let hash = BlobHash(hash);
                 if let Some(bytes) = self.read_blob(&hash) {
@@ -151,7 +206,7 @@ impl Driver {
                     self.verifier.submit(peer, wires)?;
                     Ok(())
                 }
-                Action::Publish { bytes } => self.mesh.publish(bytes).await,
+                Action::Publish { bytes } => self.mesh.publish(Topic::Entries, bytes).await,
                 Action::ReportGossip {
                     message,
                     from,
@@ -163,6 +218,7 @@ impl Driver {
                 }
                 Action::Applied(ids) => {
                     tracing::debug!(count = ids.len(), "entries applied");
+                    self.builds.stale = true;
                     Ok(())
                 }
                 Action::BlobFetched { hash, bytes } => {
@@ -180,6 +236,16 @@ impl Driver {
             tolerate(done)?;
         }
         Ok(())
+    }
+
+    /// A project's matrix as JSON: its newest commits.
+    fn matrix(&self, project: ProjectId) -> Result<Option<serde_json::Value>> {
+        let log = ProjectLog::load(self.replicator.store(), &project, MATRIX_ROWS)?;
+        let options = MatrixOptions {
+            branch: None,
+            rows_max: Some(MATRIX_ROWS),
+        };
+        Ok(matrix(&log, clock::now(), &options).map(|m| buildmesh_http::json::matrix(&m)))
     }
 
     /// A blob from DATA_DIR/blobs, if held, small enough to send, and

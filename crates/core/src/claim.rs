@@ -1,0 +1,207 @@
+//! The claimer: decides, with no master, which node builds which cell.
+//!
+//! A sans-IO state machine like the [replicator](crate::replicator): the
+//! driver feeds it [`ClaimInput`]s with the time ([`Claimer::handle`]),
+//! drains [`ClaimAction`]s ([`Claimer::poll_action`]) until `None`, then
+//! sleeps until [`Claimer::poll_timeout`] and feeds [`ClaimInput::Tick`].
+//! It never reads a clock and needs no randomness: what all nodes must
+//! agree on (who wins) is a pure function of bids ([`rule`]).
+//!
+//! The protocol, in short (`docs/architecture.md`, "Claiming builds"):
+//! - a cell we could build and that still needs builders opens a round:
+//!   we bid (our load, after a delay that grows with our rendezvous
+//!   score, and only if we have not yet seen enough better bids) and
+//!   collect bids for `bid_window_ms` from when we first heard of it;
+//! - when the window closes, [`rule::pick_winners`] names the winners; a
+//!   winner claims with a lease, builds, and renews every `renew_ms`;
+//!   the others give the winners `claim_grace_ms` to claim, then open a
+//!   new round without them;
+//! - more live claims than needed (lost bids, partitions) are settled by
+//!   the same rule on rendezvous scores alone: the losers cancel; enough
+//!   results cancel a build too;
+//! - a lease that lapses with no result reopens the cell.
+
+mod build;
+mod cell;
+mod facts;
+mod io;
+mod round;
+pub mod rule;
+mod table;
+mod timer;
+
+pub use io::{CellKey, ClaimAction, ClaimInput};
+pub use rule::{Candidate, pick_winners, rendezvous_score};
+
+use buildmesh_protocol::{PublicKey, Timestamp};
+use cell::{Cell, Phase};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use timer::{CellId, Timer, Timers};
+
+/// Tunables, with the defaults nodes run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimerConfig {
+    /// How long bids are collected from when a round opens, ms. Longer
+    /// than most gossip delays, so bidders mostly see the same bids.
+    pub bid_window_ms: u64,
+    /// How long a claim holds a cell unless renewed, ms.
+    pub lease_ms: u64,
+    /// How often a builder renews its lease, ms; well under `lease_ms`,
+    /// so one lost renewal does not lose the cell.
+    pub renew_ms: u64,
+    /// How long the losers of a round wait for the winners' claims before
+    /// they bid again without them, ms. Covers the delay of log gossip.
+    pub claim_grace_ms: u64,
+    /// Builds this node runs at once.
+    pub builds_max: u32,
+}
+
+impl Default for ClaimerConfig {
+    fn default() -> Self {
+        let lease_ms = 30_000;
+        ClaimerConfig {
+            bid_window_ms: 150,
+            lease_ms,
+            renew_ms: lease_ms / 3,
+            claim_grace_ms: 2_000,
+            builds_max: 1,
+        }
+    }
+}
+
+/// Counters for metrics, tests and the simulator.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClaimerStats {
+    /// Bids sent.
+    pub bids_sent: u64,
+    /// Bids not sent because enough better ones came first.
+    pub bids_suppressed: u64,
+    /// Rounds opened (the first of a cell included).
+    pub rounds: u64,
+    /// Builds started (each after a first claim).
+    pub builds_started: u64,
+    /// Lease renewals written.
+    pub renewals: u64,
+    /// Builds cancelled: another held the cell by the rule, or enough
+    /// results came.
+    pub cancels: u64,
+}
+
+/// Decides which cells this node claims and builds. See the module docs.
+///
+/// Methods: getters ([`Claimer::load`], [`Claimer::building`],
+/// [`Claimer::stats`]), one input ([`Claimer::handle`]), and the outputs
+/// ([`Claimer::poll_action`], then [`Claimer::poll_timeout`]).
+#[derive(Debug, Clone)]
+pub struct Claimer {
+    config: ClaimerConfig,
+    me: PublicKey,
+    platforms: BTreeSet<String>,
+    index: BTreeMap<CellKey, CellId>,
+    cells: BTreeMap<CellId, Cell>,
+    next_id: u64,
+    timers: Timers,
+    outbox: VecDeque<ClaimAction>,
+    load: u32,
+    stats: ClaimerStats,
+}
+
+impl Claimer {
+    /// The claimer of the node `me`, which builds on `platforms`.
+    pub fn new(config: ClaimerConfig, me: PublicKey, platforms: BTreeSet<String>) -> Self {
+        let config = ClaimerConfig {
+            renew_ms: config.renew_ms.clamp(1, config.lease_ms.max(1)),
+            ..config
+        };
+        Claimer {
+            config,
+            me,
+            platforms,
+            index: BTreeMap::new(),
+            cells: BTreeMap::new(),
+            next_id: 0,
+            timers: Timers::default(),
+            outbox: VecDeque::new(),
+            load: 0,
+            stats: ClaimerStats::default(),
+        }
+    }
+
+    /// Builds running here.
+    pub fn load(&self) -> u32 {
+        self.load
+    }
+
+    /// The cells this node builds, in key order.
+    pub fn building(&self) -> impl Iterator<Item = &CellKey> {
+        self.index
+            .iter()
+            .filter(|(_, id)| {
+                self.cells
+                    .get(id)
+                    .is_some_and(|c| c.phase == Phase::Building)
+            })
+            .map(|(key, _)| key)
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &ClaimerStats {
+        &self.stats
+    }
+
+    /// Cells tracked (wanted, or heard of through facts and bids).
+    pub fn cells_tracked(&self) -> usize {
+        self.cells.len()
+    }
+
+    /// Takes one input. Drain [`Claimer::poll_action`] after each call.
+    pub fn handle(&mut self, now: Timestamp, input: ClaimInput) {
+        match input {
+            ClaimInput::Wanted {
+                cell,
+                builds,
+                since,
+            } => self.wanted(now, cell, builds, since),
+            ClaimInput::Claimed {
+                cell,
+                builder,
+                at,
+                lease_expires,
+            } => self.claimed(now, cell, builder, at, lease_expires),
+            ClaimInput::Finished { cell, builder, at } => self.finished(now, cell, builder, at),
+            ClaimInput::Bid(bid) => self.bid_received(now, bid),
+            ClaimInput::BuildEnded(cell) => self.build_ended(now, &cell),
+            ClaimInput::Tick => self.tick(now),
+        }
+    }
+
+    /// The next action to carry out, in order; drain until `None`.
+    pub fn poll_action(&mut self) -> Option<ClaimAction> {
+        self.outbox.pop_front()
+    }
+
+    /// When to feed [`ClaimInput::Tick`] next.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.timers.next()
+    }
+
+    /// Fires every timer due by `now`, earliest first.
+    fn tick(&mut self, now: Timestamp) {
+        while let Some((id, timer)) = self.timers.pop_due(now) {
+            match timer {
+                Timer::SendBid => self.send_bid(now, id),
+                Timer::WindowClose => self.close_window(now, id),
+                Timer::GraceEnd => self.grace_ended(now, id),
+                Timer::LeaseExpiry => self.reconsider(now, id),
+                Timer::Renew => self.renew(now, id),
+                Timer::Forget => self.maybe_forget(now, id),
+            }
+        }
+    }
+
+    fn window_and_grace_ms(&self) -> u64 {
+        self.config
+            .bid_window_ms
+            .saturating_add(self.config.claim_grace_ms)
+    }
+}

@@ -1,0 +1,123 @@
+//! Our builds: claiming, renewing, settling competing claims, ending.
+
+use super::cell::Phase;
+use super::rule::{Rank, rendezvous_score, top};
+use super::timer::{CellId, Timer};
+use super::{CellKey, ClaimAction, Claimer};
+use buildmesh_protocol::Timestamp;
+
+impl Claimer {
+    /// We won: claim with a lease, start the build, renew on a timer.
+    pub(super) fn claim_and_build(&mut self, now: Timestamp, id: CellId) {
+        let Some(cell) = self.cells.get_mut(&id) else {
+            return;
+        };
+        self.timers.stop_round(id);
+        self.timers.stop(id, Timer::LeaseExpiry);
+        cell.phase = Phase::Building;
+        cell.lease = now.plus_ms(self.config.lease_ms);
+        self.load += 1;
+        self.stats.builds_started += 1;
+        self.outbox.push_back(ClaimAction::WriteClaim {
+            cell: cell.key.clone(),
+            lease_expires: cell.lease,
+        });
+        self.outbox
+            .push_back(ClaimAction::StartBuild(cell.key.clone()));
+        self.timers
+            .set(id, Timer::Renew, now.plus_ms(self.config.renew_ms));
+    }
+
+    /// Extends our lease while we build.
+    pub(super) fn renew(&mut self, now: Timestamp, id: CellId) {
+        let Some(cell) = self.cells.get_mut(&id) else {
+            return;
+        };
+        if cell.phase != Phase::Building {
+            return;
+        }
+        cell.lease = now.plus_ms(self.config.lease_ms);
+        self.stats.renewals += 1;
+        self.outbox.push_back(ClaimAction::WriteClaim {
+            cell: cell.key.clone(),
+            lease_expires: cell.lease,
+        });
+        self.timers
+            .set(id, Timer::Renew, now.plus_ms(self.config.renew_ms));
+    }
+
+    /// Cancels our build if enough results came, or if more builders
+    /// hold live claims than the cell still needs and the rule (on
+    /// rendezvous scores alone: claims carry no load) ranks us out. Every
+    /// claimer runs the same rule on the same claims, so exactly the
+    /// best-ranked ones keep building.
+    pub(super) fn check_build(&mut self, now: Timestamp, id: CellId) {
+        let me = self.me;
+        let Some(cell) = self.cells.get(&id) else {
+            return;
+        };
+        let Some(want) = cell.want else {
+            return;
+        };
+        let allowed = usize::from(want.builds).saturating_sub(cell.results());
+        let mut claimers: Vec<Rank> = cell
+            .live_claimers(now)
+            .map(|builder| Rank::new(0, rendezvous_score(builder, &cell.key), *builder))
+            .collect();
+        claimers.push(Rank::new(0, cell.score, me));
+        let keep = claimers.len() <= allowed || top(claimers, allowed).contains(&me);
+        if !keep {
+            self.outbox
+                .push_back(ClaimAction::CancelBuild(cell.key.clone()));
+            self.stats.cancels += 1;
+            self.end_build(now, id);
+            self.load_freed(now);
+        }
+    }
+
+    /// Our build of `key` ended and its result is written.
+    pub(super) fn build_ended(&mut self, now: Timestamp, key: &CellKey) {
+        let Some(id) = self.known_id(key) else {
+            return;
+        };
+        let Some(cell) = self.cells.get_mut(&id) else {
+            return;
+        };
+        if cell.phase != Phase::Building {
+            return;
+        }
+        // Our result is on its way back as `Finished`; until then this
+        // keeps us from bidding on the cell again.
+        cell.add_result(self.me, now);
+        self.end_build(now, id);
+        self.load_freed(now);
+    }
+
+    /// Leaves the building state: no more renewals, one slot free.
+    pub(super) fn end_build(&mut self, now: Timestamp, id: CellId) {
+        let Some(cell) = self.cells.get_mut(&id) else {
+            return;
+        };
+        if cell.phase != Phase::Building {
+            return;
+        }
+        cell.phase = Phase::Idle;
+        cell.lease = now;
+        self.load = self.load.saturating_sub(1);
+        self.timers.stop(id, Timer::Renew);
+        self.watch_leases(now, id);
+    }
+
+    /// A slot came free: cells that waited for one may bid now.
+    pub(super) fn load_freed(&mut self, now: Timestamp) {
+        let waiting: Vec<CellId> = self
+            .cells
+            .iter()
+            .filter(|(_, cell)| cell.phase == Phase::Idle && cell.want.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in waiting {
+            self.reconsider(now, id);
+        }
+    }
+}

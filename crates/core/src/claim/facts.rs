@@ -1,0 +1,123 @@
+//! The claimer's reactions to facts: a want, a claim, a result, a bid.
+
+use super::cell::{Phase, StoredBid, Want};
+use super::rule::rendezvous_score;
+use super::{CellKey, Claimer};
+use crate::view::LEASE_MS_MAX;
+use buildmesh_protocol::{Bid, PublicKey, Timestamp};
+
+/// Bids further than this from our clock are ignored, ms: replays of old
+/// bids, or a bidder whose clock is far off.
+pub(crate) const BID_AGE_MS_MAX: u64 = 60_000;
+
+impl Claimer {
+    pub(super) fn wanted(&mut self, now: Timestamp, key: CellKey, builds: u8, since: Timestamp) {
+        let Some(id) = self.cell_id(now, key) else {
+            return;
+        };
+        let Some(cell) = self.cells.get_mut(&id) else {
+            return;
+        };
+        let builds = builds.max(1);
+        match cell.want {
+            Some(old) if old.since >= since => {
+                cell.want = Some(Want {
+                    builds,
+                    since: old.since,
+                });
+            }
+            old => {
+                cell.want = Some(Want { builds, since });
+                cell.reset_since(since);
+                let deciding = matches!(cell.phase, Phase::Window(_) | Phase::Grace(_));
+                if old.is_some() && deciding {
+                    // A force during a round: start over under the new want.
+                    cell.phase = Phase::Idle;
+                    self.timers.stop_round(id);
+                }
+            }
+        }
+        self.reconsider(now, id);
+    }
+
+    pub(super) fn claimed(
+        &mut self,
+        now: Timestamp,
+        key: CellKey,
+        builder: PublicKey,
+        at: Timestamp,
+        lease_expires: Timestamp,
+    ) {
+        if builder == self.me {
+            // We know our own lease. One we do not hold (we cancelled, or
+            // restarted and lost the build) must not keep us off the cell.
+            return;
+        }
+        let Some(id) = self.cell_id(now, key) else {
+            return;
+        };
+        if let Some(cell) = self.cells.get_mut(&id) {
+            // As the views judge it: no claim holds past LEASE_MS_MAX.
+            cell.add_claim(builder, lease_expires.min(at.plus_ms(LEASE_MS_MAX)));
+        }
+        self.reconsider(now, id);
+    }
+
+    pub(super) fn finished(
+        &mut self,
+        now: Timestamp,
+        key: CellKey,
+        builder: PublicKey,
+        at: Timestamp,
+    ) {
+        let Some(id) = self.cell_id(now, key) else {
+            return;
+        };
+        let Some(cell) = self.cells.get_mut(&id) else {
+            return;
+        };
+        cell.add_result(builder, at);
+        if builder == self.me && cell.phase == Phase::Building && cell.finished_since(&builder) {
+            // Our result overtook our own BuildEnded.
+            self.end_build(now, id);
+            self.load_freed(now);
+        }
+        self.reconsider(now, id);
+    }
+
+    pub(super) fn bid_received(&mut self, now: Timestamp, bid: Bid) {
+        if bid.bidder == self.me || bid.at.0.abs_diff(now.0) > BID_AGE_MS_MAX {
+            return;
+        }
+        let Some(id) = self.cell_id(now, CellKey::of_bid(&bid)) else {
+            return;
+        };
+        let fresh_ms = self.window_and_grace_ms();
+        let Some(cell) = self.cells.get_mut(&id) else {
+            return;
+        };
+        if cell.want.is_some_and(|w| bid.at < w.since) {
+            return; // a bid on the cell before its latest force
+        }
+        let stored = StoredBid {
+            load: bid.load,
+            round: bid.round,
+            at: bid.at,
+            arrived: now,
+            score: rendezvous_score(&bid.bidder, &cell.key),
+        };
+        if !cell.add_bid(bid.bidder, stored) || cell.phase != Phase::Idle {
+            return;
+        }
+        if cell.round_is_fresh(now, fresh_ms) {
+            return;
+        }
+        if cell.want.is_none() {
+            // Heard of it before it is wanted here: the round is the
+            // bidder's, and the window runs from now whatever we learn.
+            cell.round_started = Some(now);
+        } else if cell.needed(now) > 0 {
+            self.start_round(now, id);
+        }
+    }
+}

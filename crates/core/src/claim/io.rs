@@ -1,0 +1,101 @@
+//! What the claimer is told and what it asks for.
+
+use buildmesh_protocol::{Bid, CommitId, ProjectId, PublicKey, Timestamp};
+
+/// One cell of the matrix: a commit of a project on a platform.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CellKey {
+    /// The project.
+    pub project: ProjectId,
+    /// The commit.
+    pub commit: CommitId,
+    /// The platform label.
+    pub platform: String,
+}
+
+impl CellKey {
+    /// The cell a bid is for.
+    pub fn of_bid(bid: &Bid) -> CellKey {
+        CellKey {
+            project: bid.project,
+            commit: bid.commit.clone(),
+            platform: bid.platform.clone(),
+        }
+    }
+}
+
+/// Something that happened. Inputs are facts, in the past tense.
+///
+/// Facts about cells on platforms this node does not serve are dropped.
+/// Claims, results and bids must come from builders the cell's project
+/// trusts; the claimer does not know projects' policies.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClaimInput {
+    /// The cell wants `builds` results from distinct builders; results
+    /// written before `since` do not count (a force build moves `since`
+    /// forward). Repeating it is harmless; a later `since` starts a new
+    /// round.
+    ///
+    /// Feed the cell's claims and results with it, before the next
+    /// [`ClaimInput::Tick`]: a cell the claimer forgot (done and idle for a
+    /// while) is rebuilt from them, and without them it would look open.
+    Wanted {
+        /// The cell.
+        cell: CellKey,
+        /// Distinct builders' results it needs.
+        builds: u8,
+        /// Results written before this do not count.
+        since: Timestamp,
+    },
+    /// A trusted builder claimed the cell (renewals repeat this with a
+    /// later expiry). Our own claims come back this way too.
+    Claimed {
+        /// The cell.
+        cell: CellKey,
+        /// Who claimed it.
+        builder: PublicKey,
+        /// When the claim was written.
+        at: Timestamp,
+        /// When it lapses unless renewed.
+        lease_expires: Timestamp,
+    },
+    /// A trusted builder wrote a result for the cell at `at`.
+    Finished {
+        /// The cell.
+        cell: CellKey,
+        /// Who built it.
+        builder: PublicKey,
+        /// When the result was written.
+        at: Timestamp,
+    },
+    /// A verified bid from another node (or our own echoed back: ignored).
+    Bid(Bid),
+    /// Our build of the cell ended (its result is written and will also
+    /// arrive as [`ClaimInput::Finished`]). Not needed after
+    /// [`ClaimAction::CancelBuild`], and ignored then.
+    BuildEnded(CellKey),
+    /// Time passed; see [`super::Claimer::poll_timeout`]. Timers only fire
+    /// here, never inside another input, so facts fed together are all
+    /// seen before anything is decided on them.
+    Tick,
+}
+
+/// Something the driver must do. Actions are imperatives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClaimAction {
+    /// Sign this bid and gossip it on the bids topic.
+    SendBid(Bid),
+    /// Write (and publish) a claim entry on the cell; the first claim and
+    /// each renewal.
+    WriteClaim {
+        /// The cell.
+        cell: CellKey,
+        /// The lease's end.
+        lease_expires: Timestamp,
+    },
+    /// Build the cell. Write the claim first: it is the action before.
+    StartBuild(CellKey),
+    /// Stop building the cell and write no result: another builder holds
+    /// it by the rule, or enough results came.
+    CancelBuild(CellKey),
+}

@@ -1,0 +1,191 @@
+//! Rounds: when to bid, when a window closes, what the rule says, and
+//! what the losers do when the winners never claim.
+
+use super::cell::{OwnBid, Phase, StoredBid};
+use super::rule::{Rank, bid_delay_ms, top};
+use super::timer::{CellId, Timer};
+use super::{ClaimAction, Claimer};
+use buildmesh_protocol::{Bid, Timestamp};
+
+impl Claimer {
+    /// Looks at a cell again after something changed, and opens, joins or
+    /// abandons a round, or settles our build.
+    pub(super) fn reconsider(&mut self, now: Timestamp, id: CellId) {
+        let fresh_ms = self.window_and_grace_ms();
+        let can_bid = self.can_bid(now, id);
+        let Some(cell) = self.cells.get_mut(&id) else {
+            return;
+        };
+        let needed = cell.needed(now);
+        match cell.phase {
+            Phase::Building => self.check_build(now, id),
+            Phase::Window(_) | Phase::Grace(_) if needed == 0 => {
+                cell.phase = Phase::Idle;
+                self.timers.stop_round(id);
+                self.watch_leases(now, id);
+            }
+            Phase::Window(_) | Phase::Grace(_) => {}
+            Phase::Idle if needed == 0 => self.watch_leases(now, id),
+            Phase::Idle if cell.round_is_fresh(now, fresh_ms) => self.join_round(now, id),
+            Phase::Idle if can_bid => self.start_round(now, id),
+            Phase::Idle => {}
+        }
+    }
+
+    /// Whether we could take the cell now: it needs builders, we have a
+    /// free slot, and we have not built it already.
+    pub(super) fn can_bid(&self, now: Timestamp, id: CellId) -> bool {
+        self.cells.get(&id).is_some_and(|cell| {
+            self.load < self.config.builds_max
+                && cell.phase != Phase::Building
+                && !cell.finished_since(&self.me)
+                && cell.needed(now) > 0
+        })
+    }
+
+    /// Opens a new round from now: bids that came before the last
+    /// window closed are dropped (their bidders bid again if they still
+    /// want the cell), and we bid if we can.
+    pub(super) fn start_round(&mut self, now: Timestamp, id: CellId) {
+        let window_ms = self.config.bid_window_ms;
+        let Some(cell) = self.cells.get_mut(&id) else {
+            return;
+        };
+        if let Some(started) = cell.round_started {
+            cell.drop_bids_before(started.plus_ms(window_ms));
+            cell.round = cell.round.saturating_add(1);
+        }
+        cell.round_started = Some(now);
+        self.stats.rounds += 1;
+        self.join_round(now, id);
+    }
+
+    /// Takes part in the round that opened at `round_started`: collect
+    /// until its window closes, and bid if we can and it is not too late.
+    /// The bid waits in proportion to our rendezvous score within the first
+    /// half of the window, so likely winners speak first.
+    fn join_round(&mut self, now: Timestamp, id: CellId) {
+        let can_bid = self.can_bid(now, id);
+        let window_ms = self.config.bid_window_ms;
+        let Some(cell) = self.cells.get_mut(&id) else {
+            return;
+        };
+        let started = cell.round_started.unwrap_or(now);
+        let closes = started.plus_ms(window_ms);
+        self.timers.set(id, Timer::WindowClose, closes.max(now));
+        self.timers.stop(id, Timer::LeaseExpiry);
+        if can_bid && closes > now {
+            let send = started.plus_ms(bid_delay_ms(&cell.score, window_ms / 2));
+            self.timers.set(id, Timer::SendBid, send.max(now));
+            cell.phase = Phase::Window(OwnBid::Pending);
+        } else {
+            cell.phase = Phase::Window(OwnBid::Watching);
+        }
+    }
+
+    /// Sends our bid, unless enough better bids came while we waited.
+    /// Those bidders would win over us anyway, so staying quiet changes no
+    /// outcome and saves every other node a message.
+    pub(super) fn send_bid(&mut self, now: Timestamp, id: CellId) {
+        let can_bid = self.can_bid(now, id);
+        let (me, load) = (self.me, self.load);
+        let Some(cell) = self.cells.get_mut(&id) else {
+            return;
+        };
+        if cell.phase != Phase::Window(OwnBid::Pending) {
+            return;
+        }
+        if !can_bid {
+            cell.phase = Phase::Window(OwnBid::Watching);
+            return;
+        }
+        let mine = Rank::new(load, cell.score, me);
+        if cell.better_than(mine, now) >= cell.needed(now) {
+            cell.phase = Phase::Window(OwnBid::Suppressed);
+            self.stats.bids_suppressed += 1;
+            return;
+        }
+        let bid = Bid {
+            bidder: me,
+            at: now,
+            project: cell.key.project,
+            round: cell.round,
+            load,
+            commit: cell.key.commit.clone(),
+            platform: cell.key.platform.clone(),
+        };
+        let stored = StoredBid {
+            load,
+            round: cell.round,
+            at: now,
+            arrived: now,
+            score: cell.score,
+        };
+        cell.add_bid(me, stored);
+        cell.phase = Phase::Window(OwnBid::Sent);
+        self.stats.bids_sent += 1;
+        self.outbox.push_back(ClaimAction::SendBid(bid));
+    }
+
+    /// The window closed: run the rule on the bids seen. A winner claims;
+    /// the others wait for the winners' claims until the grace ends.
+    pub(super) fn close_window(&mut self, now: Timestamp, id: CellId) {
+        let can_bid = self.can_bid(now, id);
+        let grace_ends_ms = self.window_and_grace_ms();
+        let me = self.me;
+        let Some(cell) = self.cells.get_mut(&id) else {
+            return;
+        };
+        self.timers.stop(id, Timer::SendBid);
+        let needed = cell.needed(now);
+        if needed == 0 {
+            cell.phase = Phase::Idle;
+            self.watch_leases(now, id);
+            return;
+        }
+        let winners = top(cell.candidates(now), needed);
+        if can_bid && winners.contains(&me) {
+            self.claim_and_build(now, id);
+        } else if winners.is_empty() {
+            cell.phase = Phase::Idle;
+            if can_bid {
+                self.start_round(now, id);
+            }
+        } else {
+            let started = cell.round_started.unwrap_or(now);
+            cell.phase = Phase::Grace(winners);
+            let ends = started.plus_ms(grace_ends_ms).max(now);
+            self.timers.set(id, Timer::GraceEnd, ends);
+        }
+    }
+
+    /// The winners had their time. Those that did not claim are passed
+    /// by from now on, and a new round opens if the cell still needs
+    /// builders (a winner crashed, or its bid was all we saw).
+    pub(super) fn grace_ended(&mut self, now: Timestamp, id: CellId) {
+        let Some(cell) = self.cells.get_mut(&id) else {
+            return;
+        };
+        let Phase::Grace(winners) = std::mem::replace(&mut cell.phase, Phase::Idle) else {
+            return;
+        };
+        cell.mark_failed(&winners, now);
+        if cell.needed(now) > 0 {
+            self.start_round(now, id);
+        } else {
+            self.watch_leases(now, id);
+        }
+    }
+
+    /// Arms a timer for the first of others' leases to lapse, so a lapse
+    /// with no result reopens the cell.
+    pub(super) fn watch_leases(&mut self, now: Timestamp, id: CellId) {
+        let Some(cell) = self.cells.get(&id) else {
+            return;
+        };
+        match cell.next_lapse(now).filter(|_| cell.want.is_some()) {
+            Some(at) => self.timers.set(id, Timer::LeaseExpiry, at),
+            None => self.timers.stop(id, Timer::LeaseExpiry),
+        }
+    }
+}

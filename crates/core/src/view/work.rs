@@ -1,0 +1,227 @@
+//! What the log asks of one node: repositories to watch, cells to build,
+//! and the claims and results that decide who builds them.
+//!
+//! A pure function of the entry set, the node's key and its platforms. The
+//! node feeds what it finds to its claimer and its poller; any node given
+//! the same entries finds the same work.
+
+use super::policy::Policy;
+use super::project_log::{Fact, ProjectLog, fetch};
+use crate::log::{EntryStore, IndexKey};
+use buildmesh_protocol::{Body, CommitId, Entry, ForceTarget, ProjectId, PublicKey, Timestamp};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A repository this node announces commits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watch {
+    /// The project.
+    pub project: ProjectId,
+    /// Where its code is.
+    pub repository: String,
+    /// Branches whose new commits are announced.
+    pub branches: Vec<String>,
+    /// Commits already announced by a trusted announcer (the newest ones).
+    pub announced: BTreeSet<CommitId>,
+}
+
+/// One cell (commit × platform) and what it needs.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct WantedCell {
+    /// The project.
+    pub project: ProjectId,
+    /// Where its code is.
+    pub repository: String,
+    /// The commit.
+    pub commit: CommitId,
+    /// The platform.
+    pub platform: String,
+    /// Results from distinct builders it needs.
+    pub builds: u8,
+    /// Results written before this do not count: a force build moved it.
+    pub since: Timestamp,
+}
+
+/// A trusted builder's claim or result on a cell this node could build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CellEvent {
+    /// The project.
+    pub project: ProjectId,
+    /// The commit.
+    pub commit: CommitId,
+    /// The platform.
+    pub platform: String,
+    /// Who.
+    pub builder: PublicKey,
+    /// When it was written.
+    pub at: Timestamp,
+    /// A claim's lease expiry; `None` for a result.
+    pub lease_expires: Option<Timestamp>,
+}
+
+/// Everything the log asks of one node.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Work {
+    /// Repositories to watch.
+    pub watches: Vec<Watch>,
+    /// Cells on this node's platforms, newest commits first.
+    pub wanted: Vec<WantedCell>,
+    /// Claims and results on those cells.
+    pub events: Vec<CellEvent>,
+}
+
+/// The work the log holds for the node `me` serving `platforms`, over the
+/// newest `commits_max` announced commits of each project.
+pub fn work<S: EntryStore>(
+    store: &S,
+    me: &PublicKey,
+    platforms: &BTreeSet<String>,
+    commits_max: usize,
+) -> Result<Work, S::Error> {
+    let mut work = Work::default();
+    for project in projects(store)? {
+        let log = ProjectLog::load(store, &project, commits_max)?;
+        let Some(policy) = Policy::of(&log) else {
+            continue;
+        };
+        if policy.may_announce(me) {
+            work.watches.push(watch(&log, &policy));
+        }
+        let forces = fetch(
+            store,
+            &IndexKey::Forces(&project).prefix(),
+            false,
+            usize::MAX,
+        )?;
+        let wanted = wanted_cells(&log, &policy, &forces, platforms);
+        work.events.extend(events(&log, &policy, &wanted));
+        work.wanted.extend(wanted);
+    }
+    Ok(work)
+}
+
+/// Every declared project, each once.
+fn projects<S: EntryStore>(store: &S) -> Result<BTreeSet<ProjectId>, S::Error> {
+    let declarations = fetch(store, &IndexKey::AllProjects.prefix(), false, usize::MAX)?;
+    Ok(declarations
+        .iter()
+        .filter_map(|entry| match entry.body() {
+            Body::Project(p) => Some(ProjectId::derive(&entry.author(), &p.name)),
+            _ => None,
+        })
+        .collect())
+}
+
+fn watch(log: &ProjectLog, policy: &Policy<'_>) -> Watch {
+    Watch {
+        project: log.project,
+        repository: policy.declaration.repository.clone(),
+        branches: policy.declaration.branches.clone(),
+        announced: announcements(log)
+            .map(|(_, commit, _)| commit.clone())
+            .collect(),
+    }
+}
+
+/// The cells of announced commits on watched branches, and of forced
+/// commits, on the platforms both the project and this node have.
+fn wanted_cells(
+    log: &ProjectLog,
+    policy: &Policy<'_>,
+    forces: &[Entry],
+    platforms: &BTreeSet<String>,
+) -> Vec<WantedCell> {
+    let declaration = policy.declaration;
+    let mut commits: BTreeMap<CommitId, BTreeMap<String, Timestamp>> = BTreeMap::new();
+    let ours: Vec<&String> = declaration
+        .platforms
+        .iter()
+        .filter(|p| platforms.contains(*p))
+        .collect();
+    for (branch, commit, _) in announcements(log) {
+        if declaration.branches.iter().any(|b| b == branch) {
+            let cells = commits.entry(commit.clone()).or_default();
+            for platform in &ours {
+                cells.entry((*platform).clone()).or_insert(Timestamp(0));
+            }
+        }
+    }
+    for force in forces.iter().filter(|f| f.author() == policy.owner) {
+        let Body::Force(f) = force.body() else {
+            continue;
+        };
+        let Some(commit) = forced_commit(log, &f.target) else {
+            continue;
+        };
+        let cells = commits.entry(commit).or_default();
+        for platform in ours
+            .iter()
+            .filter(|p| f.platforms.is_empty() || f.platforms.contains(p))
+        {
+            let since = cells.entry((*platform).clone()).or_insert(Timestamp(0));
+            *since = (*since).max(force.timestamp());
+        }
+    }
+    commits
+        .into_iter()
+        .flat_map(|(commit, cells)| {
+            cells.into_iter().map(move |(platform, since)| WantedCell {
+                project: log.project,
+                repository: declaration.repository.clone(),
+                commit: commit.clone(),
+                platform,
+                builds: declaration.builds_per_cell,
+                since,
+            })
+        })
+        .collect()
+}
+
+/// The commit a force names: the commit itself, or the newest announced
+/// head of the branch.
+fn forced_commit(log: &ProjectLog, target: &ForceTarget) -> Option<CommitId> {
+    match target {
+        ForceTarget::Commit(commit) => Some(commit.clone()),
+        ForceTarget::Branch(branch) => announcements(log)
+            .filter(|(b, _, _)| *b == branch)
+            .max_by_key(|(_, _, at)| *at)
+            .map(|(_, commit, _)| commit.clone()),
+    }
+}
+
+/// Trusted announcements as (branch, commit, time).
+fn announcements(log: &ProjectLog) -> impl Iterator<Item = (&String, &CommitId, Timestamp)> {
+    log.announcements
+        .iter()
+        .filter_map(|entry| match entry.body() {
+            Body::Announce(a) => Some((&a.branch, &a.commit, entry.timestamp())),
+            _ => None,
+        })
+}
+
+/// Trusted builders' claims and results on the wanted cells.
+fn events(log: &ProjectLog, policy: &Policy<'_>, wanted: &[WantedCell]) -> Vec<CellEvent> {
+    let mut events = Vec::new();
+    for cell in wanted {
+        let Some(facts) = log.cells.get(&cell.commit) else {
+            continue;
+        };
+        let platform = log.platforms.number(&cell.platform);
+        for fact in facts.iter().filter(|f| Some(f.platform) == platform) {
+            if !policy.trusts_builder(&fact.author) || !log.in_good_standing(&fact.author) {
+                continue;
+            }
+            events.push(CellEvent {
+                project: cell.project,
+                commit: cell.commit.clone(),
+                platform: cell.platform.clone(),
+                builder: fact.author,
+                at: fact.at,
+                lease_expires: match fact.what {
+                    Fact::Claim { lease_expires } => Some(lease_expires),
+                    Fact::Result { .. } => None,
+                },
+            });
+        }
+    }
+    events
+}

@@ -1,0 +1,76 @@
+//! The JSON shapes of the API: ids and keys as lower-case hex, statuses
+//! and outcomes as lower-case words (docs/http-api.md).
+
+use buildmesh_core::view::{Cell, CellStatus, Matrix, Row};
+use buildmesh_protocol::{Entry, Outcome};
+use serde_json::{Value, json};
+
+/// A project's matrix.
+pub fn matrix(matrix: &Matrix<'_>) -> Value {
+    json!({
+        "project": matrix.project.to_string(),
+        "name": matrix.name,
+        "owner": matrix.owner.to_string(),
+        "repository": matrix.repository,
+        "platforms": matrix.platforms,
+        "rows": matrix.rows.iter().map(row).collect::<Vec<_>>(),
+    })
+}
+
+fn row(row: &Row<'_>) -> Value {
+    json!({
+        "commit": row.commit.to_string(),
+        "branches": row.branches,
+        "title": row.title,
+        "author": row.author,
+        "announced_at": row.announced_at.0,
+        "cells": row.cells.iter().map(cell).collect::<Vec<_>>(),
+    })
+}
+
+fn cell(cell: &Cell) -> Value {
+    json!({
+        "status": status(cell.status),
+        "results": cell.results.iter().map(|r| json!({
+            "id": r.id.to_string(),
+            "builder": r.builder.to_string(),
+            "outcome": outcome(r.outcome),
+        })).collect::<Vec<_>>(),
+        "claimed_by": cell.claimed_by.map(|(key, until)| json!({
+            "builder": key.to_string(),
+            "lease_expires": until.0,
+        })),
+    })
+}
+
+/// One entry: its header in hex and numbers, its body as serde renders it.
+pub fn entry(entry: &Entry) -> Value {
+    json!({
+        "id": entry.id().to_string(),
+        "author": entry.author().to_string(),
+        "seq": entry.seq(),
+        "timestamp": entry.timestamp().0,
+        "kind": format!("{:?}", entry.body().kind()).to_lowercase(),
+        "body": serde_json::to_value(entry.body()).unwrap_or(Value::Null),
+    })
+}
+
+/// A cell status as the API names it.
+pub fn status(status: CellStatus) -> &'static str {
+    match status {
+        CellStatus::Pending => "pending",
+        CellStatus::Claimed => "building",
+        CellStatus::Passed => "passed",
+        CellStatus::Failed => "failed",
+        CellStatus::Error => "error",
+    }
+}
+
+/// An outcome as the API names it.
+pub fn outcome(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Passed => "passed",
+        Outcome::Failed => "failed",
+        Outcome::Error => "error",
+    }
+}

@@ -1,0 +1,223 @@
+//! The node's building side, wired: the work the log asks for
+//! (`core::view::work`), the claimer that decides who builds what
+//! (`core::claim`), the poller that announces new commits, and the
+//! executor that runs builds. Decisions live in core; this only carries
+//! them out.
+
+pub mod executor;
+pub mod poller;
+
+use buildmesh_core::claim::{CellKey, ClaimAction, ClaimInput, Claimer};
+use buildmesh_core::log::EntryStore;
+use buildmesh_core::view::{Watch, Work, work};
+use buildmesh_protocol::{Bid, Body, Claim, ProjectId, PublicKey, SignedBid, Timestamp};
+use ed25519_dalek::SigningKey;
+use executor::{CellName, Executor};
+use std::collections::{BTreeMap, BTreeSet};
+use tokio::sync::{mpsc, watch};
+
+/// How many of each project's newest announced commits are considered for
+/// building: older ones were built, or are not worth building any more.
+pub const COMMITS_MAX: usize = 50;
+
+/// What a claimer's action asks of the driver that only the driver can do
+/// (it owns the log and the mesh).
+#[derive(Debug)]
+pub enum Errand {
+    /// Gossip these bid bytes.
+    PublishBid(Vec<u8>),
+    /// Write this body as the node's next entry.
+    Write(Body),
+}
+
+/// The building side of a node.
+pub struct Builds {
+    key: SigningKey,
+    me: PublicKey,
+    platforms: BTreeSet<String>,
+    claimer: Claimer,
+    executor: Executor,
+    repositories: BTreeMap<ProjectId, String>,
+    watches: watch::Sender<Vec<Watch>>,
+    poke: mpsc::Sender<()>,
+    /// The log changed since the work was last read from it.
+    pub stale: bool,
+}
+
+impl Builds {
+    /// Ready; `watches` tells the poller what to watch.
+    pub fn new(
+        key: SigningKey,
+        platforms: BTreeSet<String>,
+        claimer: Claimer,
+        executor: Executor,
+        watches: watch::Sender<Vec<Watch>>,
+        poke: mpsc::Sender<()>,
+    ) -> Self {
+        let me = PublicKey::from(key.verifying_key());
+        Builds {
+            key,
+            me,
+            platforms,
+            claimer,
+            executor,
+            repositories: BTreeMap::new(),
+            watches,
+            poke,
+            stale: true,
+        }
+    }
+
+    /// When the claimer wants a tick.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.claimer.poll_timeout()
+    }
+
+    /// Reads the work from the log and tells the claimer and the poller.
+    pub fn refresh<S: EntryStore>(
+        &mut self,
+        now: Timestamp,
+        store: &S,
+    ) -> Result<Vec<Errand>, S::Error> {
+        self.stale = false;
+        let Work {
+            watches,
+            wanted,
+            events,
+        } = work(store, &self.me, &self.platforms, COMMITS_MAX)?;
+        self.watches.send_if_modified(|current| {
+            let changed = *current != watches;
+            *current = watches;
+            changed
+        });
+        for cell in wanted {
+            self.repositories
+                .insert(cell.project, cell.repository.clone());
+            let key = CellKey {
+                project: cell.project,
+                commit: cell.commit,
+                platform: cell.platform,
+            };
+            let input = ClaimInput::Wanted {
+                cell: key,
+                builds: cell.builds,
+                since: cell.since,
+            };
+            self.claimer.handle(now, input);
+        }
+        for event in events {
+            let cell = CellKey {
+                project: event.project,
+                commit: event.commit,
+                platform: event.platform,
+            };
+            let input = match event.lease_expires {
+                Some(lease_expires) => ClaimInput::Claimed {
+                    cell,
+                    builder: event.builder,
+                    at: event.at,
+                    lease_expires,
+                },
+                None => ClaimInput::Finished {
+                    cell,
+                    builder: event.builder,
+                    at: event.at,
+                },
+            };
+            self.claimer.handle(now, input);
+        }
+        Ok(self.drain(now))
+    }
+
+    /// Makes the poller poll now (a forge said something was pushed). A
+    /// poll already asked for covers this one too.
+    pub fn poll_now(&self) {
+        let _ = self.poke.try_send(());
+    }
+
+    /// Time passed.
+    pub fn tick(&mut self, now: Timestamp) -> Vec<Errand> {
+        self.claimer.handle(now, ClaimInput::Tick);
+        self.drain(now)
+    }
+
+    /// A bid gossiped by `source`; `Err` if it is invalid (the sender is
+    /// to be penalised).
+    pub fn bid_received(
+        &mut self,
+        now: Timestamp,
+        source: PublicKey,
+        bytes: &[u8],
+    ) -> Result<Vec<Errand>, String> {
+        let signed = SignedBid::from_wire(bytes).map_err(|e| e.to_string())?;
+        if signed.bid().bidder != source {
+            return Err("a bid published by another key than its bidder's".into());
+        }
+        self.claimer
+            .handle(now, ClaimInput::Bid(signed.bid().clone()));
+        Ok(self.drain(now))
+    }
+
+    /// Our build of `cell` ended.
+    pub fn build_ended(&mut self, now: Timestamp, cell: &CellName) -> Vec<Errand> {
+        self.executor.ended(cell);
+        let key = CellKey {
+            project: cell.0,
+            commit: cell.1.clone(),
+            platform: cell.2.clone(),
+        };
+        self.claimer.handle(now, ClaimInput::BuildEnded(key));
+        self.drain(now)
+    }
+
+    /// Stops every build (the node is stopping).
+    pub fn stop(&mut self) {
+        self.executor.cancel_all();
+    }
+
+    /// Carries out what the claimer asked; returns what needs the driver.
+    fn drain(&mut self, now: Timestamp) -> Vec<Errand> {
+        let mut errands = Vec::new();
+        while let Some(action) = self.claimer.poll_action() {
+            match action {
+                ClaimAction::SendBid(bid) => match self.sign_bid(bid) {
+                    Ok(bytes) => errands.push(Errand::PublishBid(bytes)),
+                    Err(error) => tracing::warn!(%error, "cannot sign a bid"),
+                },
+                ClaimAction::WriteClaim {
+                    cell,
+                    lease_expires,
+                } => {
+                    errands.push(Errand::Write(Body::Claim(Claim {
+                        project: cell.project,
+                        commit: cell.commit,
+                        platform: cell.platform,
+                        lease_expires,
+                    })));
+                }
+                ClaimAction::StartBuild(cell) => {
+                    let Some(repository) = self.repositories.get(&cell.project).cloned() else {
+                        tracing::warn!(commit = %cell.commit, "no repository known for a cell");
+                        continue;
+                    };
+                    let name = (cell.project, cell.commit, cell.platform);
+                    if let Err(error) = self.executor.start(name, repository) {
+                        tracing::error!(%error, "cannot start a build");
+                    }
+                }
+                ClaimAction::CancelBuild(cell) => {
+                    self.executor
+                        .cancel(&(cell.project, cell.commit, cell.platform));
+                }
+            }
+        }
+        let _ = now;
+        errands
+    }
+
+    fn sign_bid(&self, bid: Bid) -> Result<Vec<u8>, String> {
+        SignedBid::sign(&self.key, bid)
+            .map(|signed| signed.to_wire())
+            .map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,92 @@
+//! `buildmesh up`: build the checkout you are in, with no other setup.
+//!
+//! One node on this machine, listening on loopback only, with its keys and
+//! store in `.git/buildmesh`. A local maintainer key declares the project
+//! (this checkout, its branch, this platform) with the node as its only
+//! announcer and builder; the node then watches the checkout, announces
+//! each new commit and builds it.
+
+use super::node::{load_or_create_key, run_with};
+use crate::cli::UpArgs;
+use crate::clock;
+use crate::config::{DEFAULT_HTTP, NodeConfig, detected_platform};
+use crate::data_dir::DataDir;
+use crate::maintainer::MaintainerKey;
+use anyhow::{Context, Result};
+use buildmesh_protocol::{Body, BuilderPolicy, ProjectDeclaration, ProjectId, PublicKey};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Runs `buildmesh up`.
+pub fn run(args: UpArgs) -> Result<ExitCode> {
+    let dir = args.repo_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let head = buildmesh_runner::describe_local(&dir, "HEAD")
+        .context("buildmesh up builds a git checkout: run it inside one, or give --repo-dir")?;
+    let root = head.root.canonicalize().unwrap_or(head.root);
+    let branch = args
+        .branch
+        .clone()
+        .or(head.branch)
+        .context("HEAD is not on a branch: check one out, or give --branch")?;
+    let data_dir = DataDir::resolve(Some(
+        args.data_dir
+            .clone()
+            .unwrap_or_else(|| root.join(".git").join("buildmesh")),
+    ));
+    std::fs::create_dir_all(data_dir.root())
+        .with_context(|| format!("cannot create {}", data_dir.root().display()))?;
+    let node_key = load_or_create_key(&data_dir.key_file())?;
+    let node = PublicKey::from(node_key.verifying_key());
+    load_or_create_key(&data_dir.maintainer_key())?;
+
+    let platform = detected_platform();
+    let declaration = ProjectDeclaration {
+        name: project_name(&root),
+        repository: root.display().to_string(),
+        branches: vec![branch.clone()],
+        platforms: vec![platform.clone()],
+        announcers: vec![node],
+        builders: BuilderPolicy::Only(vec![node]),
+        builds_per_cell: 1,
+    };
+    let mut maintainer = MaintainerKey::open(&data_dir.maintainer_key())?;
+    if maintainer.recent_declaration(&declaration.name) != Some(&declaration) {
+        maintainer.sign(clock::now(), Body::Project(declaration.clone()))?;
+    }
+    let project = ProjectId::derive(&maintainer.public(), &declaration.name);
+    let seed = maintainer.to_send();
+    drop(maintainer);
+
+    println!(
+        "buildmesh up: building {} (branch {branch}) for {platform}",
+        root.display()
+    );
+    println!("project {} {project}", declaration.name);
+    let config = NodeConfig {
+        data_dir,
+        listen: vec!["/ip4/127.0.0.1/tcp/0".to_owned()],
+        bootstrap: Vec::new(),
+        http: args.http.clone().unwrap_or_else(|| DEFAULT_HTTP.to_owned()),
+        platforms: vec![platform],
+        mdns: false,
+        sync_interval: Duration::from_secs(30),
+        poll_interval: Duration::from_secs(args.poll_interval_secs.max(1)),
+        builds_max: 1,
+        lease: Duration::from_secs(30),
+        allow_local_repositories: true,
+        report: true,
+        webhook_secret: None,
+    };
+    run_with(config, seed)
+}
+
+/// The checkout's directory name, cut to a project name's limits.
+fn project_name(root: &Path) -> String {
+    let name = root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "project".to_owned());
+    name.chars().take(64).collect()
+}

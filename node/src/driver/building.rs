@@ -1,0 +1,141 @@
+//! The driver's building errands: announcing what the poller found,
+//! publishing bids, writing claims and results.
+
+use super::{Driver, tolerate};
+use crate::builds::Errand;
+use crate::builds::executor::BuildDone;
+use crate::builds::poller::NewCommits;
+use crate::clock;
+use anyhow::Result;
+use buildmesh_core::replicator::WriteError;
+use buildmesh_mesh::{Acceptance, Topic};
+use buildmesh_protocol::{Body, CommitAnnouncement, Outcome, PublicKey};
+
+impl Driver {
+    /// Reads the work from the log again and acts on what changed.
+    pub(super) async fn refresh_work(&mut self) -> Result<()> {
+        let errands = self.builds.refresh(clock::now(), self.replicator.store())?;
+        self.run_errands(errands).await
+    }
+
+    /// Signs an announcement of each new commit, oldest first.
+    pub(super) async fn announce(&mut self, news: NewCommits) -> Result<()> {
+        for info in news.commits {
+            if self.report {
+                println!(
+                    "announced {} on {}: {}",
+                    short(&info.commit.to_string()),
+                    news.branch,
+                    info.title
+                );
+            }
+            let body = Body::Announce(CommitAnnouncement {
+                project: news.project,
+                branch: news.branch.clone(),
+                commit: info.commit,
+                parents: info.parents,
+                title: info.title,
+                author: info.author,
+                committed_at: info.committed_at,
+            });
+            self.write(body).await?;
+        }
+        Ok(())
+    }
+
+    /// A build ended: its result is signed and spread, unless it was
+    /// cancelled (someone else builds the cell, or it is done).
+    pub(super) async fn build_done(&mut self, done: BuildDone) -> Result<()> {
+        if !done.cancelled {
+            let result = done.report.result;
+            if self.report {
+                println!("{}", describe(&result));
+            }
+            for warning in &done.report.warnings {
+                tracing::warn!(commit = %result.commit, %warning, "build");
+            }
+            self.write(Body::Result(result)).await?;
+        }
+        let errands = self.builds.build_ended(clock::now(), &done.cell);
+        self.run_errands(errands).await
+    }
+
+    /// A bid gossiped to us: checked, then given to the claimer.
+    pub(super) async fn on_bid(
+        &mut self,
+        from: PublicKey,
+        source: PublicKey,
+        message: Vec<u8>,
+        bytes: &[u8],
+    ) -> Result<()> {
+        match self.builds.bid_received(clock::now(), source, bytes) {
+            Ok(errands) => {
+                tolerate(self.mesh.report(message, from, Acceptance::Accept).await)?;
+                self.run_errands(errands).await
+            }
+            Err(why) => {
+                tracing::debug!(peer = %from, %why, "rejected a gossiped bid");
+                tolerate(self.mesh.report(message, from, Acceptance::Reject).await)
+            }
+        }
+    }
+
+    pub(super) async fn run_errands(&mut self, errands: Vec<Errand>) -> Result<()> {
+        for errand in errands {
+            match errand {
+                Errand::PublishBid(bytes) => {
+                    tolerate(self.mesh.publish(Topic::Bids, bytes).await)?;
+                }
+                Errand::Write(body) => self.write(body).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Signs `body` as the node's next entry, stores it and publishes it.
+    async fn write(&mut self, body: Body) -> Result<()> {
+        match self.replicator.write(clock::now(), body) {
+            Ok(_) => self.carry_out().await,
+            Err(WriteError::Sign(error)) => {
+                tracing::error!(%error, "cannot sign an entry; it is dropped");
+                Ok(())
+            }
+            Err(WriteError::Store(error)) => Err(error.into()),
+        }
+    }
+}
+
+/// One line about a result, for the terminal.
+fn describe(result: &buildmesh_protocol::BuildResult) -> String {
+    let outcome = match result.outcome {
+        Outcome::Passed => "passed",
+        Outcome::Failed => "FAILED",
+        Outcome::Error => "ERROR",
+    };
+    let steps: Vec<String> = result
+        .steps
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {:?} {:.1}s",
+                s.name,
+                s.status,
+                s.duration_ms as f64 / 1000.0
+            )
+        })
+        .collect();
+    let mut line = format!(
+        "result {} {} {outcome}: {}",
+        short(&result.commit.to_string()),
+        result.platform,
+        steps.join(", ")
+    );
+    if let Some(error) = &result.error {
+        line.push_str(&format!(" ({error})"));
+    }
+    line
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(10)]
+}
