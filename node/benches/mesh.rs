@@ -10,7 +10,7 @@
 mod support;
 
 use std::time::{Duration, Instant};
-use support::{Node, entries, wait_converged};
+use support::{Node, Repo, declare, entries, http, http_with, wait_converged};
 
 fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
@@ -22,7 +22,7 @@ fn main() {
         .split(',')
         .map(|n| n.trim().parse::<usize>().unwrap())
     {
-        propagation(n, 30);
+        propagation(n, 50);
     }
 }
 
@@ -59,33 +59,101 @@ fn catch_up(n: u32) {
     );
 }
 
-/// N nodes, each bootstrapped to the first; entries submitted to the first
-/// one at a time; time until every node holds each.
+/// N nodes, each bootstrapped to a random earlier one (a random tree that
+/// Kademlia then fills in). The first watches a git repository; each round
+/// commits to it and pokes it with a push webhook, so it announces the
+/// commit: an entry it signs and gossips. The time from the announcement's
+/// own timestamp to the last node's `last_applied_at` is the propagation.
 fn propagation(n: usize, rounds: u32) {
-    let first = Node::start(None);
+    let repo = Repo::new();
+    repo.commit_recipe("[[step]]\nname = \"x\"\ncommand = \"true\"\n", "round 0");
+    let secrets = tempfile::tempdir().unwrap();
+    let secret_file = secrets.path().join("hook-secret");
+    std::fs::write(&secret_file, SECRET).unwrap();
+    let first = Node::launch(
+        tempfile::tempdir().unwrap(),
+        vec![],
+        &[
+            "--allow-local-repositories",
+            "--poll-interval-secs",
+            "3600",
+            "--webhook-secret-file",
+            secret_file.to_str().unwrap(),
+        ],
+    );
     let mut nodes = vec![first];
+    let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
     for _ in 1..n {
-        let next = Node::start(nodes.first());
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let peer = &nodes[(rng % nodes.len() as u64) as usize];
+        let next = Node::start(Some(peer));
         nodes.push(next);
     }
     let all: Vec<&Node> = nodes.iter().collect();
     wait_peers(&all);
-    let signed = entries(12, rounds);
+    let keys = tempfile::tempdir().unwrap();
+    let project = declare(
+        keys.path(),
+        &nodes[0],
+        "bench",
+        &repo,
+        &["nowhere"],
+        &nodes[0],
+        &[],
+    );
+    wait_count(&all, 1);
     let mut latencies = Vec::new();
-    for (i, entry) in signed.iter().enumerate() {
-        let start = Instant::now();
-        nodes[0].submit(std::slice::from_ref(entry));
-        wait_count(&all, i as u64 + 1);
-        latencies.push(start.elapsed());
+    for round in 1..=rounds {
+        if round > 1 {
+            repo.commit_file("round", &round.to_string(), &format!("round {round}"));
+        }
+        let expected = u64::from(round) + 1;
+        poke(&nodes[0]);
+        wait_count(&all, expected);
+        let matrix = http(
+            &nodes[0].http,
+            "GET",
+            &format!("/api/v1/projects/{project}/matrix"),
+            "",
+        )
+        .1;
+        let announced_at = matrix["rows"][0]["announced_at"].as_u64().unwrap();
+        let arrived = all
+            .iter()
+            .map(|node| node.status()["last_applied_at"].as_u64().unwrap())
+            .max()
+            .unwrap();
+        latencies.push(Duration::from_millis(arrived.saturating_sub(announced_at)));
     }
     latencies.sort();
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
     println!(
-        "propagation to all of {n} nodes (submitted entry, spread by sync): p50 {:.1?}, p99 {:.1?}, max {:.1?} over {rounds} entries",
+        "propagation of a gossiped entry to all of {n} nodes: p50 {:.1?}, p99 {:.1?}, max {:.1?} over {rounds} entries",
         at(0.5),
         at(0.99),
         latencies[latencies.len() - 1]
     );
+}
+
+const SECRET: &str = "a bench webhook secret";
+
+/// A signed push webhook: the node polls its repositories at once.
+fn poke(node: &Node) {
+    use hmac::{Hmac, KeyInit, Mac};
+    let body = "{}";
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    let signature = hex::encode(mac.finalize().into_bytes());
+    let reply = http_with(
+        &node.http,
+        "POST",
+        "/api/v1/hooks/github",
+        body,
+        &[("X-Hub-Signature-256", &format!("sha256={signature}"))],
+    );
+    assert_eq!(reply.0, 200, "{}", reply.1);
 }
 
 fn wait_peers(nodes: &[&Node]) {

@@ -22,7 +22,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    init_tracing();
+    // `up` talks to a person at a terminal: its own lines say what
+    // happens, so the log shows only what went wrong.
+    let quiet = matches!(args.command, cli::Command::Up(_));
+    init_tracing(if quiet { "warn" } else { "info" });
     match cmd::run(args) {
         Ok(code) => code,
         Err(error) => {
@@ -38,9 +41,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+fn init_tracing(level: &str) {
+    // Kademlia warns that it has no peers to bootstrap from whenever a
+    // node starts alone: normal for the first node of a mesh.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{level},libp2p_kad=error"))
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -109,7 +109,10 @@ pub struct Claimer {
 impl Claimer {
     /// The claimer of the node `me`, which builds on `platforms`.
     pub fn new(config: ClaimerConfig, me: PublicKey, platforms: BTreeSet<String>) -> Self {
+        // A zero window or renewal interval would fire again at the same
+        // instant, and `tick` would never return.
         let config = ClaimerConfig {
+            bid_window_ms: config.bid_window_ms.max(1),
             renew_ms: config.renew_ms.clamp(1, config.lease_ms.max(1)),
             ..config
         };

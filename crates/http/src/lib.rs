@@ -75,6 +75,10 @@ pub struct NodeStatus {
     pub digest: String,
     /// How many entries `digest` covers.
     pub digest_entries: u64,
+    /// When this node last added an entry to its log, ms since the Unix
+    /// epoch (0: not since it started): with an entry's own timestamp, how
+    /// long the entry took to get here.
+    pub last_applied_at: u64,
 }
 
 /// Reads the node's log beside the driver, for answers that cost a scan.

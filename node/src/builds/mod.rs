@@ -42,6 +42,8 @@ pub struct Builds {
     poke: mpsc::Sender<()>,
     /// The log changed since the work was last read from it.
     pub stale: bool,
+    /// Print each build started on the terminal (`buildmesh up`).
+    pub report: bool,
 }
 
 impl Builds {
@@ -65,6 +67,7 @@ impl Builds {
             watches,
             poke,
             stale: true,
+            report: false,
         }
     }
 
@@ -200,6 +203,14 @@ impl Builds {
                         tracing::warn!(commit = %cell.commit, "no repository known for a cell");
                         continue;
                     };
+                    if self.report {
+                        let commit = cell.commit.to_string();
+                        println!(
+                            "building {} for {}",
+                            &commit[..commit.len().min(10)],
+                            cell.platform
+                        );
+                    }
                     let name = (cell.project, cell.commit, cell.platform);
                     if let Err(error) = self.executor.start(name, repository) {
                         tracing::error!(%error, "cannot start a build");

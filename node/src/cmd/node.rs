@@ -159,7 +159,8 @@ fn start_builds(
         found_tx,
     )
     .context("cannot start the git poller")?;
-    let builds = Builds::new(key, platforms, claimer, executor, watches_tx, poke_tx);
+    let mut builds = Builds::new(key, platforms, claimer, executor, watches_tx, poke_tx);
+    builds.report = config.report;
     Ok((builds, found_rx, done_rx))
 }
 

@@ -219,6 +219,8 @@ impl Driver {
                 Action::Applied(ids) => {
                     tracing::debug!(count = ids.len(), "entries applied");
                     self.builds.stale = true;
+                    let at = clock::now().0;
+                    self.status.send_modify(|s| s.last_applied_at = at);
                     Ok(())
                 }
                 Action::BlobFetched { hash, bytes } => {

@@ -7,6 +7,7 @@ use buildmesh_protocol::{Body, ProjectId, PublicKey, Role, Timestamp, TrustChang
 use ed25519_dalek::SigningKey;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -151,12 +152,27 @@ impl Drop for Node {
 }
 
 pub fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+    http_with(addr, method, path, body, &[])
+}
+
+/// [`http`] with extra request headers.
+pub fn http_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> (u16, serde_json::Value) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).unwrap();
@@ -225,4 +241,108 @@ pub fn http_raw(addr: &str, path: &str) -> (u16, Vec<u8>) {
     let code = String::from_utf8_lossy(&response[9..12]).parse().unwrap();
     let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     (code, response[split..].to_vec())
+}
+
+/// A git repository in a temp dir, committed to with the git CLI.
+pub struct Repo {
+    dir: tempfile::TempDir,
+}
+
+impl Repo {
+    pub fn new() -> Repo {
+        let repo = Repo {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        let output = Command::new("git")
+            .args([
+                "-c",
+                "user.name=Ada",
+                "-c",
+                "user.email=ada@example.invalid",
+            ])
+            .args(args)
+            .current_dir(self.path())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "git {args:?}: {output:?}");
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    }
+
+    /// Commits `content` as file `name`; returns the commit id.
+    pub fn commit_file(&self, name: &str, content: &str, message: &str) -> String {
+        std::fs::write(self.path().join(name), content).unwrap();
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", message]);
+        self.git(&["rev-parse", "HEAD"])
+    }
+
+    /// Commits `recipe` as .buildmesh.toml; returns the commit id.
+    pub fn commit_recipe(&self, recipe: &str, message: &str) -> String {
+        std::fs::write(self.path().join(".buildmesh.toml"), recipe).unwrap();
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", message]);
+        self.git(&["rev-parse", "HEAD"])
+    }
+}
+
+/// Nodes that build: fast polls, short leases, local repositories allowed.
+pub fn builder(bootstrap: Vec<&Node>, platforms: &[&str]) -> Node {
+    let mut extra = vec![
+        "--allow-local-repositories",
+        "--poll-interval-secs",
+        "1",
+        "--lease-secs",
+        "3",
+    ];
+    for platform in platforms {
+        extra.extend(["--platform", platform]);
+    }
+    Node::launch(tempfile::tempdir().unwrap(), bootstrap, &extra)
+}
+
+/// Declares `repo` as project `name` with the maintainer key in `keys`,
+/// through `node`; `announcer` watches it; `builders` count. Returns the
+/// project id.
+pub fn declare(
+    keys: &Path,
+    node: &Node,
+    name: &str,
+    repo: &Repo,
+    platforms: &[&str],
+    announcer: &Node,
+    builders: &[&Node],
+) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_buildmesh"));
+    command.args(["project", "declare", name, "--repo"]);
+    command.arg(repo.path());
+    command.args(["--branch", "main", "--announcer", &announcer.key()]);
+    for platform in platforms {
+        command.args(["--platform", platform]);
+    }
+    for builder in builders {
+        command.args(["--builder", &builder.key()]);
+    }
+    if builders.is_empty() {
+        command.arg("--open");
+    }
+    let key: PathBuf = keys.join("maintainer.key");
+    command.arg("--key").arg(&key);
+    command.args(["--node", &format!("http://{}", node.http)]);
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("declared project {name}: ")))
+        .unwrap()
+        .to_string()
 }

@@ -73,11 +73,17 @@ pub(crate) struct Cell {
     /// Results: builder → when its latest was written (ours included).
     finished: BTreeMap<PublicKey, Timestamp>,
     bids: BTreeMap<PublicKey, StoredBid>,
-    /// Winners of earlier rounds that never claimed, since `since`.
-    failed: BTreeSet<PublicKey>,
+    /// Winners of earlier rounds that never claimed, since `since`, with
+    /// when we gave up on them. A bid that arrives later readmits its
+    /// bidder: it is alive and wants the cell again.
+    failed: BTreeMap<PublicKey, Timestamp>,
     pub(crate) round: u32,
-    /// When the current round's window opened (we first heard of it).
+    /// When the current round began: when we opened it, or earlier, when
+    /// the first bid we heard of it was sent.
     pub(crate) round_started: Option<Timestamp>,
+    /// Bids sent before this belong to earlier rounds: they never move
+    /// the current round's start.
+    pub(crate) round_floor: Timestamp,
     pub(crate) phase: Phase,
     /// Our rendezvous score for the cell.
     pub(crate) score: Score,
@@ -96,9 +102,10 @@ impl Cell {
             claims: BTreeMap::new(),
             finished: BTreeMap::new(),
             bids: BTreeMap::new(),
-            failed: BTreeSet::new(),
+            failed: BTreeMap::new(),
             round: 0,
             round_started: None,
+            round_floor: Timestamp(0),
             phase: Phase::Idle,
             score,
             lease: Timestamp(0),
@@ -157,7 +164,7 @@ impl Cell {
         for winner in winners {
             let claimed = self.claims.get(winner).is_some_and(|e| *e > now);
             if !claimed && !self.finished_since(winner) && self.failed.len() < FAILED_MAX {
-                self.failed.insert(*winner);
+                self.failed.insert(*winner, now);
             }
         }
     }
@@ -208,16 +215,16 @@ impl Cell {
         self.claims.values().copied().filter(|e| *e > now).min()
     }
 
-    /// The bids the rule runs on: bidders that have not failed, finished
-    /// or claimed (those are counted in `needed` already).
+    /// The bids the rule runs on: bidders that have not finished or
+    /// claimed (those are counted in `needed` already), and bids newer
+    /// than the round their bidder won and let pass.
     pub(crate) fn candidates(&self, now: Timestamp) -> Vec<Rank> {
         let claimers: BTreeSet<&PublicKey> = self.live_claimers(now).collect();
         self.bids
             .iter()
-            .filter(|(bidder, _)| {
-                !self.failed.contains(*bidder)
-                    && !self.finished_since(bidder)
-                    && !claimers.contains(bidder)
+            .filter(|(bidder, bid)| {
+                let failed = self.failed.get(*bidder).is_some_and(|t| bid.arrived <= *t);
+                !failed && !self.finished_since(bidder) && !claimers.contains(bidder)
             })
             .map(|(bidder, bid)| Rank::new(bid.load, bid.score, *bidder))
             .collect()

@@ -106,18 +106,25 @@ impl Claimer {
             arrived: now,
             score: rendezvous_score(&bid.bidder, &cell.key),
         };
-        if !cell.add_bid(bid.bidder, stored) || cell.phase != Phase::Idle {
+        if !cell.add_bid(bid.bidder, stored) {
             return;
         }
-        if cell.round_is_fresh(now, fresh_ms) {
-            return;
-        }
-        if cell.want.is_none() {
-            // Heard of it before it is wanted here: the round is the
-            // bidder's, and the window runs from now whatever we learn.
-            cell.round_started = Some(now);
-        } else if cell.needed(now) > 0 {
-            self.start_round(now, id);
+        let fresh = cell.round_is_fresh(now, fresh_ms);
+        match cell.phase {
+            Phase::Window(_) => self.anchor_round(now, id, bid.at),
+            Phase::Idle if cell.want.is_none() => {
+                // Heard of it before it is wanted here: the round is the
+                // bidder's, and began when it bid.
+                if !fresh {
+                    cell.round_started = None;
+                }
+                self.anchor_round(now, id, bid.at);
+            }
+            Phase::Idle if !fresh && cell.needed(now) > 0 => {
+                self.start_round(now, id);
+                self.anchor_round(now, id, bid.at);
+            }
+            Phase::Idle | Phase::Grace(_) | Phase::Building => {}
         }
     }
 }

@@ -52,7 +52,9 @@ impl Claimer {
             return;
         };
         if let Some(started) = cell.round_started {
-            cell.drop_bids_before(started.plus_ms(window_ms));
+            let closed = started.plus_ms(window_ms);
+            cell.drop_bids_before(closed);
+            cell.round_floor = closed;
             cell.round = cell.round.saturating_add(1);
         }
         cell.round_started = Some(now);
@@ -60,11 +62,12 @@ impl Claimer {
         self.join_round(now, id);
     }
 
-    /// Takes part in the round that opened at `round_started`: collect
+    /// Takes part in the round that began at `round_started`: collect
     /// until its window closes, and bid if we can and it is not too late.
-    /// The bid waits in proportion to our rendezvous score within the first
-    /// half of the window, so likely winners speak first.
-    fn join_round(&mut self, now: Timestamp, id: CellId) {
+    /// Bids go out in the first half of the window only, each after a delay
+    /// in proportion to its bidder's rendezvous score, so likely winners
+    /// speak first and every bid has half a window to reach the others.
+    pub(super) fn join_round(&mut self, now: Timestamp, id: CellId) {
         let can_bid = self.can_bid(now, id);
         let window_ms = self.config.bid_window_ms;
         let Some(cell) = self.cells.get_mut(&id) else {
@@ -74,12 +77,42 @@ impl Claimer {
         let closes = started.plus_ms(window_ms);
         self.timers.set(id, Timer::WindowClose, closes.max(now));
         self.timers.stop(id, Timer::LeaseExpiry);
-        if can_bid && closes > now {
+        let bidding_ends = started.plus_ms(window_ms / 2);
+        if can_bid && now <= bidding_ends {
             let send = started.plus_ms(bid_delay_ms(&cell.score, window_ms / 2));
             self.timers.set(id, Timer::SendBid, send.max(now));
             cell.phase = Phase::Window(OwnBid::Pending);
         } else {
+            self.timers.stop(id, Timer::SendBid);
             cell.phase = Phase::Window(OwnBid::Watching);
+        }
+    }
+
+    /// A bid of this round was sent at `at`, before the round began here:
+    /// the round is older than we thought. Move its start back (no further
+    /// than one window before now, so a bidder's clock cannot close our
+    /// window before its bid arrived), so our window closes when the first
+    /// bidder's does, and bid only if the first half of the window has not
+    /// passed. This is what keeps a node that heard of the cell late from
+    /// bidding after the others decided.
+    pub(super) fn anchor_round(&mut self, now: Timestamp, id: CellId, at: Timestamp) {
+        let window_ms = self.config.bid_window_ms;
+        let Some(cell) = self.cells.get_mut(&id) else {
+            return;
+        };
+        let heard = at.max(Timestamp(now.0.saturating_sub(window_ms)));
+        let earlier = cell.round_started.is_none_or(|started| heard < started);
+        if at < cell.round_floor || !earlier {
+            return;
+        }
+        cell.round_started = Some(heard);
+        match cell.phase {
+            Phase::Window(OwnBid::Pending) => self.join_round(now, id),
+            Phase::Window(_) => {
+                let closes = heard.plus_ms(window_ms).max(now);
+                self.timers.set(id, Timer::WindowClose, closes);
+            }
+            _ => {}
         }
     }
 

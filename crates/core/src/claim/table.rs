@@ -52,11 +52,13 @@ impl Claimer {
             return;
         };
         let quiet_until = cell.touched.plus_ms(FORGET_AFTER_MS);
-        if forgettable(cell) && quiet_until <= now {
+        if quiet_until > now {
+            self.timers.set(id, Timer::Forget, quiet_until);
+        } else if forgettable(cell) {
             self.remove(id);
         } else {
-            let again = quiet_until.max(now.plus_ms(FORGET_AFTER_MS));
-            self.timers.set(id, Timer::Forget, again);
+            self.timers
+                .set(id, Timer::Forget, now.plus_ms(FORGET_AFTER_MS));
         }
     }
 

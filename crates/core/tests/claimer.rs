@@ -1,0 +1,589 @@
+//! The claimer in scenarios: named nodes on a virtual network with fixed
+//! delays, no clock, no signatures (facts are plain values). The protocol
+//! is described in `docs/architecture.md`, "Claiming builds".
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use buildmesh_core::claim::{
+    Candidate, CellKey, ClaimAction, ClaimInput, Claimer, ClaimerConfig, pick_winners,
+};
+use buildmesh_protocol::{CommitId, ProjectId, PublicKey, Timestamp, sha256};
+use std::collections::{BTreeMap, BTreeSet};
+
+const T0: Timestamp = Timestamp(1_764_000_000_000);
+const LINUX: &str = "linux-x86_64";
+
+fn key(name: &str) -> PublicKey {
+    PublicKey(sha256(&[name.as_bytes()]))
+}
+
+fn cell(n: u8) -> CellKey {
+    CellKey {
+        project: ProjectId([7; 32]),
+        commit: CommitId::from_bytes(&[n; 20]).unwrap(),
+        platform: LINUX.into(),
+    }
+}
+
+/// The best of `names` for `cell` by the rule, all idle.
+fn best(names: &[&str], cell: &CellKey, needed: usize) -> Vec<String> {
+    let bids: Vec<Candidate> = names
+        .iter()
+        .map(|n| Candidate {
+            bidder: key(n),
+            load: 0,
+        })
+        .collect();
+    let winners = pick_winners(cell, &bids, needed);
+    winners
+        .iter()
+        .map(|w| names.iter().find(|n| key(n) == *w).unwrap().to_string())
+        .collect()
+}
+
+struct Node {
+    claimer: Claimer,
+    crashed: bool,
+}
+
+/// Nodes, and inputs in flight ordered by delivery time.
+struct Net {
+    now: Timestamp,
+    nodes: BTreeMap<String, Node>,
+    queue: BTreeMap<(Timestamp, u64), (String, ClaimInput)>,
+    seq: u64,
+    bid_delay_ms: u64,
+    fact_delay_ms: u64,
+    /// Bids are lost while true.
+    drop_bids: bool,
+    /// Every action taken: when, by whom.
+    actions: Vec<(Timestamp, String, ClaimAction)>,
+}
+
+impl Net {
+    fn new(names: &[&str], config: ClaimerConfig) -> Net {
+        let platforms: BTreeSet<String> = [LINUX.to_string()].into();
+        let nodes = names
+            .iter()
+            .map(|n| {
+                let claimer = Claimer::new(config.clone(), key(n), platforms.clone());
+                let node = Node {
+                    claimer,
+                    crashed: false,
+                };
+                (n.to_string(), node)
+            })
+            .collect();
+        Net {
+            now: T0,
+            nodes,
+            queue: BTreeMap::new(),
+            seq: 0,
+            bid_delay_ms: 20,
+            fact_delay_ms: 50,
+            drop_bids: false,
+            actions: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, to: &str, delay_ms: u64, input: ClaimInput) {
+        self.seq += 1;
+        let at = self.now.plus_ms(delay_ms);
+        self.queue.insert((at, self.seq), (to.to_string(), input));
+    }
+
+    fn to_all(&mut self, delay_ms: u64, input: ClaimInput) {
+        let names: Vec<String> = self.nodes.keys().cloned().collect();
+        for name in names {
+            self.send(&name, delay_ms, input.clone());
+        }
+    }
+
+    fn want(&mut self, cell: &CellKey, builds: u8, since: Timestamp) {
+        let input = ClaimInput::Wanted {
+            cell: cell.clone(),
+            builds,
+            since,
+        };
+        self.to_all(0, input);
+    }
+
+    /// `name`'s build of `cell` ends with a result.
+    fn finish(&mut self, name: &str, cell: &CellKey) {
+        self.send(name, 0, ClaimInput::BuildEnded(cell.clone()));
+        let finished = ClaimInput::Finished {
+            cell: cell.clone(),
+            builder: key(name),
+            at: self.now,
+        };
+        self.to_all(self.fact_delay_ms, finished);
+    }
+
+    fn next_event(&self) -> Option<Timestamp> {
+        let timers = self
+            .nodes
+            .values()
+            .filter(|n| !n.crashed)
+            .filter_map(|n| n.claimer.poll_timeout());
+        let queued = self.queue.keys().next().map(|(at, _)| *at);
+        timers.chain(queued).min()
+    }
+
+    /// Runs every event up to and including `until`, then sets the clock
+    /// to `until`.
+    fn run_until(&mut self, until: Timestamp) {
+        for _ in 0..1_000_000 {
+            let Some(at) = self.next_event().filter(|at| *at <= until) else {
+                self.now = until;
+                return;
+            };
+            self.now = at.max(self.now);
+            self.step();
+        }
+        panic!("the network did not settle");
+    }
+
+    fn run_for(&mut self, ms: u64) {
+        self.run_until(self.now.plus_ms(ms));
+    }
+
+    fn step(&mut self) {
+        let due: Vec<(Timestamp, u64)> = self
+            .queue
+            .range(..=(self.now, u64::MAX))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in due {
+            let (to, input) = self.queue.remove(&k).unwrap();
+            self.deliver(&to, input);
+        }
+        let names: Vec<String> = self.nodes.keys().cloned().collect();
+        for name in names {
+            self.deliver(&name, ClaimInput::Tick);
+        }
+    }
+
+    fn deliver(&mut self, to: &str, input: ClaimInput) {
+        let now = self.now;
+        let node = self.nodes.get_mut(to).unwrap();
+        if node.crashed {
+            return;
+        }
+        node.claimer.handle(now, input);
+        let mut actions = Vec::new();
+        while let Some(action) = node.claimer.poll_action() {
+            actions.push(action);
+        }
+        for action in actions {
+            self.route(to, action);
+        }
+    }
+
+    fn route(&mut self, from: &str, action: ClaimAction) {
+        self.actions
+            .push((self.now, from.to_string(), action.clone()));
+        match action {
+            ClaimAction::SendBid(bid) if !self.drop_bids => {
+                let others: Vec<String> =
+                    self.nodes.keys().filter(|n| *n != from).cloned().collect();
+                for other in others {
+                    self.send(&other, self.bid_delay_ms, ClaimInput::Bid(bid.clone()));
+                }
+            }
+            ClaimAction::WriteClaim {
+                cell,
+                lease_expires,
+            } => {
+                let claimed = ClaimInput::Claimed {
+                    cell,
+                    builder: key(from),
+                    at: self.now,
+                    lease_expires,
+                };
+                self.to_all(self.fact_delay_ms, claimed);
+            }
+            _ => {}
+        }
+    }
+
+    fn crash(&mut self, name: &str) {
+        self.nodes.get_mut(name).unwrap().crashed = true;
+    }
+
+    fn claimer(&self, name: &str) -> &Claimer {
+        &self.nodes[name].claimer
+    }
+
+    /// `(time, node)` of every action matching `pick`.
+    fn when(&self, pick: impl Fn(&ClaimAction) -> bool) -> Vec<(Timestamp, String)> {
+        self.actions
+            .iter()
+            .filter(|(_, _, a)| pick(a))
+            .map(|(t, n, _)| (*t, n.clone()))
+            .collect()
+    }
+
+    fn starts(&self, cell: &CellKey) -> Vec<(Timestamp, String)> {
+        self.when(|a| matches!(a, ClaimAction::StartBuild(c) if c == cell))
+    }
+
+    fn cancels(&self, cell: &CellKey) -> Vec<(Timestamp, String)> {
+        self.when(|a| matches!(a, ClaimAction::CancelBuild(c) if c == cell))
+    }
+
+    /// Nodes building `cell` now.
+    fn building(&self, cell: &CellKey) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|(_, n)| !n.crashed && n.claimer.building().any(|c| c == cell))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+}
+
+fn config() -> ClaimerConfig {
+    ClaimerConfig::default()
+}
+
+#[test]
+fn a_single_bidder_wins_when_the_window_closes() {
+    let mut net = Net::new(&["alice"], config());
+    net.want(&cell(1), 1, Timestamp(0));
+    net.run_for(149);
+    assert!(
+        net.starts(&cell(1)).is_empty(),
+        "not before the window closes"
+    );
+    net.run_for(1);
+    assert_eq!(
+        net.starts(&cell(1)),
+        vec![(T0.plus_ms(150), "alice".into())]
+    );
+    let claims = net.when(|a| matches!(a, ClaimAction::WriteClaim { .. }));
+    assert_eq!(claims, vec![(T0.plus_ms(150), "alice".into())]);
+    assert_eq!(net.claimer("alice").load(), 1);
+    assert_eq!(net.claimer("alice").stats().bids_sent, 1);
+}
+
+#[test]
+fn two_bidders_agree_on_one_winner() {
+    let names = ["alice", "bob"];
+    let mut net = Net::new(&names, config());
+    net.want(&cell(1), 1, Timestamp(0));
+    net.run_for(5_000);
+    let starts = net.starts(&cell(1));
+    assert_eq!(starts.len(), 1, "exactly one build: {starts:?}");
+    assert_eq!(vec![starts[0].1.clone()], best(&names, &cell(1), 1));
+    assert!(net.cancels(&cell(1)).is_empty());
+}
+
+#[test]
+fn the_lease_is_renewed_every_renew_interval_until_the_build_ends() {
+    let mut net = Net::new(&["alice"], config());
+    net.want(&cell(1), 1, Timestamp(0));
+    net.run_for(35_000);
+    let claims: Vec<(Timestamp, Timestamp)> = net
+        .actions
+        .iter()
+        .filter_map(|(t, _, a)| match a {
+            ClaimAction::WriteClaim { lease_expires, .. } => Some((*t, *lease_expires)),
+            _ => None,
+        })
+        .collect();
+    let expected: Vec<(Timestamp, Timestamp)> = [150, 10_150, 20_150, 30_150]
+        .iter()
+        .map(|ms| (T0.plus_ms(*ms), T0.plus_ms(ms + 30_000)))
+        .collect();
+    assert_eq!(claims, expected);
+    net.finish("alice", &cell(1));
+    net.run_for(60_000);
+    assert_eq!(
+        net.when(|a| matches!(a, ClaimAction::WriteClaim { .. }))
+            .len(),
+        4
+    );
+    assert_eq!(net.claimer("alice").load(), 0);
+    assert_eq!(
+        net.starts(&cell(1)).len(),
+        1,
+        "a finished cell is not built again"
+    );
+}
+
+#[test]
+fn a_lapsed_lease_reopens_the_cell_and_another_node_takes_over() {
+    let names = ["alice", "bob", "carol"];
+    let mut net = Net::new(&names, config());
+    net.want(&cell(1), 1, Timestamp(0));
+    net.run_for(1_000);
+    let (claimed_at, winner) = net.starts(&cell(1))[0].clone();
+    net.crash(&winner);
+    net.run_for(40_000);
+    let starts = net.starts(&cell(1));
+    assert_eq!(starts.len(), 2, "{starts:?}");
+    let (taken_at, heir) = starts[1].clone();
+    assert_ne!(heir, winner);
+    let rest: Vec<&str> = names.iter().copied().filter(|n| *n != winner).collect();
+    assert_eq!(vec![heir.clone()], best(&rest, &cell(1), 1));
+    // The lease ran 30 s from the claim; then one bid window.
+    assert_eq!(taken_at, claimed_at.plus_ms(30_000 + 150));
+    assert_eq!(net.building(&cell(1)), vec![heir]);
+}
+
+#[test]
+fn competing_claims_settle_to_one_builder() {
+    let names = ["alice", "bob", "carol"];
+    let mut net = Net::new(&names, config());
+    net.drop_bids = true; // each thinks it bids alone
+    net.want(&cell(1), 1, Timestamp(0));
+    net.run_for(5_000);
+    assert_eq!(net.starts(&cell(1)).len(), 3);
+    let cancels = net.cancels(&cell(1));
+    assert_eq!(cancels.len(), 2, "{cancels:?}");
+    assert_eq!(net.building(&cell(1)), best(&names, &cell(1), 1));
+    assert!(names.iter().all(|n| net.claimer(n).load() <= 1));
+}
+
+#[test]
+fn enough_results_cancel_a_running_build() {
+    let mut net = Net::new(&["alice"], config());
+    net.want(&cell(1), 1, Timestamp(0));
+    net.run_for(1_000);
+    assert_eq!(net.building(&cell(1)), vec!["alice".to_string()]);
+    let result = ClaimInput::Finished {
+        cell: cell(1),
+        builder: key("dave"),
+        at: net.now,
+    };
+    net.send("alice", 0, result);
+    net.run_for(1);
+    assert_eq!(
+        net.cancels(&cell(1)),
+        vec![(T0.plus_ms(1_000), "alice".into())]
+    );
+    assert_eq!(net.claimer("alice").load(), 0);
+    net.run_for(60_000);
+    assert_eq!(
+        net.when(|a| matches!(a, ClaimAction::WriteClaim { .. }))
+            .len(),
+        1,
+        "no renewal after a cancel"
+    );
+}
+
+#[test]
+fn a_force_reopens_a_finished_cell() {
+    let mut net = Net::new(&["alice"], config());
+    net.want(&cell(1), 1, Timestamp(0));
+    net.run_for(1_000);
+    net.finish("alice", &cell(1));
+    net.run_for(10_000);
+    net.want(&cell(1), 1, Timestamp(0)); // repeating the want changes nothing
+    net.run_for(10_000);
+    assert_eq!(net.starts(&cell(1)).len(), 1);
+    let forced_at = net.now;
+    net.want(&cell(1), 1, forced_at);
+    net.run_for(1_000);
+    let starts = net.starts(&cell(1));
+    assert_eq!(starts.len(), 2);
+    assert_eq!(starts[1].0, forced_at.plus_ms(150));
+}
+
+#[test]
+fn builds_max_is_respected() {
+    let mut net = Net::new(&["alice"], config());
+    net.want(&cell(1), 1, Timestamp(0));
+    net.want(&cell(2), 1, Timestamp(0));
+    net.run_for(5_000);
+    assert_eq!(net.claimer("alice").load(), 1);
+    let first = net.claimer("alice").building().next().unwrap().clone();
+    let second = if first == cell(1) { cell(2) } else { cell(1) };
+    assert!(net.starts(&second).is_empty());
+    net.finish("alice", &first);
+    net.run_for(1_000);
+    assert_eq!(
+        net.starts(&second).len(),
+        1,
+        "the freed slot takes the waiting cell"
+    );
+    assert_eq!(net.claimer("alice").load(), 1);
+}
+
+#[test]
+fn builds_max_two_runs_two_cells_at_once() {
+    let two = ClaimerConfig {
+        builds_max: 2,
+        ..config()
+    };
+    let mut net = Net::new(&["alice"], two);
+    net.want(&cell(1), 1, Timestamp(0));
+    net.want(&cell(2), 1, Timestamp(0));
+    net.want(&cell(3), 1, Timestamp(0));
+    net.run_for(5_000);
+    assert_eq!(net.claimer("alice").load(), 2);
+}
+
+#[test]
+fn a_cell_wanting_two_builds_gets_two_distinct_builders() {
+    let names = ["alice", "bob", "carol", "dave"];
+    let mut net = Net::new(&names, config());
+    net.want(&cell(1), 2, Timestamp(0));
+    net.run_for(5_000);
+    let mut builders: Vec<String> = net.starts(&cell(1)).into_iter().map(|(_, n)| n).collect();
+    builders.sort();
+    let mut expected = best(&names, &cell(1), 2);
+    expected.sort();
+    assert_eq!(builders, expected);
+    for name in &builders {
+        net.finish(name, &cell(1));
+    }
+    net.run_for(60_000);
+    assert_eq!(net.starts(&cell(1)).len(), 2, "done after two results");
+}
+
+#[test]
+fn a_winner_that_never_claims_is_passed_by_after_the_grace() {
+    let names = ["alice", "bob", "carol"];
+    let mut net = Net::new(&names, config());
+    let winner = best(&names, &cell(1), 1).remove(0);
+    net.want(&cell(1), 1, Timestamp(0));
+    // The winner bids (within the first 75 ms), then dies before its
+    // window closes.
+    net.run_for(100);
+    net.crash(&winner);
+    net.run_for(10_000);
+    let starts = net.starts(&cell(1));
+    assert_eq!(starts.len(), 1, "{starts:?}");
+    let rest: Vec<&str> = names.iter().copied().filter(|n| *n != winner).collect();
+    assert_eq!(vec![starts[0].1.clone()], best(&rest, &cell(1), 1));
+    // Window, grace, a second window (and its bid delay, within it).
+    assert_eq!(starts[0].0, T0.plus_ms(150 + 2_000 + 150));
+}
+
+#[test]
+fn bids_that_would_lose_are_not_sent_and_the_winner_is_unchanged() {
+    let names: Vec<String> = (0..20).map(|i| format!("node{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut net = Net::new(&refs, config());
+    net.bid_delay_ms = 1;
+    net.want(&cell(1), 1, Timestamp(0));
+    net.run_for(5_000);
+    let sent: u64 = refs.iter().map(|n| net.claimer(n).stats().bids_sent).sum();
+    let suppressed: u64 = refs
+        .iter()
+        .map(|n| net.claimer(n).stats().bids_suppressed)
+        .sum();
+    assert_eq!(sent + suppressed, 20);
+    assert!(sent <= 3, "{sent} bids sent");
+    let starts = net.starts(&cell(1));
+    assert_eq!(starts.len(), 1);
+    assert_eq!(vec![starts[0].1.clone()], best(&refs, &cell(1), 1));
+}
+
+#[test]
+fn other_platforms_stale_bids_and_our_own_echo_are_ignored() {
+    let mut net = Net::new(&["alice"], config());
+    let mut mac = cell(1);
+    mac.platform = "macos-aarch64".into();
+    net.want(&mac, 1, Timestamp(0));
+    net.run_for(5_000);
+    assert!(net.actions.is_empty());
+    assert_eq!(net.claimer("alice").cells_tracked(), 0);
+    let stale = buildmesh_protocol::Bid {
+        bidder: key("bob"),
+        at: Timestamp(T0.0 - 3_600_000),
+        project: cell(2).project,
+        round: 0,
+        load: 0,
+        commit: cell(2).commit,
+        platform: LINUX.into(),
+    };
+    net.send("alice", 0, ClaimInput::Bid(stale));
+    net.run_for(1);
+    assert_eq!(net.claimer("alice").cells_tracked(), 0);
+}
+
+#[test]
+fn a_claim_seen_before_the_want_keeps_us_off_the_cell() {
+    let mut net = Net::new(&["alice"], config());
+    let claimed = ClaimInput::Claimed {
+        cell: cell(1),
+        builder: key("bob"),
+        at: T0,
+        lease_expires: T0.plus_ms(30_000),
+    };
+    net.send("alice", 0, claimed);
+    net.run_for(10);
+    net.want(&cell(1), 1, Timestamp(0));
+    net.run_for(10_000);
+    assert!(net.starts(&cell(1)).is_empty());
+    net.run_for(30_000);
+    assert_eq!(net.starts(&cell(1)).len(), 1, "bob's lease lapsed");
+}
+
+#[test]
+fn a_node_that_hears_of_the_cell_late_watches_instead_of_bidding() {
+    let mut net = Net::new(&["alice", "bob"], config());
+    let wanted = ClaimInput::Wanted {
+        cell: cell(1),
+        builds: 1,
+        since: Timestamp(0),
+    };
+    net.send("alice", 0, wanted.clone());
+    net.send("bob", 300, wanted); // alice's bid reaches bob first
+    net.run_for(5_000);
+    assert_eq!(net.claimer("bob").stats().bids_sent, 0);
+    assert_eq!(
+        net.starts(&cell(1)),
+        vec![(T0.plus_ms(150), "alice".into())]
+    );
+}
+
+#[test]
+fn a_done_cell_is_forgotten_after_ten_quiet_minutes() {
+    let mut net = Net::new(&["alice"], config());
+    net.want(&cell(1), 1, Timestamp(0));
+    net.run_for(1_000);
+    net.finish("alice", &cell(1));
+    net.run_for(9 * 60_000);
+    assert_eq!(net.claimer("alice").cells_tracked(), 1);
+    net.run_for(2 * 60_000);
+    assert_eq!(net.claimer("alice").cells_tracked(), 0);
+    assert_eq!(net.claimer("alice").poll_timeout(), None);
+}
+
+#[test]
+fn bids_on_unknown_cells_cannot_grow_the_table_without_bound() {
+    let mut claimer = Claimer::new(config(), key("alice"), [LINUX.to_string()].into());
+    for n in 0..5_000u32 {
+        let mut commit = [0u8; 20];
+        commit[..4].copy_from_slice(&n.to_be_bytes());
+        let bid = buildmesh_protocol::Bid {
+            bidder: key("mallory"),
+            at: T0,
+            project: ProjectId([7; 32]),
+            round: 0,
+            load: 0,
+            commit: CommitId::from_bytes(&commit).unwrap(),
+            platform: LINUX.into(),
+        };
+        claimer.handle(T0, ClaimInput::Bid(bid));
+    }
+    assert_eq!(claimer.cells_tracked(), 4096);
+    // A cell we want still gets in, pushing out one nobody wants.
+    claimer.handle(
+        T0,
+        ClaimInput::Wanted {
+            cell: cell(200),
+            builds: 1,
+            since: Timestamp(0),
+        },
+    );
+    assert_eq!(claimer.cells_tracked(), 4096);
+    claimer.handle(T0.plus_ms(1_000), ClaimInput::Tick);
+    let mut started = false;
+    while let Some(action) = claimer.poll_action() {
+        started |= action == ClaimAction::StartBuild(cell(200));
+    }
+    assert!(started);
+}
