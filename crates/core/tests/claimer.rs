@@ -92,7 +92,7 @@ impl Net {
         self.queue.insert((at, self.seq), (to.to_string(), input));
     }
 
-    fn to_all(&mut self, delay_ms: u64, input: ClaimInput) {
+    fn send_to_all(&mut self, delay_ms: u64, input: ClaimInput) {
         let names: Vec<String> = self.nodes.keys().cloned().collect();
         for name in names {
             self.send(&name, delay_ms, input.clone());
@@ -105,7 +105,7 @@ impl Net {
             builds,
             since,
         };
-        self.to_all(0, input);
+        self.send_to_all(0, input);
     }
 
     /// `name`'s build of `cell` ends with a result.
@@ -116,7 +116,7 @@ impl Net {
             builder: key(name),
             at: self.now,
         };
-        self.to_all(self.fact_delay_ms, finished);
+        self.send_to_all(self.fact_delay_ms, finished);
     }
 
     fn next_event(&self) -> Option<Timestamp> {
@@ -200,7 +200,7 @@ impl Net {
                     at: self.now,
                     lease_expires,
                 };
-                self.to_all(self.fact_delay_ms, claimed);
+                self.send_to_all(self.fact_delay_ms, claimed);
             }
             _ => {}
         }

@@ -1,0 +1,167 @@
+//! Build figures from real `buildmesh node` processes on 127.0.0.1 and a
+//! real git repository: commit-to-result latency for a trivial recipe on
+//! one node and on a 3-node mesh, and the overhead per build compared with
+//! running the same step by hand.
+//!
+//! `cargo bench -p buildmesh --bench builds` (`BUILDMESH_BENCH_ROUNDS=N`).
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::{Node, Repo, declare, http, http_with};
+
+const SECRET: &str = "a bench webhook secret";
+const RECIPE: &str = "[[step]]\nname = \"check\"\ncommand = \"test -f round\"\n";
+
+fn main() {
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return;
+    }
+    let rounds: u32 = std::env::var("BUILDMESH_BENCH_ROUNDS")
+        .unwrap_or_else(|_| "20".into())
+        .parse()
+        .unwrap();
+    let by_hand = by_hand(rounds);
+    println!("the step by hand (sh -c, fresh process): p50 {by_hand:.1?}");
+    let one = latency(1, rounds);
+    report("1 node", &one, by_hand);
+    let three = latency(3, rounds);
+    report("3-node mesh", &three, by_hand);
+}
+
+fn report(what: &str, latencies: &[Duration], by_hand: Duration) {
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "commit-to-result on {what}: p50 {:.1?}, p99 {:.1?} over {} commits; overhead per build over the step by hand: {:.1?} (p50)",
+        at(0.5),
+        at(0.99),
+        latencies.len(),
+        at(0.5).saturating_sub(by_hand)
+    );
+}
+
+/// The recipe's step run directly, as a person would.
+fn by_hand(rounds: u32) -> Duration {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("round"), "1").unwrap();
+    let mut times: Vec<Duration> = (0..rounds)
+        .map(|_| {
+            let start = Instant::now();
+            let status = Command::new("/bin/sh")
+                .args(["-c", "test -f round"])
+                .current_dir(dir.path())
+                .status()
+                .unwrap();
+            assert!(status.success());
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// `nodes` nodes: the first watches the repository (and builds, when
+/// alone); with more, the others build and compete for each cell. Each
+/// round commits, pokes the watcher with a push webhook and times until
+/// the watcher's matrix shows the commit's result.
+fn latency(nodes: usize, rounds: u32) -> Vec<Duration> {
+    let repo = Repo::new();
+    repo.commit_recipe(RECIPE, "round 0");
+    repo.commit_file("round", "0", "round 0 file");
+    let secrets = tempfile::tempdir().unwrap();
+    let secret_file = secrets.path().join("hook-secret");
+    std::fs::write(&secret_file, SECRET).unwrap();
+    let watcher_platform = if nodes == 1 { "here" } else { "elsewhere" };
+    let watcher = Node::launch(
+        tempfile::tempdir().unwrap(),
+        vec![],
+        &[
+            "--allow-local-repositories",
+            "--poll-interval-secs",
+            "3600",
+            "--webhook-secret-file",
+            secret_file.to_str().unwrap(),
+            "--platform",
+            watcher_platform,
+        ],
+    );
+    let builders: Vec<Node> = (1..nodes)
+        .map(|_| {
+            Node::launch(
+                tempfile::tempdir().unwrap(),
+                vec![&watcher],
+                &["--allow-local-repositories", "--platform", "here"],
+            )
+        })
+        .collect();
+    let mut trusted: Vec<&Node> = builders.iter().collect();
+    if nodes == 1 {
+        trusted.push(&watcher);
+    }
+    let keys = tempfile::tempdir().unwrap();
+    let project = declare(
+        keys.path(),
+        &watcher,
+        "bench",
+        &repo,
+        &["here"],
+        &watcher,
+        &trusted,
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let mut latencies = Vec::new();
+    for round in 1..=rounds {
+        let commit = repo.commit_file("round", &round.to_string(), &format!("round {round}"));
+        let start = Instant::now();
+        poke(&watcher);
+        wait_result(&watcher, &project, &commit);
+        latencies.push(start.elapsed());
+    }
+    latencies.sort();
+    latencies
+}
+
+fn wait_result(node: &Node, project: &str, commit: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, matrix) = http(
+            &node.http,
+            "GET",
+            &format!("/api/v1/projects/{project}/matrix"),
+            "",
+        );
+        let done = matrix["rows"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|row| row["commit"] == commit && row["cells"][0]["status"] == "passed");
+        if done {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no result for {commit}: {matrix}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// A signed push webhook: the node polls its repositories at once.
+fn poke(node: &Node) {
+    use hmac::{Hmac, KeyInit, Mac};
+    let body = "{}";
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    let signature = hex::encode(mac.finalize().into_bytes());
+    let reply = http_with(
+        &node.http,
+        "POST",
+        "/api/v1/hooks/github",
+        body,
+        &[("X-Hub-Signature-256", &format!("sha256={signature}"))],
+    );
+    assert_eq!(reply.0, 200, "{}", reply.1);
+}
