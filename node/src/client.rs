@@ -119,6 +119,7 @@ pub fn error_text(code: u16, body: &serde_json::Value) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -10,8 +10,10 @@
 //! The protocol, in short (`docs/architecture.md`, "Claiming builds"):
 //! - a cell we could build and that still needs builders opens a round:
 //!   we bid (our load, after a delay that grows with our rendezvous
-//!   score, and only if we have not yet seen enough better bids) and
-//!   collect bids for `bid_window_ms` from when we first heard of it;
+//!   score, within the first half of the window, and only if we have not
+//!   yet seen enough better bids) and collect bids for `bid_window_ms`
+//!   from when the round began (the earliest bid we hear of it moves that
+//!   back, so late listeners close with the first bidder);
 //! - when the window closes, [`rule::pick_winners`] names the winners; a
 //!   winner claims with a lease, builds, and renews every `renew_ms`;
 //!   the others give the winners `claim_grace_ms` to claim, then open a

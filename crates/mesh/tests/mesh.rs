@@ -108,6 +108,7 @@ impl Node {
     async fn gossip(&mut self) -> (PublicKey, PublicKey, Vec<u8>, Vec<u8>) {
         self.wait(|event| match event {
             MeshEvent::Gossip {
+                topic: Topic::Entries,
                 from,
                 source,
                 message,

@@ -9,7 +9,7 @@ pub mod poller;
 
 use buildmesh_core::claim::{CellKey, ClaimAction, ClaimInput, Claimer};
 use buildmesh_core::log::EntryStore;
-use buildmesh_core::view::{Watch, Work, work};
+use buildmesh_core::view::{Builders, Watch, Work, work};
 use buildmesh_protocol::{Bid, Body, Claim, ProjectId, PublicKey, SignedBid, Timestamp};
 use ed25519_dalek::SigningKey;
 use executor::{CellName, Executor};
@@ -38,6 +38,7 @@ pub struct Builds {
     claimer: Claimer,
     executor: Executor,
     repositories: BTreeMap<ProjectId, String>,
+    builders: BTreeMap<ProjectId, Builders>,
     watches: watch::Sender<Vec<Watch>>,
     poke: mpsc::Sender<()>,
     /// The log changed since the work was last read from it.
@@ -64,6 +65,7 @@ impl Builds {
             claimer,
             executor,
             repositories: BTreeMap::new(),
+            builders: BTreeMap::new(),
             watches,
             poke,
             stale: true,
@@ -87,7 +89,9 @@ impl Builds {
             watches,
             wanted,
             events,
+            builders,
         } = work(store, &self.me, &self.platforms, COMMITS_MAX)?;
+        self.builders = builders;
         self.watches.send_if_modified(|current| {
             let changed = *current != watches;
             *current = watches;
@@ -144,21 +148,29 @@ impl Builds {
         self.drain(now)
     }
 
-    /// A bid gossiped by `source`; `Err` if it is invalid (the sender is
-    /// to be penalised).
+    /// A bid gossiped by `source`: `Err` if it is invalid (the sender is
+    /// to be penalised), `Ok(None)` if it is valid but not from a builder
+    /// the project trusts (nobody heeds it), else what the claimer asks.
     pub fn bid_received(
         &mut self,
         now: Timestamp,
         source: PublicKey,
         bytes: &[u8],
-    ) -> Result<Vec<Errand>, String> {
+    ) -> Result<Option<Vec<Errand>>, String> {
         let signed = SignedBid::from_wire(bytes).map_err(|e| e.to_string())?;
-        if signed.bid().bidder != source {
+        let bid = signed.bid();
+        if bid.bidder != source {
             return Err("a bid published by another key than its bidder's".into());
         }
-        self.claimer
-            .handle(now, ClaimInput::Bid(signed.bid().clone()));
-        Ok(self.drain(now))
+        let trusted = self
+            .builders
+            .get(&bid.project)
+            .is_some_and(|builders| builders.contains(&bid.bidder));
+        if !trusted {
+            return Ok(None);
+        }
+        self.claimer.handle(now, ClaimInput::Bid(bid.clone()));
+        Ok(Some(self.drain(now)))
     }
 
     /// Our build of `cell` ended.

@@ -69,10 +69,11 @@ impl Driver {
         bytes: &[u8],
     ) -> Result<()> {
         match self.builds.bid_received(clock::now(), source, bytes) {
-            Ok(errands) => {
+            Ok(Some(errands)) => {
                 tolerate(self.mesh.report(message, from, Acceptance::Accept).await)?;
                 self.run_errands(errands).await
             }
+            Ok(None) => tolerate(self.mesh.report(message, from, Acceptance::Ignore).await),
             Err(why) => {
                 tracing::debug!(peer = %from, %why, "rejected a gossiped bid");
                 tolerate(self.mesh.report(message, from, Acceptance::Reject).await)

@@ -20,10 +20,25 @@ pub struct Policy<'a> {
 }
 
 /// Whose builds count: everyone but the revoked, or only the listed.
-#[derive(Debug, Clone, PartialEq)]
-enum Builders {
-    Open { revoked: BTreeSet<PublicKey> },
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Builders {
+    /// Anyone's, but these keys'.
+    Open {
+        /// Keys whose builder role was revoked.
+        revoked: BTreeSet<PublicKey>,
+    },
+    /// Only these keys'.
     Only(BTreeSet<PublicKey>),
+}
+
+impl Builders {
+    /// Whether `key`'s claims, results and bids count.
+    pub fn contains(&self, key: &PublicKey) -> bool {
+        match self {
+            Builders::Open { revoked } => !revoked.contains(key),
+            Builders::Only(keys) => keys.contains(key),
+        }
+    }
 }
 
 impl<'a> Policy<'a> {
@@ -106,9 +121,11 @@ impl<'a> Policy<'a> {
 
     /// Whether `key`'s claims and results count.
     pub fn trusts_builder(&self, key: &PublicKey) -> bool {
-        match &self.builders {
-            Builders::Open { revoked } => !revoked.contains(key),
-            Builders::Only(keys) => keys.contains(key),
-        }
+        self.builders.contains(key)
+    }
+
+    /// Whose claims and results count.
+    pub fn builders(&self) -> &Builders {
+        &self.builders
     }
 }

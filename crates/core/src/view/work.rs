@@ -5,7 +5,7 @@
 //! node feeds what it finds to its claimer and its poller; any node given
 //! the same entries finds the same work.
 
-use super::policy::Policy;
+use super::policy::{Builders, Policy};
 use super::project_log::{Fact, ProjectLog, fetch};
 use crate::log::{EntryStore, IndexKey};
 use buildmesh_protocol::{Body, CommitId, Entry, ForceTarget, ProjectId, PublicKey, Timestamp};
@@ -67,6 +67,8 @@ pub struct Work {
     pub wanted: Vec<WantedCell>,
     /// Claims and results on those cells.
     pub events: Vec<CellEvent>,
+    /// Whose claims, results and bids count, per project.
+    pub builders: BTreeMap<ProjectId, Builders>,
 }
 
 /// The work the log holds for the node `me` serving `platforms`, over the
@@ -83,6 +85,7 @@ pub fn work<S: EntryStore>(
         let Some(policy) = Policy::of(&log) else {
             continue;
         };
+        work.builders.insert(project, policy.builders().clone());
         if policy.may_announce(me) {
             work.watches.push(watch(&log, &policy));
         }
