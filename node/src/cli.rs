@@ -94,8 +94,8 @@ pub struct NodeArgs {
     pub data_dir: DataDirArg,
     /// A TOML config file with any of: data_dir, listen, bootstrap, http,
     /// platforms, mdns, sync_interval_secs, poll_interval_secs, builds_max,
-    /// lease_secs, allow_local_repositories, webhook_secret_file. Flags
-    /// override it.
+    /// lease_secs, allow_local_repositories, webhook_secret_file,
+    /// maintainer_key, and [[schedule]] tables. Flags override it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Listen on this multiaddr (repeatable) [default:
@@ -140,6 +140,11 @@ pub struct NodeArgs {
     /// secret in FILE (the same secret you give the forge).
     #[arg(long, value_name = "FILE")]
     pub webhook_secret_file: Option<PathBuf>,
+    /// A maintainer key (and its FILE.chain) this node signs scheduled
+    /// force builds with; schedules are `[[schedule]]` tables of the
+    /// config file: project = "NAME", branch = "main", cron = "0 3 * * *".
+    #[arg(long, value_name = "FILE")]
+    pub maintainer_key: Option<PathBuf>,
 }
 
 /// `buildmesh up`
@@ -160,6 +165,10 @@ pub struct UpArgs {
     /// Look for new commits every this many seconds [default: 2].
     #[arg(long, value_name = "SECONDS", default_value_t = 2)]
     pub poll_interval_secs: u64,
+    /// Also build the branch's head at these times (crontab syntax, UTC),
+    /// e.g. "0 3 * * *" for nightly at 03:00 or @nightly.
+    #[arg(long, value_name = "CRON")]
+    pub schedule: Option<String>,
 }
 
 /// `buildmesh id`

@@ -5,6 +5,7 @@
 use crate::cli::NodeArgs;
 use crate::data_dir::DataDir;
 use anyhow::{Context, Result, bail};
+use buildmesh_core::schedule::Cron;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -25,6 +26,33 @@ struct FileConfig {
     lease_secs: Option<u64>,
     allow_local_repositories: Option<bool>,
     webhook_secret_file: Option<PathBuf>,
+    maintainer_key: Option<PathBuf>,
+    #[serde(default)]
+    schedule: Vec<FileSchedule>,
+}
+
+/// A `[[schedule]]` table of the config file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSchedule {
+    project: String,
+    branch: String,
+    cron: String,
+}
+
+/// A scheduled force build: at each time `cron` names, the maintainer key
+/// asks for `branch` of `project` (one of its projects, by name) to be
+/// built again.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// The project's name.
+    pub project: String,
+    /// The branch whose head is built.
+    pub branch: String,
+    /// As written, for the force's reason.
+    pub cron_text: String,
+    /// When.
+    pub cron: Cron,
 }
 
 /// A node's validated configuration.
@@ -56,6 +84,10 @@ pub struct NodeConfig {
     pub report: bool,
     /// The HMAC secret push webhooks are signed with (none: webhooks off).
     pub webhook_secret: Option<Vec<u8>>,
+    /// A maintainer key this node signs scheduled force builds with.
+    pub maintainer_key: Option<PathBuf>,
+    /// Scheduled force builds.
+    pub schedules: Vec<Schedule>,
 }
 
 /// Default listen addresses: TCP and QUIC on every interface, port 7070.
@@ -113,6 +145,19 @@ impl NodeConfig {
                 Some(path) => Some(read_secret(&path)?),
                 None => None,
             },
+            maintainer_key: args.maintainer_key.clone().or(file.maintainer_key),
+            schedules: file
+                .schedule
+                .into_iter()
+                .map(|s| {
+                    Ok(Schedule {
+                        cron: Cron::parse(&s.cron)?,
+                        cron_text: s.cron,
+                        project: s.project,
+                        branch: s.branch,
+                    })
+                })
+                .collect::<Result<_>>()?,
         };
         config.validate()?;
         Ok(config)
@@ -137,6 +182,12 @@ impl NodeConfig {
         }
         if self.poll_interval.is_zero() {
             bail!("poll interval must be at least 1 second");
+        }
+        if !self.schedules.is_empty() && self.maintainer_key.is_none() {
+            bail!(
+                "scheduled builds are signed by the project's maintainer: set maintainer_key \
+                 (or --maintainer-key FILE)"
+            );
         }
         if self.builds_max == 0 {
             bail!("builds_max must be at least 1 (a node that builds nothing needs no platform)");

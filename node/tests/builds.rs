@@ -4,8 +4,10 @@
 
 mod support;
 
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{Node, Repo, builder, declare, http};
+use support::{Node, Repo, builder, declare, http, http_with};
 
 fn matrix(node: &Node, project: &str) -> serde_json::Value {
     let (code, body) = http(
@@ -289,4 +291,159 @@ fn a_recipe_that_does_not_parse_gives_an_error_result_saying_why() {
         "{why}"
     );
     assert!(result["steps"].as_array().unwrap().is_empty());
+}
+
+/// Runs a maintainer command with the key in `keys`, against `node`.
+fn maintainer(keys: &Path, node: &Node, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_buildmesh"))
+        .args(args)
+        .arg("--key")
+        .arg(keys.join("maintainer.key"))
+        .args(["--node", &format!("http://{}", node.http)])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{args:?}: {output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn a_forced_build_builds_the_branch_head_again() {
+    let repo = Repo::new();
+    let commit = repo.commit_recipe(PASSING, "first");
+    let node = builder(vec![], &["linux"]);
+    let keys = tempfile::tempdir().unwrap();
+    let project = declare(
+        keys.path(),
+        &node,
+        "again",
+        &repo,
+        &["linux"],
+        &node,
+        &[&node],
+    );
+    wait_cell(
+        &node,
+        &project,
+        &commit,
+        "linux",
+        Duration::from_secs(60),
+        finished,
+    );
+    maintainer(
+        keys.path(),
+        &node,
+        &[
+            "force",
+            "--project",
+            "again",
+            "--branch",
+            "main",
+            "--reason",
+            "flaky?",
+        ],
+    );
+    let cell = wait_cell(
+        &node,
+        &project,
+        &commit,
+        "linux",
+        Duration::from_secs(60),
+        |c| c["results"].as_array().is_some_and(|r| r.len() == 2),
+    );
+    assert_eq!(cell["status"], "passed", "{cell}");
+}
+
+#[test]
+fn a_maintainer_announces_a_commit_from_a_working_copy() {
+    let repo = Repo::new();
+    let commit = repo.commit_recipe(PASSING, "by hand");
+    let node = builder(vec![], &["linux"]);
+    let elsewhere = builder(vec![&node], &["other"]);
+    let keys = tempfile::tempdir().unwrap();
+    // The announcer is another node that does not serve linux: this node
+    // watches nothing, so only the maintainer's announcement can bring the
+    // commit.
+    let project = declare(
+        keys.path(),
+        &node,
+        "manual",
+        &repo,
+        &["linux"],
+        &elsewhere,
+        &[&node],
+    );
+    let mut command = vec!["announce", "--project", "manual", "--repo-dir"];
+    command.push(repo.path().to_str().unwrap());
+    let said = maintainer(keys.path(), &node, &command);
+    assert!(said.contains(&commit), "{said}");
+    let cell = wait_cell(
+        &node,
+        &project,
+        &commit,
+        "linux",
+        Duration::from_secs(60),
+        finished,
+    );
+    assert_eq!(cell["status"], "passed", "{cell}");
+}
+
+#[test]
+fn push_webhooks_are_checked_against_the_secret() {
+    use hmac::{Hmac, KeyInit, Mac};
+    let secrets = tempfile::tempdir().unwrap();
+    let file = secrets.path().join("secret");
+    std::fs::write(&file, "sixteen or more characters\n").unwrap();
+    let node = Node::launch(
+        tempfile::tempdir().unwrap(),
+        vec![],
+        &["--webhook-secret-file", file.to_str().unwrap()],
+    );
+    let body = r#"{"ref":"refs/heads/main"}"#;
+    let sign = |secret: &str| {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(body.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    };
+    let good = sign("sixteen or more characters");
+    let github = format!("sha256={good}");
+    let (code, reply) = http_with(
+        &node.http,
+        "POST",
+        "/api/v1/hooks/github",
+        body,
+        &[("X-Hub-Signature-256", &github)],
+    );
+    assert_eq!(
+        (code, reply["polling"].as_bool()),
+        (200, Some(true)),
+        "{reply}"
+    );
+    let (code, _) = http_with(
+        &node.http,
+        "POST",
+        "/api/v1/hooks/gitea",
+        body,
+        &[("X-Gitea-Signature", &good)],
+    );
+    assert_eq!(code, 200);
+    let forged = format!("sha256={}", sign("a guessed secret, wrong"));
+    let (code, reply) = http_with(
+        &node.http,
+        "POST",
+        "/api/v1/hooks/github",
+        body,
+        &[("X-Hub-Signature-256", &forged)],
+    );
+    assert_eq!(code, 401, "{reply}");
+    let (code, _) = http(&node.http, "POST", "/api/v1/hooks/github", body);
+    assert_eq!(code, 401, "no signature header");
+    let plain = Node::start(None);
+    let (code, reply) = http_with(
+        &plain.http,
+        "POST",
+        "/api/v1/hooks/github",
+        body,
+        &[("X-Hub-Signature-256", &github)],
+    );
+    assert_eq!(code, 404, "webhooks are off without a secret: {reply}");
 }

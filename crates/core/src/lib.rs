@@ -32,4 +32,5 @@
 pub mod claim;
 pub mod log;
 pub mod replicator;
+pub mod schedule;
 pub mod view;

@@ -35,6 +35,11 @@ pub const COMMAND_BYTES_MAX: usize = buildmesh_protocol::LONG_TEXT_BYTES_MAX;
 /// Longest tool command, bytes: it becomes an environment key, which the
 /// protocol bounds as short text.
 pub const TOOL_BYTES_MAX: usize = buildmesh_protocol::SHORT_TEXT_BYTES_MAX;
+/// Most patterns in `[artifacts] paths`.
+pub const ARTIFACT_PATTERNS_MAX: usize = 32;
+/// Longest artifact pattern, bytes: a file it names must fit the protocol's
+/// long-text limit, or it could not be listed.
+pub const ARTIFACT_PATTERN_BYTES_MAX: usize = buildmesh_protocol::LONG_TEXT_BYTES_MAX;
 /// Step timeout when the recipe gives none.
 pub const TIMEOUT_SECS_DEFAULT: u64 = 3600;
 /// Longest step timeout accepted: one day.
@@ -53,6 +58,9 @@ pub struct Recipe {
     /// Variables of the node's own environment every step gets (a step's
     /// `env` still wins): for toolchains found through `PATH` or `HOME`.
     pub inherit: Vec<String>,
+    /// Files kept after a passing build: paths relative to the work dir,
+    /// each component possibly a `*`/`?` glob ([`ArtifactPattern`]).
+    pub artifacts: Vec<ArtifactPattern>,
 }
 
 impl Recipe {
@@ -84,6 +92,30 @@ pub struct Step {
     pub timeout: Duration,
     /// Variables added to the step's (otherwise cleared) environment.
     pub env: BTreeMap<String, String>,
+}
+
+/// One entry of `[artifacts] paths`: a relative path whose components may
+/// hold `*` (any run of characters) and `?` (one character). Neither
+/// crosses a `/`, neither matches a leading `.`, and every other character
+/// (including `[`) stands for itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactPattern {
+    /// As written in the recipe.
+    pub text: String,
+    /// Its components, without `.` ones; never empty, never `..`.
+    pub components: Vec<String>,
+}
+
+impl ArtifactPattern {
+    /// Whether any component is a glob rather than a plain name.
+    pub fn is_glob(&self) -> bool {
+        self.components.iter().any(|c| is_glob(c))
+    }
+}
+
+/// Whether one path component holds a wildcard.
+pub(crate) fn is_glob(component: &str) -> bool {
+    component.contains(['*', '?'])
 }
 
 /// Where a metric's number comes from.
@@ -154,6 +186,14 @@ pub enum RecipeError {
     #[error("environment.tools[{index}]: {problem}")]
     Tool {
         /// 0-based index in the list, as TOML arrays are written.
+        index: usize,
+        /// What is wrong.
+        problem: String,
+    },
+    /// An artifact pattern is wrong.
+    #[error("artifacts.paths[{index}]: {problem}")]
+    Artifact {
+        /// 0-based index in the list.
         index: usize,
         /// What is wrong.
         problem: String,

@@ -5,7 +5,7 @@ use crate::builds::executor::{BuildDone, Executor, ExecutorConfig};
 use crate::builds::poller::{self, NewCommits, PollerConfig};
 use crate::cli::NodeArgs;
 use crate::config::NodeConfig;
-use crate::driver::Driver;
+use crate::driver::{Driver, Schedules};
 use crate::keyfile;
 use crate::log_reader::CachedDigest;
 use crate::verifier::Verifier;
@@ -104,6 +104,11 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
         new_commits,
         builds_done,
         report: config.report,
+        schedules: Schedules::new(
+            config.maintainer_key.clone(),
+            config.schedules.clone(),
+            crate::clock::now(),
+        ),
     };
     driver.refresh_status()?;
     println!("http http://{http_addr}");

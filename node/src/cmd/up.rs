@@ -9,10 +9,11 @@
 use super::node::{load_or_create_key, run_with};
 use crate::cli::UpArgs;
 use crate::clock;
-use crate::config::{DEFAULT_HTTP, NodeConfig, detected_platform};
+use crate::config::{DEFAULT_HTTP, NodeConfig, Schedule, detected_platform};
 use crate::data_dir::DataDir;
 use crate::maintainer::MaintainerKey;
 use anyhow::{Context, Result};
+use buildmesh_core::schedule::Cron;
 use buildmesh_protocol::{Body, BuilderPolicy, ProjectDeclaration, ProjectId, PublicKey};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -50,7 +51,17 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         builders: BuilderPolicy::Only(vec![node]),
         builds_per_cell: 1,
     };
-    let mut maintainer = MaintainerKey::open(&data_dir.maintainer_key())?;
+    let schedules = match &args.schedule {
+        Some(text) => vec![Schedule {
+            project: declaration.name.clone(),
+            branch: branch.clone(),
+            cron: Cron::parse(text)?,
+            cron_text: text.clone(),
+        }],
+        None => Vec::new(),
+    };
+    let maintainer_path = data_dir.maintainer_key();
+    let mut maintainer = MaintainerKey::open(&maintainer_path)?;
     if maintainer.recent_declaration(&declaration.name) != Some(&declaration) {
         maintainer.sign(clock::now(), Body::Project(declaration.clone()))?;
     }
@@ -77,6 +88,8 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         allow_local_repositories: true,
         report: true,
         webhook_secret: None,
+        maintainer_key: Some(maintainer_path),
+        schedules,
     };
     run_with(config, seed)
 }

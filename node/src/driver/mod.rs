@@ -5,6 +5,9 @@
 //! `buildmesh_core::claim`.
 
 mod building;
+mod scheduled;
+
+pub use scheduled::Schedules;
 
 use crate::builds::Builds;
 use crate::builds::executor::BuildDone;
@@ -52,6 +55,8 @@ pub struct Driver {
     pub builds_done: mpsc::Receiver<BuildDone>,
     /// Print announcements and results on the terminal (`buildmesh up`).
     pub report: bool,
+    /// Scheduled force builds.
+    pub schedules: Schedules,
 }
 
 impl Driver {
@@ -64,6 +69,7 @@ impl Driver {
             }
             let wake = self.replicator.poll_timeout().map(instant_of);
             let builds_wake = self.builds.poll_timeout().map(instant_of);
+            let schedule_wake = self.schedules.poll_timeout().map(instant_of);
             tokio::select! {
                 event = self.events.recv() => match event {
                     Some(event) => {
@@ -88,6 +94,7 @@ impl Driver {
                     let errands = self.builds.tick(clock::now());
                     self.run_errands(errands).await?;
                 }
+                () = sleep_until(schedule_wake) => self.run_schedules().await?,
                 () = &mut shutdown => break,
             }
         }

@@ -2,8 +2,9 @@
 
 use super::raw::{RawMetric, RawRecipe, RawStep};
 use super::{
-    COMMAND_BYTES_MAX, METRICS_MAX, MetricSource, NAME_BYTES_MAX, Recipe, RecipeError,
-    STEP_ENV_MAX, STEPS_MAX, Step, TIMEOUT_SECS_MAX, TOOL_BYTES_MAX, TOOLS_MAX,
+    ARTIFACT_PATTERN_BYTES_MAX, ARTIFACT_PATTERNS_MAX, ArtifactPattern, COMMAND_BYTES_MAX,
+    METRICS_MAX, MetricSource, NAME_BYTES_MAX, Recipe, RecipeError, STEP_ENV_MAX, STEPS_MAX, Step,
+    TIMEOUT_SECS_MAX, TOOL_BYTES_MAX, TOOLS_MAX,
 };
 use regex::bytes::{Regex, RegexBuilder};
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,6 +22,11 @@ pub(crate) fn recipe(raw: RawRecipe) -> Result<Recipe, RecipeError> {
     count("steps", raw.step.len(), STEPS_MAX)?;
     count("metrics", raw.metrics.len(), METRICS_MAX)?;
     count("tools", raw.environment.tools.len(), TOOLS_MAX)?;
+    count(
+        "artifact paths",
+        raw.artifacts.paths.len(),
+        ARTIFACT_PATTERNS_MAX,
+    )?;
     let steps = steps(raw.step)?;
     let names: BTreeSet<&str> = steps.iter().map(|s| s.name.as_str()).collect();
     let metrics = raw
@@ -40,11 +46,21 @@ pub(crate) fn recipe(raw: RawRecipe) -> Result<Recipe, RecipeError> {
             return Err(RecipeError::Inherit { index, problem });
         }
     }
+    let artifacts = raw
+        .artifacts
+        .paths
+        .into_iter()
+        .enumerate()
+        .map(|(index, text)| {
+            artifact(text).map_err(|problem| RecipeError::Artifact { index, problem })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Recipe {
         steps,
         metrics,
         tools,
         inherit,
+        artifacts,
     })
 }
 
@@ -212,4 +228,43 @@ fn tool(index: usize, command: &str) -> Result<(), RecipeError> {
         )));
     }
     no_nul("command", command).map_err(fail)
+}
+
+fn artifact(text: String) -> Result<ArtifactPattern, String> {
+    if text.trim().is_empty() {
+        return Err("path is empty".into());
+    }
+    no_nul("path", &text)?;
+    if text.len() > ARTIFACT_PATTERN_BYTES_MAX {
+        return Err(format!(
+            "path is {} bytes; the limit is {ARTIFACT_PATTERN_BYTES_MAX}",
+            text.len()
+        ));
+    }
+    let mut components = Vec::new();
+    for component in Path::new(&text).components() {
+        match component {
+            Component::Normal(name) => {
+                // The text is UTF-8, so each of its components is.
+                let name = name.to_string_lossy().into_owned();
+                if name.contains("**") {
+                    return Err(format!(
+                        "path {text:?} uses '**'; '*' matches within one path component \
+                         and there is no recursive match (name each directory)"
+                    ));
+                }
+                components.push(name);
+            }
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) | Component::ParentDir => {
+                return Err(format!(
+                    "path {text:?} must be relative to the work dir, without '..'"
+                ));
+            }
+        }
+    }
+    if components.is_empty() {
+        return Err(format!("path {text:?} names no file"));
+    }
+    Ok(ArtifactPattern { text, components })
 }

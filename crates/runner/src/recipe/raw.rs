@@ -14,6 +14,8 @@ pub(crate) struct RawRecipe {
     pub metrics: BTreeMap<String, RawMetric>,
     #[serde(default)]
     pub environment: RawEnvironment,
+    #[serde(default)]
+    pub artifacts: RawArtifacts,
 }
 
 #[derive(Debug, Deserialize)]
@@ -45,6 +47,13 @@ pub(crate) struct RawEnvironment {
     pub tools: Vec<String>,
     #[serde(default)]
     pub inherit: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawArtifacts {
+    #[serde(default)]
+    pub paths: Vec<String>,
 }
 
 fn default_timeout() -> u64 {

@@ -1,0 +1,78 @@
+//! Scheduled force builds: at each time a schedule names, the maintainer
+//! key the node was given asks for the branch's head to be built again.
+
+use super::Driver;
+use crate::clock;
+use crate::config::Schedule;
+use crate::maintainer::MaintainerKey;
+use anyhow::{Context, Result};
+use buildmesh_protocol::{Body, ForceBuild, ForceTarget, ProjectId, Timestamp};
+use std::path::PathBuf;
+
+/// The schedules and when each fires next.
+pub struct Schedules {
+    key: Option<PathBuf>,
+    due: Vec<(Schedule, Option<Timestamp>)>,
+}
+
+impl Schedules {
+    /// `schedules`, signed with the maintainer key at `key`.
+    pub fn new(key: Option<PathBuf>, schedules: Vec<Schedule>, now: Timestamp) -> Self {
+        let due = schedules
+            .into_iter()
+            .map(|s| {
+                let next = s.cron.next_after(now);
+                (s, next)
+            })
+            .collect();
+        Schedules { key, due }
+    }
+
+    /// When the next schedule fires.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.due.iter().filter_map(|(_, next)| *next).min()
+    }
+}
+
+impl Driver {
+    /// Signs a force build for every schedule due, and moves each on.
+    pub(super) async fn run_schedules(&mut self) -> Result<()> {
+        let now = clock::now();
+        let mut forces = Vec::new();
+        for (schedule, next) in &mut self.schedules.due {
+            if next.is_some_and(|at| at <= now) {
+                forces.push(schedule.clone());
+                *next = schedule.cron.next_after(now);
+            }
+        }
+        let Some(path) = self.schedules.key.clone() else {
+            return Ok(());
+        };
+        for schedule in forces {
+            let mut key = MaintainerKey::open(&path)?;
+            let project = ProjectId::derive(&key.public(), &schedule.project);
+            let body = Body::Force(ForceBuild {
+                project,
+                target: ForceTarget::Branch(schedule.branch.clone()),
+                platforms: Vec::new(),
+                reason: format!("scheduled: {}", schedule.cron_text),
+            });
+            let entry = key
+                .sign(now, body)
+                .context("cannot sign a scheduled force build")?;
+            if self.report {
+                println!(
+                    "scheduled build of {} {}",
+                    schedule.project, schedule.branch
+                );
+            }
+            let wires = key.to_send();
+            drop(key);
+            let slices: Vec<&[u8]> = wires.iter().map(Vec::as_slice).collect();
+            self.replicator.submit(&slices)?;
+            tracing::info!(entry = %entry.id(), project = %schedule.project, "scheduled force build");
+            self.carry_out().await?;
+        }
+        Ok(())
+    }
+}
