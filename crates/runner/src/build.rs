@@ -1,7 +1,9 @@
-//! One whole build: mirror, recipe, checkout, steps, metrics, environment.
+//! One whole build: mirror, recipe, checkout, steps, artifacts, metrics,
+//! environment.
 
 mod steps;
 
+use crate::artifacts::{ARTIFACT_BYTES_MAX_DEFAULT, capture_artifacts};
 use crate::blobs::{BlobDir, LOG_BYTES_MAX_DEFAULT};
 use crate::cancel::Cancel;
 use crate::environment::capture_environment;
@@ -41,10 +43,13 @@ pub struct RunnerContext {
     pub mirrors: PathBuf,
     /// Work dirs are made (and removed) here.
     pub work: PathBuf,
-    /// Step logs go here.
+    /// Step logs and artifacts go here.
     pub blobs: BlobDir,
     /// Per-step log cap, bytes.
     pub log_bytes_max: u64,
+    /// Largest artifact kept, bytes: a larger file is left out (with a
+    /// warning), never cut.
+    pub artifact_bytes_max: u64,
     /// Set to abort the build.
     pub cancel: Cancel,
     /// Called with output as steps print it.
@@ -64,6 +69,7 @@ impl std::fmt::Debug for RunnerContext {
             .field("work", &self.work)
             .field("blobs", &self.blobs)
             .field("log_bytes_max", &self.log_bytes_max)
+            .field("artifact_bytes_max", &self.artifact_bytes_max)
             .field("cancel", &self.cancel)
             .field("on_output", &self.on_output.is_some())
             .field("allow_local_repositories", &self.allow_local_repositories)
@@ -77,7 +83,7 @@ pub struct BuildReport {
     /// Ready to sign: it passes `Body::validate` and fits in one entry.
     pub result: BuildResult,
     /// Things a person should know that are not failures: metrics not
-    /// captured, strings cut to fit the protocol.
+    /// captured, artifacts left out, strings cut to fit the protocol.
     pub warnings: Vec<String>,
 }
 
@@ -113,14 +119,15 @@ pub(crate) enum BuildError {
 }
 
 impl RunnerContext {
-    /// A context with the default log cap, a fresh [`Cancel`], no output
-    /// callback, and local repositories refused.
+    /// A context with the default log and artifact caps, a fresh
+    /// [`Cancel`], no output callback, and local repositories refused.
     pub fn new(mirrors: PathBuf, work: PathBuf, blobs: BlobDir) -> RunnerContext {
         RunnerContext {
             mirrors,
             work,
             blobs,
             log_bytes_max: LOG_BYTES_MAX_DEFAULT,
+            artifact_bytes_max: ARTIFACT_BYTES_MAX_DEFAULT,
             cancel: Cancel::new(),
             on_output: None,
             allow_local_repositories: false,
@@ -141,6 +148,9 @@ pub fn run_build(job: &BuildJob, context: &RunnerContext) -> BuildReport {
         tracing::warn!("build not judged: {error}");
         result.outcome = Outcome::Error;
         result.error = Some(error.to_string());
+        // Only a passing build keeps artifacts (one cancelled while they
+        // were copied is not one).
+        result.artifacts.clear();
     }
     if result.environment.is_empty() {
         result.environment =
@@ -167,6 +177,16 @@ fn build(
     mirror.checkout(&job.commit, work.path())?;
     drop(mirror); // no need to hold the repository open while steps run
     let logs = steps::run_all(&recipe, work.path(), context, result)?;
+    if result.outcome == Outcome::Passed {
+        result.artifacts = capture_artifacts(
+            &recipe.artifacts,
+            work.path(),
+            &context.blobs,
+            context.artifact_bytes_max,
+            &context.cancel,
+            warnings,
+        );
+    }
     result.metrics = capture_metrics(
         &recipe.metrics,
         &logs,

@@ -6,6 +6,8 @@
 //! long step commands can pass even when every string is in bounds. A
 //! result that breaks either could never be signed, so the build would be
 //! lost; instead strings are cut, each cut noted in the report's warnings.
+//! Artifact names are never cut (a cut name would name another file): an
+//! artifact that does not fit is left out whole.
 
 use buildmesh_protocol::{
     Body, BuildResult, Entry, EntryContent, LIST_ITEMS_MAX, LONG_TEXT_BYTES_MAX, PublicKey,
@@ -35,7 +37,8 @@ pub(crate) fn truncate(text: &str, bytes_max: usize) -> String {
 }
 
 /// Cuts every string of `result` to its own limit and every list to
-/// [`LIST_ITEMS_MAX`] items.
+/// [`LIST_ITEMS_MAX`] items; drops artifacts whose name is over its limit
+/// (the runner lists none, so this only guards the rule).
 pub(crate) fn fit_texts(result: &mut BuildResult) {
     result.steps.truncate(LIST_ITEMS_MAX);
     result.artifacts.truncate(LIST_ITEMS_MAX);
@@ -50,9 +53,9 @@ pub(crate) fn fit_texts(result: &mut BuildResult) {
         step.name = truncate(&step.name, SHORT_TEXT_BYTES_MAX);
         step.command = truncate(&step.command, LONG_TEXT_BYTES_MAX);
     }
-    for artifact in &mut result.artifacts {
-        artifact.name = truncate(&artifact.name, LONG_TEXT_BYTES_MAX);
-    }
+    result
+        .artifacts
+        .retain(|artifact| artifact.name.len() <= LONG_TEXT_BYTES_MAX);
     result.environment = std::mem::take(&mut result.environment)
         .into_iter()
         .map(|(k, v)| {
@@ -71,9 +74,11 @@ pub(crate) fn fit_texts(result: &mut BuildResult) {
 
 /// Shrinks `result` until it fits in one signed entry: first step commands,
 /// environment values and the error to a few hundred bytes, then to a few
-/// dozen, then the environment to os, arch and kernel. Recipe limits
-/// (64 steps, 64 metrics, 16 tools, 64-byte names) make the last stage
-/// always enough.
+/// dozen, then the environment to os, arch and kernel, and last drops
+/// artifacts, the last listed first. Without artifacts, recipe limits
+/// (64 steps, 64 metrics, 16 tools, 64-byte names) make the environment
+/// stage always enough; artifacts (at most 32, but names up to 4096 bytes)
+/// can still be too many, and are what the build is for, so they go last.
 pub(crate) fn fit_entry(result: &mut BuildResult, warnings: &mut Vec<String>) {
     for (command_max, value_max) in [(256, 256), (48, 64)] {
         if fits(result) {
@@ -90,6 +95,22 @@ pub(crate) fn fit_entry(result: &mut BuildResult, warnings: &mut Vec<String>) {
             .environment
             .retain(|k, _| matches!(k.as_str(), "os" | "arch" | "kernel"));
         warnings.push("result too large for one entry: tool versions left out".into());
+    }
+    let mut dropped = Vec::new();
+    while !fits(result) {
+        let Some(artifact) = result.artifacts.pop() else {
+            break;
+        };
+        dropped.push(artifact.name);
+    }
+    if !dropped.is_empty() {
+        dropped.reverse();
+        let names: Vec<String> = dropped.iter().map(|n| truncate(n, 200)).collect();
+        warnings.push(format!(
+            "result too large for one entry: {} artifacts left out: {}",
+            dropped.len(),
+            names.join(", ")
+        ));
     }
 }
 
@@ -115,7 +136,59 @@ pub(crate) fn fits(result: &BuildResult) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use buildmesh_protocol::{Artifact, BlobHash, Outcome, ProjectId};
+    use std::collections::BTreeMap;
+
+    fn result_with(artifacts: Vec<Artifact>) -> BuildResult {
+        BuildResult {
+            project: ProjectId([1; 32]),
+            commit: "ab".repeat(20).parse().unwrap(),
+            platform: "linux-x86_64".into(),
+            outcome: Outcome::Passed,
+            steps: Vec::new(),
+            artifacts,
+            metrics: BTreeMap::new(),
+            environment: BTreeMap::from([("os".to_owned(), "linux".to_owned())]),
+            error: None,
+        }
+    }
+
+    fn artifact(i: usize, name_bytes: usize) -> Artifact {
+        let name = format!("{i:02}-{}", "n".repeat(name_bytes - 3));
+        Artifact {
+            hash: BlobHash::of(name.as_bytes()),
+            name,
+            bytes: 1,
+        }
+    }
+
+    #[test]
+    fn artifacts_that_do_not_fit_are_dropped_last_first_never_cut() {
+        let artifacts: Vec<_> = (0..32).map(|i| artifact(i, 4000)).collect();
+        let mut result = result_with(artifacts.clone());
+        let mut warnings = Vec::new();
+        fit_texts(&mut result);
+        fit_entry(&mut result, &mut warnings);
+        assert!(fits(&result));
+        let kept = result.artifacts.len();
+        assert!((1..32).contains(&kept), "{kept}");
+        assert_eq!(result.artifacts[..], artifacts[..kept], "a prefix, uncut");
+        let warning = warnings.last().unwrap();
+        assert!(
+            warning.contains(&format!("{} artifacts left out", 32 - kept)),
+            "{warning}"
+        );
+    }
+
+    #[test]
+    fn an_artifact_name_over_the_limit_is_dropped_not_cut() {
+        let mut result = result_with(vec![artifact(0, 10), artifact(1, LONG_TEXT_BYTES_MAX + 1)]);
+        fit_texts(&mut result);
+        assert_eq!(result.artifacts.len(), 1);
+        assert_eq!(result.artifacts[0].name.len(), 10);
+    }
 
     #[test]
     fn truncation_respects_characters() {

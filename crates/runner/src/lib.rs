@@ -15,7 +15,9 @@
 //!    step ends so nothing it started outlives it ([`run_step`]);
 //! 5. store every step's output (stdout and stderr interleaved) as a
 //!    content-addressed blob ([`BlobDir`]);
-//! 6. capture metrics and the builder's environment, and fit every string
+//! 6. after a passing build, copy the files `[artifacts]` names into blobs
+//!    too, and list them by name, hash and size;
+//! 7. capture metrics and the builder's environment, and fit every string
 //!    into the protocol's limits so the result can be signed.
 //!
 //! The API is blocking and owns no async runtime: the node calls
@@ -43,6 +45,7 @@
 
 #![deny(missing_docs)]
 
+mod artifacts;
 mod blobs;
 mod build;
 mod cancel;
@@ -56,6 +59,7 @@ mod recipe;
 mod step;
 mod workdir;
 
+pub use artifacts::{ARTIFACT_BYTES_MAX_DEFAULT, ARTIFACT_NAME_BYTES_MAX, ARTIFACTS_MAX};
 pub use blobs::{BlobDir, BlobWriter, LOG_BYTES_MAX_DEFAULT, StoredBlob};
 pub use build::{BuildJob, BuildReport, OutputCallback, RunnerContext, run_build};
 pub use cancel::Cancel;
@@ -68,8 +72,9 @@ pub use mirror::{
 };
 pub use process::PATH_DEFAULT;
 pub use recipe::{
-    COMMAND_BYTES_MAX, METRICS_MAX, MetricSource, NAME_BYTES_MAX, RECIPE_BYTES_MAX, RECIPE_PATH,
-    Recipe, RecipeError, STEP_ENV_MAX, STEPS_MAX, Step, TIMEOUT_SECS_DEFAULT, TIMEOUT_SECS_MAX,
-    TOOL_BYTES_MAX, TOOLS_MAX,
+    ARTIFACT_PATTERN_BYTES_MAX, ARTIFACT_PATTERNS_MAX, ArtifactPattern, COMMAND_BYTES_MAX,
+    METRICS_MAX, MetricSource, NAME_BYTES_MAX, RECIPE_BYTES_MAX, RECIPE_PATH, Recipe, RecipeError,
+    STEP_ENV_MAX, STEPS_MAX, Step, TIMEOUT_SECS_DEFAULT, TIMEOUT_SECS_MAX, TOOL_BYTES_MAX,
+    TOOLS_MAX,
 };
 pub use step::{OnOutput, StepOptions, StepRun, run_step};

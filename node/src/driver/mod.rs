@@ -24,6 +24,9 @@ use buildmesh_protocol::{
     BlobHash, EntryId, ProjectId, PublicKey, RESPONSE_BYTES_MAX, Response, Timestamp,
 };
 
+/// Least time between two readings of the node's work from the log.
+const WORK_REFRESH: Duration = Duration::from_millis(20);
+
 /// Rows of a matrix served over HTTP.
 const MATRIX_ROWS: usize = 50;
 use buildmesh_store::SledStore;
@@ -63,10 +66,17 @@ impl Driver {
     /// Runs until `shutdown` completes or the mesh stops, then flushes.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<()> {
         let mut shutdown = pin!(shutdown);
+        // Reading the work scans every project: done once per burst of
+        // applied entries (a catch-up applies thousands a second), at most
+        // every WORK_REFRESH.
+        let mut last_refresh: Option<Instant> = None;
         loop {
-            if self.builds.stale {
+            let refresh_due = last_refresh.map_or(Instant::now(), |at| at + WORK_REFRESH);
+            if self.builds.stale && refresh_due <= Instant::now() {
                 self.refresh_work().await?;
+                last_refresh = Some(Instant::now());
             }
+            let refresh_wake = self.builds.stale.then_some(refresh_due);
             let wake = self.replicator.poll_timeout().map(instant_of);
             let builds_wake = self.builds.poll_timeout().map(instant_of);
             let schedule_wake = self.schedules.poll_timeout().map(instant_of);
@@ -95,6 +105,7 @@ impl Driver {
                     self.run_errands(errands).await?;
                 }
                 () = sleep_until(schedule_wake) => self.run_schedules().await?,
+                () = sleep_until(refresh_wake) => {}
                 () = &mut shutdown => break,
             }
         }

@@ -55,14 +55,20 @@ mod tests {
     fn stars_and_question_marks() {
         assert!(matches("*", "anything"));
         assert!(matches("*.tar.gz", "hello-1.0.tar.gz"));
-        assert!(matches("*.tar.gz", ".tar.gz") == false, "a leading dot is not matched");
+        assert!(
+            !matches("*.tar.gz", ".tar.gz"),
+            "a leading dot is not matched"
+        );
         assert!(matches("*.tar.gz", "x.tar.gz"));
         assert!(!matches("*.tar.gz", "x.tar.gz.sig"));
         assert!(matches("a*b*c", "abc"));
         assert!(matches("a*b*c", "aXXbYYbZc"));
         assert!(!matches("a*b*c", "aXXbYYbZ"));
         assert!(matches("h?llo", "hello"));
-        assert!(matches("h?llo", "héllo"), "? is one character, not one byte");
+        assert!(
+            matches("h?llo", "héllo"),
+            "? is one character, not one byte"
+        );
         assert!(!matches("h?llo", "hllo"));
         assert!(matches("**", "x"));
         assert!(matches("x*", "x"));

@@ -131,3 +131,62 @@ fn inherited_variables_come_from_the_node_and_steps_win() {
     .unwrap_err();
     assert!(error.to_string().contains("inherit[0]"), "{error}");
 }
+
+#[test]
+fn artifact_paths_parse_into_components() {
+    let recipe = Recipe::parse(
+        b"[[step]]\nname = \"a\"\ncommand = \"x\"\n\
+          [artifacts]\npaths = [\"target/release/hello\", \"./dist/*.tar.gz\", \"a//b?\"]\n",
+    )
+    .unwrap();
+    let [hello, dist, ab] = &recipe.artifacts[..] else {
+        panic!("{:?}", recipe.artifacts)
+    };
+    assert_eq!(hello.components, ["target", "release", "hello"]);
+    assert!(!hello.is_glob());
+    assert_eq!(dist.text, "./dist/*.tar.gz");
+    assert_eq!(dist.components, ["dist", "*.tar.gz"]);
+    assert!(dist.is_glob());
+    assert_eq!(ab.components, ["a", "b?"]);
+    let none = Recipe::parse(b"[[step]]\nname = \"a\"\ncommand = \"x\"\n").unwrap();
+    assert!(none.artifacts.is_empty());
+}
+
+#[test]
+fn artifact_paths_are_checked() {
+    let paths = |list: &str| {
+        error(&format!(
+            "[[step]]\nname = \"a\"\ncommand = \"x\"\n[artifacts]\npaths = [\"ok\", {list}]\n"
+        ))
+    };
+    let e = paths("\"../secret\"");
+    assert!(
+        e.contains("artifacts.paths[1]") && e.contains("without '..'"),
+        "{e}"
+    );
+    let e = paths("\"dist/../../x\"");
+    assert!(
+        e.contains("artifacts.paths[1]") && e.contains("'..'"),
+        "{e}"
+    );
+    let e = paths("\"/etc/passwd\"");
+    assert!(
+        e.contains("artifacts.paths[1]") && e.contains("relative"),
+        "{e}"
+    );
+    let e = paths("\" \"");
+    assert!(e.contains("artifacts.paths[1]: path is empty"), "{e}");
+    let e = paths("\"a\\u0000b\"");
+    assert!(e.contains("artifacts.paths[1]") && e.contains("NUL"), "{e}");
+    let e = paths("\"./.\"");
+    assert!(e.contains("names no file"), "{e}");
+    let e = paths("\"dist/**/*.tar.gz\"");
+    assert!(e.contains("'**'"), "{e}");
+    let many: Vec<String> = (0..=ARTIFACT_PATTERNS_MAX)
+        .map(|i| format!("\"f{i}\""))
+        .collect();
+    let e = paths(&many.join(", "));
+    assert!(e.contains("34 artifact paths; the limit is 32"), "{e}");
+    let e = error("[[step]]\nname = \"a\"\ncommand = \"x\"\n[artifacts]\npath = [\"x\"]\n");
+    assert!(e.contains("unknown field `path`"), "{e}");
+}
