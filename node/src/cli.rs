@@ -94,7 +94,7 @@ pub struct NodeArgs {
     pub data_dir: DataDirArg,
     /// A TOML config file with any of: data_dir, listen, bootstrap, http,
     /// platforms, mdns, sync_interval_secs, poll_interval_secs, builds_max,
-    /// lease_secs, allow_local_repositories, webhook_secret_file,
+    /// lease_secs, bid_window_ms, allow_local_repositories, webhook_secret_file,
     /// maintainer_key, and [[schedule]] tables. Flags override it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -130,6 +130,11 @@ pub struct NodeArgs {
     /// dies loses the cell this long after its last renewal [default: 30].
     #[arg(long, value_name = "SECONDS")]
     pub lease_secs: Option<u64>,
+    /// Collect bids for a cell this long before the winner is picked
+    /// [default: 150]. Longer cuts duplicate builds on a slow or far-flung
+    /// mesh; shorter starts builds sooner.
+    #[arg(long, value_name = "MS")]
+    pub bid_window_ms: Option<u64>,
     /// Watch and build repositories on this machine's disk (paths and
     /// file:// URLs). Off by default: a project declared by anyone must not
     /// make a donor's node build a private checkout and publish its logs.

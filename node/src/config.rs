@@ -24,6 +24,7 @@ struct FileConfig {
     poll_interval_secs: Option<u64>,
     builds_max: Option<u32>,
     lease_secs: Option<u64>,
+    bid_window_ms: Option<u64>,
     allow_local_repositories: Option<bool>,
     webhook_secret_file: Option<PathBuf>,
     maintainer_key: Option<PathBuf>,
@@ -78,6 +79,8 @@ pub struct NodeConfig {
     pub builds_max: u32,
     /// How long a claim holds a cell unless renewed.
     pub lease: Duration,
+    /// How long bids for a cell are collected before the winner is picked.
+    pub bid_window: Duration,
     /// Whether repositories on this machine may be watched and built.
     pub allow_local_repositories: bool,
     /// Print announcements, builds and results on the terminal.
@@ -134,6 +137,9 @@ impl NodeConfig {
             ),
             builds_max: args.builds_max.or(file.builds_max).unwrap_or(1),
             lease: Duration::from_secs(args.lease_secs.or(file.lease_secs).unwrap_or(30)),
+            bid_window: Duration::from_millis(
+                args.bid_window_ms.or(file.bid_window_ms).unwrap_or(150),
+            ),
             allow_local_repositories: args.allow_local_repositories
                 || file.allow_local_repositories.unwrap_or(false),
             report: false,
@@ -191,6 +197,9 @@ impl NodeConfig {
         }
         if self.builds_max == 0 {
             bail!("builds_max must be at least 1 (a node that builds nothing needs no platform)");
+        }
+        if self.bid_window.is_zero() || self.bid_window * 4 > self.lease {
+            bail!("the bid window must be above 0 and at most a quarter of the lease");
         }
         if self.lease < Duration::from_secs(2) {
             bail!("the lease must be at least 2 seconds: renewals need time to spread");

@@ -76,14 +76,27 @@ command = "echo hello from buildmesh"
 "#;
 
 #[test]
-fn three_nodes_build_each_platform_of_a_commit_exactly_once() {
-    let repo = Repo::new();
-    let commit = repo.commit_recipe(PASSING, "first");
+fn three_nodes_with_three_platforms_build_each_once() {
+    three_nodes_build_each_platform_once(&[&["red"], &["green"], &["blue"]]);
+}
+
+#[test]
+fn three_nodes_sharing_platforms_still_build_each_once() {
     // Each platform is served by two of the three nodes: claiming must
     // pick one builder per cell.
-    let a = builder(vec![], &["red", "green"]);
-    let b = builder(vec![&a], &["green", "blue"]);
-    let c = builder(vec![&a], &["blue", "red"]);
+    three_nodes_build_each_platform_once(&[
+        &["red", "green"],
+        &["green", "blue"],
+        &["blue", "red"],
+    ]);
+}
+
+fn three_nodes_build_each_platform_once(serves: &[&[&str]; 3]) {
+    let repo = Repo::new();
+    let commit = repo.commit_recipe(PASSING, "first");
+    let a = builder(vec![], serves[0]);
+    let b = builder(vec![&a], serves[1]);
+    let c = builder(vec![&a], serves[2]);
     let keys = tempfile::tempdir().unwrap();
     let platforms = ["red", "green", "blue"];
     let project = declare(

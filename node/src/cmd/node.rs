@@ -133,6 +133,7 @@ fn start_builds(
     let platforms: BTreeSet<String> = config.platforms.iter().cloned().collect();
     let lease_ms = u64::try_from(config.lease.as_millis()).unwrap_or(u64::MAX);
     let claimer_config = ClaimerConfig {
+        bid_window_ms: u64::try_from(config.bid_window.as_millis()).unwrap_or(u64::MAX),
         lease_ms,
         renew_ms: lease_ms / 3,
         builds_max: config.builds_max,

@@ -85,6 +85,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         poll_interval: Duration::from_secs(args.poll_interval_secs.max(1)),
         builds_max: 1,
         lease: Duration::from_secs(30),
+        bid_window: Duration::from_millis(150),
         allow_local_repositories: true,
         report: true,
         webhook_secret: None,
