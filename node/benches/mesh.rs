@@ -106,20 +106,15 @@ fn propagation(n: usize, rounds: u32) {
     wait_count(&all, 1);
     let mut latencies = Vec::new();
     for round in 1..=rounds {
-        if round > 1 {
-            repo.commit_file("round", &round.to_string(), &format!("round {round}"));
-        }
+        let commit = if round > 1 {
+            repo.commit_file("round", &round.to_string(), &format!("round {round}"))
+        } else {
+            repo.git(&["rev-parse", "HEAD"])
+        };
         let expected = u64::from(round) + 1;
         poke(&nodes[0]);
         wait_count(&all, expected);
-        let matrix = http(
-            &nodes[0].http,
-            "GET",
-            &format!("/api/v1/projects/{project}/matrix"),
-            "",
-        )
-        .1;
-        let announced_at = matrix["rows"][0]["announced_at"].as_u64().unwrap();
+        let announced_at = announced_at(&nodes[0], &project, &commit);
         let arrived = all
             .iter()
             .map(|node| node.status()["last_applied_at"].as_u64().unwrap())
@@ -138,6 +133,28 @@ fn propagation(n: usize, rounds: u32) {
 }
 
 const SECRET: &str = "a bench webhook secret";
+
+/// When `commit` was announced, once the node's matrix shows it.
+fn announced_at(node: &Node, project: &str, commit: &str) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let matrix = http(
+            &node.http,
+            "GET",
+            &format!("/api/v1/projects/{project}/matrix"),
+            "",
+        )
+        .1;
+        let row = matrix["rows"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["commit"] == commit));
+        if let Some(at) = row.and_then(|r| r["announced_at"].as_u64()) {
+            return at;
+        }
+        assert!(Instant::now() < deadline, "{commit} never showed: {matrix}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
 
 /// A signed push webhook: the node polls its repositories at once.
 fn poke(node: &Node) {

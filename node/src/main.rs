@@ -16,6 +16,7 @@ mod keyfile;
 mod log_reader;
 mod maintainer;
 mod verifier;
+mod views;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -14,4 +14,4 @@ pub use cell::{Cell, CellResult, CellStatus};
 pub use matrix::{Matrix, MatrixOptions, Row, matrix};
 pub use policy::{Builders, Policy};
 pub use project_log::{CellFact, Fact, LEASE_MS_MAX, Labels, ProjectLog};
-pub use work::{CellEvent, WantedCell, Watch, Work, work};
+pub use work::{CellEvent, WantedCell, Watch, Work, projects, work};

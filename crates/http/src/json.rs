@@ -17,6 +17,26 @@ pub fn matrix(matrix: &Matrix<'_>) -> Value {
     })
 }
 
+/// A project as `GET /api/v1/projects` lists it: what it is, and how its
+/// newest commit stands.
+pub fn summary(matrix: &Matrix<'_>) -> Value {
+    let newest = matrix.rows.first().map(|row| {
+        json!({
+            "commit": row.commit.to_string(),
+            "title": row.title,
+            "statuses": row.cells.iter().map(|c| status(c.status)).collect::<Vec<_>>(),
+        })
+    });
+    json!({
+        "project": matrix.project.to_string(),
+        "name": matrix.name,
+        "owner": matrix.owner.to_string(),
+        "repository": matrix.repository,
+        "platforms": matrix.platforms,
+        "newest": newest,
+    })
+}
+
 fn row(row: &Row<'_>) -> Value {
     json!({
         "commit": row.commit.to_string(),

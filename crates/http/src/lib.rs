@@ -21,6 +21,7 @@
 //!     commands,
 //!     log: std::sync::Arc::new(Empty),
 //!     hook_secret: None,
+//!     views: tokio::sync::watch::channel(Default::default()).1,
 //! };
 //! server.serve(backend, std::future::pending()).await?;
 //! # drop(publish);
@@ -32,6 +33,8 @@
 mod hooks;
 pub mod json;
 mod peers;
+mod projects;
+pub mod views;
 
 pub use hooks::{HOOK_BYTES_MAX, signature_matches};
 
@@ -160,6 +163,8 @@ pub struct Backend {
     pub log: Arc<dyn LogReader>,
     /// The HMAC secret forges sign push webhooks with.
     pub hook_secret: Option<Vec<u8>>,
+    /// Every project's views, as the node's views thread publishes them.
+    pub views: watch::Receiver<Arc<views::Views>>,
 }
 
 /// Most entries one `POST /api/v1/entries` may carry.
@@ -182,13 +187,6 @@ pub enum Command {
         hash: [u8; 32],
         /// Its bytes.
         reply: oneshot::Sender<Option<Vec<u8>>>,
-    },
-    /// The matrix of a project, as JSON (`None`: no such project).
-    Matrix {
-        /// The project id.
-        project: [u8; 32],
-        /// Its matrix.
-        reply: oneshot::Sender<Option<serde_json::Value>>,
     },
     /// One entry, decoded, as JSON (`None`: not held).
     Entry {
@@ -234,6 +232,8 @@ struct AppState {
     log: Arc<dyn LogReader>,
     /// The webhook secret; webhooks are off without one.
     hook_secret: Option<Arc<[u8]>>,
+    /// What the views thread published last.
+    views: watch::Receiver<Arc<views::Views>>,
 }
 
 /// The routes.
@@ -242,7 +242,8 @@ pub fn router(backend: Backend) -> Router {
         .route("/api/v1/node", get(node))
         .route("/api/v1/entries", post(submit))
         .route("/api/v1/blobs/{hash}", get(blob))
-        .route("/api/v1/projects/{project}/matrix", get(matrix))
+        .route("/api/v1/projects", get(projects::list))
+        .route("/api/v1/projects/{project}/matrix", get(projects::matrix))
         .route("/api/v1/entries/{id}", get(entry))
         .route(
             "/api/v1/hooks/{forge}",
@@ -258,6 +259,7 @@ pub fn router(backend: Backend) -> Router {
             commands: backend.commands,
             log: backend.log,
             hook_secret: backend.hook_secret.map(Arc::from),
+            views: backend.views,
         })
 }
 
@@ -328,35 +330,6 @@ async fn submit(
     }
     match answer.await {
         Ok(results) => Json(SubmitReply { results }).into_response(),
-        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down"),
-    }
-}
-
-async fn matrix(State(state): State<AppState>, Path(project): Path<String>) -> Response {
-    let Some(project) = hex::decode(&project)
-        .ok()
-        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-    else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "a project id is 64 hex digits (as `buildmesh project declare` prints)",
-        );
-    };
-    let (reply, answer) = oneshot::channel();
-    if state
-        .commands
-        .send(Command::Matrix { project, reply })
-        .await
-        .is_err()
-    {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down");
-    }
-    match answer.await {
-        Ok(Some(matrix)) => Json(matrix).into_response(),
-        Ok(None) => error(
-            StatusCode::NOT_FOUND,
-            "no declared project with this id in this node's log",
-        ),
         Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down"),
     }
 }

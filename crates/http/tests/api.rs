@@ -13,6 +13,7 @@ fn backend(
         commands,
         log: Arc::new(FixedLog),
         hook_secret: Some(b"hush".to_vec()),
+        views: watch::channel(Default::default()).1,
     }
 }
 

@@ -27,6 +27,9 @@ pub enum StoreError {
         #[source]
         source: sled::Error,
     },
+    /// A write through a handle made by `SledStore::read_only`.
+    #[error("this handle on the entry store is read-only")]
+    ReadOnly,
     /// A read, write or flush failed.
     #[error("entry store IO failed: {0}")]
     Sled(#[from] sled::Error),

@@ -56,8 +56,10 @@ pub struct SledStore {
     tree: sled::Tree,
     dir: PathBuf,
     /// Entries held; mirrors the `count` meta record, written in the same
-    /// batch as the entries it counts.
+    /// batch as the entries it counts. Unused by a read-only handle.
     count: u64,
+    /// A handle from [`SledStore::read_only`] refuses writes.
+    writable: bool,
 }
 
 impl SledStore {
@@ -128,6 +130,7 @@ impl SledStore {
             tree,
             dir: dir.to_path_buf(),
             count,
+            writable: true,
         })
     }
 
@@ -251,6 +254,9 @@ impl ChainStore for SledStore {
     }
 
     fn apply(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
+        if !self.writable {
+            return Err(StoreError::ReadOnly);
+        }
         let mut writes = sled::Batch::default();
         let mut records: BTreeMap<EntryId, Vec<u8>> = BTreeMap::new();
         let mut added = 0u64;
@@ -307,6 +313,20 @@ pub struct SledReader {
 }
 
 impl SledStore {
+    /// A handle on the same store for another thread that only reads (the
+    /// views an HTTP server serves): every read sees what the writing
+    /// handle applied; `apply` fails with [`StoreError::ReadOnly`] and
+    /// `flush` does nothing.
+    pub fn read_only(&self) -> SledStore {
+        SledStore {
+            db: self.db.clone(),
+            tree: self.tree.clone(),
+            dir: self.dir.clone(),
+            count: 0,
+            writable: false,
+        }
+    }
+
     /// A reader for other threads (an HTTP server, say): sled trees are
     /// shared and safe to read while written.
     pub fn reader(&self) -> SledReader {
@@ -423,11 +443,17 @@ impl EntryStore for SledStore {
     }
 
     fn len(&self) -> Result<u64, StoreError> {
-        Ok(self.count)
+        if self.writable {
+            Ok(self.count)
+        } else {
+            self.reader().entries()
+        }
     }
 
     fn flush(&mut self) -> Result<(), StoreError> {
-        self.db.flush()?;
+        if self.writable {
+            self.db.flush()?;
+        }
         Ok(())
     }
 }
@@ -460,6 +486,21 @@ mod tests {
             entries.push(Entry::sign(&key, content).unwrap());
         }
         entries
+    }
+
+    #[test]
+    fn a_read_only_handle_sees_every_write_and_refuses_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SledStore::open(dir.path()).unwrap();
+        let mut reader = store.read_only();
+        let entries = chain(9, 5);
+        log::insert_batch(&mut store, entries[..3].iter().cloned()).unwrap();
+        assert_eq!(reader.len().unwrap(), 3);
+        assert!(reader.contains(&entries[2].id()).unwrap());
+        let refused = log::ingest(&mut reader, entries[3].clone()).unwrap_err();
+        assert!(matches!(refused, StoreError::ReadOnly), "{refused:?}");
+        log::insert(&mut store, entries[3].clone()).unwrap();
+        assert_eq!(reader.version(&entries[0].author()).unwrap(), 4);
     }
 
     #[test]

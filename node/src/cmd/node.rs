@@ -61,6 +61,9 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
     };
     let seed = rand::rng().next_u64();
     let log_reader = Arc::new(CachedDigest::new(store.reader()));
+    let (views_tx, views_rx) = watch::channel(Arc::default());
+    let views = crate::views::start(store.read_only(), views_tx)
+        .context("cannot start the views thread")?;
     let builds_key = key.clone();
     let mut replicator = Replicator::new(replicator_config, key, store, seed)?;
     if !seed_entries.is_empty() {
@@ -85,6 +88,7 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
         commands: commands_tx,
         log: log_reader,
         hook_secret: config.webhook_secret.clone(),
+        views: views_rx,
     };
     let http = tokio::spawn(server.serve(backend, async move {
         let _ = http_stopped.await;
@@ -104,6 +108,7 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
         new_commits,
         builds_done,
         report: config.report,
+        views,
         schedules: Schedules::new(
             config.maintainer_key.clone(),
             config.schedules.clone(),

@@ -14,21 +14,17 @@ use crate::builds::executor::BuildDone;
 use crate::builds::poller::NewCommits;
 use crate::clock;
 use crate::verifier::Verifier;
+use crate::views::ViewsBump;
 use anyhow::{Context, Result};
 use buildmesh_core::log::{ChainStore, EntryStore};
 use buildmesh_core::replicator::{Action, Input, Replicator, Submitted, Verdict};
-use buildmesh_core::view::{MatrixOptions, ProjectLog, matrix};
 use buildmesh_http::{Command, NodeStatus, SubmitResult};
 use buildmesh_mesh::{Acceptance, MeshClient, MeshError, MeshEvent, Topic};
-use buildmesh_protocol::{
-    BlobHash, EntryId, ProjectId, PublicKey, RESPONSE_BYTES_MAX, Response, Timestamp,
-};
+use buildmesh_protocol::{BlobHash, EntryId, PublicKey, RESPONSE_BYTES_MAX, Response, Timestamp};
 
 /// Least time between two readings of the node's work from the log.
 const WORK_REFRESH: Duration = Duration::from_millis(20);
 
-/// Rows of a matrix served over HTTP.
-const MATRIX_ROWS: usize = 50;
 use buildmesh_store::SledStore;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -60,6 +56,8 @@ pub struct Driver {
     pub report: bool,
     /// Scheduled force builds.
     pub schedules: Schedules,
+    /// Tells the views thread the log changed.
+    pub views: ViewsBump,
 }
 
 impl Driver {
@@ -180,10 +178,6 @@ impl Driver {
                 let _ = reply.send(done.map_err(|e| e.to_string()));
                 Ok(())
             }
-            Command::Matrix { project, reply } => {
-                let _ = reply.send(self.matrix(ProjectId(project))?);
-                Ok(())
-            }
             Command::Poll => {
                 self.builds.poll_now();
                 Ok(())
@@ -237,6 +231,7 @@ impl Driver {
                 Action::Applied(ids) => {
                     tracing::debug!(count = ids.len(), "entries applied");
                     self.builds.stale = true;
+                    self.views.bump();
                     let at = clock::now().0;
                     self.status.send_modify(|s| s.last_applied_at = at);
                     Ok(())
@@ -256,16 +251,6 @@ impl Driver {
             tolerate(done)?;
         }
         Ok(())
-    }
-
-    /// A project's matrix as JSON: its newest commits.
-    fn matrix(&self, project: ProjectId) -> Result<Option<serde_json::Value>> {
-        let log = ProjectLog::load(self.replicator.store(), &project, MATRIX_ROWS)?;
-        let options = MatrixOptions {
-            branch: None,
-            rows_max: Some(MATRIX_ROWS),
-        };
-        Ok(matrix(&log, clock::now(), &options).map(|m| buildmesh_http::json::matrix(&m)))
     }
 
     /// A blob from DATA_DIR/blobs, if held, small enough to send, and

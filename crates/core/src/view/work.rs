@@ -103,7 +103,7 @@ pub fn work<S: EntryStore>(
 }
 
 /// Every declared project, each once.
-fn projects<S: EntryStore>(store: &S) -> Result<BTreeSet<ProjectId>, S::Error> {
+pub fn projects<S: EntryStore>(store: &S) -> Result<BTreeSet<ProjectId>, S::Error> {
     let declarations = fetch(store, &IndexKey::AllProjects.prefix(), false, usize::MAX)?;
     Ok(declarations
         .iter()

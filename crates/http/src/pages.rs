@@ -1,0 +1,91 @@
+//! The web dashboard: server-rendered HTML pages, one pure function each.
+//!
+//! A page function takes what the page shows and returns a complete HTML5
+//! document (UTF-8, a small inline stylesheet, readable without
+//! JavaScript). Nothing here does IO or routing; the pages only link to
+//! the paths the server is meant to serve them at:
+//!
+//! | page | path | links to |
+//! |------|------|----------|
+//! | [`projects`] | `/` | `/projects/{project}` |
+//! | [`matrix`] | `/projects/{project}` (`?branch=`) | commits, results, `/projects/{project}/force` |
+//! | [`commit`] | `/projects/{project}/commits/{commit}` | `/results/{entry}` |
+//! | [`result`] | `/results/{entry}` | `/api/v1/blobs/{hash}`, `/api/v1/entries/{entry}` |
+//! | [`mesh`] | `/mesh` | |
+//! | [`audit`] | `/audit` | `/results/{entry}`, `/api/v1/entries/{entry}` |
+//!
+//! Every string that came from the log (titles, authors, branch names,
+//! step names, logs, platform labels, repository URLs) is untrusted: it
+//! goes through [`escape`], and a URL becomes a link only if it starts
+//! with `http://` or `https://`. Every page carries the same navigation
+//! and a footer naming the node that served it ([`Site`]).
+
+mod audit;
+mod blame;
+mod commit;
+mod force;
+mod html;
+mod layout;
+mod matrix;
+mod mesh;
+mod projects;
+mod result;
+
+pub use audit::audit;
+pub use blame::{Blame, blame};
+pub use commit::commit;
+pub use force::force_form;
+pub use html::escape;
+pub use matrix::matrix;
+pub use mesh::mesh;
+pub use projects::{ProjectSummary, projects};
+pub use result::{ResultView, result};
+
+/// What every page shows around its content: the node serving it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Site<'a> {
+    /// The serving node's public key, hex (as [`crate::NodeStatus`] has it).
+    pub node_key: &'a str,
+}
+
+/// A 404 page: `what` was not found (such as "no project with this id in
+/// this node's log").
+pub fn not_found(site: Site<'_>, what: &str) -> String {
+    let body = format!(
+        "<h1>Not found</h1>\n<p>{}</p>\n<p><a href=\"/\">All projects</a></p>\n",
+        escape(what)
+    );
+    layout::page(site, "Not found", &body, None)
+}
+
+/// An error page: `message` says what went wrong and, ideally, what to do.
+pub fn error(site: Site<'_>, message: &str) -> String {
+    let body = format!(
+        "<h1>Something went wrong</h1>\n<p>{}</p>\n<p><a href=\"/\">All projects</a></p>\n",
+        escape(message)
+    );
+    layout::page(site, "Error", &body, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOSTILE: &str = "<script>alert(1)</script>";
+
+    #[test]
+    fn not_found_escapes_what() {
+        let html = not_found(Site { node_key: "ab" }, HOSTILE);
+        assert!(html.starts_with("<!DOCTYPE html>"));
+        assert!(!html.contains(HOSTILE));
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(html.contains("<title>Not found"));
+    }
+
+    #[test]
+    fn error_escapes_message() {
+        let html = error(Site::default(), HOSTILE);
+        assert!(!html.contains(HOSTILE));
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    }
+}

@@ -1,0 +1,270 @@
+//! Small HTML helpers: escaping, links, and the ways ids, times, sizes
+//! and statuses are shown.
+
+use crate::json;
+use buildmesh_core::view::CellStatus;
+use buildmesh_protocol::{Outcome, Timestamp};
+
+/// `text` made safe for HTML and XML text and for quoted attribute values:
+/// `& < > " '` become entities, and control characters (other than tab
+/// and line breaks, which `<pre>` needs) become U+FFFD, since XML forbids
+/// them.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            '\u{fffe}' | '\u{ffff}' => out.push('\u{fffd}'),
+            c if c.is_control() => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A link to one of our own paths; `text` is escaped.
+pub(crate) fn link(href: &str, text: &str) -> String {
+    format!("<a href=\"{}\">{}</a>", escape(href), escape(text))
+}
+
+/// A link to an id, in monospace, with the full id as its tooltip.
+pub(crate) fn id_link(href: &str, short: &str, full: &str) -> String {
+    format!(
+        "<a class=\"id\" href=\"{}\" title=\"{}\">{}</a>",
+        escape(href),
+        escape(full),
+        escape(short)
+    )
+}
+
+/// A key or id in monospace, shortened, with the full text as its tooltip.
+pub(crate) fn id(short: &str, full: &str) -> String {
+    format!(
+        "<code title=\"{}\">{}</code>",
+        escape(full),
+        escape(short)
+    )
+}
+
+/// A hex key given as text, shortened to 12 digits like `PublicKey::short`.
+pub(crate) fn key_text(key: &str) -> String {
+    let short: String = key.chars().take(12).collect();
+    id(&short, key)
+}
+
+/// An outside URL: a link only if it is `http://` or `https://`, otherwise
+/// plain text, so a `javascript:` URL from the log can never run.
+pub(crate) fn external_link(url: &str) -> String {
+    let lower: String = url.chars().take(8).flat_map(char::to_lowercase).collect();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        format!(
+            "<a href=\"{0}\" rel=\"nofollow noopener noreferrer\">{0}</a>",
+            escape(url)
+        )
+    } else {
+        format!("<code>{}</code>", escape(url))
+    }
+}
+
+/// `text` for a URL query value: unreserved characters stay, every other
+/// byte is `%XX`.
+pub(crate) fn query_value(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// A timestamp as `2025-11-24 16:00:00 UTC` in a `<time>` element.
+pub(crate) fn time(at: Timestamp) -> String {
+    let (date, clock) = utc(at);
+    format!("<time datetime=\"{date}T{clock}Z\">{date} {clock} UTC</time>")
+}
+
+/// A timestamp as plain text, for tooltips.
+pub(crate) fn time_text(at: Timestamp) -> String {
+    let (date, clock) = utc(at);
+    format!("{date} {clock} UTC")
+}
+
+/// The UTC date and time of day of `at`.
+fn utc(at: Timestamp) -> (String, String) {
+    let seconds = at.0 / 1000;
+    let (year, month, day) = civil_from_days(seconds / 86_400);
+    let of_day = seconds % 86_400;
+    (
+        format!("{year:04}-{month:02}-{day:02}"),
+        format!(
+            "{:02}:{:02}:{:02}",
+            of_day / 3600,
+            of_day / 60 % 60,
+            of_day % 60
+        ),
+    )
+}
+
+/// Year, month and day of the `days`th day after 1970-01-01 (Howard
+/// Hinnant's `civil_from_days`, for days on or after the epoch).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+/// A duration for people: `850 ms`, `12.3 s`, `3 min 4 s`, `1 h 2 min`.
+pub(crate) fn duration(ms: u64) -> String {
+    match ms {
+        0..1_000 => format!("{ms} ms"),
+        1_000..60_000 => format!("{}.{} s", ms / 1000, ms % 1000 / 100),
+        60_000..3_600_000 => format!("{} min {} s", ms / 60_000, ms / 1000 % 60),
+        _ => format!("{} h {} min", ms / 3_600_000, ms / 60_000 % 60),
+    }
+}
+
+/// A size for people: `512 B`, `1.5 KiB`, `3.2 MiB`, `1.0 GiB`.
+pub(crate) fn bytes(count: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if count < 1024 {
+        return format!("{count} B");
+    }
+    let mut unit = 0;
+    let mut tenths = u128::from(count) * 10 / 1024;
+    while tenths >= 10_240 && unit + 1 < UNITS.len() {
+        tenths /= 1024;
+        unit += 1;
+    }
+    format!("{}.{} {}", tenths / 10, tenths % 10, UNITS[unit])
+}
+
+/// The symbol that says a status without colour.
+pub(crate) fn symbol(status: CellStatus) -> &'static str {
+    match status {
+        CellStatus::Passed => "✓",
+        CellStatus::Failed => "✗",
+        CellStatus::Error => "!",
+        CellStatus::Claimed => "…",
+        CellStatus::Pending => "·",
+    }
+}
+
+/// The cell status an outcome shows as.
+pub(crate) fn outcome_status(outcome: Outcome) -> CellStatus {
+    match outcome {
+        Outcome::Passed => CellStatus::Passed,
+        Outcome::Failed => CellStatus::Failed,
+        Outcome::Error => CellStatus::Error,
+    }
+}
+
+/// A filled, coloured box with the status's symbol and word (so colour is
+/// never the only signal), a link if `href` is given, `title` as tooltip.
+pub(crate) fn status_box(status: CellStatus, href: Option<&str>, title: &str) -> String {
+    let word = json::status(status);
+    let label = format!("{} {word}", symbol(status));
+    match href {
+        Some(href) => format!(
+            "<a class=\"status {word}\" href=\"{}\" title=\"{}\">{label}</a>",
+            escape(href),
+            escape(title)
+        ),
+        None => format!(
+            "<span class=\"status {word}\" title=\"{}\">{label}</span>",
+            escape(title)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_covers_markup_quotes_and_controls() {
+        assert_eq!(
+            escape("<a href=\"x\" title='y'>&</a>"),
+            "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;&lt;/a&gt;"
+        );
+        assert_eq!(escape("a\tb\nc\u{0}d\u{1b}"), "a\tb\nc\u{fffd}d\u{fffd}");
+        assert_eq!(escape("héllo ✓"), "héllo ✓");
+    }
+
+    #[test]
+    fn only_http_urls_become_links() {
+        assert!(external_link("https://example.org/x.git").starts_with("<a href="));
+        assert!(external_link("HTTP://example.org").starts_with("<a href="));
+        let script = external_link("javascript:alert(1)");
+        assert!(!script.contains("href"));
+        assert_eq!(script, "<code>javascript:alert(1)</code>");
+        let quoted = external_link("https://x/\"><script>");
+        assert!(!quoted.contains("\"><script>"));
+        assert!(!external_link("git@example.org:x.git").contains("href"));
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(query_value("main"), "main");
+        assert_eq!(query_value("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+    }
+
+    #[test]
+    fn times_are_utc() {
+        assert_eq!(time_text(Timestamp(0)), "1970-01-01 00:00:00 UTC");
+        assert_eq!(
+            time_text(Timestamp(1_764_000_000_000)),
+            "2025-11-24 16:00:00 UTC"
+        );
+        assert_eq!(
+            time_text(Timestamp(951_782_400_000)),
+            "2000-02-29 00:00:00 UTC"
+        );
+        assert!(time(Timestamp(0)).contains("datetime=\"1970-01-01T00:00:00Z\""));
+        let _ = time_text(Timestamp(u64::MAX));
+    }
+
+    #[test]
+    fn durations_and_sizes_read_well() {
+        assert_eq!(duration(850), "850 ms");
+        assert_eq!(duration(12_345), "12.3 s");
+        assert_eq!(duration(184_000), "3 min 4 s");
+        assert_eq!(duration(3_720_000), "1 h 2 min");
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(3 * 1024 * 1024 + 200 * 1024), "3.1 MiB");
+        assert_eq!(bytes(1 << 30), "1.0 GiB");
+        assert_eq!(bytes(u64::MAX), "15.9 EiB");
+    }
+
+    #[test]
+    fn status_boxes_say_the_status_in_words() {
+        let passed = status_box(CellStatus::Passed, Some("/results/ab"), "linux");
+        assert_eq!(
+            passed,
+            "<a class=\"status passed\" href=\"/results/ab\" title=\"linux\">✓ passed</a>"
+        );
+        let pending = status_box(CellStatus::Pending, None, "<x>");
+        assert!(pending.contains("· pending"));
+        assert!(pending.contains("title=\"&lt;x&gt;\""));
+    }
+}

@@ -1,0 +1,304 @@
+//! The main page: a project's platform matrix.
+
+use super::blame::{Blame, blame};
+use super::force::force_form;
+use super::html::{
+    escape, external_link, id, id_link, link, query_value, status_box, time_text,
+};
+use super::{Site, layout};
+use crate::json;
+use buildmesh_core::view::{Cell, CellStatus, Matrix, Row};
+use buildmesh_protocol::ProjectId;
+
+/// The matrix page of a project: one row per commit (in the matrix's
+/// order, newest first), one coloured cell per platform, linking to the
+/// cell's first result; a legend; the first failing commit and its
+/// blamelist if the build is broken (see [`blame`]); the force-build form.
+/// `branch` is the filter the matrix was derived with, if any.
+///
+/// With JavaScript, the page reloads itself when the node reports a
+/// `cell` event for this project on `/api/v1/events`.
+pub fn matrix(site: Site<'_>, matrix: &Matrix<'_>, branch: Option<&str>) -> String {
+    let blame = blame(matrix);
+    let mut body = header(matrix, branch);
+    if let Some(blame) = &blame {
+        body.push_str(&blame_box(&matrix.project, blame));
+    }
+    body.push_str(&table(matrix, blame.as_ref()));
+    body.push_str(&legend());
+    body.push_str(&force_form(&matrix.project, matrix.platforms, branch));
+    layout::page(site, matrix.name, &body, Some(&live_reload(&matrix.project)))
+}
+
+fn header(matrix: &Matrix<'_>, branch: Option<&str>) -> String {
+    let project = matrix.project;
+    let filter = match branch {
+        Some(branch) => format!(
+            "Commits on branch <code>{}</code>, newest first · {}",
+            escape(branch),
+            link(&format!("/projects/{project}"), "all branches")
+        ),
+        None => "Commits on every watched branch, newest first".to_owned(),
+    };
+    format!(
+        "<h1>{}</h1>\n<p>Repository {} · maintainer {} · project {}</p>\n<p class=\"note\">{filter}</p>\n",
+        escape(matrix.name),
+        external_link(matrix.repository),
+        id(&matrix.owner.short(), &matrix.owner.to_string()),
+        id(&project.short(), &project.to_string()),
+    )
+}
+
+fn commit_href(project: &ProjectId, row: &Row<'_>) -> String {
+    format!("/projects/{project}/commits/{}", row.commit)
+}
+
+fn blame_box(project: &ProjectId, blame: &Blame<'_>) -> String {
+    let items: String = blame
+        .blamelist
+        .iter()
+        .map(|row| {
+            format!(
+                "<li>{} {} — {}</li>\n",
+                id_link(
+                    &commit_href(project, row),
+                    &row.commit.short(),
+                    &row.commit.to_string()
+                ),
+                escape(row.title),
+                escape(row.author)
+            )
+        })
+        .collect();
+    format!(
+        "<section class=\"broken\">\n<h2>✗ Broken since {}</h2>\n\
+         <p>The first failing commit, then every commit since (the blamelist):</p>\n<ul>\n{items}</ul>\n</section>\n",
+        id(&blame.first_failing.short(), &blame.first_failing.to_string()),
+    )
+}
+
+fn table(matrix: &Matrix<'_>, blame: Option<&Blame<'_>>) -> String {
+    if matrix.rows.is_empty() {
+        return "<p>No commits announced yet. Nodes that watch the repository announce \
+                new commits on its branches; <code>buildmesh announce</code> announces one by hand.</p>\n"
+            .to_owned();
+    }
+    let columns: String = matrix
+        .platforms
+        .iter()
+        .map(|p| format!("<th>{}</th>", escape(p)))
+        .collect();
+    let rows: String = matrix
+        .rows
+        .iter()
+        .map(|row| {
+            let first = blame.is_some_and(|b| b.first_failing == row.commit);
+            table_row(matrix, row, first)
+        })
+        .collect();
+    format!(
+        "<table class=\"matrix\">\n<thead><tr><th>Commit</th><th>Title</th><th>Author</th>\
+         <th>Branches</th>{columns}</tr></thead>\n<tbody>\n{rows}</tbody>\n</table>\n"
+    )
+}
+
+fn table_row(matrix: &Matrix<'_>, row: &Row<'_>, first_failing: bool) -> String {
+    let project = matrix.project;
+    let commit = format!(
+        "<a class=\"id\" href=\"{}\" title=\"{} announced {}\">{}</a>",
+        commit_href(&project, row),
+        row.commit,
+        time_text(row.announced_at),
+        row.commit.short()
+    );
+    let (class, tag) = if first_failing {
+        (
+            " class=\"first-failing\"",
+            " <span class=\"tag first\">first failing</span>",
+        )
+    } else {
+        ("", "")
+    };
+    let branches: Vec<String> = row
+        .branches
+        .iter()
+        .map(|b| link(&format!("/projects/{project}?branch={}", query_value(b)), b))
+        .collect();
+    let cells: String = matrix
+        .platforms
+        .iter()
+        .zip(&row.cells)
+        .map(|(platform, cell)| cell_td(platform, cell))
+        .collect();
+    format!(
+        "<tr{class}><td>{commit}{tag}</td><td>{}</td><td>{}</td><td>{}</td>{cells}</tr>\n",
+        escape(row.title),
+        escape(row.author),
+        branches.join(" ")
+    )
+}
+
+fn cell_td(platform: &str, cell: &Cell) -> String {
+    let href = cell.results.first().map(|r| format!("/results/{}", r.id));
+    format!(
+        "<td class=\"cell\">{}</td>",
+        status_box(cell.status, href.as_deref(), &cell_title(platform, cell))
+    )
+}
+
+/// The tooltip of a cell: platform, status, how many results, who builds.
+fn cell_title(platform: &str, cell: &Cell) -> String {
+    let mut title = format!("{platform}: {}", json::status(cell.status));
+    match cell.results.len() {
+        0 => {}
+        1 => title.push_str(", 1 result"),
+        n => title.push_str(&format!(", {n} results")),
+    }
+    if let Some((builder, until)) = cell.claimed_by {
+        title.push_str(&format!(
+            ", claimed by {} until {}",
+            builder.short(),
+            time_text(until)
+        ));
+    }
+    title
+}
+
+fn legend() -> String {
+    let entries = [
+        (CellStatus::Passed, "enough trusted builders passed it"),
+        (CellStatus::Failed, "a trusted builder saw it fail"),
+        (CellStatus::Error, "a build could not judge it"),
+        (CellStatus::Claimed, "a builder holds it now"),
+        (CellStatus::Pending, "nobody builds it yet"),
+    ];
+    let items: Vec<String> = entries
+        .iter()
+        .map(|(status, meaning)| format!("{} {meaning}", status_box(*status, None, meaning)))
+        .collect();
+    format!(
+        "<p class=\"legend note\">{}</p>\n<noscript><p class=\"note\">Reload the page to see new results.</p></noscript>\n",
+        items.join(" · ")
+    )
+}
+
+/// Reloads the page (at most every half second) when a cell of this
+/// project changes. The project id is hex, so it is safe inside the script.
+fn live_reload(project: &ProjectId) -> String {
+    format!(
+        "(function () {{\n  if (!window.EventSource) return;\n  var project = \"{project}\", pending = null;\n  \
+         var events = new EventSource(\"/api/v1/events\");\n  \
+         events.addEventListener(\"cell\", function (event) {{\n    \
+         try {{ if (JSON.parse(event.data).project !== project) return; }} catch (e) {{ return; }}\n    \
+         if (!pending) pending = setTimeout(function () {{ location.reload(); }}, 500);\n  }});\n}})();"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pages::blame::tests::{commits, row};
+    use buildmesh_core::view::CellResult;
+    use buildmesh_protocol::{EntryId, Outcome, PublicKey, Timestamp};
+
+    const HOSTILE: &str = "<script>alert(1)</script>";
+    const ESCAPED: &str = "&lt;script&gt;alert(1)&lt;/script&gt;";
+
+    fn passed_cell(id: u8) -> Cell {
+        Cell {
+            status: CellStatus::Passed,
+            results: vec![CellResult {
+                id: EntryId([id; 32]),
+                builder: PublicKey([9; 32]),
+                outcome: Outcome::Passed,
+            }],
+            claimed_by: None,
+        }
+    }
+
+    fn render(rows: Vec<Row<'_>>, platforms: &[String], branch: Option<&str>) -> String {
+        let m = crate::pages::blame::tests::matrix(platforms, rows);
+        matrix(Site { node_key: "ab" }, &m, branch)
+    }
+
+    #[test]
+    fn rows_cells_and_links() {
+        let ids = commits(2);
+        let platforms = vec!["linux-x86_64".to_owned(), "mac".to_owned()];
+        let mut newest = row(&ids[1], &[CellStatus::Pending, CellStatus::Claimed]);
+        newest.cells[1].claimed_by = Some((PublicKey([3; 32]), Timestamp(0)));
+        let mut older = row(&ids[0], &[CellStatus::Passed, CellStatus::Error]);
+        older.cells[0] = passed_cell(0xab);
+        let html = render(vec![newest, older], &platforms, None);
+        let project = ProjectId([5; 32]);
+        assert!(html.contains("<h1>hello</h1>"));
+        assert!(html.contains("<a href=\"https://example.org/hello.git\""));
+        assert!(html.contains(&PublicKey([7; 32]).short()));
+        assert!(html.contains(&format!(
+            "href=\"/projects/{project}/commits/{}\"",
+            ids[1]
+        )));
+        assert!(html.contains(&format!(">{}</a>", ids[1].short())));
+        assert!(html.contains("<th>linux-x86_64</th><th>mac</th>"));
+        let result = format!("/results/{}", EntryId([0xab; 32]));
+        assert!(html.contains(&format!("class=\"status passed\" href=\"{result}\"")));
+        assert!(html.contains("✓ passed</a>"));
+        assert!(html.contains("… building</span>"));
+        assert!(html.contains("! error</span>"));
+        assert!(html.contains("claimed by 030303030303"));
+        assert!(html.contains(&format!("/projects/{project}?branch=main")));
+        assert!(html.contains("new EventSource(\"/api/v1/events\")"));
+        assert!(html.contains(&format!("action=\"/projects/{project}/force\"")));
+        assert!(!html.contains("first failing"));
+        // Newest first, as given.
+        let newer_at = html.find(&ids[1].short()).unwrap_or(usize::MAX);
+        let older_at = html.find(&ids[0].short()).unwrap_or(0);
+        assert!(newer_at < older_at);
+    }
+
+    #[test]
+    fn hostile_strings_are_text() {
+        let ids = commits(1);
+        let platforms = vec![HOSTILE.to_owned()];
+        let mut r = row(&ids[0], &[CellStatus::Failed]);
+        r.title = HOSTILE;
+        r.author = HOSTILE;
+        r.branches = vec![HOSTILE];
+        let mut m = crate::pages::blame::tests::matrix(&platforms, vec![r]);
+        m.name = HOSTILE;
+        m.repository = "javascript:alert(1)";
+        let html = matrix(Site::default(), &m, Some(HOSTILE));
+        assert!(!html.contains(HOSTILE));
+        assert!(html.contains(ESCAPED));
+        assert!(!html.contains("href=\"javascript:"));
+        assert!(html.contains("?branch=%3Cscript%3Ealert%281%29%3C%2Fscript%3E"));
+    }
+
+    #[test]
+    fn a_broken_branch_shows_first_failing_and_blamelist() {
+        let ids = commits(3);
+        let platforms = vec!["linux".to_owned()];
+        let mut failing_new = row(&ids[2], &[CellStatus::Failed]);
+        failing_new.author = "Bob";
+        let mut failing_old = row(&ids[1], &[CellStatus::Failed]);
+        failing_old.author = "Carol";
+        let rows = vec![failing_new, failing_old, row(&ids[0], &[CellStatus::Passed])];
+        let html = render(rows, &platforms, Some("main"));
+        assert!(html.contains(&format!("Broken since <code title=\"{}\"", ids[1])));
+        assert!(html.contains("<tr class=\"first-failing\">"));
+        assert_eq!(html.matches("first failing</span>").count(), 1);
+        let list_start = html.find("<ul>").unwrap_or(0);
+        let list = &html[list_start..html.find("</ul>").unwrap_or(0)];
+        assert!(list.contains("Bob") && list.contains("Carol"));
+        assert!(!list.contains(&ids[0].short()));
+        assert!(list.find("Carol") < list.find("Bob"));
+        assert!(html.contains("Commits on branch <code>main</code>"));
+    }
+
+    #[test]
+    fn an_empty_matrix_says_so() {
+        let html = render(Vec::new(), &[], None);
+        assert!(html.contains("No commits announced yet"));
+        assert!(html.contains("· pending"));
+    }
+}

@@ -1,0 +1,100 @@
+//! `GET /api/v1/projects` and `GET /api/v1/projects/{project}/matrix`,
+//! answered from the views the node's views thread publishes.
+
+use crate::views::{MATRIX_ROWS_DEFAULT, MATRIX_ROWS_MAX, ProjectView};
+use crate::{AppState, error, json};
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use buildmesh_core::view::{MatrixOptions, matrix as derive};
+use buildmesh_protocol::ProjectId;
+use serde::Deserialize;
+
+/// Every declared project, with how its newest commit stands.
+pub(crate) async fn list(State(state): State<AppState>) -> Response {
+    let views = state.views.borrow().clone();
+    let projects: Vec<&serde_json::Value> = views.projects.values().map(|p| &p.summary).collect();
+    Json(serde_json::json!({ "projects": projects })).into_response()
+}
+
+/// `?branch=NAME&rows=N`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MatrixQuery {
+    branch: Option<String>,
+    rows: Option<usize>,
+}
+
+/// A project's matrix: the published one when no option is given,
+/// otherwise derived from the published log on a blocking thread.
+pub(crate) async fn matrix(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    query: Result<Query<MatrixQuery>, QueryRejection>,
+) -> Response {
+    let Query(query) = match query {
+        Ok(query) => query,
+        Err(rejection) => return error(StatusCode::BAD_REQUEST, &rejection.body_text()),
+    };
+    let view = match project_view(&state, &project) {
+        Ok(view) => view,
+        Err(response) => return *response,
+    };
+    if query.branch.is_none() && query.rows.is_none() {
+        return (
+            [(header::CONTENT_TYPE, "application/json")],
+            view.matrix_json.to_vec(),
+        )
+            .into_response();
+    }
+    let rows = query.rows.unwrap_or(MATRIX_ROWS_DEFAULT);
+    if !(1..=MATRIX_ROWS_MAX).contains(&rows) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            &format!("rows must be 1 to {MATRIX_ROWS_MAX}"),
+        );
+    }
+    if query
+        .branch
+        .as_ref()
+        .is_some_and(|b| b.is_empty() || b.len() > 256)
+    {
+        return error(StatusCode::BAD_REQUEST, "branch must be 1 to 256 bytes");
+    }
+    let options = MatrixOptions {
+        branch: query.branch,
+        rows_max: Some(rows),
+    };
+    let at = state.views.borrow().at;
+    let derived = tokio::task::spawn_blocking(move || {
+        derive(&view.log, at, &options).map(|m| json::matrix(&m))
+    })
+    .await;
+    match derived {
+        Ok(Some(matrix)) => Json(matrix).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, "no declared project with this id"),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "deriving the matrix failed",
+        ),
+    }
+}
+
+/// The published views of `project` (hex), or the 4xx to answer.
+pub(crate) fn project_view(state: &AppState, project: &str) -> Result<ProjectView, Box<Response>> {
+    let Ok(id) = project.parse::<ProjectId>() else {
+        return Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "a project id is 64 hex digits (as `buildmesh project declare` prints)",
+        )));
+    };
+    let found = state.views.borrow().projects.get(&id).cloned();
+    found.ok_or_else(|| {
+        Box::new(error(
+            StatusCode::NOT_FOUND,
+            "no declared project with this id in this node's log",
+        ))
+    })
+}

@@ -1,0 +1,89 @@
+//! The views thread: derives every project's matrix from the log (through a
+//! read-only store handle) and publishes it for the HTTP server, so serving
+//! a matrix never waits on the driver or derives anything per request.
+
+use buildmesh_core::view::{MatrixOptions, ProjectLog, matrix, projects};
+use buildmesh_http::json;
+use buildmesh_http::views::{MATRIX_ROWS_DEFAULT, MATRIX_ROWS_MAX, ProjectView, Views};
+use buildmesh_store::{SledStore, StoreError};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// Least time between two derivations while entries keep arriving; a
+/// derivation that took long waits twice its own time, so the thread never
+/// takes more than a third of a core.
+pub const DERIVE_EVERY: Duration = Duration::from_millis(20);
+
+/// Longest time between two derivations: leases lapse with time alone.
+pub const DERIVE_AT_LEAST_EVERY: Duration = Duration::from_secs(2);
+
+/// Tells the views thread the log changed; coalesces.
+#[derive(Clone)]
+pub struct ViewsBump(SyncSender<()>);
+
+impl ViewsBump {
+    /// The log changed: derive again soon.
+    pub fn bump(&self) {
+        let _ = self.0.try_send(());
+    }
+}
+
+/// Starts the thread; it stops when every [`ViewsBump`] is dropped.
+pub fn start(store: SledStore, publish: watch::Sender<Arc<Views>>) -> std::io::Result<ViewsBump> {
+    let (bump, bumps) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("views".into())
+        .spawn(move || run(&store, &publish, &bumps))?;
+    Ok(ViewsBump(bump))
+}
+
+fn run(store: &SledStore, publish: &watch::Sender<Arc<Views>>, bumps: &Receiver<()>) {
+    loop {
+        let started = Instant::now();
+        match derive(store) {
+            Ok(views) => {
+                publish.send_replace(Arc::new(views));
+            }
+            Err(error) => tracing::warn!(%error, "cannot derive the views"),
+        }
+        let took = started.elapsed();
+        std::thread::sleep(DERIVE_EVERY.max(took * 2).saturating_sub(took));
+        match bumps.recv_timeout(DERIVE_AT_LEAST_EVERY) {
+            Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+/// Every project's log and default matrix, now.
+fn derive(store: &SledStore) -> Result<Views, StoreError> {
+    let now = crate::clock::now();
+    let mut views = Views {
+        at: now,
+        ..Views::default()
+    };
+    let options = MatrixOptions {
+        branch: None,
+        rows_max: Some(MATRIX_ROWS_DEFAULT),
+    };
+    for project in projects(store)? {
+        let log = ProjectLog::load(store, &project, MATRIX_ROWS_MAX)?;
+        let Some((matrix_json, summary)) = matrix(&log, now, &options).map(|derived| {
+            let bytes: Arc<[u8]> = json::matrix(&derived).to_string().into_bytes().into();
+            (bytes, json::summary(&derived))
+        }) else {
+            continue;
+        };
+        views.projects.insert(
+            project,
+            ProjectView {
+                log: Arc::new(log),
+                matrix_json,
+                summary,
+            },
+        );
+    }
+    Ok(views)
+}
