@@ -1,0 +1,129 @@
+//! One commit: its cells on every platform and the results behind them.
+
+use super::html::{escape, id, id_link, link, outcome_status, query_value, status_box, symbol, time, time_text};
+use super::{Site, layout};
+use crate::json;
+use buildmesh_core::view::{Cell, Row};
+use buildmesh_protocol::ProjectId;
+
+/// The page of one commit of project `project` (named `project_name`):
+/// its title, author, branches and announcement time, then one line per
+/// platform (`platforms` in column order, as the row's cells are) with
+/// the cell's status, every result behind it (each linking to
+/// `/results/{id}`, with outcome and builder) and a live claim, if any.
+pub fn commit(
+    site: Site<'_>,
+    project_name: &str,
+    project: &ProjectId,
+    row: &Row<'_>,
+    platforms: &[String],
+) -> String {
+    let branches: Vec<String> = row
+        .branches
+        .iter()
+        .map(|b| link(&format!("/projects/{project}?branch={}", query_value(b)), b))
+        .collect();
+    let cells: String = platforms
+        .iter()
+        .zip(&row.cells)
+        .map(|(platform, cell)| platform_row(platform, cell))
+        .collect();
+    let body = format!(
+        "<p>{}</p>\n<h1>Commit {}</h1>\n<p>{}</p>\n<table>\n\
+         <tr><th>Id</th><td><code>{}</code></td></tr>\n<tr><th>Author</th><td>{}</td></tr>\n\
+         <tr><th>Branches</th><td>{}</td></tr>\n<tr><th>Announced</th><td>{}</td></tr>\n</table>\n\
+         <h2>Platforms</h2>\n<table>\n<tr><th>Platform</th><th>Status</th><th>Results</th><th>Claim</th></tr>\n\
+         {cells}</table>\n",
+        link(&format!("/projects/{project}"), &format!("← {project_name}")),
+        id(&row.commit.short(), &row.commit.to_string()),
+        escape(row.title),
+        row.commit,
+        escape(row.author),
+        branches.join(" "),
+        time(row.announced_at),
+    );
+    let title = format!("{project_name} {}", row.commit.short());
+    layout::page(site, &title, &body, None)
+}
+
+fn platform_row(platform: &str, cell: &Cell) -> String {
+    let href = cell.results.first().map(|r| format!("/results/{}", r.id));
+    let results: Vec<String> = cell
+        .results
+        .iter()
+        .map(|r| {
+            let status = outcome_status(r.outcome);
+            format!(
+                "{} {} {} by {}",
+                id_link(&format!("/results/{}", r.id), &r.id.short(), &r.id.to_string()),
+                symbol(status),
+                json::outcome(r.outcome),
+                id(&r.builder.short(), &r.builder.to_string())
+            )
+        })
+        .collect();
+    let claim = match cell.claimed_by {
+        Some((builder, until)) => format!(
+            "{} until {}",
+            id(&builder.short(), &builder.to_string()),
+            escape(&time_text(until))
+        ),
+        None => "—".to_owned(),
+    };
+    format!(
+        "<tr><td><code>{}</code></td><td class=\"cell\">{}</td><td>{}</td><td>{claim}</td></tr>\n",
+        escape(platform),
+        status_box(cell.status, href.as_deref(), platform),
+        if results.is_empty() {
+            "—".to_owned()
+        } else {
+            results.join("<br>\n")
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pages::blame::tests::{commits, row};
+    use buildmesh_core::view::{CellResult, CellStatus};
+    use buildmesh_protocol::{EntryId, Outcome, PublicKey, Timestamp};
+
+    const HOSTILE: &str = "<script>alert(1)</script>";
+
+    #[test]
+    fn shows_each_platform_with_results_and_claims() {
+        let ids = commits(1);
+        let platforms = vec!["linux".to_owned(), "mac".to_owned()];
+        let mut r = row(&ids[0], &[CellStatus::Failed, CellStatus::Claimed]);
+        r.cells[0].results = vec![
+            CellResult { id: EntryId([1; 32]), builder: PublicKey([2; 32]), outcome: Outcome::Failed },
+            CellResult { id: EntryId([3; 32]), builder: PublicKey([4; 32]), outcome: Outcome::Passed },
+        ];
+        r.cells[1].claimed_by = Some((PublicKey([6; 32]), Timestamp(0)));
+        let project = ProjectId([5; 32]);
+        let html = commit(Site::default(), "hello", &project, &r, &platforms);
+        assert!(html.contains(&format!("<code>{}</code>", ids[0])));
+        assert!(html.contains(&format!("href=\"/projects/{project}\">← hello</a>")));
+        assert!(html.contains(&format!("class=\"status failed\" href=\"/results/{}\"", EntryId([1; 32]))));
+        assert!(html.contains(&format!("href=\"/results/{}\"", EntryId([3; 32]))));
+        assert!(html.contains("✓ passed by"));
+        assert!(html.contains(&PublicKey([4; 32]).short()));
+        assert!(html.contains("… building</span>"));
+        assert!(html.contains("until 1970-01-01 00:00:00 UTC"));
+        assert!(html.contains("Ada &lt;ada@example.org&gt;"));
+    }
+
+    #[test]
+    fn hostile_strings_are_text() {
+        let ids = commits(1);
+        let platforms = vec![HOSTILE.to_owned()];
+        let mut r = row(&ids[0], &[CellStatus::Pending]);
+        r.title = HOSTILE;
+        r.author = HOSTILE;
+        r.branches = vec![HOSTILE];
+        let html = commit(Site::default(), HOSTILE, &ProjectId([5; 32]), &r, &platforms);
+        assert!(!html.contains(HOSTILE));
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    }
+}

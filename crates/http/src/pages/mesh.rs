@@ -1,0 +1,111 @@
+//! This node and its peers.
+
+use super::html::{escape, key_text, time};
+use super::{Site, layout};
+use crate::NodeStatus;
+use buildmesh_protocol::Timestamp;
+
+/// The mesh page: what this node is (key, peer id, addresses, platforms),
+/// what it holds (entries, digest) and whom it talks to.
+pub fn mesh(site: Site<'_>, node: &NodeStatus) -> String {
+    let last_applied = if node.last_applied_at == 0 {
+        "not since it started".to_owned()
+    } else {
+        time(Timestamp(node.last_applied_at))
+    };
+    let digest_note = if node.digest_entries == node.entries {
+        String::new()
+    } else {
+        format!(" <span class=\"note\">(covers {} entries)</span>", node.digest_entries)
+    };
+    let body = format!(
+        "<h1>This node</h1>\n<table>\n\
+         <tr><th>Public key</th><td><code>{}</code></td></tr>\n\
+         <tr><th>Peer id</th><td><code>{}</code></td></tr>\n\
+         <tr><th>Listening on</th><td>{}</td></tr>\n\
+         <tr><th>Builds for</th><td>{}</td></tr>\n\
+         <tr><th>Entries</th><td>{}</td></tr>\n\
+         <tr><th>Received from peers</th><td>{}</td></tr>\n\
+         <tr><th>Last entry added</th><td>{last_applied}</td></tr>\n\
+         <tr><th>Log digest</th><td><code>{}</code>{digest_note}</td></tr>\n\
+         <tr><th>Peers dropped for misbehaving</th><td>{}</td></tr>\n</table>\n\
+         <p class=\"note\">Two nodes with the same digest hold the same log.</p>\n{}",
+        escape(&node.public_key),
+        escape(&node.peer_id),
+        code_list(&node.listen),
+        code_list(&node.platforms),
+        node.entries,
+        node.entries_received,
+        escape(&node.digest),
+        node.peers_disconnected,
+        peers(&node.peers),
+    );
+    layout::page(site, "Mesh", &body, None)
+}
+
+fn code_list(items: &[String]) -> String {
+    if items.is_empty() {
+        return "—".to_owned();
+    }
+    let items: Vec<String> = items
+        .iter()
+        .map(|i| format!("<code>{}</code>", escape(i)))
+        .collect();
+    items.join("<br>\n")
+}
+
+fn peers(peers: &[String]) -> String {
+    if peers.is_empty() {
+        return "<h2>Peers</h2>\n<p>No peers connected. Start the node with <code>--bootstrap</code> \
+                or <code>--mdns</code> to find some.</p>\n"
+            .to_owned();
+    }
+    let rows: String = peers
+        .iter()
+        .map(|key| format!("<tr><td>{}</td><td><code>{}</code></td></tr>\n", key_text(key), escape(key)))
+        .collect();
+    format!(
+        "<h2>Peers ({})</h2>\n<table>\n<tr><th>Key</th><th>Full key</th></tr>\n{rows}</table>\n",
+        peers.len()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shows_the_node_and_its_peers() {
+        let node = NodeStatus {
+            public_key: "ab".repeat(32),
+            peer_id: "12D3KooWtest".to_owned(),
+            listen: vec!["/ip4/127.0.0.1/tcp/7070".to_owned()],
+            platforms: vec!["<script>alert(1)</script>".to_owned()],
+            peers: vec!["cd".repeat(32)],
+            entries: 1000,
+            entries_received: 10,
+            peers_disconnected: 0,
+            digest: "9f86".to_owned(),
+            digest_entries: 990,
+            last_applied_at: 1_764_000_000_000,
+        };
+        let html = mesh(Site { node_key: &node.public_key }, &node);
+        assert!(html.contains(&format!("<code>{}</code>", "ab".repeat(32))));
+        assert!(html.contains("12D3KooWtest"));
+        assert!(html.contains("/ip4/127.0.0.1/tcp/7070"));
+        assert!(!html.contains("<script>alert(1)</script>"));
+        assert!(html.contains("&lt;script&gt;"));
+        assert!(html.contains("Peers (1)"));
+        assert!(html.contains("cdcdcdcdcdcd"));
+        assert!(html.contains("<td>1000</td>"));
+        assert!(html.contains("covers 990 entries"));
+        assert!(html.contains("2025-11-24 16:00:00 UTC"));
+    }
+
+    #[test]
+    fn a_lonely_node_says_how_to_find_peers() {
+        let html = mesh(Site::default(), &NodeStatus::default());
+        assert!(html.contains("No peers connected"));
+        assert!(html.contains("not since it started"));
+    }
+}
