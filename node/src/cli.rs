@@ -53,6 +53,9 @@ pub enum Command {
     /// Inspect, export and audit a node's signed log.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Show the platform matrix of every project a node knows (or one),
+    /// newest commit first, in colour when the output is a terminal.
+    Status(StatusArgs),
     /// Declare projects and trust keys (signed with your maintainer key).
     #[command(subcommand)]
     Project(ProjectCommand),
@@ -150,6 +153,23 @@ pub struct NodeArgs {
     /// config file: project = "NAME", branch = "main", cron = "0 3 * * *".
     #[arg(long, value_name = "FILE")]
     pub maintainer_key: Option<PathBuf>,
+}
+
+/// `buildmesh status`
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The node to ask; any node gives the whole mesh's answer.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:7878")]
+    pub node: String,
+    /// Only this project (its id, as `project declare` and `up` print).
+    #[arg(long, value_name = "ID")]
+    pub project: Option<String>,
+    /// Only commits announced on this branch.
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// How many commits to show per project.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub rows: usize,
 }
 
 /// `buildmesh up`

@@ -34,6 +34,11 @@ impl NodeApi {
         })
     }
 
+    /// `GET path`: the status code and the JSON body.
+    pub fn get(&self, path: &str) -> Result<(u16, serde_json::Value)> {
+        self.request("GET", path, None)
+    }
+
     /// `POST path` with a JSON body.
     pub fn post(&self, path: &str, body: &serde_json::Value) -> Result<(u16, serde_json::Value)> {
         self.request("POST", path, Some(body))

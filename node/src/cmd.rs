@@ -4,6 +4,7 @@ mod keygen;
 mod log;
 mod maintainer;
 mod node;
+mod status;
 mod up;
 
 use crate::cli::{Cli, Command, LogCommand, ProjectCommand};
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Id(args) => keygen::show(args),
         Command::Node(args) => node::run(args),
         Command::Up(args) => up::run(args),
+        Command::Status(args) => status::run(args),
         Command::Log(LogCommand::Export(args)) => log::export(args),
         Command::Log(LogCommand::Verify(args)) => log::verify(args),
         Command::Project(ProjectCommand::Declare(args)) => maintainer::declare(args),

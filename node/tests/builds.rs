@@ -191,6 +191,16 @@ command = "echo never"
     assert_eq!(steps[1]["name"], "test");
     assert_eq!(steps[1]["status"]["Exited"], 3);
     assert_eq!(steps[2]["status"], "Skipped");
+
+    // `buildmesh status` shows it, and says so in its exit code.
+    let status = Command::new(env!("CARGO_BIN_EXE_buildmesh"))
+        .args(["status", "--node", &format!("http://{}", node.http)])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8(status.stdout).unwrap();
+    assert_eq!(status.status.code(), Some(1), "{shown}");
+    assert!(shown.contains(&format!("✗ {}", &commit[..10])), "{shown}");
+    assert!(shown.contains("broken"), "{shown}");
 }
 
 #[test]

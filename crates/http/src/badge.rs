@@ -145,8 +145,8 @@ mod tests {
         assert!(badge.contains("clip-path=\"url(#r)\""));
         assert!(badge.contains("fill-opacity=\".3\""));
         assert_eq!(badge.matches(">passed</text>").count(), 2);
-        // "build" 32.8px → 33 + 20; "passed" 38.4px → 39 + 20.
-        assert_eq!(width_of(&badge), 53 + 59);
+        // "build" 26.8px → 27 + 20; "passed" 38.4px → 39 + 20.
+        assert_eq!(width_of(&badge), 47 + 59);
     }
 
     #[test]
@@ -162,7 +162,11 @@ mod tests {
     #[test]
     fn texts_are_escaped() {
         let badge = svg("<&\">", "<script>alert(1)</script>", Color::Failed);
-        assert!(badge.contains("<title>&lt;&amp;&quot;&gt;: &lt;script&gt;alert(1)&lt;/script&gt;</title>"));
+        assert!(
+            badge.contains(
+                "<title>&lt;&amp;&quot;&gt;: &lt;script&gt;alert(1)&lt;/script&gt;</title>"
+            )
+        );
         assert!(!badge.contains("<script>"));
         assert!(!badge.contains("<&"));
     }

@@ -30,8 +30,10 @@
 
 #![deny(missing_docs)]
 
+pub mod badge;
 mod hooks;
 pub mod json;
+pub mod pages;
 mod peers;
 mod projects;
 pub mod views;

@@ -73,7 +73,11 @@ fn results_table(results: &[(EntryId, PublicKey, bool)]) -> String {
             };
             format!(
                 "<tr><td>{}</td><td>{}</td><td>{trust}</td><td>{}</td></tr>\n",
-                id_link(&format!("/results/{entry}"), &entry.short(), &entry.to_string()),
+                id_link(
+                    &format!("/results/{entry}"),
+                    &entry.short(),
+                    &entry.to_string()
+                ),
                 id(&builder.short(), &builder.to_string()),
                 link(&format!("/api/v1/entries/{entry}"), "signed entry"),
             )

@@ -48,9 +48,7 @@ fn verdict(row: &Row<'_>) -> Verdict {
 /// the newest, undecided ones included.
 pub fn blame<'m>(matrix: &'m Matrix<'_>) -> Option<Blame<'m>> {
     let rows = &matrix.rows;
-    let newest_decided = rows
-        .iter()
-        .position(|r| verdict(r) != Verdict::Unsettled)?;
+    let newest_decided = rows.iter().position(|r| verdict(r) != Verdict::Unsettled)?;
     if verdict(&rows[newest_decided]) != Verdict::Failing {
         return None;
     }
@@ -153,7 +151,10 @@ pub(crate) mod tests {
 
     #[test]
     fn a_failing_run_down_to_the_oldest_row() {
-        assert_eq!(blame_of(&[&[F, P], &[F, P], &[F, P]]), Some((2, vec![2, 1, 0])));
+        assert_eq!(
+            blame_of(&[&[F, P], &[F, P], &[F, P]]),
+            Some((2, vec![2, 1, 0]))
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! One commit: its cells on every platform and the results behind them.
 
-use super::html::{escape, id, id_link, link, outcome_status, query_value, status_box, symbol, time, time_text};
+use super::html::{
+    escape, id, id_link, link, outcome_status, query_value, status_box, symbol, time, time_text,
+};
 use super::{Site, layout};
 use crate::json;
 use buildmesh_core::view::{Cell, Row};
@@ -34,7 +36,10 @@ pub fn commit(
          <tr><th>Branches</th><td>{}</td></tr>\n<tr><th>Announced</th><td>{}</td></tr>\n</table>\n\
          <h2>Platforms</h2>\n<table>\n<tr><th>Platform</th><th>Status</th><th>Results</th><th>Claim</th></tr>\n\
          {cells}</table>\n",
-        link(&format!("/projects/{project}"), &format!("← {project_name}")),
+        link(
+            &format!("/projects/{project}"),
+            &format!("← {project_name}")
+        ),
         id(&row.commit.short(), &row.commit.to_string()),
         escape(row.title),
         row.commit,
@@ -55,7 +60,11 @@ fn platform_row(platform: &str, cell: &Cell) -> String {
             let status = outcome_status(r.outcome);
             format!(
                 "{} {} {} by {}",
-                id_link(&format!("/results/{}", r.id), &r.id.short(), &r.id.to_string()),
+                id_link(
+                    &format!("/results/{}", r.id),
+                    &r.id.short(),
+                    &r.id.to_string()
+                ),
                 symbol(status),
                 json::outcome(r.outcome),
                 id(&r.builder.short(), &r.builder.to_string())
@@ -97,15 +106,26 @@ mod tests {
         let platforms = vec!["linux".to_owned(), "mac".to_owned()];
         let mut r = row(&ids[0], &[CellStatus::Failed, CellStatus::Claimed]);
         r.cells[0].results = vec![
-            CellResult { id: EntryId([1; 32]), builder: PublicKey([2; 32]), outcome: Outcome::Failed },
-            CellResult { id: EntryId([3; 32]), builder: PublicKey([4; 32]), outcome: Outcome::Passed },
+            CellResult {
+                id: EntryId([1; 32]),
+                builder: PublicKey([2; 32]),
+                outcome: Outcome::Failed,
+            },
+            CellResult {
+                id: EntryId([3; 32]),
+                builder: PublicKey([4; 32]),
+                outcome: Outcome::Passed,
+            },
         ];
         r.cells[1].claimed_by = Some((PublicKey([6; 32]), Timestamp(0)));
         let project = ProjectId([5; 32]);
         let html = commit(Site::default(), "hello", &project, &r, &platforms);
         assert!(html.contains(&format!("<code>{}</code>", ids[0])));
         assert!(html.contains(&format!("href=\"/projects/{project}\">← hello</a>")));
-        assert!(html.contains(&format!("class=\"status failed\" href=\"/results/{}\"", EntryId([1; 32]))));
+        assert!(html.contains(&format!(
+            "class=\"status failed\" href=\"/results/{}\"",
+            EntryId([1; 32])
+        )));
         assert!(html.contains(&format!("href=\"/results/{}\"", EntryId([3; 32]))));
         assert!(html.contains("✓ passed by"));
         assert!(html.contains(&PublicKey([4; 32]).short()));
@@ -122,7 +142,13 @@ mod tests {
         r.title = HOSTILE;
         r.author = HOSTILE;
         r.branches = vec![HOSTILE];
-        let html = commit(Site::default(), HOSTILE, &ProjectId([5; 32]), &r, &platforms);
+        let html = commit(
+            Site::default(),
+            HOSTILE,
+            &ProjectId([5; 32]),
+            &r,
+            &platforms,
+        );
         assert!(!html.contains(HOSTILE));
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     }

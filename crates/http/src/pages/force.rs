@@ -20,7 +20,9 @@ pub fn force_form(project: &ProjectId, platforms: &[String], branch: Option<&str
         .iter()
         .map(|p| {
             let p = escape(p);
-            format!("<label><input type=\"checkbox\" name=\"platform\" value=\"{p}\"> {p}</label>\n")
+            format!(
+                "<label><input type=\"checkbox\" name=\"platform\" value=\"{p}\"> {p}</label>\n"
+            )
         })
         .collect();
     format!(
@@ -46,7 +48,10 @@ mod tests {
     #[test]
     fn the_form_posts_to_the_project() {
         let project = ProjectId([1; 32]);
-        let platforms = vec!["linux".to_owned(), "\"><script>alert(1)</script>".to_owned()];
+        let platforms = vec![
+            "linux".to_owned(),
+            "\"><script>alert(1)</script>".to_owned(),
+        ];
         let html = force_form(&project, &platforms, Some("ma\"in"));
         assert!(html.contains(&format!(
             "<form method=\"post\" action=\"/projects/{project}/force\">"

@@ -44,11 +44,7 @@ pub(crate) fn id_link(href: &str, short: &str, full: &str) -> String {
 
 /// A key or id in monospace, shortened, with the full text as its tooltip.
 pub(crate) fn id(short: &str, full: &str) -> String {
-    format!(
-        "<code title=\"{}\">{}</code>",
-        escape(full),
-        escape(short)
-    )
+    format!("<code title=\"{}\">{}</code>", escape(full), escape(short))
 }
 
 /// A hex key given as text, shortened to 12 digits like `PublicKey::short`.

@@ -2,9 +2,7 @@
 
 use super::blame::{Blame, blame};
 use super::force::force_form;
-use super::html::{
-    escape, external_link, id, id_link, link, query_value, status_box, time_text,
-};
+use super::html::{escape, external_link, id, id_link, link, query_value, status_box, time_text};
 use super::{Site, layout};
 use crate::json;
 use buildmesh_core::view::{Cell, CellStatus, Matrix, Row};
@@ -27,7 +25,12 @@ pub fn matrix(site: Site<'_>, matrix: &Matrix<'_>, branch: Option<&str>) -> Stri
     body.push_str(&table(matrix, blame.as_ref()));
     body.push_str(&legend());
     body.push_str(&force_form(&matrix.project, matrix.platforms, branch));
-    layout::page(site, matrix.name, &body, Some(&live_reload(&matrix.project)))
+    layout::page(
+        site,
+        matrix.name,
+        &body,
+        Some(&live_reload(&matrix.project)),
+    )
 }
 
 fn header(matrix: &Matrix<'_>, branch: Option<&str>) -> String {
@@ -73,7 +76,10 @@ fn blame_box(project: &ProjectId, blame: &Blame<'_>) -> String {
     format!(
         "<section class=\"broken\">\n<h2>✗ Broken since {}</h2>\n\
          <p>The first failing commit, then every commit since (the blamelist):</p>\n<ul>\n{items}</ul>\n</section>\n",
-        id(&blame.first_failing.short(), &blame.first_failing.to_string()),
+        id(
+            &blame.first_failing.short(),
+            &blame.first_failing.to_string()
+        ),
     )
 }
 
@@ -234,10 +240,7 @@ mod tests {
         assert!(html.contains("<h1>hello</h1>"));
         assert!(html.contains("<a href=\"https://example.org/hello.git\""));
         assert!(html.contains(&PublicKey([7; 32]).short()));
-        assert!(html.contains(&format!(
-            "href=\"/projects/{project}/commits/{}\"",
-            ids[1]
-        )));
+        assert!(html.contains(&format!("href=\"/projects/{project}/commits/{}\"", ids[1])));
         assert!(html.contains(&format!(">{}</a>", ids[1].short())));
         assert!(html.contains("<th>linux-x86_64</th><th>mac</th>"));
         let result = format!("/results/{}", EntryId([0xab; 32]));
@@ -282,7 +285,11 @@ mod tests {
         failing_new.author = "Bob";
         let mut failing_old = row(&ids[1], &[CellStatus::Failed]);
         failing_old.author = "Carol";
-        let rows = vec![failing_new, failing_old, row(&ids[0], &[CellStatus::Passed])];
+        let rows = vec![
+            failing_new,
+            failing_old,
+            row(&ids[0], &[CellStatus::Passed]),
+        ];
         let html = render(rows, &platforms, Some("main"));
         assert!(html.contains(&format!("Broken since <code title=\"{}\"", ids[1])));
         assert!(html.contains("<tr class=\"first-failing\">"));
@@ -300,5 +307,23 @@ mod tests {
         let html = render(Vec::new(), &[], None);
         assert!(html.contains("No commits announced yet"));
         assert!(html.contains("· pending"));
+    }
+}
+#[cfg(test)]
+mod dump_tmp {
+    #[test]
+    fn dump() {
+        use super::*;
+        use crate::pages::blame::tests::{commits, row};
+        let ids = commits(4);
+        let platforms = vec!["linux-x86_64".to_owned(), "macos-aarch64".to_owned(), "windows".to_owned()];
+        let rows = vec![
+            row(&ids[3], &[CellStatus::Claimed, CellStatus::Pending, CellStatus::Pending]),
+            row(&ids[2], &[CellStatus::Failed, CellStatus::Passed, CellStatus::Error]),
+            row(&ids[1], &[CellStatus::Failed, CellStatus::Passed, CellStatus::Passed]),
+            row(&ids[0], &[CellStatus::Passed, CellStatus::Passed, CellStatus::Passed]),
+        ];
+        let m = crate::pages::blame::tests::matrix(&platforms, rows);
+        std::fs::write("/tmp/bm_matrix.html", matrix(Site { node_key: "3e25ab" }, &m, Some("main"))).ok();
     }
 }

@@ -16,7 +16,10 @@ pub fn mesh(site: Site<'_>, node: &NodeStatus) -> String {
     let digest_note = if node.digest_entries == node.entries {
         String::new()
     } else {
-        format!(" <span class=\"note\">(covers {} entries)</span>", node.digest_entries)
+        format!(
+            " <span class=\"note\">(covers {} entries)</span>",
+            node.digest_entries
+        )
     };
     let body = format!(
         "<h1>This node</h1>\n<table>\n\
@@ -62,7 +65,13 @@ fn peers(peers: &[String]) -> String {
     }
     let rows: String = peers
         .iter()
-        .map(|key| format!("<tr><td>{}</td><td><code>{}</code></td></tr>\n", key_text(key), escape(key)))
+        .map(|key| {
+            format!(
+                "<tr><td>{}</td><td><code>{}</code></td></tr>\n",
+                key_text(key),
+                escape(key)
+            )
+        })
         .collect();
     format!(
         "<h2>Peers ({})</h2>\n<table>\n<tr><th>Key</th><th>Full key</th></tr>\n{rows}</table>\n",
@@ -89,7 +98,12 @@ mod tests {
             digest_entries: 990,
             last_applied_at: 1_764_000_000_000,
         };
-        let html = mesh(Site { node_key: &node.public_key }, &node);
+        let html = mesh(
+            Site {
+                node_key: &node.public_key,
+            },
+            &node,
+        );
         assert!(html.contains(&format!("<code>{}</code>", "ab".repeat(32))));
         assert!(html.contains("12D3KooWtest"));
         assert!(html.contains("/ip4/127.0.0.1/tcp/7070"));

@@ -48,13 +48,24 @@ pub fn result(site: Site<'_>, view: &ResultView<'_>) -> String {
     body.push_str(&artifacts(result));
     body.push_str(&pairs(
         "Metrics",
-        result.metrics.iter().map(|(k, v)| (k.as_str(), v.to_string())),
+        result
+            .metrics
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.to_string())),
     ));
     body.push_str(&pairs(
         "Environment",
-        result.environment.iter().map(|(k, v)| (k.as_str(), v.clone())),
+        result
+            .environment
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone())),
     ));
-    let title = format!("{} {} on {}", view.project_name, result.commit.short(), result.platform);
+    let title = format!(
+        "{} {} on {}",
+        view.project_name,
+        result.commit.short(),
+        result.platform
+    );
     layout::page(site, &title, &body, None)
 }
 
@@ -78,7 +89,10 @@ fn summary(view: &ResultView<'_>) -> String {
          <tr><th>Commit</th><td>{}</td></tr>\n<tr><th>Platform</th><td><code>{}</code></td></tr>\n\
          <tr><th>Outcome</th><td>{}</td></tr>\n<tr><th>Builder</th><td>{} {signature} {trust}</td></tr>\n\
          <tr><th>Written</th><td>{}</td></tr>\n<tr><th>Entry</th><td>{}</td></tr>\n</table>\n",
-        link(&format!("/projects/{project}"), &format!("← {}", view.project_name)),
+        link(
+            &format!("/projects/{project}"),
+            &format!("← {}", view.project_name)
+        ),
         id(&view.id.short(), &view.id.to_string()),
         id_link(
             &format!("/projects/{project}/commits/{commit}"),
@@ -89,7 +103,10 @@ fn summary(view: &ResultView<'_>) -> String {
         status_box(outcome, None, ""),
         id(&view.builder.short(), &view.builder.to_string()),
         time(view.written_at),
-        link(&format!("/api/v1/entries/{}", view.id), "signed entry (JSON)"),
+        link(
+            &format!("/api/v1/entries/{}", view.id),
+            "signed entry (JSON)"
+        ),
     )
 }
 
@@ -230,7 +247,9 @@ mod tests {
                 bytes: 2048,
             }],
             metrics: [("coverage".to_owned(), 87.5)].into_iter().collect(),
-            environment: [("os".to_owned(), "linux".to_owned())].into_iter().collect(),
+            environment: [("os".to_owned(), "linux".to_owned())]
+                .into_iter()
+                .collect(),
             error: None,
         }
     }
@@ -253,16 +272,24 @@ mod tests {
     #[test]
     fn shows_steps_logs_artifacts_metrics_environment() {
         let result = build_result();
-        let html = render(&result, vec![Some("built\n".to_owned()), Some("tail".to_owned()), None]);
+        let html = render(
+            &result,
+            vec![Some("built\n".to_owned()), Some("tail".to_owned()), None],
+        );
         let project = ProjectId([5; 32]);
         assert!(html.contains("✗ failed"));
-        assert!(html.contains(&format!("href=\"/projects/{project}/commits/{}\"", result.commit)));
+        assert!(html.contains(&format!(
+            "href=\"/projects/{project}/commits/{}\"",
+            result.commit
+        )));
         assert!(html.contains("<code>linux-x86_64</code>"));
         assert!(html.contains("✓ signature verified"));
         assert!(html.contains("not trusted by this project"));
         assert!(html.contains(&PublicKey([9; 32]).short()));
         assert!(html.contains("2025-11-24 16:00:00 UTC"));
-        assert!(html.contains("exited 0") && html.contains("exited 101") && html.contains("skipped"));
+        assert!(
+            html.contains("exited 0") && html.contains("exited 101") && html.contains("skipped")
+        );
         assert!(html.contains("12.3 s"));
         assert!(html.contains("<code>cargo test</code>"));
         assert!(html.contains(&format!("href=\"/api/v1/blobs/{}\"", BlobHash([2; 32]))));
@@ -271,7 +298,10 @@ mod tests {
         assert!(html.contains("<pre>built\n</pre>"));
         assert!(html.contains("The last 4 B of 1000 B"));
         assert!(html.contains("does not hold this log"));
-        assert!(html.contains(&format!("href=\"/api/v1/blobs/{}\">target/hello</a>", BlobHash([4; 32]))));
+        assert!(html.contains(&format!(
+            "href=\"/api/v1/blobs/{}\">target/hello</a>",
+            BlobHash([4; 32])
+        )));
         assert!(html.contains("2.0 KiB"));
         assert!(html.contains("<th>coverage</th><td>87.5</td>"));
         assert!(html.contains("<th>os</th><td>linux</td>"));
@@ -282,7 +312,10 @@ mod tests {
     #[test]
     fn step_statuses_in_words() {
         assert_eq!(step_status(StepStatus::TimedOut).0, "timed out");
-        assert_eq!(step_status(StepStatus::Signalled(9)).0, "killed by signal 9");
+        assert_eq!(
+            step_status(StepStatus::Signalled(9)).0,
+            "killed by signal 9"
+        );
         assert_eq!(step_status(StepStatus::FailedToStart).0, "failed to start");
     }
 
@@ -294,7 +327,9 @@ mod tests {
         result.steps[0].command = HOSTILE.to_owned();
         result.artifacts[0].name = HOSTILE.to_owned();
         result.metrics.insert(HOSTILE.to_owned(), 1.0);
-        result.environment.insert("kernel".to_owned(), HOSTILE.to_owned());
+        result
+            .environment
+            .insert("kernel".to_owned(), HOSTILE.to_owned());
         result.error = Some(HOSTILE.to_owned());
         result.outcome = Outcome::Error;
         let html = render(&result, vec![Some(HOSTILE.to_owned())]);

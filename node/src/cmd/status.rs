@@ -1,0 +1,157 @@
+//! `buildmesh status`: the platform matrix in the terminal.
+
+use crate::cli::StatusArgs;
+use crate::client::{NodeApi, error_text};
+use anyhow::{Result, bail};
+use serde_json::Value;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+/// Prints each project's matrix; exits 1 if any shown newest commit has a
+/// failed cell (handy in scripts), 0 otherwise.
+pub fn run(args: StatusArgs) -> Result<ExitCode> {
+    if !(1..=1000).contains(&args.rows) {
+        bail!("--rows must be 1 to 1000");
+    }
+    let api = NodeApi::parse(&args.node)?;
+    let projects: Vec<String> = match &args.project {
+        Some(id) => vec![id.clone()],
+        None => {
+            let (code, body) = api.get("/api/v1/projects")?;
+            if code != 200 {
+                bail!("{}", error_text(code, &body));
+            }
+            body["projects"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p["project"].as_str().map(str::to_owned))
+                .collect()
+        }
+    };
+    if projects.is_empty() {
+        println!(
+            "no projects yet (declare one with `buildmesh project declare`, or run `buildmesh up`)"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let paint = Paint::new();
+    let mut broken = false;
+    for project in projects {
+        let mut path = format!("/api/v1/projects/{project}/matrix?rows={}", args.rows);
+        if let Some(branch) = &args.branch {
+            path.push_str(&format!("&branch={}", encode(branch)));
+        }
+        let (code, matrix) = api.get(&path)?;
+        if code != 200 {
+            bail!("{}", error_text(code, &matrix));
+        }
+        broken |= print_matrix(&matrix, &paint);
+    }
+    Ok(if broken {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Prints one matrix; returns whether its newest commit has a failed cell.
+fn print_matrix(matrix: &Value, paint: &Paint) -> bool {
+    let text = |v: &Value| v.as_str().unwrap_or("").to_owned();
+    println!(
+        "{} {}  {}",
+        paint.bold(&text(&matrix["name"])),
+        short(&text(&matrix["project"]), 12),
+        text(&matrix["repository"])
+    );
+    let platforms: Vec<String> = matrix["platforms"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(text)
+        .collect();
+    for (i, platform) in platforms.iter().enumerate() {
+        println!("  {}{platform}", "  ".repeat(i));
+    }
+    let rows = matrix["rows"].as_array().cloned().unwrap_or_default();
+    for row in &rows {
+        let cells: Vec<String> = row["cells"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|cell| paint.cell(cell["status"].as_str().unwrap_or("")))
+            .collect();
+        println!(
+            "  {} {}  {}",
+            cells.join(" "),
+            short(&text(&row["commit"]), 10),
+            short(&text(&row["title"]), 60)
+        );
+    }
+    if rows.is_empty() {
+        println!("  no commits announced yet");
+    }
+    println!();
+    rows.first().is_some_and(|row| {
+        row["cells"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["status"] == "failed")
+    })
+}
+
+fn short(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+/// Percent-encodes a query value.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// ANSI colours, only for a terminal and unless NO_COLOR is set.
+struct Paint {
+    on: bool,
+}
+
+impl Paint {
+    fn new() -> Paint {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Paint {
+            on: std::io::stdout().is_terminal() && !no_color,
+        }
+    }
+
+    fn bold(&self, text: &str) -> String {
+        self.wrap("1", text)
+    }
+
+    /// A cell as one symbol: passed ✓, failed ✗, error !, building …,
+    /// pending ·; coloured when painting.
+    fn cell(&self, status: &str) -> String {
+        let (symbol, colour) = match status {
+            "passed" => ("✓", "32"),
+            "failed" => ("✗", "31"),
+            "error" => ("!", "33"),
+            "building" => ("…", "36"),
+            _ => ("·", "90"),
+        };
+        self.wrap(colour, symbol)
+    }
+
+    fn wrap(&self, code: &str, text: &str) -> String {
+        if self.on {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+}
