@@ -356,6 +356,21 @@ fn a_forced_build_builds_the_branch_head_again() {
         Duration::from_secs(60),
         finished,
     );
+    let (code, metrics) = support::http_raw(&node.http, "/metrics");
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("buildmesh_builds_total{outcome=\"passed\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("# TYPE buildmesh_entries gauge"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("libp2p_"),
+        "libp2p's metrics too: {metrics}"
+    );
     maintainer(
         keys.path(),
         &node,

@@ -76,6 +76,8 @@ pub struct ReplicatorStats {
     pub offences: u64,
     /// Peers disconnected for misbehaving.
     pub disconnects: u64,
+    /// When a sync with a peer last finished.
+    pub last_sync_at: Option<Timestamp>,
 }
 
 /// Keeps one node's log in step with its peers. See the module docs.

@@ -22,6 +22,7 @@
 //!     log: std::sync::Arc::new(Empty),
 //!     hook_secret: None,
 //!     views: tokio::sync::watch::channel(Default::default()).1,
+//!     libp2p_metrics: std::sync::Arc::new(String::new),
 //! };
 //! server.serve(backend, std::future::pending()).await?;
 //! # drop(publish);
@@ -33,6 +34,7 @@
 pub mod badge;
 mod hooks;
 pub mod json;
+mod metrics;
 pub mod pages;
 mod peers;
 mod projects;
@@ -84,6 +86,20 @@ pub struct NodeStatus {
     /// epoch (0: not since it started): with an entry's own timestamp, how
     /// long the entry took to get here.
     pub last_applied_at: u64,
+    /// When this node last finished a sync with a peer, ms since the Unix
+    /// epoch (0: not yet).
+    pub last_sync_at: u64,
+    /// Builds running here now: the node's load.
+    pub builds_running: u64,
+    /// Builds this node finished since it started, by outcome.
+    pub builds_passed: u64,
+    /// See `builds_passed`.
+    pub builds_failed: u64,
+    /// See `builds_passed`.
+    pub builds_errored: u64,
+    /// Builds this node started then cancelled (another node held the
+    /// cell, or enough results came).
+    pub builds_cancelled: u64,
 }
 
 /// Reads the node's log beside the driver, for answers that cost a scan.
@@ -167,6 +183,8 @@ pub struct Backend {
     pub hook_secret: Option<Vec<u8>>,
     /// Every project's views, as the node's views thread publishes them.
     pub views: watch::Receiver<Arc<views::Views>>,
+    /// libp2p's metrics in the Prometheus text format.
+    pub libp2p_metrics: Arc<dyn Fn() -> String + Send + Sync>,
 }
 
 /// Most entries one `POST /api/v1/entries` may carry.
@@ -236,6 +254,8 @@ struct AppState {
     hook_secret: Option<Arc<[u8]>>,
     /// What the views thread published last.
     views: watch::Receiver<Arc<views::Views>>,
+    /// libp2p's metrics in the Prometheus text format.
+    libp2p_metrics: Arc<dyn Fn() -> String + Send + Sync>,
 }
 
 /// The routes.
@@ -244,6 +264,7 @@ pub fn router(backend: Backend) -> Router {
         .route("/api/v1/node", get(node))
         .route("/api/v1/entries", post(submit))
         .route("/api/v1/blobs/{hash}", get(blob))
+        .route("/metrics", get(metrics::serve))
         .route("/api/v1/projects", get(projects::list))
         .route("/api/v1/projects/{project}/matrix", get(projects::matrix))
         .route("/api/v1/entries/{id}", get(entry))
@@ -262,6 +283,7 @@ pub fn router(backend: Backend) -> Router {
             log: backend.log,
             hook_secret: backend.hook_secret.map(Arc::from),
             views: backend.views,
+            libp2p_metrics: backend.libp2p_metrics,
         })
 }
 

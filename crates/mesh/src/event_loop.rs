@@ -13,6 +13,7 @@ use crate::behaviour::{
 };
 use crate::{Acceptance, BAN_DURATION, MeshError, MeshEvent, MeshInfo, PublicKey, Topic, keys};
 use futures::StreamExt;
+use libp2p::metrics::{Metrics, Recorder};
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, InboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
@@ -93,6 +94,8 @@ pub(crate) struct EventLoop {
     listen: Vec<Multiaddr>,
     /// The bootstrap peers, kept to dial again.
     bootstrap: Vec<(PeerId, Multiaddr)>,
+    /// libp2p's metrics.
+    metrics: Metrics,
 }
 
 impl EventLoop {
@@ -100,6 +103,7 @@ impl EventLoop {
         swarm: Swarm<MeshBehaviour>,
         commands: mpsc::Receiver<Command>,
         events: mpsc::Sender<MeshEvent>,
+        metrics: Metrics,
     ) -> Self {
         EventLoop {
             swarm,
@@ -112,6 +116,7 @@ impl EventLoop {
             bans: HashMap::new(),
             listen: Vec::new(),
             bootstrap: Vec::new(),
+            metrics,
         }
     }
 
@@ -324,6 +329,7 @@ impl EventLoop {
     }
 
     async fn on_swarm_event(&mut self, event: SwarmEvent<MeshBehaviourEvent>) {
+        self.metrics.record(&event);
         match event {
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(event).await,
             SwarmEvent::NewListenAddr { address, .. } => {
@@ -396,10 +402,22 @@ impl EventLoop {
     async fn on_behaviour_event(&mut self, event: MeshBehaviourEvent) {
         match event {
             MeshBehaviourEvent::Blocked(never) => match never {},
-            MeshBehaviourEvent::Identify(event) => self.on_identify(event),
-            MeshBehaviourEvent::Ping(event) => trace!(?event, "ping"),
-            MeshBehaviourEvent::Kad(event) => on_kad(event),
-            MeshBehaviourEvent::Gossipsub(event) => self.on_gossipsub(event).await,
+            MeshBehaviourEvent::Identify(event) => {
+                self.metrics.record(&event);
+                self.on_identify(event);
+            }
+            MeshBehaviourEvent::Ping(event) => {
+                self.metrics.record(&event);
+                trace!(?event, "ping");
+            }
+            MeshBehaviourEvent::Kad(event) => {
+                self.metrics.record(&event);
+                on_kad(event);
+            }
+            MeshBehaviourEvent::Gossipsub(event) => {
+                self.metrics.record(&event);
+                self.on_gossipsub(event).await;
+            }
             MeshBehaviourEvent::Sync(event) => self.on_sync(event).await,
             MeshBehaviourEvent::Mdns(event) => self.on_mdns(event),
         }

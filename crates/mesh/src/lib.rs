@@ -71,9 +71,12 @@ use behaviour::{BehaviourConfig, MeshBehaviour};
 pub use buildmesh_protocol::PublicKey;
 use buildmesh_protocol::{REQUEST_BYTES_MAX, RESPONSE_BYTES_MAX};
 use event_loop::{Command, EventLoop};
+use libp2p::metrics::Metrics;
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId, SwarmBuilder, identity, noise, tcp, yamux};
+use prometheus_client::registry::Registry;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -298,9 +301,21 @@ pub enum MeshError {
 #[derive(Debug, Clone)]
 pub struct MeshClient {
     commands: mpsc::Sender<Command>,
+    /// libp2p's metrics, recorded by the event loop.
+    registry: Arc<Registry>,
 }
 
 impl MeshClient {
+    /// libp2p's metrics (connections, bandwidth, identify, ping, Kademlia,
+    /// gossipsub events) in the Prometheus text format.
+    pub fn metrics_text(&self) -> String {
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
+            text.clear();
+        }
+        text
+    }
+
     async fn send(&self, command: Command) -> Result<(), MeshError> {
         self.commands
             .send(command)
@@ -442,6 +457,7 @@ pub async fn start(
         mdns: config.mdns,
     };
     let idle_timeout = config.idle_timeout;
+    let mut registry = Registry::with_prefix("libp2p");
     let mut swarm = SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
@@ -451,6 +467,7 @@ pub async fn start(
         )
         .map_err(|e| MeshError::Transport(e.to_string()))?
         .with_quic()
+        .with_bandwidth_metrics(&mut registry)
         .with_behaviour(|key| MeshBehaviour::new(key, &behaviour_config))
         .map_err(|e| MeshError::Transport(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(idle_timeout))
@@ -465,10 +482,15 @@ pub async fn start(
 
     let (commands, command_rx) = mpsc::channel(COMMANDS_CAPACITY);
     let (event_tx, events) = mpsc::channel(EVENTS_CAPACITY);
-    let mut event_loop = EventLoop::new(swarm, command_rx, event_tx);
+    let metrics = Metrics::new(&mut registry);
+    let mut event_loop = EventLoop::new(swarm, command_rx, event_tx, metrics);
     event_loop.bootstrap(bootstrap);
     tokio::spawn(event_loop.run());
-    Ok((MeshClient { commands }, events))
+    let client = MeshClient {
+        commands,
+        registry: Arc::new(registry),
+    };
+    Ok((client, events))
 }
 
 fn check_size(what: &'static str, len: usize, max: usize) -> Result<(), MeshError> {

@@ -73,6 +73,11 @@ impl Builds {
         }
     }
 
+    /// Builds running here now.
+    pub fn load(&self) -> u32 {
+        self.claimer.load()
+    }
+
     /// When the claimer wants a tick.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         self.claimer.poll_timeout()

@@ -89,6 +89,10 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
         log: log_reader,
         hook_secret: config.webhook_secret.clone(),
         views: views_rx,
+        libp2p_metrics: {
+            let mesh = mesh.clone();
+            Arc::new(move || mesh.metrics_text())
+        },
     };
     let http = tokio::spawn(server.serve(backend, async move {
         let _ = http_stopped.await;

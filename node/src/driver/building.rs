@@ -46,6 +46,14 @@ impl Driver {
     /// A build ended: its result is signed and spread, unless it was
     /// cancelled (someone else builds the cell, or it is done).
     pub(super) async fn build_done(&mut self, done: BuildDone) -> Result<()> {
+        let outcome = done.report.result.outcome;
+        let cancelled = done.cancelled;
+        self.status.send_modify(|s| match (cancelled, outcome) {
+            (true, _) => s.builds_cancelled += 1,
+            (false, Outcome::Passed) => s.builds_passed += 1,
+            (false, Outcome::Failed) => s.builds_failed += 1,
+            (false, Outcome::Error) => s.builds_errored += 1,
+        });
         if !done.cancelled {
             let result = done.report.result;
             if self.report {
@@ -57,7 +65,9 @@ impl Driver {
             self.write(Body::Result(result)).await?;
         }
         let errands = self.builds.build_ended(clock::now(), &done.cell);
-        self.run_errands(errands).await
+        self.run_errands(errands).await?;
+        self.publish_load();
+        Ok(())
     }
 
     /// A bid gossiped to us: checked, then given to the claimer.
@@ -81,7 +91,18 @@ impl Driver {
         }
     }
 
+    /// Publishes how many builds run here now.
+    fn publish_load(&mut self) {
+        let running = u64::from(self.builds.load());
+        self.status.send_if_modified(|s| {
+            let changed = s.builds_running != running;
+            s.builds_running = running;
+            changed
+        });
+    }
+
     pub(super) async fn run_errands(&mut self, errands: Vec<Errand>) -> Result<()> {
+        let started = !errands.is_empty();
         for errand in errands {
             match errand {
                 Errand::PublishBid(bytes) => {
@@ -89,6 +110,9 @@ impl Driver {
                 }
                 Errand::Write(body) => self.write(body).await?,
             }
+        }
+        if started {
+            self.publish_load();
         }
         Ok(())
     }

@@ -295,10 +295,13 @@ impl Driver {
                 s.peers_disconnected,
                 &s.peers,
             ) != (entries, stats.entries_received, stats.disconnects, &peers);
+            let last_sync_at = stats.last_sync_at.map_or(0, |t| t.0);
+            let changed = changed || s.last_sync_at != last_sync_at;
             s.entries = entries;
             s.entries_received = stats.entries_received;
             s.peers_disconnected = stats.disconnects;
             s.peers = peers;
+            s.last_sync_at = last_sync_at;
             changed
         });
         Ok(())

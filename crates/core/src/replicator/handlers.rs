@@ -191,6 +191,7 @@ impl<S: EntryStore> Replicator<S> {
         }
         state.last_batch_in = false;
         state.synced_at = Some(now);
+        self.stats.last_sync_at = Some(now);
         self.store.flush()?;
         if std::mem::take(&mut state.news) {
             // Our vector grew: a sync request to every other peer shows it,

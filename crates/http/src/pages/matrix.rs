@@ -309,21 +309,3 @@ mod tests {
         assert!(html.contains("· pending"));
     }
 }
-#[cfg(test)]
-mod dump_tmp {
-    #[test]
-    fn dump() {
-        use super::*;
-        use crate::pages::blame::tests::{commits, row};
-        let ids = commits(4);
-        let platforms = vec!["linux-x86_64".to_owned(), "macos-aarch64".to_owned(), "windows".to_owned()];
-        let rows = vec![
-            row(&ids[3], &[CellStatus::Claimed, CellStatus::Pending, CellStatus::Pending]),
-            row(&ids[2], &[CellStatus::Failed, CellStatus::Passed, CellStatus::Error]),
-            row(&ids[1], &[CellStatus::Failed, CellStatus::Passed, CellStatus::Passed]),
-            row(&ids[0], &[CellStatus::Passed, CellStatus::Passed, CellStatus::Passed]),
-        ];
-        let m = crate::pages::blame::tests::matrix(&platforms, rows);
-        std::fs::write("/tmp/bm_matrix.html", matrix(Site { node_key: "3e25ab" }, &m, Some("main"))).ok();
-    }
-}
