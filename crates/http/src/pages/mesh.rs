@@ -97,6 +97,7 @@ mod tests {
             digest: "9f86".to_owned(),
             digest_entries: 990,
             last_applied_at: 1_764_000_000_000,
+            ..NodeStatus::default()
         };
         let html = mesh(
             Site {
