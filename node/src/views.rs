@@ -2,6 +2,7 @@
 //! read-only store handle) and publishes it for the HTTP server, so serving
 //! a matrix never waits on the driver or derives anything per request.
 
+use buildmesh_core::log::EntryStore;
 use buildmesh_core::view::{MatrixOptions, ProjectLog, matrix, projects};
 use buildmesh_http::json;
 use buildmesh_http::views::{MATRIX_ROWS_DEFAULT, MATRIX_ROWS_MAX, ProjectView, Views};
@@ -62,6 +63,7 @@ fn derive(store: &SledStore) -> Result<Views, StoreError> {
     let now = crate::clock::now();
     let mut views = Views {
         at: now,
+        forks: store.forks()?,
         ..Views::default()
     };
     let options = MatrixOptions {

@@ -123,8 +123,27 @@ fn three_nodes_build_each_platform_once(serves: &[&[&str]; 3]) {
         );
         assert_eq!(cell["results"].as_array().unwrap().len(), 1, "{cell}");
     }
-    // Claims and renewals settle; still one result each, on every node.
+    // Claims and renewals settle; still one result each, on every node,
+    // and every node gives the same matrix.
     std::thread::sleep(Duration::from_secs(3));
+    let verdicts = |node: &Node| {
+        let rows = matrix(node, &project).unwrap()["rows"].clone();
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|row| {
+                let cells: Vec<(serde_json::Value, serde_json::Value)> = row["cells"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| (c["status"].clone(), c["results"].clone()))
+                    .collect();
+                (row["commit"].clone(), cells)
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(verdicts(&a), verdicts(&b));
+    assert_eq!(verdicts(&a), verdicts(&c));
     for node in [&a, &b, &c] {
         for platform in platforms {
             let cell = wait_cell(

@@ -23,6 +23,7 @@
 //!     hook_secret: None,
 //!     views: tokio::sync::watch::channel(Default::default()).1,
 //!     libp2p_metrics: std::sync::Arc::new(String::new),
+//!     blobs: None,
 //! };
 //! server.serve(backend, std::future::pending()).await?;
 //! # drop(publish);
@@ -32,6 +33,8 @@
 #![deny(missing_docs)]
 
 pub mod badge;
+mod dashboard;
+mod events;
 mod hooks;
 pub mod json;
 mod metrics;
@@ -185,6 +188,9 @@ pub struct Backend {
     pub views: watch::Receiver<Arc<views::Views>>,
     /// libp2p's metrics in the Prometheus text format.
     pub libp2p_metrics: Arc<dyn Fn() -> String + Send + Sync>,
+    /// Where the node keeps blobs (build logs), one file per hash, for
+    /// pages that show a log's tail.
+    pub blobs: Option<std::path::PathBuf>,
 }
 
 /// Most entries one `POST /api/v1/entries` may carry.
@@ -208,12 +214,25 @@ pub enum Command {
         /// Its bytes.
         reply: oneshot::Sender<Option<Vec<u8>>>,
     },
-    /// One entry, decoded, as JSON (`None`: not held).
+    /// One entry (`None`: not held).
     Entry {
         /// The entry id.
         id: [u8; 32],
         /// The entry.
-        reply: oneshot::Sender<Option<serde_json::Value>>,
+        reply: oneshot::Sender<Option<buildmesh_protocol::Entry>>,
+    },
+    /// Sign a force build with the maintainer key this node holds.
+    Force {
+        /// The project.
+        project: [u8; 32],
+        /// What to build.
+        target: buildmesh_protocol::ForceTarget,
+        /// Only these platforms (empty: all).
+        platforms: Vec<String>,
+        /// Why.
+        reason: String,
+        /// Done, or why not.
+        reply: oneshot::Sender<Result<(), String>>,
     },
     /// A forge reported a push: poll the watched repositories now.
     Poll,
@@ -256,6 +275,8 @@ struct AppState {
     views: watch::Receiver<Arc<views::Views>>,
     /// libp2p's metrics in the Prometheus text format.
     libp2p_metrics: Arc<dyn Fn() -> String + Send + Sync>,
+    /// The node's blob directory.
+    blobs: Option<Arc<std::path::Path>>,
 }
 
 /// The routes.
@@ -264,7 +285,19 @@ pub fn router(backend: Backend) -> Router {
         .route("/api/v1/node", get(node))
         .route("/api/v1/entries", post(submit))
         .route("/api/v1/blobs/{hash}", get(blob))
+        .route("/", get(dashboard::index))
+        .route("/projects/{project}", get(dashboard::project))
+        .route(
+            "/projects/{project}/commits/{commit}",
+            get(dashboard::commit),
+        )
+        .route("/projects/{project}/force", post(dashboard::force))
+        .route("/results/{id}", get(dashboard::result))
+        .route("/mesh", get(dashboard::mesh))
+        .route("/audit", get(dashboard::audit))
+        .route("/badges/{file}", get(dashboard::badge))
         .route("/metrics", get(metrics::serve))
+        .route("/api/v1/events", get(events::stream))
         .route("/api/v1/projects", get(projects::list))
         .route("/api/v1/projects/{project}/matrix", get(projects::matrix))
         .route("/api/v1/entries/{id}", get(entry))
@@ -284,6 +317,7 @@ pub fn router(backend: Backend) -> Router {
             hook_secret: backend.hook_secret.map(Arc::from),
             views: backend.views,
             libp2p_metrics: backend.libp2p_metrics,
+            blobs: backend.blobs.map(Arc::from),
         })
 }
 
@@ -375,7 +409,7 @@ async fn entry(State(state): State<AppState>, Path(id): Path<String>) -> Respons
         return error(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down");
     }
     match answer.await {
-        Ok(Some(entry)) => Json(entry).into_response(),
+        Ok(Some(entry)) => Json(json::entry(&entry)).into_response(),
         Ok(None) => error(
             StatusCode::NOT_FOUND,
             "no entry with this id in this node's log",

@@ -2,8 +2,9 @@
 //! each project's log as views read it, and its default matrix already
 //! serialized, so the busiest request costs a map lookup and a copy.
 
+use buildmesh_core::log::ForkProof;
 use buildmesh_core::view::ProjectLog;
-use buildmesh_protocol::{ProjectId, Timestamp};
+use buildmesh_protocol::{ProjectId, PublicKey, Timestamp};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -20,6 +21,8 @@ pub struct Views {
     pub at: Timestamp,
     /// Each declared project.
     pub projects: BTreeMap<ProjectId, ProjectView>,
+    /// Authors proven to have forked their chain, with the proof.
+    pub forks: Vec<(PublicKey, ForkProof)>,
 }
 
 /// One project's views.

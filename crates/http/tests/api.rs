@@ -15,6 +15,7 @@ fn backend(
         hook_secret: Some(b"hush".to_vec()),
         views: watch::channel(Default::default()).1,
         libp2p_metrics: Arc::new(|| "libp2p_swarm_connections_established_total 3\n".to_string()),
+        blobs: None,
     }
 }
 

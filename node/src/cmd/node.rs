@@ -93,6 +93,7 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
             let mesh = mesh.clone();
             Arc::new(move || mesh.metrics_text())
         },
+        blobs: Some(config.data_dir.blobs()),
     };
     let http = tokio::spawn(server.serve(backend, async move {
         let _ = http_stopped.await;

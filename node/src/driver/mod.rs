@@ -20,7 +20,9 @@ use buildmesh_core::log::{ChainStore, EntryStore};
 use buildmesh_core::replicator::{Action, Input, Replicator, Submitted, Verdict};
 use buildmesh_http::{Command, NodeStatus, SubmitResult};
 use buildmesh_mesh::{Acceptance, MeshClient, MeshError, MeshEvent, Topic};
-use buildmesh_protocol::{BlobHash, EntryId, PublicKey, RESPONSE_BYTES_MAX, Response, Timestamp};
+use buildmesh_protocol::{
+    BlobHash, EntryId, ProjectId, PublicKey, RESPONSE_BYTES_MAX, Response, Timestamp,
+};
 
 /// Least time between two readings of the node's work from the log.
 const WORK_REFRESH: Duration = Duration::from_millis(20);
@@ -178,13 +180,26 @@ impl Driver {
                 let _ = reply.send(done.map_err(|e| e.to_string()));
                 Ok(())
             }
+            Command::Force {
+                project,
+                target,
+                platforms,
+                reason,
+                reply,
+            } => {
+                let done = self
+                    .force(ProjectId(project), target, platforms, reason)
+                    .await?;
+                let _ = reply.send(done);
+                Ok(())
+            }
             Command::Poll => {
                 self.builds.poll_now();
                 Ok(())
             }
             Command::Entry { id, reply } => {
                 let found = self.replicator.store().get(&EntryId(id))?;
-                let _ = reply.send(found.map(|s| buildmesh_http::json::entry(&s.entry)));
+                let _ = reply.send(found.map(|s| s.entry));
                 Ok(())
             }
             Command::Blob { hash, reply } => {

@@ -6,6 +6,7 @@ use crate::clock;
 use crate::config::Schedule;
 use crate::maintainer::MaintainerKey;
 use anyhow::{Context, Result};
+use buildmesh_core::view::{Policy, ProjectLog};
 use buildmesh_protocol::{Body, ForceBuild, ForceTarget, ProjectId, Timestamp};
 use std::path::PathBuf;
 
@@ -35,6 +36,50 @@ impl Schedules {
 }
 
 impl Driver {
+    /// A force build asked for from the dashboard: signed with the
+    /// maintainer key this node holds, if that key owns `project`.
+    /// `Ok(Err(why))` when it cannot be done here.
+    pub(super) async fn force(
+        &mut self,
+        project: ProjectId,
+        target: ForceTarget,
+        platforms: Vec<String>,
+        reason: String,
+    ) -> Result<Result<(), String>> {
+        let Some(path) = self.schedules.key.clone() else {
+            return Ok(Err(
+                "this node holds no maintainer key: use `buildmesh force` where the key is".into(),
+            ));
+        };
+        let log = ProjectLog::load(self.replicator.store(), &project, 1)?;
+        let Some(owner) = Policy::of(&log).map(|policy| policy.owner) else {
+            return Ok(Err(
+                "no declared project with this id in this node's log".into()
+            ));
+        };
+        let mut key = MaintainerKey::open(&path)?;
+        if key.public() != owner {
+            return Ok(Err(
+                "the maintainer key this node holds does not own this project".into(),
+            ));
+        }
+        let body = Body::Force(ForceBuild {
+            project,
+            target,
+            platforms,
+            reason,
+        });
+        if let Err(error) = key.sign(clock::now(), body) {
+            return Ok(Err(format!("{error:#}")));
+        }
+        let wires = key.to_send();
+        drop(key);
+        let slices: Vec<&[u8]> = wires.iter().map(Vec::as_slice).collect();
+        self.replicator.submit(&slices)?;
+        self.carry_out().await?;
+        Ok(Ok(()))
+    }
+
     /// Signs a force build for every schedule due, and moves each on.
     pub(super) async fn run_schedules(&mut self) -> Result<()> {
         let now = clock::now();

@@ -1,0 +1,445 @@
+//! The dashboard's routes: each gathers what a page of [`crate::pages`]
+//! shows, from the published views and status (or the driver, for one
+//! entry), and answers HTML. Errors are pages too, with the right status.
+
+use crate::pages::{self, ProjectSummary, ResultView, Site};
+use crate::projects::project_view;
+use crate::{AppState, Command, badge};
+use axum::Form;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use buildmesh_core::view::{CellStatus, Fact, MatrixOptions, Policy, matrix};
+use buildmesh_protocol::{BlobHash, Body, CommitId, EntryId, ForceTarget, ProjectId};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use tokio::sync::oneshot;
+
+/// How much of a step's log the result page shows: its tail.
+pub const LOG_TAIL_BYTES: u64 = 64 * 1024;
+
+/// Rows of the matrix page.
+pub const PAGE_ROWS: usize = 50;
+
+fn page(status: StatusCode, html: String) -> Response {
+    (status, Html(html)).into_response()
+}
+
+fn not_found(state: &AppState, what: &str) -> Response {
+    let key = state.status.borrow().public_key.clone();
+    page(
+        StatusCode::NOT_FOUND,
+        pages::not_found(Site { node_key: &key }, what),
+    )
+}
+
+fn problem(state: &AppState, status: StatusCode, what: &str) -> Response {
+    let key = state.status.borrow().public_key.clone();
+    page(status, pages::error(Site { node_key: &key }, what))
+}
+
+/// `/`: every project.
+pub(crate) async fn index(State(state): State<AppState>) -> Response {
+    let views = state.views.borrow().clone();
+    let list: Vec<ProjectSummary> = views
+        .projects
+        .iter()
+        .map(|(id, view)| {
+            let summary = &view.summary;
+            let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_owned();
+            let statuses: Vec<&str> = summary["newest"]["statuses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s.as_str())
+                .collect();
+            let count = |wanted: &str| statuses.iter().filter(|s| **s == wanted).count();
+            ProjectSummary {
+                id: *id,
+                name: text(&summary["name"]),
+                repository: text(&summary["repository"]),
+                platforms: summary["platforms"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(text)
+                    .collect(),
+                passed: count("passed"),
+                failed: count("failed"),
+                building: count("building"),
+            }
+        })
+        .collect();
+    let key = state.status.borrow().public_key.clone();
+    page(
+        StatusCode::OK,
+        pages::projects(Site { node_key: &key }, &list),
+    )
+}
+
+/// `?branch=NAME`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct BranchQuery {
+    branch: Option<String>,
+}
+
+/// `/projects/{project}`: the matrix.
+pub(crate) async fn project(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    Query(query): Query<BranchQuery>,
+) -> Response {
+    let view = match project_view(&state, &project) {
+        Ok(view) => view,
+        Err(_) => {
+            return not_found(
+                &state,
+                "no declared project with this id in this node's log",
+            );
+        }
+    };
+    let at = state.views.borrow().at;
+    let key = state.status.borrow().public_key.clone();
+    let branch = query.branch.filter(|b| !b.is_empty() && b.len() <= 256);
+    let options = MatrixOptions {
+        branch: branch.clone(),
+        rows_max: Some(PAGE_ROWS),
+    };
+    let html = tokio::task::spawn_blocking(move || {
+        matrix(&view.log, at, &options)
+            .map(|m| pages::matrix(Site { node_key: &key }, &m, branch.as_deref()))
+    })
+    .await;
+    match html {
+        Ok(Some(html)) => page(StatusCode::OK, html),
+        Ok(None) => not_found(
+            &state,
+            "no declared project with this id in this node's log",
+        ),
+        Err(_) => problem(
+            &state,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "rendering failed",
+        ),
+    }
+}
+
+/// `/projects/{project}/commits/{commit}`.
+pub(crate) async fn commit(
+    State(state): State<AppState>,
+    Path((project, commit)): Path<(String, String)>,
+) -> Response {
+    let Ok(view) = project_view(&state, &project) else {
+        return not_found(
+            &state,
+            "no declared project with this id in this node's log",
+        );
+    };
+    let Some(commit) = hex::decode(&commit)
+        .ok()
+        .and_then(|b| CommitId::from_bytes(&b))
+    else {
+        return problem(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "a commit id is 40 or 64 hex digits",
+        );
+    };
+    let at = state.views.borrow().at;
+    let key = state.status.borrow().public_key.clone();
+    let options = MatrixOptions {
+        branch: None,
+        rows_max: None,
+    };
+    let html = tokio::task::spawn_blocking(move || {
+        let m = matrix(&view.log, at, &options)?;
+        let row = m.rows.iter().find(|r| *r.commit == commit)?;
+        Some(pages::commit(
+            Site { node_key: &key },
+            m.name,
+            &m.project,
+            row,
+            m.platforms,
+        ))
+    })
+    .await;
+    match html {
+        Ok(Some(html)) => page(StatusCode::OK, html),
+        Ok(None) => not_found(&state, "this project has no announced commit with this id"),
+        Err(_) => problem(
+            &state,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "rendering failed",
+        ),
+    }
+}
+
+/// `/results/{id}`: a build result with its steps and logs' tails.
+pub(crate) async fn result(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let Some(id) = hex::decode(&id)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+    else {
+        return problem(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "an entry id is 64 hex digits",
+        );
+    };
+    let (reply, answer) = oneshot::channel();
+    if state
+        .commands
+        .send(Command::Entry { id, reply })
+        .await
+        .is_err()
+    {
+        return problem(
+            &state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the node is shutting down",
+        );
+    }
+    let Ok(Some(entry)) = answer.await else {
+        return not_found(&state, "no entry with this id in this node's log");
+    };
+    let Body::Result(result) = entry.body() else {
+        return not_found(&state, "this entry is not a build result");
+    };
+    let project_view = state.views.borrow().projects.get(&result.project).cloned();
+    let (name, trusted) = match &project_view {
+        Some(view) => {
+            let policy = Policy::of(&view.log);
+            (
+                policy
+                    .as_ref()
+                    .map_or("", |p| p.declaration.name.as_str())
+                    .to_owned(),
+                policy.is_some_and(|p| p.trusts_builder(&entry.author())),
+            )
+        }
+        None => (String::new(), false),
+    };
+    let hashes: Vec<BlobHash> = result.steps.iter().map(|s| s.log).collect();
+    let blobs = state.blobs.clone();
+    let logs = tokio::task::spawn_blocking(move || {
+        hashes
+            .iter()
+            .map(|hash| blobs.as_deref().and_then(|dir| tail(dir, hash)))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    let key = state.status.borrow().public_key.clone();
+    let view = ResultView {
+        id: &EntryId(id),
+        builder: &entry.author(),
+        project_name: &name,
+        project: &result.project,
+        result,
+        written_at: entry.timestamp(),
+        signature_ok: true,
+        trusted,
+        logs,
+    };
+    page(
+        StatusCode::OK,
+        pages::result(Site { node_key: &key }, &view),
+    )
+}
+
+/// The last [`LOG_TAIL_BYTES`] of a blob this node holds, as text.
+fn tail(dir: &std::path::Path, hash: &BlobHash) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(dir.join(hash.to_string())).ok()?;
+    let size = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(size.saturating_sub(LOG_TAIL_BYTES)))
+        .ok()?;
+    let mut bytes = Vec::new();
+    file.take(LOG_TAIL_BYTES).read_to_end(&mut bytes).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// `/mesh`: this node and its peers.
+pub(crate) async fn mesh(State(state): State<AppState>) -> Response {
+    let status = state.status.borrow().clone();
+    page(
+        StatusCode::OK,
+        pages::mesh(
+            Site {
+                node_key: &status.public_key,
+            },
+            &status,
+        ),
+    )
+}
+
+/// `/audit`: fork proofs and every result with its signer and trust.
+pub(crate) async fn audit(State(state): State<AppState>) -> Response {
+    let views = state.views.borrow().clone();
+    let mut results = Vec::new();
+    for view in views.projects.values() {
+        let policy = Policy::of(&view.log);
+        for fact in view.log.cells.values().flatten() {
+            if matches!(fact.what, Fact::Result { .. }) {
+                let trusted = policy
+                    .as_ref()
+                    .is_some_and(|p| p.trusts_builder(&fact.author));
+                results.push((fact.id, fact.author, trusted));
+            }
+        }
+    }
+    let key = state.status.borrow().public_key.clone();
+    page(
+        StatusCode::OK,
+        pages::audit(Site { node_key: &key }, &views.forks, &results),
+    )
+}
+
+/// `?platform=LABEL&branch=NAME` of a badge.
+#[derive(Debug, Deserialize)]
+pub(crate) struct BadgeQuery {
+    platform: Option<String>,
+    branch: Option<String>,
+}
+
+/// `/badges/{project}.svg`: the newest commit's status, on one platform or
+/// over all of them (failed if any failed, then error, then building,
+/// passed when all passed).
+pub(crate) async fn badge(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    Query(query): Query<BadgeQuery>,
+) -> Response {
+    let Some(project) = file.strip_suffix(".svg") else {
+        return not_found(&state, "badges are /badges/{project}.svg");
+    };
+    let at = state.views.borrow().at;
+    let found = project_view(&state, project).ok().and_then(|view| {
+        let options = MatrixOptions {
+            branch: query.branch.clone(),
+            rows_max: Some(1),
+        };
+        let m = matrix(&view.log, at, &options)?;
+        let row = m.rows.first();
+        let status = match &query.platform {
+            Some(platform) => {
+                let column = m.platforms.iter().position(|p| p == platform)?;
+                row.map(|r| r.cells[column].status)
+            }
+            None => row.and_then(|r| overall(r.cells.iter().map(|c| c.status))),
+        };
+        let label = match &query.platform {
+            Some(platform) => format!("{} {platform}", m.name),
+            None => m.name.to_owned(),
+        };
+        Some((label, status))
+    });
+    let svg = match found {
+        Some((label, status)) => badge::for_status(&label, status),
+        None => badge::for_status("buildmesh", None),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        svg,
+    )
+        .into_response()
+}
+
+/// One status for a row: the worst that matters.
+fn overall(statuses: impl Iterator<Item = CellStatus>) -> Option<CellStatus> {
+    let all: Vec<CellStatus> = statuses.collect();
+    [
+        CellStatus::Failed,
+        CellStatus::Error,
+        CellStatus::Claimed,
+        CellStatus::Pending,
+    ]
+    .into_iter()
+    .find(|s| all.contains(s))
+    .or_else(|| (!all.is_empty()).then_some(CellStatus::Passed))
+}
+
+/// The force form's fields (`platform` may repeat).
+pub(crate) async fn force(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Path(project): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    if !client.ip().is_loopback() {
+        return problem(
+            &state,
+            StatusCode::FORBIDDEN,
+            "force builds are asked for from the node's own machine only",
+        );
+    }
+    let Ok(id) = project.parse::<ProjectId>() else {
+        return problem(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "a project id is 64 hex digits",
+        );
+    };
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, v)| k == name && !v.trim().is_empty())
+            .map(|(_, v)| v.trim().to_owned())
+    };
+    let target = match (field("commit"), field("branch")) {
+        (Some(commit), _) => match hex::decode(&commit)
+            .ok()
+            .and_then(|b| CommitId::from_bytes(&b))
+        {
+            Some(commit) => ForceTarget::Commit(commit),
+            None => {
+                return problem(
+                    &state,
+                    StatusCode::BAD_REQUEST,
+                    "a commit id is 40 or 64 hex digits",
+                );
+            }
+        },
+        (None, Some(branch)) => ForceTarget::Branch(branch),
+        (None, None) => {
+            return problem(
+                &state,
+                StatusCode::BAD_REQUEST,
+                "say which branch or commit to build",
+            );
+        }
+    };
+    let platforms = fields
+        .iter()
+        .filter(|(k, _)| k == "platform")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let reason = field("reason").unwrap_or_else(|| "forced from the dashboard".into());
+    let (reply, answer) = oneshot::channel();
+    let command = Command::Force {
+        project: id.0,
+        target,
+        platforms,
+        reason,
+        reply,
+    };
+    if state.commands.send(command).await.is_err() {
+        return problem(
+            &state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the node is shutting down",
+        );
+    }
+    match answer.await {
+        Ok(Ok(())) => Redirect::to(&format!("/projects/{project}")).into_response(),
+        Ok(Err(why)) => problem(&state, StatusCode::FORBIDDEN, &why),
+        Err(_) => problem(
+            &state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the node is shutting down",
+        ),
+    }
+}
