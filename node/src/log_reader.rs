@@ -1,7 +1,9 @@
 //! What the HTTP server reads from the log without asking the driver.
 
+use buildmesh_core::log::{BatchLimits, lacks};
 use buildmesh_http::LogReader;
-use buildmesh_store::SledReader;
+use buildmesh_protocol::{Entry, SyncCursor, VersionVector};
+use buildmesh_store::{SledReader, SledStore};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -16,6 +18,8 @@ pub const DIGEST_AGE_MAX: Duration = Duration::from_millis(250);
 /// covers, so a stale one is never mistaken for a current one.
 pub struct CachedDigest {
     reader: SledReader,
+    /// For serving entries (`GET /api/v1/entries`).
+    store: SledStore,
     last: Mutex<Option<Computed>>,
 }
 
@@ -27,16 +31,27 @@ struct Computed {
 }
 
 impl CachedDigest {
-    /// Nothing computed yet.
-    pub fn new(reader: SledReader) -> Self {
+    /// Nothing computed yet; `store` is a read-only handle.
+    pub fn new(reader: SledReader, store: SledStore) -> Self {
         CachedDigest {
             reader,
+            store,
             last: Mutex::new(None),
         }
     }
 }
 
 impl LogReader for CachedDigest {
+    fn lacks(
+        &self,
+        have: &VersionVector,
+        resume: Option<SyncCursor>,
+    ) -> Result<(Vec<Entry>, Option<SyncCursor>), String> {
+        let batch =
+            lacks(&self.store, have, resume, BatchLimits::default()).map_err(|e| e.to_string())?;
+        Ok((batch.entries, batch.resume))
+    }
+
     fn digest(&self) -> Result<(u64, [u8; 32]), String> {
         // Held while computing: concurrent pollers wait for one scan
         // rather than each starting their own.

@@ -174,6 +174,43 @@ pub(crate) async fn commit(
     }
 }
 
+/// `GET /api/v1/results/{id}`: a build result as JSON, with whether the
+/// project trusts its builder.
+pub(crate) async fn result_json(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let Some(id) = hex::decode(&id)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+    else {
+        return crate::error(StatusCode::BAD_REQUEST, "a result id is 64 hex digits");
+    };
+    let (reply, answer) = oneshot::channel();
+    if state
+        .commands
+        .send(Command::Entry { id, reply })
+        .await
+        .is_err()
+    {
+        return crate::error(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down");
+    }
+    let Ok(Some(entry)) = answer.await else {
+        return crate::error(
+            StatusCode::NOT_FOUND,
+            "no entry with this id in this node's log",
+        );
+    };
+    let Body::Result(result) = entry.body() else {
+        return crate::error(StatusCode::NOT_FOUND, "this entry is not a build result");
+    };
+    let trusted = state
+        .views
+        .borrow()
+        .projects
+        .get(&result.project)
+        .and_then(|view| Policy::of(&view.log).map(|p| p.trusts_builder(&entry.author())))
+        .unwrap_or(false);
+    axum::Json(crate::json::result(&entry, result, trusted)).into_response()
+}
+
 /// `/results/{id}`: a build result with its steps and logs' tails.
 pub(crate) async fn result(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     let Some(id) = hex::decode(&id)

@@ -2,7 +2,7 @@
 //! and outcomes as lower-case words (docs/http-api.md).
 
 use buildmesh_core::view::{Cell, CellStatus, Matrix, Row};
-use buildmesh_protocol::{Entry, Outcome};
+use buildmesh_protocol::{BuildResult, Entry, Outcome, StepStatus};
 use serde_json::{Value, json};
 
 /// A project's matrix.
@@ -14,6 +14,14 @@ pub fn matrix(matrix: &Matrix<'_>) -> Value {
         "repository": matrix.repository,
         "platforms": matrix.platforms,
         "rows": matrix.rows.iter().map(row).collect::<Vec<_>>(),
+        "broken": crate::pages::blame(matrix).map(|blame| json!({
+            "first_failing": blame.first_failing.to_string(),
+            "blamelist": blame.blamelist.iter().map(|r| json!({
+                "commit": r.commit.to_string(),
+                "author": r.author,
+                "title": r.title,
+            })).collect::<Vec<_>>(),
+        })),
     })
 }
 
@@ -35,6 +43,61 @@ pub fn summary(matrix: &Matrix<'_>) -> Value {
         "platforms": matrix.platforms,
         "newest": newest,
     })
+}
+
+/// One commit of a matrix, with its platforms named.
+pub fn commit(matrix: &Matrix<'_>, commit_row: &Row<'_>) -> Value {
+    let mut value = row(commit_row);
+    value["project"] = json!(matrix.project.to_string());
+    value["platforms"] = json!(matrix.platforms);
+    value
+}
+
+/// A build result: the entry's facts, the node's verdicts on it, and the
+/// result's content with statuses as words.
+pub fn result(entry: &Entry, result: &BuildResult, trusted: bool) -> Value {
+    json!({
+        "id": entry.id().to_string(),
+        "builder": entry.author().to_string(),
+        "written_at": entry.timestamp().0,
+        "signature": "verified",
+        "trusted": trusted,
+        "project": result.project.to_string(),
+        "commit": result.commit.to_string(),
+        "platform": result.platform,
+        "outcome": outcome(result.outcome),
+        "error": result.error,
+        "steps": result.steps.iter().map(|s| {
+            let (status, code) = step_status(s.status);
+            json!({
+                "name": s.name,
+                "command": s.command,
+                "status": status,
+                "code": code,
+                "duration_ms": s.duration_ms,
+                "log": s.log.to_string(),
+                "log_bytes": s.log_bytes,
+            })
+        }).collect::<Vec<_>>(),
+        "artifacts": result.artifacts.iter().map(|a| json!({
+            "name": a.name,
+            "hash": a.hash.to_string(),
+            "bytes": a.bytes,
+        })).collect::<Vec<_>>(),
+        "metrics": result.metrics,
+        "environment": result.environment,
+    })
+}
+
+/// A step's status as a word, with the exit code or signal number.
+fn step_status(status: StepStatus) -> (&'static str, Option<i32>) {
+    match status {
+        StepStatus::Exited(code) => ("exited", Some(code)),
+        StepStatus::Signalled(signal) => ("signalled", Some(signal)),
+        StepStatus::TimedOut => ("timed_out", None),
+        StepStatus::Skipped => ("skipped", None),
+        StepStatus::FailedToStart => ("failed_to_start", None),
+    }
 }
 
 fn row(row: &Row<'_>) -> Value {

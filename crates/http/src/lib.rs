@@ -34,6 +34,7 @@
 
 pub mod badge;
 mod dashboard;
+mod entries;
 mod events;
 mod hooks;
 pub mod json;
@@ -111,6 +112,24 @@ pub trait LogReader: Send + Sync + 'static {
     /// (`buildmesh_protocol::SetDigest`) and how many it covers; a reader
     /// may serve a digest a moment old while the log grows.
     fn digest(&self) -> Result<(u64, [u8; 32]), String>;
+
+    /// The next bounded batch of entries someone holding `have` lacks,
+    /// from `resume` on, and where to resume (`None`: done). As a sync
+    /// peer would be served (`buildmesh_core::log::lacks`).
+    fn lacks(
+        &self,
+        have: &buildmesh_protocol::VersionVector,
+        resume: Option<buildmesh_protocol::SyncCursor>,
+    ) -> Result<
+        (
+            Vec<buildmesh_protocol::Entry>,
+            Option<buildmesh_protocol::SyncCursor>,
+        ),
+        String,
+    > {
+        let _ = (have, resume);
+        Err("this node does not serve its entries".into())
+    }
 }
 
 /// Why the server could not run.
@@ -283,7 +302,7 @@ struct AppState {
 pub fn router(backend: Backend) -> Router {
     Router::new()
         .route("/api/v1/node", get(node))
-        .route("/api/v1/entries", post(submit))
+        .route("/api/v1/entries", post(submit).get(entries::stream))
         .route("/api/v1/blobs/{hash}", get(blob))
         .route("/", get(dashboard::index))
         .route("/projects/{project}", get(dashboard::project))
@@ -300,6 +319,11 @@ pub fn router(backend: Backend) -> Router {
         .route("/api/v1/events", get(events::stream))
         .route("/api/v1/projects", get(projects::list))
         .route("/api/v1/projects/{project}/matrix", get(projects::matrix))
+        .route(
+            "/api/v1/projects/{project}/commits/{commit}",
+            get(projects::commit),
+        )
+        .route("/api/v1/results/{id}", get(dashboard::result_json))
         .route("/api/v1/entries/{id}", get(entry))
         .route(
             "/api/v1/hooks/{forge}",

@@ -98,3 +98,45 @@ pub(crate) fn project_view(state: &AppState, project: &str) -> Result<ProjectVie
         ))
     })
 }
+
+/// `GET /api/v1/projects/{project}/commits/{commit}`: one commit's row.
+pub(crate) async fn commit(
+    State(state): State<AppState>,
+    Path((project, commit)): Path<(String, String)>,
+) -> Response {
+    let view = match project_view(&state, &project) {
+        Ok(view) => view,
+        Err(response) => return *response,
+    };
+    let Some(commit) = hex::decode(&commit)
+        .ok()
+        .and_then(|b| buildmesh_protocol::CommitId::from_bytes(&b))
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "a commit id is 40 or 64 hex digits",
+        );
+    };
+    let at = state.views.borrow().at;
+    let options = MatrixOptions {
+        branch: None,
+        rows_max: None,
+    };
+    let found = tokio::task::spawn_blocking(move || {
+        let m = derive(&view.log, at, &options)?;
+        let row = m.rows.iter().find(|r| *r.commit == commit)?;
+        Some(json::commit(&m, row))
+    })
+    .await;
+    match found {
+        Ok(Some(commit)) => Json(commit).into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "this project has no announced commit with this id",
+        ),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "deriving the commit failed",
+        ),
+    }
+}

@@ -60,7 +60,7 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
         ..ReplicatorConfig::default()
     };
     let seed = rand::rng().next_u64();
-    let log_reader = Arc::new(CachedDigest::new(store.reader()));
+    let log_reader = Arc::new(CachedDigest::new(store.reader(), store.read_only()));
     let (views_tx, views_rx) = watch::channel(Arc::default());
     let views = crate::views::start(store.read_only(), views_tx)
         .context("cannot start the views thread")?;
