@@ -508,3 +508,65 @@ fn push_webhooks_are_checked_against_the_secret() {
     );
     assert_eq!(code, 404, "webhooks are off without a secret: {reply}");
 }
+
+#[test]
+fn a_running_build_streams_its_output_live() {
+    use std::io::Read;
+    let repo = Repo::new();
+    let commit = repo.commit_recipe(
+        "[[step]]\nname = \"ticks\"\ncommand = \"for i in 1 2 3 4 5 6; do echo tick $i; sleep 0.5; done\"\n",
+        "ticking",
+    );
+    let node = builder(vec![], &["linux"]);
+    let keys = tempfile::tempdir().unwrap();
+    let project = declare(
+        keys.path(),
+        &node,
+        "ticks",
+        &repo,
+        &["linux"],
+        &node,
+        &[&node],
+    );
+    let building = wait_cell(
+        &node,
+        &project,
+        &commit,
+        "linux",
+        Duration::from_secs(60),
+        |c| c["status"] == "building",
+    );
+    assert!(building["results"].as_array().unwrap().is_empty());
+    let mut stream = std::net::TcpStream::connect(&node.http).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    use std::io::Write;
+    write!(
+        stream,
+        "GET /api/v1/live/{project}/{commit}/linux HTTP/1.0\r\nHost: x\r\n\r\n"
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline && !String::from_utf8_lossy(&seen).contains("event: output") {
+        let mut buffer = [0u8; 4096];
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => seen.extend_from_slice(&buffer[..n]),
+            Err(_) => {}
+        }
+    }
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(seen.contains("event: output"), "{seen}");
+    assert!(seen.contains("tick"), "{seen}");
+    assert!(seen.contains("\"step\":\"ticks\""), "{seen}");
+    // The building cell links to the live page.
+    let (code, page) = support::http_raw(&node.http, &format!("/projects/{project}"));
+    assert_eq!(code, 200);
+    let page = String::from_utf8(page).unwrap();
+    assert!(
+        page.contains(&format!("/live/{project}/{commit}/linux")) || page.contains("passed"),
+        "{page}"
+    );
+}

@@ -24,6 +24,7 @@
 //!     views: tokio::sync::watch::channel(Default::default()).1,
 //!     libp2p_metrics: std::sync::Arc::new(String::new),
 //!     blobs: None,
+//!     live: None,
 //! };
 //! server.serve(backend, std::future::pending()).await?;
 //! # drop(publish);
@@ -38,6 +39,7 @@ mod entries;
 mod events;
 mod hooks;
 pub mod json;
+pub mod live;
 mod metrics;
 pub mod pages;
 mod peers;
@@ -210,6 +212,9 @@ pub struct Backend {
     /// Where the node keeps blobs (build logs), one file per hash, for
     /// pages that show a log's tail.
     pub blobs: Option<std::path::PathBuf>,
+    /// Where running builds' output is broadcast (none: the node does not
+    /// build).
+    pub live: Option<tokio::sync::broadcast::Sender<live::LiveOutput>>,
 }
 
 /// Most entries one `POST /api/v1/entries` may carry.
@@ -296,6 +301,8 @@ struct AppState {
     libp2p_metrics: Arc<dyn Fn() -> String + Send + Sync>,
     /// The node's blob directory.
     blobs: Option<Arc<std::path::Path>>,
+    /// Output of running builds.
+    live: Option<tokio::sync::broadcast::Sender<live::LiveOutput>>,
 }
 
 /// The routes.
@@ -316,6 +323,11 @@ pub fn router(backend: Backend) -> Router {
         .route("/audit", get(dashboard::audit))
         .route("/badges/{file}", get(dashboard::badge))
         .route("/metrics", get(metrics::serve))
+        .route("/live/{project}/{commit}/{platform}", get(live::page))
+        .route(
+            "/api/v1/live/{project}/{commit}/{platform}",
+            get(live::stream),
+        )
         .route("/api/v1/events", get(events::stream))
         .route("/api/v1/projects", get(projects::list))
         .route("/api/v1/projects/{project}/matrix", get(projects::matrix))
@@ -342,6 +354,7 @@ pub fn router(backend: Backend) -> Router {
             views: backend.views,
             libp2p_metrics: backend.libp2p_metrics,
             blobs: backend.blobs.map(Arc::from),
+            live: backend.live,
         })
 }
 

@@ -16,6 +16,7 @@ fn backend(
         views: watch::channel(Default::default()).1,
         libp2p_metrics: Arc::new(|| "libp2p_swarm_connections_established_total 3\n".to_string()),
         blobs: None,
+        live: None,
     }
 }
 

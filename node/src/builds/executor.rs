@@ -1,11 +1,13 @@
 //! Runs builds the claimer starts, each on a thread of its own, and hands
 //! each report back to the driver, which signs the result.
 
+use buildmesh_http::live::LiveOutput;
 use buildmesh_protocol::{CommitId, ProjectId};
 use buildmesh_runner::{BlobDir, BuildJob, BuildReport, Cancel, RunnerContext, run_build};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use tokio::sync::mpsc;
+use std::sync::Arc;
+use tokio::sync::{broadcast, mpsc};
 
 /// A cell, as the executor names the build running for it.
 pub type CellName = (ProjectId, CommitId, String);
@@ -37,6 +39,8 @@ pub struct ExecutorConfig {
 /// The builds running on this node.
 pub struct Executor {
     config: ExecutorConfig,
+    /// Where running steps' output goes, for live pages.
+    live: broadcast::Sender<LiveOutput>,
     blobs: BlobDir,
     running: BTreeMap<CellName, Cancel>,
     done: mpsc::Sender<BuildDone>,
@@ -44,10 +48,15 @@ pub struct Executor {
 
 impl Executor {
     /// Ready to run builds; each report goes to `done`.
-    pub fn new(config: ExecutorConfig, done: mpsc::Sender<BuildDone>) -> std::io::Result<Self> {
+    pub fn new(
+        config: ExecutorConfig,
+        done: mpsc::Sender<BuildDone>,
+        live: broadcast::Sender<LiveOutput>,
+    ) -> std::io::Result<Self> {
         let blobs = BlobDir::open(&config.blobs)?;
         Ok(Executor {
             config,
+            live,
             blobs,
             running: BTreeMap::new(),
             done,
@@ -67,6 +76,17 @@ impl Executor {
         );
         context.cancel = cancel.clone();
         context.allow_local_repositories = self.config.allow_local_repositories;
+        let (live, cell_of) = (self.live.clone(), cell.clone());
+        context.on_output = Some(Arc::new(move |_, step: &str, bytes: &[u8]| {
+            // Nobody watching is not an error.
+            let _ = live.send(LiveOutput {
+                project: cell_of.0,
+                commit: cell_of.1.clone(),
+                platform: cell_of.2.clone(),
+                step: step.to_owned(),
+                text: String::from_utf8_lossy(bytes).into_owned(),
+            });
+        }));
         let job = BuildJob {
             project: cell.0,
             repository,

@@ -21,7 +21,7 @@ use rand::Rng;
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 use std::sync::Arc;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 
 /// Threads checking sync batches' signatures (fewer on fewer cores).
 const VERIFY_THREADS_MAX: usize = 4;
@@ -71,7 +71,8 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
         replicator.submit(&wires)?;
         while replicator.poll_action().is_some() {}
     }
-    let (builds, new_commits, builds_done) = start_builds(&config, builds_key)?;
+    let (live, _) = broadcast::channel(buildmesh_http::live::LIVE_CHUNKS);
+    let (builds, new_commits, builds_done) = start_builds(&config, builds_key, live.clone())?;
 
     let (status, status_rx) = watch::channel(NodeStatus {
         public_key: public.to_string(),
@@ -94,6 +95,7 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
             Arc::new(move || mesh.metrics_text())
         },
         blobs: Some(config.data_dir.blobs()),
+        live: Some(live),
     };
     let http = tokio::spawn(server.serve(backend, async move {
         let _ = http_stopped.await;
@@ -134,6 +136,7 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
 fn start_builds(
     config: &NodeConfig,
     key: SigningKey,
+    live: broadcast::Sender<buildmesh_http::live::LiveOutput>,
 ) -> Result<(
     Builds,
     mpsc::Receiver<NewCommits>,
@@ -159,6 +162,7 @@ fn start_builds(
             allow_local_repositories: config.allow_local_repositories,
         },
         done_tx,
+        live,
     )
     .context("cannot open the blob directory")?;
     let (watches_tx, watches_rx) = watch::channel(Vec::new());

@@ -6,7 +6,7 @@ use super::html::{escape, external_link, id, id_link, link, query_value, status_
 use super::{Site, layout};
 use crate::json;
 use buildmesh_core::view::{Cell, CellStatus, Matrix, Row};
-use buildmesh_protocol::ProjectId;
+use buildmesh_protocol::{CommitId, ProjectId};
 
 /// The matrix page of a project: one row per commit (in the matrix's
 /// order, newest first), one coloured cell per platform, linking to the
@@ -134,7 +134,7 @@ fn table_row(matrix: &Matrix<'_>, row: &Row<'_>, first_failing: bool) -> String 
         .platforms
         .iter()
         .zip(&row.cells)
-        .map(|(platform, cell)| cell_td(platform, cell))
+        .map(|(platform, cell)| cell_td(&matrix.project, row.commit, platform, cell))
         .collect();
     format!(
         "<tr{class}><td>{commit}{tag}</td><td>{}</td><td>{}</td><td>{}</td>{cells}</tr>\n",
@@ -144,8 +144,14 @@ fn table_row(matrix: &Matrix<'_>, row: &Row<'_>, first_failing: bool) -> String 
     )
 }
 
-fn cell_td(platform: &str, cell: &Cell) -> String {
-    let href = cell.results.first().map(|r| format!("/results/{}", r.id));
+fn cell_td(project: &ProjectId, commit: &CommitId, platform: &str, cell: &Cell) -> String {
+    let live = (cell.status == CellStatus::Claimed && cell.results.is_empty())
+        .then(|| format!("/live/{project}/{commit}/{}", query_value(platform)));
+    let href = cell
+        .results
+        .first()
+        .map(|r| format!("/results/{}", r.id))
+        .or(live);
     format!(
         "<td class=\"cell\">{}</td>",
         status_box(cell.status, href.as_deref(), &cell_title(platform, cell))
