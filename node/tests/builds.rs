@@ -144,6 +144,15 @@ fn three_nodes_build_each_platform_once(serves: &[&[&str]; 3]) {
     };
     assert_eq!(verdicts(&a), verdicts(&b));
     assert_eq!(verdicts(&a), verdicts(&c));
+    // Any node lists its peers.
+    let (code, peers) = http(&a.http, "GET", "/api/v1/peers", "");
+    assert_eq!(code, 200);
+    for other in [&b, &c] {
+        let listed = peers["peers"].as_array().unwrap().iter().any(|p| {
+            p["key"] == other.key() && p["connected"] == true && p["last_seen"].as_u64() > Some(0)
+        });
+        assert!(listed, "{peers}");
+    }
     for node in [&a, &b, &c] {
         for platform in platforms {
             let cell = wait_cell(

@@ -106,6 +106,9 @@ pub struct NodeStatus {
     /// Builds this node started then cancelled (another node held the
     /// cell, or enough results came).
     pub builds_cancelled: u64,
+    /// Peers this node is connected to or has heard bid, with what their
+    /// bids said.
+    pub peer_details: Vec<PeerDetail>,
 }
 
 /// Reads the node's log beside the driver, for answers that cost a scan.
@@ -132,6 +135,23 @@ pub trait LogReader: Send + Sync + 'static {
         let _ = (have, resume);
         Err("this node does not serve its entries".into())
     }
+}
+
+/// A peer as this node knows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PeerDetail {
+    /// Its public key, hex.
+    pub key: String,
+    /// Whether a connection to it is up now.
+    pub connected: bool,
+    /// Platforms it bid for (empty: it has not bid since this node started).
+    pub platforms: Vec<String>,
+    /// Builds it was running at its last bid.
+    pub load: Option<u32>,
+    /// When it was last seen, ms since the Unix epoch: its last bid (0:
+    /// none); `GET /api/v1/peers` answers the present time for a peer
+    /// connected now.
+    pub last_seen: u64,
 }
 
 /// Why the server could not run.
@@ -309,6 +329,7 @@ struct AppState {
 pub fn router(backend: Backend) -> Router {
     Router::new()
         .route("/api/v1/node", get(node))
+        .route("/api/v1/peers", get(peers_list))
         .route("/api/v1/entries", post(submit).get(entries::stream))
         .route("/api/v1/blobs/{hash}", get(blob))
         .route("/", get(dashboard::index))
@@ -374,6 +395,18 @@ async fn node(State(state): State<AppState>) -> Response {
         ),
         Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "the log reader failed"),
     }
+}
+
+/// `GET /api/v1/peers`: every peer this node is connected to or heard bid.
+async fn peers_list(State(state): State<AppState>) -> Response {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let mut peers = state.status.borrow().peer_details.clone();
+    for peer in peers.iter_mut().filter(|p| p.connected) {
+        peer.last_seen = now;
+    }
+    Json(serde_json::json!({ "peers": peers })).into_response()
 }
 
 /// `POST /api/v1/entries` body.

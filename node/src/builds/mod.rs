@@ -45,7 +45,23 @@ pub struct Builds {
     pub stale: bool,
     /// Print each build started on the terminal (`buildmesh up`).
     pub report: bool,
+    /// What peers' bids said: platforms, load, when.
+    seen: BTreeMap<PublicKey, Seen>,
 }
+
+/// What a peer's bids said.
+#[derive(Debug, Clone, Default)]
+pub struct Seen {
+    /// Platforms it bid for.
+    pub platforms: BTreeSet<String>,
+    /// Its load at its last bid.
+    pub load: u32,
+    /// When its last bid came.
+    pub at: Timestamp,
+}
+
+/// Peers remembered from their bids; the longest unheard are forgotten.
+pub const SEEN_MAX: usize = 1024;
 
 impl Builds {
     /// Ready; `watches` tells the poller what to watch.
@@ -70,7 +86,28 @@ impl Builds {
             poke,
             stale: true,
             report: false,
+            seen: BTreeMap::new(),
         }
+    }
+
+    /// What peers' bids said.
+    pub fn seen(&self) -> &BTreeMap<PublicKey, Seen> {
+        &self.seen
+    }
+
+    fn remember(&mut self, now: Timestamp, bid: &Bid) {
+        if !self.seen.contains_key(&bid.bidder) && self.seen.len() >= SEEN_MAX {
+            let oldest = self.seen.iter().min_by_key(|(_, s)| s.at).map(|(k, _)| *k);
+            if let Some(oldest) = oldest {
+                self.seen.remove(&oldest);
+            }
+        }
+        let seen = self.seen.entry(bid.bidder).or_default();
+        if seen.platforms.len() < 64 {
+            seen.platforms.insert(bid.platform.clone());
+        }
+        seen.load = bid.load;
+        seen.at = now;
     }
 
     /// Builds running here now.
@@ -167,6 +204,7 @@ impl Builds {
         if bid.bidder != source {
             return Err("a bid published by another key than its bidder's".into());
         }
+        self.remember(now, bid);
         let trusted = self
             .builders
             .get(&bid.project)

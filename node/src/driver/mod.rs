@@ -18,7 +18,7 @@ use crate::views::ViewsBump;
 use anyhow::{Context, Result};
 use buildmesh_core::log::{ChainStore, EntryStore};
 use buildmesh_core::replicator::{Action, Input, Replicator, Submitted, Verdict};
-use buildmesh_http::{Command, NodeStatus, SubmitResult};
+use buildmesh_http::{Command, NodeStatus, PeerDetail, SubmitResult};
 use buildmesh_mesh::{Acceptance, MeshClient, MeshError, MeshEvent, Topic};
 use buildmesh_protocol::{
     BlobHash, EntryId, ProjectId, PublicKey, RESPONSE_BYTES_MAX, Response, Timestamp,
@@ -28,7 +28,7 @@ use buildmesh_protocol::{
 const WORK_REFRESH: Duration = Duration::from_millis(20);
 
 use buildmesh_store::SledStore;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::pin;
@@ -268,6 +268,31 @@ impl Driver {
         Ok(())
     }
 
+    /// Connected peers and those heard bid, in key order.
+    fn peer_details(&self) -> Vec<PeerDetail> {
+        let connected: BTreeSet<PublicKey> = self.replicator.peers().copied().collect();
+        let seen = self.builds.seen();
+        let keys: BTreeSet<&PublicKey> = connected.iter().chain(seen.keys()).collect();
+        keys.into_iter()
+            .map(|key| {
+                let heard = seen.get(key);
+                let is_connected = connected.contains(key);
+                PeerDetail {
+                    key: key.to_string(),
+                    connected: is_connected,
+                    platforms: heard
+                        .map(|s| s.platforms.iter().cloned().collect())
+                        .unwrap_or_default(),
+                    load: heard.map(|s| s.load),
+                    // Connected peers are seen now: the HTTP server says so
+                    // when it answers, so the status does not change by
+                    // itself every moment.
+                    last_seen: heard.map_or(0, |s| s.at.0),
+                }
+            })
+            .collect()
+    }
+
     /// A blob from DATA_DIR/blobs, if held, small enough to send, and
     /// still matching its hash (a damaged file is not served).
     fn read_blob(&self, hash: &BlobHash) -> Option<Vec<u8>> {
@@ -303,6 +328,7 @@ impl Driver {
         let entries = self.replicator.store().len()?;
         let peers: Vec<String> = self.replicator.peers().map(|p| p.to_string()).collect();
         let stats = self.replicator.stats().clone();
+        let details = self.peer_details();
         self.status.send_if_modified(|s| {
             let changed = (
                 s.entries,
@@ -311,6 +337,8 @@ impl Driver {
                 &s.peers,
             ) != (entries, stats.entries_received, stats.disconnects, &peers);
             let last_sync_at = stats.last_sync_at.map_or(0, |t| t.0);
+            let changed = changed || s.peer_details != details;
+            s.peer_details = details;
             let changed = changed || s.last_sync_at != last_sync_at;
             s.entries = entries;
             s.entries_received = stats.entries_received;
