@@ -97,6 +97,9 @@ pub struct NodeStatus {
     pub last_sync_at: u64,
     /// Builds running here now: the node's load.
     pub builds_running: u64,
+    /// Cells on this node's platforms that still wait for results: the
+    /// build queue as this node sees it.
+    pub cells_waiting: u64,
     /// Builds this node finished since it started, by outcome.
     pub builds_passed: u64,
     /// See `builds_passed`.

@@ -47,6 +47,33 @@ pub struct Builds {
     pub report: bool,
     /// What peers' bids said: platforms, load, when.
     seen: BTreeMap<PublicKey, Seen>,
+    /// Cells on this node's platforms still waiting for results.
+    queue: usize,
+}
+
+/// How many of `wanted` lack the results they need (counting results
+/// written since each cell's `since`).
+fn waiting(
+    wanted: &[buildmesh_core::view::WantedCell],
+    events: &[buildmesh_core::view::CellEvent],
+) -> usize {
+    wanted
+        .iter()
+        .filter(|cell| {
+            let builders: BTreeSet<&PublicKey> = events
+                .iter()
+                .filter(|e| {
+                    e.lease_expires.is_none()
+                        && e.project == cell.project
+                        && e.commit == cell.commit
+                        && e.platform == cell.platform
+                        && e.at >= cell.since
+                })
+                .map(|e| &e.builder)
+                .collect();
+            builders.len() < usize::from(cell.builds)
+        })
+        .count()
 }
 
 /// What a peer's bids said.
@@ -87,6 +114,7 @@ impl Builds {
             stale: true,
             report: false,
             seen: BTreeMap::new(),
+            queue: 0,
         }
     }
 
@@ -108,6 +136,11 @@ impl Builds {
         }
         seen.load = bid.load;
         seen.at = now;
+    }
+
+    /// Cells on this node's platforms still waiting for results.
+    pub fn queue(&self) -> usize {
+        self.queue
     }
 
     /// Builds running here now.
@@ -134,6 +167,7 @@ impl Builds {
             builders,
         } = work(store, &self.me, &self.platforms, COMMITS_MAX)?;
         self.builders = builders;
+        self.queue = waiting(&wanted, &events);
         self.watches.send_if_modified(|current| {
             let changed = *current != watches;
             *current = watches;

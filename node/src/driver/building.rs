@@ -15,6 +15,12 @@ impl Driver {
     /// Reads the work from the log again and acts on what changed.
     pub(super) async fn refresh_work(&mut self) -> Result<()> {
         let errands = self.builds.refresh(clock::now(), self.replicator.store())?;
+        let waiting = self.builds.queue() as u64;
+        self.status.send_if_modified(|s| {
+            let changed = s.cells_waiting != waiting;
+            s.cells_waiting = waiting;
+            changed
+        });
         self.run_errands(errands).await
     }
 
