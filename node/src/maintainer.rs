@@ -25,6 +25,7 @@ pub const RESEND_LAST: usize = 16;
 
 /// A maintainer key with its chain record, locked for one command.
 pub struct MaintainerKey {
+    key: SigningKey,
     writer: ChainWriter,
     chain: File,
     chain_path: PathBuf,
@@ -35,6 +36,16 @@ impl MaintainerKey {
     /// Opens `key_path` and its chain record (`KEY.chain`), waiting for any
     /// other command using the key to finish.
     pub fn open(key_path: &Path) -> Result<Self> {
+        Self::open_with(key_path, true)
+    }
+
+    /// [`MaintainerKey::open`], but failing at once if another command
+    /// holds the key (a node must not stall waiting for a person).
+    pub fn try_open(key_path: &Path) -> Result<Self> {
+        Self::open_with(key_path, false)
+    }
+
+    fn open_with(key_path: &Path, wait: bool) -> Result<Self> {
         let key = crate::keyfile::read(key_path)?;
         let chain_path = chain_path(key_path);
         let chain = OpenOptions::new()
@@ -43,16 +54,25 @@ impl MaintainerKey {
             .create(true)
             .open(&chain_path)
             .with_context(|| format!("cannot open {}", chain_path.display()))?;
-        chain
-            .lock()
-            .with_context(|| format!("cannot lock {}", chain_path.display()))?;
+        if wait {
+            chain
+                .lock()
+                .with_context(|| format!("cannot lock {}", chain_path.display()))?;
+        } else if chain.try_lock().is_err() {
+            bail!(
+                "{} is in use by another command; try again in a moment",
+                chain_path.display()
+            );
+        }
+        drop_torn_tail(&chain, &chain_path)?;
         let signed = read_chain(&chain, &chain_path, &key)?;
         let writer = match signed.last() {
-            Some(last) => ChainWriter::after(key, last),
-            None => ChainWriter::new(key),
+            Some(last) => ChainWriter::after(key.clone(), last),
+            None => ChainWriter::new(key.clone()),
         };
         let recent = signed[signed.len().saturating_sub(RESEND_LAST)..].to_vec();
         Ok(MaintainerKey {
+            key,
             writer,
             chain,
             chain_path,
@@ -92,6 +112,17 @@ impl MaintainerKey {
             })
     }
 
+    /// Every entry the key signed, oldest first: what to send a node that
+    /// is missing an early one.
+    pub fn all(&self) -> Result<Vec<Vec<u8>>> {
+        let key_entries = read_chain(&self.chain, &self.chain_path, &self.writer_key())?;
+        Ok(key_entries.iter().map(Entry::to_wire).collect())
+    }
+
+    fn writer_key(&self) -> SigningKey {
+        self.key.clone()
+    }
+
     /// The latest entries signed with this key, oldest first, the one just
     /// signed included: what to send a node.
     pub fn to_send(&self) -> Vec<Vec<u8>> {
@@ -107,11 +138,37 @@ pub fn chain_path(key_path: &Path) -> PathBuf {
     key_path.with_file_name(name)
 }
 
+/// A crash or a full disk can leave a last line half written; the entry
+/// on it was never sent anywhere, so it is dropped rather than left to make
+/// the whole record unreadable.
+fn drop_torn_tail(file: &File, path: &Path) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut reader = file;
+    let size = file.metadata()?.len();
+    if size == 0 {
+        return Ok(());
+    }
+    let mut text = Vec::new();
+    reader.seek(SeekFrom::Start(0))?;
+    reader.read_to_end(&mut text)?;
+    if text.last() == Some(&b'\n') {
+        return Ok(());
+    }
+    let keep = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    tracing::warn!(path = %path.display(), "dropping a half-written last line");
+    file.set_len(keep as u64)
+        .with_context(|| format!("cannot repair {}", path.display()))?;
+    Ok(())
+}
+
 /// Every entry recorded, checked to be the key's own and to chain.
 fn read_chain(file: &File, path: &Path, key: &SigningKey) -> Result<Vec<Entry>> {
+    use std::io::{Seek, SeekFrom};
     let author = PublicKey::from(key.verifying_key());
     let mut entries: Vec<Entry> = Vec::new();
-    for (index, line) in BufReader::new(file).lines().enumerate() {
+    let mut reader = file;
+    reader.seek(SeekFrom::Start(0))?;
+    for (index, line) in BufReader::new(reader).lines().enumerate() {
         let line = line.with_context(|| format!("cannot read {}", path.display()))?;
         let at = || format!("{} line {}", path.display(), index + 1);
         let bytes = hex::decode(line.trim()).with_context(|| format!("{}: not hex", at()))?;

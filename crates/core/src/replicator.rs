@@ -160,6 +160,13 @@ impl<S: EntryStore> Replicator<S> {
         self.outbox.push_back(Action::Publish {
             bytes: entry.to_wire(),
         });
+        // Gossip reaches only peers whose subscription it has seen; a sync
+        // request shows every direct peer that we hold more, and each that
+        // lacks it asks us back (most find nothing new: gossip was first).
+        let peers: Vec<PeerId> = self.peers.keys().copied().collect();
+        for peer in peers {
+            self.start_sync(peer, None).map_err(WriteError::Store)?;
+        }
         Ok(entry)
     }
 

@@ -403,14 +403,16 @@ fn overall(statuses: impl Iterator<Item = CellStatus>) -> Option<CellStatus> {
 pub(crate) async fn force(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     Path(project): Path<String>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !client.ip().is_loopback() {
+    if crate::local::from_this_machine(&client, &headers).is_err() {
         return problem(
             &state,
             StatusCode::FORBIDDEN,
-            "force builds are asked for from the node's own machine only",
+            "force builds are asked for from the node's own machine only, \
+             not from a page of another site",
         );
     }
     let Ok(id) = project.parse::<ProjectId>() else {

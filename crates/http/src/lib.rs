@@ -40,6 +40,7 @@ mod events;
 mod hooks;
 pub mod json;
 pub mod live;
+mod local;
 mod metrics;
 pub mod pages;
 mod peers;

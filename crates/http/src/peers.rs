@@ -4,7 +4,7 @@
 use crate::{AppState, Command, error};
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use std::net::SocketAddr;
@@ -20,33 +20,33 @@ struct BanReply {
 pub(crate) async fn ban(
     state: State<AppState>,
     client: ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     key: Path<String>,
 ) -> Response {
-    set_ban(state, client, key, true).await
+    set_ban(state, client, headers, key, true).await
 }
 
 /// Lifts the peer's ban; a bootstrap peer is dialed again within seconds.
 pub(crate) async fn unban(
     state: State<AppState>,
     client: ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     key: Path<String>,
 ) -> Response {
-    set_ban(state, client, key, false).await
+    set_ban(state, client, headers, key, false).await
 }
 
 async fn set_ban(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Path(key): Path<String>,
     banned: bool,
 ) -> Response {
-    // Whoever reaches a node's HTTP port from elsewhere must not be able to
-    // cut it off from the mesh.
-    if !client.ip().is_loopback() {
-        return error(
-            StatusCode::FORBIDDEN,
-            "bans are set from the node's own machine only",
-        );
+    // Whoever reaches a node's HTTP port from elsewhere (or a web page the
+    // operator visits) must not be able to cut it off from the mesh.
+    if let Err(refused) = crate::local::from_this_machine(&client, &headers) {
+        return *refused;
     }
     let Some(peer) = hex::decode(&key)
         .ok()

@@ -238,7 +238,6 @@ impl Builds {
         if bid.bidder != source {
             return Err("a bid published by another key than its bidder's".into());
         }
-        self.remember(now, bid);
         let trusted = self
             .builders
             .get(&bid.project)
@@ -246,6 +245,8 @@ impl Builds {
         if !trusted {
             return Ok(None);
         }
+        // Only trusted bidders are remembered: anyone can mint keys.
+        self.remember(now, bid);
         self.claimer.handle(now, ClaimInput::Bid(bid.clone()));
         Ok(Some(self.drain(now)))
     }
@@ -290,6 +291,9 @@ impl Builds {
                 ClaimAction::StartBuild(cell) => {
                     let Some(repository) = self.repositories.get(&cell.project).cloned() else {
                         tracing::warn!(commit = %cell.commit, "no repository known for a cell");
+                        // Let the claimer know, or it would renew a claim on
+                        // a build that never runs.
+                        self.claimer.handle(now, ClaimInput::BuildEnded(cell));
                         continue;
                     };
                     if self.report {
@@ -300,9 +304,10 @@ impl Builds {
                             cell.platform
                         );
                     }
-                    let name = (cell.project, cell.commit, cell.platform);
+                    let name = (cell.project, cell.commit.clone(), cell.platform.clone());
                     if let Err(error) = self.executor.start(name, repository) {
                         tracing::error!(%error, "cannot start a build");
+                        self.claimer.handle(now, ClaimInput::BuildEnded(cell));
                     }
                 }
                 ClaimAction::CancelBuild(cell) => {
@@ -311,7 +316,6 @@ impl Builds {
                 }
             }
         }
-        let _ = now;
         errands
     }
 

@@ -145,12 +145,29 @@ fn sign_and_send(signer: &SignerArgs, body: Body) -> Result<(Entry, PublicKey)> 
     let api = NodeApi::parse(&signer.node)?;
     let mut key = MaintainerKey::open(&path)?;
     let entry = key.sign(clock::now(), body)?;
-    submit(&api, &key.to_send(), &entry)?;
-    Ok((entry, key.public()))
+    let (recent, public) = (key.to_send(), key.public());
+    let all = key.all()?;
+    // The entry is recorded: the key is free for other commands while we
+    // talk to the node.
+    drop(key);
+    let mut outcome = submit(&api, &recent, &entry)?;
+    if outcome.starts_with("pending") {
+        // The node lacks an earlier entry of this key: send them all.
+        for chunk in all.chunks(buildmesh_http::SUBMIT_ENTRIES_MAX) {
+            outcome = submit(&api, chunk, &entry).unwrap_or(outcome);
+        }
+    }
+    if outcome.starts_with("pending") {
+        bail!(
+            "the node is still missing earlier entries of this key ({outcome}); they are recorded in the key's .chain file and are sent again with your next command"
+        );
+    }
+    Ok((entry, public))
 }
 
-/// Sends `wires` to the node and checks what became of `entry`.
-pub fn submit(api: &NodeApi, wires: &[Vec<u8>], entry: &Entry) -> Result<()> {
+/// Sends `wires` to the node; returns what became of `entry` (an error if
+/// the node refused it or holds a conflicting entry of this key).
+pub fn submit(api: &NodeApi, wires: &[Vec<u8>], entry: &Entry) -> Result<String> {
     let hexes: Vec<String> = wires.iter().map(hex::encode).collect();
     let (code, reply) = api.post("/api/v1/entries", &serde_json::json!({ "entries": hexes }))?;
     if code != 200 {
@@ -168,11 +185,19 @@ pub fn submit(api: &NodeApi, wires: &[Vec<u8>], entry: &Entry) -> Result<()> {
                 .find(|r| r["id"].as_str() == Some(id.as_str()))
         })
         .and_then(|r| r["outcome"].as_str())
-        .context("the node's answer does not mention the entry")?;
+        .unwrap_or("pending: not among the node's answers");
     if outcome.starts_with("invalid") || outcome.starts_with("refused") {
         bail!("the node did not take the entry: {outcome}");
     }
-    Ok(())
+    if outcome.starts_with("fork") {
+        bail!(
+            "the mesh already holds another entry at this key's sequence number {}: the key was \
+             used elsewhere or its .chain file is out of date, and its entries no longer count; \
+             declare the project again with a new key",
+            entry.seq()
+        );
+    }
+    Ok(outcome.to_owned())
 }
 
 fn key_path(signer: &SignerArgs) -> PathBuf {

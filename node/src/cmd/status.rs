@@ -57,7 +57,7 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
 
 /// Prints one matrix; returns whether its newest commit has a failed cell.
 fn print_matrix(matrix: &Value, paint: &Paint) -> bool {
-    let text = |v: &Value| v.as_str().unwrap_or("").to_owned();
+    let text = |v: &Value| short(v.as_str().unwrap_or(""), 200);
     println!(
         "{} {}  {}",
         paint.bold(&text(&matrix["name"])),
@@ -101,8 +101,13 @@ fn print_matrix(matrix: &Value, paint: &Paint) -> bool {
     })
 }
 
+/// At most `max` characters of `text`, control characters (which could
+/// drive the terminal: anyone can write a commit title) shown as `?`.
 fn short(text: &str, max: usize) -> String {
-    text.chars().take(max).collect()
+    text.chars()
+        .take(max)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// Percent-encodes a query value.

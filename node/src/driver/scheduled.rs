@@ -5,7 +5,7 @@ use super::Driver;
 use crate::clock;
 use crate::config::Schedule;
 use crate::maintainer::MaintainerKey;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use buildmesh_core::view::{Policy, ProjectLog};
 use buildmesh_protocol::{Body, ForceBuild, ForceTarget, ProjectId, Timestamp};
 use std::path::PathBuf;
@@ -57,7 +57,10 @@ impl Driver {
                 "no declared project with this id in this node's log".into()
             ));
         };
-        let mut key = MaintainerKey::open(&path)?;
+        let mut key = match MaintainerKey::try_open(&path) {
+            Ok(key) => key,
+            Err(error) => return Ok(Err(format!("{error:#}"))),
+        };
         if key.public() != owner {
             return Ok(Err(
                 "the maintainer key this node holds does not own this project".into(),
@@ -94,7 +97,15 @@ impl Driver {
             return Ok(());
         };
         for schedule in forces {
-            let mut key = MaintainerKey::open(&path)?;
+            // A key in use or a damaged chain record skips this firing; the
+            // node goes on.
+            let mut key = match MaintainerKey::try_open(&path) {
+                Ok(key) => key,
+                Err(error) => {
+                    tracing::warn!(error = %format!("{error:#}"), "scheduled build skipped");
+                    continue;
+                }
+            };
             let project = ProjectId::derive(&key.public(), &schedule.project);
             let body = Body::Force(ForceBuild {
                 project,
@@ -102,9 +113,13 @@ impl Driver {
                 platforms: Vec::new(),
                 reason: format!("scheduled: {}", schedule.cron_text),
             });
-            let entry = key
-                .sign(now, body)
-                .context("cannot sign a scheduled force build")?;
+            let entry = match key.sign(now, body) {
+                Ok(entry) => entry,
+                Err(error) => {
+                    tracing::warn!(error = %format!("{error:#}"), "scheduled build skipped");
+                    continue;
+                }
+            };
             if self.report {
                 println!(
                     "scheduled build of {} {}",

@@ -1,6 +1,6 @@
 //! A build while it runs: its output, tailed live.
 
-use super::html::escape;
+use super::html::{escape, query_value};
 use super::{Site, layout};
 use buildmesh_protocol::{CommitId, ProjectId};
 
@@ -11,7 +11,15 @@ use buildmesh_protocol::{CommitId, ProjectId};
 /// page's way (on a `cell` event for the project) to show the result.
 pub fn live(site: Site<'_>, project: &ProjectId, commit: &CommitId, platform: &str) -> String {
     let commit_text = commit.to_string();
-    let stream = format!("/api/v1/live/{project}/{commit_text}/{}", escape(platform));
+    // A path segment, percent-encoded, then a JS string literal that cannot
+    // close the script element.
+    let path = format!(
+        "/api/v1/live/{project}/{commit_text}/{}",
+        query_value(platform)
+    );
+    let stream = serde_json::to_string(&path)
+        .unwrap_or_default()
+        .replace('<', "\\u003c");
     let body = format!(
         "<h1>Building {short} on {platform}</h1>\n\
          <p>Output appears here as the steps print it. When the build ends, its \
@@ -20,7 +28,7 @@ pub fn live(site: Site<'_>, project: &ProjectId, commit: &CommitId, platform: &s
          <script>\n\
          const log = document.getElementById('log');\n\
          let step = null;\n\
-         const source = new EventSource({stream:?});\n\
+         const source = new EventSource({stream});\n\
          source.addEventListener('output', (e) => {{\n\
            const chunk = JSON.parse(e.data);\n\
            if (chunk.step !== step) {{ step = chunk.step; log.append('\\n== ' + step + ' ==\\n'); }}\n\
