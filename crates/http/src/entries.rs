@@ -34,32 +34,36 @@ pub(crate) async fn stream(
         Ok(Some(Err(why))) => return error(StatusCode::BAD_REQUEST, &why),
         Err(rejection) => return error(StatusCode::BAD_REQUEST, &rejection.body_text()),
     };
+    let permit = match state.stream_permit() {
+        Ok(permit) => permit,
+        Err(refused) => return *refused,
+    };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     let header_line = format!("{}\n", Header::new(Timestamp(now)).to_line());
     let log = state.log.clone();
     let batches = futures::stream::unfold(
-        (Some(header_line), Some(None::<SyncCursor>)),
-        move |(header, next)| {
+        (Some(header_line), Some(None::<SyncCursor>), permit),
+        move |(header, next, permit)| {
             let (log, have) = (log.clone(), have.clone());
             async move {
                 if let Some(header) = header {
-                    return Some((Ok::<_, std::io::Error>(header), (None, next)));
+                    return Some((Ok::<_, std::io::Error>(header), (None, next, permit)));
                 }
                 let resume = next?;
                 let batch = tokio::task::spawn_blocking(move || log.lacks(&have, resume)).await;
                 match batch {
                     Ok(Ok((entries, cursor))) => {
                         let text: String = entries.iter().map(|e| export_line(e) + "\n").collect();
-                        Some((Ok(text), (None, cursor.map(Some))))
+                        Some((Ok(text), (None, cursor.map(Some), permit)))
                     }
                     // An error ends the stream early; the client asks again
                     // with what it got.
-                    Ok(Err(why)) => Some((Err(std::io::Error::other(why)), (None, None))),
+                    Ok(Err(why)) => Some((Err(std::io::Error::other(why)), (None, None, permit))),
                     Err(_) => Some((
                         Err(std::io::Error::other("reading the log failed")),
-                        (None, None),
+                        (None, None, permit),
                     )),
                 }
             }

@@ -11,6 +11,7 @@ use crate::AppState;
 use crate::views::Views;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use buildmesh_protocol::ProjectId;
 use futures::Stream;
 use std::collections::{BTreeMap, VecDeque};
@@ -24,11 +25,22 @@ struct Watcher {
     seen: BTreeMap<ProjectId, Arc<[u8]>>,
     entries: u64,
     pending: VecDeque<Event>,
+    /// Held while the stream lives.
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// The event stream.
-pub(crate) async fn stream(
-    State(state): State<AppState>,
+pub(crate) async fn stream(State(state): State<AppState>) -> Response {
+    let permit = match state.stream_permit() {
+        Ok(permit) => permit,
+        Err(refused) => return *refused,
+    };
+    events(state, permit).into_response()
+}
+
+fn events(
+    state: AppState,
+    permit: tokio::sync::OwnedSemaphorePermit,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let mut state = state;
     let seen = matrices(&state.views.borrow_and_update());
@@ -38,6 +50,7 @@ pub(crate) async fn stream(
         seen,
         entries,
         pending: VecDeque::new(),
+        _permit: permit,
     };
     let events = futures::stream::unfold(watcher, |mut watcher| async move {
         loop {

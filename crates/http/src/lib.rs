@@ -327,6 +327,25 @@ struct AppState {
     blobs: Option<Arc<std::path::Path>>,
     /// Output of running builds.
     live: Option<tokio::sync::broadcast::Sender<live::LiveOutput>>,
+    /// Long-lived responses (event streams, the entries stream) open now.
+    streams: Arc<tokio::sync::Semaphore>,
+}
+
+/// Most long-lived responses (event streams, the entries stream) open at
+/// once: each holds a connection and a file descriptor, which the node also
+/// needs for its store, its blobs and its peers.
+pub const STREAMS_MAX: usize = 64;
+
+impl AppState {
+    /// A permit for one more long-lived response, or the 503 to answer.
+    fn stream_permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Box<Response>> {
+        self.streams.clone().try_acquire_owned().map_err(|_| {
+            Box::new(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("{STREAMS_MAX} streams are open already; try again later"),
+            ))
+        })
+    }
 }
 
 /// The routes.
@@ -380,6 +399,7 @@ pub fn router(backend: Backend) -> Router {
             libp2p_metrics: backend.libp2p_metrics,
             blobs: backend.blobs.map(Arc::from),
             live: backend.live,
+            streams: Arc::new(tokio::sync::Semaphore::new(STREAMS_MAX)),
         })
 }
 

@@ -68,8 +68,12 @@ pub(crate) async fn stream(
     let Some(live) = state.live.as_ref() else {
         return error(StatusCode::NOT_FOUND, "this node does not build");
     };
-    let receiver = live.subscribe();
-    let events = futures::stream::unfold(receiver, move |mut receiver| {
+    let permit = match state.stream_permit() {
+        Ok(permit) => permit,
+        Err(refused) => return *refused,
+    };
+    let receiver = (live.subscribe(), permit);
+    let events = futures::stream::unfold(receiver, move |(mut receiver, permit)| {
         let (project, commit, platform) = (project, commit.clone(), platform.clone());
         async move {
             loop {
@@ -81,15 +85,14 @@ pub(crate) async fn stream(
                     {
                         let data =
                             serde_json::json!({ "step": out.step, "text": out.text }).to_string();
-                        return Some((
-                            Ok::<_, Infallible>(Event::default().event("output").data(data)),
-                            receiver,
-                        ));
+                        let event = Event::default().event("output").data(data);
+                        return Some((Ok::<_, Infallible>(event), (receiver, permit)));
                     }
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Lagged(n)) => {
                         let data = serde_json::json!({ "chunks": n }).to_string();
-                        return Some((Ok(Event::default().event("skipped").data(data)), receiver));
+                        let event = Event::default().event("skipped").data(data);
+                        return Some((Ok(event), (receiver, permit)));
                     }
                     Err(broadcast::error::RecvError::Closed) => return None,
                 }

@@ -13,7 +13,13 @@ fn backend(
         commands,
         log: Arc::new(FixedLog),
         hook_secret: Some(b"hush".to_vec()),
-        views: watch::channel(Default::default()).1,
+        views: {
+            // The views never change in these tests, but streams end when
+            // nobody can publish any more: keep the publisher alive.
+            let (publish, views) = watch::channel(Default::default());
+            std::mem::forget(publish);
+            views
+        },
         libp2p_metrics: Arc::new(|| "libp2p_swarm_connections_established_total 3\n".to_string()),
         blobs: None,
         live: None,
@@ -128,4 +134,39 @@ async fn submitted_entries_reach_the_node_and_bad_bodies_are_4xx() {
     assert!(body["error"].as_str().unwrap().contains("not hex"));
     let (code, _) = post(addr, "/api/v1/entries", "not json").await;
     assert!((400..500).contains(&code), "{code}");
+}
+
+#[tokio::test]
+async fn open_streams_are_bounded() {
+    let (_publish, status) = watch::channel(NodeStatus::default());
+    let (commands, _node) = tokio::sync::mpsc::channel(8);
+    let server = bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(server.serve(backend(status, commands), std::future::pending()));
+    let mut open = Vec::new();
+    for _ in 0..buildmesh_http::STREAMS_MAX {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(format!("GET /api/v1/events HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).await.unwrap();
+        assert_eq!(&head[9..12], b"200");
+        open.push(stream);
+    }
+    let (code, body) = get(addr, "/api/v1/events").await;
+    assert_eq!(code, 503, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("streams"));
+    // Closing one frees its place.
+    drop(open.pop());
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(format!("GET /api/v1/events HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head[9..12], b"200");
 }
