@@ -17,6 +17,9 @@ pub type CellName = (ProjectId, CommitId, String);
 pub struct BuildDone {
     /// The cell built.
     pub cell: CellName,
+    /// Which build of the cell this was (a cell cancelled then claimed
+    /// again has two, the first still winding down).
+    pub generation: u64,
     /// What happened; ready to sign.
     pub report: BuildReport,
     /// Whether it was cancelled (its result is not worth publishing).
@@ -42,7 +45,12 @@ pub struct Executor {
     /// Where running steps' output goes, for live pages.
     live: broadcast::Sender<LiveOutput>,
     blobs: BlobDir,
-    running: BTreeMap<CellName, Cancel>,
+    /// Each running build, by cell: its generation and its cancel switch.
+    running: BTreeMap<CellName, (u64, Cancel)>,
+    /// Cells claimed again while their cancelled build winds down: started
+    /// as soon as the old build's report arrives.
+    restart: BTreeMap<CellName, String>,
+    next_generation: u64,
     done: mpsc::Sender<BuildDone>,
 }
 
@@ -59,15 +67,24 @@ impl Executor {
             live,
             blobs,
             running: BTreeMap::new(),
+            restart: BTreeMap::new(),
+            next_generation: 0,
             done,
         })
     }
 
-    /// Starts building `cell` from `repository`, unless it is running.
+    /// Starts building `cell` from `repository`. If a build of it runs, this
+    /// does nothing; if that build was cancelled, a new one starts as soon
+    /// as it has wound down.
     pub fn start(&mut self, cell: CellName, repository: String) -> std::io::Result<()> {
-        if self.running.contains_key(&cell) {
+        if let Some((_, cancel)) = self.running.get(&cell) {
+            if cancel.is_cancelled() {
+                self.restart.insert(cell, repository);
+            }
             return Ok(());
         }
+        self.next_generation += 1;
+        let generation = self.next_generation;
         let cancel = Cancel::new();
         let mut context = RunnerContext::new(
             self.config.mirrors.clone(),
@@ -105,31 +122,43 @@ impl Executor {
                 let cancelled = context.cancel.is_cancelled();
                 let _ = done.blocking_send(BuildDone {
                     cell: name,
+                    generation,
                     report,
                     cancelled,
                 });
             })?;
         tracing::info!(commit = %cell.1, platform = %cell.2, "build started");
-        self.running.insert(cell, cancel);
+        self.running.insert(cell, (generation, cancel));
         Ok(())
     }
 
     /// Stops the build of `cell`, if running; its report still arrives.
     pub fn cancel(&mut self, cell: &CellName) {
-        if let Some(cancel) = self.running.get(cell) {
+        self.restart.remove(cell);
+        if let Some((_, cancel)) = self.running.get(cell) {
             tracing::info!(commit = %cell.1, platform = %cell.2, "build cancelled");
             cancel.cancel();
         }
     }
 
-    /// Forgets a build whose report arrived.
-    pub fn ended(&mut self, cell: &CellName) {
+    /// A build's report arrived. Returns whether the cell's build is over
+    /// (`false`: it was an older build, or the cell was claimed again and
+    /// its new build has started).
+    pub fn ended(&mut self, cell: &CellName, generation: u64) -> std::io::Result<bool> {
+        if self.running.get(cell).is_none_or(|(g, _)| *g != generation) {
+            return Ok(false);
+        }
         self.running.remove(cell);
+        match self.restart.remove(cell) {
+            Some(repository) => self.start(cell.clone(), repository).map(|()| false),
+            None => Ok(true),
+        }
     }
 
     /// Cancels every build (the node is stopping).
     pub fn cancel_all(&mut self) {
-        for cancel in self.running.values() {
+        self.restart.clear();
+        for (_, cancel) in self.running.values() {
             cancel.cancel();
         }
     }

@@ -10,7 +10,7 @@ pub mod poller;
 use buildmesh_core::claim::{CellKey, ClaimAction, ClaimInput, Claimer};
 use buildmesh_core::log::EntryStore;
 use buildmesh_core::view::{Builders, Watch, Work, work};
-use buildmesh_protocol::{Bid, Body, Claim, ProjectId, PublicKey, SignedBid, Timestamp};
+use buildmesh_protocol::{Bid, Body, Claim, CommitId, ProjectId, PublicKey, SignedBid, Timestamp};
 use ed25519_dalek::SigningKey;
 use executor::{CellName, Executor};
 use std::collections::{BTreeMap, BTreeSet};
@@ -39,6 +39,8 @@ pub struct Builds {
     executor: Executor,
     repositories: BTreeMap<ProjectId, String>,
     builders: BTreeMap<ProjectId, Builders>,
+    /// Authors proven to fork: their bids are not heeded.
+    forked: BTreeSet<PublicKey>,
     watches: watch::Sender<Vec<Watch>>,
     poke: mpsc::Sender<()>,
     /// The log changed since the work was last read from it.
@@ -57,19 +59,24 @@ fn waiting(
     wanted: &[buildmesh_core::view::WantedCell],
     events: &[buildmesh_core::view::CellEvent],
 ) -> usize {
+    let mut results: BTreeMap<(&ProjectId, &CommitId, &str), Vec<(&PublicKey, Timestamp)>> =
+        BTreeMap::new();
+    for event in events.iter().filter(|e| e.lease_expires.is_none()) {
+        results
+            .entry((&event.project, &event.commit, event.platform.as_str()))
+            .or_default()
+            .push((&event.builder, event.at));
+    }
     wanted
         .iter()
         .filter(|cell| {
-            let builders: BTreeSet<&PublicKey> = events
-                .iter()
-                .filter(|e| {
-                    e.lease_expires.is_none()
-                        && e.project == cell.project
-                        && e.commit == cell.commit
-                        && e.platform == cell.platform
-                        && e.at >= cell.since
-                })
-                .map(|e| &e.builder)
+            let key = (&cell.project, &cell.commit, cell.platform.as_str());
+            let builders: BTreeSet<&PublicKey> = results
+                .get(&key)
+                .into_iter()
+                .flatten()
+                .filter(|(_, at)| *at >= cell.since)
+                .map(|(builder, _)| *builder)
                 .collect();
             builders.len() < usize::from(cell.builds)
         })
@@ -109,6 +116,7 @@ impl Builds {
             executor,
             repositories: BTreeMap::new(),
             builders: BTreeMap::new(),
+            forked: BTreeSet::new(),
             watches,
             poke,
             stale: true,
@@ -165,8 +173,10 @@ impl Builds {
             wanted,
             events,
             builders,
+            forked,
         } = work(store, &self.me, &self.platforms, COMMITS_MAX)?;
         self.builders = builders;
+        self.forked = forked;
         self.queue = waiting(&wanted, &events);
         self.watches.send_if_modified(|current| {
             let changed = *current != watches;
@@ -238,10 +248,11 @@ impl Builds {
         if bid.bidder != source {
             return Err("a bid published by another key than its bidder's".into());
         }
-        let trusted = self
-            .builders
-            .get(&bid.project)
-            .is_some_and(|builders| builders.contains(&bid.bidder));
+        let trusted = !self.forked.contains(&bid.bidder)
+            && self
+                .builders
+                .get(&bid.project)
+                .is_some_and(|builders| builders.contains(&bid.bidder));
         if !trusted {
             return Ok(None);
         }
@@ -252,8 +263,12 @@ impl Builds {
     }
 
     /// Our build of `cell` ended.
-    pub fn build_ended(&mut self, now: Timestamp, cell: &CellName) -> Vec<Errand> {
-        self.executor.ended(cell);
+    pub fn build_ended(&mut self, now: Timestamp, cell: &CellName, generation: u64) -> Vec<Errand> {
+        match self.executor.ended(cell, generation) {
+            Ok(false) => return Vec::new(),
+            Ok(true) => {}
+            Err(error) => tracing::error!(%error, "cannot start a build again"),
+        }
         let key = CellKey {
             project: cell.0,
             commit: cell.1.clone(),

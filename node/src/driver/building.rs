@@ -70,7 +70,9 @@ impl Driver {
             }
             self.write(Body::Result(result)).await?;
         }
-        let errands = self.builds.build_ended(clock::now(), &done.cell);
+        let errands = self
+            .builds
+            .build_ended(clock::now(), &done.cell, done.generation);
         self.run_errands(errands).await?;
         self.publish_load();
         Ok(())

@@ -67,8 +67,11 @@ pub struct Work {
     pub wanted: Vec<WantedCell>,
     /// Claims and results on those cells.
     pub events: Vec<CellEvent>,
-    /// Whose claims, results and bids count, per project.
+    /// Whose claims, results and bids count, per project (authors proven
+    /// to fork count nowhere: see `forked`).
     pub builders: BTreeMap<ProjectId, Builders>,
+    /// Authors with a fork proof against them.
+    pub forked: BTreeSet<PublicKey>,
 }
 
 /// The work the log holds for the node `me` serving `platforms`, over the
@@ -79,7 +82,14 @@ pub fn work<S: EntryStore>(
     platforms: &BTreeSet<String>,
     commits_max: usize,
 ) -> Result<Work, S::Error> {
-    let mut work = Work::default();
+    let mut work = Work {
+        forked: store
+            .forks()?
+            .into_iter()
+            .map(|(author, _)| author)
+            .collect(),
+        ..Work::default()
+    };
     for project in projects(store)? {
         let log = ProjectLog::load(store, &project, commits_max)?;
         let Some(policy) = Policy::of(&log) else {
