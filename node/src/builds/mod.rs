@@ -53,14 +53,16 @@ pub struct Builds {
     queue: usize,
 }
 
+/// A cell named by borrowed parts.
+type CellRef<'a> = (&'a ProjectId, &'a CommitId, &'a str);
+
 /// How many of `wanted` lack the results they need (counting results
 /// written since each cell's `since`).
 fn waiting(
     wanted: &[buildmesh_core::view::WantedCell],
     events: &[buildmesh_core::view::CellEvent],
 ) -> usize {
-    let mut results: BTreeMap<(&ProjectId, &CommitId, &str), Vec<(&PublicKey, Timestamp)>> =
-        BTreeMap::new();
+    let mut results: BTreeMap<CellRef<'_>, Vec<(&PublicKey, Timestamp)>> = BTreeMap::new();
     for event in events.iter().filter(|e| e.lease_expires.is_none()) {
         results
             .entry((&event.project, &event.commit, event.platform.as_str()))
