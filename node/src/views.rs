@@ -2,11 +2,15 @@
 //! read-only store handle) and publishes it for the HTTP server, so serving
 //! a matrix never waits on the driver or derives anything per request.
 
+use crate::builds::read_work;
 use buildmesh_core::log::EntryStore;
+use buildmesh_core::view::Work;
 use buildmesh_core::view::{MatrixOptions, ProjectLog, matrix, projects};
 use buildmesh_http::json;
 use buildmesh_http::views::{MATRIX_ROWS_DEFAULT, MATRIX_ROWS_MAX, ProjectView, Views};
+use buildmesh_protocol::PublicKey;
 use buildmesh_store::{SledStore, StoreError};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
@@ -31,18 +35,44 @@ impl ViewsBump {
     }
 }
 
+/// Who the node is and what it builds, and where its work goes.
+pub struct WorkFor {
+    /// The node's key.
+    pub me: PublicKey,
+    /// Its platforms.
+    pub platforms: BTreeSet<String>,
+    /// Where the work read from the log is published.
+    pub publish: watch::Sender<Option<Arc<Work>>>,
+}
+
 /// Starts the thread; it stops when every [`ViewsBump`] is dropped.
-pub fn start(store: SledStore, publish: watch::Sender<Arc<Views>>) -> std::io::Result<ViewsBump> {
+pub fn start(
+    store: SledStore,
+    publish: watch::Sender<Arc<Views>>,
+    work: WorkFor,
+) -> std::io::Result<ViewsBump> {
     let (bump, bumps) = std::sync::mpsc::sync_channel(1);
     std::thread::Builder::new()
         .name("views".into())
-        .spawn(move || run(&store, &publish, &bumps))?;
+        .spawn(move || run(&store, &publish, &work, &bumps))?;
     Ok(ViewsBump(bump))
 }
 
-fn run(store: &SledStore, publish: &watch::Sender<Arc<Views>>, bumps: &Receiver<()>) {
+fn run(
+    store: &SledStore,
+    publish: &watch::Sender<Arc<Views>>,
+    work: &WorkFor,
+    bumps: &Receiver<()>,
+) {
     loop {
         let started = Instant::now();
+        // The node's work first: claiming waits on it, pages do not.
+        match read_work(store, &work.me, &work.platforms) {
+            Ok(found) => {
+                work.publish.send_replace(Some(Arc::new(found)));
+            }
+            Err(error) => tracing::warn!(%error, "cannot read the node's work"),
+        }
         match derive(store) {
             Ok(views) => {
                 publish.send_replace(Arc::new(views));

@@ -20,6 +20,16 @@ use tokio::sync::{mpsc, watch};
 /// building: older ones were built, or are not worth building any more.
 pub const COMMITS_MAX: usize = 50;
 
+/// The work the log holds for the node `me` serving `platforms`: read by
+/// the views thread, beside the driver, after entries arrive.
+pub fn read_work<S: EntryStore>(
+    store: &S,
+    me: &PublicKey,
+    platforms: &BTreeSet<String>,
+) -> Result<Work, S::Error> {
+    work(store, me, platforms, COMMITS_MAX)
+}
+
 /// What a claimer's action asks of the driver that only the driver can do
 /// (it owns the log and the mesh).
 #[derive(Debug)]
@@ -33,8 +43,6 @@ pub enum Errand {
 /// The building side of a node.
 pub struct Builds {
     key: SigningKey,
-    me: PublicKey,
-    platforms: BTreeSet<String>,
     claimer: Claimer,
     executor: Executor,
     repositories: BTreeMap<ProjectId, String>,
@@ -43,8 +51,6 @@ pub struct Builds {
     forked: BTreeSet<PublicKey>,
     watches: watch::Sender<Vec<Watch>>,
     poke: mpsc::Sender<()>,
-    /// The log changed since the work was last read from it.
-    pub stale: bool,
     /// Print each build started on the terminal (`buildmesh up`).
     pub report: bool,
     /// What peers' bids said: platforms, load, when.
@@ -103,17 +109,13 @@ impl Builds {
     /// Ready; `watches` tells the poller what to watch.
     pub fn new(
         key: SigningKey,
-        platforms: BTreeSet<String>,
         claimer: Claimer,
         executor: Executor,
         watches: watch::Sender<Vec<Watch>>,
         poke: mpsc::Sender<()>,
     ) -> Self {
-        let me = PublicKey::from(key.verifying_key());
         Builds {
             key,
-            me,
-            platforms,
             claimer,
             executor,
             repositories: BTreeMap::new(),
@@ -121,7 +123,6 @@ impl Builds {
             forked: BTreeSet::new(),
             watches,
             poke,
-            stale: true,
             report: false,
             seen: BTreeMap::new(),
             queue: 0,
@@ -163,20 +164,16 @@ impl Builds {
         self.claimer.poll_timeout()
     }
 
-    /// Reads the work from the log and tells the claimer and the poller.
-    pub fn refresh<S: EntryStore>(
-        &mut self,
-        now: Timestamp,
-        store: &S,
-    ) -> Result<Vec<Errand>, S::Error> {
-        self.stale = false;
+    /// Tells the claimer and the poller the work the log holds now (read
+    /// by the views thread: [`read_work`]).
+    pub fn apply_work(&mut self, now: Timestamp, work: Work) -> Vec<Errand> {
         let Work {
             watches,
             wanted,
             events,
             builders,
             forked,
-        } = work(store, &self.me, &self.platforms, COMMITS_MAX)?;
+        } = work;
         self.builders = builders;
         self.forked = forked;
         self.queue = waiting(&wanted, &events);
@@ -221,7 +218,7 @@ impl Builds {
             };
             self.claimer.handle(now, input);
         }
-        Ok(self.drain(now))
+        self.drain(now)
     }
 
     /// Makes the poller poll now (a forge said something was pushed). A

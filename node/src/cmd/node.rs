@@ -62,7 +62,13 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
     let seed = rand::rng().next_u64();
     let log_reader = Arc::new(CachedDigest::new(store.reader(), store.read_only()));
     let (views_tx, views_rx) = watch::channel(Arc::default());
-    let views = crate::views::start(store.read_only(), views_tx)
+    let (work_tx, work_rx) = watch::channel(None);
+    let work_for = crate::views::WorkFor {
+        me: public,
+        platforms: config.platforms.iter().cloned().collect(),
+        publish: work_tx,
+    };
+    let views = crate::views::start(store.read_only(), views_tx, work_for)
         .context("cannot start the views thread")?;
     let builds_key = key.clone();
     let mut replicator = Replicator::new(replicator_config, key, store, seed)?;
@@ -116,6 +122,7 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
         builds_done,
         report: config.report,
         views,
+        work: work_rx,
         schedules: Schedules::new(
             config.maintainer_key.clone(),
             config.schedules.clone(),
@@ -179,7 +186,7 @@ fn start_builds(
         found_tx,
     )
     .context("cannot start the git poller")?;
-    let mut builds = Builds::new(key, platforms, claimer, executor, watches_tx, poke_tx);
+    let mut builds = Builds::new(key, claimer, executor, watches_tx, poke_tx);
     builds.report = config.report;
     Ok((builds, found_rx, done_rx))
 }

@@ -8,13 +8,14 @@ use crate::builds::poller::NewCommits;
 use crate::clock;
 use anyhow::Result;
 use buildmesh_core::replicator::WriteError;
+use buildmesh_core::view::Work;
 use buildmesh_mesh::{Acceptance, Topic};
 use buildmesh_protocol::{Body, CommitAnnouncement, Outcome, PublicKey};
 
 impl Driver {
-    /// Reads the work from the log again and acts on what changed.
-    pub(super) async fn refresh_work(&mut self) -> Result<()> {
-        let errands = self.builds.refresh(clock::now(), self.replicator.store())?;
+    /// The views thread read the work from the log again: act on it.
+    pub(super) async fn apply_work(&mut self, work: Work) -> Result<()> {
+        let errands = self.builds.apply_work(clock::now(), work);
         let waiting = self.builds.queue() as u64;
         self.status.send_if_modified(|s| {
             let changed = s.cells_waiting != waiting;

@@ -18,14 +18,13 @@ use crate::views::ViewsBump;
 use anyhow::{Context, Result};
 use buildmesh_core::log::{ChainStore, EntryStore};
 use buildmesh_core::replicator::{Action, Input, Replicator, Submitted, Verdict};
+use buildmesh_core::view::Work;
 use buildmesh_http::{Command, NodeStatus, PeerDetail, SubmitResult};
 use buildmesh_mesh::{Acceptance, MeshClient, MeshError, MeshEvent, Topic};
 use buildmesh_protocol::{
     BlobHash, EntryId, ProjectId, PublicKey, RESPONSE_BYTES_MAX, Response, Timestamp,
 };
-
-/// Least time between two readings of the node's work from the log.
-const WORK_REFRESH: Duration = Duration::from_millis(20);
+use std::sync::Arc;
 
 use buildmesh_store::SledStore;
 use std::collections::{BTreeMap, BTreeSet};
@@ -60,23 +59,15 @@ pub struct Driver {
     pub schedules: Schedules,
     /// Tells the views thread the log changed.
     pub views: ViewsBump,
+    /// The node's work, as the views thread last read it from the log.
+    pub work: watch::Receiver<Option<Arc<Work>>>,
 }
 
 impl Driver {
     /// Runs until `shutdown` completes or the mesh stops, then flushes.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<()> {
         let mut shutdown = pin!(shutdown);
-        // Reading the work scans every project: done once per burst of
-        // applied entries (a catch-up applies thousands a second), at most
-        // every WORK_REFRESH.
-        let mut last_refresh: Option<Instant> = None;
         loop {
-            let refresh_due = last_refresh.map_or(Instant::now(), |at| at + WORK_REFRESH);
-            if self.builds.stale && refresh_due <= Instant::now() {
-                self.refresh_work().await?;
-                last_refresh = Some(Instant::now());
-            }
-            let refresh_wake = self.builds.stale.then_some(refresh_due);
             let wake = self.replicator.poll_timeout().map(instant_of);
             let builds_wake = self.builds.poll_timeout().map(instant_of);
             let schedule_wake = self.schedules.poll_timeout().map(instant_of);
@@ -105,7 +96,12 @@ impl Driver {
                     self.run_errands(errands).await?;
                 }
                 () = sleep_until(schedule_wake) => self.run_schedules().await?,
-                () = sleep_until(refresh_wake) => {}
+                Ok(()) = self.work.changed() => {
+                    let work = self.work.borrow_and_update().clone();
+                    if let Some(work) = work {
+                        self.apply_work(Work::clone(&work)).await?;
+                    }
+                }
                 () = &mut shutdown => break,
             }
         }
@@ -245,7 +241,6 @@ impl Driver {
                 }
                 Action::Applied(ids) => {
                     tracing::debug!(count = ids.len(), "entries applied");
-                    self.builds.stale = true;
                     self.views.bump();
                     let at = clock::now().0;
                     self.status.send_modify(|s| s.last_applied_at = at);
