@@ -11,7 +11,7 @@ mod support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{Node, Repo, declare, http, http_with};
+use support::{Node, Repo, declare, http};
 
 const SECRET: &str = "a bench webhook secret";
 const RECIPE: &str = "[[step]]\nname = \"check\"\ncommand = \"test -f round\"\n";
@@ -116,7 +116,7 @@ fn latency(nodes: usize, rounds: u32) -> Vec<Duration> {
     for round in 1..=rounds {
         let commit = repo.commit_file("round", &round.to_string(), &format!("round {round}"));
         let start = Instant::now();
-        poke(&watcher);
+        watcher.poke(SECRET);
         wait_result(&watcher, &project, &commit);
         latencies.push(start.elapsed());
     }
@@ -147,21 +147,4 @@ fn wait_result(node: &Node, project: &str, commit: &str) {
         );
         std::thread::sleep(Duration::from_millis(2));
     }
-}
-
-/// A signed push webhook: the node polls its repositories at once.
-fn poke(node: &Node) {
-    use hmac::{Hmac, KeyInit, Mac};
-    let body = "{}";
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(body.as_bytes());
-    let signature = hex::encode(mac.finalize().into_bytes());
-    let reply = http_with(
-        &node.http,
-        "POST",
-        "/api/v1/hooks/github",
-        body,
-        &[("X-Hub-Signature-256", &format!("sha256={signature}"))],
-    );
-    assert_eq!(reply.0, 200, "{}", reply.1);
 }

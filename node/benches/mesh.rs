@@ -10,7 +10,7 @@
 mod support;
 
 use std::time::{Duration, Instant};
-use support::{Node, Repo, declare, entries, http, http_with, wait_converged};
+use support::{Node, Repo, declare, entries, http, wait_converged};
 
 fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
@@ -112,7 +112,7 @@ fn propagation(n: usize, rounds: u32) {
             repo.git(&["rev-parse", "HEAD"])
         };
         let expected = u64::from(round) + 1;
-        poke(&nodes[0]);
+        nodes[0].poke(SECRET);
         wait_count(&all, expected);
         let announced_at = announced_at(&nodes[0], &project, &commit);
         let arrived = all
@@ -154,23 +154,6 @@ fn announced_at(node: &Node, project: &str, commit: &str) -> u64 {
         assert!(Instant::now() < deadline, "{commit} never showed: {matrix}");
         std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-/// A signed push webhook: the node polls its repositories at once.
-fn poke(node: &Node) {
-    use hmac::{Hmac, KeyInit, Mac};
-    let body = "{}";
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(body.as_bytes());
-    let signature = hex::encode(mac.finalize().into_bytes());
-    let reply = http_with(
-        &node.http,
-        "POST",
-        "/api/v1/hooks/github",
-        body,
-        &[("X-Hub-Signature-256", &format!("sha256={signature}"))],
-    );
-    assert_eq!(reply.0, 200, "{}", reply.1);
 }
 
 fn wait_peers(nodes: &[&Node]) {

@@ -4,7 +4,7 @@
 
 use crate::pages::{self, ProjectSummary, ResultView, Site};
 use crate::projects::project_view;
-use crate::{AppState, Command, badge};
+use crate::{AppState, Command, Lookup, badge, fetch_entry};
 use axum::Form;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -177,26 +177,20 @@ pub(crate) async fn commit(
 /// `GET /api/v1/results/{id}`: a build result as JSON, with whether the
 /// project trusts its builder.
 pub(crate) async fn result_json(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let Some(id) = hex::decode(&id)
-        .ok()
-        .and_then(|b| <[u8; 32]>::try_from(b).ok())
-    else {
+    let Some(id) = crate::hex32(&id) else {
         return crate::error(StatusCode::BAD_REQUEST, "a result id is 64 hex digits");
     };
-    let (reply, answer) = oneshot::channel();
-    if state
-        .commands
-        .send(Command::Entry { id, reply })
-        .await
-        .is_err()
-    {
-        return crate::error(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down");
-    }
-    let Ok(Some(entry)) = answer.await else {
-        return crate::error(
-            StatusCode::NOT_FOUND,
-            "no entry with this id in this node's log",
-        );
+    let entry = match fetch_entry(&state, id).await {
+        Ok(entry) => entry,
+        Err(Lookup::Missing) => {
+            return crate::error(
+                StatusCode::NOT_FOUND,
+                "no entry with this id in this node's log",
+            );
+        }
+        Err(Lookup::Stopping) => {
+            return crate::error(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down");
+        }
     };
     let Body::Result(result) = entry.body() else {
         return crate::error(StatusCode::NOT_FOUND, "this entry is not a build result");
@@ -213,31 +207,25 @@ pub(crate) async fn result_json(State(state): State<AppState>, Path(id): Path<St
 
 /// `/results/{id}`: a build result with its steps and logs' tails.
 pub(crate) async fn result(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let Some(id) = hex::decode(&id)
-        .ok()
-        .and_then(|b| <[u8; 32]>::try_from(b).ok())
-    else {
+    let Some(id) = crate::hex32(&id) else {
         return problem(
             &state,
             StatusCode::BAD_REQUEST,
             "an entry id is 64 hex digits",
         );
     };
-    let (reply, answer) = oneshot::channel();
-    if state
-        .commands
-        .send(Command::Entry { id, reply })
-        .await
-        .is_err()
-    {
-        return problem(
-            &state,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the node is shutting down",
-        );
-    }
-    let Ok(Some(entry)) = answer.await else {
-        return not_found(&state, "no entry with this id in this node's log");
+    let entry = match fetch_entry(&state, id).await {
+        Ok(entry) => entry,
+        Err(Lookup::Missing) => {
+            return not_found(&state, "no entry with this id in this node's log");
+        }
+        Err(Lookup::Stopping) => {
+            return problem(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the node is shutting down",
+            );
+        }
     };
     let Body::Result(result) = entry.body() else {
         return not_found(&state, "this entry is not a build result");

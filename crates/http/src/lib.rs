@@ -486,13 +486,26 @@ async fn submit(
     }
 }
 
-async fn entry(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let Some(id) = hex::decode(&id)
+/// 32 bytes from 64 hex digits (ids, keys, hashes in paths).
+pub(crate) fn hex32(text: &str) -> Option<[u8; 32]> {
+    hex::decode(text)
         .ok()
         .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-    else {
-        return error(StatusCode::BAD_REQUEST, "an entry id is 64 hex digits");
-    };
+}
+
+/// Why an entry could not be had from the driver.
+pub(crate) enum Lookup {
+    /// The node is shutting down.
+    Stopping,
+    /// The log does not hold it.
+    Missing,
+}
+
+/// Asks the driver for entry `id`.
+pub(crate) async fn fetch_entry(
+    state: &AppState,
+    id: [u8; 32],
+) -> Result<buildmesh_protocol::Entry, Lookup> {
     let (reply, answer) = oneshot::channel();
     if state
         .commands
@@ -500,23 +513,33 @@ async fn entry(State(state): State<AppState>, Path(id): Path<String>) -> Respons
         .await
         .is_err()
     {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down");
+        return Err(Lookup::Stopping);
     }
     match answer.await {
-        Ok(Some(entry)) => Json(json::entry(&entry)).into_response(),
-        Ok(None) => error(
+        Ok(Some(entry)) => Ok(entry),
+        Ok(None) => Err(Lookup::Missing),
+        Err(_) => Err(Lookup::Stopping),
+    }
+}
+
+async fn entry(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let Some(id) = hex32(&id) else {
+        return error(StatusCode::BAD_REQUEST, "an entry id is 64 hex digits");
+    };
+    match fetch_entry(&state, id).await {
+        Ok(entry) => Json(json::entry(&entry)).into_response(),
+        Err(Lookup::Missing) => error(
             StatusCode::NOT_FOUND,
             "no entry with this id in this node's log",
         ),
-        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down"),
+        Err(Lookup::Stopping) => {
+            error(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down")
+        }
     }
 }
 
 async fn blob(State(state): State<AppState>, Path(hash): Path<String>) -> Response {
-    let Some(hash) = hex::decode(&hash)
-        .ok()
-        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-    else {
+    let Some(hash) = hex32(&hash) else {
         return error(
             StatusCode::BAD_REQUEST,
             "a blob hash is 64 hex digits (SHA-256)",

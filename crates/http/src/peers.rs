@@ -48,10 +48,7 @@ async fn set_ban(
     if let Err(refused) = crate::local::from_this_machine(&client, &headers) {
         return *refused;
     }
-    let Some(peer) = hex::decode(&key)
-        .ok()
-        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-    else {
+    let Some(peer) = crate::hex32(&key) else {
         return error(
             StatusCode::BAD_REQUEST,
             "a peer is named by its public key: 64 hex digits",

@@ -132,6 +132,24 @@ impl Node {
         let _ = self.child.wait();
     }
 
+    /// Sends a push webhook signed with `secret`, as a forge would: the
+    /// node polls its repositories at once.
+    pub fn poke(&self, secret: &str) {
+        use hmac::{Hmac, KeyInit, Mac};
+        let body = "{}";
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(body.as_bytes());
+        let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        let reply = http_with(
+            &self.http,
+            "POST",
+            "/api/v1/hooks/github",
+            body,
+            &[("X-Hub-Signature-256", &signature)],
+        );
+        assert_eq!(reply.0, 200, "{}", reply.1);
+    }
+
     /// Stops with SIGTERM and waits, as an operator would.
     pub fn stop(mut self) -> tempfile::TempDir {
         Command::new("kill")
