@@ -97,7 +97,7 @@ pub fn work<S: EntryStore>(
         };
         work.builders.insert(project, policy.builders().clone());
         if policy.may_announce(me) {
-            work.watches.push(watch(&log, &policy));
+            work.watches.push(watch(store, &log, &policy, commits_max)?);
         }
         let forces = fetch(
             store,
@@ -124,15 +124,39 @@ pub fn projects<S: EntryStore>(store: &S) -> Result<BTreeSet<ProjectId>, S::Erro
         .collect())
 }
 
-fn watch(log: &ProjectLog, policy: &Policy<'_>) -> Watch {
-    Watch {
+/// What a poller of the project needs: its repository, its branches, and
+/// what was announced already: the project's newest commits, and each
+/// watched branch's own newest (so a quiet branch's head, pushed out of the
+/// project's newest by busy ones, is not announced again after a restart).
+fn watch<S: EntryStore>(
+    store: &S,
+    log: &ProjectLog,
+    policy: &Policy<'_>,
+    commits_max: usize,
+) -> Result<Watch, S::Error> {
+    let mut announced: BTreeSet<CommitId> = announcements(log)
+        .map(|(_, commit, _)| commit.clone())
+        .collect();
+    for branch in &policy.declaration.branches {
+        for announcer in policy.announcers() {
+            if !log.in_good_standing(&announcer) {
+                continue;
+            }
+            let prefix =
+                IndexKey::AnnouncerBranchCommits(&log.project, branch, &announcer).prefix();
+            for entry in fetch(store, &prefix, true, commits_max)? {
+                if let Body::Announce(a) = entry.body() {
+                    announced.insert(a.commit.clone());
+                }
+            }
+        }
+    }
+    Ok(Watch {
         project: log.project,
         repository: policy.declaration.repository.clone(),
         branches: policy.declaration.branches.clone(),
-        announced: announcements(log)
-            .map(|(_, commit, _)| commit.clone())
-            .collect(),
-    }
+        announced,
+    })
 }
 
 /// The cells of announced commits on watched branches, and of forced

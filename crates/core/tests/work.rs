@@ -1,0 +1,47 @@
+//! What the log asks of one node: the watches a poller reads.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+mod fixtures;
+
+use buildmesh_core::log::{self, MemStore};
+use buildmesh_core::view::work;
+use buildmesh_protocol::{Body, BuilderPolicy, ProjectId, PublicKey, Timestamp};
+use fixtures::{announce, commit, declaration, writer};
+use std::collections::BTreeSet;
+
+#[test]
+fn a_quiet_branch_head_stays_known_when_busy_branches_push_it_out() {
+    let mut maintainer = writer("maintainer");
+    let owner: PublicKey = maintainer.author();
+    let project = ProjectId::derive(&owner, "demo");
+    let mut body = declaration(&["linux"], BuilderPolicy::Open, 1);
+    if let Body::Project(p) = &mut body {
+        p.branches = vec!["main".into(), "quiet".into()];
+    }
+    let mut store = MemStore::default();
+    let mut at = 1;
+    let mut write = |store: &mut MemStore, body: Body| {
+        at += 1;
+        log::insert(store, maintainer.write(Timestamp(at), body).unwrap()).unwrap();
+    };
+    write(&mut store, body);
+    // The quiet branch's head was announced first...
+    let mut quiet = announce(project, 200);
+    if let Body::Announce(a) = &mut quiet {
+        a.branch = "quiet".into();
+    }
+    write(&mut store, quiet);
+    // ...then 60 commits on main, more than the 50 newest a view keeps.
+    for n in 0..60 {
+        write(&mut store, announce(project, n));
+    }
+    let platforms: BTreeSet<String> = ["linux".to_string()].into();
+    let found = work(&store, &owner, &platforms, 50).unwrap();
+    let watch = &found.watches[0];
+    assert!(
+        watch.announced.contains(&commit(200)),
+        "the quiet head is known"
+    );
+    assert!(watch.announced.contains(&commit(59)));
+    assert_eq!(watch.branches, ["main", "quiet"]);
+}
