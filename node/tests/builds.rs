@@ -65,6 +65,32 @@ fn finished(cell: &serde_json::Value) -> bool {
     ["passed", "failed", "error"].contains(&cell["status"].as_str().unwrap_or(""))
 }
 
+/// One node building platform `linux` of project `name` from a repository
+/// whose first commit holds `recipe`; the node is the project's announcer
+/// and only builder.
+struct Solo {
+    repo: Repo,
+    node: Node,
+    keys: tempfile::TempDir,
+    project: String,
+    commit: String,
+}
+
+fn solo(name: &str, recipe: &str) -> Solo {
+    let repo = Repo::new();
+    let commit = repo.commit_recipe(recipe, name);
+    let node = builder(vec![], &["linux"]);
+    let keys = tempfile::tempdir().unwrap();
+    let project = declare(keys.path(), &node, name, &repo, &["linux"], &node, &[&node]);
+    Solo {
+        repo,
+        node,
+        keys,
+        project,
+        commit,
+    }
+}
+
 /// The result entry behind a finished cell, decoded.
 fn result_of(node: &Node, cell: &serde_json::Value) -> serde_json::Value {
     let id = cell["results"][0]["id"].as_str().unwrap();
@@ -175,8 +201,14 @@ fn three_nodes_build_each_platform_once(serves: &[&[&str]; 3]) {
 
 #[test]
 fn a_failing_commit_shows_failed_on_the_right_step() {
-    let repo = Repo::new();
-    let commit = repo.commit_recipe(
+    let Solo {
+        repo: _repo,
+        node,
+        keys: _keys,
+        project,
+        commit,
+    } = solo(
+        "broken",
         r#"
 [[step]]
 name = "build"
@@ -190,18 +222,6 @@ command = "echo 'test 2 failed' >&2; exit 3"
 name = "package"
 command = "echo never"
 "#,
-        "broken",
-    );
-    let node = builder(vec![], &["linux"]);
-    let keys = tempfile::tempdir().unwrap();
-    let project = declare(
-        keys.path(),
-        &node,
-        "broken",
-        &repo,
-        &["linux"],
-        &node,
-        &[&node],
     );
     let cell = wait_cell(
         &node,
@@ -279,26 +299,20 @@ command = "sleep 4; echo done"
 
 #[test]
 fn a_step_past_its_timeout_is_killed_and_reported_timed_out() {
-    let repo = Repo::new();
-    let commit = repo.commit_recipe(
+    let Solo {
+        repo: _repo,
+        node,
+        keys: _keys,
+        project,
+        commit,
+    } = solo(
+        "hangs",
         r#"
 [[step]]
 name = "hang"
 command = "sleep 60 & sleep 60"
 timeout_secs = 1
 "#,
-        "hangs",
-    );
-    let node = builder(vec![], &["linux"]);
-    let keys = tempfile::tempdir().unwrap();
-    let project = declare(
-        keys.path(),
-        &node,
-        "hangs",
-        &repo,
-        &["linux"],
-        &node,
-        &[&node],
     );
     let started = Instant::now();
     let cell = wait_cell(
@@ -317,19 +331,13 @@ timeout_secs = 1
 
 #[test]
 fn a_recipe_that_does_not_parse_gives_an_error_result_saying_why() {
-    let repo = Repo::new();
-    let commit = repo.commit_recipe("[[step]]\nname = \"x\"\ncomand = \"make\"\n", "typo");
-    let node = builder(vec![], &["linux"]);
-    let keys = tempfile::tempdir().unwrap();
-    let project = declare(
-        keys.path(),
-        &node,
-        "typo",
-        &repo,
-        &["linux"],
-        &node,
-        &[&node],
-    );
+    let Solo {
+        repo: _repo,
+        node,
+        keys: _keys,
+        project,
+        commit,
+    } = solo("typo", "[[step]]\nname = \"x\"\ncomand = \"make\"\n");
     let cell = wait_cell(
         &node,
         &project,
@@ -363,19 +371,13 @@ fn maintainer(keys: &Path, node: &Node, args: &[&str]) -> String {
 
 #[test]
 fn a_forced_build_builds_the_branch_head_again() {
-    let repo = Repo::new();
-    let commit = repo.commit_recipe(PASSING, "first");
-    let node = builder(vec![], &["linux"]);
-    let keys = tempfile::tempdir().unwrap();
-    let project = declare(
-        keys.path(),
-        &node,
-        "again",
-        &repo,
-        &["linux"],
-        &node,
-        &[&node],
-    );
+    let Solo {
+        repo: _repo,
+        node,
+        keys,
+        project,
+        commit,
+    } = solo("again", PASSING);
     wait_cell(
         &node,
         &project,
@@ -521,21 +523,15 @@ fn push_webhooks_are_checked_against_the_secret() {
 #[test]
 fn a_running_build_streams_its_output_live() {
     use std::io::Read;
-    let repo = Repo::new();
-    let commit = repo.commit_recipe(
-        "[[step]]\nname = \"ticks\"\ncommand = \"for i in 1 2 3 4 5 6; do echo tick $i; sleep 0.5; done\"\n",
-        "ticking",
-    );
-    let node = builder(vec![], &["linux"]);
-    let keys = tempfile::tempdir().unwrap();
-    let project = declare(
-        keys.path(),
-        &node,
+    let Solo {
+        repo: _repo,
+        node,
+        keys: _keys,
+        project,
+        commit,
+    } = solo(
         "ticks",
-        &repo,
-        &["linux"],
-        &node,
-        &[&node],
+        "[[step]]\nname = \"ticks\"\ncommand = \"for i in 1 2 3 4 5 6; do echo tick $i; sleep 0.5; done\"\n",
     );
     let building = wait_cell(
         &node,
