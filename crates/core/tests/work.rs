@@ -45,3 +45,41 @@ fn a_quiet_branch_head_stays_known_when_busy_branches_push_it_out() {
     assert!(watch.announced.contains(&commit(59)));
     assert_eq!(watch.branches, ["main", "quiet"]);
 }
+
+#[test]
+fn the_queue_counts_cells_still_lacking_results() {
+    let mut maintainer = writer("maintainer");
+    let mut builder = writer("builder");
+    let owner: PublicKey = maintainer.author();
+    let project = ProjectId::derive(&owner, "demo");
+    let mut store = MemStore::default();
+    let mut put =
+        |store: &mut MemStore, writer: &mut buildmesh_core::log::ChainWriter, at, body| {
+            log::insert(store, writer.write(Timestamp(at), body).unwrap()).unwrap();
+        };
+    put(
+        &mut store,
+        &mut maintainer,
+        1,
+        declaration(&["linux", "mac"], BuilderPolicy::Open, 1),
+    );
+    put(&mut store, &mut maintainer, 2, announce(project, 1));
+    let platforms: BTreeSet<String> = ["linux".to_string(), "mac".to_string()].into();
+    let queue = |store: &MemStore| work(store, &owner, &platforms, 50).unwrap().waiting();
+    assert_eq!(queue(&store), 2, "both platforms wait");
+    let lease = Timestamp(1_000_000);
+    put(
+        &mut store,
+        &mut builder,
+        3,
+        fixtures::claim(project, 1, "linux", lease),
+    );
+    assert_eq!(queue(&store), 2, "a claim is not a result");
+    put(
+        &mut store,
+        &mut builder,
+        4,
+        fixtures::result(project, 1, "linux", buildmesh_protocol::Outcome::Passed),
+    );
+    assert_eq!(queue(&store), 1, "linux has its result");
+}

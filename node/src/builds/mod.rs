@@ -10,7 +10,7 @@ pub mod poller;
 use buildmesh_core::claim::{CellKey, ClaimAction, ClaimInput, Claimer};
 use buildmesh_core::log::EntryStore;
 use buildmesh_core::view::{Builders, Watch, Work, work};
-use buildmesh_protocol::{Bid, Body, Claim, CommitId, ProjectId, PublicKey, SignedBid, Timestamp};
+use buildmesh_protocol::{Bid, Body, Claim, ProjectId, PublicKey, SignedBid, Timestamp};
 use ed25519_dalek::SigningKey;
 use executor::{CellName, Executor};
 use std::collections::{BTreeMap, BTreeSet};
@@ -57,38 +57,6 @@ pub struct Builds {
     seen: BTreeMap<PublicKey, Seen>,
     /// Cells on this node's platforms still waiting for results.
     queue: usize,
-}
-
-/// A cell named by borrowed parts.
-type CellRef<'a> = (&'a ProjectId, &'a CommitId, &'a str);
-
-/// How many of `wanted` lack the results they need (counting results
-/// written since each cell's `since`).
-fn waiting(
-    wanted: &[buildmesh_core::view::WantedCell],
-    events: &[buildmesh_core::view::CellEvent],
-) -> usize {
-    let mut results: BTreeMap<CellRef<'_>, Vec<(&PublicKey, Timestamp)>> = BTreeMap::new();
-    for event in events.iter().filter(|e| e.lease_expires.is_none()) {
-        results
-            .entry((&event.project, &event.commit, event.platform.as_str()))
-            .or_default()
-            .push((&event.builder, event.at));
-    }
-    wanted
-        .iter()
-        .filter(|cell| {
-            let key = (&cell.project, &cell.commit, cell.platform.as_str());
-            let builders: BTreeSet<&PublicKey> = results
-                .get(&key)
-                .into_iter()
-                .flatten()
-                .filter(|(_, at)| *at >= cell.since)
-                .map(|(builder, _)| *builder)
-                .collect();
-            builders.len() < usize::from(cell.builds)
-        })
-        .count()
 }
 
 /// What a peer's bids said.
@@ -167,6 +135,7 @@ impl Builds {
     /// Tells the claimer and the poller the work the log holds now (read
     /// by the views thread: [`read_work`]).
     pub fn apply_work(&mut self, now: Timestamp, work: Work) -> Vec<Errand> {
+        self.queue = work.waiting();
         let Work {
             watches,
             wanted,
@@ -176,7 +145,6 @@ impl Builds {
         } = work;
         self.builders = builders;
         self.forked = forked;
-        self.queue = waiting(&wanted, &events);
         self.watches.send_if_modified(|current| {
             let changed = *current != watches;
             *current = watches;

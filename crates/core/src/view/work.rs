@@ -74,6 +74,38 @@ pub struct Work {
     pub forked: BTreeSet<PublicKey>,
 }
 
+/// A cell named by borrowed parts.
+type CellRef<'a> = (&'a ProjectId, &'a CommitId, &'a str);
+
+impl Work {
+    /// How many wanted cells still lack the results they need (counting
+    /// results written since each cell's `since`): the build queue as this
+    /// node sees it.
+    pub fn waiting(&self) -> usize {
+        let mut results: BTreeMap<CellRef<'_>, Vec<(&PublicKey, Timestamp)>> = BTreeMap::new();
+        for event in self.events.iter().filter(|e| e.lease_expires.is_none()) {
+            results
+                .entry((&event.project, &event.commit, event.platform.as_str()))
+                .or_default()
+                .push((&event.builder, event.at));
+        }
+        self.wanted
+            .iter()
+            .filter(|cell| {
+                let key = (&cell.project, &cell.commit, cell.platform.as_str());
+                let builders: BTreeSet<&PublicKey> = results
+                    .get(&key)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, at)| *at >= cell.since)
+                    .map(|(builder, _)| *builder)
+                    .collect();
+                builders.len() < usize::from(cell.builds)
+            })
+            .count()
+    }
+}
+
 /// The work the log holds for the node `me` serving `platforms`, over the
 /// newest `commits_max` announced commits of each project.
 pub fn work<S: EntryStore>(
