@@ -53,10 +53,9 @@ fn the_queue_counts_cells_still_lacking_results() {
     let owner: PublicKey = maintainer.author();
     let project = ProjectId::derive(&owner, "demo");
     let mut store = MemStore::default();
-    let mut put =
-        |store: &mut MemStore, writer: &mut buildmesh_core::log::ChainWriter, at, body| {
-            log::insert(store, writer.write(Timestamp(at), body).unwrap()).unwrap();
-        };
+    let put = |store: &mut MemStore, writer: &mut buildmesh_core::log::ChainWriter, at, body| {
+        log::insert(store, writer.write(Timestamp(at), body).unwrap()).unwrap();
+    };
     put(
         &mut store,
         &mut maintainer,
