@@ -98,7 +98,11 @@ pub struct NodeArgs {
     /// A TOML config file with any of: data_dir, listen, bootstrap, http,
     /// platforms, mdns, sync_interval_secs, poll_interval_secs, builds_max,
     /// lease_secs, bid_window_ms, allow_local_repositories, webhook_secret_file,
-    /// maintainer_key, and [[schedule]] tables. Flags override it.
+    /// maintainer_key, unsandboxed, [accept] (projects, maintainers),
+    /// [sandbox] (network, bwrap, cpu_secs, memory_mib, processes,
+    /// file_mib, open_files, work_dir_mib) and [[schedule]] tables. Flags
+    /// override it; --accept-* flags add to [accept]. See
+    /// docs/operating.md.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Listen on this multiaddr (repeatable) [default:
@@ -153,6 +157,25 @@ pub struct NodeArgs {
     /// config file: project = "NAME", branch = "main", cron = "0 3 * * *".
     #[arg(long, value_name = "FILE")]
     pub maintainer_key: Option<PathBuf>,
+    /// Build this project (its 64-hex-digit id; repeatable). A node builds
+    /// and watches only the projects its operator accepted, here or in the
+    /// config's [accept] table; every other project is only replicated.
+    #[arg(long, value_name = "ID")]
+    pub accept_project: Vec<String>,
+    /// Build every project this maintainer key declares, now and later
+    /// (repeatable).
+    #[arg(long, value_name = "KEY")]
+    pub accept_maintainer: Vec<String>,
+    /// Run build steps without a sandbox, as this node's own user, able to
+    /// read what that user can (the node's key included). Only for
+    /// machines where bubblewrap cannot run and every accepted project is
+    /// trusted; the dashboard and /api/v1/node say so.
+    #[arg(long)]
+    pub unsandboxed: bool,
+    /// Keep every build step off the network, whatever its recipe says
+    /// (the config's [sandbox] network = false).
+    #[arg(long)]
+    pub no_build_network: bool,
 }
 
 /// `buildmesh status`

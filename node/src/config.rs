@@ -2,10 +2,14 @@
 //! one [`NodeConfig`]. Flags win over the file; lists given as flags
 //! replace the file's lists.
 
+mod safety;
+
 use crate::cli::NodeArgs;
 use crate::data_dir::DataDir;
 use anyhow::{Context, Result, bail};
 use buildmesh_core::schedule::Cron;
+use buildmesh_core::view::Acceptance;
+use buildmesh_runner::SandboxConfig;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -30,6 +34,11 @@ struct FileConfig {
     maintainer_key: Option<PathBuf>,
     #[serde(default)]
     schedule: Vec<FileSchedule>,
+    #[serde(default)]
+    accept: safety::FileAccept,
+    unsandboxed: Option<bool>,
+    #[serde(default)]
+    sandbox: safety::FileSandbox,
 }
 
 /// A `[[schedule]]` table of the config file.
@@ -91,6 +100,13 @@ pub struct NodeConfig {
     pub maintainer_key: Option<PathBuf>,
     /// Scheduled force builds.
     pub schedules: Vec<Schedule>,
+    /// The projects the operator accepted: nothing else is watched or
+    /// built here.
+    pub acceptance: Acceptance,
+    /// Run steps without a sandbox (the operator said so explicitly).
+    pub unsandboxed: bool,
+    /// How steps are sandboxed.
+    pub sandbox: SandboxConfig,
 }
 
 /// Default listen addresses: TCP and QUIC on every interface, port 7070.
@@ -112,8 +128,16 @@ impl NodeConfig {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
         };
+        let acceptance =
+            safety::acceptance(file.accept, &args.accept_project, &args.accept_maintainer)?;
+        let mut sandbox = safety::sandbox(file.sandbox, args.no_build_network)?;
+        let data_dir = DataDir::resolve(args.data_dir.data_dir.clone().or(file.data_dir));
+        sandbox.hidden = hidden_paths(&data_dir, args);
         let config = NodeConfig {
-            data_dir: DataDir::resolve(args.data_dir.data_dir.clone().or(file.data_dir)),
+            data_dir,
+            acceptance,
+            unsandboxed: args.unsandboxed || file.unsandboxed.unwrap_or(false),
+            sandbox,
             listen: pick(&args.listen, file.listen, || {
                 DEFAULT_LISTEN.iter().map(|a| a.to_string()).collect()
             }),
@@ -206,6 +230,23 @@ impl NodeConfig {
         }
         Ok(())
     }
+}
+
+/// What no sandbox may see even inside a system directory: the data dir,
+/// the config file and the secrets it names (absolute, as far as they
+/// can be made so).
+fn hidden_paths(data_dir: &DataDir, args: &NodeArgs) -> Vec<PathBuf> {
+    let named = [
+        Some(data_dir.root().to_owned()),
+        args.config.clone(),
+        args.webhook_secret_file.clone(),
+        args.maintainer_key.clone(),
+    ];
+    named
+        .into_iter()
+        .flatten()
+        .map(|path| std::path::absolute(&path).unwrap_or(path))
+        .collect()
 }
 
 /// A webhook secret: the file's content without surrounding whitespace.

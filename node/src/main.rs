@@ -12,6 +12,7 @@ mod cmd;
 mod config;
 mod data_dir;
 mod driver;
+mod isolation;
 mod keyfile;
 mod log_reader;
 mod maintainer;

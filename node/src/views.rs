@@ -5,7 +5,7 @@
 use crate::builds::read_work;
 use buildmesh_core::log::EntryStore;
 use buildmesh_core::view::Work;
-use buildmesh_core::view::{MatrixOptions, ProjectLog, matrix, projects};
+use buildmesh_core::view::{Acceptance, MatrixOptions, ProjectLog, matrix, projects};
 use buildmesh_http::json;
 use buildmesh_http::views::{MATRIX_ROWS_DEFAULT, MATRIX_ROWS_MAX, ProjectView, Views};
 use buildmesh_protocol::PublicKey;
@@ -41,6 +41,8 @@ pub struct WorkFor {
     pub me: PublicKey,
     /// Its platforms.
     pub platforms: BTreeSet<String>,
+    /// What its operator accepted to build.
+    pub acceptance: Acceptance,
     /// Where the work read from the log is published.
     pub publish: watch::Sender<Option<Arc<Work>>>,
 }
@@ -67,7 +69,7 @@ fn run(
     loop {
         let started = Instant::now();
         // The node's work first: claiming waits on it, pages do not.
-        match read_work(store, &work.me, &work.platforms) {
+        match read_work(store, &work.me, &work.platforms, &work.acceptance) {
             Ok(found) => {
                 work.publish.send_replace(Some(Arc::new(found)));
             }

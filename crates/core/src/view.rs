@@ -4,14 +4,16 @@
 //! views read; [`matrix`] turns them into the platform matrix. Neither looks
 //! at arrival order, so the same entries give the same page on every node.
 
+mod acceptance;
 mod cell;
 mod matrix;
 mod policy;
 mod project_log;
 mod work;
 
+pub use acceptance::{Acceptance, Verdict};
 pub use cell::{Cell, CellResult, CellStatus};
 pub use matrix::{Matrix, MatrixOptions, Row, matrix};
 pub use policy::{Builders, Policy};
 pub use project_log::{CellFact, Fact, LEASE_MS_MAX, Labels, ProjectLog};
-pub use work::{CellEvent, WantedCell, Watch, Work, projects, work};
+pub use work::{CellEvent, Declined, WantedCell, Watch, Work, projects, work};

@@ -4,7 +4,7 @@
 mod fixtures;
 
 use buildmesh_core::log::{self, MemStore};
-use buildmesh_core::view::work;
+use buildmesh_core::view::{Acceptance, Verdict, work};
 use buildmesh_protocol::{Body, BuilderPolicy, ProjectId, PublicKey, Timestamp};
 use fixtures::{announce, commit, declaration, writer};
 use std::collections::BTreeSet;
@@ -36,7 +36,7 @@ fn a_quiet_branch_head_stays_known_when_busy_branches_push_it_out() {
         write(&mut store, announce(project, n));
     }
     let platforms: BTreeSet<String> = ["linux".to_string()].into();
-    let found = work(&store, &owner, &platforms, 50).unwrap();
+    let found = work(&store, &owner, &platforms, &Acceptance::only(project), 50).unwrap();
     let watch = &found.watches[0];
     assert!(
         watch.announced.contains(&commit(200)),
@@ -64,7 +64,12 @@ fn the_queue_counts_cells_still_lacking_results() {
     );
     put(&mut store, &mut maintainer, 2, announce(project, 1));
     let platforms: BTreeSet<String> = ["linux".to_string(), "mac".to_string()].into();
-    let queue = |store: &MemStore| work(store, &owner, &platforms, 50).unwrap().waiting();
+    let accept = Acceptance::only(project);
+    let queue = |store: &MemStore| {
+        work(store, &owner, &platforms, &accept, 50)
+            .unwrap()
+            .waiting()
+    };
     assert_eq!(queue(&store), 2, "both platforms wait");
     let lease = Timestamp(1_000_000);
     put(
@@ -81,4 +86,53 @@ fn the_queue_counts_cells_still_lacking_results() {
         fixtures::result(project, 1, "linux", buildmesh_protocol::Outcome::Passed),
     );
     assert_eq!(queue(&store), 1, "linux has its result");
+}
+
+/// Issue 12: a donor builds only what its operator accepted.
+#[test]
+fn a_project_not_accepted_gets_no_watch_and_no_cell_but_is_named_once() {
+    let mut stranger = writer("stranger");
+    let owner: PublicKey = stranger.author();
+    let project = ProjectId::derive(&owner, "demo");
+    let mut store = MemStore::default();
+    let mut at = 0;
+    let mut write = |store: &mut MemStore, body: Body| {
+        at += 1;
+        log::insert(store, stranger.write(Timestamp(at), body).unwrap()).unwrap();
+    };
+    write(&mut store, declaration(&["linux"], BuilderPolicy::Open, 1));
+    write(&mut store, announce(project, 1));
+    // Announced by the stranger, who lists the node as announcer via Open.
+    let me = owner;
+    let linux: BTreeSet<String> = ["linux".to_string()].into();
+    let found = work(&store, &me, &linux, &Acceptance::default(), 50).unwrap();
+    assert!(found.watches.is_empty() && found.wanted.is_empty());
+    assert_eq!(found.declined.len(), 1);
+    assert_eq!(found.declined[0].project, project);
+    assert_eq!(found.declined[0].name, "demo");
+    assert_eq!(found.declined[0].verdict, Verdict::NotAccepted);
+    // Another platform's node is not bothered with it.
+    let mac: BTreeSet<String> = ["mac".to_string()].into();
+    assert!(
+        work(&store, &me, &mac, &Acceptance::default(), 50)
+            .unwrap()
+            .declined
+            .is_empty()
+    );
+    // Accepting the maintainer accepts the project.
+    let mut by_maintainer = Acceptance::default();
+    by_maintainer.maintainers.insert(owner);
+    let found = work(&store, &me, &linux, &by_maintainer, 50).unwrap();
+    assert_eq!(found.wanted.len(), 1);
+    assert_eq!(
+        found.watches.len(),
+        1,
+        "the maintainer announces, so it watches"
+    );
+    assert!(found.declined.is_empty());
+    // Without a sandbox, only the node's own maintainers' projects build.
+    by_maintainer.unsandboxed_only = Some(BTreeSet::new());
+    let found = work(&store, &me, &linux, &by_maintainer, 50).unwrap();
+    assert!(found.wanted.is_empty());
+    assert_eq!(found.declined[0].verdict, Verdict::NeedsSandbox);
 }

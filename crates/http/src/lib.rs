@@ -113,6 +113,35 @@ pub struct NodeStatus {
     /// Peers this node is connected to or has heard bid, with what their
     /// bids said.
     pub peer_details: Vec<PeerDetail>,
+    /// What this node's operator accepted to build.
+    pub accepts: Accepts,
+    /// How build steps are confined here.
+    pub sandbox: SandboxStatus,
+}
+
+/// The projects a node builds: only what its operator accepted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Accepts {
+    /// Project ids accepted one by one, hex.
+    pub projects: Vec<String>,
+    /// Maintainer keys whose every project is accepted, hex.
+    pub maintainers: Vec<String>,
+    /// When nothing is accepted: how to accept something.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// How a node runs build steps.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SandboxStatus {
+    /// `bubblewrap` (every step sandboxed), `unavailable` (no sandbox can
+    /// run: only this node's own maintainers' projects build) or
+    /// `off` (the operator passed --unsandboxed).
+    pub mode: String,
+    /// Why, in words, and what it means for builds.
+    pub detail: String,
+    /// Whether steps may use the network at all.
+    pub network: bool,
 }
 
 /// Reads the node's log beside the driver, for answers that cost a scan.

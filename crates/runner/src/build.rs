@@ -6,11 +6,12 @@ mod steps;
 use crate::artifacts::{ARTIFACT_BYTES_MAX_DEFAULT, capture_artifacts};
 use crate::blobs::{BlobDir, LOG_BYTES_MAX_DEFAULT};
 use crate::cancel::Cancel;
-use crate::environment::capture_environment;
+use crate::environment::{capture_environment, capture_environment_in};
 use crate::fit;
 use crate::metrics::capture_metrics;
 use crate::mirror::{self, Mirror, MirrorError};
 use crate::recipe::{RECIPE_BYTES_MAX, RECIPE_PATH, Recipe, RecipeError};
+use crate::sandbox::{Jail, Sandbox};
 use crate::workdir::WorkDir;
 use buildmesh_protocol::{BuildResult, CommitId, Outcome, ProjectId};
 use std::collections::BTreeMap;
@@ -60,6 +61,10 @@ pub struct RunnerContext {
     /// of) a private repository that happens to sit on its disk. A node
     /// building its own checkout (`buildmesh up`) turns it on.
     pub allow_local_repositories: bool,
+    /// Where steps run: in this sandbox, or (`None`) as the node's own
+    /// user with the node's view of the machine, which only a node
+    /// building its own maintainer's projects should do.
+    pub sandbox: Option<Arc<Sandbox>>,
 }
 
 impl std::fmt::Debug for RunnerContext {
@@ -73,6 +78,7 @@ impl std::fmt::Debug for RunnerContext {
             .field("cancel", &self.cancel)
             .field("on_output", &self.on_output.is_some())
             .field("allow_local_repositories", &self.allow_local_repositories)
+            .field("sandbox", &self.sandbox.is_some())
             .finish()
     }
 }
@@ -131,6 +137,7 @@ impl RunnerContext {
             cancel: Cancel::new(),
             on_output: None,
             allow_local_repositories: false,
+            sandbox: None,
         }
     }
 }
@@ -176,7 +183,17 @@ fn build(
     })?;
     mirror.checkout(&job.commit, work.path())?;
     drop(mirror); // no need to hold the repository open while steps run
-    let logs = steps::run_all(&recipe, work.path(), context, result)?;
+    let jail = context.sandbox.as_ref().map(|sandbox| {
+        let network = recipe.network;
+        Jail::new(
+            Arc::clone(sandbox),
+            work.path().to_owned(),
+            work.scratch(),
+            network,
+            &recipe.inherited(),
+        )
+    });
+    let logs = steps::run_all(&recipe, work.path(), jail.as_ref(), context, result)?;
     if result.outcome == Outcome::Passed {
         result.artifacts = capture_artifacts(
             &recipe.artifacts,
@@ -194,10 +211,11 @@ fn build(
         &context.blobs,
         warnings,
     );
-    result.environment = capture_environment(
+    result.environment = capture_environment_in(
         &recipe.tools,
         &recipe.inherited(),
         work.path(),
+        jail.as_ref(),
         &context.cancel,
     );
     if context.cancel.is_cancelled() {

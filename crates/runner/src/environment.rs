@@ -4,6 +4,7 @@
 use crate::cancel::Cancel;
 use crate::fit::truncate;
 use crate::process::{self, Ended, Spawn};
+use crate::sandbox::Jail;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -23,6 +24,18 @@ pub fn capture_environment(
     work_dir: &Path,
     cancel: &Cancel,
 ) -> BTreeMap<String, String> {
+    capture_environment_in(tools, env, work_dir, None, cancel)
+}
+
+/// [`capture_environment`], running the tool commands in `jail` if there
+/// is one.
+pub(crate) fn capture_environment_in(
+    tools: &[String],
+    env: &BTreeMap<String, String>,
+    work_dir: &Path,
+    jail: Option<&Jail>,
+    cancel: &Cancel,
+) -> BTreeMap<String, String> {
     let mut environment = BTreeMap::new();
     environment.insert("os".into(), std::env::consts::OS.into());
     environment.insert("arch".into(), std::env::consts::ARCH.into());
@@ -31,7 +44,7 @@ pub fn capture_environment(
         if cancel.is_cancelled() {
             break;
         }
-        environment.insert(tool.clone(), tool_line(tool, env, work_dir, cancel));
+        environment.insert(tool.clone(), tool_line(tool, env, work_dir, jail, cancel));
     }
     environment
 }
@@ -50,6 +63,7 @@ fn tool_line(
     command: &str,
     env: &BTreeMap<String, String>,
     work_dir: &Path,
+    jail: Option<&Jail>,
     cancel: &Cancel,
 ) -> String {
     let mut output = Vec::new();
@@ -58,6 +72,7 @@ fn tool_line(
         dir: work_dir,
         env,
         timeout: TOOL_TIMEOUT,
+        jail,
     };
     let ended = process::run(&spawn, cancel, &mut |bytes| {
         let room = TOOL_OUTPUT_BYTES_MAX.saturating_sub(output.len());
@@ -76,6 +91,7 @@ fn tool_line(
         Ended::Signalled(signal) => format!("unavailable (signal {signal}): {line}"),
         Ended::TimedOut => format!("unavailable (timed out): {line}"),
         Ended::Cancelled => "unavailable (cancelled)".into(),
+        Ended::OverDisk(..) => "unavailable (work dir full)".into(),
         Ended::FailedToStart(e) => format!("unavailable ({e})"),
     }
 }

@@ -56,6 +56,7 @@ mod metrics;
 mod mirror;
 mod process;
 mod recipe;
+mod sandbox;
 mod step;
 mod workdir;
 
@@ -77,4 +78,5 @@ pub use recipe::{
     STEP_ENV_MAX, STEPS_MAX, Step, TIMEOUT_SECS_DEFAULT, TIMEOUT_SECS_MAX, TOOL_BYTES_MAX,
     TOOLS_MAX,
 };
+pub use sandbox::{Limits, SANDBOX_HOME, SANDBOX_WORK_DIR, Sandbox, SandboxConfig, SandboxError};
 pub use step::{OnOutput, StepOptions, StepRun, run_step};

@@ -15,6 +15,7 @@
 mod leader;
 
 use crate::cancel::Cancel;
+use crate::sandbox::{DiskWatch, Jail, disk::Usage};
 use leader::Leader;
 use std::collections::BTreeMap;
 use std::io::{self, Read};
@@ -41,6 +42,9 @@ pub(crate) struct Spawn<'a> {
     pub dir: &'a Path,
     pub env: &'a BTreeMap<String, String>,
     pub timeout: Duration,
+    /// The sandbox to run in; `None` runs the command as the node's user
+    /// with the node's view of the machine.
+    pub jail: Option<&'a Jail>,
 }
 
 /// How the command ended.
@@ -50,6 +54,8 @@ pub(crate) enum Ended {
     Signalled(i32),
     TimedOut,
     Cancelled,
+    /// The build area grew past its cap (bytes found, cap).
+    OverDisk(u64, u64),
     FailedToStart(io::Error),
 }
 
@@ -67,26 +73,38 @@ pub(crate) fn run(spawn: &Spawn<'_>, cancel: &Cancel, sink: &mut dyn FnMut(&[u8]
         Ok(leader) => leader,
         Err(e) => return Ended::FailedToStart(e),
     };
-    let ended = supervise(leader, spawn.timeout, cancel, &chunks, sink);
+    let disk = spawn.jail.map(Jail::disk_watch);
+    let ended = supervise(leader, spawn.timeout, cancel, disk, &chunks, sink);
     drain(&chunks, sink);
     ended
 }
 
-/// `/bin/sh -c COMMAND` in `dir`, in a new process group, with a cleared
-/// environment. The command owns both copies of the pipe's write end and is
-/// dropped right after spawning, so the pipe ends when the group is gone.
+/// `/bin/sh -c COMMAND` in `dir` (or in the jail), in a new process group,
+/// with a cleared environment. The command owns both copies of the pipe's
+/// write end and is dropped right after spawning, so the pipe ends when the
+/// group is gone.
 fn command(spawn: &Spawn<'_>, writer: io::PipeWriter) -> io::Result<Command> {
     use std::os::unix::process::CommandExt;
-    let mut command = Command::new("/bin/sh");
+    let mut env = BTreeMap::from([
+        ("PATH".to_owned(), PATH_DEFAULT.to_owned()),
+        ("BUILDMESH".to_owned(), "1".to_owned()),
+    ]);
+    env.extend(spawn.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let mut command = match spawn.jail {
+        Some(jail) => jail.command(spawn.command, &env),
+        None => {
+            let mut command = Command::new("/bin/sh");
+            command
+                .arg("-c")
+                .arg(spawn.command)
+                .current_dir(spawn.dir)
+                .env_clear()
+                .envs(&env)
+                .env("HOME", spawn.dir);
+            command
+        }
+    };
     command
-        .arg("-c")
-        .arg(spawn.command)
-        .current_dir(spawn.dir)
-        .env_clear()
-        .env("PATH", PATH_DEFAULT)
-        .env("HOME", spawn.dir)
-        .env("BUILDMESH", "1")
-        .envs(spawn.env)
         .stdin(Stdio::null())
         .stdout(writer.try_clone()?)
         .stderr(writer)
@@ -123,18 +141,24 @@ fn supervise(
     mut leader: Leader,
     timeout: Duration,
     cancel: &Cancel,
+    mut disk: Option<DiskWatch>,
     chunks: &Receiver<Vec<u8>>,
     sink: &mut dyn FnMut(&[u8]),
 ) -> Ended {
     let deadline = Instant::now() + timeout;
     loop {
         pass_on(chunks, sink, POLL);
+        let now = Instant::now();
+        let usage = disk.as_mut().map_or(Usage::Fine, |d| d.check(now));
         let verdict = if leader.has_exited() {
             None
         } else if cancel.is_cancelled() {
             Some(Ended::Cancelled)
-        } else if Instant::now() >= deadline {
+        } else if now >= deadline {
             Some(Ended::TimedOut)
+        } else if let Usage::Over(bytes) = usage {
+            let cap = disk.as_ref().map_or(0, DiskWatch::cap_bytes);
+            Some(Ended::OverDisk(bytes, cap))
         } else {
             continue;
         };

@@ -61,6 +61,10 @@ pub struct Recipe {
     /// Files kept after a passing build: paths relative to the work dir,
     /// each component possibly a `*`/`?` glob ([`ArtifactPattern`]).
     pub artifacts: Vec<ArtifactPattern>,
+    /// Whether steps may reach the network (`network = false` at the top
+    /// of the recipe turns it off; a node's operator may turn it off for
+    /// every build). Only a sandboxed step can be kept off the network.
+    pub network: bool,
 }
 
 impl Recipe {

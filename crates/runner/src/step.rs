@@ -4,6 +4,7 @@ use crate::blobs::{BlobDir, BlobWriter, StoredBlob};
 use crate::cancel::Cancel;
 use crate::process::{self, Ended, Spawn};
 use crate::recipe::Step;
+use crate::sandbox::Jail;
 use buildmesh_protocol::StepStatus;
 use std::io::{self, Write};
 use std::path::Path;
@@ -51,6 +52,17 @@ pub fn run_step(
     blobs: &BlobDir,
     options: &StepOptions<'_>,
 ) -> io::Result<StepRun> {
+    run_step_in(step, work_dir, None, blobs, options)
+}
+
+/// [`run_step`], in `jail` if there is one.
+pub(crate) fn run_step_in(
+    step: &Step,
+    work_dir: &Path,
+    jail: Option<&Jail>,
+    blobs: &BlobDir,
+    options: &StepOptions<'_>,
+) -> io::Result<StepRun> {
     let mut log = Log::new(
         blobs.writer(Some(options.log_bytes_max))?,
         options.on_output,
@@ -60,6 +72,7 @@ pub fn run_step(
         dir: work_dir,
         env: &step.env,
         timeout: step.timeout,
+        jail,
     };
     let started = Instant::now();
     let ended = process::run(&spawn, options.cancel, &mut |bytes| log.push(bytes));
@@ -87,6 +100,15 @@ fn status_of(ended: Ended, step: &Step, log: &mut Log<'_>) -> StepStatus {
                 "timed out after {secs} s; the step's process group was killed"
             ));
             StepStatus::TimedOut
+        }
+        Ended::OverDisk(bytes, cap) => {
+            log.note(&format!(
+                "the work dir, /tmp and HOME hold {} MiB, past the node's cap of {} MiB; \
+                 the sandbox was killed",
+                bytes / (1024 * 1024),
+                cap / (1024 * 1024)
+            ));
+            StepStatus::Signalled(SIGKILL)
         }
         Ended::FailedToStart(e) => {
             log.note(&format!("could not start /bin/sh: {e}"));

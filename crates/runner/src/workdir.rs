@@ -1,4 +1,9 @@
 //! The directory one build runs in, removed whatever happens.
+//!
+//! It is an area of three directories: `src` (the checkout, where steps
+//! run), and `tmp` and `home`, which a sandbox mounts as the step's `/tmp`
+//! and `HOME`, so that everything a build writes is on disk in one place,
+//! counted against one cap and removed together.
 
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -12,8 +17,12 @@ static SERIAL: AtomicU64 = AtomicU64::new(0);
 /// when a build panics or returns early.
 #[derive(Debug)]
 pub(crate) struct WorkDir {
+    area: PathBuf,
     path: PathBuf,
 }
+
+/// The area's directories besides the work dir itself.
+const SCRATCH: [&str; 2] = ["tmp", "home"];
 
 impl WorkDir {
     /// A new, empty directory under `root`, named after `label`, the
@@ -22,9 +31,19 @@ impl WorkDir {
         std::fs::create_dir_all(root)?;
         loop {
             let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
-            let path = root.join(format!("{label}-{}-{serial}", std::process::id()));
-            match std::fs::create_dir(&path) {
-                Ok(()) => return Ok(WorkDir { path }),
+            let area = root.join(format!("{label}-{}-{serial}", std::process::id()));
+            match std::fs::create_dir(&area) {
+                Ok(()) => {
+                    let work = WorkDir {
+                        path: area.join("src"),
+                        area,
+                    };
+                    std::fs::create_dir(&work.path)?;
+                    for dir in SCRATCH {
+                        std::fs::create_dir(work.area.join(dir))?;
+                    }
+                    return Ok(work);
+                }
                 // Left over from an earlier process with the same pid.
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(e),
@@ -32,15 +51,22 @@ impl WorkDir {
         }
     }
 
+    /// The work dir: the checkout, where steps run.
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The step's `/tmp` and `HOME` when it runs in a sandbox.
+    pub(crate) fn scratch(&self) -> (PathBuf, PathBuf) {
+        let [tmp, home] = SCRATCH.map(|d| self.area.join(d));
+        (tmp, home)
     }
 }
 
 impl Drop for WorkDir {
     fn drop(&mut self) {
-        if let Err(e) = remove(&self.path) {
-            tracing::warn!(path = %self.path.display(), "could not remove a work dir: {e}");
+        if let Err(e) = remove(&self.area) {
+            tracing::warn!(path = %self.area.display(), "could not remove a work dir: {e}");
         }
     }
 }
@@ -90,8 +116,10 @@ mod tests {
         std::fs::create_dir_all(locked.join("inner")).unwrap();
         std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
         let path = a.path().to_owned();
+        let (tmp, home) = a.scratch();
+        assert!(tmp.is_dir() && home.is_dir());
         drop(a);
-        assert!(!path.exists());
+        assert!(!path.exists() && !tmp.exists());
         drop(b);
         assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0);
     }

@@ -3,7 +3,7 @@
 
 use buildmesh_http::live::LiveOutput;
 use buildmesh_protocol::{CommitId, ProjectId};
-use buildmesh_runner::{BlobDir, BuildJob, BuildReport, Cancel, RunnerContext, run_build};
+use buildmesh_runner::{BlobDir, BuildJob, BuildReport, Cancel, RunnerContext, Sandbox, run_build};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -37,6 +37,8 @@ pub struct ExecutorConfig {
     pub blobs: PathBuf,
     /// Whether repositories on this machine may be built.
     pub allow_local_repositories: bool,
+    /// The sandbox steps run in (`None`: as this node's user).
+    pub sandbox: Option<Arc<Sandbox>>,
 }
 
 /// The builds running on this node.
@@ -93,6 +95,7 @@ impl Executor {
         );
         context.cancel = cancel.clone();
         context.allow_local_repositories = self.config.allow_local_repositories;
+        context.sandbox = self.config.sandbox.clone();
         let (live, cell_of) = (self.live.clone(), cell.clone());
         context.on_output = Some(Arc::new(move |_, step: &str, bytes: &[u8]| {
             // Nobody watching is not an error.

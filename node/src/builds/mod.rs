@@ -9,7 +9,7 @@ pub mod poller;
 
 use buildmesh_core::claim::{CellKey, ClaimAction, ClaimInput, Claimer};
 use buildmesh_core::log::EntryStore;
-use buildmesh_core::view::{Builders, Watch, Work, work};
+use buildmesh_core::view::{Acceptance, Builders, Declined, Verdict, Watch, Work, work};
 use buildmesh_protocol::{Bid, Body, Claim, ProjectId, PublicKey, SignedBid, Timestamp};
 use ed25519_dalek::SigningKey;
 use executor::{CellName, Executor};
@@ -26,8 +26,9 @@ pub fn read_work<S: EntryStore>(
     store: &S,
     me: &PublicKey,
     platforms: &BTreeSet<String>,
+    acceptance: &Acceptance,
 ) -> Result<Work, S::Error> {
-    work(store, me, platforms, COMMITS_MAX)
+    work(store, me, platforms, acceptance, COMMITS_MAX)
 }
 
 /// What a claimer's action asks of the driver that only the driver can do
@@ -57,6 +58,8 @@ pub struct Builds {
     seen: BTreeMap<PublicKey, Seen>,
     /// Cells on this node's platforms still waiting for results.
     queue: usize,
+    /// Projects already said (in the log) not to be built here, and why.
+    declined: BTreeSet<(ProjectId, Verdict)>,
 }
 
 /// What a peer's bids said.
@@ -94,6 +97,7 @@ impl Builds {
             report: false,
             seen: BTreeMap::new(),
             queue: 0,
+            declined: BTreeSet::new(),
         }
     }
 
@@ -142,7 +146,11 @@ impl Builds {
             events,
             builders,
             forked,
+            declined,
         } = work;
+        for project in declined {
+            self.say_declined(project);
+        }
         self.builders = builders;
         self.forked = forked;
         self.watches.send_if_modified(|current| {
@@ -187,6 +195,34 @@ impl Builds {
             self.claimer.handle(now, input);
         }
         self.drain(now)
+    }
+
+    /// Says once at `info` (per project and reason) why a project that
+    /// wants this node's platform is not built here.
+    fn say_declined(&mut self, declined: Declined) {
+        if !self.declined.insert((declined.project, declined.verdict)) {
+            return;
+        }
+        let Declined {
+            project,
+            name,
+            owner,
+            verdict,
+        } = declined;
+        match verdict {
+            Verdict::NotAccepted => tracing::info!(
+                %project, %name, maintainer = %owner,
+                "project {name:?} wants this node's platform but is not accepted here; to build \
+                 it, restart with --accept-project {project} (or --accept-maintainer {owner})"
+            ),
+            Verdict::NeedsSandbox => tracing::info!(
+                %project, %name, maintainer = %owner,
+                "project {name:?} is accepted but not built: no sandbox runs on this machine \
+                 and its maintainer is not this node's own (install bubblewrap, or pass \
+                 --unsandboxed)"
+            ),
+            Verdict::Accepted => {}
+        }
     }
 
     /// Makes the poller poll now (a forge said something was pushed). A

@@ -46,6 +46,12 @@ pub fn run_with(config: NodeConfig, seed: Vec<Vec<u8>>) -> Result<ExitCode> {
 /// elsewhere (`buildmesh up`'s project declaration) to take first.
 async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
     let key = load_or_create_key(&config.data_dir.key_file())?;
+    let isolation = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || crate::isolation::decide(&config))
+            .await
+            .context("the sandbox check stopped")?
+    };
     let public = PublicKey::from(key.verifying_key());
     let store = SledStore::open(&config.data_dir.store())?;
     let mut mesh_config = MeshConfig::new(key.to_bytes());
@@ -66,6 +72,7 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
     let work_for = crate::views::WorkFor {
         me: public,
         platforms: config.platforms.iter().cloned().collect(),
+        acceptance: isolation.acceptance.clone(),
         publish: work_tx,
     };
     let views = crate::views::start(store.read_only(), views_tx, work_for)
@@ -78,12 +85,15 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
         while replicator.poll_action().is_some() {}
     }
     let (live, _) = broadcast::channel(buildmesh_http::live::LIVE_CHUNKS);
-    let (builds, new_commits, builds_done) = start_builds(&config, builds_key, live.clone())?;
+    let (builds, new_commits, builds_done) =
+        start_builds(&config, &isolation, builds_key, live.clone())?;
 
     let (status, status_rx) = watch::channel(NodeStatus {
         public_key: public.to_string(),
         peer_id: info.peer_id.clone(),
         platforms: config.platforms.clone(),
+        accepts: crate::isolation::accepts(&config.acceptance),
+        sandbox: isolation.status.clone(),
         ..NodeStatus::default()
     });
     let (commands_tx, commands) = mpsc::channel(64);
@@ -132,6 +142,7 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
     driver.refresh_status()?;
     println!("http http://{http_addr}");
     println!("node {public} ({})", info.peer_id);
+    say_what_is_built(&config, &isolation);
     let outcome = driver.run(stop_signal()).await;
     let _ = stop_http.send(());
     let _ = http.await;
@@ -142,6 +153,7 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
 /// which the poller and the builds report.
 fn start_builds(
     config: &NodeConfig,
+    isolation: &crate::isolation::Isolation,
     key: SigningKey,
     live: broadcast::Sender<buildmesh_http::live::LiveOutput>,
 ) -> Result<(
@@ -167,6 +179,7 @@ fn start_builds(
             work: config.data_dir.work(),
             blobs: config.data_dir.blobs(),
             allow_local_repositories: config.allow_local_repositories,
+            sandbox: isolation.sandbox.clone(),
         },
         done_tx,
         live,
@@ -189,6 +202,26 @@ fn start_builds(
     let mut builds = Builds::new(key, claimer, executor, watches_tx, poke_tx);
     builds.report = config.report;
     Ok((builds, found_rx, done_rx))
+}
+
+/// Tells the operator at start what this node builds, and how.
+fn say_what_is_built(config: &NodeConfig, isolation: &crate::isolation::Isolation) {
+    let accepts = crate::isolation::accepts(&config.acceptance);
+    match accepts.hint {
+        Some(hint) => println!("accepts nothing: {hint}"),
+        None => {
+            for project in &accepts.projects {
+                println!("accepts project {project}");
+            }
+            for maintainer in &accepts.maintainers {
+                println!("accepts every project of maintainer {maintainer}");
+            }
+        }
+    }
+    println!(
+        "sandbox {}: {}",
+        isolation.status.mode, isolation.status.detail
+    );
 }
 
 /// The node key at `path`, created if there is none.

@@ -14,7 +14,9 @@ use crate::data_dir::DataDir;
 use crate::maintainer::MaintainerKey;
 use anyhow::{Context, Result};
 use buildmesh_core::schedule::Cron;
+use buildmesh_core::view::Acceptance;
 use buildmesh_protocol::{Body, BuilderPolicy, ProjectDeclaration, ProjectId, PublicKey};
+use buildmesh_runner::SandboxConfig;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -74,6 +76,10 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         root.display()
     );
     println!("project {} {project}", declaration.name);
+    let sandbox = SandboxConfig {
+        hidden: vec![std::path::absolute(data_dir.root())?],
+        ..SandboxConfig::default()
+    };
     let config = NodeConfig {
         data_dir,
         listen: vec!["/ip4/127.0.0.1/tcp/0".to_owned()],
@@ -91,6 +97,9 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         webhook_secret: None,
         maintainer_key: Some(maintainer_path),
         schedules,
+        acceptance: Acceptance::only(project),
+        unsandboxed: false,
+        sandbox,
     };
     run_with(config, seed)
 }

@@ -5,6 +5,7 @@
 //! node feeds what it finds to its claimer and its poller; any node given
 //! the same entries finds the same work.
 
+use super::acceptance::{Acceptance, Verdict};
 use super::policy::{Builders, Policy};
 use super::project_log::{Fact, ProjectLog, fetch};
 use crate::log::{EntryStore, IndexKey};
@@ -72,6 +73,22 @@ pub struct Work {
     pub builders: BTreeMap<ProjectId, Builders>,
     /// Authors with a fork proof against them.
     pub forked: BTreeSet<PublicKey>,
+    /// Projects that want one of this node's platforms but are not built
+    /// here, and why.
+    pub declined: Vec<Declined>,
+}
+
+/// A project that wants this node's platform and that it does not build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declined {
+    /// The project.
+    pub project: ProjectId,
+    /// Its name.
+    pub name: String,
+    /// The maintainer who declared it.
+    pub owner: PublicKey,
+    /// Why it is not built.
+    pub verdict: Verdict,
 }
 
 /// A cell named by borrowed parts.
@@ -107,11 +124,14 @@ impl Work {
 }
 
 /// The work the log holds for the node `me` serving `platforms`, over the
-/// newest `commits_max` announced commits of each project.
+/// newest `commits_max` announced commits of each project its operator
+/// accepted. Projects not accepted get no watch and no wanted cell; those
+/// that want one of `platforms` are listed in [`Work::declined`].
 pub fn work<S: EntryStore>(
     store: &S,
     me: &PublicKey,
     platforms: &BTreeSet<String>,
+    acceptance: &Acceptance,
     commits_max: usize,
 ) -> Result<Work, S::Error> {
     let mut work = Work {
@@ -127,6 +147,19 @@ pub fn work<S: EntryStore>(
         let Some(policy) = Policy::of(&log) else {
             continue;
         };
+        let verdict = acceptance.verdict(&project, &policy.owner);
+        if verdict != Verdict::Accepted {
+            let declaration = policy.declaration;
+            if declaration.platforms.iter().any(|p| platforms.contains(p)) {
+                work.declined.push(Declined {
+                    project,
+                    name: declaration.name.clone(),
+                    owner: policy.owner,
+                    verdict,
+                });
+            }
+            continue;
+        }
         work.builders.insert(project, policy.builders().clone());
         if policy.may_announce(me) {
             work.watches.push(watch(store, &log, &policy, commits_max)?);

@@ -27,6 +27,8 @@ pub fn mesh(site: Site<'_>, node: &NodeStatus) -> String {
          <tr><th>Peer id</th><td><code>{}</code></td></tr>\n\
          <tr><th>Listening on</th><td>{}</td></tr>\n\
          <tr><th>Builds for</th><td>{}</td></tr>\n\
+         <tr><th>Accepts</th><td>{}</td></tr>\n\
+         <tr><th>Sandbox</th><td>{}</td></tr>\n\
          <tr><th>Entries</th><td>{}</td></tr>\n\
          <tr><th>Received from peers</th><td>{}</td></tr>\n\
          <tr><th>Last entry added</th><td>{last_applied}</td></tr>\n\
@@ -37,6 +39,8 @@ pub fn mesh(site: Site<'_>, node: &NodeStatus) -> String {
         escape(&node.peer_id),
         code_list(&node.listen),
         code_list(&node.platforms),
+        accepts(node),
+        sandbox(node),
         node.entries,
         node.entries_received,
         escape(&node.digest),
@@ -44,6 +48,40 @@ pub fn mesh(site: Site<'_>, node: &NodeStatus) -> String {
         peers(&node.peers),
     );
     layout::page(site, "Mesh", &body, None)
+}
+
+/// What the operator accepted, or how to accept something.
+fn accepts(node: &NodeStatus) -> String {
+    let accepts = &node.accepts;
+    let mut parts = Vec::new();
+    if !accepts.projects.is_empty() {
+        parts.push(format!("projects {}", code_list(&accepts.projects)));
+    }
+    if !accepts.maintainers.is_empty() {
+        parts.push(format!(
+            "every project of maintainers {}",
+            code_list(&accepts.maintainers)
+        ));
+    }
+    if let Some(hint) = &accepts.hint {
+        parts.push(format!("<span class=\"note\">{}</span>", escape(hint)));
+    }
+    parts.join("<br>\n")
+}
+
+/// How steps run, in words.
+fn sandbox(node: &NodeStatus) -> String {
+    let sandbox = &node.sandbox;
+    let network = if sandbox.network {
+        "steps may use the network"
+    } else {
+        "no step may use the network"
+    };
+    format!(
+        "<strong>{}</strong>: {} ({network})",
+        escape(&sandbox.mode),
+        escape(&sandbox.detail)
+    )
 }
 
 fn code_list(items: &[String]) -> String {

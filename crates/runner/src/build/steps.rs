@@ -2,7 +2,8 @@
 
 use super::{BuildError, RunnerContext};
 use crate::recipe::{Recipe, Step};
-use crate::step::{StepOptions, StepRun, run_step};
+use crate::sandbox::Jail;
+use crate::step::{StepOptions, StepRun, run_step_in};
 use buildmesh_protocol::{BlobHash, BuildResult, Outcome, StepResult, StepStatus};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,6 +18,7 @@ use std::path::Path;
 pub(super) fn run_all(
     recipe: &Recipe,
     dir: &Path,
+    jail: Option<&Jail>,
     context: &RunnerContext,
     result: &mut BuildResult,
 ) -> Result<BTreeMap<String, BlobHash>, BuildError> {
@@ -36,7 +38,7 @@ pub(super) fn run_all(
             env: recipe.environment_of(step),
             ..step.clone()
         };
-        match run_one(index, &prepared, dir, context) {
+        match run_one(index, &prepared, dir, jail, context) {
             Ok(run) => {
                 failed = run.status != StepStatus::Exited(0);
                 logs.insert(step.name.clone(), run.log.hash);
@@ -67,6 +69,7 @@ fn run_one(
     index: usize,
     step: &Step,
     dir: &Path,
+    jail: Option<&Jail>,
     context: &RunnerContext,
 ) -> std::io::Result<StepRun> {
     let forward = |bytes: &[u8]| {
@@ -83,7 +86,7 @@ fn run_one(
             .then_some(&forward as &dyn Fn(&[u8])),
     };
     tracing::info!(step = %step.name, "step started");
-    let run = run_step(step, dir, &context.blobs, &options)?;
+    let run = run_step_in(step, dir, jail, &context.blobs, &options)?;
     tracing::info!(step = %step.name, status = ?run.status, ms = run.duration_ms, "step ended");
     Ok(run)
 }

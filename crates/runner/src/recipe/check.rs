@@ -61,6 +61,7 @@ pub(crate) fn recipe(raw: RawRecipe) -> Result<Recipe, RecipeError> {
         tools,
         inherit,
         artifacts,
+        network: raw.network,
     })
 }
 

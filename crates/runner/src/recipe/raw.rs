@@ -16,6 +16,8 @@ pub(crate) struct RawRecipe {
     pub environment: RawEnvironment,
     #[serde(default)]
     pub artifacts: RawArtifacts,
+    #[serde(default = "default_network")]
+    pub network: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,6 +56,10 @@ pub(crate) struct RawEnvironment {
 pub(crate) struct RawArtifacts {
     #[serde(default)]
     pub paths: Vec<String>,
+}
+
+fn default_network() -> bool {
+    true
 }
 
 fn default_timeout() -> u64 {

@@ -1,0 +1,316 @@
+//! Every step in a sandbox: bubblewrap (`bwrap`) puts the step's shell in
+//! new user, PID, IPC, UTS and mount namespaces (and a new network
+//! namespace when the network is off), as an unprivileged uid, where it
+//! sees only:
+//!
+//! - the system directories (`/usr`, `/etc`, `/bin`, `/lib*`, ...),
+//!   read-only, with every entry that other users could not read hidden
+//!   ([`scan`]): `/etc/shadow`, TLS private keys, the operator's secrets;
+//! - its work dir at `/build` (read-write), a private `/tmp` and `HOME`
+//!   (`/home/build`), all three on disk in the build's own area;
+//! - the toolchain paths the recipe inherits (`PATH`, `CARGO_HOME`, ...),
+//!   read-only, unless one would reveal the operator's home or the node's
+//!   data ([`binds`]).
+//!
+//! Nothing else: not the node's data dir and key, not the operator's home,
+//! not `/var` or `/run`. The step's processes get resource limits through
+//! `prlimit` ([`Limits`]); the work area's size is watched by the runner
+//! ([`DiskWatch`]). Because bubblewrap runs the sandbox as PID 1 of its own
+//! PID namespace and `--die-with-parent` ties it to the runner, killing
+//! `bwrap` (the step's process group leader) kills every process the step
+//! started, a `setsid` daemon included, and so does the node's death.
+
+mod binds;
+pub(crate) mod disk;
+mod limits;
+mod scan;
+
+pub use disk::DiskWatch;
+pub use limits::Limits;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+/// Where the step's work dir is mounted inside the sandbox (and its cwd).
+pub const SANDBOX_WORK_DIR: &str = "/build";
+/// The step's `HOME` inside the sandbox.
+pub const SANDBOX_HOME: &str = "/home/build";
+/// The uid and gid a step has inside the sandbox.
+const SANDBOX_ID: &str = "1000";
+/// Size of the sandbox's `/dev/shm` (memory), bytes.
+const SHM_BYTES: &str = "67108864";
+/// The sandbox's host name: builds should not depend on the donor's.
+const SANDBOX_HOSTNAME: &str = "buildmesh";
+
+/// What an operator decides about sandboxes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxConfig {
+    /// The bubblewrap binary [default: `bwrap`, found on `PATH`].
+    pub bwrap: PathBuf,
+    /// util-linux's `prlimit`, run inside the sandbox to set limits.
+    pub prlimit: PathBuf,
+    /// Resource limits of every step.
+    pub limits: Limits,
+    /// Whether any step may use the network. `false` forces it off for
+    /// every build, whatever recipes say.
+    pub network: bool,
+    /// Paths to keep out of every sandbox even if they sit inside a system
+    /// directory: the node's data dir, config and secrets.
+    pub hidden: Vec<PathBuf>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            bwrap: PathBuf::from("bwrap"),
+            prlimit: PathBuf::from("/usr/bin/prlimit"),
+            limits: Limits::default(),
+            network: true,
+            hidden: Vec::new(),
+        }
+    }
+}
+
+/// Why no sandbox can run here.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// `bwrap` could not be started.
+    #[error(
+        "bubblewrap ({path}) cannot be started: {source}; install it (Debian: apt-get install \
+         bubblewrap)"
+    )]
+    NoBubblewrap {
+        /// What was tried.
+        path: PathBuf,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// `prlimit` is missing.
+    #[error("{0} is missing; install util-linux, which sets the sandbox's resource limits")]
+    NoPrlimit(PathBuf),
+    /// `bwrap` ran but could not make a sandbox (user namespaces off...).
+    #[error(
+        "bubblewrap cannot create a sandbox here: {0}; enable unprivileged user namespaces \
+         (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0)"
+    )]
+    Refused(String),
+    /// The trial build area could not be made.
+    #[error("preparing a trial sandbox: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A sandbox that was seen to work on this machine: the configuration plus
+/// what must be hidden in the system directories.
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    config: SandboxConfig,
+    /// System directories bound read-only, or symlinks recreated.
+    system: Vec<binds::SystemPath>,
+    /// Entries of the system directories to hide (not world-readable, or
+    /// named by the operator).
+    masks: Vec<scan::Mask>,
+    /// The operator's home: never bound, not even through `inherit`.
+    home: Option<PathBuf>,
+}
+
+/// One build's sandbox: its area on disk and what its recipe asks.
+#[derive(Debug, Clone)]
+pub(crate) struct Jail {
+    sandbox: Arc<Sandbox>,
+    /// Mounted at [`SANDBOX_WORK_DIR`].
+    work: PathBuf,
+    /// Mounted at `/tmp`.
+    tmp: PathBuf,
+    /// Mounted at [`SANDBOX_HOME`].
+    home: PathBuf,
+    /// Whether the recipe wants the network (the operator may still say no).
+    network: bool,
+    /// Host paths from inherited variables, bound read-only.
+    toolchain: Vec<PathBuf>,
+    /// What others could not read near the top of those paths (a
+    /// `credentials.toml` in `CARGO_HOME`).
+    toolchain_masks: Vec<scan::Mask>,
+}
+
+/// How deep the toolchain paths are scanned for files to hide, per build.
+const TOOLCHAIN_SCAN_DEPTH: usize = 2;
+
+impl Jail {
+    /// A jail with `work` as its work dir and `tmp` and `home` beside it
+    /// (all three must exist), binding the toolchain paths of `env`.
+    pub(crate) fn new(
+        sandbox: Arc<Sandbox>,
+        work: PathBuf,
+        scratch: (PathBuf, PathBuf),
+        network: bool,
+        env: &BTreeMap<String, String>,
+    ) -> Jail {
+        let toolchain = sandbox.toolchain_paths(env);
+        let mut toolchain_masks = Vec::new();
+        for path in &toolchain {
+            scan::unreadable(path, TOOLCHAIN_SCAN_DEPTH, &mut toolchain_masks);
+        }
+        Jail {
+            sandbox,
+            work,
+            tmp: scratch.0,
+            home: scratch.1,
+            network,
+            toolchain,
+            toolchain_masks,
+        }
+    }
+
+    /// The command that runs `command` in this jail.
+    pub(crate) fn command(&self, command: &str, env: &BTreeMap<String, String>) -> Command {
+        self.sandbox.command(self, command, env)
+    }
+
+    /// A watch on the size of the jail's three directories.
+    pub(crate) fn disk_watch(&self) -> DiskWatch {
+        DiskWatch::new(
+            vec![self.work.clone(), self.tmp.clone(), self.home.clone()],
+            self.sandbox.config.limits.work_bytes,
+        )
+    }
+
+    /// Whether steps of this jail reach the network.
+    pub(crate) fn has_network(&self) -> bool {
+        self.network && self.sandbox.config.network
+    }
+}
+
+impl Sandbox {
+    /// Checks that a sandbox runs here (starts one that runs `true`) and
+    /// finds what to hide in the system directories.
+    pub fn probe(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
+        if !config.prlimit.is_file() {
+            return Err(SandboxError::NoPrlimit(config.prlimit.clone()));
+        }
+        let sandbox = Sandbox {
+            system: binds::system_paths(),
+            masks: scan::masks(&config.hidden),
+            home: std::env::var_os("HOME").map(PathBuf::from),
+            config,
+        };
+        sandbox.trial()?;
+        Ok(sandbox)
+    }
+
+    /// The limits every step runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.config.limits
+    }
+
+    /// Whether the operator lets steps use the network at all.
+    pub fn network_allowed(&self) -> bool {
+        self.config.network
+    }
+
+    /// Runs `true` in a throwaway sandbox.
+    fn trial(&self) -> Result<(), SandboxError> {
+        let area = tempfile_area()?;
+        let dirs = ["src", "tmp", "home"].map(|d| area.join(d));
+        for dir in &dirs {
+            std::fs::create_dir_all(dir)?;
+        }
+        let [work, tmp, home] = dirs;
+        let jail = Jail::new(
+            Arc::new(self.clone()),
+            work,
+            (tmp, home),
+            false,
+            &BTreeMap::new(),
+        );
+        let output = self
+            .command(&jail, "true", &BTreeMap::new())
+            .stdin(Stdio::null())
+            .output();
+        let _ = std::fs::remove_dir_all(&area);
+        let output = output.map_err(|source| SandboxError::NoBubblewrap {
+            path: self.config.bwrap.clone(),
+            source,
+        })?;
+        if output.status.success() {
+            return Ok(());
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        Err(SandboxError::Refused(crate::fit::truncate(
+            stderr.trim(),
+            300,
+        )))
+    }
+
+    /// `bwrap ... -- prlimit ... /bin/sh -c COMMAND` for `jail`, with
+    /// exactly `env` (plus `HOME`) in the step's environment.
+    fn command(&self, jail: &Jail, command: &str, env: &BTreeMap<String, String>) -> Command {
+        let mut bwrap = Command::new(&self.config.bwrap);
+        bwrap.env_clear();
+        bwrap.args([
+            "--die-with-parent",
+            "--new-session",
+            "--unshare-user",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+        ]);
+        if !jail.has_network() {
+            bwrap.arg("--unshare-net");
+        }
+        bwrap.args(["--uid", SANDBOX_ID, "--gid", SANDBOX_ID]);
+        bwrap.args(["--hostname", SANDBOX_HOSTNAME]);
+        for path in &self.system {
+            path.add_to(&mut bwrap);
+        }
+        for mask in &self.masks {
+            mask.add_to(&mut bwrap);
+        }
+        bwrap.args([
+            "--proc", "/proc", "--dev", "/dev", "--size", SHM_BYTES, "--tmpfs", "/dev/shm",
+        ]);
+        bwrap.arg("--bind").arg(&jail.work).arg(SANDBOX_WORK_DIR);
+        bwrap.arg("--bind").arg(&jail.tmp).arg("/tmp");
+        bwrap.arg("--bind").arg(&jail.home).arg(SANDBOX_HOME);
+        for path in &jail.toolchain {
+            bwrap.arg("--ro-bind").arg(path).arg(path);
+        }
+        for mask in &jail.toolchain_masks {
+            mask.add_to(&mut bwrap);
+        }
+        // The sandbox's own root and /dev are tmpfs: read-only, so nothing
+        // but the build area (on disk, watched) and /dev/shm (capped) grows.
+        bwrap.args(["--remount-ro", "/dev", "--remount-ro", "/"]);
+        bwrap.args(["--chdir", SANDBOX_WORK_DIR, "--"]);
+        bwrap.arg(&self.config.prlimit);
+        bwrap.args(self.config.limits.prlimit_args());
+        bwrap.args(["/bin/sh", "-c", command]);
+        bwrap.envs(env);
+        bwrap.env("HOME", SANDBOX_HOME);
+        bwrap
+    }
+
+    /// The host paths of `env`'s values that may be bound read-only:
+    /// absolute paths that exist, outside the system directories, that do
+    /// not contain the operator's home or anything hidden. `HOME` itself is
+    /// never bound: the step gets a private one.
+    fn toolchain_paths(&self, env: &BTreeMap<String, String>) -> Vec<PathBuf> {
+        binds::toolchain_paths(env, self.home.as_deref(), &self.config.hidden)
+    }
+}
+
+/// A fresh directory for the trial sandbox.
+fn tempfile_area() -> std::io::Result<PathBuf> {
+    let area = std::env::temp_dir().join(format!(
+        "buildmesh-sandbox-trial-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    ));
+    std::fs::create_dir(&area)?;
+    Ok(area)
+}
