@@ -1,25 +1,28 @@
 //! Files a passing build keeps: `[artifacts] paths`, matched in the work
 //! dir after the steps and copied into the blob dir.
 //!
-//! Like metrics, an artifact that cannot be kept is not an error: it is
-//! left out of the result and the reason goes into the report's warnings.
-//! What is listed is always exactly what is stored: a file is never cut
-//! (too large means left out), and neither is its name (too long means
-//! left out), since a shortened name would name another file.
+//! An artifact that cannot be kept for want of something (no match, too
+//! large, a name too long) is not an error: it is left out of the result
+//! and the reason goes into the report's warnings. One that must not be
+//! kept (a symbolic link, a hard link, not a regular file: see
+//! [`crate::inside`]) is: the build is then an error that names it, and
+//! nothing is kept. What is listed is always exactly what is stored: a
+//! file is never cut (too large means left out), and neither is its name
+//! (too long means left out), since a shortened name would name another
+//! file.
 
 mod glob;
 
 use crate::blobs::BlobDir;
 use crate::cancel::Cancel;
 use crate::fit::truncate;
+use crate::inside::{Inside, Kind, Refusal, Refused};
 use crate::recipe::{ArtifactPattern, is_glob};
 use buildmesh_protocol::{Artifact, LONG_TEXT_BYTES_MAX};
-use nix::fcntl::OFlag;
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Most artifacts one build lists; further matches are left out.
 pub const ARTIFACTS_MAX: usize = 32;
@@ -32,8 +35,9 @@ pub const ARTIFACT_NAME_BYTES_MAX: usize = LONG_TEXT_BYTES_MAX;
 const FILE_WARNINGS_MAX: usize = 32;
 
 /// Stores the files `patterns` match under `work_dir` in `blobs` and lists
-/// them, by name: regular files only, at most [`ARTIFACTS_MAX`], each at
-/// most `bytes_max` bytes, none whose real path leaves the work dir.
+/// them, by name: at most [`ARTIFACTS_MAX`], each at most `bytes_max`
+/// bytes, each opened as [`Inside::open_file`] allows. A file refused for
+/// safety goes into `refused`, and then nothing is stored or listed.
 pub(crate) fn capture_artifacts(
     patterns: &[ArtifactPattern],
     work_dir: &Path,
@@ -41,126 +45,112 @@ pub(crate) fn capture_artifacts(
     bytes_max: u64,
     cancel: &Cancel,
     warnings: &mut Vec<String>,
+    refused: &mut Refused,
 ) -> Vec<Artifact> {
     if patterns.is_empty() {
         return Vec::new();
     }
-    let inside = match work_dir.canonicalize() {
+    let inside = match Inside::open(work_dir) {
         Ok(inside) => inside,
         Err(e) => {
             warnings.push(format!("artifacts not kept: work dir: {e}"));
             return Vec::new();
         }
     };
+    let refused_before = refused.len();
     let mut notes = Notes::default();
-    let mut files = BTreeMap::new();
+    let mut found = Vec::new();
+    // Whether listing a pattern's directories already said something.
+    let mut explained = Vec::new();
     for pattern in patterns {
-        let before = notes.count;
-        let found = expand(pattern, work_dir, &inside, &mut notes);
-        let mut kept = 0;
-        for (name, path) in &found {
-            match resolve(name, path, &inside) {
-                Ok(real) => {
-                    files.insert(name.clone(), real);
-                    kept += 1;
-                }
-                Err(Refusal::NotAFile) if pattern.is_glob() => {}
-                Err(refusal) => notes.push(format!("artifact {} left out: {refusal}", shown(name))),
-            }
+        let said = notes.count + refused.len();
+        found.push(expand(pattern, &inside, &mut notes, refused));
+        explained.push(notes.count + refused.len() > said);
+    }
+    let mut matched = Matched::default();
+    for (pattern, names) in patterns.iter().zip(&found) {
+        for name in names {
+            matched.named.entry(name.clone()).or_default().by_name |= !pattern.is_glob();
         }
-        if kept == 0 && notes.count == before {
-            let what = if found.is_empty() {
-                "file"
-            } else {
-                "regular file"
-            };
+    }
+    matched.open_all(&inside, &mut notes, refused);
+    for ((pattern, names), explained) in patterns.iter().zip(&found).zip(explained) {
+        if explained {
+            continue;
+        }
+        if let Some(what) = matched.matches_nothing(names) {
             warnings.push(format!(
                 "artifact path {:?} matches no {what}",
                 pattern.text
             ));
         }
     }
-    let mut artifacts = Vec::new();
-    let total = files.len();
-    for (index, (name, path)) in files.into_iter().enumerate() {
-        if cancel.is_cancelled() {
-            break;
-        }
-        if artifacts.len() == ARTIFACTS_MAX {
-            warnings.push(format!(
-                "{} more artifacts matched and were left out; at most {ARTIFACTS_MAX} \
-                 are kept, the first by name",
-                total - index
-            ));
-            break;
-        }
-        match store(&path, blobs, bytes_max) {
-            Ok((hash, bytes)) => artifacts.push(Artifact { name, hash, bytes }),
-            Err(why) => notes.push(format!("artifact {} left out: {why}", shown(&name))),
-        }
+    if refused.len() > refused_before {
+        notes.finish(warnings);
+        return Vec::new();
     }
+    let artifacts = matched.store(blobs, bytes_max, cancel, &mut notes, warnings);
     notes.finish(warnings);
     artifacts
 }
 
-/// Every path that `pattern` names and that exists (as a link or not),
-/// with its name relative to the work dir, in no particular order.
+/// Every name relative to the work dir that `pattern` names (without a
+/// glob) or matches (listing directories), in no particular order. Names
+/// without a glob are not looked at here; directories listed are reached
+/// as files are, without links.
 fn expand(
     pattern: &ArtifactPattern,
-    work_dir: &Path,
-    inside: &Path,
+    inside: &Inside,
     notes: &mut Notes,
-) -> Vec<(String, PathBuf)> {
-    let mut found = vec![(String::new(), work_dir.to_owned())];
+    refused: &mut Refused,
+) -> Vec<String> {
+    let mut found = vec![String::new()];
     for component in &pattern.components {
         let mut next = Vec::new();
-        for (name, path) in found {
+        for name in found {
             let join = |part: &str| {
-                let name = if name.is_empty() {
+                if name.is_empty() {
                     part.to_owned()
                 } else {
                     format!("{name}/{part}")
-                };
-                (name, path.join(part))
+                }
             };
             if !is_glob(component) {
-                let (name, path) = join(component);
-                if path.symlink_metadata().is_ok() {
-                    next.push((name, path));
+                next.push(join(component));
+                continue;
+            }
+            let dir = if name.is_empty() { "." } else { name.as_str() };
+            let entries = match inside.list(Path::new(dir)) {
+                Ok(entries) => entries,
+                // Not a directory, or not there: nothing to match in it.
+                Err(Refusal::Missing) => continue,
+                Err(why) if why.is_safety() => {
+                    refused.push(
+                        &format!("artifact path {:?}: directory", pattern.text),
+                        dir,
+                        &why,
+                    );
+                    continue;
                 }
-                continue;
-            }
-            // Listing a directory needs it to be one, inside the work dir.
-            if !path.is_dir() {
-                continue;
-            }
-            if !path
-                .canonicalize()
-                .is_ok_and(|real| real.starts_with(inside))
-            {
-                let dir = if name.is_empty() { "." } else { name.as_str() };
-                notes.push(format!(
-                    "artifact path {:?}: directory {} leads outside the work dir; \
-                     not searched",
-                    pattern.text,
-                    shown(dir)
-                ));
-                continue;
-            }
-            let Ok(entries) = std::fs::read_dir(&path) else {
-                continue;
+                Err(why) => {
+                    notes.push(format!(
+                        "artifact path {:?}: directory {} not searched: {why}",
+                        pattern.text,
+                        shown(dir)
+                    ));
+                    continue;
+                }
             };
-            for entry in entries.flatten() {
-                let file_name = entry.file_name();
-                match file_name.to_str() {
+            for entry in entries {
+                match entry.to_str() {
                     Some(part) if glob::matches(component, part) => next.push(join(part)),
                     Some(_) => {}
                     None => {
-                        let lossy = file_name.to_string_lossy();
+                        let lossy = entry.to_string_lossy();
                         if glob::matches(component, &lossy) {
                             notes.push(format!(
                                 "artifact {} left out: its name is not UTF-8",
-                                shown(&join(&lossy).0)
+                                shown(&join(&lossy))
                             ));
                         }
                     }
@@ -172,54 +162,137 @@ fn expand(
     found
 }
 
-/// Why a matched path is not kept.
-#[derive(Debug, thiserror::Error)]
-enum Refusal {
-    #[error("it is not a regular file")]
-    NotAFile,
-    #[error("it leads outside the work dir")]
-    Outside,
-    #[error("its name is {0} bytes; the limit is {ARTIFACT_NAME_BYTES_MAX}")]
-    NameTooLong(usize),
-    #[error("{0}")]
-    Io(#[from] io::Error),
+/// Every name the patterns gave, and what opening it found.
+#[derive(Default)]
+struct Matched {
+    named: BTreeMap<String, Candidate>,
+    /// The first [`ARTIFACTS_MAX`] opened, by name, still open.
+    opened: Vec<(String, File)>,
+    /// How many more could have been opened.
+    more: usize,
 }
 
-/// The real path of the file `name`, if it may be kept.
-fn resolve(name: &str, path: &Path, inside: &Path) -> Result<PathBuf, Refusal> {
-    let real = path.canonicalize()?;
-    if !real.starts_with(inside) {
-        return Err(Refusal::Outside);
-    }
-    if !real.metadata()?.is_file() {
-        return Err(Refusal::NotAFile);
-    }
-    if name.len() > ARTIFACT_NAME_BYTES_MAX {
-        return Err(Refusal::NameTooLong(name.len()));
-    }
-    Ok(real)
+#[derive(Default)]
+struct Candidate {
+    /// Named by a pattern without a glob, not only matched by one.
+    by_name: bool,
+    seen: Seen,
 }
 
-/// Copies the file at `real` (a path without links) into a blob, whole
-/// or not at all.
+/// What opening one name found.
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    /// Nothing there.
+    #[default]
+    Missing,
+    /// A directory a glob matched: silently not a file.
+    Directory,
+    /// A file that may be kept.
+    File,
+    /// Not kept, and a warning or refusal says why.
+    Explained,
+}
+
+impl Matched {
+    /// Opens every name, in name order, keeping the first
+    /// [`ARTIFACTS_MAX`] files open. Every name is opened (not only the
+    /// first ones) so that whatever a pattern matched is judged.
+    fn open_all(&mut self, inside: &Inside, notes: &mut Notes, refused: &mut Refused) {
+        for (name, candidate) in &mut self.named {
+            candidate.seen = if name.len() > ARTIFACT_NAME_BYTES_MAX {
+                let why = format!(
+                    "its name is {} bytes; the limit is {ARTIFACT_NAME_BYTES_MAX}",
+                    name.len()
+                );
+                notes.push(format!("artifact {} left out: {why}", shown(name)));
+                Seen::Explained
+            } else {
+                match inside.open_file(Path::new(name)) {
+                    Ok(file) if self.opened.len() < ARTIFACTS_MAX => {
+                        self.opened.push((name.clone(), file));
+                        Seen::File
+                    }
+                    Ok(_) => {
+                        self.more += 1;
+                        Seen::File
+                    }
+                    Err(Refusal::Missing) => Seen::Missing,
+                    Err(Refusal::NotRegular(Kind::Directory)) if !candidate.by_name => {
+                        Seen::Directory
+                    }
+                    Err(why) if why.is_safety() => {
+                        refused.push("artifact", name, &why);
+                        Seen::Explained
+                    }
+                    Err(why) => {
+                        notes.push(format!("artifact {} left out: {why}", shown(name)));
+                        Seen::Explained
+                    }
+                }
+            };
+        }
+    }
+
+    /// What a pattern that gave `names` matches no one of, if it kept or
+    /// explained none: "file" if nothing was there, else "regular file".
+    fn matches_nothing(&self, names: &[String]) -> Option<&'static str> {
+        let seen: Vec<Seen> = names
+            .iter()
+            .filter_map(|name| self.named.get(name).map(|c| c.seen))
+            .collect();
+        if seen
+            .iter()
+            .any(|s| matches!(s, Seen::File | Seen::Explained))
+        {
+            return None;
+        }
+        Some(if seen.iter().all(|s| *s == Seen::Missing) {
+            "file"
+        } else {
+            "regular file"
+        })
+    }
+
+    /// Stores the files kept open, in name order.
+    fn store(
+        self,
+        blobs: &BlobDir,
+        bytes_max: u64,
+        cancel: &Cancel,
+        notes: &mut Notes,
+        warnings: &mut Vec<String>,
+    ) -> Vec<Artifact> {
+        let mut artifacts = Vec::new();
+        for (name, file) in self.opened {
+            if cancel.is_cancelled() {
+                return artifacts;
+            }
+            match store(file, blobs, bytes_max) {
+                Ok((hash, bytes)) => artifacts.push(Artifact { name, hash, bytes }),
+                Err(why) => notes.push(format!("artifact {} left out: {why}", shown(&name))),
+            }
+        }
+        if self.more > 0 {
+            warnings.push(format!(
+                "{} more artifacts matched and were left out; at most {ARTIFACTS_MAX} \
+                 are kept, the first by name",
+                self.more
+            ));
+        }
+        artifacts
+    }
+}
+
+/// Copies `file` (opened by [`Inside::open_file`]) into a blob, whole or
+/// not at all.
 fn store(
-    real: &Path,
+    file: File,
     blobs: &BlobDir,
     bytes_max: u64,
 ) -> Result<(buildmesh_protocol::BlobHash, u64), String> {
     let too_large =
         |bytes: u64| format!("it is {bytes} bytes; the limit is {bytes_max} (artifact_bytes_max)");
-    // No following a link swapped in since the path was resolved, and no
-    // waiting on a FIFO swapped in for the file.
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK).bits())
-        .open(real)
-        .map_err(|e| e.to_string())?;
     let metadata = file.metadata().map_err(|e| e.to_string())?;
-    if !metadata.is_file() {
-        return Err(Refusal::NotAFile.to_string());
-    }
     if metadata.len() > bytes_max {
         return Err(too_large(metadata.len()));
     }

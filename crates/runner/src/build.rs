@@ -8,6 +8,7 @@ use crate::blobs::{BlobDir, LOG_BYTES_MAX_DEFAULT};
 use crate::cancel::Cancel;
 use crate::environment::{capture_environment, capture_environment_in};
 use crate::fit;
+use crate::inside::Refused;
 use crate::metrics::capture_metrics;
 use crate::mirror::{self, Mirror, MirrorError};
 use crate::recipe::{RECIPE_BYTES_MAX, RECIPE_PATH, Recipe, RecipeError};
@@ -122,6 +123,8 @@ pub(crate) enum BuildError {
     },
     #[error("build cancelled")]
     Cancelled,
+    #[error("{0}")]
+    Refused(Refused),
 }
 
 impl RunnerContext {
@@ -194,6 +197,7 @@ fn build(
         )
     });
     let logs = steps::run_all(&recipe, work.path(), jail.as_ref(), context, result)?;
+    let mut refused = Refused::default();
     if result.outcome == Outcome::Passed {
         result.artifacts = capture_artifacts(
             &recipe.artifacts,
@@ -202,6 +206,7 @@ fn build(
             context.artifact_bytes_max,
             &context.cancel,
             warnings,
+            &mut refused,
         );
     }
     result.metrics = capture_metrics(
@@ -210,6 +215,7 @@ fn build(
         work.path(),
         &context.blobs,
         warnings,
+        &mut refused,
     );
     result.environment = capture_environment_in(
         &recipe.tools,
@@ -220,6 +226,11 @@ fn build(
     );
     if context.cancel.is_cancelled() {
         return Err(BuildError::Cancelled);
+    }
+    if !refused.is_empty() {
+        // A build that tried to publish what it must not publishes nothing.
+        result.metrics.clear();
+        return Err(BuildError::Refused(refused));
     }
     Ok(())
 }

@@ -51,6 +51,7 @@ mod build;
 mod cancel;
 mod environment;
 mod fit;
+mod inside;
 mod limits;
 mod metrics;
 mod mirror;
@@ -66,7 +67,6 @@ pub use build::{BuildJob, BuildReport, OutputCallback, RunnerContext, run_build}
 pub use cancel::Cancel;
 pub use environment::{TOOL_TIMEOUT, capture_environment};
 pub use limits::{BuildSlots, SlotGuard};
-pub use metrics::capture_metrics;
 pub use metrics::{METRIC_FILE_BYTES_MAX, METRIC_LOG_BYTES_MAX};
 pub use mirror::{
     BranchHead, CommitInfo, LocalCommit, Mirror, MirrorError, describe_local, is_local,

@@ -2,9 +2,13 @@
 //!
 //! A metric that cannot be captured (the step printed no match, the file is
 //! missing, the text is not a number) is left out of the result and
-//! explained in a warning: a missing number is not a broken build.
+//! explained in a warning: a missing number is not a broken build. A metric
+//! file refused for safety (a link, not a regular file: see
+//! [`crate::inside`]) is different: it goes into the build's refusals,
+//! which make the build an error.
 
 use crate::blobs::BlobDir;
+use crate::inside::{Inside, Refusal, Refused};
 use crate::recipe::MetricSource;
 use buildmesh_protocol::BlobHash;
 use regex::bytes::Regex;
@@ -18,19 +22,34 @@ pub const METRIC_LOG_BYTES_MAX: u64 = 64 * 1024 * 1024;
 pub const METRIC_FILE_BYTES_MAX: u64 = 4096;
 
 /// Captures each of `metrics`; `step_logs` gives each step's log blob.
-/// Files are read under `work_dir` only (symlinks out of it are refused).
-pub fn capture_metrics(
+/// Files are read beneath `work_dir` only, as [`Inside::open_file`]
+/// allows; a file refused for safety goes into `refused`.
+pub(crate) fn capture_metrics(
     metrics: &BTreeMap<String, MetricSource>,
     step_logs: &BTreeMap<String, BlobHash>,
     work_dir: &Path,
     blobs: &BlobDir,
     warnings: &mut Vec<String>,
+    refused: &mut Refused,
 ) -> BTreeMap<String, f64> {
     let mut captured = BTreeMap::new();
+    // The work dir is opened once, when the first file metric needs it.
+    let mut inside = None;
     for (name, source) in metrics {
         let value = match source {
             MetricSource::Output { step, regex } => from_log(step, regex, step_logs, blobs),
-            MetricSource::File { path } => from_file(work_dir, path),
+            MetricSource::File { path } => {
+                let inside = inside.get_or_insert_with(|| Inside::open(work_dir));
+                match from_file(inside.as_ref(), path) {
+                    Err(FileFailure::Refused(why)) => {
+                        let what = format!("metric {name} file");
+                        refused.push(&what, &path.to_string_lossy(), &why);
+                        continue;
+                    }
+                    Err(FileFailure::Other(why)) => Err(why),
+                    Ok(value) => Ok(value),
+                }
+            }
         };
         match value {
             Ok(value) => {
@@ -69,23 +88,30 @@ fn from_log(
     number(&String::from_utf8_lossy(text.as_bytes()))
 }
 
-fn from_file(work_dir: &Path, relative: &Path) -> Result<f64, String> {
+/// Why a metric file gave no number.
+enum FileFailure {
+    /// Refused for safety.
+    Refused(Refusal),
+    /// Missing, unreadable, not a number: a warning.
+    Other(String),
+}
+
+fn from_file(
+    inside: Result<&Inside, &std::io::Error>,
+    relative: &Path,
+) -> Result<f64, FileFailure> {
+    let inside = inside.map_err(|e| FileFailure::Other(format!("work dir: {e}")))?;
     let shown = relative.display();
-    let inside = work_dir
-        .canonicalize()
-        .map_err(|e| format!("work dir: {e}"))?;
-    let path = work_dir
-        .join(relative)
-        .canonicalize()
-        .map_err(|e| format!("file {shown}: {e}"))?;
-    if !path.starts_with(&inside) {
-        return Err(format!("file {shown} leads outside the work dir"));
-    }
+    let file = match inside.open_file(relative) {
+        Ok(file) => file,
+        Err(why) if why.is_safety() => return Err(FileFailure::Refused(why)),
+        Err(why) => return Err(FileFailure::Other(format!("file {shown}: {why}"))),
+    };
     let mut text = String::new();
-    std::fs::File::open(&path)
-        .and_then(|f| f.take(METRIC_FILE_BYTES_MAX).read_to_string(&mut text))
-        .map_err(|e| format!("file {shown}: {e}"))?;
-    number(&text)
+    file.take(METRIC_FILE_BYTES_MAX)
+        .read_to_string(&mut text)
+        .map_err(|e| FileFailure::Other(format!("file {shown}: {e}")))?;
+    number(&text).map_err(FileFailure::Other)
 }
 
 /// A finite number, surrounding white space ignored.
