@@ -7,7 +7,7 @@ mod support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{Repo, builder, declare, http};
+use support::{Maintainer, Repo, builder, declare, http};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -27,8 +27,8 @@ fn the_matrix_page_shows_a_passed_and_a_failed_cell() {
         "[[step]]\nname = \"check\"\ncommand = \"test -f README\"\n",
         "Add the check",
     );
-    let node = builder(vec![], &["linux"]);
-    let keys = tempfile::tempdir().unwrap();
+    let keys = Maintainer::new();
+    let node = builder(vec![], &["linux"], &keys);
     let project = declare(
         keys.path(),
         &node,

@@ -7,7 +7,7 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{Node, Repo, builder, declare, http, http_with};
+use support::{Maintainer, Node, Repo, builder, declare, http, http_with};
 
 /// The project's matrix, once the node's views show the project.
 fn matrix(node: &Node, project: &str) -> Option<serde_json::Value> {
@@ -71,7 +71,7 @@ fn finished(cell: &serde_json::Value) -> bool {
 struct Solo {
     repo: Repo,
     node: Node,
-    keys: tempfile::TempDir,
+    keys: Maintainer,
     project: String,
     commit: String,
 }
@@ -79,8 +79,8 @@ struct Solo {
 fn solo(name: &str, recipe: &str) -> Solo {
     let repo = Repo::new();
     let commit = repo.commit_recipe(recipe, name);
-    let node = builder(vec![], &["linux"]);
-    let keys = tempfile::tempdir().unwrap();
+    let keys = Maintainer::new();
+    let node = builder(vec![], &["linux"], &keys);
     let project = declare(keys.path(), &node, name, &repo, &["linux"], &node, &[&node]);
     Solo {
         repo,
@@ -124,10 +124,10 @@ fn three_nodes_sharing_platforms_still_build_each_once() {
 fn three_nodes_build_each_platform_once(serves: &[&[&str]; 3]) {
     let repo = Repo::new();
     let commit = repo.commit_recipe(PASSING, "first");
-    let a = builder(vec![], serves[0]);
-    let b = builder(vec![&a], serves[1]);
-    let c = builder(vec![&a], serves[2]);
-    let keys = tempfile::tempdir().unwrap();
+    let keys = Maintainer::new();
+    let a = builder(vec![], serves[0], &keys);
+    let b = builder(vec![&a], serves[1], &keys);
+    let c = builder(vec![&a], serves[2], &keys);
     let platforms = ["red", "green", "blue"];
     let project = declare(
         keys.path(),
@@ -262,9 +262,9 @@ command = "sleep 4; echo done"
 "#,
         "slow",
     );
-    let a = builder(vec![], &["linux"]);
-    let b = builder(vec![&a], &["linux"]);
-    let keys = tempfile::tempdir().unwrap();
+    let keys = Maintainer::new();
+    let a = builder(vec![], &["linux"], &keys);
+    let b = builder(vec![&a], &["linux"], &keys);
     let project = declare(keys.path(), &a, "slow", &repo, &["linux"], &a, &[&a, &b]);
     let building = wait_cell(
         &a,
@@ -429,9 +429,9 @@ fn a_forced_build_builds_the_branch_head_again() {
 fn a_maintainer_announces_a_commit_from_a_working_copy() {
     let repo = Repo::new();
     let commit = repo.commit_recipe(PASSING, "by hand");
-    let node = builder(vec![], &["linux"]);
-    let elsewhere = builder(vec![&node], &["other"]);
-    let keys = tempfile::tempdir().unwrap();
+    let keys = Maintainer::new();
+    let node = builder(vec![], &["linux"], &keys);
+    let elsewhere = builder(vec![&node], &["other"], &keys);
     // The announcer is another node that does not serve linux: this node
     // watches nothing, so only the maintainer's announcement can bring the
     // commit.

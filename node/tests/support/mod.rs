@@ -312,8 +312,54 @@ impl Repo {
     }
 }
 
-/// Nodes that build: fast polls, short leases, local repositories allowed.
-pub fn builder(bootstrap: Vec<&Node>, platforms: &[&str]) -> Node {
+/// A maintainer key in a directory of its own (`maintainer.key`), made
+/// before any node starts so that nodes can accept its projects.
+pub struct Maintainer {
+    dir: tempfile::TempDir,
+    /// The public key, hex.
+    pub key: String,
+}
+
+impl Maintainer {
+    pub fn new() -> Maintainer {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("maintainer.key");
+        let made = Command::new(env!("CARGO_BIN_EXE_buildmesh"))
+            .arg("keygen")
+            .arg("--out")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "{made:?}");
+        let id = Command::new(env!("CARGO_BIN_EXE_buildmesh"))
+            .arg("id")
+            .arg("--key")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(id.status.success(), "{id:?}");
+        let key = String::from_utf8(id.stdout).unwrap().trim().to_owned();
+        Maintainer { dir, key }
+    }
+
+    /// The directory holding `maintainer.key`.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// Nodes that build `maintainer`'s projects: fast polls, short leases,
+/// local repositories allowed.
+pub fn builder(bootstrap: Vec<&Node>, platforms: &[&str], maintainer: &Maintainer) -> Node {
+    builder_with(
+        bootstrap,
+        platforms,
+        &["--accept-maintainer", &maintainer.key],
+    )
+}
+
+/// A building node with `more` flags.
+pub fn builder_with(bootstrap: Vec<&Node>, platforms: &[&str], more: &[&str]) -> Node {
     let mut extra = vec![
         "--allow-local-repositories",
         "--poll-interval-secs",
@@ -324,6 +370,7 @@ pub fn builder(bootstrap: Vec<&Node>, platforms: &[&str]) -> Node {
     for platform in platforms {
         extra.extend(["--platform", platform]);
     }
+    extra.extend(more);
     Node::launch(tempfile::tempdir().unwrap(), bootstrap, &extra)
 }
 
