@@ -196,6 +196,12 @@ fn build(
             &recipe.inherited(),
         )
     });
+    if let Some(jail) = &jail {
+        jail.hand_over().map_err(|source| BuildError::WorkDir {
+            path: work.path().to_owned(),
+            source,
+        })?;
+    }
     let logs = steps::run_all(&recipe, work.path(), jail.as_ref(), context, result)?;
     let mut refused = Refused::default();
     if result.outcome == Outcome::Passed {

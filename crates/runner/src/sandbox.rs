@@ -20,6 +20,7 @@
 //! `bwrap` (the step's process group leader) kills every process the step
 //! started, a `setsid` daemon included, and so does the node's death.
 
+mod argv;
 mod binds;
 pub(crate) mod disk;
 mod limits;
@@ -37,12 +38,26 @@ use std::sync::Arc;
 pub const SANDBOX_WORK_DIR: &str = "/build";
 /// The step's `HOME` inside the sandbox.
 pub const SANDBOX_HOME: &str = "/home/build";
-/// The uid and gid a step has inside the sandbox.
-const SANDBOX_ID: &str = "1000";
-/// Size of the sandbox's `/dev/shm` (memory), bytes.
-const SHM_BYTES: &str = "67108864";
-/// The sandbox's host name: builds should not depend on the donor's.
-const SANDBOX_HOSTNAME: &str = "buildmesh";
+/// The uid and gid a step has when the node runs as root: `nobody`.
+pub const BUILD_ID_AS_ROOT: u32 = 65534;
+
+/// Who the step is, as the kernel sees it.
+///
+/// Under an unprivileged node, bubblewrap needs a user namespace, and the
+/// step is the node's own user outside it (uid 1000 inside). Under root
+/// that would make the step root outside its namespace: file owner checks
+/// would let it read every root-owned file it can see, and the kernel
+/// exempts root from the process limit. So as root, bubblewrap runs
+/// without a user namespace and the step drops to [`BUILD_ID_AS_ROOT`]
+/// with `setpriv` (no capabilities, no new privileges), owning the build
+/// area the runner hands over to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Identity {
+    /// In a user namespace, as the node's user.
+    Namespaced,
+    /// Dropped from root to this uid and gid.
+    Dropped(u32),
+}
 
 /// What an operator decides about sandboxes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +66,8 @@ pub struct SandboxConfig {
     pub bwrap: PathBuf,
     /// util-linux's `prlimit`, run inside the sandbox to set limits.
     pub prlimit: PathBuf,
+    /// util-linux's `setpriv`, which drops root to the build user.
+    pub setpriv: PathBuf,
     /// Resource limits of every step.
     pub limits: Limits,
     /// Whether any step may use the network. `false` forces it off for
@@ -66,6 +83,7 @@ impl Default for SandboxConfig {
         SandboxConfig {
             bwrap: PathBuf::from("bwrap"),
             prlimit: PathBuf::from("/usr/bin/prlimit"),
+            setpriv: PathBuf::from("/usr/bin/setpriv"),
             limits: Limits::default(),
             network: true,
             hidden: Vec::new(),
@@ -87,8 +105,8 @@ pub enum SandboxError {
         /// Why it failed.
         source: std::io::Error,
     },
-    /// `prlimit` is missing.
-    #[error("{0} is missing; install util-linux, which sets the sandbox's resource limits")]
+    /// `prlimit` or `setpriv` is missing.
+    #[error("{0} is missing; install util-linux, which sets the sandbox's limits and user")]
     NoPrlimit(PathBuf),
     /// `bwrap` ran but could not make a sandbox (user namespaces off...).
     #[error(
@@ -106,6 +124,7 @@ pub enum SandboxError {
 #[derive(Debug, Clone)]
 pub struct Sandbox {
     config: SandboxConfig,
+    identity: Identity,
     /// System directories bound read-only, or symlinks recreated.
     system: Vec<binds::SystemPath>,
     /// Entries of the system directories to hide (not world-readable, or
@@ -176,6 +195,25 @@ impl Jail {
         )
     }
 
+    /// Gives the build area to the build user, when steps run as one
+    /// (the node runs as root): the checkout was written by the node.
+    /// Symlinks are changed, not followed.
+    pub(crate) fn hand_over(&self) -> std::io::Result<()> {
+        let Identity::Dropped(id) = self.sandbox.identity else {
+            return Ok(());
+        };
+        let mut pending = vec![self.work.clone(), self.tmp.clone(), self.home.clone()];
+        while let Some(path) = pending.pop() {
+            std::os::unix::fs::lchown(&path, Some(id), Some(id))?;
+            if std::fs::symlink_metadata(&path)?.is_dir() {
+                for entry in std::fs::read_dir(&path)? {
+                    pending.push(entry?.path());
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Whether steps of this jail reach the network.
     pub(crate) fn has_network(&self) -> bool {
         self.network && self.sandbox.config.network
@@ -189,7 +227,16 @@ impl Sandbox {
         if !config.prlimit.is_file() {
             return Err(SandboxError::NoPrlimit(config.prlimit.clone()));
         }
+        if !config.setpriv.is_file() {
+            return Err(SandboxError::NoPrlimit(config.setpriv.clone()));
+        }
+        let identity = if nix::unistd::geteuid().is_root() {
+            Identity::Dropped(BUILD_ID_AS_ROOT)
+        } else {
+            Identity::Namespaced
+        };
         let sandbox = Sandbox {
+            identity,
             system: binds::system_paths(),
             masks: scan::masks(&config.hidden),
             home: std::env::var_os("HOME").map(PathBuf::from),
@@ -224,6 +271,7 @@ impl Sandbox {
             false,
             &BTreeMap::new(),
         );
+        jail.hand_over()?;
         let output = self
             .command(&jail, "true", &BTreeMap::new())
             .stdin(Stdio::null())
@@ -243,50 +291,14 @@ impl Sandbox {
         )))
     }
 
-    /// `bwrap ... -- prlimit ... /bin/sh -c COMMAND` for `jail`, with
-    /// exactly `env` (plus `HOME`) in the step's environment.
+    /// `bwrap ... -- [setpriv ...] prlimit ... /bin/sh -c COMMAND` for
+    /// `jail`, with exactly `env` (plus `HOME`) in the step's environment.
     fn command(&self, jail: &Jail, command: &str, env: &BTreeMap<String, String>) -> Command {
         let mut bwrap = Command::new(&self.config.bwrap);
         bwrap.env_clear();
-        bwrap.args([
-            "--die-with-parent",
-            "--new-session",
-            "--unshare-user",
-            "--unshare-pid",
-            "--unshare-ipc",
-            "--unshare-uts",
-            "--unshare-cgroup-try",
-        ]);
-        if !jail.has_network() {
-            bwrap.arg("--unshare-net");
-        }
-        bwrap.args(["--uid", SANDBOX_ID, "--gid", SANDBOX_ID]);
-        bwrap.args(["--hostname", SANDBOX_HOSTNAME]);
-        for path in &self.system {
-            path.add_to(&mut bwrap);
-        }
-        for mask in &self.masks {
-            mask.add_to(&mut bwrap);
-        }
-        bwrap.args([
-            "--proc", "/proc", "--dev", "/dev", "--size", SHM_BYTES, "--tmpfs", "/dev/shm",
-        ]);
-        bwrap.arg("--bind").arg(&jail.work).arg(SANDBOX_WORK_DIR);
-        bwrap.arg("--bind").arg(&jail.tmp).arg("/tmp");
-        bwrap.arg("--bind").arg(&jail.home).arg(SANDBOX_HOME);
-        for path in &jail.toolchain {
-            bwrap.arg("--ro-bind").arg(path).arg(path);
-        }
-        for mask in &jail.toolchain_masks {
-            mask.add_to(&mut bwrap);
-        }
-        // The sandbox's own root and /dev are tmpfs: read-only, so nothing
-        // but the build area (on disk, watched) and /dev/shm (capped) grows.
-        bwrap.args(["--remount-ro", "/dev", "--remount-ro", "/"]);
-        bwrap.args(["--chdir", SANDBOX_WORK_DIR, "--"]);
-        bwrap.arg(&self.config.prlimit);
-        bwrap.args(self.config.limits.prlimit_args());
-        bwrap.args(["/bin/sh", "-c", command]);
+        argv::namespaces(&mut bwrap, self.identity, jail.has_network());
+        argv::mounts(&mut bwrap, self, jail);
+        argv::entry(&mut bwrap, self, command);
         bwrap.envs(env);
         bwrap.env("HOME", SANDBOX_HOME);
         bwrap

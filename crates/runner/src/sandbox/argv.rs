@@ -1,0 +1,104 @@
+//! bubblewrap's command line for one step, in three parts: namespaces,
+//! mounts, and what runs inside.
+
+use super::{Identity, Jail, SANDBOX_HOME, SANDBOX_WORK_DIR, Sandbox};
+use std::path::Path;
+use std::process::Command;
+
+/// The uid and gid a step has inside a user namespace.
+const NAMESPACED_ID: &str = "1000";
+/// Size of the sandbox's `/dev/shm` (memory), bytes.
+const SHM_BYTES: &str = "67108864";
+/// The sandbox's host name: builds should not depend on the donor's.
+const HOSTNAME: &str = "buildmesh";
+
+/// New PID, IPC, UTS (and network) namespaces; a user namespace, or the
+/// two capabilities `setpriv` needs to drop root.
+pub(super) fn namespaces(bwrap: &mut Command, identity: Identity, network: bool) {
+    bwrap.args([
+        "--die-with-parent",
+        "--new-session",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+    ]);
+    if !network {
+        bwrap.arg("--unshare-net");
+    }
+    match identity {
+        Identity::Namespaced => {
+            bwrap.args(["--unshare-user", "--uid", NAMESPACED_ID, "--gid", NAMESPACED_ID]);
+        }
+        Identity::Dropped(_) => {
+            bwrap.args(["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]);
+        }
+    }
+    bwrap.args(["--hostname", HOSTNAME]);
+}
+
+/// The system read-only with its secrets masked, the build area, the
+/// toolchains; then the sandbox's own root and `/dev` read-only, so that
+/// nothing but the build area (on disk, watched) and `/dev/shm` (capped)
+/// can grow.
+pub(super) fn mounts(bwrap: &mut Command, sandbox: &Sandbox, jail: &Jail) {
+    for path in &sandbox.system {
+        path.add_to(bwrap);
+    }
+    for mask in &sandbox.masks {
+        mask.add_to(bwrap);
+    }
+    bwrap.args(["--proc", "/proc", "--dev", "/dev"]);
+    bwrap.args(["--size", SHM_BYTES, "--tmpfs", "/dev/shm"]);
+    bwrap.arg("--bind").arg(&jail.work).arg(SANDBOX_WORK_DIR);
+    bwrap.arg("--bind").arg(&jail.tmp).arg("/tmp");
+    bwrap.arg("--bind").arg(&jail.home).arg(SANDBOX_HOME);
+    for path in &jail.toolchain {
+        bwrap.arg("--ro-bind").arg(path).arg(path);
+    }
+    for mask in &jail.toolchain_masks {
+        mask.add_to(bwrap);
+    }
+    // bubblewrap makes the directories leading to a mount point with the
+    // host's modes (`/root` is 0700): let the build user through them.
+    for dir in leading_dirs(jail) {
+        bwrap.arg("--chmod").arg("0755").arg(dir);
+    }
+    bwrap.args(["--remount-ro", "/dev", "--remount-ro", "/"]);
+}
+
+/// `[setpriv ...] prlimit ... /bin/sh -c COMMAND`, in the work dir.
+pub(super) fn entry(bwrap: &mut Command, sandbox: &Sandbox, command: &str) {
+    bwrap.args(["--chdir", SANDBOX_WORK_DIR, "--"]);
+    if let Identity::Dropped(id) = sandbox.identity {
+        bwrap.arg(&sandbox.config.setpriv);
+        bwrap.arg(format!("--reuid={id}")).arg(format!("--regid={id}"));
+        bwrap.args([
+            "--clear-groups",
+            "--bounding-set=-all",
+            "--inh-caps=-all",
+            "--no-new-privs",
+            "--",
+        ]);
+    }
+    bwrap.arg(&sandbox.config.prlimit);
+    bwrap.args(sandbox.config.limits.prlimit_args());
+    bwrap.args(["/bin/sh", "-c", command]);
+}
+
+/// Every directory above a mount point the sandbox creates, outside the
+/// system directories, deepest last.
+fn leading_dirs(jail: &Jail) -> Vec<&Path> {
+    let points = jail
+        .toolchain
+        .iter()
+        .map(|p| p.as_path())
+        .chain([Path::new(SANDBOX_HOME)]);
+    let mut dirs: Vec<&Path> = points
+        .flat_map(|point| point.ancestors().skip(1))
+        .filter(|dir| *dir != Path::new("/"))
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
