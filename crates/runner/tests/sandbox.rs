@@ -150,13 +150,19 @@ fn without_network_a_step_reaches_nothing_not_even_host_loopback() {
         &node,
         &format!("[[step]]\nname = \"net\"\ncommand = \"\"\"{connect}\"\"\"\n"),
     );
-    assert!(log_of(&node, &open, "net").contains("connected"), "the control");
+    assert!(
+        log_of(&node, &open, "net").contains("connected"),
+        "the control"
+    );
     let closed = build(
         &node,
         &format!("network = false\n[[step]]\nname = \"net\"\ncommand = \"\"\"{connect}\"\"\"\n"),
     );
     let log = log_of(&node, &closed, "net");
-    assert!(log.contains("unreachable") && !log.contains("connected"), "{log}");
+    assert!(
+        log.contains("unreachable") && !log.contains("connected"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -186,14 +192,20 @@ timeout_secs = 20
     let started = Instant::now();
     let report = build(&node, recipe);
     let memory = log_of(&node, &report, "memory");
-    assert!(memory.contains("MemoryError") && memory.contains("exit=1"), "{memory}");
+    assert!(
+        memory.contains("MemoryError") && memory.contains("exit=1"),
+        "{memory}"
+    );
     let processes = log_of(&node, &report, "processes");
     let refused: u32 = processes.lines().next().unwrap().trim().parse().unwrap();
     assert!(refused > 0, "forks past the limit fail: {processes}");
     let disk = &report.result.steps[2];
     assert_eq!(disk.status, StepStatus::Signalled(9), "{report:?}");
     assert!(node.log(&disk.log).contains("past the node's cap of 8 MiB"));
-    assert!(started.elapsed() < Duration::from_secs(20), "the disk cap acted");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the disk cap acted"
+    );
 }
 
 #[test]

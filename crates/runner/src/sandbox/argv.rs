@@ -28,7 +28,13 @@ pub(super) fn namespaces(bwrap: &mut Command, identity: Identity, network: bool)
     }
     match identity {
         Identity::Namespaced => {
-            bwrap.args(["--unshare-user", "--uid", NAMESPACED_ID, "--gid", NAMESPACED_ID]);
+            bwrap.args([
+                "--unshare-user",
+                "--uid",
+                NAMESPACED_ID,
+                "--gid",
+                NAMESPACED_ID,
+            ]);
         }
         Identity::Dropped(_) => {
             bwrap.args(["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]);
@@ -72,7 +78,9 @@ pub(super) fn entry(bwrap: &mut Command, sandbox: &Sandbox, command: &str) {
     bwrap.args(["--chdir", SANDBOX_WORK_DIR, "--"]);
     if let Identity::Dropped(id) = sandbox.identity {
         bwrap.arg(&sandbox.config.setpriv);
-        bwrap.arg(format!("--reuid={id}")).arg(format!("--regid={id}"));
+        bwrap
+            .arg(format!("--reuid={id}"))
+            .arg(format!("--regid={id}"));
         bwrap.args([
             "--clear-groups",
             "--bounding-set=-all",
