@@ -15,6 +15,7 @@ mod driver;
 mod keyfile;
 mod log_reader;
 mod maintainer;
+mod operator_token;
 mod verifier;
 mod views;
 
