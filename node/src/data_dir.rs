@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! DATA_DIR/key      the node's secret key (mode 600)
+//! DATA_DIR/operator.token  the operator token, new at each start (mode 600)
 //! DATA_DIR/store/   the sled database of log entries
 //! DATA_DIR/blobs/   content-addressed blobs (build logs), named by hash
 //! DATA_DIR/maintainer.key (+ .chain)  a maintainer's key, if used from here
@@ -25,6 +26,11 @@ impl DataDir {
     /// The node's key file.
     pub fn key_file(&self) -> PathBuf {
         self.0.join("key")
+    }
+
+    /// The operator token: what bans and dashboard force builds need.
+    pub fn operator_token(&self) -> PathBuf {
+        self.0.join("operator.token")
     }
 
     /// Content-addressed blobs (build logs), one file per hash.

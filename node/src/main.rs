@@ -16,6 +16,7 @@ mod isolation;
 mod keyfile;
 mod log_reader;
 mod maintainer;
+mod operator_token;
 mod verifier;
 mod views;
 

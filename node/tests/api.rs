@@ -5,7 +5,7 @@
 mod support;
 
 use std::time::{Duration, Instant};
-use support::{Node, Repo, declare, http, http_raw};
+use support::{Node, Repo, declare, entries, http, http_raw, http_with, wait_converged};
 
 #[test]
 fn bad_parameters_and_unknown_ids_are_4xx_with_a_json_error() {
@@ -33,7 +33,8 @@ fn bad_parameters_and_unknown_ids_are_4xx_with_a_json_error() {
         ("GET", &format!("/api/v1/entries/{zeros}"), 404),
         ("GET", "/api/v1/blobs/not-hex", 400),
         ("POST", "/api/v1/entries", 400),
-        ("POST", "/api/v1/peers/zz/ban", 400),
+        // Operator writes need the token before anything else is looked at.
+        ("POST", "/api/v1/peers/zz/ban", 403),
         ("POST", "/api/v1/hooks/github", 404),
         ("GET", "/api/v1/nothing-here", 404),
     ];
@@ -70,6 +71,46 @@ fn bad_parameters_and_unknown_ids_are_4xx_with_a_json_error() {
     let (code, svg) = http_raw(&node.http, &format!("/badges/{project}.svg"));
     assert_eq!(code, 200);
     assert!(String::from_utf8(svg).unwrap().contains("<svg"));
+}
+
+/// What a build step could do on the node's machine: `curl -X POST
+/// http://127.0.0.1:7878/api/v1/peers/KEY/ban`. Without the operator
+/// token it is refused and the peer stays; with it, the peer is cut off.
+#[test]
+fn a_client_on_this_machine_without_the_operator_token_cannot_ban() {
+    let a = Node::start(None);
+    let b = Node::start(Some(&a));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !a.peers().contains(&b.key()) {
+        assert!(Instant::now() < deadline, "b never connected to a");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        a.operator_link,
+        format!("http://{}/operator?token={}", a.http, a.token())
+    );
+    let path = format!("/api/v1/peers/{}/ban", b.key());
+    let wrong = format!("Bearer {}", b.token());
+    for headers in [vec![], vec![("Authorization", wrong.as_str())]] {
+        let (code, body) = http_with(&a.http, "POST", &path, "", &headers);
+        assert_eq!(code, 403, "{body}");
+        let error = body["error"].as_str().unwrap();
+        let file = a.dir().join("operator.token");
+        assert!(
+            error.contains(&format!("Authorization: Bearer $(cat {})", file.display())),
+            "{error}"
+        );
+    }
+    // b was not cut off: what it takes reaches a.
+    b.submit(&entries(7, 3));
+    wait_converged(&[&a, &b], 3, Duration::from_secs(30));
+    // The operator, with the token from the data dir, can.
+    a.ban(&b, true);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while a.peers().contains(&b.key()) {
+        assert!(Instant::now() < deadline, "the ban did not cut b off");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// A GET as HTTP/1.0: the body comes unchunked, until the server closes.

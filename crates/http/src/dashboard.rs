@@ -33,7 +33,7 @@ fn not_found(state: &AppState, what: &str) -> Response {
     )
 }
 
-fn problem(state: &AppState, status: StatusCode, what: &str) -> Response {
+pub(crate) fn problem(state: &AppState, status: StatusCode, what: &str) -> Response {
     let key = state.status.borrow().public_key.clone();
     page(status, pages::error(Site { node_key: &key }, what))
 }
@@ -83,9 +83,12 @@ pub(crate) struct BranchQuery {
     branch: Option<String>,
 }
 
-/// `/projects/{project}`: the matrix.
+/// `/projects/{project}`: the matrix, with the force form for the
+/// operator's browser.
 pub(crate) async fn project(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     Path(project): Path<String>,
     Query(query): Query<BranchQuery>,
 ) -> Response {
@@ -105,9 +108,19 @@ pub(crate) async fn project(
         branch: branch.clone(),
         rows_max: Some(PAGE_ROWS),
     };
+    let csrf = crate::local::from_this_machine(&client, &headers)
+        .ok()
+        .and_then(|()| state.operator.csrf_for(&headers))
+        .map(str::to_owned);
     let html = tokio::task::spawn_blocking(move || {
-        matrix(&view.log, at, &options)
-            .map(|m| pages::matrix(Site { node_key: &key }, &m, branch.as_deref()))
+        matrix(&view.log, at, &options).map(|m| {
+            pages::matrix(
+                Site { node_key: &key },
+                &m,
+                branch.as_deref(),
+                csrf.as_deref(),
+            )
+        })
     })
     .await;
     match html {
@@ -387,7 +400,8 @@ fn overall(statuses: impl Iterator<Item = CellStatus>) -> Option<CellStatus> {
     .or_else(|| (!all.is_empty()).then_some(CellStatus::Passed))
 }
 
-/// The force form's fields (`platform` may repeat).
+/// The force form's fields (`platform` may repeat), with its `csrf` field
+/// and the session cookie, or the operator token as a bearer token.
 pub(crate) async fn force(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
@@ -395,12 +409,18 @@ pub(crate) async fn force(
     Path(project): Path<String>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
-    if crate::local::from_this_machine(&client, &headers).is_err() {
+    if let Err(why) = crate::local::from_this_machine(&client, &headers) {
+        return problem(&state, StatusCode::FORBIDDEN, why);
+    }
+    let csrf = fields
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.as_str());
+    if let Err(refusal) = state.operator.check_form(&headers, csrf) {
         return problem(
             &state,
             StatusCode::FORBIDDEN,
-            "force builds are asked for from the node's own machine only, \
-             not from a page of another site",
+            &state.operator.message(refusal),
         );
     }
     let Ok(id) = project.parse::<ProjectId>() else {

@@ -25,6 +25,10 @@
 //!     libp2p_metrics: std::sync::Arc::new(String::new),
 //!     blobs: None,
 //!     live: None,
+//!     operator: Some(buildmesh_http::Operator {
+//!         token: "a random secret of at least 32 hex digits".into(),
+//!         token_file: "/var/lib/buildmesh/operator.token".into(),
+//!     }),
 //! };
 //! server.serve(backend, std::future::pending()).await?;
 //! # drop(publish);
@@ -42,12 +46,14 @@ pub mod json;
 pub mod live;
 mod local;
 mod metrics;
+mod operator;
 pub mod pages;
 mod peers;
 mod projects;
 pub mod views;
 
 pub use hooks::{HOOK_BYTES_MAX, signature_matches};
+pub use operator::{Operator, TOKEN_CHARS_MIN};
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -268,6 +274,9 @@ pub struct Backend {
     /// Where running builds' output is broadcast (none: the node does not
     /// build).
     pub live: Option<tokio::sync::broadcast::Sender<live::LiveOutput>>,
+    /// The operator token, which bans and force builds need (none, or one
+    /// under [`TOKEN_CHARS_MIN`] characters: nobody may do those here).
+    pub operator: Option<Operator>,
 }
 
 /// Most entries one `POST /api/v1/entries` may carry.
@@ -358,6 +367,8 @@ struct AppState {
     live: Option<tokio::sync::broadcast::Sender<live::LiveOutput>>,
     /// Long-lived responses (event streams, the entries stream) open now.
     streams: Arc<tokio::sync::Semaphore>,
+    /// What operator writes must show.
+    operator: Arc<operator::Gate>,
 }
 
 /// Most long-lived responses (event streams, the entries stream) open at
@@ -377,7 +388,8 @@ impl AppState {
     }
 }
 
-/// The routes.
+/// The routes. Every response forbids framing (clickjacking: a page of
+/// another site must not show the dashboard under a decoy).
 pub fn router(backend: Backend) -> Router {
     Router::new()
         .route("/api/v1/node", get(node))
@@ -385,6 +397,7 @@ pub fn router(backend: Backend) -> Router {
         .route("/api/v1/entries", post(submit).get(entries::stream))
         .route("/api/v1/blobs/{hash}", get(blob))
         .route("/", get(dashboard::index))
+        .route("/operator", get(operator::login))
         .route("/projects/{project}", get(dashboard::project))
         .route(
             "/projects/{project}/commits/{commit}",
@@ -429,7 +442,25 @@ pub fn router(backend: Backend) -> Router {
             blobs: backend.blobs.map(Arc::from),
             live: backend.live,
             streams: Arc::new(tokio::sync::Semaphore::new(STREAMS_MAX)),
+            operator: Arc::new(operator::Gate::new(backend.operator)),
         })
+        .layer(axum::middleware::map_response(deny_framing))
+}
+
+/// Adds `Content-Security-Policy: frame-ancestors 'none'` (appended, so a
+/// handler's own policy still holds) and `X-Frame-Options: DENY` (for
+/// browsers without CSP).
+async fn deny_framing(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.append(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    headers.insert(
+        header::X_FRAME_OPTIONS,
+        header::HeaderValue::from_static("DENY"),
+    );
+    response
 }
 
 /// The published status, with the digest read from the log.

@@ -1,47 +1,47 @@
-//! Requests that change something (bans, force builds) are obeyed only
-//! from this machine, and only when no web page elsewhere sent them.
+//! Requests that change something (bans, force builds) must come from
+//! this machine, to this node by a loopback name, and not from a page of
+//! another origin. This alone grants nothing: the operator token does
+//! (see [`crate::operator`]). It still matters:
 //!
-//! A loopback TCP peer is not enough: a page the operator visits can post
-//! to `http://127.0.0.1:7878` (cross-site request forgery), and a hostile
-//! domain can be made to resolve to 127.0.0.1 (DNS rebinding). So the
-//! `Host` must name a loopback host and an `Origin`, if the client sent
-//! one (browsers do on such requests), must be a loopback origin. Behind a
-//! reverse proxy on the same machine every client looks local: do not put
-//! these endpoints behind one.
+//! - the `Host` must name a loopback host: a hostile domain can be made to
+//!   resolve to 127.0.0.1 (DNS rebinding);
+//! - an `Origin`, if the client sent one (browsers do on posts), must be
+//!   this very origin, `http://` plus the `Host`: a page on another
+//!   loopback port is another origin, though the same site;
+//! - the client must be on a loopback address. The token is the real gate,
+//!   so this is a choice, not a need: HTTP is plain text, and a token sent
+//!   across a network could be read on the way, so it is only ever taken
+//!   from this machine (an operator elsewhere tunnels, e.g. `ssh -L`).
+//!   It costs nothing, since a remote client must name a loopback `Host`
+//!   anyway. Behind a reverse proxy on this machine every client looks
+//!   local, which the token makes harmless.
 
-use crate::error;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::Response;
+use axum::http::{HeaderMap, header};
 use std::net::SocketAddr;
 
-/// `Ok` if the request may change things; else the 403 to answer.
+/// `Ok` if the request may go on to the operator check; else why not.
 pub(crate) fn from_this_machine(
     client: &SocketAddr,
     headers: &HeaderMap,
-) -> Result<(), Box<Response>> {
-    let refuse = |why: &str| Box::new(error(StatusCode::FORBIDDEN, why));
+) -> Result<(), &'static str> {
     if !client.ip().is_loopback() {
-        return Err(refuse("this is done from the node's own machine only"));
+        return Err("this is done from the node's own machine only");
     }
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
     if !is_loopback_host(host) {
-        return Err(refuse(
-            "the Host header must name this machine (127.0.0.1, localhost or [::1])",
-        ));
+        return Err("the Host header must name this machine (127.0.0.1, localhost or [::1])");
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
-        let host = origin
+        let same = origin
             .strip_prefix("http://")
             .or_else(|| origin.strip_prefix("https://"))
-            .unwrap_or("");
-        if !is_loopback_host(host) {
-            return Err(refuse(
-                "refused: the request came from a web page of another site",
-            ));
+            .is_some_and(|authority| authority.eq_ignore_ascii_case(host));
+        if !same {
+            return Err("refused: the request came from a web page of another origin");
         }
     }
     Ok(())
@@ -79,7 +79,8 @@ mod tests {
     #[test]
     fn only_this_machine_and_no_foreign_page() {
         let local: SocketAddr = ([127, 0, 0, 1], 5000).into();
-        let remote: SocketAddr = ([127, 0, 0, 1], 5000).into();
+        let remote: SocketAddr = ([192, 0, 2, 1], 5000).into();
+        assert!(from_this_machine(&remote, &headers("127.0.0.1:7878", None)).is_err());
         assert!(from_this_machine(&local, &headers("127.0.0.1:7878", None)).is_ok());
         assert!(
             from_this_machine(
@@ -90,7 +91,7 @@ mod tests {
         );
         assert!(from_this_machine(&local, &headers("[::1]:7878", None)).is_ok());
         // DNS rebinding: a hostile name that resolves here.
-        assert!(from_this_machine(&remote, &headers("evil.example:7878", None)).is_err());
+        assert!(from_this_machine(&local, &headers("evil.example:7878", None)).is_err());
         // A page elsewhere posting to the local node.
         assert!(
             from_this_machine(
@@ -100,6 +101,21 @@ mod tests {
             .is_err()
         );
         assert!(from_this_machine(&local, &headers("127.0.0.1:7878", Some("null"))).is_err());
+        // A page on another loopback port: the same site, another origin.
+        assert!(
+            from_this_machine(
+                &local,
+                &headers("127.0.0.1:7878", Some("http://127.0.0.1:9999"))
+            )
+            .is_err()
+        );
+        assert!(
+            from_this_machine(
+                &local,
+                &headers("127.0.0.1:7878", Some("http://localhost:7878"))
+            )
+            .is_err()
+        );
         assert!(from_this_machine(&local, &headers("127.0.0.1.evil.example", None)).is_err());
     }
 }

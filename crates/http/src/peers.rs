@@ -1,5 +1,6 @@
 //! `POST|DELETE /api/v1/peers/{key}/ban`: an operator cuts a peer off, or
-//! lets it back in before its ban ends.
+//! lets it back in before its ban ends. Both need the operator token as a
+//! bearer token ([`crate::operator`]).
 
 use crate::{AppState, Command, error};
 use axum::Json;
@@ -43,10 +44,14 @@ async fn set_ban(
     Path(key): Path<String>,
     banned: bool,
 ) -> Response {
-    // Whoever reaches a node's HTTP port from elsewhere (or a web page the
-    // operator visits) must not be able to cut it off from the mesh.
-    if let Err(refused) = crate::local::from_this_machine(&client, &headers) {
-        return *refused;
+    // Whoever reaches a node's HTTP port (a build step on this machine, a
+    // web page the operator visits) must not be able to cut it off from
+    // the mesh: only the operator token may, as a bearer token.
+    if let Err(why) = crate::local::from_this_machine(&client, &headers) {
+        return error(StatusCode::FORBIDDEN, why);
+    }
+    if let Err(refusal) = state.operator.check_bearer(&headers) {
+        return error(StatusCode::FORBIDDEN, &state.operator.message(refusal));
     }
     let Some(peer) = crate::hex32(&key) else {
         return error(

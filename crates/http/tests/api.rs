@@ -23,8 +23,15 @@ fn backend(
         libp2p_metrics: Arc::new(|| "libp2p_swarm_connections_established_total 3\n".to_string()),
         blobs: None,
         live: None,
+        operator: Some(buildmesh_http::Operator {
+            token: TOKEN.to_owned(),
+            token_file: "/data/operator.token".into(),
+        }),
     }
 }
+
+/// The operator token the test servers hold.
+const TOKEN: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
 /// A log of 42 entries whose digest is all sevens.
 struct FixedLog;

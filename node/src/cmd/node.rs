@@ -100,6 +100,9 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
     let server = buildmesh_http::bind(&config.http).await?;
     let http_addr = server.local_addr()?;
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let token_file = config.data_dir.operator_token();
+    let token = crate::operator_token::write_fresh(&token_file)?;
+    let operator_link = crate::operator_token::link(http_addr, &token);
     let backend = Backend {
         status: status_rx,
         commands: commands_tx,
@@ -112,6 +115,7 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
         },
         blobs: Some(config.data_dir.blobs()),
         live: Some(live),
+        operator: Some(buildmesh_http::Operator { token, token_file }),
     };
     let http = tokio::spawn(server.serve(backend, async move {
         let _ = http_stopped.await;
@@ -141,6 +145,8 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
     };
     driver.refresh_status()?;
     println!("http http://{http_addr}");
+    println!("operator {operator_link}");
+    tracing::info!(link = %operator_link, "operator access: open this link in your browser");
     println!("node {public} ({})", info.peer_id);
     say_what_is_built(&config, &isolation);
     let outcome = driver.run(stop_signal()).await;

@@ -16,6 +16,8 @@ pub struct Node {
     pub child: Child,
     pub http: String,
     pub listen: String,
+    /// The operator link the node printed at start.
+    pub operator_link: String,
     _dir: tempfile::TempDir,
 }
 
@@ -55,8 +57,8 @@ impl Node {
             .stdin(Stdio::null());
         let mut child = command.spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (mut http, mut peer_id, mut listen) = (None, None, None);
-        while http.is_none() || peer_id.is_none() || listen.is_none() {
+        let (mut http, mut peer_id, mut listen, mut link) = (None, None, None, None);
+        while http.is_none() || peer_id.is_none() || listen.is_none() || link.is_none() {
             let line = lines
                 .next()
                 .expect("the node exited before it was ready")
@@ -67,6 +69,8 @@ impl Node {
                 peer_id = rest.split(['(', ')']).nth(1).map(str::to_string);
             } else if let Some(rest) = line.strip_prefix("listen ") {
                 listen = Some(rest.to_string());
+            } else if let Some(rest) = line.strip_prefix("operator ") {
+                link = Some(rest.to_string());
             }
         }
         // Keep draining stdout so the node never blocks on a full pipe.
@@ -80,6 +84,7 @@ impl Node {
             child,
             http: http.unwrap(),
             listen,
+            operator_link: link.unwrap(),
             _dir: dir,
         }
     }
@@ -112,13 +117,26 @@ impl Node {
             .collect()
     }
 
-    /// Bans (`true`) or lets back in (`false`) `other`, as an operator would.
+    /// Bans (`true`) or lets back in (`false`) `other`, as an operator
+    /// would: with the token from the node's data dir.
     pub fn ban(&self, other: &Node, banned: bool) {
         let method = if banned { "POST" } else { "DELETE" };
         let path = format!("/api/v1/peers/{}/ban", other.key());
-        let (code, reply) = http(&self.http, method, &path, "");
+        let bearer = self.bearer();
+        let (code, reply) = http_with(&self.http, method, &path, "", &[("Authorization", &bearer)]);
         assert_eq!(code, 200, "{reply}");
         assert_eq!(reply["banned"], banned);
+    }
+
+    /// The operator token, as the node wrote it to its data dir.
+    pub fn token(&self) -> String {
+        let path = self.dir().join("operator.token");
+        std::fs::read_to_string(path).unwrap().trim().to_string()
+    }
+
+    /// An `Authorization` header's value with the operator token.
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.token())
     }
 
     /// The node's data dir.

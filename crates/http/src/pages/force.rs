@@ -1,4 +1,5 @@
-//! The force-build form on the matrix page.
+//! The force-build form on the matrix page, or, for a viewer without
+//! operator access, a note saying how to get it.
 
 use super::html::escape;
 use buildmesh_protocol::ProjectId;
@@ -11,11 +12,19 @@ use buildmesh_protocol::ProjectId;
 /// - `platform`: once per ticked platform of `platforms` (none: all the
 ///   project wants; decode repeated keys, e.g. as `Form<Vec<(String,
 ///   String)>>`);
-/// - `reason`: free text for the record.
+/// - `reason`: free text for the record;
+/// - `csrf`: hidden, `csrf` as given: the server takes the form only with
+///   it and the operator's session cookie, so a page of another origin
+///   cannot post it (it cannot read this page to learn the value).
 ///
 /// The node signs the force build with the project maintainer's key, so
 /// it must hold that key; the form says the server refuses otherwise.
-pub fn force_form(project: &ProjectId, platforms: &[String], branch: Option<&str>) -> String {
+pub fn force_form(
+    project: &ProjectId,
+    platforms: &[String],
+    branch: Option<&str>,
+    csrf: &str,
+) -> String {
     let boxes: String = platforms
         .iter()
         .map(|p| {
@@ -28,6 +37,7 @@ pub fn force_form(project: &ProjectId, platforms: &[String], branch: Option<&str
     format!(
         "<details class=\"force\">\n<summary>Force a build</summary>\n\
          <form method=\"post\" action=\"/projects/{project}/force\">\n\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\">\n\
          <p><label>Head of branch <input type=\"text\" name=\"branch\" value=\"{}\" placeholder=\"main\"></label>\n\
          or <label>commit <input type=\"text\" name=\"commit\" size=\"42\" \
          pattern=\"[0-9a-fA-F]{{40}}|[0-9a-fA-F]{{64}}\" placeholder=\"full commit id\"></label></p>\n\
@@ -37,8 +47,17 @@ pub fn force_form(project: &ProjectId, platforms: &[String], branch: Option<&str
          <p class=\"note\">The node signs the request with the project maintainer's key, so only \
          a node that holds that key can force a build; any other node refuses.</p>\n\
          </form>\n</details>\n",
+        escape(csrf),
         escape(branch.unwrap_or_default()),
     )
+}
+
+/// What the matrix page shows instead of the form to a viewer without
+/// operator access.
+pub fn operator_note() -> &'static str {
+    "<p class=\"note\">To force a build, open the operator link this node printed \
+     when it started (<code>http://127.0.0.1:PORT/operator?token=…</code>; the token \
+     is in <code>DATA_DIR/operator.token</code>) in this browser.</p>\n"
 }
 
 #[cfg(test)]
@@ -52,7 +71,7 @@ mod tests {
             "linux".to_owned(),
             "\"><script>alert(1)</script>".to_owned(),
         ];
-        let html = force_form(&project, &platforms, Some("ma\"in"));
+        let html = force_form(&project, &platforms, Some("ma\"in"), "c5rf\"");
         assert!(html.contains(&format!(
             "<form method=\"post\" action=\"/projects/{project}/force\">"
         )));
@@ -60,6 +79,7 @@ mod tests {
         assert!(html.contains("name=\"commit\""));
         assert!(html.contains("name=\"platform\" value=\"linux\""));
         assert!(html.contains("name=\"reason\""));
+        assert!(html.contains("<input type=\"hidden\" name=\"csrf\" value=\"c5rf&quot;\">"));
         assert!(!html.contains("<script>"));
         assert!(html.contains("maintainer's key"));
         assert!(html.contains("[0-9a-fA-F]{40}|[0-9a-fA-F]{64}"));

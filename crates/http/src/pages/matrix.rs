@@ -1,7 +1,7 @@
 //! The main page: a project's platform matrix.
 
 use super::blame::{Blame, blame};
-use super::force::force_form;
+use super::force::{force_form, operator_note};
 use super::html::{escape, external_link, id, id_link, link, query_value, status_box, time_text};
 use super::{Site, layout};
 use crate::json;
@@ -11,12 +11,19 @@ use buildmesh_protocol::{CommitId, ProjectId};
 /// The matrix page of a project: one row per commit (in the matrix's
 /// order, newest first), one coloured cell per platform, linking to the
 /// cell's first result; a legend; the first failing commit and its
-/// blamelist if the build is broken (see [`blame`]); the force-build form.
-/// `branch` is the filter the matrix was derived with, if any.
+/// blamelist if the build is broken (see [`blame`]); the force-build form
+/// if `csrf` is given (the viewer holds the operator session; see
+/// [`force_form`]), else a note on how to get operator access. `branch` is
+/// the filter the matrix was derived with, if any.
 ///
 /// With JavaScript, the page reloads itself when the node reports a
 /// `cell` event for this project on `/api/v1/events`.
-pub fn matrix(site: Site<'_>, matrix: &Matrix<'_>, branch: Option<&str>) -> String {
+pub fn matrix(
+    site: Site<'_>,
+    matrix: &Matrix<'_>,
+    branch: Option<&str>,
+    csrf: Option<&str>,
+) -> String {
     let blame = blame(matrix);
     let mut body = header(matrix, branch);
     if let Some(blame) = &blame {
@@ -24,7 +31,10 @@ pub fn matrix(site: Site<'_>, matrix: &Matrix<'_>, branch: Option<&str>) -> Stri
     }
     body.push_str(&table(matrix, blame.as_ref()));
     body.push_str(&legend());
-    body.push_str(&force_form(&matrix.project, matrix.platforms, branch));
+    match csrf {
+        Some(csrf) => body.push_str(&force_form(&matrix.project, matrix.platforms, branch, csrf)),
+        None => body.push_str(operator_note()),
+    }
     layout::page(
         site,
         matrix.name,
@@ -230,7 +240,7 @@ mod tests {
 
     fn render(rows: Vec<Row<'_>>, platforms: &[String], branch: Option<&str>) -> String {
         let m = crate::pages::blame::tests::matrix(platforms, rows);
-        matrix(Site { node_key: "ab" }, &m, branch)
+        matrix(Site { node_key: "ab" }, &m, branch, Some("c5rf"))
     }
 
     #[test]
@@ -266,6 +276,25 @@ mod tests {
     }
 
     #[test]
+    fn the_force_form_is_only_for_the_operator() {
+        let ids = commits(1);
+        let platforms = vec!["linux".to_owned()];
+        let m = crate::pages::blame::tests::matrix(
+            &platforms,
+            vec![row(&ids[0], &[CellStatus::Passed])],
+        );
+        let operator = matrix(Site::default(), &m, None, Some("c5rf"));
+        assert!(operator.contains("<form method=\"post\""));
+        assert!(operator.contains("name=\"csrf\" value=\"c5rf\""));
+        assert!(!operator.contains("/operator?token="));
+        let visitor = matrix(Site::default(), &m, None, None);
+        assert!(!visitor.contains("<form"));
+        assert!(!visitor.contains("csrf"));
+        assert!(visitor.contains("/operator?token="));
+        assert!(visitor.contains("operator.token"));
+    }
+
+    #[test]
     fn hostile_strings_are_text() {
         let ids = commits(1);
         let platforms = vec![HOSTILE.to_owned()];
@@ -276,7 +305,7 @@ mod tests {
         let mut m = crate::pages::blame::tests::matrix(&platforms, vec![r]);
         m.name = HOSTILE;
         m.repository = "javascript:alert(1)";
-        let html = matrix(Site::default(), &m, Some(HOSTILE));
+        let html = matrix(Site::default(), &m, Some(HOSTILE), Some(HOSTILE));
         assert!(!html.contains(HOSTILE));
         assert!(html.contains(ESCAPED));
         assert!(!html.contains("href=\"javascript:"));
