@@ -99,8 +99,8 @@ fn command(spawn: &Spawn<'_>, writer: io::PipeWriter) -> io::Result<Command> {
                 .arg(spawn.command)
                 .current_dir(spawn.dir)
                 .env_clear()
-                .envs(&env)
-                .env("HOME", spawn.dir);
+                .env("HOME", spawn.dir)
+                .envs(&env);
             command
         }
     };

@@ -80,9 +80,26 @@ impl Recipe {
     pub fn inherited(&self) -> BTreeMap<String, String> {
         self.inherit
             .iter()
-            .filter_map(|name| std::env::var(name).ok().map(|value| (name.clone(), value)))
+            .filter_map(|name| {
+                let value = std::env::var(name).ok().or_else(|| implied(name))?;
+                Some((name.clone(), value))
+            })
             .collect()
     }
+}
+
+/// What rustup and cargo use when `CARGO_HOME` or `RUSTUP_HOME` is not
+/// set: `$HOME/.cargo` and `$HOME/.rustup`, if they exist. A step has a
+/// home of its own (in a sandbox), so inheriting these names must give it
+/// the node's toolchain wherever the node found it.
+fn implied(name: &str) -> Option<String> {
+    let dir = match name {
+        "CARGO_HOME" => ".cargo",
+        "RUSTUP_HOME" => ".rustup",
+        _ => return None,
+    };
+    let path = std::path::Path::new(&std::env::var_os("HOME")?).join(dir);
+    path.is_dir().then(|| path.display().to_string())
 }
 
 /// One step of a recipe.
