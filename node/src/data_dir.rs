@@ -8,6 +8,7 @@
 //! DATA_DIR/maintainer.key (+ .chain)  a maintainer's key, if used from here
 //! DATA_DIR/mirrors/ bare git mirrors of the repositories built
 //! DATA_DIR/work/    work dirs of builds under way
+//! DATA_DIR/cache/   one cache dir per project, kept between its builds
 //! ```
 
 use std::path::PathBuf;
@@ -51,6 +52,11 @@ impl DataDir {
     /// Work dirs of builds under way.
     pub fn work(&self) -> PathBuf {
         self.0.join("work")
+    }
+
+    /// Per-project caches (`BUILDMESH_CACHE` in a step).
+    pub fn caches(&self) -> PathBuf {
+        self.0.join("cache")
     }
 
     /// The directory itself.

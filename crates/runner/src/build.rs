@@ -12,7 +12,7 @@ use crate::inside::Refused;
 use crate::metrics::capture_metrics;
 use crate::mirror::{self, Mirror, MirrorError};
 use crate::recipe::{RECIPE_BYTES_MAX, RECIPE_PATH, Recipe, RecipeError};
-use crate::sandbox::{Jail, Sandbox};
+use crate::sandbox::{Jail, JailDirs, SANDBOX_CACHE, Sandbox};
 use crate::workdir::WorkDir;
 use buildmesh_protocol::{BuildResult, CommitId, Outcome, ProjectId};
 use std::collections::BTreeMap;
@@ -62,6 +62,9 @@ pub struct RunnerContext {
     /// of) a private repository that happens to sit on its disk. A node
     /// building its own checkout (`buildmesh up`) turns it on.
     pub allow_local_repositories: bool,
+    /// Each project's cache (a directory kept between its builds, in
+    /// `BUILDMESH_CACHE`) is made here; `None`: no cache.
+    pub caches: Option<PathBuf>,
     /// Where steps run: in this sandbox, or (`None`) as the node's own
     /// user with the node's view of the machine, which only a node
     /// building its own maintainer's projects should do.
@@ -140,6 +143,7 @@ impl RunnerContext {
             cancel: Cancel::new(),
             on_output: None,
             allow_local_repositories: false,
+            caches: None,
             sandbox: None,
         }
     }
@@ -186,23 +190,39 @@ fn build(
     })?;
     mirror.checkout(&job.commit, work.path())?;
     drop(mirror); // no need to hold the repository open while steps run
+    let cache = project_cache(context, &job.project)?;
     let jail = context.sandbox.as_ref().map(|sandbox| {
-        let network = recipe.network;
+        let (tmp, home) = work.scratch();
+        let dirs = JailDirs {
+            work: work.path().to_owned(),
+            tmp,
+            home,
+            cache: cache.clone(),
+        };
         Jail::new(
             Arc::clone(sandbox),
-            work.path().to_owned(),
-            work.scratch(),
-            network,
+            dirs,
+            recipe.network,
             &recipe.inherited(),
         )
     });
+    let cache_env = match (&jail, &cache) {
+        (Some(_), Some(_)) => Some(SANDBOX_CACHE.to_owned()),
+        (None, Some(path)) => Some(path.display().to_string()),
+        (_, None) => None,
+    };
     if let Some(jail) = &jail {
         jail.hand_over().map_err(|source| BuildError::WorkDir {
             path: work.path().to_owned(),
             source,
         })?;
     }
-    let logs = steps::run_all(&recipe, work.path(), jail.as_ref(), context, result)?;
+    let place = steps::Place {
+        dir: work.path(),
+        jail: jail.as_ref(),
+        cache: cache_env.as_deref(),
+    };
+    let logs = steps::run_all(&recipe, &place, context, result)?;
     let mut refused = Refused::default();
     if result.outcome == Outcome::Passed {
         result.artifacts = capture_artifacts(
@@ -239,6 +259,22 @@ fn build(
         return Err(BuildError::Refused(refused));
     }
     Ok(())
+}
+
+/// The project's cache dir, made if new.
+fn project_cache(
+    context: &RunnerContext,
+    project: &ProjectId,
+) -> Result<Option<PathBuf>, BuildError> {
+    let Some(root) = &context.caches else {
+        return Ok(None);
+    };
+    let path = root.join(project.to_string());
+    std::fs::create_dir_all(&path).map_err(|source| BuildError::WorkDir {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(Some(path))
 }
 
 /// The repository's mirror, fetched only if it lacks the commit.

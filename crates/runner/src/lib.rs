@@ -78,5 +78,7 @@ pub use recipe::{
     STEP_ENV_MAX, STEPS_MAX, Step, TIMEOUT_SECS_DEFAULT, TIMEOUT_SECS_MAX, TOOL_BYTES_MAX,
     TOOLS_MAX,
 };
-pub use sandbox::{Limits, SANDBOX_HOME, SANDBOX_WORK_DIR, Sandbox, SandboxConfig, SandboxError};
+pub use sandbox::{
+    Limits, SANDBOX_CACHE, SANDBOX_HOME, SANDBOX_WORK_DIR, Sandbox, SandboxConfig, SandboxError,
+};
 pub use step::{OnOutput, StepOptions, StepRun, run_step};

@@ -38,6 +38,9 @@ use std::sync::Arc;
 pub const SANDBOX_WORK_DIR: &str = "/build";
 /// The step's `HOME` inside the sandbox.
 pub const SANDBOX_HOME: &str = "/home/build";
+/// Where the project's cache (kept between its builds) is mounted; steps
+/// find it in `BUILDMESH_CACHE`, sandboxed or not.
+pub const SANDBOX_CACHE: &str = "/cache";
 /// The uid and gid a step has when the node runs as root: `nobody`.
 pub const BUILD_ID_AS_ROOT: u32 = 65534;
 
@@ -144,6 +147,8 @@ pub(crate) struct Jail {
     tmp: PathBuf,
     /// Mounted at [`SANDBOX_HOME`].
     home: PathBuf,
+    /// The project's cache, mounted at [`SANDBOX_CACHE`].
+    cache: Option<PathBuf>,
     /// Whether the recipe wants the network (the operator may still say no).
     network: bool,
     /// Host paths from inherited variables, bound read-only.
@@ -153,16 +158,28 @@ pub(crate) struct Jail {
     toolchain_masks: Vec<scan::Mask>,
 }
 
+/// The directories a jail mounts.
+#[derive(Debug, Clone)]
+pub(crate) struct JailDirs {
+    /// The work dir (the checkout).
+    pub work: PathBuf,
+    /// The step's `/tmp`.
+    pub tmp: PathBuf,
+    /// The step's `HOME`.
+    pub home: PathBuf,
+    /// The project's cache, kept between its builds.
+    pub cache: Option<PathBuf>,
+}
+
 /// How deep the toolchain paths are scanned for files to hide, per build.
 const TOOLCHAIN_SCAN_DEPTH: usize = 2;
 
 impl Jail {
-    /// A jail with `work` as its work dir and `tmp` and `home` beside it
-    /// (all three must exist), binding the toolchain paths of `env`.
+    /// A jail over `dirs` (which must exist), binding the toolchain paths
+    /// of `env`.
     pub(crate) fn new(
         sandbox: Arc<Sandbox>,
-        work: PathBuf,
-        scratch: (PathBuf, PathBuf),
+        dirs: JailDirs,
         network: bool,
         env: &BTreeMap<String, String>,
     ) -> Jail {
@@ -173,9 +190,10 @@ impl Jail {
         }
         Jail {
             sandbox,
-            work,
-            tmp: scratch.0,
-            home: scratch.1,
+            work: dirs.work,
+            tmp: dirs.tmp,
+            home: dirs.home,
+            cache: dirs.cache,
             network,
             toolchain,
             toolchain_masks,
@@ -187,12 +205,12 @@ impl Jail {
         self.sandbox.command(self, command, env)
     }
 
-    /// A watch on the size of the jail's three directories.
+    /// A watch on the size of the jail's directories, the project's
+    /// cache included.
     pub(crate) fn disk_watch(&self) -> DiskWatch {
-        DiskWatch::new(
-            vec![self.work.clone(), self.tmp.clone(), self.home.clone()],
-            self.sandbox.config.limits.work_bytes,
-        )
+        let mut roots = vec![self.work.clone(), self.tmp.clone(), self.home.clone()];
+        roots.extend(self.cache.clone());
+        DiskWatch::new(roots, self.sandbox.config.limits.work_bytes)
     }
 
     /// Gives the build area to the build user, when steps run as one
@@ -202,6 +220,11 @@ impl Jail {
         let Identity::Dropped(id) = self.sandbox.identity else {
             return Ok(());
         };
+        if let Some(cache) = &self.cache {
+            // Only its top: what is inside, earlier builds wrote as the
+            // build user already, and a large cache is not walked each time.
+            std::os::unix::fs::lchown(cache, Some(id), Some(id))?;
+        }
         let mut pending = vec![self.work.clone(), self.tmp.clone(), self.home.clone()];
         while let Some(path) = pending.pop() {
             std::os::unix::fs::lchown(&path, Some(id), Some(id))?;
@@ -264,13 +287,13 @@ impl Sandbox {
             std::fs::create_dir_all(dir)?;
         }
         let [work, tmp, home] = dirs;
-        let jail = Jail::new(
-            Arc::new(self.clone()),
+        let dirs = JailDirs {
             work,
-            (tmp, home),
-            false,
-            &BTreeMap::new(),
-        );
+            tmp,
+            home,
+            cache: None,
+        };
+        let jail = Jail::new(Arc::new(self.clone()), dirs, false, &BTreeMap::new());
         jail.hand_over()?;
         let output = self
             .command(&jail, "true", &BTreeMap::new())

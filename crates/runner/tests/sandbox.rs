@@ -227,3 +227,20 @@ inherit = ["PATH", "CARGO_HOME", "RUSTUP_HOME"]
     assert!(log.starts_with("cargo "), "{log}");
     assert!(log.contains("read-only"), "{log}");
 }
+
+#[test]
+fn a_project_keeps_its_cache_between_builds() {
+    let Some(mut node) = sandboxed(Limits::default()) else {
+        return;
+    };
+    node.context.caches = Some(node.dir.path().join("cache"));
+    let recipe = r#"
+[[step]]
+name = "cache"
+command = "echo cache=$BUILDMESH_CACHE; cat $BUILDMESH_CACHE/count 2>/dev/null || echo none; echo again > $BUILDMESH_CACHE/count"
+"#;
+    let first = build(&node, recipe);
+    assert_eq!(log_of(&node, &first, "cache"), "cache=/cache\nnone\n");
+    let second = build(&node, recipe);
+    assert_eq!(log_of(&node, &second, "cache"), "cache=/cache\nagain\n");
+}

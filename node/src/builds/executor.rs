@@ -33,6 +33,8 @@ pub struct ExecutorConfig {
     pub mirrors: PathBuf,
     /// Work dirs.
     pub work: PathBuf,
+    /// Per-project caches.
+    pub caches: PathBuf,
     /// Log blobs.
     pub blobs: PathBuf,
     /// Whether repositories on this machine may be built.
@@ -96,6 +98,7 @@ impl Executor {
         context.cancel = cancel.clone();
         context.allow_local_repositories = self.config.allow_local_repositories;
         context.sandbox = self.config.sandbox.clone();
+        context.caches = Some(self.config.caches.clone());
         let (live, cell_of) = (self.live.clone(), cell.clone());
         context.on_output = Some(Arc::new(move |_, step: &str, bytes: &[u8]| {
             // Nobody watching is not an error.

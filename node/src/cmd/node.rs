@@ -183,6 +183,7 @@ fn start_builds(
         ExecutorConfig {
             mirrors: config.data_dir.mirrors(),
             work: config.data_dir.work(),
+            caches: config.data_dir.caches(),
             blobs: config.data_dir.blobs(),
             allow_local_repositories: config.allow_local_repositories,
             sandbox: isolation.sandbox.clone(),

@@ -8,6 +8,16 @@ use buildmesh_protocol::{BlobHash, BuildResult, Outcome, StepResult, StepStatus}
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// Where steps run.
+pub(super) struct Place<'a> {
+    /// The work dir.
+    pub dir: &'a Path,
+    /// The sandbox, if any.
+    pub jail: Option<&'a Jail>,
+    /// `BUILDMESH_CACHE` as the step sees it, if the project has a cache.
+    pub cache: Option<&'a str>,
+}
+
 /// Runs every step of `recipe` in `dir`, appending one [`StepResult`] per
 /// step to `result` and setting its outcome: `Passed` if all exited 0,
 /// `Failed` from the first that did not (later steps are `Skipped`, with
@@ -17,8 +27,7 @@ use std::path::Path;
 /// steps not run are still listed, as skipped.
 pub(super) fn run_all(
     recipe: &Recipe,
-    dir: &Path,
-    jail: Option<&Jail>,
+    place: &Place<'_>,
     context: &RunnerContext,
     result: &mut BuildResult,
 ) -> Result<BTreeMap<String, BlobHash>, BuildError> {
@@ -34,11 +43,16 @@ pub(super) fn run_all(
             result.steps.push(skipped(step, empty));
             continue;
         }
+        let mut env = recipe.environment_of(step);
+        if let Some(cache) = place.cache {
+            env.entry("BUILDMESH_CACHE".into())
+                .or_insert_with(|| cache.to_owned());
+        }
         let prepared = Step {
-            env: recipe.environment_of(step),
+            env,
             ..step.clone()
         };
-        match run_one(index, &prepared, dir, jail, context) {
+        match run_one(index, &prepared, place, context) {
             Ok(run) => {
                 failed = run.status != StepStatus::Exited(0);
                 logs.insert(step.name.clone(), run.log.hash);
@@ -68,8 +82,7 @@ pub(super) fn run_all(
 fn run_one(
     index: usize,
     step: &Step,
-    dir: &Path,
-    jail: Option<&Jail>,
+    place: &Place<'_>,
     context: &RunnerContext,
 ) -> std::io::Result<StepRun> {
     let forward = |bytes: &[u8]| {
@@ -86,7 +99,7 @@ fn run_one(
             .then_some(&forward as &dyn Fn(&[u8])),
     };
     tracing::info!(step = %step.name, "step started");
-    let run = run_step_in(step, dir, jail, &context.blobs, &options)?;
+    let run = run_step_in(step, place.dir, place.jail, &context.blobs, &options)?;
     tracing::info!(step = %step.name, status = ?run.status, ms = run.duration_ms, "step ended");
     Ok(run)
 }

@@ -1,7 +1,7 @@
 //! bubblewrap's command line for one step, in three parts: namespaces,
 //! mounts, and what runs inside.
 
-use super::{Identity, Jail, SANDBOX_HOME, SANDBOX_WORK_DIR, Sandbox};
+use super::{Identity, Jail, SANDBOX_CACHE, SANDBOX_HOME, SANDBOX_WORK_DIR, Sandbox};
 use std::path::Path;
 use std::process::Command;
 
@@ -59,6 +59,9 @@ pub(super) fn mounts(bwrap: &mut Command, sandbox: &Sandbox, jail: &Jail) {
     bwrap.arg("--bind").arg(&jail.work).arg(SANDBOX_WORK_DIR);
     bwrap.arg("--bind").arg(&jail.tmp).arg("/tmp");
     bwrap.arg("--bind").arg(&jail.home).arg(SANDBOX_HOME);
+    if let Some(cache) = &jail.cache {
+        bwrap.arg("--bind").arg(cache).arg(SANDBOX_CACHE);
+    }
     for path in &jail.toolchain {
         bwrap.arg("--ro-bind").arg(path).arg(path);
     }
