@@ -155,7 +155,7 @@ mod tests {
                 format!("{}:{}", data.join("key").display(), dir.path().display()),
             ),
         ]);
-        let paths = toolchain_paths(&env, Some(&home), &[data.clone()]);
+        let paths = toolchain_paths(&env, Some(&home), std::slice::from_ref(&data));
         // CARGO_HOME holds PATH's cargo/bin: one bind covers both.
         assert_eq!(paths, [cargo]);
     }

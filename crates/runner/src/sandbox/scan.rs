@@ -50,10 +50,11 @@ pub(crate) fn masks(hidden: &[PathBuf]) -> Vec<Mask> {
     for path in hidden {
         let inside = SCANNED.iter().any(|root| path.starts_with(root));
         let covered = masks.iter().any(|m| path.starts_with(m.path()));
-        if inside && !covered {
-            if let Some(mask) = mask_of(path) {
-                masks.push(mask);
-            }
+        if inside
+            && !covered
+            && let Some(mask) = mask_of(path)
+        {
+            masks.push(mask);
         }
     }
     masks
