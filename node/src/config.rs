@@ -132,7 +132,17 @@ impl NodeConfig {
             safety::acceptance(file.accept, &args.accept_project, &args.accept_maintainer)?;
         let mut sandbox = safety::sandbox(file.sandbox, args.no_build_network)?;
         let data_dir = DataDir::resolve(args.data_dir.data_dir.clone().or(file.data_dir));
-        sandbox.hidden = hidden_paths(&data_dir, args);
+        let webhook_secret_file = args
+            .webhook_secret_file
+            .clone()
+            .or(file.webhook_secret_file);
+        let maintainer_key = args.maintainer_key.clone().or(file.maintainer_key);
+        sandbox.hidden = hidden_paths(&[
+            Some(data_dir.root().to_owned()),
+            args.config.clone(),
+            webhook_secret_file.clone(),
+            maintainer_key.clone(),
+        ]);
         let config = NodeConfig {
             data_dir,
             acceptance,
@@ -167,15 +177,11 @@ impl NodeConfig {
             allow_local_repositories: args.allow_local_repositories
                 || file.allow_local_repositories.unwrap_or(false),
             report: false,
-            webhook_secret: match args
-                .webhook_secret_file
-                .clone()
-                .or(file.webhook_secret_file)
-            {
-                Some(path) => Some(read_secret(&path)?),
+            webhook_secret: match &webhook_secret_file {
+                Some(path) => Some(read_secret(path)?),
                 None => None,
             },
-            maintainer_key: args.maintainer_key.clone().or(file.maintainer_key),
+            maintainer_key,
             schedules: file
                 .schedule
                 .into_iter()
@@ -235,16 +241,11 @@ impl NodeConfig {
 /// What no sandbox may see even inside a system directory: the data dir,
 /// the config file and the secrets it names (absolute, as far as they
 /// can be made so).
-fn hidden_paths(data_dir: &DataDir, args: &NodeArgs) -> Vec<PathBuf> {
-    let named = [
-        Some(data_dir.root().to_owned()),
-        args.config.clone(),
-        args.webhook_secret_file.clone(),
-        args.maintainer_key.clone(),
-    ];
+fn hidden_paths(named: &[Option<PathBuf>]) -> Vec<PathBuf> {
     named
-        .into_iter()
+        .iter()
         .flatten()
+        .cloned()
         .map(|path| std::path::absolute(&path).unwrap_or(path))
         .collect()
 }

@@ -12,7 +12,7 @@ use crate::inside::Refused;
 use crate::metrics::capture_metrics;
 use crate::mirror::{self, Mirror, MirrorError};
 use crate::recipe::{RECIPE_BYTES_MAX, RECIPE_PATH, Recipe, RecipeError};
-use crate::sandbox::{Jail, JailDirs, SANDBOX_CACHE, Sandbox};
+use crate::sandbox::{DiskWatch, Jail, JailDirs, SANDBOX_CACHE, Sandbox};
 use crate::workdir::WorkDir;
 use buildmesh_protocol::{BuildResult, CommitId, Outcome, ProjectId};
 use std::collections::BTreeMap;
@@ -190,7 +190,7 @@ fn build(
     })?;
     mirror.checkout(&job.commit, work.path())?;
     drop(mirror); // no need to hold the repository open while steps run
-    let cache = project_cache(context, &job.project)?;
+    let cache = project_cache(context, &job.project, warnings)?;
     let jail = context.sandbox.as_ref().map(|sandbox| {
         let (tmp, home) = work.scratch();
         let dirs = JailDirs {
@@ -261,19 +261,34 @@ fn build(
     Ok(())
 }
 
-/// The project's cache dir, made if new.
+/// The project's cache dir, made if new. In a sandbox the cache counts
+/// against the work-area cap, so one that holds more than half of it is
+/// emptied first: a cache that grew too big must not fail every build.
 fn project_cache(
     context: &RunnerContext,
     project: &ProjectId,
+    warnings: &mut Vec<String>,
 ) -> Result<Option<PathBuf>, BuildError> {
     let Some(root) = &context.caches else {
         return Ok(None);
     };
     let path = root.join(project.to_string());
-    std::fs::create_dir_all(&path).map_err(|source| BuildError::WorkDir {
+    let failed = |source| BuildError::WorkDir {
         path: path.clone(),
         source,
-    })?;
+    };
+    if let Some(sandbox) = &context.sandbox {
+        let cap = sandbox.limits().work_bytes / 2;
+        let used = DiskWatch::new(vec![path.clone()], cap).measure();
+        if used > cap {
+            std::fs::remove_dir_all(&path).map_err(failed)?;
+            warnings.push(format!(
+                "the project's cache held {} MiB, more than half the work-area cap; emptied",
+                used / (1024 * 1024)
+            ));
+        }
+    }
+    std::fs::create_dir_all(&path).map_err(failed)?;
     Ok(Some(path))
 }
 

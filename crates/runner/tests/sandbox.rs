@@ -244,3 +244,33 @@ command = "echo cache=$BUILDMESH_CACHE; cat $BUILDMESH_CACHE/count 2>/dev/null |
     let second = build(&node, recipe);
     assert_eq!(log_of(&node, &second, "cache"), "cache=/cache\nagain\n");
 }
+
+#[test]
+fn a_cache_past_half_the_cap_is_emptied_before_the_next_build() {
+    let limits = Limits {
+        work_bytes: 8 << 20,
+        ..Limits::default()
+    };
+    let Some(mut node) = sandboxed(limits) else {
+        return;
+    };
+    node.context.caches = Some(node.dir.path().join("cache"));
+    let recipe = r#"
+[[step]]
+name = "fill"
+command = "ls $BUILDMESH_CACHE; head -c 5000000 /dev/zero > $BUILDMESH_CACHE/blob"
+"#;
+    let first = build(&node, recipe);
+    assert_eq!(first.result.outcome, Outcome::Passed, "{first:?}");
+    assert!(first.warnings.is_empty(), "{:?}", first.warnings);
+    let second = build(&node, recipe);
+    assert_eq!(log_of(&node, &second, "fill"), "", "the cache was emptied");
+    assert!(
+        second
+            .warnings
+            .iter()
+            .any(|w| w.contains("cache") && w.contains("emptied")),
+        "{:?}",
+        second.warnings
+    );
+}
