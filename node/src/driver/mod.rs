@@ -89,11 +89,20 @@ impl Driver {
                     self.refresh_status()?;
                 }
                 () = sleep_until(wake) => self.handle(Input::Tick).await?,
-                Some(news) = self.new_commits.recv() => self.announce(news).await?,
-                Some(done) = self.builds_done.recv() => self.build_done(done).await?,
+                // Own writes change the status too: a lone node hears no
+                // mesh event that would refresh it.
+                Some(news) = self.new_commits.recv() => {
+                    self.announce(news).await?;
+                    self.refresh_status()?;
+                }
+                Some(done) = self.builds_done.recv() => {
+                    self.build_done(done).await?;
+                    self.refresh_status()?;
+                }
                 () = sleep_until(builds_wake) => {
                     let errands = self.builds.tick(clock::now());
                     self.run_errands(errands).await?;
+                    self.refresh_status()?;
                 }
                 () = sleep_until(schedule_wake) => self.run_schedules().await?,
                 Ok(()) = self.work.changed() => {
