@@ -30,7 +30,7 @@ pub use disk::DiskWatch;
 pub use limits::Limits;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
@@ -65,7 +65,8 @@ pub(crate) enum Identity {
 /// What an operator decides about sandboxes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxConfig {
-    /// The bubblewrap binary [default: `bwrap`, found on `PATH`].
+    /// The bubblewrap binary [default: `bwrap`, found on the node's `PATH`
+    /// when the sandbox is probed, never on a step's].
     pub bwrap: PathBuf,
     /// util-linux's `prlimit`, run inside the sandbox to set limits.
     pub prlimit: PathBuf,
@@ -246,10 +247,14 @@ impl Jail {
 impl Sandbox {
     /// Checks that a sandbox runs here (starts one that runs `true`) and
     /// finds what to hide in the system directories.
-    pub fn probe(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
+    pub fn probe(mut config: SandboxConfig) -> Result<Sandbox, SandboxError> {
         if !config.prlimit.is_file() {
             return Err(SandboxError::NoPrlimit(config.prlimit.clone()));
         }
+        config.bwrap = locate(&config.bwrap).map_err(|source| SandboxError::NoBubblewrap {
+            path: config.bwrap.clone(),
+            source,
+        })?;
         if !config.setpriv.is_file() {
             return Err(SandboxError::NoPrlimit(config.setpriv.clone()));
         }
@@ -336,6 +341,30 @@ impl Sandbox {
     }
 }
 
+/// `program` as a path that names one file whatever the environment: a
+/// bare name is looked up in the node's own `PATH`, once, here. The command
+/// that starts a sandbox carries the step's environment, whose `PATH` the
+/// recipe may set; left to `execvp`, the lookup would follow that `PATH`
+/// (or glibc's default, without one) and run, outside any sandbox, a
+/// `bwrap` the recipe chose.
+fn locate(program: &Path) -> std::io::Result<PathBuf> {
+    let bare = program.components().count() == 1 && !program.is_absolute();
+    if !bare {
+        return std::path::absolute(program);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(program))
+        .find(|candidate| is_executable(candidate))
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "not found on PATH"))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
 /// A fresh directory for the trial sandbox.
 fn tempfile_area() -> std::io::Result<PathBuf> {
     let area = std::env::temp_dir().join(format!(
@@ -348,4 +377,20 @@ fn tempfile_area() -> std::io::Result<PathBuf> {
     ));
     std::fs::create_dir(&area)?;
     Ok(area)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_bare_program_name_becomes_an_absolute_path_from_the_nodes_path() {
+        let sh = locate(Path::new("sh")).unwrap();
+        assert!(sh.is_absolute() && is_executable(&sh), "{}", sh.display());
+        let missing = locate(Path::new("buildmesh-no-such-program")).unwrap_err();
+        assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
+        let given = locate(Path::new("/opt/bwrap")).unwrap();
+        assert_eq!(given, Path::new("/opt/bwrap"), "a path is kept as given");
+    }
 }

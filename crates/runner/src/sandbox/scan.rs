@@ -6,7 +6,9 @@
 //! entry of the bound system directories that *other* users could not
 //! read (`/etc/shadow`, `/etc/ssl/private`, an operator's `0600` secret)
 //! is covered, a file by `/dev/null`, a directory by an empty read-only
-//! tmpfs. The rule needs no list of known secrets.
+//! tmpfs. The rule needs no list of known secrets. (In a user namespace
+//! mounts are `nodev`, so opening a covered file fails with `EACCES`, as
+//! it would for another user; without one it reads empty.)
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
