@@ -11,6 +11,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// How to start a node beyond its flags.
+#[derive(Debug, Default, Clone)]
+pub struct Launch {
+    /// Where its stderr goes, logged at `info` (appended to: a restarted
+    /// node adds to it); `None`: the test's stderr, at `warn`.
+    pub log: Option<PathBuf>,
+    /// Variables set in its environment (a `PATH` without bubblewrap).
+    pub env: Vec<(String, String)>,
+}
+
 /// A running node and what it printed about itself.
 pub struct Node {
     pub child: Child,
@@ -36,6 +46,16 @@ impl Node {
 
     /// A node with `extra` flags (platforms, intervals, ...).
     pub fn launch(dir: tempfile::TempDir, bootstrap: Vec<&Node>, extra: &[&str]) -> Node {
+        Node::launch_with(dir, bootstrap, extra, &Launch::default())
+    }
+
+    /// [`Node::launch`], with its log captured or its environment changed.
+    pub fn launch_with(
+        dir: tempfile::TempDir,
+        bootstrap: Vec<&Node>,
+        extra: &[&str],
+        launch: &Launch,
+    ) -> Node {
         let mut command = Command::new(env!("CARGO_BIN_EXE_buildmesh"));
         command.args(["node", "--data-dir", dir.path().to_str().unwrap()]);
         command.args([
@@ -50,11 +70,24 @@ impl Node {
             command.args(["--bootstrap", &peer.listen]);
         }
         command.args(extra);
-        command
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .stdin(Stdio::null());
+        command.envs(launch.env.iter().map(|(k, v)| (k, v)));
+        match &launch.log {
+            Some(path) => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .unwrap();
+                command
+                    .env("RUST_LOG", "info,libp2p=warn")
+                    .env("NO_COLOR", "1")
+                    .stderr(file);
+            }
+            None => {
+                command.env("RUST_LOG", "warn").stderr(Stdio::inherit());
+            }
+        }
+        command.stdout(Stdio::piped()).stdin(Stdio::null());
         let mut child = command.spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let (mut http, mut peer_id, mut listen, mut link) = (None, None, None, None);
@@ -137,6 +170,11 @@ impl Node {
     /// An `Authorization` header's value with the operator token.
     pub fn bearer(&self) -> String {
         format!("Bearer {}", self.token())
+    }
+
+    /// The node's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The node's data dir.
@@ -428,4 +466,102 @@ pub fn declare(
         .find_map(|l| l.strip_prefix(&format!("declared project {name}: ")))
         .unwrap()
         .to_string()
+}
+
+/// The project's matrix, once the node's views show the project.
+pub fn matrix(node: &Node, project: &str) -> Option<serde_json::Value> {
+    let path = format!("/api/v1/projects/{project}/matrix");
+    match http(&node.http, "GET", &path, "") {
+        (200, body) => Some(body),
+        (404, _) => None,
+        (code, body) => panic!("{code}: {body}"),
+    }
+}
+
+/// The cell of `commit` × `platform`, once the matrix has it.
+pub fn cell(node: &Node, project: &str, commit: &str, platform: &str) -> Option<serde_json::Value> {
+    let matrix = matrix(node, project)?;
+    let column = matrix["platforms"]
+        .as_array()?
+        .iter()
+        .position(|p| p == platform)?;
+    let row = matrix["rows"]
+        .as_array()?
+        .iter()
+        .find(|r| r["commit"] == commit)?;
+    Some(row["cells"][column].clone())
+}
+
+/// Waits until `done` holds of the cell.
+pub fn wait_cell(
+    node: &Node,
+    project: &str,
+    commit: &str,
+    platform: &str,
+    within: Duration,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let found = cell(node, project, commit, platform);
+        if let Some(cell) = found.as_ref().filter(|c| done(c)) {
+            return cell.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "cell {commit} × {platform} never got there: {found:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Whether a cell has a result.
+pub fn finished(cell: &serde_json::Value) -> bool {
+    ["passed", "failed", "error"].contains(&cell["status"].as_str().unwrap_or(""))
+}
+
+/// The first result of a finished cell, as `/api/v1/results/{id}` gives it.
+pub fn result_of(node: &Node, cell: &serde_json::Value) -> serde_json::Value {
+    let id = cell["results"][0]["id"].as_str().unwrap();
+    let (code, result) = http(&node.http, "GET", &format!("/api/v1/results/{id}"), "");
+    assert_eq!(code, 200, "{result}");
+    result
+}
+
+/// Each step of `result`: its name, its JSON and its log's text.
+pub fn step_logs(
+    node: &Node,
+    result: &serde_json::Value,
+) -> Vec<(String, serde_json::Value, String)> {
+    result["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| {
+            let hash = step["log"].as_str().unwrap();
+            let (code, log) = http_raw(&node.http, &format!("/api/v1/blobs/{hash}"));
+            assert_eq!(code, 200, "the log of {step}");
+            let name = step["name"].as_str().unwrap().to_owned();
+            (
+                name,
+                step.clone(),
+                String::from_utf8_lossy(&log).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Announces `repo`'s HEAD for project `name` as the maintainer in `keys`
+/// would (`buildmesh announce`), through `node`.
+pub fn announce(keys: &Path, node: &Node, name: &str, repo: &Repo) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_buildmesh"))
+        .args(["announce", "--project", name, "--repo-dir"])
+        .arg(repo.path())
+        .arg("--key")
+        .arg(keys.join("maintainer.key"))
+        .args(["--node", &format!("http://{}", node.http)])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
 }
