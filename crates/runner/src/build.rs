@@ -277,14 +277,15 @@ fn project_cache(
         path: path.clone(),
         source,
     };
+    crate::workdir::private_dir(root).map_err(failed)?;
     if let Some(sandbox) = &context.sandbox {
         let cap = sandbox.limits().work_bytes / 2;
         let used = DiskWatch::new(vec![path.clone()], cap).measure();
-        if used > cap {
+        if used.is_none_or(|used| used > cap) {
             std::fs::remove_dir_all(&path).map_err(failed)?;
             warnings.push(format!(
-                "the project's cache held {} MiB, more than half the work-area cap; emptied",
-                used / (1024 * 1024)
+                "the project's cache held more than half the work-area cap ({} MiB); emptied",
+                cap / (1024 * 1024)
             ));
         }
     }

@@ -54,8 +54,8 @@ pub(crate) enum Ended {
     Signalled(i32),
     TimedOut,
     Cancelled,
-    /// The build area grew past its cap (bytes found, cap).
-    OverDisk(u64, u64),
+    /// The build area grew past its cap, or the disk filled: why.
+    OverDisk(String),
     FailedToStart(io::Error),
 }
 
@@ -156,9 +156,8 @@ fn supervise(
             Some(Ended::Cancelled)
         } else if now >= deadline {
             Some(Ended::TimedOut)
-        } else if let Usage::Over(bytes) = usage {
-            let cap = disk.as_ref().map_or(0, DiskWatch::cap_bytes);
-            Some(Ended::OverDisk(bytes, cap))
+        } else if let Usage::Over(why) = usage {
+            Some(Ended::OverDisk(why))
         } else {
             continue;
         };

@@ -72,6 +72,9 @@ pub struct SandboxConfig {
     pub prlimit: PathBuf,
     /// util-linux's `setpriv`, which drops root to the build user.
     pub setpriv: PathBuf,
+    /// coreutils' `env`, which gives the step's shell its environment
+    /// (and nothing before it).
+    pub env: PathBuf,
     /// Resource limits of every step.
     pub limits: Limits,
     /// Whether any step may use the network. `false` forces it off for
@@ -88,6 +91,7 @@ impl Default for SandboxConfig {
             bwrap: PathBuf::from("bwrap"),
             prlimit: PathBuf::from("/usr/bin/prlimit"),
             setpriv: PathBuf::from("/usr/bin/setpriv"),
+            env: PathBuf::from("/usr/bin/env"),
             limits: Limits::default(),
             network: true,
             hidden: Vec::new(),
@@ -109,8 +113,11 @@ pub enum SandboxError {
         /// Why it failed.
         source: std::io::Error,
     },
-    /// `prlimit` or `setpriv` is missing.
-    #[error("{0} is missing; install util-linux, which sets the sandbox's limits and user")]
+    /// `prlimit`, `setpriv` or `env` is missing.
+    #[error(
+        "{0} is missing; install util-linux and coreutils, which set the sandbox's limits, \
+         user and environment"
+    )]
     NoPrlimit(PathBuf),
     /// `bwrap` ran but could not make a sandbox (user namespaces off...).
     #[error(
@@ -248,16 +255,15 @@ impl Sandbox {
     /// Checks that a sandbox runs here (starts one that runs `true`) and
     /// finds what to hide in the system directories.
     pub fn probe(mut config: SandboxConfig) -> Result<Sandbox, SandboxError> {
-        if !config.prlimit.is_file() {
-            return Err(SandboxError::NoPrlimit(config.prlimit.clone()));
+        for tool in [&config.prlimit, &config.setpriv, &config.env] {
+            if !tool.is_file() {
+                return Err(SandboxError::NoPrlimit(tool.clone()));
+            }
         }
         config.bwrap = locate(&config.bwrap).map_err(|source| SandboxError::NoBubblewrap {
             path: config.bwrap.clone(),
             source,
         })?;
-        if !config.setpriv.is_file() {
-            return Err(SandboxError::NoPrlimit(config.setpriv.clone()));
-        }
         let identity = if nix::unistd::geteuid().is_root() {
             Identity::Dropped(BUILD_ID_AS_ROOT)
         } else {
@@ -326,9 +332,12 @@ impl Sandbox {
         bwrap.env_clear();
         argv::namespaces(&mut bwrap, self.identity, jail.has_network());
         argv::mounts(&mut bwrap, self, jail);
-        argv::entry(&mut bwrap, self, command);
-        bwrap.envs(env);
-        bwrap.env("HOME", SANDBOX_HOME);
+        // Nothing of the step's environment reaches bwrap, setpriv or
+        // prlimit: a recipe's LD_PRELOAD would run its code in them, on the
+        // host or as root. `env -i` hands it to the step's shell only.
+        let mut env = env.clone();
+        env.insert("HOME".into(), SANDBOX_HOME.into());
+        argv::entry(&mut bwrap, self, command, &env);
         bwrap
     }
 

@@ -101,13 +101,8 @@ fn status_of(ended: Ended, step: &Step, log: &mut Log<'_>) -> StepStatus {
             ));
             StepStatus::TimedOut
         }
-        Ended::OverDisk(bytes, cap) => {
-            log.note(&format!(
-                "the work dir, /tmp and HOME hold {} MiB, past the node's cap of {} MiB; \
-                 the sandbox was killed",
-                bytes / (1024 * 1024),
-                cap / (1024 * 1024)
-            ));
+        Ended::OverDisk(why) => {
+            log.note(&format!("{why}; the sandbox was killed"));
             StepStatus::Signalled(SIGKILL)
         }
         Ended::FailedToStart(e) => {

@@ -28,7 +28,7 @@ impl WorkDir {
     /// A new, empty directory under `root`, named after `label`, the
     /// process and a serial number, so concurrent builds never share one.
     pub(crate) fn create(root: &Path, label: &str) -> io::Result<WorkDir> {
-        std::fs::create_dir_all(root)?;
+        private_dir(root)?;
         loop {
             let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
             let area = root.join(format!("{label}-{}-{serial}", std::process::id()));
@@ -69,6 +69,14 @@ impl Drop for WorkDir {
             tracing::warn!(path = %self.area.display(), "could not remove a work dir: {e}");
         }
     }
+}
+
+/// Makes `root` (if need be) readable by its owner only. A step may leave
+/// a setuid file in its area (it is the node's user, or nobody as root);
+/// no other local user must be able to reach it.
+pub(crate) fn private_dir(root: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(root)?;
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700))
 }
 
 /// Removes `path`; if that fails (a build may leave a directory without

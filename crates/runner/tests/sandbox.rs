@@ -274,3 +274,30 @@ command = "ls $BUILDMESH_CACHE; head -c 5000000 /dev/zero > $BUILDMESH_CACHE/blo
         second.warnings
     );
 }
+
+/// Review of issue 12: a step's environment reached bwrap itself, on the
+/// host, so `LD_PRELOAD` in a recipe ran the recipe's code outside the
+/// sandbox (as root on a root node). `LD_DEBUG` shows which programs the
+/// loader saw the variable in: only the step's shell may.
+#[test]
+fn a_steps_environment_reaches_its_shell_and_nothing_before_it() {
+    let Some(node) = sandboxed(Limits::default()) else {
+        return;
+    };
+    let recipe = r#"
+[[step]]
+name = "env"
+command = "echo shell-ran"
+env = { LD_DEBUG = "files" }
+"#;
+    let report = build(&node, recipe);
+    let log = log_of(&node, &report, "env");
+    assert!(log.contains("shell-ran"), "{log}");
+    assert!(log.contains("needed by /bin/sh"), "the shell saw it: {log}");
+    for host_side in ["bwrap", "prlimit", "setpriv", "/usr/bin/env"] {
+        assert!(
+            !log.contains(host_side),
+            "{host_side} saw the step's env: {log}"
+        );
+    }
+}

@@ -146,7 +146,12 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
     driver.refresh_status()?;
     println!("http http://{http_addr}");
     println!("operator {operator_link}");
-    tracing::info!(link = %operator_link, "operator access: open this link in your browser");
+    // Not the link itself: logs travel further than the terminal.
+    tracing::info!(
+        token = %config.data_dir.root().join("operator.token").display(),
+        "operator access: open the link printed on standard output, or send the token file's \
+         content as a bearer token"
+    );
     println!("node {public} ({})", info.peer_id);
     say_what_is_built(&config, &isolation);
     let outcome = driver.run(stop_signal()).await;

@@ -1,7 +1,9 @@
 //! bubblewrap's command line for one step, in three parts: namespaces,
 //! mounts, and what runs inside.
 
+use super::binds::RESOLVED_STUB;
 use super::{Identity, Jail, SANDBOX_CACHE, SANDBOX_HOME, SANDBOX_WORK_DIR, Sandbox};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
@@ -34,6 +36,8 @@ pub(super) fn namespaces(bwrap: &mut Command, identity: Identity, network: bool)
                 NAMESPACED_ID,
                 "--gid",
                 NAMESPACED_ID,
+                // No user namespaces of the step's own: less kernel to attack.
+                "--disable-userns",
             ]);
         }
         Identity::Dropped(_) => {
@@ -53,6 +57,9 @@ pub(super) fn mounts(bwrap: &mut Command, sandbox: &Sandbox, jail: &Jail) {
     }
     for mask in &sandbox.masks {
         mask.add_to(bwrap);
+    }
+    if jail.has_network() {
+        bwrap.args(["--ro-bind-try", RESOLVED_STUB, RESOLVED_STUB]);
     }
     bwrap.args(["--proc", "/proc", "--dev", "/dev"]);
     bwrap.args(["--size", SHM_BYTES, "--tmpfs", "/dev/shm"]);
@@ -76,8 +83,15 @@ pub(super) fn mounts(bwrap: &mut Command, sandbox: &Sandbox, jail: &Jail) {
     bwrap.args(["--remount-ro", "/dev", "--remount-ro", "/"]);
 }
 
-/// `[setpriv ...] prlimit ... /bin/sh -c COMMAND`, in the work dir.
-pub(super) fn entry(bwrap: &mut Command, sandbox: &Sandbox, command: &str) {
+/// `[setpriv ...] prlimit ... env -i -- VAR=VALUE... /bin/sh -c COMMAND`,
+/// in the work dir. bwrap itself runs with an empty environment, so these
+/// variables reach the shell and nothing before it.
+pub(super) fn entry(
+    bwrap: &mut Command,
+    sandbox: &Sandbox,
+    command: &str,
+    env: &BTreeMap<String, String>,
+) {
     bwrap.args(["--chdir", SANDBOX_WORK_DIR, "--"]);
     if let Identity::Dropped(id) = sandbox.identity {
         bwrap.arg(&sandbox.config.setpriv);
@@ -94,6 +108,8 @@ pub(super) fn entry(bwrap: &mut Command, sandbox: &Sandbox, command: &str) {
     }
     bwrap.arg(&sandbox.config.prlimit);
     bwrap.args(sandbox.config.limits.prlimit_args());
+    bwrap.arg(&sandbox.config.env).args(["-i", "--"]);
+    bwrap.args(env.iter().map(|(name, value)| format!("{name}={value}")));
     bwrap.args(["/bin/sh", "-c", command]);
 }
 

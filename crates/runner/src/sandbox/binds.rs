@@ -7,18 +7,14 @@ use std::process::Command;
 
 /// Bound read-only when they are directories, recreated when they are
 /// symlinks (`/bin -> usr/bin` on merged-/usr systems).
-const SYSTEM: [&str; 9] = [
-    "/usr",
-    "/etc",
-    "/bin",
-    "/sbin",
-    "/lib",
-    "/lib32",
-    "/lib64",
-    "/libx32",
-    // systemd-resolved's stub resolv.conf points here.
-    "/run/systemd/resolve",
+const SYSTEM: [&str; 8] = [
+    "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
 ];
+/// Where systemd-resolved's stub `resolv.conf` (what `/etc/resolv.conf`
+/// often links to) lives: bound only for steps with the network, and only
+/// the file, since the directory also holds resolved's socket, which would
+/// resolve names (and so leak data) for a step without a network.
+pub(crate) const RESOLVED_STUB: &str = "/run/systemd/resolve/stub-resolv.conf";
 /// Inherited paths bound per build at most.
 const TOOLCHAIN_PATHS_MAX: usize = 32;
 /// Host trees never bound through `inherit`: the sandbox has its own, or
@@ -110,16 +106,23 @@ fn bindable(path: &Path, home: Option<&Path>, hidden: &[PathBuf]) -> bool {
         && !path
             .components()
             .any(|c| matches!(c, std::path::Component::ParentDir));
+    // Compared as the kernel resolves them: a symlink must not lead a
+    // bind into the home or the data dir.
+    let real = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_owned());
+    let path = &real(path);
     let system = SYSTEM
         .iter()
         .chain(NEVER.iter())
         .any(|s| path.starts_with(s));
-    let reveals = |secret: &Path| secret.starts_with(path) || path.starts_with(secret);
+    let reveals = |secret: &Path| {
+        let secret = real(secret);
+        secret.starts_with(path) || path.starts_with(&secret)
+    };
     normal
         && path.exists()
         && path != Path::new("/")
         && !system
-        && !home.is_some_and(|home| home.starts_with(path))
+        && !home.is_some_and(|home| real(home).starts_with(path))
         && !hidden.iter().any(|h| reveals(h))
 }
 
