@@ -92,6 +92,8 @@ impl DiskWatch {
     }
 
     /// Free bytes on the file system of the first root, if it can be told.
+    // The counts are u64 on Linux, narrower elsewhere.
+    #[allow(clippy::useless_conversion)]
     fn free_bytes(&self) -> Option<u64> {
         let stat = nix::sys::statvfs::statvfs(self.roots.first()?).ok()?;
         Some(u64::from(stat.blocks_available()).saturating_mul(u64::from(stat.fragment_size())))
