@@ -116,6 +116,10 @@ fn own_maintainers(config: &NodeConfig) -> BTreeSet<PublicKey> {
         .collect()
 }
 
+/// How to accept something, for a node that accepts nothing.
+pub const ACCEPT_HINT: &str = "accept a project with --accept-project ID or every project of a \
+     maintainer with --accept-maintainer KEY (or the config's [accept] table), then restart";
+
 /// What the operator accepted, for the status, with a hint when nothing.
 pub fn accepts(acceptance: &Acceptance) -> Accepts {
     Accepts {
@@ -125,11 +129,8 @@ pub fn accepts(acceptance: &Acceptance) -> Accepts {
             .iter()
             .map(|k| k.to_string())
             .collect(),
-        hint: acceptance.is_empty().then(|| {
-            "this node builds nothing yet: accept a project with --accept-project ID or \
-             every project of a maintainer with --accept-maintainer KEY (or the config's \
-             [accept] table), then restart"
-                .to_owned()
-        }),
+        hint: acceptance
+            .is_empty()
+            .then(|| format!("nothing is built here yet: {ACCEPT_HINT}")),
     }
 }

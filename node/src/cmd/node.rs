@@ -220,7 +220,7 @@ fn start_builds(
 fn say_what_is_built(config: &NodeConfig, isolation: &crate::isolation::Isolation) {
     let accepts = crate::isolation::accepts(&config.acceptance);
     match accepts.hint {
-        Some(hint) => println!("accepts nothing: {hint}"),
+        Some(_) => println!("accepts nothing yet: {}", crate::isolation::ACCEPT_HINT),
         None => {
             for project in &accepts.projects {
                 println!("accepts project {project}");
