@@ -274,10 +274,36 @@ pgrep -f '^sleep {tag}1$' >/dev/null && echo "daemon running""#
         step("processes", &processes),
         step("writes", &writes),
         step("network", &network_probe(port)),
+        step("ban", &ban_probe(data_dir, port)),
         step("daemon", &daemon),
         step_within("hang", 1, &format!("setsid sleep {tag}2 & sleep {tag}3")),
     ]
     .join("\n")
+}
+
+/// A step asking the node to ban a peer, as an operator would, with
+/// whatever token it can find: it prints the answer's status and body.
+fn ban_probe(data_dir: &Path, port: &str) -> String {
+    let token = data_dir.join("operator.token");
+    format!(
+        r#"python3 - <<'PY'
+import urllib.request, urllib.error
+try:
+    token = open("{token}").read().strip()
+except OSError:
+    token = "guess"
+request = urllib.request.Request(
+    "http://127.0.0.1:{port}/api/v1/peers/{peer}/ban", method="POST",
+    headers={{"Authorization": "Bearer " + token, "Origin": "http://127.0.0.1:{port}"}})
+try:
+    reply = urllib.request.urlopen(request, timeout=5)
+    print("ban status", reply.status, reply.read().decode())
+except urllib.error.HTTPError as e:
+    print("ban status", e.code, e.read().decode())
+PY"#,
+        token = token.display(),
+        peer = "ab".repeat(32),
+    )
 }
 
 /// Prints whether 127.0.0.1:`port` takes a connection.
@@ -341,6 +367,12 @@ fn a_step_sees_only_its_sandbox_and_nothing_it_starts_outlives_it() {
     assert_shadow_unreadable(&steps["shadow"].1);
     assert_processes_hidden(&steps["processes"].1);
     assert_writes_confined(&node, &steps["writes"].1, &outside);
+
+    // The node's operator endpoints, reachable over the network, refuse a
+    // build: it cannot read the token.
+    let (_, ban) = &steps["ban"];
+    assert!(ban.contains("ban status 403"), "{ban}");
+    assert!(!ban.contains("\"banned\":true"), "{ban}");
 
     // The network, unless the recipe turns it off.
     let (_, network) = &steps["network"];
