@@ -10,13 +10,17 @@
 //! 2. read `.buildmesh.toml` at the commit, without a checkout ([`Recipe`]);
 //! 3. write the commit's tree into a fresh work dir, removed afterwards
 //!    whatever happens;
-//! 4. run each step with `/bin/sh -c` in its own process group, with a
-//!    cleared environment and a timeout, killing the whole group when the
-//!    step ends so nothing it started outlives it ([`run_step`]);
+//! 4. run each step with `/bin/sh -c`, with a cleared environment and a
+//!    timeout, in a bubblewrap sandbox when the context has one
+//!    ([`Sandbox`]: the step sees its work dir, a private `/tmp` and
+//!    `HOME`, the project's cache and the system read-only, under resource
+//!    limits) and otherwise in its own process group; whatever it started
+//!    is killed when the step ends ([`run_step`]);
 //! 5. store every step's output (stdout and stderr interleaved) as a
 //!    content-addressed blob ([`BlobDir`]);
 //! 6. after a passing build, copy the files `[artifacts]` names into blobs
-//!    too, and list them by name, hash and size;
+//!    too, and list them by name, hash and size: only regular files with a
+//!    single link, opened beneath the work dir, ever leave it;
 //! 7. capture metrics and the builder's environment, and fit every string
 //!    into the protocol's limits so the result can be signed.
 //!
