@@ -715,3 +715,27 @@ fn buildmesh_up_builds_its_own_checkout_without_bubblewrap() {
     assert_eq!(code, 200);
     assert_eq!(status["sandbox"]["mode"], "unavailable", "{status}");
 }
+
+/// A node killed with SIGKILL mid-step takes its sandboxes with it: a
+/// `setsid` daemon and the step itself die with the node, not at their
+/// timeout.
+#[test]
+fn a_sandbox_dies_with_its_node() {
+    let keys = Maintainer::new();
+    let mut node = builder(vec![], &[PLATFORM], &keys);
+    let tag = sleep_tag();
+    let repo = Repo::new();
+    repo.commit_recipe(
+        &step_within("stay", 600, &format!("setsid sleep {tag}7 & sleep {tag}8")),
+        "a long step",
+    );
+    project(&keys, &node, "long", &repo);
+    let deadline = Instant::now() + BUILD_WITHIN;
+    let pattern = format!("^sleep {tag}[78]$");
+    while pgrep(&pattern).lines().count() < 2 {
+        assert!(Instant::now() < deadline, "the step never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    node.kill();
+    assert_none_survive(&pattern);
+}
