@@ -7,63 +7,9 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{Maintainer, Node, Repo, builder, declare, http, http_with};
-
-/// The project's matrix, once the node's views show the project.
-fn matrix(node: &Node, project: &str) -> Option<serde_json::Value> {
-    let (code, body) = http(
-        &node.http,
-        "GET",
-        &format!("/api/v1/projects/{project}/matrix"),
-        "",
-    );
-    match code {
-        200 => Some(body),
-        404 => None,
-        _ => panic!("{code}: {body}"),
-    }
-}
-
-/// The cell of `commit` × `platform`, once the matrix has it.
-fn cell(node: &Node, project: &str, commit: &str, platform: &str) -> Option<serde_json::Value> {
-    let matrix = matrix(node, project)?;
-    let column = matrix["platforms"]
-        .as_array()?
-        .iter()
-        .position(|p| p == platform)?;
-    let row = matrix["rows"]
-        .as_array()?
-        .iter()
-        .find(|r| r["commit"] == commit)?;
-    Some(row["cells"][column].clone())
-}
-
-/// Waits until `done` holds of the cell.
-fn wait_cell(
-    node: &Node,
-    project: &str,
-    commit: &str,
-    platform: &str,
-    within: Duration,
-    done: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let found = cell(node, project, commit, platform);
-        if let Some(cell) = found.as_ref().filter(|c| done(c)) {
-            return cell.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "cell {commit} × {platform} never got there: {found:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn finished(cell: &serde_json::Value) -> bool {
-    ["passed", "failed", "error"].contains(&cell["status"].as_str().unwrap_or(""))
-}
+use support::{
+    Maintainer, Node, Repo, builder, declare, finished, http, http_with, matrix, wait_cell,
+};
 
 /// One node building platform `linux` of project `name` from a repository
 /// whose first commit holds `recipe`; the node is the project's announcer
