@@ -282,9 +282,10 @@ fn project_cache(
         let cap = sandbox.limits().work_bytes / 2;
         let used = DiskWatch::new(vec![path.clone()], cap).measure();
         if used.is_none_or(|used| used > cap) {
-            std::fs::remove_dir_all(&path).map_err(failed)?;
+            crate::workdir::remove(&path).map_err(failed)?;
             warnings.push(format!(
-                "the project's cache held more than half the work-area cap ({} MiB); emptied",
+                "the project's cache held more than half the work-area cap ({} MiB), or could not \
+                 be measured; emptied",
                 cap / (1024 * 1024)
             ));
         }

@@ -81,7 +81,7 @@ pub(crate) fn private_dir(root: &Path) -> io::Result<()> {
 
 /// Removes `path`; if that fails (a build may leave a directory without
 /// write or search permission), restores owner permissions and tries again.
-fn remove(path: &Path) -> io::Result<()> {
+pub(crate) fn remove(path: &Path) -> io::Result<()> {
     match std::fs::remove_dir_all(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
