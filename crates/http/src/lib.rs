@@ -38,6 +38,7 @@
 #![deny(missing_docs)]
 
 pub mod badge;
+mod blob_file;
 mod dashboard;
 mod entries;
 mod events;
@@ -605,6 +606,12 @@ async fn blob(State(state): State<AppState>, Path(hash): Path<String>) -> Respon
             "a blob hash is 64 hex digits (SHA-256)",
         );
     };
+    if let Some(response) = match &state.blobs {
+        Some(dir) => blob_file::serve(dir, hash).await,
+        None => None,
+    } {
+        return response;
+    }
     let (reply, answer) = oneshot::channel();
     if state
         .commands

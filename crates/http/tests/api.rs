@@ -177,3 +177,60 @@ async fn open_streams_are_bounded() {
     stream.read_exact(&mut head).await.unwrap();
     assert_eq!(&head[9..12], b"200");
 }
+
+/// One GET over a fresh connection: the status and the whole body, or as
+/// much of it as arrived before the server cut the response.
+async fn get_bytes(addr: std::net::SocketAddr, path: &str) -> (u16, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    let status: u16 = std::str::from_utf8(&response[9..12])
+        .unwrap()
+        .parse()
+        .unwrap();
+    let start = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    (status, response[start..].to_vec())
+}
+
+/// Issue 13, item 6: a stored 16 MiB log (and anything larger the runner
+/// keeps) is served whole from disk; a damaged one is never served whole.
+#[tokio::test]
+async fn stored_blobs_of_any_size_stream_from_disk_and_damage_cuts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let log: Vec<u8> = (0..(16 << 20) + 7).map(|i: u32| (i % 251) as u8).collect();
+    let hash = buildmesh_protocol::BlobHash::of(&log);
+    std::fs::write(dir.path().join(hash.to_string()), &log).unwrap();
+    let damaged = buildmesh_protocol::BlobHash::of(b"what it should hold");
+    std::fs::write(dir.path().join(damaged.to_string()), vec![1u8; 200_000]).unwrap();
+    let (_publish, status) = watch::channel(NodeStatus::default());
+    let (commands, mut node) = tokio::sync::mpsc::channel(8);
+    let mut backend = backend(status, commands);
+    backend.blobs = Some(dir.path().to_owned());
+    let server = bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(server.serve(backend, std::future::pending()));
+    // Blobs not held here are asked of the node (which asks its peers).
+    tokio::spawn(async move {
+        while let Some(command) = node.recv().await {
+            if let buildmesh_http::Command::Blob { reply, .. } = command {
+                let _ = reply.send(None);
+            }
+        }
+    });
+
+    let (code, body) = get_bytes(addr, &format!("/api/v1/blobs/{hash}")).await;
+    assert_eq!(code, 200);
+    assert_eq!(body.len(), log.len());
+    assert!(body == log, "the blob arrives as stored");
+    let (code, body) = get_bytes(addr, &format!("/api/v1/blobs/{damaged}")).await;
+    assert_eq!(code, 200, "the status goes before the check can end");
+    assert!(
+        body.len() < 200_000,
+        "a damaged blob is cut, not served whole"
+    );
+    let missing = buildmesh_protocol::BlobHash::of(b"nowhere");
+    let (code, _) = get_bytes(addr, &format!("/api/v1/blobs/{missing}")).await;
+    assert_eq!(code, 404);
+}
