@@ -429,19 +429,75 @@ fn push_webhooks_are_checked_against_the_secret() {
         "POST",
         "/api/v1/hooks/github",
         body,
-        &[("X-Hub-Signature-256", &github)],
+        &[
+            ("X-Hub-Signature-256", &github),
+            ("X-GitHub-Delivery", "one"),
+        ],
     );
     assert_eq!(
         (code, reply["polling"].as_bool()),
         (200, Some(true)),
         "{reply}"
     );
+    // The same delivery again is a replay: answered, not obeyed.
+    let (code, reply) = http_with(
+        &node.http,
+        "POST",
+        "/api/v1/hooks/github",
+        body,
+        &[
+            ("X-Hub-Signature-256", &github),
+            ("X-GitHub-Delivery", "one"),
+        ],
+    );
+    assert_eq!(
+        (code, reply["replay"].as_bool()),
+        (200, Some(true)),
+        "{reply}"
+    );
+    // Only the forge's exact format is taken.
+    for loose in [
+        good.clone(),
+        format!("sha256=sha256={good}"),
+        github.to_uppercase(),
+    ] {
+        let (code, reply) = http_with(
+            &node.http,
+            "POST",
+            "/api/v1/hooks/github",
+            body,
+            &[
+                ("X-Hub-Signature-256", &loose),
+                ("X-GitHub-Delivery", "two"),
+            ],
+        );
+        assert_eq!(code, 401, "{loose}: {reply}");
+    }
     let (code, _) = http_with(
         &node.http,
         "POST",
         "/api/v1/hooks/gitea",
         body,
-        &[("X-Gitea-Signature", &good)],
+        &[
+            ("X-Gitea-Signature", &github),
+            ("X-Gitea-Delivery", "three"),
+        ],
+    );
+    assert_eq!(code, 401, "Gitea's header has no prefix");
+    let (code, _) = http_with(
+        &node.http,
+        "POST",
+        "/api/v1/hooks/github",
+        body,
+        &[("X-Hub-Signature-256", &github)],
+    );
+    assert_eq!(code, 400, "no delivery id");
+    let (code, _) = http_with(
+        &node.http,
+        "POST",
+        "/api/v1/hooks/gitea",
+        body,
+        &[("X-Gitea-Signature", &good), ("X-Gitea-Delivery", "four")],
     );
     assert_eq!(code, 200);
     let forged = format!("sha256={}", sign("a guessed secret, wrong"));

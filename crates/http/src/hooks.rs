@@ -7,12 +7,18 @@
 //! announced within moments. The poller reads the commits from git itself:
 //! nothing in the payload is trusted beyond "something was pushed".
 
+mod gate;
+
+pub(crate) use gate::HookGate;
+pub use gate::{DELIVERIES_REMEMBERED, POLL_INTERVAL_MIN};
+
 use crate::{AppState, Command, error};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use gate::Admit;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
@@ -33,32 +39,112 @@ pub(crate) async fn push(
             "webhooks are off on this node: start it with webhook_secret_file set",
         );
     };
-    let header = match forge.as_str() {
-        "github" => "x-hub-signature-256",
-        "gitea" => "x-gitea-signature",
-        _ => {
-            return error(
-                StatusCode::NOT_FOUND,
-                "webhooks are /api/v1/hooks/github or /gitea",
-            );
-        }
-    };
-    let Some(given) = headers.get(header).and_then(|v| v.to_str().ok()) else {
-        return error(StatusCode::UNAUTHORIZED, &format!("no {header} header"));
+    let Some(forge) = Forge::named(&forge) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "webhooks are /api/v1/hooks/github or /gitea",
+        );
     };
     if body.len() > HOOK_BYTES_MAX {
         return error(StatusCode::PAYLOAD_TOO_LARGE, "webhook body too large");
     }
-    if !signature_matches(secret, &body, given.trim_start_matches("sha256=")) {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let Some(given) = header(forge.signature_header()) else {
+        let name = forge.signature_header();
+        return error(StatusCode::UNAUTHORIZED, &format!("no {name} header"));
+    };
+    let signature = forge.signature_hex(given);
+    if !signature.is_some_and(|hex| signature_matches(secret, &body, hex)) {
         return error(
             StatusCode::UNAUTHORIZED,
-            "the signature does not match the secret",
+            &format!(
+                "the signature does not match the secret (the header is {})",
+                forge.signature_format()
+            ),
         );
     }
+    let delivery = header(forge.delivery_header()).unwrap_or("");
+    match state.hooks.admit(delivery, std::time::Instant::now()) {
+        Err(_) => error(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "no usable {} header (a forge's delivery id)",
+                forge.delivery_header()
+            ),
+        ),
+        Ok(Admit::Replay) => {
+            Json(serde_json::json!({ "polling": false, "replay": true })).into_response()
+        }
+        Ok(Admit::Covered) => Json(serde_json::json!({ "polling": true })).into_response(),
+        Ok(Admit::PollNow) => poll(&state).await,
+        Ok(Admit::PollAfter(wait)) => {
+            let later = state.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(wait).await;
+                later.hooks.polled();
+                let _ = later.commands.send(Command::Poll).await;
+            });
+            Json(serde_json::json!({ "polling": true })).into_response()
+        }
+    }
+}
+
+/// Asks the node to poll now.
+async fn poll(state: &AppState) -> Response {
     if state.commands.send(Command::Poll).await.is_err() {
         return error(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down");
     }
     Json(serde_json::json!({ "polling": true })).into_response()
+}
+
+/// The forges whose push webhooks the node takes, and their exact headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Forge {
+    GitHub,
+    Gitea,
+}
+
+impl Forge {
+    fn named(name: &str) -> Option<Forge> {
+        match name {
+            "github" => Some(Forge::GitHub),
+            "gitea" => Some(Forge::Gitea),
+            _ => None,
+        }
+    }
+
+    fn signature_header(self) -> &'static str {
+        match self {
+            Forge::GitHub => "x-hub-signature-256",
+            Forge::Gitea => "x-gitea-signature",
+        }
+    }
+
+    fn delivery_header(self) -> &'static str {
+        match self {
+            Forge::GitHub => "x-github-delivery",
+            Forge::Gitea => "x-gitea-delivery",
+        }
+    }
+
+    fn signature_format(self) -> &'static str {
+        match self {
+            Forge::GitHub => "sha256= and 64 lower-case hex digits",
+            Forge::Gitea => "64 lower-case hex digits",
+        }
+    }
+
+    /// The signature's hex digits if `value` has exactly the forge's
+    /// format: GitHub's `sha256=` then 64 lower-case hex digits, Gitea's
+    /// 64 lower-case hex digits alone.
+    fn signature_hex(self, value: &str) -> Option<&str> {
+        let hex = match self {
+            Forge::GitHub => value.strip_prefix("sha256=")?,
+            Forge::Gitea => value,
+        };
+        let exact = hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        exact.then_some(hex)
+    }
 }
 
 /// Whether `given` (hex) is the HMAC-SHA256 of `body` under `secret`,
@@ -77,6 +163,27 @@ pub fn signature_matches(secret: &[u8], body: &[u8], given: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signature_headers_have_exactly_the_forges_format() {
+        let hex = "ab".repeat(32);
+        let github = Forge::GitHub;
+        assert_eq!(
+            github.signature_hex(&format!("sha256={hex}")),
+            Some(hex.as_str())
+        );
+        assert_eq!(github.signature_hex(&hex), None, "no prefix");
+        assert_eq!(github.signature_hex(&format!("sha256=sha256={hex}")), None);
+        assert_eq!(
+            github.signature_hex(&format!("sha256={}", hex.to_uppercase())),
+            None
+        );
+        assert_eq!(github.signature_hex(&format!("SHA256={hex}")), None);
+        let gitea = Forge::Gitea;
+        assert_eq!(gitea.signature_hex(&hex), Some(hex.as_str()));
+        assert_eq!(gitea.signature_hex(&format!("sha256={hex}")), None);
+        assert_eq!(gitea.signature_hex(&hex[2..]), None, "too short");
+    }
 
     #[test]
     fn the_github_example_signature_checks() {

@@ -53,7 +53,7 @@ mod peers;
 mod projects;
 pub mod views;
 
-pub use hooks::{HOOK_BYTES_MAX, signature_matches};
+pub use hooks::{DELIVERIES_REMEMBERED, HOOK_BYTES_MAX, POLL_INTERVAL_MIN, signature_matches};
 pub use operator::{Operator, TOKEN_CHARS_MIN};
 
 use axum::extract::rejection::JsonRejection;
@@ -370,6 +370,8 @@ struct AppState {
     streams: Arc<tokio::sync::Semaphore>,
     /// What operator writes must show.
     operator: Arc<operator::Gate>,
+    /// Webhook deliveries seen, and when they last made the node poll.
+    hooks: Arc<hooks::HookGate>,
 }
 
 /// Most long-lived responses (event streams, the entries stream) open at
@@ -444,6 +446,7 @@ pub fn router(backend: Backend) -> Router {
             live: backend.live,
             streams: Arc::new(tokio::sync::Semaphore::new(STREAMS_MAX)),
             operator: Arc::new(operator::Gate::new(backend.operator)),
+            hooks: Arc::default(),
         })
         .layer(axum::middleware::map_response(deny_framing))
 }

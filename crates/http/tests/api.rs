@@ -242,3 +242,56 @@ async fn stored_blobs_of_any_size_stream_from_disk_and_damage_cuts_them() {
     let (code, _) = get_bytes(addr, &format!("/api/v1/blobs/{missing}")).await;
     assert_eq!(code, 404);
 }
+
+/// Issue 13, item 7: a thousand deliveries (fresh ids, valid signatures)
+/// cost a handful of polls, and a replayed id none.
+#[tokio::test]
+async fn webhook_floods_are_debounced_and_replays_ignored() {
+    use hmac::{Hmac, KeyInit, Mac};
+    let (_publish, status) = watch::channel(NodeStatus::default());
+    let (commands, mut node) = tokio::sync::mpsc::channel(2048);
+    let server = bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(server.serve(backend(status, commands), std::future::pending()));
+    let body = "{}";
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"hush").unwrap();
+    mac.update(body.as_bytes());
+    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    let deliver = |id: String| {
+        let signature = signature.clone();
+        async move {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            let request = format!(
+                "POST /api/v1/hooks/github HTTP/1.1\r\nHost: {addr}\r\nX-Hub-Signature-256: \
+                 {signature}\r\nX-GitHub-Delivery: {id}\r\nContent-Length: {}\r\nConnection: \
+                 close\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let mut response = String::new();
+            stream.read_to_string(&mut response).await.unwrap();
+            response
+        }
+    };
+    let started = std::time::Instant::now();
+    for n in 0..1000 {
+        let response = deliver(format!("fresh-{n}")).await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    }
+    let elapsed = started.elapsed();
+    tokio::time::sleep(buildmesh_http::POLL_INTERVAL_MIN * 2).await;
+    let mut polls = 0;
+    while let Ok(command) = node.try_recv() {
+        polls += usize::from(matches!(command, buildmesh_http::Command::Poll));
+    }
+    let allowed =
+        2 + (elapsed.as_millis() / buildmesh_http::POLL_INTERVAL_MIN.as_millis()) as usize;
+    assert!(
+        polls >= 1 && polls <= allowed,
+        "{polls} polls for 1,000 deliveries in {elapsed:?}"
+    );
+    let replay = deliver("fresh-999".into()).await;
+    assert!(replay.contains("\"replay\":true"), "{replay}");
+    tokio::time::sleep(buildmesh_http::POLL_INTERVAL_MIN * 2).await;
+    assert!(node.try_recv().is_err(), "a replay makes no poll");
+}

@@ -201,7 +201,10 @@ impl Node {
             "POST",
             "/api/v1/hooks/github",
             body,
-            &[("X-Hub-Signature-256", &signature)],
+            &[
+                ("X-Hub-Signature-256", &signature),
+                ("X-GitHub-Delivery", &next_delivery()),
+            ],
         );
         assert_eq!(reply.0, 200, "{}", reply.1);
     }
@@ -402,6 +405,17 @@ impl Maintainer {
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
+}
+
+/// A delivery id no other webhook of this process has used.
+pub fn next_delivery() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "delivery-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Nodes that build `maintainer`'s projects: fast polls, short leases,
