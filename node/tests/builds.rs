@@ -551,7 +551,8 @@ fn a_running_build_streams_its_output_live() {
     use std::io::Write;
     write!(
         stream,
-        "GET /api/v1/live/{project}/{commit}/linux HTTP/1.0\r\nHost: x\r\n\r\n"
+        "GET /api/v1/live/{project}/{commit}/linux HTTP/1.0\r\nHost: {}\r\n\r\n",
+        node.http
     )
     .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -242,7 +242,10 @@ impl Server {
         backend: Backend,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), HttpError> {
-        let app = router(backend);
+        let mut app = router(backend);
+        if self.listener.local_addr()?.ip().is_loopback() {
+            app = app.layer(axum::middleware::from_fn(local::loopback_host));
+        }
         axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),

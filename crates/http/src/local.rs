@@ -16,7 +16,9 @@
 //!   anyway. Behind a reverse proxy on this machine every client looks
 //!   local, which the token makes harmless.
 
-use axum::http::{HeaderMap, header};
+use crate::error;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
 use std::net::SocketAddr;
 
 /// `Ok` if the request may go on to the operator check; else why not.
@@ -45,6 +47,29 @@ pub(crate) fn from_this_machine(
         }
     }
     Ok(())
+}
+
+/// For a node that listens on loopback only: every request must name a
+/// loopback host. A web page on a hostile domain that resolves to
+/// 127.0.0.1 (DNS rebinding) would otherwise read the node's API and
+/// pages from the operator's own browser.
+pub(crate) async fn loopback_host(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()));
+    if host.is_some_and(is_loopback_host) {
+        return next.run(request).await;
+    }
+    error(
+        StatusCode::MISDIRECTED_REQUEST,
+        "this node serves this machine only: the Host header must be 127.0.0.1, localhost \
+         or [::1] (a page of another site cannot read the node)",
+    )
 }
 
 /// `127.0.0.1`, `localhost` or `[::1]`, with or without a port.

@@ -295,3 +295,34 @@ async fn webhook_floods_are_debounced_and_replays_ignored() {
     tokio::time::sleep(buildmesh_http::POLL_INTERVAL_MIN * 2).await;
     assert!(node.try_recv().is_err(), "a replay makes no poll");
 }
+
+/// Issue 13, item 9: a node on loopback answers only requests that name a
+/// loopback host, so a rebinding page cannot read it.
+#[tokio::test]
+async fn a_loopback_node_answers_only_loopback_host_names() {
+    let (_publish, status) = watch::channel(NodeStatus::default());
+    let (commands, _node) = tokio::sync::mpsc::channel(8);
+    let server = bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(server.serve(backend(status, commands), std::future::pending()));
+    let port = addr.port();
+    for (host, expected) in [
+        (format!("127.0.0.1:{port}"), 200),
+        (format!("localhost:{port}"), 200),
+        (format!("[::1]:{port}"), 200),
+        (format!("rebound.example:{port}"), 421),
+        (format!("127.0.0.1.rebound.example:{port}"), 421),
+    ] {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let request =
+            format!("GET /api/v1/node HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let code: u16 = response[9..12].parse().unwrap();
+        assert_eq!(code, expected, "{host}: {response}");
+        if expected == 421 {
+            assert!(response.contains("\"error\""), "a JSON error: {response}");
+        }
+    }
+}
