@@ -451,7 +451,33 @@ pub fn router(backend: Backend) -> Router {
             operator: Arc::new(operator::Gate::new(backend.operator)),
             hooks: Arc::default(),
         })
+        .layer(axum::middleware::from_fn(api_errors_in_json))
         .layer(axum::middleware::map_response(deny_framing))
+}
+
+/// Errors of the JSON API that axum makes itself (a wrong method, a path
+/// that is not UTF-8, a body it would not read) come as plain text; the
+/// API promises `{"error": ...}` for every error, so they are rewritten.
+async fn api_errors_in_json(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    let is_error = status.is_client_error() || status.is_server_error();
+    if !api || !is_error || is_json {
+        return response;
+    }
+    let reason = status.canonical_reason().unwrap_or("error");
+    error(
+        status,
+        &format!("{reason}: see docs/http-api.md for this endpoint's methods and limits"),
+    )
 }
 
 /// Adds `Content-Security-Policy: frame-ancestors 'none'` (appended, so a
@@ -518,7 +544,8 @@ async fn submit(
 ) -> Response {
     let Json(body) = match body {
         Ok(body) => body,
-        Err(rejection) => return error(StatusCode::BAD_REQUEST, &rejection.body_text()),
+        // 413 for a body past the limit, 415 for another content type.
+        Err(rejection) => return error(rejection.status(), &rejection.body_text()),
     };
     if body.entries.len() > SUBMIT_ENTRIES_MAX {
         return error(

@@ -326,3 +326,55 @@ async fn a_loopback_node_answers_only_loopback_host_names() {
         }
     }
 }
+
+/// Issue 13, item 8: errors axum makes itself are JSON too, and a body
+/// past the limit is a 413.
+#[tokio::test]
+async fn every_api_error_is_json_with_its_status() {
+    let (_publish, status) = watch::channel(NodeStatus::default());
+    let (commands, _node) = tokio::sync::mpsc::channel(8);
+    let server = bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(server.serve(backend(status, commands), std::future::pending()));
+    let (code, body) = request(addr, "DELETE", "/api/v1/node", "").await;
+    assert_eq!(code, 405);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("Method Not Allowed"),
+        "{body}"
+    );
+    let (code, body) = get(addr, "/api/v1/blobs/%FF%FE").await;
+    assert!((400..500).contains(&code), "{code}");
+    assert!(body["error"].is_string(), "{body}");
+    // The node answers before it has read the whole body: the client may
+    // find the connection closed while it still writes.
+    let huge = format!("{{\"entries\": [\"{}\"]}}", "ab".repeat(3 << 20));
+    let mut response = String::new();
+    // A reset may also swallow the answer: try again, a few times.
+    for _ in 0..5 {
+        response = post_unread(addr, "/api/v1/entries", &huge).await;
+        if !response.is_empty() {
+            break;
+        }
+    }
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(response.contains("\"error\""), "{response}");
+}
+
+/// POSTs `body`, which the node may refuse before reading it all, and
+/// returns what came back (empty if the connection was reset first).
+async fn post_unread(addr: std::net::SocketAddr, path: &str, body: &str) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let _ = stream.write_all(body.as_bytes()).await;
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    String::from_utf8_lossy(&response).into_owned()
+}
