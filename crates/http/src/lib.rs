@@ -544,8 +544,15 @@ async fn submit(
 ) -> Response {
     let Json(body) = match body {
         Ok(body) => body,
-        // 413 for a body past the limit, 415 for another content type.
-        Err(rejection) => return error(rejection.status(), &rejection.body_text()),
+        // 413 for a body past the limit, 415 for another content type,
+        // 400 (as documented) for a body that is not the JSON asked for.
+        Err(rejection) => {
+            let status = match rejection.status() {
+                s @ (StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE) => s,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            return error(status, &rejection.body_text());
+        }
     };
     if body.entries.len() > SUBMIT_ENTRIES_MAX {
         return error(
