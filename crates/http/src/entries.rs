@@ -6,6 +6,7 @@
 
 use crate::{AppState, error};
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -26,6 +27,7 @@ pub(crate) struct EntriesQuery {
 /// The stream: a header line, then entries batch by batch.
 pub(crate) async fn stream(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     query: Result<Query<EntriesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let have = match query.map(|Query(q)| q.have.as_deref().map(parse_have)) {
@@ -34,7 +36,7 @@ pub(crate) async fn stream(
         Ok(Some(Err(why))) => return error(StatusCode::BAD_REQUEST, &why),
         Err(rejection) => return error(StatusCode::BAD_REQUEST, &rejection.body_text()),
     };
-    let permit = match state.stream_permit() {
+    let permit = match state.stream_permit(client) {
         Ok(permit) => permit,
         Err(refused) => return *refused,
     };

@@ -9,6 +9,7 @@
 
 use crate::AppState;
 use crate::views::Views;
+use axum::extract::ConnectInfo;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -26,12 +27,15 @@ struct Watcher {
     entries: u64,
     pending: VecDeque<Event>,
     /// Held while the stream lives.
-    _permit: tokio::sync::OwnedSemaphorePermit,
+    _permit: crate::streams::StreamPermit,
 }
 
 /// The event stream.
-pub(crate) async fn stream(State(state): State<AppState>) -> Response {
-    let permit = match state.stream_permit() {
+pub(crate) async fn stream(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
+) -> Response {
+    let permit = match state.stream_permit(client) {
         Ok(permit) => permit,
         Err(refused) => return *refused,
     };
@@ -40,7 +44,7 @@ pub(crate) async fn stream(State(state): State<AppState>) -> Response {
 
 fn events(
     state: AppState,
-    permit: tokio::sync::OwnedSemaphorePermit,
+    permit: crate::streams::StreamPermit,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let mut state = state;
     let seen = matrices(&state.views.borrow_and_update());

@@ -51,6 +51,7 @@ mod operator;
 pub mod pages;
 mod peers;
 mod projects;
+mod streams;
 pub mod views;
 
 pub use hooks::{DELIVERIES_REMEMBERED, HOOK_BYTES_MAX, POLL_INTERVAL_MIN, signature_matches};
@@ -370,27 +371,20 @@ struct AppState {
     /// Output of running builds.
     live: Option<tokio::sync::broadcast::Sender<live::LiveOutput>>,
     /// Long-lived responses (event streams, the entries stream) open now.
-    streams: Arc<tokio::sync::Semaphore>,
+    streams: streams::Streams,
     /// What operator writes must show.
     operator: Arc<operator::Gate>,
     /// Webhook deliveries seen, and when they last made the node poll.
     hooks: Arc<hooks::HookGate>,
 }
 
-/// Most long-lived responses (event streams, the entries stream) open at
-/// once: each holds a connection and a file descriptor, which the node also
-/// needs for its store, its blobs and its peers.
-pub const STREAMS_MAX: usize = 64;
+pub use streams::{STREAMS_MAX, STREAMS_PER_CLIENT_MAX};
 
 impl AppState {
-    /// A permit for one more long-lived response, or the 503 to answer.
-    fn stream_permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Box<Response>> {
-        self.streams.clone().try_acquire_owned().map_err(|_| {
-            Box::new(error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &format!("{STREAMS_MAX} streams are open already; try again later"),
-            ))
-        })
+    /// A place for one more long-lived response of `client`, or the 503
+    /// to answer.
+    fn stream_permit(&self, client: SocketAddr) -> Result<streams::StreamPermit, Box<Response>> {
+        self.streams.permit(client.ip())
     }
 }
 
@@ -447,7 +441,7 @@ pub fn router(backend: Backend) -> Router {
             libp2p_metrics: backend.libp2p_metrics,
             blobs: backend.blobs.map(Arc::from),
             live: backend.live,
-            streams: Arc::new(tokio::sync::Semaphore::new(STREAMS_MAX)),
+            streams: streams::Streams::default(),
             operator: Arc::new(operator::Gate::new(backend.operator)),
             hooks: Arc::default(),
         })

@@ -8,6 +8,7 @@
 
 use crate::pages::{self, Site};
 use crate::{AppState, error};
+use axum::extract::ConnectInfo;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -59,6 +60,7 @@ fn cell(project: &str, commit: &str) -> Result<(ProjectId, CommitId), Box<Respon
 /// `{"step": NAME, "text": TEXT}`, and `skipped` when this client fell behind.
 pub(crate) async fn stream(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     Path((project, commit, platform)): Path<(String, String, String)>,
 ) -> Response {
     let (project, commit) = match cell(&project, &commit) {
@@ -68,7 +70,7 @@ pub(crate) async fn stream(
     let Some(live) = state.live.as_ref() else {
         return error(StatusCode::NOT_FOUND, "this node does not build");
     };
-    let permit = match state.stream_permit() {
+    let permit = match state.stream_permit(client) {
         Ok(permit) => permit,
         Err(refused) => return *refused,
     };

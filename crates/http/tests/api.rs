@@ -143,24 +143,48 @@ async fn submitted_entries_reach_the_node_and_bad_bodies_are_4xx() {
     assert!((400..500).contains(&code), "{code}");
 }
 
+/// An events stream opened from `from` (any 127.x.y.z): its status.
+async fn open_events(addr: std::net::SocketAddr, from: [u8; 4]) -> (u16, TcpStream) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::from((from, 0))).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    stream
+        .write_all(format!("GET /api/v1/events HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).await.unwrap();
+    let code = std::str::from_utf8(&head[9..12]).unwrap().parse().unwrap();
+    (code, stream)
+}
+
+/// Issue 13, item 5: one client cannot hold every stream; all clients
+/// together are still bounded.
 #[tokio::test]
-async fn open_streams_are_bounded() {
+async fn open_streams_are_bounded_per_client_and_in_all() {
+    use buildmesh_http::{STREAMS_MAX, STREAMS_PER_CLIENT_MAX};
     let (_publish, status) = watch::channel(NodeStatus::default());
     let (commands, _node) = tokio::sync::mpsc::channel(8);
     let server = bind("127.0.0.1:0").await.unwrap();
     let addr = server.local_addr().unwrap();
     tokio::spawn(server.serve(backend(status, commands), std::future::pending()));
     let mut open = Vec::new();
-    for _ in 0..buildmesh_http::STREAMS_MAX {
-        let mut stream = TcpStream::connect(addr).await.unwrap();
-        stream
-            .write_all(format!("GET /api/v1/events HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
-            .await
-            .unwrap();
-        let mut head = [0u8; 12];
-        stream.read_exact(&mut head).await.unwrap();
-        assert_eq!(&head[9..12], b"200");
+    for _ in 0..STREAMS_PER_CLIENT_MAX {
+        let (code, stream) = open_events(addr, [127, 0, 0, 2]).await;
+        assert_eq!(code, 200);
         open.push(stream);
+    }
+    let (code, _) = open_events(addr, [127, 0, 0, 2]).await;
+    assert_eq!(code, 503, "one client's share is full");
+    // Others still get streams, until all places are taken.
+    let mut client = 3u8;
+    while open.len() < STREAMS_MAX {
+        let (code, stream) = open_events(addr, [127, 0, 0, client]).await;
+        assert_eq!(code, 200, "stream {} from 127.0.0.{client}", open.len());
+        open.push(stream);
+        if open.len() % STREAMS_PER_CLIENT_MAX == 0 {
+            client += 1;
+        }
     }
     let (code, body) = get(addr, "/api/v1/events").await;
     assert_eq!(code, 503, "{body}");
@@ -168,14 +192,8 @@ async fn open_streams_are_bounded() {
     // Closing one frees its place.
     drop(open.pop());
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(format!("GET /api/v1/events HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).await.unwrap();
-    assert_eq!(&head[9..12], b"200");
+    let (code, _) = open_events(addr, [127, 0, 0, 1]).await;
+    assert_eq!(code, 200);
 }
 
 /// One GET over a fresh connection: the status and the whole body, or as
