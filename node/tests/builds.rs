@@ -422,34 +422,30 @@ fn push_webhooks_are_checked_against_the_secret() {
         mac.update(body.as_bytes());
         hex::encode(mac.finalize().into_bytes())
     };
+    // A delivery to `forge` of `node` with these headers.
+    let hook = |node: &Node, forge: &str, headers: &[(&str, &str)]| {
+        http_with(
+            &node.http,
+            "POST",
+            &format!("/api/v1/hooks/{forge}"),
+            body,
+            headers,
+        )
+    };
     let good = sign("sixteen or more characters");
     let github = format!("sha256={good}");
-    let (code, reply) = http_with(
-        &node.http,
-        "POST",
-        "/api/v1/hooks/github",
-        body,
-        &[
-            ("X-Hub-Signature-256", &github),
-            ("X-GitHub-Delivery", "one"),
-        ],
-    );
+    let first = [
+        ("X-Hub-Signature-256", github.as_str()),
+        ("X-GitHub-Delivery", "one"),
+    ];
+    let (code, reply) = hook(&node, "github", &first);
     assert_eq!(
         (code, reply["polling"].as_bool()),
         (200, Some(true)),
         "{reply}"
     );
     // The same delivery again is a replay: answered, not obeyed.
-    let (code, reply) = http_with(
-        &node.http,
-        "POST",
-        "/api/v1/hooks/github",
-        body,
-        &[
-            ("X-Hub-Signature-256", &github),
-            ("X-GitHub-Delivery", "one"),
-        ],
-    );
+    let (code, reply) = hook(&node, "github", &first);
     assert_eq!(
         (code, reply["replay"].as_bool()),
         (200, Some(true)),
@@ -461,64 +457,36 @@ fn push_webhooks_are_checked_against_the_secret() {
         format!("sha256=sha256={good}"),
         github.to_uppercase(),
     ] {
-        let (code, reply) = http_with(
-            &node.http,
-            "POST",
-            "/api/v1/hooks/github",
-            body,
-            &[
-                ("X-Hub-Signature-256", &loose),
-                ("X-GitHub-Delivery", "two"),
-            ],
-        );
+        let headers = [
+            ("X-Hub-Signature-256", loose.as_str()),
+            ("X-GitHub-Delivery", "two"),
+        ];
+        let (code, reply) = hook(&node, "github", &headers);
         assert_eq!(code, 401, "{loose}: {reply}");
     }
-    let (code, _) = http_with(
-        &node.http,
-        "POST",
-        "/api/v1/hooks/gitea",
-        body,
-        &[
-            ("X-Gitea-Signature", &github),
-            ("X-Gitea-Delivery", "three"),
-        ],
+    let prefixed = [
+        ("X-Gitea-Signature", github.as_str()),
+        ("X-Gitea-Delivery", "three"),
+    ];
+    assert_eq!(
+        hook(&node, "gitea", &prefixed).0,
+        401,
+        "Gitea's has no prefix"
     );
-    assert_eq!(code, 401, "Gitea's header has no prefix");
-    let (code, _) = http_with(
-        &node.http,
-        "POST",
-        "/api/v1/hooks/github",
-        body,
-        &[("X-Hub-Signature-256", &github)],
-    );
-    assert_eq!(code, 400, "no delivery id");
-    let (code, _) = http_with(
-        &node.http,
-        "POST",
-        "/api/v1/hooks/gitea",
-        body,
-        &[("X-Gitea-Signature", &good), ("X-Gitea-Delivery", "four")],
-    );
-    assert_eq!(code, 200);
+    let undelivered = [("X-Hub-Signature-256", github.as_str())];
+    assert_eq!(hook(&node, "github", &undelivered).0, 400, "no delivery id");
+    let gitea = [
+        ("X-Gitea-Signature", good.as_str()),
+        ("X-Gitea-Delivery", "four"),
+    ];
+    assert_eq!(hook(&node, "gitea", &gitea).0, 200);
     let forged = format!("sha256={}", sign("a guessed secret, wrong"));
-    let (code, reply) = http_with(
-        &node.http,
-        "POST",
-        "/api/v1/hooks/github",
-        body,
-        &[("X-Hub-Signature-256", &forged)],
-    );
+    let (code, reply) = hook(&node, "github", &[("X-Hub-Signature-256", &forged)]);
     assert_eq!(code, 401, "{reply}");
     let (code, _) = http(&node.http, "POST", "/api/v1/hooks/github", body);
     assert_eq!(code, 401, "no signature header");
     let plain = Node::start(None);
-    let (code, reply) = http_with(
-        &plain.http,
-        "POST",
-        "/api/v1/hooks/github",
-        body,
-        &[("X-Hub-Signature-256", &github)],
-    );
+    let (code, reply) = hook(&plain, "github", &first);
     assert_eq!(code, 404, "webhooks are off without a secret: {reply}");
 }
 
