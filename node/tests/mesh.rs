@@ -5,7 +5,7 @@ mod support;
 
 use buildmesh_protocol::{PublicKey, sha256};
 use std::time::{Duration, Instant};
-use support::{Node, entries, http_raw, wait_converged};
+use support::{Node, entries, http, http_raw, wait_converged};
 
 #[test]
 fn five_nodes_in_a_line_converge_on_entries_written_at_both_ends() {
@@ -98,6 +98,33 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Issue 13, item 1: 2,000 requests for blobs nobody has used to make a
+/// node ask its peer for each, until the peer banned it for flooding. Now
+/// it asks within a budget, remembers misses, and keeps its peer.
+#[test]
+fn a_node_asked_for_2000_unknown_blobs_keeps_its_peers() {
+    let a = Node::start(None);
+    let b = Node::start(Some(&a));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !a.peers().contains(&b.key()) {
+        assert!(Instant::now() < deadline, "b never connected to a");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for n in 0u32..2000 {
+        let hash = hex::encode(sha256(&[b"nobody has this", &n.to_le_bytes()]));
+        let (code, body) = http(&a.http, "GET", &format!("/api/v1/blobs/{hash}"), "");
+        assert_eq!(code, 404, "{body}");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(a.peers().contains(&b.key()), "a lost b");
+    assert!(b.peers().contains(&a.key()), "b dropped a");
+    assert_eq!(
+        b.status()["peers_disconnected"],
+        0,
+        "b counted a as flooding"
+    );
 }
 
 mod rogue {

@@ -21,10 +21,12 @@
 //!   (sled: every 500 ms). A crash loses at most those, which the next sync
 //!   fetches again; losing them forks nobody, as losing our own writes would.
 
+mod blob_fetch;
 mod io;
 mod limiter;
 mod peer;
 
+pub use blob_fetch::{BLOB_FETCHES_BURST, BLOB_FETCHES_PER_SECOND, BLOB_MISS_MS, BLOB_MISSES_MAX};
 pub use io::{Action, Input, Misbehaviour, PeerId, RequestId, Verdict};
 pub use limiter::TokenBucket;
 
@@ -92,6 +94,10 @@ pub struct Replicator<S: EntryStore> {
     next_sync: Option<Timestamp>,
     /// Blobs being fetched, with the peers already asked.
     blobs: BTreeMap<BlobHash, BTreeSet<PeerId>>,
+    /// How many fetches may start, and what no peer had lately.
+    blob_fetches: blob_fetch::BlobFetches,
+    /// The time of the latest input, for what happens without one.
+    now: Timestamp,
     rng: u64,
     stats: ReplicatorStats,
 }
@@ -115,6 +121,8 @@ impl<S: EntryStore> Replicator<S> {
             outbox: VecDeque::new(),
             next_sync: None,
             blobs: BTreeMap::new(),
+            blob_fetches: blob_fetch::BlobFetches::new(Timestamp(0)),
+            now: Timestamp(0),
             rng: seed | 1,
             stats: ReplicatorStats::default(),
         })
@@ -212,9 +220,14 @@ impl<S: EntryStore> Replicator<S> {
     /// Starts fetching blob `hash` from connected peers, one at a time,
     /// until one has it; ends in [`Action::BlobFetched`] or
     /// [`Action::BlobUnavailable`].
-    pub fn fetch_blob(&mut self, hash: BlobHash) {
+    pub fn fetch_blob(&mut self, now: Timestamp, hash: BlobHash) {
+        self.now = self.now.max(now);
         if self.blobs.contains_key(&hash) {
             return; // already under way; its outcome answers this too
+        }
+        if !self.blob_fetches.may_start(now, &hash) {
+            self.outbox.push_back(Action::BlobUnavailable(hash));
+            return;
         }
         self.blobs.insert(hash, BTreeSet::new());
         self.ask_next_for_blob(hash);
@@ -222,8 +235,12 @@ impl<S: EntryStore> Replicator<S> {
 
     /// Takes one input. An `Err` is the store failing: fatal for the node.
     pub fn handle(&mut self, now: Timestamp, input: Input) -> Result<(), S::Error> {
+        self.now = self.now.max(now);
         match input {
-            Input::PeerConnected(peer) => self.connected(now, peer),
+            Input::PeerConnected(peer) => {
+                self.blob_fetches.peer_connected();
+                self.connected(now, peer)
+            }
             Input::PeerDisconnected(peer) => {
                 self.request_failed(peer);
                 self.peers.remove(&peer);

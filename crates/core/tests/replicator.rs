@@ -5,7 +5,7 @@ mod fixtures;
 
 use buildmesh_core::log::{ChainStore, EntryStore, MemStore};
 use buildmesh_core::replicator::{
-    Action, Input, Misbehaviour, PeerId, Replicator, ReplicatorConfig, Verdict,
+    Action, BLOB_FETCHES_BURST, Input, Misbehaviour, PeerId, Replicator, ReplicatorConfig, Verdict,
 };
 use buildmesh_protocol::{
     BlobHash, Body, Entry, KeyCache, ProjectId, Request, Response, Role, Timestamp, TrustChange,
@@ -581,7 +581,8 @@ fn a_blob_is_fetched_from_whichever_peer_has_it_and_checked() {
         .insert(hash, b"forged output".to_vec());
     let reader = net.id("reader");
     let fetch = |net: &mut Net| {
-        net.nodes.get_mut(&reader).unwrap().fetch_blob(hash);
+        let now = net.now;
+        net.nodes.get_mut(&reader).unwrap().fetch_blob(now, hash);
         net.drain(reader);
         net.settle();
     };
@@ -600,4 +601,53 @@ fn a_blob_is_fetched_from_whichever_peer_has_it_and_checked() {
     net.settle();
     fetch(&mut net);
     assert_eq!(net.fetched.last(), Some(&(reader, hash, Some(log))));
+}
+
+/// Issue 13, item 1: HTTP clients asking for unknown blobs must not make
+/// this node flood its peers (who would ban it). Fetches come out of a
+/// budget, and a blob no peer had is not asked for again until a new peer
+/// connects.
+#[test]
+fn blob_fetches_are_budgeted_and_misses_remembered() {
+    let mut net = Net::new(&["reader", "empty", "holder"]);
+    net.connect("reader", "empty");
+    net.settle();
+    let reader = net.id("reader");
+    let before = net.requests_sent;
+    let hashes: Vec<BlobHash> = (0u32..100)
+        .map(|n| BlobHash::of(&n.to_le_bytes()))
+        .collect();
+    let now = net.now;
+    for hash in &hashes {
+        net.nodes.get_mut(&reader).unwrap().fetch_blob(now, *hash);
+    }
+    net.drain(reader);
+    net.settle();
+    let asked = net.requests_sent - before;
+    assert!(
+        asked <= u64::from(BLOB_FETCHES_BURST),
+        "{asked} requests for 100 blobs at once"
+    );
+    assert_eq!(net.fetched.len(), 100, "every fetch is answered");
+    assert!(net.fetched.iter().all(|(_, _, bytes)| bytes.is_none()));
+    // A blob no peer had is answered at once, later too, without asking.
+    let missed = net.fetched[0].1;
+    let later = net.now.plus_ms(5_000);
+    let before = net.requests_sent;
+    net.nodes
+        .get_mut(&reader)
+        .unwrap()
+        .fetch_blob(later, missed);
+    net.drain(reader);
+    net.settle();
+    assert_eq!(net.requests_sent, before, "a known miss is not asked again");
+    // A new peer may hold it: asked again.
+    net.connect("reader", "holder");
+    net.settle();
+    let before = net.requests_sent;
+    let now = net.now.plus_ms(10_000);
+    net.nodes.get_mut(&reader).unwrap().fetch_blob(now, missed);
+    net.drain(reader);
+    net.settle();
+    assert!(net.requests_sent > before, "asked again once a peer joined");
 }

@@ -214,7 +214,7 @@ impl Driver {
                     return Ok(());
                 }
                 self.blob_waiters.entry(hash).or_default().push(reply);
-                self.replicator.fetch_blob(hash);
+                self.replicator.fetch_blob(clock::now(), hash);
                 self.carry_out().await
             }
         }

@@ -363,6 +363,7 @@ impl<S: EntryStore> Replicator<S> {
             }
             None => {
                 self.blobs.remove(&hash);
+                self.blob_fetches.missed(self.now, hash);
                 self.outbox.push_back(Action::BlobUnavailable(hash));
             }
         }
