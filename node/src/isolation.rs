@@ -46,7 +46,7 @@ pub fn decide(config: &NodeConfig) -> Isolation {
     }
     match Sandbox::probe(config.sandbox.clone()) {
         Ok(sandbox) => {
-            warn_of_a_desktop_session(network);
+            warn_of_a_desktop_session(&sandbox);
             Isolation {
                 sandbox: Some(Arc::new(sandbox)),
                 acceptance,
@@ -85,23 +85,19 @@ pub fn decide(config: &NodeConfig) -> Isolation {
 /// A step with the network shares the host's network namespace, where a
 /// desktop session's abstract sockets (X11's, an old D-Bus bus) live and
 /// accept the same user: a node run as a desktop user would hand its
-/// keyboard to builds.
-fn warn_of_a_desktop_session(network: bool) {
+/// keyboard to builds (a root node's steps are `nobody`, whom the session
+/// does not admit).
+fn warn_of_a_desktop_session(sandbox: &Sandbox) {
     let desktop = ["DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS"]
         .iter()
         .any(|name| std::env::var_os(name).is_some());
-    if network && desktop && !nix_is_root() {
+    if sandbox.network_allowed() && desktop && sandbox.steps_are_the_node_user() {
         tracing::warn!(
             "this node runs in a desktop session and build steps may use the network: they \
              can reach the session's abstract sockets (X11). Run the node as a dedicated user \
              (docs/operating.md, Donating a machine) or pass --no-build-network"
         );
     }
-}
-
-fn nix_is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 /// The public halves of the maintainer keys this node holds: its data

@@ -80,11 +80,7 @@ fn bad_parameters_and_unknown_ids_are_4xx_with_a_json_error() {
 fn a_client_on_this_machine_without_the_operator_token_cannot_ban() {
     let a = Node::start(None);
     let b = Node::start(Some(&a));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !a.peers().contains(&b.key()) {
-        assert!(Instant::now() < deadline, "b never connected to a");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    a.wait_connected(&b);
     assert_eq!(
         a.operator_link,
         format!("http://{}/operator?token={}", a.http, a.token())

@@ -170,11 +170,7 @@ fn a_page_on_another_loopback_port_cannot_ban_or_force() {
         &["--maintainer-key", maintainer],
     );
     let b = Node::start(Some(&a));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !a.peers().contains(&b.key()) {
-        assert!(Instant::now() < deadline, "b never connected to a");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    a.wait_connected(&b);
     let repo = Repo::new();
     repo.commit_file("README", "hello", "Add a README");
     // Nobody builds "nowhere", and a does not fetch local repositories: no

@@ -290,6 +290,13 @@ impl Sandbox {
         self.config.network
     }
 
+    /// Whether steps are the node's own user outside their namespace (a
+    /// node not run as root): what the node's user may reach, on the
+    /// host's network, they may too.
+    pub fn steps_are_the_node_user(&self) -> bool {
+        self.identity == Identity::Namespaced
+    }
+
     /// Runs `true` in a throwaway sandbox.
     fn trial(&self) -> Result<(), SandboxError> {
         let area = tempfile_area()?;

@@ -188,6 +188,15 @@ impl Node {
         let _ = self.child.wait();
     }
 
+    /// Waits (up to 30 s) until `other` is among this node's peers.
+    pub fn wait_connected(&self, other: &Node) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.peers().contains(&other.key()) {
+            assert!(Instant::now() < deadline, "the other node never connected");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Sends a push webhook signed with `secret`, as a forge would: the
     /// node polls its repositories at once.
     pub fn poke(&self, secret: &str) {
