@@ -2,7 +2,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use buildmesh_core::log::{self, ChainWriter};
-use buildmesh_protocol::{Body, ProjectId, Role, Timestamp, TrustChange};
+use buildmesh_protocol::{Body, BuilderPolicy, ProjectDeclaration, Timestamp};
 use buildmesh_store::SledStore;
 use ed25519_dalek::SigningKey;
 use std::os::unix::fs::PermissionsExt;
@@ -28,10 +28,15 @@ fn populated(dir: &Path, n: u8) {
     for seed in [1u8, 2] {
         let mut writer = ChainWriter::new(SigningKey::from_bytes(&[seed; 32]));
         for i in 0..n {
-            let body = Body::Trust(TrustChange {
-                project: ProjectId([i; 32]),
-                subject: writer.author(),
-                role: Role::Builder,
+            // Declarations: a key needs no role to sign them.
+            let body = Body::Project(ProjectDeclaration {
+                name: format!("p{i}"),
+                repository: "https://example.invalid/p.git".into(),
+                branches: vec!["main".into()],
+                platforms: vec!["linux-x86_64".into()],
+                announcers: Vec::new(),
+                builders: BuilderPolicy::Open,
+                builds_per_cell: 1,
             });
             log::insert(
                 &mut store,

@@ -1,8 +1,8 @@
 //! The durability writer's chain and its acknowledgement lines.
 
 use buildmesh_protocol::{
-    Body, CommitAnnouncement, CommitId, Entry, EntryContent, EntryId, ParseIdError, ProjectId,
-    PublicKey, SignError, Timestamp,
+    Body, BuilderPolicy, CommitAnnouncement, CommitId, Entry, EntryContent, EntryId, ParseIdError,
+    ProjectDeclaration, ProjectId, PublicKey, SignError, Timestamp,
 };
 use ed25519_dalek::SigningKey;
 use std::fmt;
@@ -18,15 +18,43 @@ pub fn writer_author() -> PublicKey {
     writer_key().verifying_key().into()
 }
 
-/// The writer's entry after `previous` (or its first, when `None`): a
-/// commit announcement whose fields derive from the sequence number.
+/// The writer's entry after `previous` (or its first, when `None`): the
+/// declaration of its project first (which gives the writer a role,
+/// docs/protocol.md §6.1), then commit announcements whose fields derive
+/// from the sequence number.
 pub fn next_entry(previous: Option<&Entry>) -> Result<Entry, SignError> {
     let key = writer_key();
     let author = writer_author();
     let seq = previous.map_or(1, |p| p.seq() + 1);
     let mut commit = [0; 20];
     commit[..8].copy_from_slice(&seq.to_be_bytes());
-    let body = Body::Announce(CommitAnnouncement {
+    let body = if seq == 1 {
+        declaration()
+    } else {
+        announcement(author, seq, commit)?
+    };
+    let timestamp = Timestamp(1_700_000_000_000 + seq);
+    let content = match previous {
+        Some(previous) => EntryContent::after(previous, timestamp, body),
+        None => EntryContent::first(author, timestamp, body),
+    };
+    Entry::sign(&key, content)
+}
+
+fn declaration() -> Body {
+    Body::Project(ProjectDeclaration {
+        name: "durability".into(),
+        repository: "https://example.org/durability.git".into(),
+        branches: vec!["main".into()],
+        platforms: vec!["linux-x86_64".into()],
+        announcers: Vec::new(),
+        builders: BuilderPolicy::Only(Vec::new()),
+        builds_per_cell: 1,
+    })
+}
+
+fn announcement(author: PublicKey, seq: u64, commit: [u8; 20]) -> Result<Body, SignError> {
+    Ok(Body::Announce(CommitAnnouncement {
         project: ProjectId::derive(&author, "durability"),
         branch: "main".into(),
         commit: CommitId::from_bytes(&commit).ok_or(SignError::WrongKey)?,
@@ -34,13 +62,7 @@ pub fn next_entry(previous: Option<&Entry>) -> Result<Entry, SignError> {
         title: format!("commit number {seq}"),
         author: "Durability Writer <writer@example.org>".into(),
         committed_at: Timestamp(seq),
-    });
-    let timestamp = Timestamp(1_700_000_000_000 + seq);
-    let content = match previous {
-        Some(previous) => EntryContent::after(previous, timestamp, body),
-        None => EntryContent::first(author, timestamp, body),
-    };
-    Entry::sign(&key, content)
+    }))
 }
 
 /// One line of the writer's stdout: an entry the store acknowledged

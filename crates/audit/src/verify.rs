@@ -12,6 +12,10 @@ use std::convert::Infallible;
 #[derive(Debug, Default)]
 pub struct Verifier {
     store: MemStore,
+    /// Entries whose author had no role when read, with their lines: an
+    /// export comes in author order, so a builder's entries may come
+    /// before the declaration that names it. Offered again at the end.
+    waiting: Vec<(usize, buildmesh_protocol::Entry)>,
     header_seen: bool,
     lines: usize,
     problems: Vec<Problem>,
@@ -43,8 +47,9 @@ impl Verifier {
             Err(error) => self.problems.push(Problem::BadLine { line, error }),
             Ok(entry) => {
                 let id = entry.id();
-                match infallible(log::ingest(&mut self.store, entry)) {
+                match infallible(log::ingest(&mut self.store, entry.clone())) {
                     Ingested::Duplicate => self.problems.push(Problem::Duplicate { line, id }),
+                    Ingested::Rejected(log::Rejected::NoRole) => self.waiting.push((line, entry)),
                     Ingested::Rejected(reason) => {
                         self.problems.push(Problem::Refused { line, reason })
                     }
@@ -71,7 +76,8 @@ impl Verifier {
     }
 
     /// The report: everything found line by line, then forks and gaps.
-    pub fn finish(self) -> Report {
+    pub fn finish(mut self) -> Report {
+        self.offer_waiting();
         let mut problems = self.problems;
         if !self.header_seen {
             problems.insert(0, Problem::MissingHeader);
@@ -108,6 +114,33 @@ impl Verifier {
             entries: self.store.entries().count(),
             heads,
             problems,
+        }
+    }
+}
+
+impl Verifier {
+    /// Offers the entries that had no role again, for as long as that
+    /// takes more in; what is left is refused.
+    fn offer_waiting(&mut self) {
+        loop {
+            let before = self.waiting.len();
+            let waiting = std::mem::take(&mut self.waiting);
+            for (line, entry) in waiting {
+                match infallible(log::ingest(&mut self.store, entry.clone())) {
+                    Ingested::Rejected(log::Rejected::NoRole) => self.waiting.push((line, entry)),
+                    Ingested::Rejected(reason) => {
+                        self.problems.push(Problem::Refused { line, reason })
+                    }
+                    _ => {}
+                }
+            }
+            if self.waiting.len() == before {
+                break;
+            }
+        }
+        for (line, _) in std::mem::take(&mut self.waiting) {
+            let reason = log::Rejected::NoRole;
+            self.problems.push(Problem::Refused { line, reason });
         }
     }
 }

@@ -3,15 +3,24 @@
 
 use buildmesh_audit::{Header, Problem, Report, Verifier, export_line};
 use buildmesh_core::log::ChainWriter;
-use buildmesh_protocol::{Body, Entry, EntryContent, ProjectId, Role, Timestamp, TrustChange};
+use buildmesh_core::log::Rejected;
+use buildmesh_protocol::{
+    Body, BuilderPolicy, Entry, EntryContent, ProjectDeclaration, ProjectId, Role, Timestamp,
+    TrustChange,
+};
 use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
 
+/// Declarations: a key needs no role to sign one (docs/protocol.md §6.1).
 fn body(n: u8) -> Body {
-    Body::Trust(TrustChange {
-        project: ProjectId([n; 32]),
-        subject: buildmesh_protocol::PublicKey([n; 32]),
-        role: Role::Builder,
+    Body::Project(ProjectDeclaration {
+        name: format!("p{n}"),
+        repository: "https://example.org/p.git".into(),
+        branches: vec!["main".into()],
+        platforms: vec!["linux-x86_64".into()],
+        announcers: Vec::new(),
+        builders: BuilderPolicy::Open,
+        builds_per_cell: 1,
     })
 }
 
@@ -164,4 +173,40 @@ proptest! {
         prop_assert_eq!(report.entries, 0);
         prop_assert_eq!(report.problems.len(), all.len() - 1);
     }
+}
+
+#[test]
+fn entries_before_the_declaration_naming_their_author_verify_and_strangers_do_not() {
+    let mut owner = ChainWriter::new(SigningKey::from_bytes(&[1; 32]));
+    let mut builder = ChainWriter::new(SigningKey::from_bytes(&[2; 32]));
+    let mut stranger = ChainWriter::new(SigningKey::from_bytes(&[3; 32]));
+    let project = ProjectId::derive(&owner.author(), "p0");
+    let trust = |subject| {
+        Body::Trust(TrustChange {
+            project,
+            subject,
+            role: Role::Builder,
+        })
+    };
+    let claim_like = trust(stranger.author());
+    let entries = vec![
+        builder
+            .write(Timestamp(3), trust(builder.author()))
+            .unwrap(),
+        stranger.write(Timestamp(4), claim_like).unwrap(),
+        owner.write(Timestamp(1), body(0)).unwrap(),
+        owner.write(Timestamp(2), trust(builder.author())).unwrap(),
+    ];
+    let report = verify(&export(&entries));
+    assert_eq!(report.entries, 3, "{report}");
+    assert!(
+        matches!(
+            report.problems.as_slice(),
+            [Problem::Refused {
+                line: 3,
+                reason: Rejected::NoRole
+            }]
+        ),
+        "{report}"
+    );
 }

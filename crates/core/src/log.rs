@@ -11,6 +11,8 @@
 //! Linked-ness, version vectors and fork verdicts are functions of the set
 //! of entries alone, so any order of arrival gives the same state.
 
+mod admission;
+mod aside;
 mod fork;
 mod index;
 mod ingest;
@@ -20,11 +22,17 @@ mod store;
 mod sync;
 mod writer;
 
+pub use admission::{
+    AUTHOR_BYTES_MAX, AUTHOR_DECLARATIONS_MAX, AUTHOR_ENTRIES_MAX, Usage, has_role,
+};
+pub use aside::{
+    ASIDE_BYTES_MAX, ASIDE_ENTRIES_MAX, ASIDE_MS, ASIDE_PER_AUTHOR_MAX, Aside, may_grant,
+};
 pub use buildmesh_protocol::{SyncCursor, VersionVector};
 pub use fork::{ForkKind, ForkProof};
 pub use index::{IndexKey, index_keys};
 pub use ingest::{
-    Ingested, PENDING_WINDOW_ENTRIES, Rejected, SIBLINGS_MAX, ingest, ingest_batch, insert,
+    Ingested, PENDING_WINDOW_ENTRIES, Quota, Rejected, SIBLINGS_MAX, ingest, ingest_batch, insert,
     insert_batch,
 };
 pub use mem::MemStore;

@@ -96,6 +96,8 @@ pub struct Replicator<S: EntryStore> {
     blobs: BTreeMap<BlobHash, BTreeSet<PeerId>>,
     /// How many fetches may start, and what no peer had lately.
     blob_fetches: blob_fetch::BlobFetches,
+    /// Entries whose author's role is not known yet.
+    aside: log::Aside,
     /// The time of the latest input, for what happens without one.
     now: Timestamp,
     rng: u64,
@@ -122,6 +124,7 @@ impl<S: EntryStore> Replicator<S> {
             next_sync: None,
             blobs: BTreeMap::new(),
             blob_fetches: blob_fetch::BlobFetches::new(Timestamp(0)),
+            aside: log::Aside::default(),
             now: Timestamp(0),
             rng: seed | 1,
             stats: ReplicatorStats::default(),
@@ -163,7 +166,16 @@ impl<S: EntryStore> Replicator<S> {
     /// publishes it.
     pub fn write(&mut self, now: Timestamp, body: Body) -> Result<Entry, WriteError<S::Error>> {
         let entry = self.writer.write(now, body).map_err(WriteError::Sign)?;
-        log::insert(&mut self.store, entry.clone()).map_err(WriteError::Store)?;
+        let outcome = log::insert(&mut self.store, entry.clone()).map_err(WriteError::Store)?;
+        if let log::Ingested::Rejected(refused) = outcome {
+            // Not stored: the next entry must not chain to it.
+            self.writer = ChainWriter::resume(self.writer.key().clone(), &self.store)
+                .map_err(WriteError::Store)?;
+            return Err(WriteError::Refused(refused));
+        }
+        if log::may_grant(&entry) {
+            self.retry_aside().map_err(WriteError::Store)?;
+        }
         self.outbox.push_back(Action::Applied(vec![entry.id()]));
         self.outbox.push_back(Action::Publish {
             bytes: entry.to_wire(),
@@ -189,7 +201,9 @@ impl<S: EntryStore> Replicator<S> {
             .iter()
             .filter_map(|r| r.as_ref().ok().cloned())
             .collect();
-        let mut outcomes = log::insert_batch(&mut self.store, valid.iter().cloned())?.into_iter();
+        let stored = log::insert_batch(&mut self.store, valid.iter().cloned())?;
+        self.settle(valid.iter().cloned().zip(stored.iter().cloned()))?;
+        let mut outcomes = stored.into_iter();
         let results: Vec<Submitted> = checked
             .into_iter()
             .map(|checked| match checked {
@@ -284,6 +298,44 @@ pub enum WriteError<E: std::error::Error + 'static> {
     /// The store failed.
     #[error("cannot store the entry: {0}")]
     Store(E),
+    /// The log's rules refused it (this node's key has no role, or is past
+    /// its quota: docs/protocol.md §6.1).
+    #[error("the log refused the entry: {0}")]
+    Refused(log::Rejected),
 }
 
 mod handlers;
+
+/// Entries held aside until their author has a role (docs/protocol.md §6.1).
+impl<S: EntryStore> Replicator<S> {
+    /// Entries waiting for their author's role now.
+    pub fn held_aside(&self) -> usize {
+        self.aside.len()
+    }
+
+    /// After entries were offered to the log: holds aside those refused
+    /// for want of a role, and offers the held ones again if a new entry
+    /// may have given one.
+    pub(crate) fn settle(
+        &mut self,
+        offered: impl IntoIterator<Item = (Entry, log::Ingested)>,
+    ) -> Result<(), S::Error> {
+        let taken = self.aside.settle(&mut self.store, self.now, offered)?;
+        self.took_from_aside(taken);
+        Ok(())
+    }
+
+    /// Offers every entry held aside to the log again.
+    fn retry_aside(&mut self) -> Result<(), S::Error> {
+        let taken = self.aside.offer_again(&mut self.store, self.now)?;
+        self.took_from_aside(taken);
+        Ok(())
+    }
+
+    fn took_from_aside(&mut self, taken: Vec<EntryId>) {
+        if !taken.is_empty() {
+            self.stats.entries_received += taken.len() as u64;
+            self.outbox.push_back(Action::Applied(taken));
+        }
+    }
+}

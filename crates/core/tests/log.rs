@@ -4,12 +4,12 @@
 mod fixtures;
 
 use buildmesh_core::log::{
-    self, BatchLimits, ChainStore, ChainWriter, EntryStore, ForkKind, Ingested, MemStore,
+    self, BatchLimits, ChainStore, ChainWriter, EntryStore, ForkKind, Ingested,
     PENDING_WINDOW_ENTRIES, Rejected, SIBLINGS_MAX, VersionVector, lacks,
 };
 use buildmesh_protocol::{Entry, EntryContent, ProjectId, Timestamp};
 use ed25519_dalek::SigningKey;
-use fixtures::{announce, seed_of, writer};
+use fixtures::{announce, granted, seed_of, writer};
 
 fn chain(w: &mut ChainWriter, n: u8) -> Vec<Entry> {
     let project = ProjectId([1; 32]);
@@ -36,7 +36,7 @@ fn rogue(name: &str, seq: u64, prev: &Entry, n: u8) -> Entry {
 
 #[test]
 fn a_chain_in_order_links_entry_by_entry() {
-    let mut store = MemStore::default();
+    let (mut store, _) = granted(&["alice", "bob"]);
     let entries = chain(&mut writer("alice"), 3);
     for entry in &entries {
         assert_eq!(
@@ -45,12 +45,12 @@ fn a_chain_in_order_links_entry_by_entry() {
         );
     }
     assert_eq!(store.version(&entries[0].author()).unwrap(), 3);
-    assert_eq!(store.len().unwrap(), 3);
+    assert_eq!(store.len().unwrap(), 4, "root's declaration and the chain");
 }
 
 #[test]
 fn duplicates_change_nothing() {
-    let mut store = MemStore::default();
+    let (mut store, _) = granted(&["alice", "bob"]);
     let entry = chain(&mut writer("alice"), 1).remove(0);
     log::insert(&mut store, entry.clone()).unwrap();
     let before = store.clone();
@@ -60,7 +60,7 @@ fn duplicates_change_nothing() {
 
 #[test]
 fn a_gap_holds_entries_pending_until_it_fills() {
-    let mut store = MemStore::default();
+    let (mut store, _) = granted(&["alice", "bob"]);
     let e = chain(&mut writer("alice"), 4);
     assert_eq!(
         log::insert(&mut store, e[3].clone()).unwrap(),
@@ -86,7 +86,7 @@ fn a_gap_holds_entries_pending_until_it_fills() {
 
 #[test]
 fn two_entries_at_one_seq_are_a_fork_and_both_are_kept() {
-    let mut store = MemStore::default();
+    let (mut store, _) = granted(&["alice", "bob"]);
     let e = chain(&mut writer("alice"), 2);
     let twin = rogue("alice", 2, &e[0], 7);
     log::insert(&mut store, e[0].clone()).unwrap();
@@ -102,7 +102,7 @@ fn two_entries_at_one_seq_are_a_fork_and_both_are_kept() {
 
 #[test]
 fn an_entry_that_does_not_chain_to_its_predecessor_is_a_fork() {
-    let mut store = MemStore::default();
+    let (mut store, _) = granted(&["alice", "bob"]);
     let e = chain(&mut writer("alice"), 3);
     let stray = rogue("alice", 3, &e[0], 9); // seq 3 but chained to seq 1
     for entry in &e[..2] {
@@ -124,7 +124,7 @@ fn an_entry_that_does_not_chain_to_its_predecessor_is_a_fork() {
 
 #[test]
 fn entries_far_past_the_head_are_refused_and_forks_are_bounded() {
-    let mut store = MemStore::default();
+    let (mut store, _) = granted(&["alice", "bob"]);
     let e = chain(&mut writer("alice"), 1);
     let far = rogue("alice", PENDING_WINDOW_ENTRIES + 2, &e[0], 1);
     assert_eq!(
@@ -151,7 +151,7 @@ fn entries_far_past_the_head_are_refused_and_forks_are_bounded() {
 
 #[test]
 fn a_crash_loses_exactly_what_was_not_flushed() {
-    let mut store = MemStore::default();
+    let (mut store, _) = granted(&["alice", "bob"]);
     let e = chain(&mut writer("alice"), 3);
     log::insert(&mut store, e[0].clone()).unwrap();
     log::ingest(&mut store, e[1].clone()).unwrap();
@@ -162,7 +162,7 @@ fn a_crash_loses_exactly_what_was_not_flushed() {
 
 #[test]
 fn lacks_walks_everything_in_bounded_batches() {
-    let mut store = MemStore::default();
+    let (mut store, _) = granted(&["alice", "bob"]);
     let (mut a, mut b) = (writer("alice"), writer("bob"));
     let all: Vec<Entry> = chain(&mut a, 30)
         .into_iter()
@@ -172,7 +172,8 @@ fn lacks_walks_everything_in_bounded_batches() {
     let pending = rogue("bob", 27, &all[54], 1); // seq 27 while bob's head is 25
     log::insert(&mut store, pending).unwrap();
 
-    let theirs: VersionVector = [(a.author(), 10)].into_iter().collect();
+    let root = writer("root").author();
+    let theirs: VersionVector = [(a.author(), 10), (root, 1)].into_iter().collect();
     let limits = BatchLimits {
         entries_max: 7,
         bytes_max: usize::MAX,
@@ -204,7 +205,7 @@ fn lacks_walks_everything_in_bounded_batches() {
 
 #[test]
 fn lacks_respects_the_byte_bound() {
-    let mut store = MemStore::default();
+    let (mut store, _) = granted(&["alice", "bob"]);
     log::insert_batch(&mut store, chain(&mut writer("alice"), 20)).unwrap();
     let limits = BatchLimits {
         entries_max: 1000,
@@ -221,7 +222,7 @@ fn lacks_respects_the_byte_bound() {
 
 #[test]
 fn a_writer_resumes_its_chain_from_the_store() {
-    let mut store = MemStore::default();
+    let (mut store, _) = granted(&["alice", "bob"]);
     let mut first = writer("alice");
     log::insert_batch(&mut store, chain(&mut first, 3)).unwrap();
     let mut again = ChainWriter::resume(SigningKey::from_bytes(&seed_of("alice")), &store).unwrap();

@@ -12,8 +12,10 @@ use std::collections::BTreeSet;
 const LINUX: &str = PLATFORMS[0];
 const MAC: &str = PLATFORMS[1];
 
+/// One node's log: what has no role yet waits aside, as on a node.
 struct World {
     store: MemStore,
+    aside: log::Aside,
     alice: ChainWriter,
     project: ProjectId,
     t: u64,
@@ -25,6 +27,7 @@ impl World {
         let project = ProjectId::derive(&alice.author(), "demo");
         let mut world = World {
             store: MemStore::default(),
+            aside: log::Aside::default(),
             alice,
             project,
             t: NOW.0 - 10_000,
@@ -36,13 +39,20 @@ impl World {
     fn owner(&mut self, body: Body) {
         self.t += 1;
         let entry = self.alice.write(Timestamp(self.t), body).unwrap();
-        log::insert(&mut self.store, entry).unwrap();
+        self.offer(entry);
+    }
+
+    fn offer(&mut self, entry: buildmesh_protocol::Entry) {
+        let outcome = log::insert(&mut self.store, entry.clone()).unwrap();
+        self.aside
+            .settle(&mut self.store, NOW, [(entry, outcome)])
+            .unwrap();
     }
 
     fn by(&mut self, who: &mut ChainWriter, body: Body) {
         self.t += 1;
         let entry = who.write(Timestamp(self.t), body).unwrap();
-        log::insert(&mut self.store, entry).unwrap();
+        self.offer(entry);
     }
 
     fn log(&self) -> ProjectLog {

@@ -8,12 +8,21 @@ use buildmesh_core::replicator::{
     Action, BLOB_FETCHES_BURST, Input, Misbehaviour, PeerId, Replicator, ReplicatorConfig, Verdict,
 };
 use buildmesh_protocol::{
-    BlobHash, Body, Entry, KeyCache, ProjectId, Request, Response, Role, Timestamp, TrustChange,
-    sha256,
+    BlobHash, Body, BuilderPolicy, Entry, KeyCache, ProjectId, Request, Response, Timestamp, sha256,
 };
 use ed25519_dalek::SigningKey;
 use fixtures::seed_of;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// What an author writes as its entry after `n` others: first a project
+/// declaration, which gives it a role (docs/protocol.md §6.1), then
+/// announcements for that project.
+fn nth_body(author: &PeerId, n: u64) -> Body {
+    if n == 0 {
+        return fixtures::declaration(&fixtures::PLATFORMS, BuilderPolicy::Open, 1);
+    }
+    fixtures::announce(ProjectId::derive(author, "demo"), (n % 251) as u8)
+}
 
 /// Nodes, links, and messages in flight, delivered in order.
 struct Net {
@@ -96,18 +105,11 @@ impl Net {
 
     fn write(&mut self, name: &str, n: u32) {
         let id = self.id(name);
-        for i in 0..n {
+        for _ in 0..n {
             self.now = self.now.plus_ms(1);
-            let body = Body::Trust(TrustChange {
-                project: ProjectId(sha256(&[&i.to_le_bytes()])),
-                subject: id,
-                role: Role::Builder,
-            });
-            self.nodes
-                .get_mut(&id)
-                .unwrap()
-                .write(self.now, body)
-                .unwrap();
+            let node = self.nodes.get_mut(&id).unwrap();
+            let body = nth_body(&id, node.store().version(&id).unwrap());
+            node.write(self.now, body).unwrap();
             self.drain(id);
         }
     }
@@ -532,11 +534,7 @@ fn entries_submitted_to_one_node_reach_a_line_of_nodes() {
         buildmesh_core::log::ChainWriter::new(SigningKey::from_bytes(&seed_of("maintainer")));
     let wires: Vec<Vec<u8>> = (0..50u32)
         .map(|i| {
-            let body = Body::Trust(TrustChange {
-                project: ProjectId(sha256(&[&i.to_le_bytes()])),
-                subject: maintainer.author(),
-                role: Role::Announcer,
-            });
+            let body = nth_body(&maintainer.author(), u64::from(i));
             maintainer
                 .write(Timestamp(u64::from(i)), body)
                 .unwrap()

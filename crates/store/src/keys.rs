@@ -7,6 +7,7 @@
 //! | `v`    | author (32)                  | highest linked seq, BE (8)             |
 //! | `f`    | author (32)                  | fork proof (73, see [`encode_fork`])   |
 //! | `i`    | index key as core built it   | empty                                  |
+//! | `u`    | author (32)                  | linked chain's bytes BE (8), declarations BE (4) |
 //! | `m`    | meta name (`format`, `count`)| format: u32 BE (4); count: u64 BE (8)  |
 //!
 //! Big-endian sequence numbers make byte order sequence order, so a prefix
@@ -14,7 +15,7 @@
 //! walks every entry in (author, seq, id) order.
 
 use crate::error::StoreError;
-use buildmesh_core::log::{ForkKind, ForkProof};
+use buildmesh_core::log::{ForkKind, ForkProof, Usage};
 use buildmesh_protocol::{EntryId, PublicKey};
 
 /// Prefix of entry records.
@@ -27,6 +28,8 @@ pub(crate) const VERSION: u8 = b'v';
 pub(crate) const FORK: u8 = b'f';
 /// Prefix of index keys.
 pub(crate) const INDEX: u8 = b'i';
+/// Prefix of quota usage records.
+pub(crate) const USAGE: u8 = b'u';
 
 /// Key of the on-disk format version.
 pub(crate) const META_FORMAT: &[u8] = b"mformat";
@@ -87,6 +90,29 @@ pub(crate) fn version(author: &PublicKey) -> [u8; 33] {
     key[0] = VERSION;
     key[1..].copy_from_slice(author.as_bytes());
     key
+}
+
+pub(crate) fn usage(author: &PublicKey) -> [u8; 33] {
+    let mut key = [0; 33];
+    key[0] = USAGE;
+    key[1..].copy_from_slice(author.as_bytes());
+    key
+}
+
+pub(crate) fn encode_usage(usage: &Usage) -> [u8; 12] {
+    let mut value = [0; 12];
+    value[..8].copy_from_slice(&usage.bytes.to_be_bytes());
+    value[8..].copy_from_slice(&usage.declarations.to_be_bytes());
+    value
+}
+
+pub(crate) fn decode_usage(key: &[u8], value: &[u8]) -> Result<Usage, StoreError> {
+    let corrupt = || StoreError::corrupt(key, format!("expected 12 bytes, found {}", value.len()));
+    let (bytes, declarations) = value.split_at_checked(8).ok_or_else(corrupt)?;
+    Ok(Usage {
+        bytes: decode_u64(key, bytes)?,
+        declarations: decode_u32(key, declarations)?,
+    })
 }
 
 pub(crate) fn fork(author: &PublicKey) -> [u8; 33] {

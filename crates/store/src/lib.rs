@@ -48,6 +48,7 @@
 
 mod error;
 mod keys;
+mod migrate;
 mod sled_store;
 
 pub use error::StoreError;

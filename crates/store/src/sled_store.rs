@@ -3,7 +3,7 @@
 use crate::error::{StoreError, is_lock_contention};
 use crate::keys::{self, LINKED, PENDING};
 use buildmesh_core::log::{
-    ChainStore, EntryStore, ForkProof, StoredEntry, VersionVector, WriteBatch,
+    ChainStore, EntryStore, ForkProof, StoredEntry, Usage, VersionVector, WriteBatch,
 };
 use buildmesh_protocol::{Entry, EntryId, PublicKey, SetDigest};
 use std::collections::BTreeMap;
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 /// The on-disk format this build reads and writes (see the `keys` module).
 /// Bump it, with a migration or a clear refusal, whenever the layout changes.
-pub const STORE_FORMAT_VERSION: u32 = 1;
+pub const STORE_FORMAT_VERSION: u32 = 2;
 
 /// How long [`SledStore::open`] waits for a directory lock held by a
 /// handle that is closing.
@@ -97,7 +97,12 @@ impl SledStore {
         let tree = db.open_tree(LOG_TREE)?;
         let count = match tree.get(keys::META_FORMAT)? {
             Some(format) => {
-                let found = keys::decode_u32(keys::META_FORMAT, &format)?;
+                let mut found = keys::decode_u32(keys::META_FORMAT, &format)?;
+                if found == 1 {
+                    crate::migrate::from_1(&tree)?;
+                    db.flush()?;
+                    found = STORE_FORMAT_VERSION;
+                }
                 if found != STORE_FORMAT_VERSION {
                     return Err(StoreError::UnsupportedFormat {
                         found,
@@ -161,7 +166,7 @@ impl SledStore {
 
 /// An entry record: linked flag, then the wire bytes of an entry whose id
 /// is the key's.
-fn decode_entry(key: &[u8], value: &[u8]) -> Result<StoredEntry, StoreError> {
+pub(crate) fn decode_entry(key: &[u8], value: &[u8]) -> Result<StoredEntry, StoreError> {
     let (flag, wire) = value
         .split_first()
         .ok_or_else(|| StoreError::corrupt(key, "empty entry record"))?;
@@ -253,6 +258,23 @@ impl ChainStore for SledStore {
             .transpose()
     }
 
+    fn usage(&self, author: &PublicKey) -> Result<Usage, StoreError> {
+        let key = keys::usage(author);
+        match self.tree.get(key)? {
+            Some(value) => keys::decode_usage(&key, &value),
+            None => Ok(Usage::default()),
+        }
+    }
+
+    fn has_index(&self, prefix: &[u8]) -> Result<bool, StoreError> {
+        Ok(self
+            .tree
+            .scan_prefix(keys::index(prefix))
+            .next()
+            .transpose()?
+            .is_some())
+    }
+
     fn apply(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
         if !self.writable {
             return Err(StoreError::ReadOnly);
@@ -295,6 +317,9 @@ impl ChainStore for SledStore {
         }
         for key in &batch.index {
             writes.insert(keys::index(key), &[][..]);
+        }
+        for (author, usage) in &batch.usage {
+            writes.insert(&keys::usage(author)[..], &keys::encode_usage(usage)[..]);
         }
         let count = self.count + added;
         if added > 0 {
@@ -464,17 +489,23 @@ mod tests {
 
     use super::*;
     use buildmesh_core::log::{self, Ingested};
-    use buildmesh_protocol::{Body, EntryContent, ProjectId, Role, Timestamp, TrustChange};
+    use buildmesh_protocol::{Body, BuilderPolicy, EntryContent, ProjectDeclaration, Timestamp};
     use ed25519_dalek::SigningKey;
 
     fn chain(key: u8, len: u64) -> Vec<Entry> {
         let key = SigningKey::from_bytes(&[key; 32]);
         let author: PublicKey = key.verifying_key().into();
+        // Declarations: they need no role given by anyone else, so the
+        // chain may arrive in any order.
         let body = |seq: u64| {
-            Body::Trust(TrustChange {
-                project: ProjectId::derive(&author, &format!("p{seq}")),
-                subject: author,
-                role: Role::Builder,
+            Body::Project(ProjectDeclaration {
+                name: format!("p{seq}"),
+                repository: "https://example.org/p.git".into(),
+                branches: vec!["main".into()],
+                platforms: vec!["linux-x86_64".into()],
+                announcers: Vec::new(),
+                builders: BuilderPolicy::Open,
+                builds_per_cell: 1,
             })
         };
         let mut entries: Vec<Entry> = Vec::new();

@@ -49,7 +49,7 @@ fn forked() -> &'static [Entry] {
 
 /// The reference: every entry of `set` in the order given, into MemStore.
 fn reference(set: &[Entry]) -> MemStore {
-    let mut mem = MemStore::default();
+    let mut mem = common::granted(MemStore::default());
     log::insert_batch(&mut mem, set.iter().cloned()).unwrap();
     mem
 }
@@ -76,8 +76,8 @@ proptest! {
     #[test]
     fn any_arrival_order_gives_the_same_store(order in arrival_orders(entries())) {
         let dir = tempfile::tempdir().unwrap();
-        let mut sled = SledStore::open(dir.path()).unwrap();
-        let mut mem = MemStore::default();
+        let mut sled = common::granted(SledStore::open(dir.path()).unwrap());
+        let mut mem = common::granted(MemStore::default());
         for &i in &order {
             let entry = entries()[i].clone();
             let expected = log::ingest(&mut mem, entry.clone()).unwrap();
@@ -98,7 +98,7 @@ proptest! {
     #[test]
     fn forks_are_found_whatever_the_order(order in arrival_orders(forked())) {
         let dir = tempfile::tempdir().unwrap();
-        let mut sled = SledStore::open(dir.path()).unwrap();
+        let mut sled = common::granted(SledStore::open(dir.path()).unwrap());
         let outcomes = log::insert_batch(&mut sled, order.iter().map(|&i| forked()[i].clone())).unwrap();
         prop_assert!(outcomes.iter().all(|o| !matches!(o, log::Ingested::Rejected(_))));
 

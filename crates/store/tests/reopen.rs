@@ -31,7 +31,7 @@ fn snapshot(store: &SledStore) -> impl PartialEq + std::fmt::Debug + use<> {
 fn contents_survive_close_and_open() {
     let dir = tempfile::tempdir().unwrap();
     let chains: Vec<_> = (20..23).map(|n| common::chain(n, 40)).collect();
-    let mut store = SledStore::open(dir.path()).unwrap();
+    let mut store = common::granted(SledStore::open(dir.path()).unwrap());
     for chain in &chains {
         // Leave a gap at seq 30 so some entries stay pending.
         let outcomes =
@@ -40,7 +40,11 @@ fn contents_survive_close_and_open() {
     }
     log::insert(&mut store, common::equivocation(21, &chains[1], 5, 1)).unwrap();
     let before = snapshot(&store);
-    assert_eq!(store.len().unwrap(), 3 * 39 + 1);
+    assert_eq!(
+        store.len().unwrap(),
+        1 + 3 * 39 + 1,
+        "roles, chains, a twin"
+    );
     drop(store);
 
     let mut store = SledStore::open(dir.path()).unwrap();
@@ -56,8 +60,8 @@ fn contents_survive_close_and_open() {
     }
     drop(store);
     let store = SledStore::open(dir.path()).unwrap();
-    assert_eq!(store.versions().unwrap().total(), 3 * 40);
-    assert_eq!(store.len().unwrap(), 3 * 40 + 1);
+    assert_eq!(store.versions().unwrap().total(), 1 + 3 * 40);
+    assert_eq!(store.len().unwrap(), 1 + 3 * 40 + 1);
     // The equivocation names a linked predecessor, so it is linked too.
     assert!(store.all_entries().all(|s| s.unwrap().linked));
 }

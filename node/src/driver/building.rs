@@ -134,6 +134,10 @@ impl Driver {
                 tracing::error!(%error, "cannot sign an entry; it is dropped");
                 Ok(())
             }
+            Err(WriteError::Refused(error)) => {
+                tracing::error!(%error, "the log refused this node's own entry; it is dropped");
+                Ok(())
+            }
             Err(WriteError::Store(error)) => Err(error.into()),
         }
     }

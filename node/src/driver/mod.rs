@@ -382,6 +382,13 @@ fn describe(submitted: Submitted) -> SubmitResult {
                 buildmesh_core::log::Ingested::Fork(_) => {
                     "fork: kept as proof against its author".into()
                 }
+                buildmesh_core::log::Ingested::Rejected(
+                    reason @ buildmesh_core::log::Rejected::NoRole,
+                ) => format!(
+                    "refused: {reason} (held aside for {} s in case that entry is on its way; \
+                     not stored, not passed on)",
+                    buildmesh_core::log::ASIDE_MS / 1000
+                ),
                 buildmesh_core::log::Ingested::Rejected(reason) => format!("refused: {reason}"),
             },
         },

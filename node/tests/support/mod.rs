@@ -3,7 +3,10 @@
 #![allow(dead_code, missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use buildmesh_core::log::ChainWriter;
-use buildmesh_protocol::{Body, ProjectId, PublicKey, Role, Timestamp, TrustChange, sha256};
+use buildmesh_protocol::{
+    Body, BuilderPolicy, CommitAnnouncement, CommitId, ProjectDeclaration, ProjectId, Timestamp,
+    sha256,
+};
 use ed25519_dalek::SigningKey;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -272,22 +275,52 @@ pub fn http_with(
     )
 }
 
-/// `n` entries signed by the author with this seed byte.
+/// `n` entries signed by the author with this seed byte: a project
+/// declaration first, which gives the author a role (docs/protocol.md
+/// §6.1), then announcements for that project.
 pub fn entries(seed: u8, n: u32) -> Vec<Vec<u8>> {
     let mut writer = ChainWriter::new(SigningKey::from_bytes(&[seed; 32]));
+    let project = ProjectId::derive(&writer.author(), "load");
     (0..n)
         .map(|i| {
-            let body = Body::Trust(TrustChange {
-                project: ProjectId(sha256(&[&i.to_le_bytes()])),
-                subject: PublicKey([seed; 32]),
-                role: Role::Builder,
-            });
+            let body = if i == 0 {
+                own_project("load")
+            } else {
+                announcement(project, i)
+            };
             writer
                 .write(Timestamp(u64::from(i) + 1), body)
                 .unwrap()
                 .to_wire()
         })
         .collect()
+}
+
+/// A declaration of `name` that names no one else.
+pub fn own_project(name: &str) -> Body {
+    Body::Project(ProjectDeclaration {
+        name: name.into(),
+        repository: "https://example.invalid/load.git".into(),
+        branches: vec!["main".into()],
+        platforms: vec!["linux-x86_64".into()],
+        announcers: Vec::new(),
+        builders: BuilderPolicy::Only(Vec::new()),
+        builds_per_cell: 1,
+    })
+}
+
+/// The `i`th announcement of a commit on `project`'s main branch.
+pub fn announcement(project: ProjectId, i: u32) -> Body {
+    let commit = CommitId::from_bytes(&sha256(&[&i.to_le_bytes()])[..20]).unwrap();
+    Body::Announce(CommitAnnouncement {
+        project,
+        branch: "main".into(),
+        commit,
+        parents: Vec::new(),
+        title: format!("commit {i}"),
+        author: "Load <load@example.invalid>".into(),
+        committed_at: Timestamp(u64::from(i)),
+    })
 }
 
 /// Waits until every node reports `count` entries and one digest.

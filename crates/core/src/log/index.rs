@@ -6,7 +6,10 @@
 //! time order. The store keeps the keys in a sorted map and answers prefix
 //! scans; it never looks inside them.
 
-use buildmesh_protocol::{Body, CommitId, Entry, EntryId, ProjectId, PublicKey, Timestamp};
+use buildmesh_protocol::{
+    Body, BuilderPolicy, CommitId, Entry, EntryId, ProjectDeclaration, ProjectId, PublicKey,
+    Timestamp,
+};
 
 /// What to scan for. Each variant's [`IndexKey::prefix`] selects its entries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +37,11 @@ pub enum IndexKey<'a> {
     Forces(&'a ProjectId),
     /// Trust and revocation entries of a project.
     Trust(&'a ProjectId),
+    /// Entries that gave a key a role (owner, announcer, builder) in some
+    /// project: who may write to the log (docs/protocol.md §6).
+    Role(&'a PublicKey),
+    /// Declarations that made a project open to any builder.
+    Open(&'a ProjectId),
 }
 
 const PROJECT: u8 = b'P';
@@ -42,6 +50,8 @@ const BRANCH_COMMITS: u8 = b'B';
 const CELLS: u8 = b'C';
 const FORCES: u8 = b'F';
 const TRUST: u8 = b'T';
+const ROLE: u8 = b'R';
+const OPEN: u8 = b'O';
 
 impl IndexKey<'_> {
     /// The byte prefix shared by every key this selects.
@@ -75,6 +85,11 @@ impl IndexKey<'_> {
             }
             IndexKey::Forces(p) => tag(&mut key, FORCES, p),
             IndexKey::Trust(p) => tag(&mut key, TRUST, p),
+            IndexKey::Role(subject) => {
+                key.push(ROLE);
+                key.extend_from_slice(subject.as_bytes());
+            }
+            IndexKey::Open(p) => tag(&mut key, OPEN, p),
         }
         key
     }
@@ -86,7 +101,9 @@ pub fn index_keys(entry: &Entry) -> Vec<Vec<u8>> {
     match entry.body() {
         Body::Project(p) => {
             let project = ProjectId::derive(&entry.author(), &p.name);
-            vec![with_id(IndexKey::Project(&project).prefix(), &id)]
+            let mut keys = vec![with_id(IndexKey::Project(&project).prefix(), &id)];
+            keys.extend(role_grants(entry, p, &project));
+            keys
         }
         Body::Announce(a) => {
             let author = entry.author();
@@ -112,10 +129,37 @@ pub fn index_keys(entry: &Entry) -> Vec<Vec<u8>> {
             &id,
         )],
         Body::Force(f) => vec![with_id(IndexKey::Forces(&f.project).prefix(), &id)],
-        Body::Trust(t) | Body::Revoke(t) => {
-            vec![with_id(IndexKey::Trust(&t.project).prefix(), &id)]
-        }
+        Body::Trust(t) => vec![
+            with_id(IndexKey::Trust(&t.project).prefix(), &id),
+            with_id(IndexKey::Role(&t.subject).prefix(), &id),
+        ],
+        Body::Revoke(t) => vec![with_id(IndexKey::Trust(&t.project).prefix(), &id)],
     }
+}
+
+/// The roles a declaration gives: its author owns the project, and every
+/// key it names as announcer or builder may write. An open project lets
+/// any key write claims and results for it.
+fn role_grants(
+    entry: &Entry,
+    declaration: &ProjectDeclaration,
+    project: &ProjectId,
+) -> Vec<Vec<u8>> {
+    let id = entry.id();
+    let author = entry.author();
+    let builders: &[PublicKey] = match &declaration.builders {
+        BuilderPolicy::Open => &[],
+        BuilderPolicy::Only(keys) => keys,
+    };
+    let mut keys: Vec<Vec<u8>> = std::iter::once(&author)
+        .chain(&declaration.announcers)
+        .chain(builders)
+        .map(|subject| with_id(IndexKey::Role(subject).prefix(), &id))
+        .collect();
+    if declaration.builders == BuilderPolicy::Open {
+        keys.push(with_id(IndexKey::Open(project).prefix(), &id));
+    }
+    keys
 }
 
 /// The entry id at the end of an index key.

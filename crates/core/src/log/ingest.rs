@@ -1,5 +1,6 @@
 //! The merge rules: what one more entry does to a store.
 
+use super::admission::{AUTHOR_ENTRIES_MAX, Usage, has_role};
 use super::fork::ForkProof;
 use super::index::index_keys;
 use super::staged::Staged;
@@ -56,6 +57,49 @@ pub enum Rejected {
         /// The sequence number.
         seq: u64,
     },
+    /// The author has no role in any project the log holds, and the entry
+    /// gives it none (docs/protocol.md §6.1). It is taken once an entry
+    /// that names the author arrives.
+    #[error(
+        "its author is not the owner, an announcer or a builder of any project this log holds: \
+         a project's owner must name the key (in the declaration or a trust entry) first"
+    )]
+    NoRole,
+    /// The author's chain is past one of its quotas for good.
+    #[error("its author's chain is past its quota of {0}; the author needs a new key")]
+    OverQuota(Quota),
+    /// Held out of order, its gap could take the author past a quota: it
+    /// is taken once its predecessors are.
+    #[error("sequence number {seq} is too near its author's quota to be held before {head} + 1")]
+    NearQuota {
+        /// The entry's sequence number.
+        seq: u64,
+        /// The author's linked head.
+        head: u64,
+    },
+}
+
+/// The quota an author's chain ran past (see [`super::AUTHOR_ENTRIES_MAX`]
+/// and its siblings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quota {
+    /// Entries.
+    Entries,
+    /// Wire bytes.
+    Bytes,
+    /// Declarations.
+    Declarations,
+}
+
+impl std::fmt::Display for Quota {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use super::admission::{AUTHOR_BYTES_MAX, AUTHOR_DECLARATIONS_MAX};
+        match self {
+            Quota::Entries => write!(f, "{AUTHOR_ENTRIES_MAX} entries"),
+            Quota::Bytes => write!(f, "{AUTHOR_BYTES_MAX} bytes"),
+            Quota::Declarations => write!(f, "{AUTHOR_DECLARATIONS_MAX} declarations"),
+        }
+    }
 }
 
 /// Adds `entry` to `store`. Not durable until [`EntryStore::flush`]; see
@@ -83,15 +127,47 @@ pub fn ingest_batch<S: ChainStore>(
     entries: impl IntoIterator<Item = Entry>,
 ) -> Result<Vec<Ingested>, S::Error> {
     let mut staged = Staged::new(store);
-    let outcomes = entries
-        .into_iter()
-        .map(|entry| ingest(&mut staged, entry))
+    let entries: Vec<Entry> = entries.into_iter().collect();
+    let mut outcomes = entries
+        .iter()
+        .map(|entry| ingest(&mut staged, entry.clone()))
         .collect::<Result<Vec<_>, _>>()?;
+    retry_without_role(&mut staged, &entries, &mut outcomes)?;
     let batch = staged.into_batch();
     if !batch.is_empty() {
         store.apply(batch)?;
     }
     Ok(outcomes)
+}
+
+/// Takes again the entries of a batch refused for want of a role, for as
+/// long as that lets more in: a sync batch comes in author order, so a
+/// builder's entries may come before the declaration that names it.
+fn retry_without_role<S: ChainStore>(
+    staged: &mut S,
+    entries: &[Entry],
+    outcomes: &mut [Ingested],
+) -> Result<(), S::Error> {
+    let refused = |outcomes: &[Ingested]| {
+        outcomes
+            .iter()
+            .filter(|o| **o == Ingested::Rejected(Rejected::NoRole))
+            .count()
+    };
+    let mut before = refused(outcomes);
+    while before > 0 {
+        for (entry, outcome) in entries.iter().zip(outcomes.iter_mut()) {
+            if *outcome == Ingested::Rejected(Rejected::NoRole) {
+                *outcome = ingest(staged, entry.clone())?;
+            }
+        }
+        let after = refused(outcomes);
+        if after == before {
+            break;
+        }
+        before = after;
+    }
+    Ok(())
 }
 
 /// [`ingest_batch`], then one flush: the cheap way to take many entries
@@ -112,6 +188,10 @@ fn plan<S: ChainStore>(store: &S, entry: Entry) -> Result<(Ingested, WriteBatch)
         return Ok((Ingested::Duplicate, batch));
     }
     let (author, seq) = (entry.author(), entry.seq());
+    if seq > AUTHOR_ENTRIES_MAX {
+        let refused = Rejected::OverQuota(Quota::Entries);
+        return Ok((Ingested::Rejected(refused), batch));
+    }
     let head = store.version(&author)?;
     if seq > head.saturating_add(PENDING_WINDOW_ENTRIES) {
         return Ok((
@@ -122,6 +202,9 @@ fn plan<S: ChainStore>(store: &S, entry: Entry) -> Result<(Ingested, WriteBatch)
     let siblings = store.at(&author, seq)?;
     if siblings.len() >= SIBLINGS_MAX {
         return Ok((Ingested::Rejected(Rejected::TooManySiblings { seq }), batch));
+    }
+    if !has_role(store, &entry)? {
+        return Ok((Ingested::Rejected(Rejected::NoRole), batch));
     }
     let predecessors = if seq > 1 {
         store.at(&author, seq - 1)?
@@ -140,8 +223,12 @@ fn plan<S: ChainStore>(store: &S, entry: Entry) -> Result<(Ingested, WriteBatch)
         || predecessors
             .iter()
             .any(|p| p.linked && p.entry.id() == entry.prev());
+    let usage = store.usage(&author)?;
+    if let Err(refused) = fits(usage, &entry, linked, head) {
+        return Ok((Ingested::Rejected(refused), WriteBatch::default()));
+    }
     let newly_linked = if linked {
-        link_successors(store, &entry, successors, &mut batch)?
+        link_successors(store, &entry, usage.plus(&entry), successors, &mut batch)?
     } else {
         0
     };
@@ -160,6 +247,32 @@ fn plan<S: ChainStore>(store: &S, entry: Entry) -> Result<(Ingested, WriteBatch)
         },
     };
     Ok((outcome, batch))
+}
+
+/// Whether the author's quotas leave room for `entry`: exactly when it
+/// links now, and at worst (every entry of its gap a largest declaration)
+/// when it waits for predecessors, so that what is held can always link.
+fn fits(usage: Usage, entry: &Entry, linked: bool, head: u64) -> Result<(), Rejected> {
+    let after = usage.plus(entry);
+    if linked {
+        return match (
+            after.bytes <= super::AUTHOR_BYTES_MAX,
+            after.declarations <= super::AUTHOR_DECLARATIONS_MAX,
+        ) {
+            (true, true) => Ok(()),
+            (false, _) => Err(Rejected::OverQuota(Quota::Bytes)),
+            (_, false) => Err(Rejected::OverQuota(Quota::Declarations)),
+        };
+    }
+    let gap = entry.seq().saturating_sub(head).saturating_sub(1);
+    if usage.at_worst(gap).plus(entry).within_quota() {
+        Ok(())
+    } else {
+        Err(Rejected::NearQuota {
+            seq: entry.seq(),
+            head,
+        })
+    }
 }
 
 /// The smallest contradiction between `entry` and its neighbours, if any.
@@ -188,10 +301,14 @@ fn fork_proof(
 }
 
 /// Links every held descendant of a newly linked `entry`, recording each in
-/// `batch` with its index keys, and raises the author's version.
+/// `batch` with its index keys, and raises the author's version and usage
+/// (`usage` counts `entry` already). A descendant that would take the
+/// author past a quota stays unlinked (only a store written before quotas
+/// existed can hold one).
 fn link_successors<S: ChainStore>(
     store: &S,
     entry: &Entry,
+    mut usage: Usage,
     successors: Vec<StoredEntry>,
     batch: &mut WriteBatch,
 ) -> Result<usize, S::Error> {
@@ -201,10 +318,16 @@ fn link_successors<S: ChainStore>(
     let mut candidates = successors;
     let mut count = 0;
     while !frontier.is_empty() {
-        let next: Vec<&StoredEntry> = candidates
+        let mut next: Vec<&StoredEntry> = Vec::new();
+        for child in candidates
             .iter()
             .filter(|c| !c.linked && frontier.contains(&c.entry.prev()))
-            .collect();
+        {
+            if usage.plus(&child.entry).within_quota() {
+                usage = usage.plus(&child.entry);
+                next.push(child);
+            }
+        }
         if next.is_empty() {
             break;
         }
@@ -220,5 +343,6 @@ fn link_successors<S: ChainStore>(
     if top > store.version(&author)? {
         batch.versions.push((author, top));
     }
+    batch.usage.push((author, usage));
     Ok(count)
 }

@@ -1,5 +1,6 @@
 //! An in-memory [`EntryStore`] for tests, benches and the simulator.
 
+use super::admission::Usage;
 use super::fork::{AuthorFork, ForkProof};
 use super::index::id_of_key;
 use super::store::{ChainStore, EntryStore, StoredEntry, WriteBatch};
@@ -26,6 +27,7 @@ pub(crate) struct MemState {
     pub(crate) versions: BTreeMap<PublicKey, u64>,
     pub(crate) forks: BTreeMap<PublicKey, ForkProof>,
     index: BTreeSet<Vec<u8>>,
+    pub(crate) usage: BTreeMap<PublicKey, Usage>,
     /// Entries a batch linked that this state does not hold: only ever
     /// non-empty as the overlay of [`super::Staged`], whose base holds them.
     pub(crate) linked_elsewhere: BTreeSet<EntryId>,
@@ -67,6 +69,14 @@ impl MemState {
         self.versions.extend(batch.versions.iter().copied());
         self.forks.extend(batch.forks.iter().copied());
         self.index.extend(batch.index.iter().cloned());
+        self.usage.extend(batch.usage.iter().copied());
+    }
+
+    pub(crate) fn has_index(&self, prefix: &[u8]) -> bool {
+        self.index
+            .range(prefix.to_vec()..)
+            .next()
+            .is_some_and(|key| key.starts_with(prefix))
     }
 
     fn ids_from(
@@ -132,6 +142,14 @@ impl ChainStore for MemStore {
 
     fn fork(&self, author: &PublicKey) -> Result<Option<ForkProof>, Infallible> {
         Ok(self.current.forks.get(author).copied())
+    }
+
+    fn usage(&self, author: &PublicKey) -> Result<Usage, Infallible> {
+        Ok(self.current.usage.get(author).copied().unwrap_or_default())
+    }
+
+    fn has_index(&self, prefix: &[u8]) -> Result<bool, Infallible> {
+        Ok(self.current.has_index(prefix))
     }
 
     fn apply(&mut self, batch: WriteBatch) -> Result<(), Infallible> {

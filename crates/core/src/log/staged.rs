@@ -1,5 +1,6 @@
 //! Many ingests, one atomic write.
 
+use super::admission::Usage;
 use super::fork::ForkProof;
 use super::mem::MemState;
 use super::store::{ChainStore, StoredEntry, WriteBatch};
@@ -53,6 +54,7 @@ impl<'s, S: ChainStore> Staged<'s, S> {
             versions: self.overlay.versions.into_iter().collect(),
             forks: self.overlay.forks.into_iter().collect(),
             index: self.index,
+            usage: self.overlay.usage.into_iter().collect(),
         }
     }
 
@@ -134,6 +136,17 @@ impl<S: ChainStore> ChainStore for Staged<'_, S> {
             Some(proof) => Ok(Some(*proof)),
             None => self.base.fork(author),
         }
+    }
+
+    fn usage(&self, author: &PublicKey) -> Result<Usage, S::Error> {
+        match self.overlay.usage.get(author) {
+            Some(usage) => Ok(*usage),
+            None => self.base.usage(author),
+        }
+    }
+
+    fn has_index(&self, prefix: &[u8]) -> Result<bool, S::Error> {
+        Ok(self.overlay.has_index(prefix) || self.base.has_index(prefix)?)
     }
 
     fn apply(&mut self, batch: WriteBatch) -> Result<(), S::Error> {

@@ -1,5 +1,6 @@
 //! The storage interface the log's rules are written against.
 
+use super::admission::Usage;
 use super::fork::{AuthorFork, ForkProof};
 use buildmesh_protocol::VersionVector;
 use buildmesh_protocol::{Entry, EntryId, PublicKey};
@@ -29,6 +30,8 @@ pub struct WriteBatch {
     pub forks: Vec<AuthorFork>,
     /// Index keys to add; see [`super::IndexKey`].
     pub index: Vec<Vec<u8>>,
+    /// What authors' linked chains now use of their quotas.
+    pub usage: Vec<(PublicKey, Usage)>,
 }
 
 impl WriteBatch {
@@ -39,6 +42,7 @@ impl WriteBatch {
             && self.versions.is_empty()
             && self.forks.is_empty()
             && self.index.is_empty()
+            && self.usage.is_empty()
     }
 }
 
@@ -77,6 +81,12 @@ pub trait ChainStore {
 
     /// The fork proof held against `author`, if any.
     fn fork(&self, author: &PublicKey) -> Result<Option<ForkProof>, Self::Error>;
+
+    /// What `author`'s linked chain uses of its quota.
+    fn usage(&self, author: &PublicKey) -> Result<Usage, Self::Error>;
+
+    /// Whether any index key starts with `prefix` (who has a role).
+    fn has_index(&self, prefix: &[u8]) -> Result<bool, Self::Error>;
 
     /// Applies `batch` atomically.
     fn apply(&mut self, batch: WriteBatch) -> Result<(), Self::Error>;

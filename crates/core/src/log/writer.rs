@@ -56,6 +56,11 @@ impl ChainWriter {
         writer
     }
 
+    /// The signing key.
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
     /// The author.
     pub fn author(&self) -> PublicKey {
         self.author

@@ -208,13 +208,14 @@ impl<S: EntryStore> Replicator<S> {
     /// was new.
     fn take_batch(&mut self, entries: Vec<Entry>) -> Result<bool, S::Error> {
         let ids: Vec<_> = entries.iter().map(Entry::id).collect();
-        let outcomes = log::ingest_batch(&mut self.store, entries)?;
+        let outcomes = log::ingest_batch(&mut self.store, entries.iter().cloned())?;
         let applied = ids
             .into_iter()
             .zip(&outcomes)
             .filter(|(_, outcome)| is_new(outcome))
             .map(|(id, _)| id)
             .collect::<Vec<_>>();
+        self.settle(entries.into_iter().zip(outcomes))?;
         self.stats.entries_received += applied.len() as u64;
         let news = !applied.is_empty();
         if news {
@@ -246,7 +247,8 @@ impl<S: EntryStore> Replicator<S> {
             }
         };
         let id = entry.id();
-        let outcome = log::ingest(&mut self.store, entry)?;
+        let outcome = log::ingest(&mut self.store, entry.clone())?;
+        self.settle([(entry, outcome.clone())])?;
         let verdict = if is_new(&outcome) {
             Verdict::Accept
         } else {

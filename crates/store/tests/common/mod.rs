@@ -137,3 +137,32 @@ pub fn broken_link(n: u16, seq: u64, variant: u32) -> Entry {
     )
     .unwrap()
 }
+
+/// Root's declaration naming keys 0 to 255 as announcers: with it held,
+/// those keys have a role (docs/protocol.md §6.1) and tests of the chain
+/// rules may offer their entries in any order.
+pub fn roles() -> Entry {
+    let root = key(u16::MAX);
+    let content = EntryContent {
+        author: author(u16::MAX),
+        seq: 1,
+        prev: EntryId::ZERO,
+        timestamp: Timestamp(1_700_000_000_000),
+        body: Body::Project(ProjectDeclaration {
+            name: "roles".into(),
+            repository: "https://example.org/roles.git".into(),
+            branches: vec!["main".into()],
+            platforms: vec![PLATFORMS[0].into()],
+            announcers: (0..256).map(author).collect(),
+            builders: BuilderPolicy::Only(Vec::new()),
+            builds_per_cell: 1,
+        }),
+    };
+    Entry::sign(&root, content).unwrap()
+}
+
+/// `store` with [`roles`] ingested.
+pub fn granted<S: buildmesh_core::log::ChainStore>(mut store: S) -> S {
+    buildmesh_core::log::ingest(&mut store, roles()).unwrap();
+    store
+}
