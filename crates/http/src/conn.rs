@@ -50,9 +50,9 @@ pub const CONNECTIONS_MAX: usize = 512;
 /// six per host, a CI script a handful; an eighth of the whole leaves
 /// room for seven other busy clients, or many ordinary ones.
 pub const CONNECTIONS_PER_CLIENT_MAX: usize = CONNECTIONS_MAX / 8;
-/// Longest request head hyper buffers (request line and headers): past it
+/// Longest request head (request line and headers) hyper takes: past it
 /// hyper answers 431 with no body, before the node sees the request.
-/// Bounds each connection's read buffer (hyper's default is 400 KiB).
+/// Also bounds each connection's buffer (hyper's default is 400 KiB).
 pub const HEAD_BYTES_MAX: usize = 64 * 1024;
 /// Longest URI (path and query) the node takes; longer is a JSON 414.
 /// Under [`HEAD_BYTES_MAX`], so that hyper's own (empty) 414, for URIs
@@ -221,6 +221,7 @@ fn serve_one(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header)
+        .max_header_size(HEAD_BYTES_MAX)
         .max_buf_size(HEAD_BYTES_MAX);
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     async move {
