@@ -88,7 +88,7 @@ impl KnownHosts {
         {
             return true;
         }
-        self.names.iter().any(|known| *known == name)
+        self.names.contains(&name)
     }
 }
 
