@@ -96,7 +96,7 @@ pub struct NodeArgs {
     #[command(flatten)]
     pub data_dir: DataDirArg,
     /// A TOML config file with any of: data_dir, listen, bootstrap, http,
-    /// platforms, mdns, sync_interval_secs, poll_interval_secs, builds_max,
+    /// http_hosts, platforms, mdns, sync_interval_secs, poll_interval_secs, builds_max,
     /// lease_secs, bid_window_ms, allow_local_repositories, webhook_secret_file,
     /// maintainer_key, unsandboxed, [accept] (projects, maintainers),
     /// [sandbox] (network, bwrap, cpu_secs, memory_mib, processes,
@@ -116,6 +116,12 @@ pub struct NodeArgs {
     /// Serve HTTP here [default: 127.0.0.1:7878].
     #[arg(long, value_name = "ADDR")]
     pub http: Option<String>,
+    /// A name (or address) clients reach the HTTP API by, which its Host
+    /// header may give (repeatable), e.g. ci.example.org. The address a
+    /// client connects to and loopback names need none; any other Host is
+    /// refused with a 421, so that a hostile page cannot read the node.
+    #[arg(long, value_name = "NAME")]
+    pub http_host: Vec<String>,
     /// A platform label this node builds for (repeatable) [default: this
     /// machine's os-arch, e.g. linux-x86_64].
     #[arg(long, value_name = "LABEL")]

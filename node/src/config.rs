@@ -22,6 +22,7 @@ struct FileConfig {
     listen: Option<Vec<String>>,
     bootstrap: Option<Vec<String>>,
     http: Option<String>,
+    http_hosts: Option<Vec<String>>,
     platforms: Option<Vec<String>>,
     mdns: Option<bool>,
     sync_interval_secs: Option<u64>,
@@ -76,6 +77,9 @@ pub struct NodeConfig {
     pub bootstrap: Vec<String>,
     /// Where to serve HTTP.
     pub http: String,
+    /// Names (or addresses) HTTP clients may give as `Host` besides the
+    /// address they connect to and loopback names.
+    pub http_hosts: Vec<String>,
     /// Platform labels this node builds for.
     pub platforms: Vec<String>,
     /// Whether to discover peers on the LAN by multicast DNS.
@@ -157,6 +161,7 @@ impl NodeConfig {
                 .clone()
                 .or(file.http)
                 .unwrap_or_else(|| DEFAULT_HTTP.to_owned()),
+            http_hosts: pick(&args.http_host, file.http_hosts, Vec::new),
             platforms: pick(&args.platform, file.platforms, || vec![detected_platform()]),
             mdns: args.mdns || file.mdns.unwrap_or(false),
             sync_interval: Duration::from_secs(
@@ -211,6 +216,17 @@ impl NodeConfig {
                     .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
             if !fine {
                 bail!("platform label {label:?} must be 1-64 letters, digits, '-', '_' or '.'");
+            }
+        }
+        for host in &self.http_hosts {
+            let fine = !host.is_empty()
+                && host.len() <= 255
+                && !host.contains(|c: char| c.is_whitespace() || "/@?#".contains(c));
+            if !fine {
+                bail!(
+                    "http host {host:?} must be a bare name or address, such as ci.example.org \
+                     or 203.0.113.5 (no scheme, path or spaces)"
+                );
             }
         }
         if self.sync_interval.is_zero() {

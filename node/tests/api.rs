@@ -164,3 +164,38 @@ fn the_whole_log_streams_as_a_verifiable_export_and_resumes() {
 fn node_author(wire: &[u8]) -> String {
     hex::encode(&wire[65..97])
 }
+
+/// One `GET` with this `Host`: the status and the body.
+fn get_as(addr: &str, host: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    (response[9..12].parse().unwrap(), response)
+}
+
+/// Issue 13: the Host check holds whatever the node is bound to; the
+/// names its operator lists (`--http-host`, `http_hosts`) are answered,
+/// hostile names (DNS rebinding) are a 421 that says what to set.
+#[test]
+fn a_node_answers_the_host_names_its_operator_lists_and_no_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::launch(dir, vec![], &["--http-host", "ci.example.org"]);
+    let port = node.http.rsplit(':').next().unwrap().to_owned();
+    for (host, expected) in [
+        (format!("ci.example.org:{port}"), 200),
+        (node.http.clone(), 200),
+        (format!("rebound.example:{port}"), 421),
+    ] {
+        let (code, response) = get_as(&node.http, &host, "/api/v1/node");
+        assert_eq!(code, expected, "{host}: {response}");
+        if code == 421 {
+            assert!(response.contains("http_hosts"), "{response}");
+        }
+    }
+}

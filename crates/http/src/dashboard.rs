@@ -4,6 +4,7 @@
 
 use crate::pages::{self, ProjectSummary, ResultView, Site};
 use crate::projects::project_view;
+use crate::views::ProjectView;
 use crate::{AppState, Command, Lookup, badge, fetch_entry};
 use axum::Form;
 use axum::extract::{ConnectInfo, Path, Query, State};
@@ -36,6 +37,26 @@ fn not_found(state: &AppState, what: &str) -> Response {
 pub(crate) fn problem(state: &AppState, status: StatusCode, what: &str) -> Response {
     let key = state.status.borrow().public_key.clone();
     page(status, pages::error(Site { node_key: &key }, what))
+}
+
+/// The published views of `project` for a page: a 400 page if it is not
+/// a project id at all, a 404 page if no such project is declared (as
+/// docs/http-api.md says, and as the JSON routes answer).
+fn page_view(state: &AppState, project: &str) -> Result<ProjectView, Box<Response>> {
+    let Ok(id) = project.parse::<ProjectId>() else {
+        return Err(Box::new(problem(
+            state,
+            StatusCode::BAD_REQUEST,
+            "a project id is 64 hex digits (as `buildmesh project declare` prints)",
+        )));
+    };
+    let found = state.views.borrow().projects.get(&id).cloned();
+    found.ok_or_else(|| {
+        Box::new(not_found(
+            state,
+            "no declared project with this id in this node's log",
+        ))
+    })
 }
 
 /// `/`: every project.
@@ -92,14 +113,9 @@ pub(crate) async fn project(
     Path(project): Path<String>,
     Query(query): Query<BranchQuery>,
 ) -> Response {
-    let view = match project_view(&state, &project) {
+    let view = match page_view(&state, &project) {
         Ok(view) => view,
-        Err(_) => {
-            return not_found(
-                &state,
-                "no declared project with this id in this node's log",
-            );
-        }
+        Err(response) => return *response,
     };
     let at = state.views.borrow().at;
     let key = state.status.borrow().public_key.clone();
@@ -142,11 +158,9 @@ pub(crate) async fn commit(
     State(state): State<AppState>,
     Path((project, commit)): Path<(String, String)>,
 ) -> Response {
-    let Ok(view) = project_view(&state, &project) else {
-        return not_found(
-            &state,
-            "no declared project with this id in this node's log",
-        );
+    let view = match page_view(&state, &project) {
+        Ok(view) => view,
+        Err(response) => return *response,
     };
     let Some(commit) = hex::decode(&commit)
         .ok()

@@ -39,6 +39,7 @@
 
 pub mod badge;
 mod blob_file;
+mod conn;
 mod dashboard;
 mod entries;
 mod events;
@@ -54,6 +55,10 @@ mod projects;
 mod streams;
 pub mod views;
 
+pub use conn::{
+    BODY_TIMEOUT, CONNECTIONS_MAX, CONNECTIONS_PER_CLIENT_MAX, HEAD_BYTES_MAX, HEADER_TIMEOUT,
+    Limits, URI_BYTES_MAX,
+};
 pub use hooks::{DELIVERIES_REMEMBERED, HOOK_BYTES_MAX, POLL_INTERVAL_MIN, signature_matches};
 pub use operator::{Operator, TOKEN_CHARS_MIN};
 
@@ -69,6 +74,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
+use tower_http::timeout::TimeoutLayer;
 
 /// What `GET /api/v1/node` answers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -217,6 +223,8 @@ pub enum HttpError {
 #[derive(Debug)]
 pub struct Server {
     listener: TcpListener,
+    limits: Limits,
+    hosts: Vec<String>,
 }
 
 /// Binds `addr` (such as `127.0.0.1:7878`; port 0 picks a free one).
@@ -227,13 +235,32 @@ pub async fn bind(addr: &str) -> Result<Server, HttpError> {
             addr: addr.to_owned(),
             source,
         })?;
-    Ok(Server { listener })
+    Ok(Server {
+        listener,
+        limits: Limits::default(),
+        hosts: Vec::new(),
+    })
 }
 
 impl Server {
     /// The address actually bound.
     pub fn local_addr(&self) -> Result<SocketAddr, HttpError> {
         Ok(self.listener.local_addr()?)
+    }
+
+    /// Serves with these timeouts and caps instead of the defaults.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Names (or addresses) clients may give in `Host` besides the
+    /// address they connected to and loopback names: those the operator
+    /// serves the node under, such as `ci.example.org` behind a proxy.
+    /// A port, if given, is ignored.
+    pub fn with_hosts(mut self, hosts: Vec<String>) -> Self {
+        self.hosts = hosts;
+        self
     }
 
     /// Serves until `shutdown` completes. Writes go to the node as
@@ -243,16 +270,15 @@ impl Server {
         backend: Backend,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), HttpError> {
-        let mut app = router(backend);
-        if self.listener.local_addr()?.ip().is_loopback() {
-            app = app.layer(axum::middleware::from_fn(local::loopback_host));
-        }
-        axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await?;
+        let hosts = Arc::new(local::KnownHosts::new(
+            self.listener.local_addr()?,
+            &self.hosts,
+        ));
+        let app = router_with(backend, &self.limits).layer(axum::middleware::from_fn_with_state(
+            hosts,
+            local::known_host,
+        ));
+        conn::serve(self.listener, app, self.limits, shutdown).await;
         Ok(())
     }
 }
@@ -388,13 +414,24 @@ impl AppState {
     }
 }
 
-/// The routes. Every response forbids framing (clickjacking: a page of
-/// another site must not show the dashboard under a decoy).
+/// The routes, with the default [`Limits`].
 pub fn router(backend: Backend) -> Router {
+    router_with(backend, &Limits::default())
+}
+
+/// The routes. Every response forbids framing (clickjacking: a page of
+/// another site must not show the dashboard under a decoy). Writes (the
+/// only requests with bodies) answer 408 past `limits.body`; reads are
+/// not timed, so long-lived responses last as long as their client likes.
+pub fn router_with(backend: Backend, limits: &Limits) -> Router {
+    let timed = TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.body);
     Router::new()
         .route("/api/v1/node", get(node))
         .route("/api/v1/peers", get(peers_list))
-        .route("/api/v1/entries", post(submit).get(entries::stream))
+        .route(
+            "/api/v1/entries",
+            post(submit).layer(timed).get(entries::stream),
+        )
         .route("/api/v1/blobs/{hash}", get(blob))
         .route("/", get(dashboard::index))
         .route("/operator", get(operator::login))
@@ -403,7 +440,10 @@ pub fn router(backend: Backend) -> Router {
             "/projects/{project}/commits/{commit}",
             get(dashboard::commit),
         )
-        .route("/projects/{project}/force", post(dashboard::force))
+        .route(
+            "/projects/{project}/force",
+            post(dashboard::force).layer(timed),
+        )
         .route("/results/{id}", get(dashboard::result))
         .route("/mesh", get(dashboard::mesh))
         .route("/audit", get(dashboard::audit))
@@ -425,11 +465,15 @@ pub fn router(backend: Backend) -> Router {
         .route("/api/v1/entries/{id}", get(entry))
         .route(
             "/api/v1/hooks/{forge}",
-            post(hooks::push).layer(axum::extract::DefaultBodyLimit::max(HOOK_BYTES_MAX)),
+            post(hooks::push)
+                .layer::<_, std::convert::Infallible>(axum::extract::DefaultBodyLimit::max(
+                    HOOK_BYTES_MAX,
+                ))
+                .layer(timed),
         )
         .route(
             "/api/v1/peers/{key}/ban",
-            post(peers::ban).delete(peers::unban),
+            post(peers::ban).delete(peers::unban).layer(timed),
         )
         .fallback(not_found)
         .with_state(AppState {
@@ -446,7 +490,25 @@ pub fn router(backend: Backend) -> Router {
             hooks: Arc::default(),
         })
         .layer(axum::middleware::from_fn(api_errors_in_json))
+        .layer(axum::middleware::from_fn(uri_bounded))
         .layer(axum::middleware::map_response(deny_framing))
+}
+
+/// A URI past [`URI_BYTES_MAX`] is a 414 with the JSON error (hyper's own
+/// 414, with no body, would come only past 64 KiB, where the head is too
+/// long first: a 431).
+async fn uri_bounded(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let length = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    if length <= URI_BYTES_MAX {
+        return next.run(request).await;
+    }
+    error(
+        StatusCode::URI_TOO_LONG,
+        &format!("the path and query are {length} bytes, past the {URI_BYTES_MAX} this node reads"),
+    )
 }
 
 /// Errors of the JSON API that axum makes itself (a wrong method, a path
@@ -466,6 +528,13 @@ async fn api_errors_in_json(
     let is_error = status.is_client_error() || status.is_server_error();
     if !api || !is_error || is_json {
         return response;
+    }
+    if status == StatusCode::REQUEST_TIMEOUT {
+        return error(
+            status,
+            "the request was not done in time: send its body at once (see Limits in \
+             docs/http-api.md)",
+        );
     }
     let reason = status.canonical_reason().unwrap_or("error");
     error(

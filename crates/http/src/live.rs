@@ -112,9 +112,16 @@ pub(crate) async fn page(
     State(state): State<AppState>,
     Path((project, commit, platform)): Path<(String, String, String)>,
 ) -> Response {
+    // A page: the 400 is a page too.
     let (project, commit) = match cell(&project, &commit) {
         Ok(cell) => cell,
-        Err(response) => return *response,
+        Err(_) => {
+            return crate::dashboard::problem(
+                &state,
+                StatusCode::BAD_REQUEST,
+                "a project id is 64 hex digits and a commit id 40 or 64",
+            );
+        }
     };
     let key = state.status.borrow().public_key.clone();
     Html(pages::live(

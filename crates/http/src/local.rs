@@ -16,10 +16,13 @@
 //!   anyway. Behind a reverse proxy on this machine every client looks
 //!   local, which the token makes harmless.
 
+use crate::conn::LocalAddr;
 use crate::error;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 /// `Ok` if the request may go on to the operator check; else why not.
 pub(crate) fn from_this_machine(
@@ -49,27 +52,84 @@ pub(crate) fn from_this_machine(
     Ok(())
 }
 
-/// For a node that listens on loopback only: every request must name a
-/// loopback host. A web page on a hostile domain that resolves to
-/// 127.0.0.1 (DNS rebinding) would otherwise read the node's API and
-/// pages from the operator's own browser.
-pub(crate) async fn loopback_host(
+/// The hosts a node answers to: what its operator listed, beside the
+/// address each connection came in on and loopback names.
+#[derive(Debug)]
+pub(crate) struct KnownHosts {
+    /// The bound address, for a request that does not say which address
+    /// it came in on.
+    bound: SocketAddr,
+    /// Configured names, lower-case, without port or brackets.
+    names: Vec<String>,
+}
+
+impl KnownHosts {
+    pub(crate) fn new(bound: SocketAddr, names: &[String]) -> Self {
+        KnownHosts {
+            bound,
+            names: names.iter().map(|n| host_name(n)).collect(),
+        }
+    }
+
+    /// Whether a request that came in on `local` may name `authority`:
+    /// a loopback name (a page cannot make a browser send one unless it is
+    /// served from this machine), the very address the client connected
+    /// to (with a wildcard bind, one of the machine's own), or a
+    /// configured name. Any other name may be a hostile domain made to
+    /// resolve here (DNS rebinding).
+    fn allow(&self, authority: &str, local: IpAddr) -> bool {
+        let name = host_name(authority);
+        if matches!(name.as_str(), "127.0.0.1" | "localhost" | "::1") {
+            return true;
+        }
+        if let Ok(ip) = name.parse::<IpAddr>()
+            && !local.is_unspecified()
+            && ip.to_canonical() == local.to_canonical()
+        {
+            return true;
+        }
+        self.names.contains(&name)
+    }
+}
+
+/// Every request must name, in `Host`, a host this node serves (see
+/// [`KnownHosts::allow`]): a web page on a hostile domain that resolves
+/// to the node's address (DNS rebinding) would otherwise read the node's
+/// API and pages from a browser that can reach it.
+pub(crate) async fn known_host(
+    State(hosts): State<Arc<KnownHosts>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    let local = request
+        .extensions()
+        .get::<LocalAddr>()
+        .map_or(hosts.bound, |l| l.0);
     let host = request
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .or_else(|| request.uri().authority().map(|a| a.as_str()));
-    if host.is_some_and(is_loopback_host) {
+    if host.is_some_and(|h| hosts.allow(h, local.ip())) {
         return next.run(request).await;
     }
     error(
         StatusCode::MISDIRECTED_REQUEST,
-        "this node serves this machine only: the Host header must be 127.0.0.1, localhost \
-         or [::1] (a page of another site cannot read the node)",
+        "the Host header names no host this node serves: use its address, localhost, or \
+         a name its operator lists in http_hosts (--http-host NAME) (a page of another site \
+         cannot read the node)",
     )
+}
+
+/// The host of an authority (`name:port`, `[v6]:port`), lower-case,
+/// without port or brackets.
+fn host_name(authority: &str) -> String {
+    let host = match authority.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None if authority.matches(':').count() > 1 => authority,
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    host.to_ascii_lowercase()
 }
 
 /// `127.0.0.1`, `localhost` or `[::1]`, with or without a port.
@@ -142,5 +202,28 @@ mod tests {
             .is_err()
         );
         assert!(from_this_machine(&local, &headers("127.0.0.1.evil.example", None)).is_err());
+    }
+
+    #[test]
+    fn hosts_are_this_machine_the_address_used_or_configured() {
+        let wildcard: SocketAddr = ([0, 0, 0, 0], 7878).into();
+        let hosts = KnownHosts::new(wildcard, &["CI.example.org".into(), "[2001:db8::1]".into()]);
+        let public: IpAddr = [203, 0, 113, 5].into();
+        assert!(hosts.allow("203.0.113.5:7878", public));
+        assert!(hosts.allow("203.0.113.5", public));
+        assert!(hosts.allow("localhost:7878", public));
+        assert!(hosts.allow("ci.example.org:443", public));
+        assert!(hosts.allow("[2001:db8::1]:7878", public));
+        assert!(hosts.allow("2001:db8::1", public));
+        // Another address of the machine than the one used, a rebinding
+        // name, or nothing that says which address was used.
+        assert!(!hosts.allow("198.51.100.7:7878", public));
+        assert!(!hosts.allow("rebound.example:7878", public));
+        assert!(!hosts.allow("ci.example.org.rebound.example", public));
+        assert!(!hosts.allow("0.0.0.0:7878", wildcard.ip()));
+        let v6: IpAddr = "2001:db8::2".parse().unwrap_or(public);
+        assert!(hosts.allow("[2001:db8::2]:7878", v6));
+        let mapped: IpAddr = "::ffff:203.0.113.5".parse().unwrap_or(public);
+        assert!(hosts.allow("203.0.113.5", mapped));
     }
 }

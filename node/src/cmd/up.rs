@@ -85,6 +85,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         listen: vec!["/ip4/127.0.0.1/tcp/0".to_owned()],
         bootstrap: Vec::new(),
         http: args.http.clone().unwrap_or_else(|| DEFAULT_HTTP.to_owned()),
+        http_hosts: Vec::new(),
         platforms: vec![platform],
         mdns: false,
         sync_interval: Duration::from_secs(30),

@@ -1,0 +1,261 @@
+//! Issue 13: a stranger with an HTTP client cannot exhaust the node.
+//! Real servers on 127.0.0.x, with short timeouts; every wait is bounded,
+//! so a missing bound fails the test instead of hanging it.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use buildmesh_http::{Backend, Limits, LogReader, NodeStatus, Server, bind};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::watch;
+
+struct FixedLog;
+
+impl LogReader for FixedLog {
+    fn digest(&self) -> Result<(u64, [u8; 32]), String> {
+        Ok((1, [7; 32]))
+    }
+}
+
+fn backend() -> Backend {
+    let (publish, status) = watch::channel(NodeStatus::default());
+    let (publish_views, views) = watch::channel(Default::default());
+    std::mem::forget((publish, publish_views));
+    let (commands, node) = tokio::sync::mpsc::channel(8);
+    std::mem::forget(node);
+    Backend {
+        status,
+        commands,
+        log: Arc::new(FixedLog),
+        hook_secret: None,
+        views,
+        libp2p_metrics: Arc::new(String::new),
+        blobs: None,
+        live: None,
+        operator: None,
+    }
+}
+
+/// Short timeouts, so that the tests take a second, not ten.
+fn quick() -> Limits {
+    Limits {
+        header: Duration::from_secs(1),
+        body: Duration::from_secs(1),
+        ..Limits::default()
+    }
+}
+
+async fn start(server: Server) -> SocketAddr {
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(server.serve(backend(), std::future::pending()));
+    addr
+}
+
+/// How long any answer may take before the test calls it missing.
+const PATIENCE: Duration = Duration::from_secs(5);
+
+/// Reads until the server closes (or resets) the connection; `None` if it
+/// is still open after [`PATIENCE`].
+async fn until_closed(stream: &mut TcpStream) -> Option<String> {
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(PATIENCE, stream.read_to_end(&mut got)).await;
+    read.ok()
+        .map(|_| String::from_utf8_lossy(&got).into_owned())
+}
+
+/// A connection from `from` (a 127.0.0.x address) to `to`.
+async fn connect_from(from: [u8; 4], to: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind((from, 0).into()).unwrap();
+    socket.connect(to).await.unwrap()
+}
+
+/// One `GET` with this `Host` over a fresh connection from `from`: the
+/// whole response, or `None` if none came within [`PATIENCE`].
+async fn get_from(from: [u8; 4], addr: SocketAddr, host: &str, path: &str) -> Option<String> {
+    let mut stream = connect_from(from, addr).await;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    until_closed(&mut stream).await
+}
+
+#[tokio::test]
+async fn slow_and_idle_connections_are_closed_after_the_header_timeout() {
+    let addr = start(bind("127.0.0.1:0").await.unwrap().with_limits(quick())).await;
+    // A head sent a byte every 100 ms never completes: hyper's deadline
+    // does not move with each byte.
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    let (mut reader, mut writer) = slow.split();
+    let started = Instant::now();
+    let trickle = async {
+        for byte in b"GET /api/v1/node HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+            .iter()
+            .cycle()
+        {
+            if writer.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let mut got = Vec::new();
+    let closed = tokio::select! {
+        () = trickle => true,
+        read = tokio::time::timeout(PATIENCE, reader.read_to_end(&mut got)) => read.is_ok(),
+    };
+    assert!(
+        closed,
+        "a head trickled for {:?} and was not cut",
+        started.elapsed()
+    );
+    drop(slow);
+
+    // A keep-alive connection that went idle after its answer is closed
+    // too; a connection that never sends anything likewise.
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET /api/v1/node HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = until_closed(&mut idle).await;
+    let answer = answer.expect("an idle keep-alive connection stayed open");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    assert!(
+        until_closed(&mut silent).await.is_some(),
+        "a silent connection stayed open"
+    );
+}
+
+#[tokio::test]
+async fn an_unfinished_body_is_answered_408_after_the_body_timeout() {
+    let addr = start(bind("127.0.0.1:0").await.unwrap().with_limits(quick())).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST /api/v1/entries HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+              Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n\
+              5\r\n{\"ent\r\n",
+        )
+        .await
+        .unwrap();
+    let answer = until_closed(&mut stream).await;
+    let answer = answer.expect("an unfinished body got no answer");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"error\""), "a JSON error: {answer}");
+}
+
+#[tokio::test]
+async fn past_the_connection_caps_others_are_still_served_promptly() {
+    let limits = Limits {
+        connections: 6,
+        connections_per_client: 3,
+        ..Limits::default()
+    };
+    let addr = start(bind("127.0.0.1:0").await.unwrap().with_limits(limits)).await;
+    // One client takes all it may, with idle connections (the default
+    // header timeout, 10 s, outlasts this test).
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(connect_from([127, 0, 0, 1], addr).await);
+    }
+    // Its next one is refused at once, not left waiting.
+    let refused = get_from([127, 0, 0, 1], addr, "127.0.0.1", "/api/v1/node").await;
+    let refused = refused.expect("a connection past the cap was left waiting");
+    assert!(
+        refused.is_empty() || refused.starts_with("HTTP/1.1 503"),
+        "{refused}"
+    );
+    // Another client is served.
+    let served = get_from([127, 0, 0, 2], addr, "127.0.0.1", "/api/v1/node").await;
+    let served = served.expect("another client waited");
+    assert!(served.starts_with("HTTP/1.1 200"), "{served}");
+    // Past the cap in all, everyone is refused at once, until a
+    // connection closes.
+    for _ in 0..3 {
+        held.push(connect_from([127, 0, 0, 3], addr).await);
+    }
+    let refused = get_from([127, 0, 0, 4], addr, "127.0.0.1", "/api/v1/node").await;
+    let refused = refused.expect("a connection past the cap was left waiting");
+    assert!(
+        refused.is_empty() || refused.starts_with("HTTP/1.1 503"),
+        "{refused}"
+    );
+    held.truncate(1);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let again = get_from([127, 0, 0, 4], addr, "127.0.0.1", "/api/v1/node").await;
+        if again
+            .as_deref()
+            .is_some_and(|a| a.starts_with("HTTP/1.1 200"))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "closed connections were not counted out"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn status(response: &Option<String>) -> u16 {
+    response
+        .as_deref()
+        .and_then(|r| r.get(9..12))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn the_host_must_be_the_address_used_loopback_or_configured() {
+    // The configured names are what a node on a public address answers
+    // to; tests may bind loopback only, where they count just the same.
+    let server = bind("127.0.0.2:0").await.unwrap();
+    let server = server.with_hosts(vec!["ci.example.org".into(), "[2001:db8::1]".into()]);
+    let addr = start(server).await;
+    let port = addr.port();
+    for (host, expected) in [
+        (format!("ci.example.org:{port}"), 200),
+        ("CI.Example.ORG".to_owned(), 200),
+        (format!("[2001:db8::1]:{port}"), 200),
+        (format!("127.0.0.2:{port}"), 200),
+        (format!("localhost:{port}"), 200),
+        (format!("127.0.0.3:{port}"), 421),
+        (format!("rebound.example:{port}"), 421),
+        ("ci.example.org.rebound.example".to_owned(), 421),
+    ] {
+        let answer = get_from([127, 0, 0, 1], addr, &host, "/api/v1/node").await;
+        assert_eq!(status(&answer), expected, "{host}: {answer:?}");
+        if expected == 421 {
+            let answer = answer.unwrap_or_default();
+            assert!(answer.contains("http_hosts"), "says what to set: {answer}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn long_uris_and_malformed_page_ids_get_their_documented_answers() {
+    let addr = start(bind("127.0.0.1:0").await.unwrap()).await;
+    let long = format!("/api/v1/node?q={}", "a".repeat(9000));
+    let answer = get_from([127, 0, 0, 1], addr, "127.0.0.1", &long).await;
+    assert_eq!(status(&answer), 414, "{answer:?}");
+    assert!(answer.unwrap_or_default().contains("\"error\":"));
+    // Past the head hyper buffers it answers itself, with no body.
+    let huge = format!("/?q={}", "a".repeat(70 * 1024));
+    let answer = get_from([127, 0, 0, 1], addr, "127.0.0.1", &huge).await;
+    assert_eq!(status(&answer), 431, "{answer:?}");
+    // A page for something that is not a project id is a 400 page; an
+    // unknown project is a 404 page.
+    for (path, expected) in [
+        ("/projects/zz".to_owned(), 400),
+        (format!("/projects/{}", "ab".repeat(32)), 404),
+        ("/projects/zz/commits/00".to_owned(), 400),
+        (format!("/live/zz/{}/linux", "00".repeat(20)), 400),
+    ] {
+        let answer = get_from([127, 0, 0, 1], addr, "127.0.0.1", &path).await;
+        assert_eq!(status(&answer), expected, "{path}: {answer:?}");
+        assert!(answer.unwrap_or_default().contains("<html"), "a page");
+    }
+}
