@@ -600,10 +600,7 @@ pub fn owned_log(
     commits: u32,
     result_bytes: usize,
 ) -> (buildmesh_protocol::ProjectId, Vec<Vec<u8>>) {
-    use buildmesh_protocol::{
-        BlobHash, BuildResult, BuilderPolicy, CommitAnnouncement, CommitId, Outcome,
-        ProjectDeclaration, StepResult, StepStatus,
-    };
+    use buildmesh_protocol::{BuilderPolicy, CommitAnnouncement, CommitId, ProjectDeclaration};
     let key = SigningKey::from_bytes(&[seed; 32]);
     let owner = PublicKey::from(key.verifying_key());
     let project = ProjectId::derive(&owner, name);
@@ -618,7 +615,6 @@ pub fn owned_log(
         builds_per_cell: 1,
     });
     let mut log = vec![writer.write(Timestamp(1), declaration).unwrap().to_wire()];
-    let command = "x".repeat(4000);
     for i in 0..commits {
         let commit = CommitId::from_bytes(&sha256(&[&i.to_le_bytes()])[..20]).unwrap();
         let at = Timestamp(1_000 + u64::from(i) * 1_000);
@@ -632,46 +628,46 @@ pub fn owned_log(
             committed_at: at,
         });
         log.push(writer.write(at, announce).unwrap().to_wire());
-        let steps = (0..result_bytes / command.len())
-            .map(|s| StepResult {
-                name: format!("step {s}"),
-                command: command.clone(),
-                status: StepStatus::Exited(0),
-                duration_ms: 1,
-                log: BlobHash::of(&s.to_le_bytes()),
-                log_bytes: 1,
-            })
-            .collect();
-        let result = Body::Result(BuildResult {
-            project,
-            commit,
-            platform: "linux".into(),
-            outcome: Outcome::Passed,
-            steps,
-            artifacts: Vec::new(),
-            metrics: Default::default(),
-            environment: Default::default(),
-            error: None,
-        });
+        let result = big_result(project, commit, result_bytes);
         log.push(writer.write(at.plus_ms(1), result).unwrap().to_wire());
     }
     (project, log)
+}
+
+/// A passing result for `commit` of about `bytes` (steps of 4,000-byte
+/// commands).
+pub fn big_result(project: ProjectId, commit: buildmesh_protocol::CommitId, bytes: usize) -> Body {
+    use buildmesh_protocol::{BlobHash, BuildResult, Outcome, StepResult, StepStatus};
+    let command = "x".repeat(4000);
+    let steps = (0..bytes / command.len())
+        .map(|s| StepResult {
+            name: format!("step {s}"),
+            command: command.clone(),
+            status: StepStatus::Exited(0),
+            duration_ms: 1,
+            log: BlobHash::of(&s.to_le_bytes()),
+            log_bytes: 1,
+        })
+        .collect();
+    Body::Result(BuildResult {
+        project,
+        commit,
+        platform: "linux".into(),
+        outcome: Outcome::Passed,
+        steps,
+        artifacts: Vec::new(),
+        metrics: Default::default(),
+        environment: Default::default(),
+        error: None,
+    })
 }
 
 impl Node {
     /// [`Node::submit`] for large entries: requests of at most ~1.5 MB,
     /// under the node's request body limit.
     pub fn submit_large(&self, entries: &[Vec<u8>]) {
-        let mut from = 0;
-        while from < entries.len() {
-            let mut to = from;
-            let mut bytes = 0;
-            while to < entries.len() && (to == from || bytes + 2 * entries[to].len() < 1_500_000) {
-                bytes += 2 * entries[to].len();
-                to += 1;
-            }
-            self.submit(&entries[from..to]);
-            from = to;
+        for request in requests_of(entries) {
+            self.submit(request);
         }
     }
 
@@ -770,4 +766,21 @@ pub fn rss_of(pid: u32) -> u64 {
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
     let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
     kib * 1024
+}
+
+/// `entries` cut into requests of at most ~1.5 MB of hex (the node takes
+/// bodies of up to 2 MB), each of at least one entry.
+pub fn requests_of(entries: &[Vec<u8>]) -> Vec<&[Vec<u8>]> {
+    let mut requests = Vec::new();
+    let mut from = 0;
+    while from < entries.len() {
+        let (mut to, mut bytes) = (from, 0);
+        while to < entries.len() && (to == from || bytes + 2 * entries[to].len() < 1_500_000) {
+            bytes += 2 * entries[to].len();
+            to += 1;
+        }
+        requests.push(&entries[from..to]);
+        from = to;
+    }
+    requests
 }
