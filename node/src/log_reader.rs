@@ -47,8 +47,13 @@ impl LogReader for CachedDigest {
         have: &VersionVector,
         resume: Option<SyncCursor>,
     ) -> Result<(Vec<Entry>, Option<SyncCursor>), String> {
-        let batch =
-            lacks(&self.store, have, resume, BatchLimits::default()).map_err(|e| e.to_string())?;
+        // Each export holds one batch: bounded in bytes for HTTP, not
+        // only in entries (a peer's batch may be 4 MiB).
+        let limits = BatchLimits {
+            bytes_max: buildmesh_http::EXPORT_BATCH_BYTES,
+            ..BatchLimits::default()
+        };
+        let batch = lacks(&self.store, have, resume, limits).map_err(|e| e.to_string())?;
         Ok((batch.entries, batch.resume))
     }
 

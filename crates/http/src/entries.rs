@@ -4,15 +4,18 @@
 //! for what the client lacks: a client cut off mid-stream asks again with
 //! what it got, and the stream resumes there.
 
-use crate::{AppState, error};
+use crate::streams::{StreamKind, StreamPermit, Streams};
+use crate::{AppState, LogReader, error};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use buildmesh_audit::{Header, export_line};
-use buildmesh_protocol::{PublicKey, SyncCursor, Timestamp, VersionVector};
+use buildmesh_protocol::{Entry, PublicKey, SyncCursor, Timestamp, VersionVector};
 use serde::Deserialize;
+use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// Most authors a `have` vector may name.
 pub const HAVE_AUTHORS_MAX: usize = 4096;
@@ -23,6 +26,14 @@ pub const HAVE_AUTHORS_MAX: usize = 4096;
 pub(crate) struct EntriesQuery {
     have: Option<String>,
 }
+
+/// Most wire bytes of entries one export reads from the store at a time
+/// (fork siblings at one sequence number may add up to three entries
+/// more). An export holds one such batch, decoded, and turns it into lines
+/// one entry at a time as the client takes them, so what it holds stays
+/// near twice this (the decoded entries and one line) whatever the log
+/// holds and however slowly the client reads.
+pub const EXPORT_BATCH_BYTES: usize = 1024 * 1024;
 
 /// The stream: a header line, then entries batch by batch.
 pub(crate) async fn stream(
@@ -36,47 +47,88 @@ pub(crate) async fn stream(
         Ok(Some(Err(why))) => return error(StatusCode::BAD_REQUEST, &why),
         Err(rejection) => return error(StatusCode::BAD_REQUEST, &rejection.body_text()),
     };
-    let permit = match state.stream_permit(client) {
+    let permit = match state.stream_permit(client, StreamKind::Export) {
         Ok(permit) => permit,
         Err(refused) => return *refused,
     };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    let header_line = format!("{}\n", Header::new(Timestamp(now)).to_line());
-    let log = state.log.clone();
-    let batches = futures::stream::unfold(
-        (Some(header_line), Some(None::<SyncCursor>), permit),
-        move |(header, next, permit)| {
-            let (log, have) = (log.clone(), have.clone());
-            async move {
-                if let Some(header) = header {
-                    return Some((Ok::<_, std::io::Error>(header), (None, next, permit)));
-                }
-                let resume = next?;
-                let batch = tokio::task::spawn_blocking(move || log.lacks(&have, resume)).await;
-                match batch {
-                    Ok(Ok((entries, cursor))) => {
-                        let text: String = entries.iter().map(|e| export_line(e) + "\n").collect();
-                        Some((Ok(text), (None, cursor.map(Some), permit)))
-                    }
-                    // An error ends the stream early; the client asks again
-                    // with what it got.
-                    Ok(Err(why)) => Some((Err(std::io::Error::other(why)), (None, None, permit))),
-                    Err(_) => Some((
-                        Err(std::io::Error::other("reading the log failed")),
-                        (None, None, permit),
-                    )),
-                }
-            }
-        },
-    );
+    let export = Export {
+        log: state.log.clone(),
+        have: Arc::new(have),
+        streams: state.streams.clone(),
+        header: Some(format!("{}\n", Header::new(Timestamp(now)).to_line())),
+        batch: VecDeque::new(),
+        next: Some(None),
+        _permit: permit,
+    };
+    let lines = futures::stream::unfold(export, |mut export| async move {
+        let line = export.next_line().await?;
+        Some((line, export))
+    });
     (
         [(header::CONTENT_TYPE, "application/x-ndjson")],
-        Body::from_stream(batches),
+        Body::from_stream(lines),
     )
         .into_response()
 }
+
+/// One export under way.
+struct Export {
+    log: Arc<dyn LogReader>,
+    have: Arc<VersionVector>,
+    streams: Streams,
+    /// The header line, until sent.
+    header: Option<String>,
+    /// Entries read and not yet sent.
+    batch: VecDeque<Entry>,
+    /// Where the next batch starts; `None` once the log is read through
+    /// (or reading it failed).
+    next: Option<Option<SyncCursor>>,
+    /// Held while the export lives.
+    _permit: StreamPermit,
+}
+
+impl Export {
+    /// The next line to send, reading the next batch when this one is
+    /// sent; `None` at the end.
+    async fn next_line(&mut self) -> Option<Result<String, std::io::Error>> {
+        if let Some(header) = self.header.take() {
+            return Some(Ok(header));
+        }
+        loop {
+            if let Some(entry) = self.batch.pop_front() {
+                let mut line = export_line(&entry);
+                line.push('\n');
+                return Some(Ok(line));
+            }
+            let resume = self.next.take()?;
+            match self.read(resume).await {
+                Ok((entries, next)) => {
+                    self.batch = entries.into();
+                    self.next = next.map(Some);
+                }
+                // An error ends the stream early; the client asks again
+                // with what it got.
+                Err(why) => return Some(Err(std::io::Error::other(why))),
+            }
+        }
+    }
+
+    /// One batch from the store, on a blocking thread, in turn with the
+    /// other exports.
+    async fn read(&self, resume: Option<SyncCursor>) -> Result<Batch, String> {
+        let _turn = self.streams.export_read().await;
+        let (log, have) = (self.log.clone(), self.have.clone());
+        tokio::task::spawn_blocking(move || log.lacks(&have, resume))
+            .await
+            .map_err(|_| "reading the log failed".to_string())?
+    }
+}
+
+/// Entries and where the next batch starts.
+type Batch = (Vec<Entry>, Option<SyncCursor>);
 
 /// `AUTHOR:SEQ,...` as a version vector.
 fn parse_have(text: &str) -> Result<VersionVector, String> {

@@ -35,7 +35,7 @@ pub(crate) async fn stream(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
 ) -> Response {
-    let permit = match state.stream_permit(client) {
+    let permit = match state.stream_permit(client, crate::StreamKind::Events) {
         Ok(permit) => permit,
         Err(refused) => return *refused,
     };

@@ -167,7 +167,8 @@ pub trait LogReader: Send + Sync + 'static {
 
     /// The next bounded batch of entries someone holding `have` lacks,
     /// from `resume` on, and where to resume (`None`: done). As a sync
-    /// peer would be served (`buildmesh_core::log::lacks`).
+    /// peer would be served (`buildmesh_core::log::lacks`), but within
+    /// [`EXPORT_BATCH_BYTES`]: each export holds one batch.
     fn lacks(
         &self,
         have: &buildmesh_protocol::VersionVector,
@@ -404,13 +405,21 @@ struct AppState {
     hooks: Arc<hooks::HookGate>,
 }
 
-pub use streams::{STREAMS_MAX, STREAMS_PER_CLIENT_MAX};
+pub use entries::EXPORT_BATCH_BYTES;
+pub use streams::{
+    EVENTS_MAX, EVENTS_PER_CLIENT_MAX, EXPORT_READS_MAX, EXPORTS_MAX, EXPORTS_PER_CLIENT_MAX,
+    LIVE_MAX, LIVE_PER_CLIENT_MAX, STREAMS_MAX, STREAMS_PER_CLIENT_MAX, StreamKind,
+};
 
 impl AppState {
-    /// A place for one more long-lived response of `client`, or the 503
-    /// to answer.
-    fn stream_permit(&self, client: SocketAddr) -> Result<streams::StreamPermit, Box<Response>> {
-        self.streams.permit(client.ip())
+    /// A place for one more long-lived response of `kind` for `client`,
+    /// or the 503 to answer.
+    fn stream_permit(
+        &self,
+        client: SocketAddr,
+        kind: StreamKind,
+    ) -> Result<streams::StreamPermit, Box<Response>> {
+        self.streams.permit(client.ip(), kind)
     }
 }
 

@@ -70,7 +70,7 @@ pub(crate) async fn stream(
     let Some(live) = state.live.as_ref() else {
         return error(StatusCode::NOT_FOUND, "this node does not build");
     };
-    let permit = match state.stream_permit(client) {
+    let permit = match state.stream_permit(client, crate::StreamKind::Live) {
         Ok(permit) => permit,
         Err(refused) => return *refused,
     };

@@ -621,3 +621,199 @@ pub fn announce(keys: &Path, node: &Node, name: &str, repo: &Repo) -> String {
     assert!(output.status.success(), "{output:?}");
     String::from_utf8(output.stdout).unwrap()
 }
+
+/// A log of keys with a role: the owner (seed `seed`) declares project
+/// `name`, listing itself as announcer and builder, then announces
+/// `commits` commits and reports a result of about `result_bytes` for
+/// each (an announcement cannot grow past ~5 KB; a result's step commands
+/// can). Returns the project id and the wire bytes, in order.
+pub fn owned_log(
+    seed: u8,
+    name: &str,
+    commits: u32,
+    result_bytes: usize,
+) -> (buildmesh_protocol::ProjectId, Vec<Vec<u8>>) {
+    use buildmesh_protocol::{BuilderPolicy, CommitAnnouncement, CommitId, ProjectDeclaration};
+    let key = SigningKey::from_bytes(&[seed; 32]);
+    let owner = PublicKey::from(key.verifying_key());
+    let project = ProjectId::derive(&owner, name);
+    let mut writer = ChainWriter::new(key);
+    let declaration = Body::Project(ProjectDeclaration {
+        name: name.into(),
+        repository: "https://example.invalid/big.git".into(),
+        branches: vec!["main".into()],
+        platforms: vec!["linux".into()],
+        announcers: vec![owner],
+        builders: BuilderPolicy::Only(vec![owner]),
+        builds_per_cell: 1,
+    });
+    let mut log = vec![writer.write(Timestamp(1), declaration).unwrap().to_wire()];
+    for i in 0..commits {
+        let commit = CommitId::from_bytes(&sha256(&[&i.to_le_bytes()])[..20]).unwrap();
+        let at = Timestamp(1_000 + u64::from(i) * 1_000);
+        let announce = Body::Announce(CommitAnnouncement {
+            project,
+            branch: "main".into(),
+            commit: commit.clone(),
+            parents: Vec::new(),
+            title: format!("commit number {i}"),
+            author: "Ada <ada@example.invalid>".into(),
+            committed_at: at,
+        });
+        log.push(writer.write(at, announce).unwrap().to_wire());
+        let result = big_result(project, commit, result_bytes);
+        log.push(writer.write(at.plus_ms(1), result).unwrap().to_wire());
+    }
+    (project, log)
+}
+
+/// A passing result for `commit` of about `bytes` (steps of 4,000-byte
+/// commands).
+pub fn big_result(project: ProjectId, commit: buildmesh_protocol::CommitId, bytes: usize) -> Body {
+    use buildmesh_protocol::{BlobHash, BuildResult, Outcome, StepResult, StepStatus};
+    let command = "x".repeat(4000);
+    let steps = (0..bytes / command.len())
+        .map(|s| StepResult {
+            name: format!("step {s}"),
+            command: command.clone(),
+            status: StepStatus::Exited(0),
+            duration_ms: 1,
+            log: BlobHash::of(&s.to_le_bytes()),
+            log_bytes: 1,
+        })
+        .collect();
+    Body::Result(BuildResult {
+        project,
+        commit,
+        platform: "linux".into(),
+        outcome: Outcome::Passed,
+        steps,
+        artifacts: Vec::new(),
+        metrics: Default::default(),
+        environment: Default::default(),
+        error: None,
+    })
+}
+
+impl Node {
+    /// [`Node::submit`] for large entries: requests of at most ~1.5 MB,
+    /// under the node's request body limit.
+    pub fn submit_large(&self, entries: &[Vec<u8>]) {
+        for request in requests_of(entries) {
+            self.submit(request);
+        }
+    }
+
+    /// The node's resident memory (`VmRSS`), bytes.
+    pub fn rss(&self) -> u64 {
+        rss_of(self.pid())
+    }
+
+    /// Waits (up to `within`) until the node holds `count` entries and its
+    /// digest covers them.
+    pub fn wait_entries(&self, count: u64, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let status = self.status();
+            if status["entries"] == count && status["digest_entries"] == count {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{status}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A connection to `addr` from the loopback address `from` (127.x.y.z):
+/// the node counts streams per client address.
+pub fn connect_from(addr: &str, from: [u8; 4]) -> TcpStream {
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(std::net::SocketAddr::from((from, 0))).unwrap();
+        socket.connect(addr).await.unwrap()
+    });
+    let stream = runtime.block_on(async { stream.into_std() }).unwrap();
+    stream.set_nonblocking(false).unwrap();
+    stream
+}
+
+/// Sends `GET path` on `stream` and reads the status line and headers;
+/// the body is left to read.
+pub fn get_head(stream: TcpStream, addr: &str, path: &str) -> (u16, BufReader<TcpStream>) {
+    let mut writer = stream.try_clone().unwrap();
+    write!(
+        writer,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    let code = status.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 || line.trim_end().is_empty() {
+            break;
+        }
+    }
+    (code, reader)
+}
+
+/// Reads a chunked body to its end, `pause` after each chunk (a slow
+/// client); returns the body's bytes and lines.
+pub fn read_chunked(reader: &mut BufReader<TcpStream>, pause: Duration) -> (u64, u64) {
+    let (mut bytes, mut lines) = (0u64, 0u64);
+    let (mut data, mut line) = (Vec::new(), Vec::new());
+    loop {
+        let mut size = String::new();
+        reader.read_line(&mut size).unwrap();
+        let size = usize::from_str_radix(size.trim_end(), 16).unwrap();
+        if size == 0 {
+            return (bytes, lines);
+        }
+        data.resize(size + 2, 0);
+        reader.read_exact(&mut data).unwrap();
+        bytes += size as u64;
+        // `read_until` finds newlines with std's memchr: fast even in a
+        // debug build.
+        let mut rest = &data[..size];
+        loop {
+            line.clear();
+            if rest.read_until(b'\n', &mut line).unwrap() == 0 {
+                break;
+            }
+            lines += u64::from(line.ends_with(b"\n"));
+        }
+        std::thread::sleep(pause);
+    }
+}
+
+/// The resident memory (`VmRSS`) of process `pid`, bytes.
+pub fn rss_of(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+/// `entries` cut into requests of at most ~1.5 MB of hex (the node takes
+/// bodies of up to 2 MB), each of at least one entry.
+pub fn requests_of(entries: &[Vec<u8>]) -> Vec<&[Vec<u8>]> {
+    let mut requests = Vec::new();
+    let mut from = 0;
+    while from < entries.len() {
+        let (mut to, mut bytes) = (from, 0);
+        while to < entries.len() && (to == from || bytes + 2 * entries[to].len() < 1_500_000) {
+            bytes += 2 * entries[to].len();
+            to += 1;
+        }
+        requests.push(&entries[from..to]);
+        from = to;
+    }
+    requests
+}
