@@ -635,7 +635,7 @@ pub fn owned_log(
 ) -> (buildmesh_protocol::ProjectId, Vec<Vec<u8>>) {
     use buildmesh_protocol::{BuilderPolicy, CommitAnnouncement, CommitId, ProjectDeclaration};
     let key = SigningKey::from_bytes(&[seed; 32]);
-    let owner = PublicKey::from(key.verifying_key());
+    let owner = buildmesh_protocol::PublicKey::from(key.verifying_key());
     let project = ProjectId::derive(&owner, name);
     let mut writer = ChainWriter::new(key);
     let declaration = Body::Project(ProjectDeclaration {
