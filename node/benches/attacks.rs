@@ -58,11 +58,13 @@ fn main() {
     attack(&node, "(b) flood by a key without role", || {
         flood_of(&node, flood)
     });
-    attack(&node, "(d) 500 slowloris connections", || {
-        slowloris(&node, held)
+    // Held past the node's timeouts, to see it close them.
+    let past = |timeout: Duration| held.max(timeout + Duration::from_secs(2));
+    attack(&node, "(d) 500 slowloris, 8 addresses", || {
+        slowloris(&node, past(buildmesh_http::HEADER_TIMEOUT))
     });
     attack(&node, "(e) 20 unfinished chunked POSTs", || {
-        chunked(&node, held)
+        chunked(&node, past(buildmesh_http::BODY_TIMEOUT))
     });
     attack(&node, "(f) 64 event streams, 1 client", || {
         events(&node, held)
@@ -279,11 +281,12 @@ fn exports(node: &Node) -> String {
     )
 }
 
-/// (d) 500 connections sending a request's headers one byte per second.
+/// (d) 500 connections sending a request's headers one byte per second,
+/// from eight addresses (127.0.0.2 to .9) other than the probe's.
 fn slowloris(node: &Node, held: Duration) -> String {
     let head = format!("GET /api/v1/node HTTP/1.1\r\nHost: {}\r\n", node.http);
-    let mut open: Vec<TcpStream> = (0..500)
-        .filter_map(|_| TcpStream::connect(&node.http).ok())
+    let mut open: Vec<TcpStream> = (0..500u16)
+        .map(|i| connect_from(&node.http, [127, 0, 0, 2 + (i % 8) as u8]))
         .collect();
     let connected = open.len();
     for stream in &mut open {
@@ -305,7 +308,7 @@ fn chunked(node: &Node, held: Duration) -> String {
         node.http
     );
     let mut open: Vec<TcpStream> = (0..20)
-        .filter_map(|_| TcpStream::connect(&node.http).ok())
+        .map(|_| connect_from(&node.http, [127, 0, 0, 10]))
         .collect();
     for stream in &mut open {
         let _ = stream.write_all(head.as_bytes());

@@ -11,6 +11,7 @@ mod clock;
 mod cmd;
 mod config;
 mod data_dir;
+mod descriptors;
 mod driver;
 mod isolation;
 mod keyfile;

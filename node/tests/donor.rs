@@ -627,6 +627,7 @@ fn without_bubblewrap_only_the_nodes_own_maintainers_projects_build() {
         &Launch {
             log: Some(log.clone()),
             env: vec![("PATH".into(), empty.path().display().to_string())],
+            ..Launch::default()
         },
     );
     let status = node.status();

@@ -99,7 +99,8 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
     let (commands_tx, commands) = mpsc::channel(64);
     let server = buildmesh_http::bind(&config.http)
         .await?
-        .with_hosts(config.http_hosts.clone());
+        .with_hosts(config.http_hosts.clone())
+        .with_limits(crate::descriptors::http_limits());
     let http_addr = server.local_addr()?;
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let token_file = config.data_dir.operator_token();

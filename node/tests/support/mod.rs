@@ -22,6 +22,9 @@ pub struct Launch {
     pub log: Option<PathBuf>,
     /// Variables set in its environment (a `PATH` without bubblewrap).
     pub env: Vec<(String, String)>,
+    /// Its file descriptor limit, soft and hard (`None`: this process's),
+    /// set by util-linux `prlimit`, which then becomes the node.
+    pub nofile: Option<u64>,
 }
 
 /// A running node and what it printed about itself.
@@ -59,7 +62,15 @@ impl Node {
         extra: &[&str],
         launch: &Launch,
     ) -> Node {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_buildmesh"));
+        let mut command = match launch.nofile {
+            Some(n) => {
+                let mut prlimit = Command::new("prlimit");
+                prlimit.arg(format!("--nofile={n}:{n}"));
+                prlimit.arg(env!("CARGO_BIN_EXE_buildmesh"));
+                prlimit
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_buildmesh")),
+        };
         command.args(["node", "--data-dir", dir.path().to_str().unwrap()]);
         command.args([
             "--listen",

@@ -41,14 +41,27 @@ impl Default for Limits {
 
 impl Limits {
     /// `prlimit`'s options for these limits (soft and hard alike, so a
-    /// step cannot raise them).
+    /// step cannot raise them), each no higher than the node's own hard
+    /// limit: nobody without privilege can raise one, and asking to would
+    /// fail every step (a node started under `ulimit -n 256` could build
+    /// nothing with the default of 4,096 open files).
     pub(crate) fn prlimit_args(&self) -> Vec<String> {
+        use nix::sys::resource::Resource;
+        let capped = |resource, value: u64| {
+            nix::sys::resource::getrlimit(resource).map_or(value, |(_, hard)| value.min(hard))
+        };
         vec![
-            format!("--cpu={}", self.cpu_secs),
-            format!("--as={}", self.memory_bytes),
-            format!("--nproc={}", self.processes),
-            format!("--fsize={}", self.file_bytes),
-            format!("--nofile={}", self.open_files),
+            format!("--cpu={}", capped(Resource::RLIMIT_CPU, self.cpu_secs)),
+            format!("--as={}", capped(Resource::RLIMIT_AS, self.memory_bytes)),
+            format!("--nproc={}", capped(Resource::RLIMIT_NPROC, self.processes)),
+            format!(
+                "--fsize={}",
+                capped(Resource::RLIMIT_FSIZE, self.file_bytes)
+            ),
+            format!(
+                "--nofile={}",
+                capped(Resource::RLIMIT_NOFILE, self.open_files)
+            ),
             "--core=0".to_owned(),
         ]
     }
