@@ -75,6 +75,10 @@ pub struct Limits {
     pub connections: usize,
     /// See [`CONNECTIONS_PER_CLIENT_MAX`].
     pub connections_per_client: usize,
+    /// See [`crate::SUBMIT_BURST_BYTES`].
+    pub submit_burst_bytes: u64,
+    /// See [`crate::SUBMIT_BYTES_PER_SECOND`].
+    pub submit_bytes_per_second: u64,
 }
 
 impl Default for Limits {
@@ -84,6 +88,8 @@ impl Default for Limits {
             body: BODY_TIMEOUT,
             connections: CONNECTIONS_MAX,
             connections_per_client: CONNECTIONS_PER_CLIENT_MAX,
+            submit_burst_bytes: crate::SUBMIT_BURST_BYTES,
+            submit_bytes_per_second: crate::SUBMIT_BYTES_PER_SECOND,
         }
     }
 }

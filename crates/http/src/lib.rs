@@ -53,6 +53,7 @@ pub mod pages;
 mod peers;
 mod projects;
 mod streams;
+mod submissions;
 pub mod views;
 
 pub use conn::{
@@ -61,6 +62,7 @@ pub use conn::{
 };
 pub use hooks::{DELIVERIES_REMEMBERED, HOOK_BYTES_MAX, POLL_INTERVAL_MIN, signature_matches};
 pub use operator::{Operator, TOKEN_CHARS_MIN};
+pub use submissions::{SUBMIT_BURST_BYTES, SUBMIT_BYTES_PER_SECOND};
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -403,6 +405,8 @@ struct AppState {
     operator: Arc<operator::Gate>,
     /// Webhook deliveries seen, and when they last made the node poll.
     hooks: Arc<hooks::HookGate>,
+    /// Entry bytes each client address may still submit.
+    submissions: submissions::Submissions,
 }
 
 pub use entries::EXPORT_BATCH_BYTES;
@@ -497,6 +501,10 @@ pub fn router_with(backend: Backend, limits: &Limits) -> Router {
             streams: streams::Streams::default(),
             operator: Arc::new(operator::Gate::new(backend.operator)),
             hooks: Arc::default(),
+            submissions: submissions::Submissions::new(
+                limits.submit_burst_bytes,
+                limits.submit_bytes_per_second,
+            ),
         })
         .layer(axum::middleware::from_fn(api_errors_in_json))
         .layer(axum::middleware::from_fn(uri_bounded))
@@ -612,6 +620,7 @@ struct SubmitReply {
 
 async fn submit(
     State(state): State<AppState>,
+    axum::extract::ConnectInfo(client): axum::extract::ConnectInfo<SocketAddr>,
     body: Result<Json<SubmitBody>, JsonRejection>,
 ) -> Response {
     let Json(body) = match body {
@@ -643,6 +652,11 @@ async fn submit(
                 );
             }
         }
+    }
+    let bytes = entries.iter().map(|e| e.len() as u64).sum();
+    let now = std::time::Instant::now();
+    if let Err(wait) = state.submissions.take(client.ip(), bytes, now) {
+        return too_many(wait);
     }
     let (reply, answer) = oneshot::channel();
     if state
@@ -752,6 +766,22 @@ async fn blob(State(state): State<AppState>, Path(hash): Path<String>) -> Respon
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     error: &'a str,
+}
+
+/// A 429 saying when to come back (`Retry-After`, whole seconds).
+fn too_many(wait: std::time::Duration) -> Response {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let mut response = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        &format!(
+            "this address submitted more than {SUBMIT_BURST_BYTES} bytes of entries at \
+             {SUBMIT_BYTES_PER_SECOND} a second; retry in {seconds} s"
+        ),
+    );
+    if let Ok(value) = header::HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 fn error(status: StatusCode, message: &str) -> Response {

@@ -259,3 +259,43 @@ async fn long_uris_and_malformed_page_ids_get_their_documented_answers() {
         assert!(answer.unwrap_or_default().contains("<html"), "a page");
     }
 }
+
+/// One `POST /api/v1/entries` of `body` from `from`: the whole response.
+async fn post_from(from: [u8; 4], addr: SocketAddr, body: &str) -> Option<String> {
+    let mut stream = connect_from(from, addr).await;
+    let request = format!(
+        "POST /api/v1/entries HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.ok()?;
+    until_closed(&mut stream).await
+}
+
+#[tokio::test]
+async fn a_client_past_its_submission_burst_is_told_when_to_retry() {
+    let limits = Limits {
+        submit_burst_bytes: 1000,
+        submit_bytes_per_second: 10,
+        ..quick()
+    };
+    let addr = start(bind("127.0.0.1:0").await.unwrap().with_limits(limits)).await;
+    let body = format!(r#"{{"entries":["{}"]}}"#, "ab".repeat(600));
+    // The test's node never answers: past the bucket, a write times out.
+    let first = post_from([127, 0, 0, 2], addr, &body).await;
+    assert_eq!(status(&first), 408, "{first:?}");
+    let second = post_from([127, 0, 0, 2], addr, &body).await;
+    assert_eq!(status(&second), 429, "{second:?}");
+    let second = second.unwrap_or_default().to_ascii_lowercase();
+    // 1,000 bytes of burst, 600 taken, 10 a second back: ~19 s to wait.
+    let after: u64 = second
+        .split("retry-after: ")
+        .nth(1)
+        .and_then(|rest| rest.split("\r\n").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!((15..=20).contains(&after), "{second}");
+    assert!(second.contains(&format!("retry in {after} s")), "{second}");
+    let other = post_from([127, 0, 0, 3], addr, &body).await;
+    assert_eq!(status(&other), 408, "another address has its own bucket");
+}

@@ -144,8 +144,7 @@ impl Node {
         for chunk in entries.chunks(1000) {
             let hexes: Vec<String> = chunk.iter().map(hex::encode).collect();
             let body = serde_json::json!({ "entries": hexes }).to_string();
-            let (code, reply) = http(&self.http, "POST", "/api/v1/entries", &body);
-            assert_eq!(code, 200, "{reply}");
+            submit_body(&self.http, &body);
         }
     }
 
@@ -284,6 +283,20 @@ pub fn http_with(
         code,
         serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
     )
+}
+
+/// POSTs `body` to `/api/v1/entries`, waiting out 429s as a client
+/// should (the node bounds entry bytes per client address and second);
+/// returns the reply.
+pub fn submit_body(addr: &str, body: &str) -> serde_json::Value {
+    loop {
+        let (code, reply) = http(addr, "POST", "/api/v1/entries", body);
+        if code != 429 {
+            assert_eq!(code, 200, "{reply}");
+            return reply;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// `n` entries signed by the author with this seed byte: a project
