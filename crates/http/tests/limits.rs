@@ -21,8 +21,14 @@ impl LogReader for FixedLog {
 
 fn backend() -> Backend {
     let (publish, status) = watch::channel(NodeStatus::default());
+    std::mem::forget(publish);
+    backend_with(status)
+}
+
+/// A backend whose status comes from `status`.
+fn backend_with(status: watch::Receiver<NodeStatus>) -> Backend {
     let (publish_views, views) = watch::channel(Default::default());
-    std::mem::forget((publish, publish_views));
+    std::mem::forget(publish_views);
     let (commands, node) = tokio::sync::mpsc::channel(8);
     std::mem::forget(node);
     Backend {
@@ -51,6 +57,14 @@ async fn start(server: Server) -> SocketAddr {
     let addr = server.local_addr().unwrap();
     tokio::spawn(server.serve(backend(), std::future::pending()));
     addr
+}
+
+/// Starts `server` with a status the test publishes.
+async fn start_publishing(server: Server) -> (SocketAddr, watch::Sender<NodeStatus>) {
+    let addr = server.local_addr().unwrap();
+    let (publish, status) = watch::channel(NodeStatus::default());
+    tokio::spawn(server.serve(backend_with(status), std::future::pending()));
+    (addr, publish)
 }
 
 /// How long any answer may take before the test calls it missing.
@@ -171,26 +185,24 @@ async fn past_the_connection_caps_others_are_still_served_promptly() {
     let served = get_from([127, 0, 0, 2], addr, "127.0.0.1", "/api/v1/node").await;
     let served = served.expect("another client waited");
     assert!(served.starts_with("HTTP/1.1 200"), "{served}");
-    // Past the cap in all, everyone is refused at once, until a
-    // connection closes.
-    for _ in 0..3 {
-        held.push(connect_from([127, 0, 0, 3], addr).await);
-    }
-    let refused = get_from([127, 0, 0, 4], addr, "127.0.0.1", "/api/v1/node").await;
-    let refused = refused.expect("a connection past the cap was left waiting");
-    assert!(
-        refused.is_empty() || refused.starts_with("HTTP/1.1 503"),
-        "{refused}"
-    );
-    held.truncate(1);
+    // Its connections closed, it is served again. (Past the cap in all,
+    // see the two tests below.)
+    held.clear();
+    served_soon([127, 0, 0, 1], addr).await;
+}
+
+/// Asks from `from` until the answer is a 200, failing the test if none
+/// is within [`PATIENCE`]: a closed connection's place is given back
+/// once its task has seen it close.
+async fn served_soon(from: [u8; 4], addr: SocketAddr) {
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let again = get_from([127, 0, 0, 4], addr, "127.0.0.1", "/api/v1/node").await;
+        let again = get_from(from, addr, "127.0.0.1", "/api/v1/node").await;
         if again
             .as_deref()
             .is_some_and(|a| a.starts_with("HTTP/1.1 200"))
         {
-            break;
+            return;
         }
         assert!(
             Instant::now() < deadline,
@@ -198,6 +210,90 @@ async fn past_the_connection_caps_others_are_still_served_promptly() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Reads from `stream` until what came contains `until`; what came, or
+/// `None` if the stream closed or [`PATIENCE`] passed first.
+async fn read_until(stream: &mut TcpStream, until: &str) -> Option<String> {
+    let mut got = Vec::new();
+    let read = async {
+        let mut buffer = [0; 1024];
+        while !String::from_utf8_lossy(&got).contains(until) {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => got.extend_from_slice(&buffer[..n]),
+            }
+        }
+        Some(String::from_utf8_lossy(&got).into_owned())
+    };
+    tokio::time::timeout(PATIENCE, read).await.ok().flatten()
+}
+
+/// Caps small enough to fill from two addresses.
+fn small_caps() -> Limits {
+    Limits {
+        connections: 8,
+        connections_per_client: 4,
+        ..Limits::default()
+    }
+}
+
+#[tokio::test]
+async fn a_full_server_closes_its_longest_idle_connection_for_a_new_one() {
+    // The default header timeout, 10 s, outlasts this test: only losing
+    // its place closes an idle connection.
+    let addr = start(bind("127.0.0.1:0").await.unwrap().with_limits(small_caps())).await;
+    // The first has had its answer and waits on keep-alive: idle since
+    // before the others opened.
+    let mut first = connect_from([127, 0, 0, 1], addr).await;
+    let request = b"GET /api/v1/node HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    first.write_all(request).await.unwrap();
+    let answer = read_until(&mut first, "\r\n\r\n").await;
+    assert!(answer.is_some_and(|a| a.starts_with("HTTP/1.1 200")));
+    let mut held = vec![first];
+    for from in [[127, 0, 0, 1]; 3].into_iter().chain([[127, 0, 0, 2]; 4]) {
+        held.push(connect_from(from, addr).await);
+    }
+    let served = get_from([127, 0, 0, 3], addr, "127.0.0.1", "/api/v1/node").await;
+    let served = served.expect("a new client waited");
+    assert!(served.starts_with("HTTP/1.1 200"), "{served}");
+    assert!(
+        until_closed(&mut held[0]).await.is_some(),
+        "the connection idle the longest stayed open"
+    );
+}
+
+#[tokio::test]
+async fn connections_streaming_answers_are_never_closed_to_make_room() {
+    let server = bind("127.0.0.1:0").await.unwrap().with_limits(small_caps());
+    let (addr, publish) = start_publishing(server).await;
+    let mut streams = Vec::new();
+    for from in [[127, 0, 0, 1], [127, 0, 0, 2]] {
+        for _ in 0..4 {
+            let mut stream = connect_from(from, addr).await;
+            let request = b"GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+            stream.write_all(request).await.unwrap();
+            let head = read_until(&mut stream, "\r\n\r\n").await;
+            let head = head.expect("an event stream did not start");
+            assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+            streams.push(stream);
+        }
+    }
+    let refused = get_from([127, 0, 0, 3], addr, "127.0.0.1", "/api/v1/node").await;
+    let refused = refused.expect("a connection past the cap was left waiting");
+    assert!(
+        refused.is_empty() || refused.starts_with("HTTP/1.1 503"),
+        "{refused}"
+    );
+    // Every stream still carries the next event.
+    publish.send_modify(|status| status.entries = 1);
+    for (i, stream) in streams.iter_mut().enumerate() {
+        let event = read_until(stream, "event: entries").await;
+        assert!(event.is_some(), "stream {i} was cut");
+    }
+    // A stream that closes gives its place back.
+    streams.truncate(7);
+    served_soon([127, 0, 0, 3], addr).await;
 }
 
 fn status(response: &Option<String>) -> u16 {
