@@ -271,6 +271,22 @@ fn declarations_are_bounded_and_out_of_order_entries_wait_near_the_quota() {
         Ingested::Rejected(Rejected::OverQuota(Quota::Declarations))
     );
     assert_eq!(store.version(&alice.author()).unwrap(), head);
+    // A second, different last declaration: past the quota, but it proves
+    // a fork, so it is kept as evidence (unlinked) and the fork recorded.
+    let last = store.at(&alice.author(), head).unwrap().remove(0).entry;
+    let before_last = store.at(&alice.author(), head - 1).unwrap().remove(0).entry;
+    let twin = EntryContent {
+        author: alice.author(),
+        seq: head,
+        prev: before_last.id(),
+        timestamp: Timestamp(9),
+        body: trust(project, "twin", Role::Builder),
+    };
+    let twin = Entry::sign(&SigningKey::from_bytes(&seed_of("alice")), twin).unwrap();
+    assert_ne!(twin.id(), last.id());
+    assert!(matches!(ingest(&mut store, &twin), Ingested::Fork(_)));
+    assert!(store.fork(&alice.author()).unwrap().is_some());
+    assert!(!store.get(&twin.id()).unwrap().unwrap().linked);
 }
 
 /// A project whose owner trusts a builder late, the builder's claims, and

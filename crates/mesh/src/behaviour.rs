@@ -4,8 +4,8 @@ use crate::codec::{SYNC_PROTOCOL, SyncCodec};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{
-    StreamProtocol, allow_block_list, gossipsub, identify, identity, kad, mdns, ping,
-    request_response,
+    StreamProtocol, allow_block_list, connection_limits, gossipsub, identify, identity, kad, mdns,
+    ping, request_response,
 };
 use std::collections::HashSet;
 use std::error::Error;
@@ -36,6 +36,7 @@ pub(crate) const GOSSIP_FRAME_BYTES_MAX: usize = 65_536;
 #[derive(NetworkBehaviour)]
 pub(crate) struct MeshBehaviour {
     pub(crate) blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    pub(crate) limits: connection_limits::Behaviour,
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
     pub(crate) kad: kad::Behaviour<kad::store::MemoryStore>,
@@ -100,6 +101,7 @@ impl MeshBehaviour {
 
         Ok(MeshBehaviour {
             blocked: allow_block_list::Behaviour::default(),
+            limits: connection_limits::Behaviour::new(connection_limits()),
             identify,
             ping: ping::Behaviour::default(),
             kad,
@@ -108,6 +110,30 @@ impl MeshBehaviour {
             mdns: Toggle::from(mdns),
         })
     }
+}
+
+/// Most connections being set up by others at once: a handshake costs
+/// a key exchange, and a stranger may start many.
+pub const PENDING_INCOMING_MAX: u32 = 32;
+/// Most connections others opened to this node. A node gossips and syncs
+/// with a few dozen peers; thousands would cost it descriptors and memory
+/// for nothing.
+pub const INCOMING_MAX: u32 = 128;
+/// Most connections in all (ours to bootstrap peers and those Kademlia
+/// finds, and theirs).
+pub const CONNECTIONS_MAX: u32 = 192;
+/// Most connections to one peer: one over TCP and one over QUIC may both
+/// be up for a moment when two nodes dial each other.
+pub const CONNECTIONS_PER_PEER_MAX: u32 = 2;
+
+/// The connection caps above, enforced by libp2p before a connection is
+/// established (a refused one never reaches the other behaviours).
+fn connection_limits() -> connection_limits::ConnectionLimits {
+    connection_limits::ConnectionLimits::default()
+        .with_max_pending_incoming(Some(PENDING_INCOMING_MAX))
+        .with_max_established_incoming(Some(INCOMING_MAX))
+        .with_max_established(Some(CONNECTIONS_MAX))
+        .with_max_established_per_peer(Some(CONNECTIONS_PER_PEER_MAX))
 }
 
 /// Gossipsub with application validation: every message is held until the

@@ -402,6 +402,7 @@ impl EventLoop {
     async fn on_behaviour_event(&mut self, event: MeshBehaviourEvent) {
         match event {
             MeshBehaviourEvent::Blocked(never) => match never {},
+            MeshBehaviourEvent::Limits(never) => match never {},
             MeshBehaviourEvent::Identify(event) => {
                 self.metrics.record(&event);
                 self.on_identify(event);

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 /// The on-disk format this build reads and writes (see the `keys` module).
 /// Bump it, with a migration or a clear refusal, whenever the layout changes.
+/// Format 1 (before roles and quotas) is rebuilt on open (`migrate`).
 pub const STORE_FORMAT_VERSION: u32 = 2;
 
 /// How long [`SledStore::open`] waits for a directory lock held by a
@@ -53,7 +54,7 @@ pub const LOG_TREE: &str = "buildmesh/log";
 #[derive(Debug)]
 pub struct SledStore {
     db: sled::Db,
-    tree: sled::Tree,
+    pub(crate) tree: sled::Tree,
     dir: PathBuf,
     /// Entries held; mirrors the `count` meta record, written in the same
     /// batch as the entries it counts. Unused by a read-only handle.
@@ -99,8 +100,7 @@ impl SledStore {
             Some(format) => {
                 let mut found = keys::decode_u32(keys::META_FORMAT, &format)?;
                 if found == 1 {
-                    crate::migrate::from_1(&tree)?;
-                    db.flush()?;
+                    crate::migrate::set_aside_format_1(&db, &tree)?;
                     found = STORE_FORMAT_VERSION;
                 }
                 if found != STORE_FORMAT_VERSION {
@@ -130,13 +130,29 @@ impl SledStore {
             }
         };
         tracing::debug!(dir = %dir.display(), entries = count, "opened the entry store");
-        Ok(SledStore {
+        let mut store = SledStore {
             db,
             tree,
             dir: dir.to_path_buf(),
             count,
             writable: true,
-        })
+        };
+        if store
+            .db
+            .tree_names()
+            .iter()
+            .any(|n| n == crate::migrate::OLD_TREE.as_bytes())
+        {
+            let db = store.db.clone();
+            let (kept, dropped) = crate::migrate::rebuild(&db, &mut store)?;
+            tracing::info!(
+                kept,
+                dropped,
+                "upgraded the entry store to format {STORE_FORMAT_VERSION}: its entries were \
+                 taken again through the log's rules; those of keys without a role were dropped"
+            );
+        }
+        Ok(store)
     }
 
     /// The directory the store lives in.

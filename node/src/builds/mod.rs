@@ -221,6 +221,13 @@ impl Builds {
                  and its maintainer is not this node's own (install bubblewrap, or pass \
                  --unsandboxed)"
             ),
+            Verdict::NotABuilder => tracing::info!(
+                %project, %name, maintainer = %owner,
+                "project {name:?} is accepted but not built: it takes results only from \
+                 builders it names, and this node is not one; its maintainer can add it with \
+                 `buildmesh project trust {name} KEY --role builder` (KEY: this node's public \
+                 key, printed at start)"
+            ),
             Verdict::Accepted => {}
         }
     }

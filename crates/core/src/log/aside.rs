@@ -9,7 +9,8 @@
 //! here is not lost: sync offers it again, since our version vector still
 //! lacks it.
 
-use super::ingest::{Ingested, Rejected, ingest_batch};
+use super::admission::has_role;
+use super::ingest::{Ingested, RETRY_PASSES_MAX, Rejected, ingest_batch};
 use super::store::ChainStore;
 use buildmesh_protocol::{Body, Entry, EntryId, PublicKey, Timestamp};
 use std::collections::{BTreeMap, VecDeque};
@@ -99,15 +100,46 @@ impl Aside {
         now: Timestamp,
     ) -> Result<Vec<EntryId>, S::Error> {
         self.expire(now);
-        if self.waiting.is_empty() {
+        let mut taken = Vec::new();
+        // What one round takes may give others a role (an owner's trust
+        // entry held aside behind its declaration): a few more rounds.
+        for _ in 0..=RETRY_PASSES_MAX {
+            let round = self.offer_ready(store)?;
+            if round.is_empty() {
+                break;
+            }
+            taken.extend(round);
+        }
+        Ok(taken)
+    }
+
+    /// One round of [`Aside::offer_again`].
+    fn offer_ready<S: ChainStore>(&mut self, store: &mut S) -> Result<Vec<EntryId>, S::Error> {
+        // Only entries whose author has a role now are worth the log's
+        // time: a check of one index key each, so a stranger who makes
+        // this run often (by forking, say) costs little.
+        let mut ready = Vec::new();
+        for (since, entry) in &self.waiting {
+            if has_role(store, entry)? {
+                ready.push((*since, entry.clone()));
+            }
+        }
+        if ready.is_empty() {
             return Ok(Vec::new());
         }
+        let ready_ids: std::collections::BTreeSet<EntryId> =
+            ready.iter().map(|(_, e)| e.id()).collect();
+        let rest: Vec<(Timestamp, Entry)> = self.waiting.drain(..).collect();
         self.per_author.clear();
         self.bytes = 0;
-        let waiting: Vec<(Timestamp, Entry)> = self.waiting.drain(..).collect();
-        let outcomes = ingest_batch(store, waiting.iter().map(|(_, e)| e.clone()))?;
+        for (since, entry) in rest {
+            if !ready_ids.contains(&entry.id()) {
+                self.put_back(since, entry);
+            }
+        }
+        let outcomes = ingest_batch(store, ready.iter().map(|(_, e)| e.clone()))?;
         let mut taken = Vec::new();
-        for ((since, entry), outcome) in waiting.into_iter().zip(outcomes) {
+        for ((since, entry), outcome) in ready.into_iter().zip(outcomes) {
             match outcome {
                 Ingested::Rejected(Rejected::NoRole) => self.put_back(since, entry),
                 Ingested::Applied { .. } | Ingested::Pending { .. } | Ingested::Fork(_) => {

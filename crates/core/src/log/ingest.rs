@@ -140,9 +140,15 @@ pub fn ingest_batch<S: ChainStore>(
     Ok(outcomes)
 }
 
-/// Takes again the entries of a batch refused for want of a role, for as
-/// long as that lets more in: a sync batch comes in author order, so a
-/// builder's entries may come before the declaration that names it.
+/// Most times a batch's entries without a role are offered again. A sync
+/// batch comes in author order, so a builder's entries may come before
+/// the declaration that names it: one more pass takes them. Roles given
+/// along a longer chain of keys inside one batch would each take a pass
+/// over the batch; past this, the rest waits aside or for the next sync.
+pub const RETRY_PASSES_MAX: usize = 3;
+
+/// Takes again the entries of a batch refused for want of a role, while
+/// that lets more in, at most [`RETRY_PASSES_MAX`] times.
 fn retry_without_role<S: ChainStore>(
     staged: &mut S,
     entries: &[Entry],
@@ -155,7 +161,9 @@ fn retry_without_role<S: ChainStore>(
             .count()
     };
     let mut before = refused(outcomes);
-    while before > 0 {
+    let mut passes = 0;
+    while before > 0 && passes < RETRY_PASSES_MAX {
+        passes += 1;
         for (entry, outcome) in entries.iter().zip(outcomes.iter_mut()) {
             if *outcome == Ingested::Rejected(Rejected::NoRole) {
                 *outcome = ingest(staged, entry.clone())?;
@@ -219,13 +227,18 @@ fn plan<S: ChainStore>(store: &S, entry: Entry) -> Result<(Ingested, WriteBatch)
             .forks
             .push((author, proof.canonical(store.fork(&author)?)));
     }
-    let linked = seq == 1
+    let mut linked = seq == 1
         || predecessors
             .iter()
             .any(|p| p.linked && p.entry.id() == entry.prev());
     let usage = store.usage(&author)?;
     if let Err(refused) = fits(usage, &entry, linked, head) {
-        return Ok((Ingested::Rejected(refused), WriteBatch::default()));
+        if proof.is_none() {
+            return Ok((Ingested::Rejected(refused), WriteBatch::default()));
+        }
+        // It proves a fork: kept as evidence (at most SIBLINGS_MAX per
+        // seq), but never linked, so the quota still holds.
+        linked = false;
     }
     let newly_linked = if linked {
         link_successors(store, &entry, usage.plus(&entry), successors, &mut batch)?

@@ -263,7 +263,13 @@ impl<S: EntryStore> Replicator<S> {
             self.stats.entries_received += 1;
             self.outbox.push_back(Action::Applied(vec![id]));
         }
-        if matches!(outcome, Ingested::Pending { .. }) {
+        if matches!(
+            outcome,
+            Ingested::Pending { .. }
+                | Ingested::Rejected(
+                    log::Rejected::NearQuota { .. } | log::Rejected::TooFarAhead { .. }
+                )
+        ) {
             // We are missing the author's history: the forwarder has it.
             self.start_sync(from, None)?;
         }

@@ -28,6 +28,10 @@ pub enum Verdict {
     /// Accepted, but no sandbox runs here and its maintainer is not this
     /// node's own.
     NeedsSandbox,
+    /// Accepted, but the project takes results only from builders it
+    /// names, and this node's key is not one: its claims and results would
+    /// be refused by every log (docs/protocol.md §6.1) and count nowhere.
+    NotABuilder,
 }
 
 impl Acceptance {

@@ -170,6 +170,20 @@ pub fn work<S: EntryStore>(
             false,
             usize::MAX,
         )?;
+        if !policy.trusts_builder(me) {
+            // Its claims and results would be refused by every log
+            // (docs/protocol.md §6.1): announce if trusted to, build not.
+            let declaration = policy.declaration;
+            if declaration.platforms.iter().any(|p| platforms.contains(p)) {
+                work.declined.push(Declined {
+                    project,
+                    name: declaration.name.clone(),
+                    owner: policy.owner,
+                    verdict: Verdict::NotABuilder,
+                });
+            }
+            continue;
+        }
         let wanted = wanted_cells(&log, &policy, &forces, platforms);
         work.events.extend(events(&log, &policy, &wanted));
         work.wanted.extend(wanted);
