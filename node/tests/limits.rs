@@ -211,3 +211,62 @@ fn a_node_with_few_descriptors_keeps_answering_under_idle_connections() {
     }
     drop(idle);
 }
+
+/// Issue 13, items 5, 6 and 8 on a real node: one client's 64 event
+/// streams leave the export and the status to others; a stored 16 MiB log
+/// is served whole; errors come as the documented JSON with the documented
+/// status.
+#[test]
+fn streams_blobs_and_errors_on_a_real_node() {
+    use std::io::Read;
+    let node = Node::start(None);
+    // Item 5: a client holding every event stream it can.
+    let held: Vec<_> = (0..64)
+        .map(|_| {
+            let stream = connect_from(&node.http, [127, 0, 0, 2]);
+            get_head(stream, &node.http, "/api/v1/events")
+        })
+        .collect();
+    let opened = held.iter().filter(|(code, _)| *code == 200).count();
+    assert_eq!(
+        opened,
+        buildmesh_http::EVENTS_PER_CLIENT_MAX,
+        "the rest were refused"
+    );
+    let export = connect_from(&node.http, [127, 0, 0, 3]);
+    let (code, _) = get_head(export, &node.http, "/api/v1/entries");
+    assert_eq!(code, 200, "another client's export");
+    assert_eq!(support::http(&node.http, "GET", "/api/v1/node", "").0, 200);
+    drop(held);
+
+    // Item 6: a 16 MiB log, as the runner stores it, served from disk.
+    let log = vec![b'x'; 16 << 20];
+    let hash = hex::encode(buildmesh_protocol::sha256(&[&log]));
+    let blobs = node.dir().join("blobs");
+    std::fs::create_dir_all(&blobs).unwrap();
+    std::fs::write(blobs.join(&hash), &log).unwrap();
+    let stream = connect_from(&node.http, [127, 0, 0, 4]);
+    let (code, mut body) = get_head(stream, &node.http, &format!("/api/v1/blobs/{hash}"));
+    assert_eq!(code, 200);
+    let mut got = Vec::new();
+    body.read_to_end(&mut got).unwrap();
+    assert_eq!(got.len(), log.len());
+
+    // Item 8: the documented shapes.
+    let json_error = |method: &str, path: &str, body: &str, status: u16| {
+        let (code, reply) = support::http(&node.http, method, path, body);
+        assert_eq!(code, status, "{method} {path}: {reply}");
+        assert!(reply["error"].is_string(), "{method} {path}: {reply}");
+    };
+    json_error("DELETE", "/api/v1/node", "", 405);
+    json_error(
+        "GET",
+        &format!("/api/v1/entries/{}", "z".repeat(9000)),
+        "",
+        414,
+    );
+    json_error("POST", "/api/v1/entries", &"x".repeat(3 << 20), 413);
+    json_error("GET", "/api/v1/projects/zz/matrix", "", 400);
+    let (code, _) = support::http(&node.http, "GET", "/projects/zz", "");
+    assert_eq!(code, 400, "a page with a malformed project id");
+}
