@@ -62,7 +62,8 @@ pub enum Rejected {
     /// that names the author arrives.
     #[error(
         "its author is not the owner, an announcer or a builder of any project this log holds: \
-         a project's owner must name the key (in the declaration or a trust entry) first"
+         declare a project with this key first (`buildmesh project declare`), or have a \
+         project's owner name it (in the declaration, or with `buildmesh project trust`)"
     )]
     NoRole,
     /// The author's chain is past one of its quotas for good.
