@@ -108,11 +108,24 @@ fn a_node_asked_for_2000_unknown_blobs_keeps_its_peers() {
     let a = Node::start(None);
     let b = Node::start(Some(&a));
     a.wait_connected(&b);
+    // From 250 addresses, 8 each: within every client's own share, so
+    // only the node's budget for all clients stands between them and b.
     for n in 0u32..2000 {
         let hash = hex::encode(sha256(&[b"nobody has this", &n.to_le_bytes()]));
-        let (code, body) = http(&a.http, "GET", &format!("/api/v1/blobs/{hash}"), "");
-        assert_eq!(code, 404, "{body}");
+        let from = support::connect_from(&a.http, [127, 0, 1, 1 + (n % 250) as u8]);
+        let (code, _) = support::get_head(from, &a.http, &format!("/api/v1/blobs/{hash}"));
+        assert_eq!(code, 404);
     }
+    // One client alone gets its share, then is told to wait.
+    let codes: Vec<u16> = (0u32..20)
+        .map(|n| {
+            let hash = hex::encode(sha256(&[b"one client", &n.to_le_bytes()]));
+            http(&a.http, "GET", &format!("/api/v1/blobs/{hash}"), "").0
+        })
+        .collect();
+    let answered = codes.iter().filter(|c| **c == 404).count();
+    assert!((8..=12).contains(&answered), "{codes:?}");
+    assert_eq!(codes.last(), Some(&429));
     std::thread::sleep(Duration::from_millis(500));
     assert!(a.peers().contains(&b.key()), "a lost b");
     assert!(b.peers().contains(&a.key()), "b dropped a");

@@ -51,9 +51,9 @@ mod metrics;
 mod operator;
 pub mod pages;
 mod peers;
+mod per_client;
 mod projects;
 mod streams;
-mod submissions;
 pub mod views;
 
 pub use conn::{
@@ -62,7 +62,10 @@ pub use conn::{
 };
 pub use hooks::{DELIVERIES_REMEMBERED, HOOK_BYTES_MAX, POLL_INTERVAL_MIN, signature_matches};
 pub use operator::{Operator, TOKEN_CHARS_MIN};
-pub use submissions::{SUBMIT_BURST_BYTES, SUBMIT_BYTES_PER_SECOND};
+pub use per_client::{
+    BLOB_FETCHES_PER_CLIENT_BURST, BLOB_FETCHES_PER_CLIENT_PER_SECOND, SUBMIT_BURST_BYTES,
+    SUBMIT_BYTES_PER_SECOND,
+};
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -406,7 +409,9 @@ struct AppState {
     /// Webhook deliveries seen, and when they last made the node poll.
     hooks: Arc<hooks::HookGate>,
     /// Entry bytes each client address may still submit.
-    submissions: submissions::Submissions,
+    submissions: per_client::Buckets,
+    /// Blob fetches from peers each client address may still ask for.
+    blob_fetches: per_client::Buckets,
 }
 
 pub use entries::EXPORT_BATCH_BYTES;
@@ -501,9 +506,13 @@ pub fn router_with(backend: Backend, limits: &Limits) -> Router {
             streams: streams::Streams::default(),
             operator: Arc::new(operator::Gate::new(backend.operator)),
             hooks: Arc::default(),
-            submissions: submissions::Submissions::new(
+            submissions: per_client::Buckets::new(
                 limits.submit_burst_bytes,
                 limits.submit_bytes_per_second,
+            ),
+            blob_fetches: per_client::Buckets::new(
+                BLOB_FETCHES_PER_CLIENT_BURST,
+                BLOB_FETCHES_PER_CLIENT_PER_SECOND,
             ),
         })
         .layer(axum::middleware::from_fn(api_errors_in_json))
@@ -656,7 +665,10 @@ async fn submit(
     let bytes = entries.iter().map(|e| e.len() as u64).sum();
     let now = std::time::Instant::now();
     if let Err(wait) = state.submissions.take(client.ip(), bytes, now) {
-        return too_many(wait);
+        let what = format!(
+            "more than {SUBMIT_BURST_BYTES} bytes of entries at {SUBMIT_BYTES_PER_SECOND} a second"
+        );
+        return too_many(wait, &what);
     }
     let (reply, answer) = oneshot::channel();
     if state
@@ -725,7 +737,11 @@ async fn entry(State(state): State<AppState>, Path(id): Path<String>) -> Respons
     }
 }
 
-async fn blob(State(state): State<AppState>, Path(hash): Path<String>) -> Response {
+async fn blob(
+    State(state): State<AppState>,
+    axum::extract::ConnectInfo(client): axum::extract::ConnectInfo<SocketAddr>,
+    Path(hash): Path<String>,
+) -> Response {
     let Some(hash) = hex32(&hash) else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -737,6 +753,14 @@ async fn blob(State(state): State<AppState>, Path(hash): Path<String>) -> Respon
         None => None,
     } {
         return response;
+    }
+    let now = std::time::Instant::now();
+    if let Err(wait) = state.blob_fetches.take(client.ip(), 1, now) {
+        let what = format!(
+            "more than {BLOB_FETCHES_PER_CLIENT_BURST} blobs this node lacks at \
+             {BLOB_FETCHES_PER_CLIENT_PER_SECOND} a second"
+        );
+        return too_many(wait, &what);
     }
     let (reply, answer) = oneshot::channel();
     if state
@@ -769,14 +793,11 @@ struct ErrorBody<'a> {
 }
 
 /// A 429 saying when to come back (`Retry-After`, whole seconds).
-fn too_many(wait: std::time::Duration) -> Response {
+fn too_many(wait: std::time::Duration, what: &str) -> Response {
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let mut response = error(
         StatusCode::TOO_MANY_REQUESTS,
-        &format!(
-            "this address submitted more than {SUBMIT_BURST_BYTES} bytes of entries at \
-             {SUBMIT_BYTES_PER_SECOND} a second; retry in {seconds} s"
-        ),
+        &format!("this address asked for {what}; retry in {seconds} s"),
     );
     if let Ok(value) = header::HeaderValue::from_str(&seconds.to_string()) {
         response.headers_mut().insert(header::RETRY_AFTER, value);

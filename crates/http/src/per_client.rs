@@ -1,10 +1,12 @@
-//! How much a client may ask the node to verify and store.
+//! How much work one client address may cause: a token bucket per address.
 //!
 //! `POST /api/v1/entries` costs the node a signature check and a store
 //! write per entry, and anyone may call it. What a key may keep in the log
-//! is bounded by the log's rules (docs/protocol.md §6.1); this bounds the
-//! work one client address can cause per second, whether its entries are
-//! kept or refused: a token bucket of entry bytes per address.
+//! is bounded by the log's rules (docs/protocol.md §6.1); a bucket of entry
+//! bytes bounds the work one address causes per second, whether its
+//! entries are kept or refused. A blob this node lacks is fetched from
+//! peers out of a budget shared by all clients (`core::replicator`); a
+//! bucket of fetches per address keeps one client from spending it all.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -16,13 +18,18 @@ use std::time::{Duration, Instant};
 pub const SUBMIT_BURST_BYTES: u64 = 32 << 20;
 /// Entry bytes per second one client address may submit on average.
 pub const SUBMIT_BYTES_PER_SECOND: u64 = 8 << 20;
+/// Blobs this node lacks that one client address may have it fetch from
+/// peers at once.
+pub const BLOB_FETCHES_PER_CLIENT_BURST: u64 = 8;
+/// Such fetches per second one client address may ask for on average.
+pub const BLOB_FETCHES_PER_CLIENT_PER_SECOND: u64 = 4;
 /// Client addresses remembered; past it, those whose bucket is full again
 /// (idle for a while) are forgotten first.
 const CLIENTS_MAX: usize = 4096;
 
 /// Each client address's bucket.
 #[derive(Debug, Clone)]
-pub(crate) struct Submissions {
+pub(crate) struct Buckets {
     buckets: Arc<Mutex<HashMap<IpAddr, Bucket>>>,
     burst: u64,
     per_second: u64,
@@ -45,26 +52,20 @@ impl Bucket {
     }
 }
 
-impl Default for Submissions {
-    fn default() -> Self {
-        Submissions::new(SUBMIT_BURST_BYTES, SUBMIT_BYTES_PER_SECOND)
-    }
-}
-
-impl Submissions {
-    /// Buckets of `burst` bytes filling at `per_second` (at least 1).
+impl Buckets {
+    /// Buckets of `burst` units filling at `per_second` (at least 1).
     pub(crate) fn new(burst: u64, per_second: u64) -> Self {
-        Submissions {
+        Buckets {
             buckets: Arc::default(),
             burst,
             per_second: per_second.max(1),
         }
     }
 
-    /// Takes `bytes` from `client`'s bucket, or says how long to wait
+    /// Takes `units` from `client`'s bucket, or says how long to wait
     /// until they would be there. A request larger than the whole bucket
     /// is let through when the bucket is full.
-    pub(crate) fn take(&self, client: IpAddr, bytes: u64, now: Instant) -> Result<(), Duration> {
+    pub(crate) fn take(&self, client: IpAddr, units: u64, now: Instant) -> Result<(), Duration> {
         let Ok(mut buckets) = self.buckets.lock() else {
             return Ok(()); // a panicked holder: do not refuse everyone for it
         };
@@ -79,7 +80,7 @@ impl Submissions {
         let bucket = buckets
             .get(&client)
             .map_or(full, |b| b.refilled(now, burst, rate));
-        let wanted = bytes.min(burst);
+        let wanted = units.min(burst);
         if bucket.tokens >= wanted {
             buckets.insert(
                 client,
@@ -111,7 +112,7 @@ mod tests {
 
     #[test]
     fn a_client_past_its_burst_waits_and_others_do_not() {
-        let submissions = Submissions::default();
+        let submissions = Buckets::new(SUBMIT_BURST_BYTES, SUBMIT_BYTES_PER_SECOND);
         let (a, b) = ([127, 0, 0, 2].into(), [127, 0, 0, 3].into());
         let now = Instant::now();
         assert_eq!(submissions.take(a, SUBMIT_BURST_BYTES, now), Ok(()));
@@ -124,7 +125,7 @@ mod tests {
 
     #[test]
     fn the_clients_remembered_are_bounded() {
-        let submissions = Submissions::default();
+        let submissions = Buckets::new(SUBMIT_BURST_BYTES, SUBMIT_BYTES_PER_SECOND);
         let now = Instant::now();
         for i in 0..(CLIENTS_MAX as u32 * 2) {
             let ip = IpAddr::from(std::net::Ipv4Addr::from(0x7f00_0000 + i));
