@@ -10,11 +10,21 @@
 //! ```
 //! use buildmesh_audit::{Header, Verifier, export_line};
 //! use buildmesh_core::log::ChainWriter;
-//! use buildmesh_protocol::{Body, ProjectId, Role, Timestamp, TrustChange};
+//! use buildmesh_protocol::{Body, BuilderPolicy, ProjectDeclaration, Timestamp};
 //! use ed25519_dalek::SigningKey;
 //!
+//! // A project declaration: the entry that makes its author an owner (a
+//! // key without a role could write nothing else, docs/protocol.md §6.1).
 //! let mut alice = ChainWriter::new(SigningKey::from_bytes(&[3; 32]));
-//! let body = Body::Trust(TrustChange { project: ProjectId([0; 32]), subject: alice.author(), role: Role::Builder });
+//! let body = Body::Project(ProjectDeclaration {
+//!     name: "demo".into(),
+//!     repository: "https://example.org/demo.git".into(),
+//!     branches: vec!["main".into()],
+//!     platforms: vec!["linux-x86_64".into()],
+//!     announcers: Vec::new(),
+//!     builders: BuilderPolicy::Open,
+//!     builds_per_cell: 1,
+//! });
 //! let entry = alice.write(Timestamp(1), body).unwrap();
 //!
 //! let mut verifier = Verifier::new();

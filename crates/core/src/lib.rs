@@ -21,10 +21,12 @@
 //! let body = Body::Trust(TrustChange { project: ProjectId::derive(&author, "p"), subject: author, role: Role::Builder });
 //! let entry = Entry::sign(&key, EntryContent::first(author, Timestamp(1), body)).unwrap();
 //!
+//! // A key without a role in any project held is refused, and nothing is
+//! // stored (docs/protocol.md §6.1): a stranger cannot fill the log.
 //! let mut store = MemStore::default();
-//! assert_eq!(log::insert(&mut store, entry.clone()).unwrap(), Ingested::Applied { linked: 1 });
-//! assert_eq!(log::insert(&mut store, entry).unwrap(), Ingested::Duplicate);
-//! assert_eq!(store.version(&author).unwrap(), 1);
+//! let refused = Ingested::Rejected(log::Rejected::NoRole);
+//! assert_eq!(log::insert(&mut store, entry.clone()).unwrap(), refused);
+//! assert!(store.is_empty().unwrap());
 //! ```
 
 #![deny(missing_docs)]

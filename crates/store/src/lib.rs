@@ -27,14 +27,23 @@
 //!
 //! ```
 //! use buildmesh_core::log::{self, ChainStore, EntryStore, Ingested};
-//! use buildmesh_protocol::{Body, Entry, EntryContent, ProjectId, Role, Timestamp, TrustChange};
+//! use buildmesh_protocol::{Body, BuilderPolicy, Entry, EntryContent, ProjectDeclaration, Timestamp};
 //! use buildmesh_store::SledStore;
 //! use ed25519_dalek::SigningKey;
 //!
 //! let dir = tempfile::tempdir()?;
 //! let key = SigningKey::from_bytes(&[9; 32]);
 //! let author = key.verifying_key().into();
-//! let body = Body::Trust(TrustChange { project: ProjectId::derive(&author, "p"), subject: author, role: Role::Builder });
+//! // A project declaration: what a new key may write first (docs/protocol.md §6.1).
+//! let body = Body::Project(ProjectDeclaration {
+//!     name: "p".into(),
+//!     repository: "https://example.org/p.git".into(),
+//!     branches: vec!["main".into()],
+//!     platforms: vec!["linux-x86_64".into()],
+//!     announcers: Vec::new(),
+//!     builders: BuilderPolicy::Open,
+//!     builds_per_cell: 1,
+//! });
 //! let entry = Entry::sign(&key, EntryContent::first(author, Timestamp(1), body))?;
 //!
 //! let mut store = SledStore::open(dir.path())?;
