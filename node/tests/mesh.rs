@@ -160,9 +160,14 @@ mod rogue {
             let mut connected = false;
             let mut round = 0u32;
             loop {
-                let event = tokio::time::timeout_at(deadline, events.recv()).await;
+                // A round of lies on every event and at least every 200 ms:
+                // gossip published before the honest node has grafted the
+                // rogue is dropped, and no event may follow it.
+                let tick = tokio::time::Instant::now() + Duration::from_millis(200);
+                let event = tokio::time::timeout_at(tick.min(deadline), events.recv()).await;
                 match event {
-                    Err(_) => return false,
+                    Err(_) if tokio::time::Instant::now() >= deadline => return false,
+                    Err(_) => {}
                     Ok(Some(MeshEvent::PeerConnected(peer))) if peer == honest_key => {
                         connected = true
                     }
