@@ -53,6 +53,11 @@ pub struct ReplicatorConfig {
     pub requests_per_second: u32,
     /// Bounds on one sync batch we send.
     pub batch: BatchLimits,
+    /// How long a request to a peer may go without an answer or a failure
+    /// before we give up on it ourselves, ms. The transport reports a
+    /// timeout first (libp2p's, 30 s); this is the net under it, so that a
+    /// lost report never stops a node syncing with a peer for good.
+    pub request_stall_ms: u64,
 }
 
 impl Default for ReplicatorConfig {
@@ -63,6 +68,7 @@ impl Default for ReplicatorConfig {
             requests_burst: 64,
             requests_per_second: 64,
             batch: BatchLimits::default(),
+            request_stall_ms: 45_000,
         }
     }
 }

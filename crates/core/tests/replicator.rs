@@ -649,3 +649,35 @@ fn blob_fetches_are_budgeted_and_misses_remembered() {
     net.settle();
     assert!(net.requests_sent > before, "asked again once a peer joined");
 }
+
+/// A sync request that gets neither an answer nor a failure (a report the
+/// transport lost) must not stop the node syncing with that peer for good:
+/// past `request_stall_ms` it is given up and the next round asks again.
+#[test]
+fn a_request_never_answered_is_given_up_and_asked_again() {
+    let key = SigningKey::from_bytes(&seed_of("lonely"));
+    let peer: PeerId = SigningKey::from_bytes(&seed_of("silent"))
+        .verifying_key()
+        .into();
+    let config = ReplicatorConfig::default();
+    let (interval, stall) = (config.sync_interval_ms, config.request_stall_ms);
+    let mut node = Replicator::new(config, key, MemStore::default(), 1).unwrap();
+    let requests = |node: &mut Replicator<MemStore>| {
+        std::iter::from_fn(|| node.poll_action())
+            .filter(|a| matches!(a, Action::Request { .. }))
+            .count()
+    };
+    let t0 = Timestamp(1_000_000);
+    node.handle(t0, Input::PeerConnected(peer)).unwrap();
+    assert_eq!(requests(&mut node), 1);
+    // Rounds come and go; the silent request is still out, so no new one.
+    let mut now = t0;
+    while now.0 < t0.0 + stall {
+        now = now.plus_ms(interval);
+        node.handle(now, Input::Tick).unwrap();
+        if now.0 < t0.0 + stall {
+            assert_eq!(requests(&mut node), 0, "at {} ms", now.0 - t0.0);
+        }
+    }
+    assert_eq!(requests(&mut node), 1, "given up and asked again");
+}

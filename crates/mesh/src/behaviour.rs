@@ -122,9 +122,9 @@ pub const INCOMING_MAX: u32 = 128;
 /// Most connections in all (ours to bootstrap peers and those Kademlia
 /// finds, and theirs).
 pub const CONNECTIONS_MAX: u32 = 192;
-/// Most connections to one peer: one over TCP and one over QUIC may both
-/// be up for a moment when two nodes dial each other.
-pub const CONNECTIONS_PER_PEER_MAX: u32 = 2;
+/// Most connections to one peer: when two nodes dial each other at once,
+/// over TCP and QUIC, four may be up for a moment.
+pub const CONNECTIONS_PER_PEER_MAX: u32 = 4;
 
 /// The connection caps above, enforced by libp2p before a connection is
 /// established (a refused one never reaches the other behaviours).

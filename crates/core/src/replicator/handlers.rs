@@ -38,6 +38,7 @@ impl<S: EntryStore> Replicator<S> {
             state.last_batch_in = false;
         }
         state.syncing = true;
+        state.asked_at = Some(self.now);
         let have = self.store.versions()?;
         let bytes = Request::Sync { have, resume }.encode();
         self.outbox.push_back(Action::Request { peer, bytes });
@@ -108,6 +109,7 @@ impl<S: EntryStore> Replicator<S> {
         let Some(state) = self.peers.get_mut(&peer) else {
             return Ok(());
         };
+        state.asked_at = None;
         match response {
             Response::Sync { entries, resume } if std::mem::take(&mut state.syncing) => {
                 self.batch_arrived(peer, entries, resume)?;
@@ -285,6 +287,7 @@ impl<S: EntryStore> Replicator<S> {
         }
         self.next_sync =
             (!self.peers.is_empty()).then(|| now.plus_ms(self.config.sync_interval_ms));
+        self.give_up_stalled_requests(now);
         let idle: Vec<PeerId> = self
             .peers
             .iter()
@@ -296,6 +299,21 @@ impl<S: EntryStore> Replicator<S> {
         }
         let pick = idle[(self.next_random() % idle.len() as u64) as usize];
         self.start_sync(pick, None)
+    }
+
+    /// Treats a request that has had neither an answer nor a failure for
+    /// [`ReplicatorConfig::request_stall_ms`] as failed.
+    fn give_up_stalled_requests(&mut self, now: Timestamp) {
+        let stall = self.config.request_stall_ms;
+        let stalled: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, s)| s.asked_at.is_some_and(|at| at.plus_ms(stall) <= now))
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in stalled {
+            self.request_failed(peer);
+        }
     }
 
     fn respond(&mut self, id: RequestId, response: Response) {
@@ -365,6 +383,7 @@ impl<S: EntryStore> Replicator<S> {
             Some((peer, state)) => {
                 asked.insert(*peer);
                 state.blob_wanted = Some(hash);
+                state.asked_at = Some(self.now);
                 let bytes = Request::Blob(hash).encode();
                 self.outbox
                     .push_back(Action::Request { peer: *peer, bytes });
@@ -400,6 +419,7 @@ impl<S: EntryStore> Replicator<S> {
             return;
         };
         state.syncing = false;
+        state.asked_at = None;
         if let Some(hash) = state.blob_wanted.take() {
             self.ask_next_for_blob(hash);
         }

@@ -33,6 +33,8 @@ pub(crate) struct Peer {
     pub(crate) requests: TokenBucket,
     /// Requests refused for rate, less one per request served.
     pub(crate) refusals: u32,
+    /// When we sent the request (sync or blob) still awaiting its answer.
+    pub(crate) asked_at: Option<Timestamp>,
 }
 
 impl Peer {
@@ -48,6 +50,7 @@ impl Peer {
             strikes: 0,
             requests: TokenBucket::new(config.requests_burst, config.requests_per_second, now),
             refusals: 0,
+            asked_at: None,
         }
     }
 
