@@ -587,3 +587,70 @@ fn bids_on_unknown_cells_cannot_grow_the_table_without_bound() {
     }
     assert!(started);
 }
+
+/// Issue 14: one node with one build slot and thirty commits announced at
+/// once. Each build takes 31 ms. Before, every commit but the first won
+/// its round while the slot was busy, then waited out the 2 s grace for
+/// its own claim: one build every 2.1 s. Now the node bids for one cell at
+/// a time and a freed slot takes the longest-waiting cell at once, so the
+/// backlog costs a bid window per build, not a grace.
+#[test]
+fn a_backlog_on_one_node_is_built_back_to_back() {
+    let me = key("lone");
+    let config = ClaimerConfig::default();
+    let window = config.bid_window_ms;
+    let mut claimer = Claimer::new(config, me, BTreeSet::from([LINUX.to_string()]));
+    for n in 0..30 {
+        let wanted = ClaimInput::Wanted {
+            cell: cell(n),
+            builds: 1,
+            since: Timestamp(T0.0 + u64::from(n)),
+        };
+        claimer.handle(T0, wanted);
+    }
+    let (build_ms, mut now) = (31, T0);
+    let (mut built, mut bids) = (Vec::new(), 0);
+    while built.len() < 30 && now.0 < T0.0 + 120_000 {
+        while let Some(action) = claimer.poll_action() {
+            match action {
+                ClaimAction::SendBid(bid) => {
+                    bids += 1;
+                    claimer.handle(now, ClaimInput::Bid(bid));
+                }
+                ClaimAction::StartBuild(key) => {
+                    built.push((now, key.clone()));
+                    now = now.plus_ms(build_ms);
+                    let finished = ClaimInput::Finished {
+                        cell: key.clone(),
+                        builder: me,
+                        at: now,
+                    };
+                    claimer.handle(now, ClaimInput::BuildEnded(key));
+                    claimer.handle(now, finished);
+                }
+                _ => {}
+            }
+        }
+        match claimer.poll_timeout() {
+            Some(at) if built.len() < 30 => {
+                now = now.max(at);
+                claimer.handle(now, ClaimInput::Tick);
+            }
+            _ => break,
+        }
+    }
+    assert_eq!(built.len(), 30, "built {}", built.len());
+    let took = now.0 - T0.0;
+    let each = window + build_ms;
+    assert!(
+        took <= 30 * each + window,
+        "{took} ms for 30 builds of {build_ms} ms"
+    );
+    assert_eq!(
+        bids, 30,
+        "one bid per cell, none wasted on cells it could not build"
+    );
+    let oldest_first: Vec<CellKey> = (0..30).map(cell).collect();
+    let order: Vec<CellKey> = built.into_iter().map(|(_, k)| k).collect();
+    assert_eq!(order, oldest_first, "the longest waiting first");
+}

@@ -108,15 +108,20 @@ impl Claimer {
         self.watch_leases(now, id);
     }
 
-    /// A slot came free: cells that waited for one may bid now.
+    /// A slot came free: cells that waited for one may bid now, the
+    /// longest waiting first (as many as slots allow: `can_bid` counts our
+    /// open bids).
     pub(super) fn load_freed(&mut self, now: Timestamp) {
-        let waiting: Vec<CellId> = self
+        let mut waiting: Vec<(Timestamp, CellId)> = self
             .cells
             .iter()
-            .filter(|(_, cell)| cell.phase == Phase::Idle && cell.want.is_some())
-            .map(|(id, _)| *id)
+            .filter_map(|(id, cell)| match cell.want {
+                Some(want) if cell.phase == Phase::Idle => Some((want.since, *id)),
+                _ => None,
+            })
             .collect();
-        for id in waiting {
+        waiting.sort();
+        for (_, id) in waiting {
             self.reconsider(now, id);
         }
     }

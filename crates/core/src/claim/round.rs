@@ -33,14 +33,30 @@ impl Claimer {
     }
 
     /// Whether we could take the cell now: it needs builders, we have a
-    /// free slot, and we have not built it already.
+    /// slot for it, and we have not built it already. A slot is taken by a
+    /// build, and also by a bid of ours still open in another cell's
+    /// window: a node with one slot and thirty new commits bids for one
+    /// at a time, instead of winning thirty rounds it cannot build and
+    /// making everyone wait out their grace.
     pub(super) fn can_bid(&self, now: Timestamp, id: CellId) -> bool {
         self.cells.get(&id).is_some_and(|cell| {
-            self.load < self.config.builds_max
+            let own_bid_here = matches!(cell.phase, Phase::Window(OwnBid::Pending | OwnBid::Sent));
+            let reserved = self.open_bids().saturating_sub(u32::from(own_bid_here));
+            self.load.saturating_add(reserved) < self.config.builds_max
                 && cell.phase != Phase::Building
                 && !cell.finished_since(&self.me)
                 && cell.needed(now) > 0
         })
+    }
+
+    /// Our bids waiting for their window to close.
+    fn open_bids(&self) -> u32 {
+        let open = self
+            .cells
+            .values()
+            .filter(|c| matches!(c.phase, Phase::Window(OwnBid::Pending | OwnBid::Sent)))
+            .count();
+        u32::try_from(open).unwrap_or(u32::MAX)
     }
 
     /// Opens a new round from now: bids that came before the last
@@ -163,6 +179,16 @@ impl Claimer {
     /// The window closed: run the rule on the bids seen. A winner claims;
     /// the others wait for the winners' claims until the grace ends.
     pub(super) fn close_window(&mut self, now: Timestamp, id: CellId) {
+        let building = self.load;
+        self.settle_window(now, id);
+        if self.load == building {
+            // Our bid here, if any, is no longer open: its slot may go to
+            // a cell that waited for one.
+            self.load_freed(now);
+        }
+    }
+
+    fn settle_window(&mut self, now: Timestamp, id: CellId) {
         let can_bid = self.can_bid(now, id);
         let grace_ends_ms = self.window_and_grace_ms();
         let me = self.me;
@@ -176,10 +202,16 @@ impl Claimer {
             self.watch_leases(now, id);
             return;
         }
-        let winners = top(cell.candidates(now), needed);
+        let mut winners = top(cell.candidates(now), needed);
         if can_bid && winners.contains(&me) {
             self.claim_and_build(now, id);
-        } else if winners.is_empty() {
+            return;
+        }
+        // We won but cannot build now (our slots filled meanwhile): we
+        // will not claim, so waiting out a grace for our own claim would
+        // only hold the cell back. Others wait for us, then pass us by.
+        winners.retain(|w| *w != me);
+        if winners.is_empty() {
             cell.phase = Phase::Idle;
             if can_bid {
                 self.start_round(now, id);
