@@ -30,6 +30,12 @@ fn main() {
     report("1 node", &one, by_hand);
     let three = latency(3, rounds);
     report("3-node mesh", &three, by_hand);
+    let took = backlog(30);
+    println!(
+        "30 commits pushed at once to 1 node: all built in {took:.1?} ({:.1?} a commit; the \
+         step by hand takes {by_hand:.1?})",
+        took / 30
+    );
 }
 
 fn report(what: &str, latencies: &[Duration], by_hand: Duration) {
@@ -63,11 +69,18 @@ fn by_hand(rounds: u32) -> Duration {
     times[times.len() / 2]
 }
 
+/// A mesh of `nodes` nodes ready to build one project of a fresh repository.
+struct Bench {
+    repo: Repo,
+    watcher: Node,
+    _builders: Vec<Node>,
+    project: String,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
 /// `nodes` nodes: the first watches the repository (and builds, when
-/// alone); with more, the others build and compete for each cell. Each
-/// round commits, pokes the watcher with a push webhook and times until
-/// the watcher's matrix shows the commit's result.
-fn latency(nodes: usize, rounds: u32) -> Vec<Duration> {
+/// alone); with more, the others build and compete for each cell.
+fn bench_mesh(nodes: usize) -> Bench {
     let repo = Repo::new();
     repo.commit_recipe(RECIPE, "round 0");
     repo.commit_file("round", "0", "round 0 file");
@@ -112,16 +125,56 @@ fn latency(nodes: usize, rounds: u32) -> Vec<Duration> {
         &trusted,
     );
     std::thread::sleep(Duration::from_secs(2));
+    Bench {
+        repo,
+        watcher,
+        _builders: builders,
+        project,
+        _dirs: (secrets, keys),
+    }
+}
+
+/// Each round commits, pokes the watcher with a push webhook and times
+/// until the watcher's matrix shows the commit's result.
+fn latency(nodes: usize, rounds: u32) -> Vec<Duration> {
+    let bench = bench_mesh(nodes);
     let mut latencies = Vec::new();
     for round in 1..=rounds {
-        let commit = repo.commit_file("round", &round.to_string(), &format!("round {round}"));
+        let message = format!("round {round}");
+        let commit = bench
+            .repo
+            .commit_file("round", &round.to_string(), &message);
         let start = Instant::now();
-        watcher.poke(SECRET);
-        wait_result(&watcher, &project, &commit);
+        bench.watcher.poke(SECRET);
+        wait_result(&bench.watcher, &bench.project, &commit);
         latencies.push(start.elapsed());
     }
     latencies.sort();
     latencies
+}
+
+/// One node, `commits` commits pushed at once: the time from the push to
+/// the last result, and the time per build.
+fn backlog(commits: u32) -> Duration {
+    let bench = bench_mesh(1);
+    let mut last = String::new();
+    for n in 1..=commits {
+        let message = format!("backlog {n}");
+        last = bench.repo.commit_file("round", &format!("b{n}"), &message);
+    }
+    let start = Instant::now();
+    bench.watcher.poke(SECRET);
+    wait_result(&bench.watcher, &bench.project, &last);
+    let matrix = format!("/api/v1/projects/{}/matrix", bench.project);
+    loop {
+        let (_, m) = http(&bench.watcher.http, "GET", &matrix, "");
+        let rows = m["rows"].as_array().cloned().unwrap_or_default();
+        let passed = rows.iter().filter(|r| r["cells"][0]["status"] == "passed");
+        if passed.count() as u32 >= commits {
+            return start.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 fn wait_result(node: &Node, project: &str, commit: &str) {

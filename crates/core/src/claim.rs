@@ -166,7 +166,8 @@ impl Claimer {
                 cell,
                 builds,
                 since,
-            } => self.wanted(now, cell, builds, since),
+                sole,
+            } => self.wanted(now, cell, builds, since, sole),
             ClaimInput::Claimed {
                 cell,
                 builder,

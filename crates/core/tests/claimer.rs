@@ -104,6 +104,7 @@ impl Net {
             cell: cell.clone(),
             builds,
             since,
+            sole: false,
         };
         self.send_to_all(0, input);
     }
@@ -528,6 +529,7 @@ fn a_node_that_hears_of_the_cell_late_watches_instead_of_bidding() {
         cell: cell(1),
         builds: 1,
         since: Timestamp(0),
+        sole: false,
     };
     net.send("alice", 0, wanted.clone());
     net.send("bob", 300, wanted); // alice's bid reaches bob first
@@ -577,6 +579,7 @@ fn bids_on_unknown_cells_cannot_grow_the_table_without_bound() {
             cell: cell(200),
             builds: 1,
             since: Timestamp(0),
+            sole: false,
         },
     );
     assert_eq!(claimer.cells_tracked(), 4096);
@@ -605,6 +608,7 @@ fn a_backlog_on_one_node_is_built_back_to_back() {
             cell: cell(n),
             builds: 1,
             since: Timestamp(T0.0 + u64::from(n)),
+            sole: false,
         };
         claimer.handle(T0, wanted);
     }
@@ -653,4 +657,29 @@ fn a_backlog_on_one_node_is_built_back_to_back() {
     let oldest_first: Vec<CellKey> = (0..30).map(cell).collect();
     let order: Vec<CellKey> = built.into_iter().map(|(_, k)| k).collect();
     assert_eq!(order, oldest_first, "the longest waiting first");
+}
+
+/// Issue 14: when the project names this node as its only builder, no
+/// one can bid against it: the cell is claimed and built at once, with
+/// no bid sent and no window waited.
+#[test]
+fn the_only_builder_claims_without_a_window() {
+    let me = key("sole");
+    let config = ClaimerConfig::default();
+    let mut claimer = Claimer::new(config, me, BTreeSet::from([LINUX.to_string()]));
+    let wanted = ClaimInput::Wanted {
+        cell: cell(1),
+        builds: 1,
+        since: T0,
+        sole: true,
+    };
+    claimer.handle(T0, wanted);
+    let actions: Vec<ClaimAction> = std::iter::from_fn(|| claimer.poll_action()).collect();
+    assert!(
+        matches!(
+            actions.as_slice(),
+            [ClaimAction::WriteClaim { .. }, ClaimAction::StartBuild(_)]
+        ),
+        "{actions:?}"
+    );
 }

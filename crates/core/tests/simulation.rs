@@ -309,6 +309,7 @@ impl Sim {
                 cell: cell.clone(),
                 builds: 1,
                 since: Timestamp(0),
+                sole: false,
             };
             self.publish_fact(None, &cell, wanted);
         }

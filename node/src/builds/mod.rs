@@ -166,10 +166,16 @@ impl Builds {
                 commit: cell.commit,
                 platform: cell.platform,
             };
+            let me = PublicKey::from(self.key.verifying_key());
+            let sole = match self.builders.get(&cell.project) {
+                Some(Builders::Only(keys)) => keys.len() == 1 && keys.contains(&me),
+                _ => false,
+            };
             let input = ClaimInput::Wanted {
                 cell: key,
                 builds: cell.builds,
                 since: cell.since,
+                sole,
             };
             self.claimer.handle(now, input);
         }

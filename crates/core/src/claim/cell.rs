@@ -68,6 +68,8 @@ pub(crate) enum Phase {
 pub(crate) struct Cell {
     pub(crate) key: CellKey,
     pub(crate) want: Option<Want>,
+    /// We are the only builder whose results count: no bid window.
+    pub(crate) sole: bool,
     /// Others' claims: builder → lease expiry (the latest seen).
     claims: BTreeMap<PublicKey, Timestamp>,
     /// Results: builder → when its latest was written (ours included).
@@ -99,6 +101,7 @@ impl Cell {
         Cell {
             key,
             want: None,
+            sole: false,
             claims: BTreeMap::new(),
             finished: BTreeMap::new(),
             bids: BTreeMap::new(),

@@ -11,13 +11,21 @@ use buildmesh_protocol::{Bid, PublicKey, Timestamp};
 pub(crate) const BID_AGE_MS_MAX: u64 = 60_000;
 
 impl Claimer {
-    pub(super) fn wanted(&mut self, now: Timestamp, key: CellKey, builds: u8, since: Timestamp) {
+    pub(super) fn wanted(
+        &mut self,
+        now: Timestamp,
+        key: CellKey,
+        builds: u8,
+        since: Timestamp,
+        sole: bool,
+    ) {
         let Some(id) = self.cell_id(now, key) else {
             return;
         };
         let Some(cell) = self.cells.get_mut(&id) else {
             return;
         };
+        cell.sole = sole;
         let builds = builds.max(1);
         match cell.want {
             Some(old) if old.since >= since => {

@@ -46,6 +46,10 @@ pub enum ClaimInput {
         builds: u8,
         /// Results written before this do not count.
         since: Timestamp,
+        /// This node is the only key whose results count for the cell
+        /// (its project names no other builder): nobody can bid against
+        /// it, so it claims without a bid window.
+        sole: bool,
     },
     /// A trusted builder claimed the cell (renewals repeat this with a
     /// later expiry). Our own claims come back this way too.

@@ -26,6 +26,7 @@ impl Claimer {
             }
             Phase::Window(_) | Phase::Grace(_) => {}
             Phase::Idle if needed == 0 => self.watch_leases(now, id),
+            Phase::Idle if cell.sole && can_bid => self.claim_and_build(now, id),
             Phase::Idle if cell.round_is_fresh(now, fresh_ms) => self.join_round(now, id),
             Phase::Idle if can_bid => self.start_round(now, id),
             Phase::Idle => {}
