@@ -77,10 +77,16 @@ impl NodeApi {
     }
 }
 
-/// Splits a `Connection: close` answer into its status and JSON body.
+/// Splits a `Connection: close` answer into its status and JSON body. The
+/// body stays bytes until it is whole: chunk sizes count bytes, and a chunk
+/// may end inside a character.
 fn parse_answer(answer: &[u8]) -> Result<(u16, serde_json::Value)> {
-    let text = String::from_utf8_lossy(answer);
-    let (head, body) = text.split_once("\r\n\r\n").context("no header end")?;
+    let end = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("no header end")?;
+    let head = String::from_utf8_lossy(&answer[..end]);
+    let body = &answer[end + 4..];
     let status = head
         .split_whitespace()
         .nth(1)
@@ -93,24 +99,27 @@ fn parse_answer(answer: &[u8]) -> Result<(u16, serde_json::Value)> {
     let body = if chunked {
         dechunk(body)
     } else {
-        body.to_owned()
+        body.to_vec()
     };
-    let json = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+    let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
     Ok((status, json))
 }
 
-fn dechunk(body: &str) -> String {
-    let mut out = String::new();
+/// The bytes of a chunked body, up to its last chunk or the first chunk
+/// that is malformed or cut short.
+fn dechunk(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
     let mut rest = body;
-    while let Some((size, tail)) = rest.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+    while let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&rest[..line_end])
+            .ok()
+            .and_then(|size| usize::from_str_radix(size.trim(), 16).ok());
+        let tail = &rest[line_end + 2..];
+        let Some(size) = size.filter(|&size| size > 0 && size <= tail.len()) else {
             break;
         };
-        if size == 0 || tail.len() < size {
-            break;
-        }
-        out.push_str(&tail[..size]);
-        rest = tail[size..].trim_start_matches("\r\n");
+        out.extend_from_slice(&tail[..size]);
+        rest = tail[size..].strip_prefix(b"\r\n").unwrap_or(&tail[size..]);
     }
     out
 }
@@ -141,5 +150,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!((code, json["e"].as_str()), (400, Some("x")));
+    }
+
+    /// Issue 14, item 8.3: a chunk that ends inside a character (here
+    /// `é`, two bytes, one in each chunk) once panicked the slicing.
+    #[test]
+    fn a_character_split_across_chunks_is_whole() {
+        let (code, json) = parse_answer(
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n7\r\n{\"e\":\"\xc3\r\n3\r\n\xa9\"}\r\n0\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!((code, json["e"].as_str()), (200, Some("é")));
     }
 }

@@ -1,4 +1,8 @@
-//! The one place the binary reads the wall clock.
+//! The one place the binary reads the wall clock for a time: the driver
+//! calls [`now`], and the HTTP server is handed it (`Backend::clock`).
+//! Elsewhere only monotonic `Instant`s are read (timeouts, rate limits),
+//! and the runner's sandbox trial names a temporary directory after the
+//! system time, which no decision reads.
 
 use buildmesh_protocol::Timestamp;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -134,7 +134,8 @@ impl CommitId {
         matches!(self.0.len(), 20 | 32)
     }
 
-    /// The first 10 hex digits, as `git log --oneline` shows them.
+    /// The first 10 hex digits, as `git log --oneline` shows them: the one
+    /// way every page, log line and command shortens a commit.
     pub fn short(&self) -> String {
         hex::encode(&self.0[..self.0.len().min(5)])
     }
@@ -181,6 +182,14 @@ mod tests {
         assert!("00".repeat(20).parse::<CommitId>().is_ok());
         assert!("00".repeat(32).parse::<CommitId>().is_ok());
         assert!("00".repeat(21).parse::<CommitId>().is_err());
+    }
+
+    #[test]
+    fn a_short_commit_id_is_its_first_ten_hex_digits() {
+        let sha1 = "0123456789abcdef0123456789abcdef01234567".parse::<CommitId>();
+        assert_eq!(sha1.map(|c| c.short()), Ok("0123456789".into()));
+        let sha256 = "fe".repeat(32).parse::<CommitId>();
+        assert_eq!(sha256.map(|c| c.short()), Ok("fefefefefe".into()));
     }
 
     #[test]

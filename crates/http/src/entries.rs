@@ -12,7 +12,7 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use buildmesh_audit::{Header, export_line};
-use buildmesh_protocol::{Entry, PublicKey, SyncCursor, Timestamp, VersionVector};
+use buildmesh_protocol::{Entry, PublicKey, SyncCursor, VersionVector};
 use serde::Deserialize;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -51,14 +51,12 @@ pub(crate) async fn stream(
         Ok(permit) => permit,
         Err(refused) => return *refused,
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let now = (state.clock)();
     let export = Export {
         log: state.log.clone(),
         have: Arc::new(have),
         streams: state.streams.clone(),
-        header: Some(format!("{}\n", Header::new(Timestamp(now)).to_line())),
+        header: Some(format!("{}\n", Header::new(now).to_line())),
         batch: VecDeque::new(),
         next: Some(None),
         _permit: permit,

@@ -29,6 +29,7 @@
 //!         token: "a random secret of at least 32 hex digits".into(),
 //!         token_file: "/var/lib/buildmesh/operator.token".into(),
 //!     }),
+//!     clock: || buildmesh_protocol::Timestamp(1_700_000_000_000),
 //! };
 //! server.serve(backend, std::future::pending()).await?;
 //! # drop(publish);
@@ -73,6 +74,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use buildmesh_protocol::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -314,6 +316,9 @@ pub struct Backend {
     /// The operator token, which bans and force builds need (none, or one
     /// under [`TOKEN_CHARS_MIN`] characters: nobody may do those here).
     pub operator: Option<Operator>,
+    /// The wall clock, as the node reads it: HTTP never reads it itself,
+    /// so that the node has one clock (and tests may fix it).
+    pub clock: fn() -> Timestamp,
 }
 
 /// Most entries one `POST /api/v1/entries` may carry.
@@ -412,6 +417,8 @@ struct AppState {
     submissions: per_client::Buckets,
     /// Blob fetches from peers each client address may still ask for.
     blob_fetches: per_client::Buckets,
+    /// The node's wall clock ([`Backend::clock`]).
+    clock: fn() -> Timestamp,
 }
 
 pub use entries::EXPORT_BATCH_BYTES;
@@ -514,6 +521,7 @@ pub fn router_with(backend: Backend, limits: &Limits) -> Router {
                 BLOB_FETCHES_PER_CLIENT_BURST,
                 BLOB_FETCHES_PER_CLIENT_PER_SECOND,
             ),
+            clock: backend.clock,
         })
         .layer(axum::middleware::from_fn(api_errors_in_json))
         .layer(axum::middleware::from_fn(uri_bounded))
@@ -605,9 +613,7 @@ async fn node(State(state): State<AppState>) -> Response {
 
 /// `GET /api/v1/peers`: every peer this node is connected to or heard bid.
 async fn peers_list(State(state): State<AppState>) -> Response {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let now = (state.clock)().0;
     let mut peers = state.status.borrow().peer_details.clone();
     for peer in peers.iter_mut().filter(|p| p.connected) {
         peer.last_seen = now;

@@ -12,9 +12,7 @@ use std::fmt::Write;
 pub(crate) async fn serve(State(state): State<AppState>) -> Response {
     let status = state.status.borrow().clone();
     let views = state.views.borrow().clone();
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let now_ms = (state.clock)().0;
     let mut text = String::new();
     let mut gauge = |name: &str, help: &str, kind: &str, value: f64| {
         let _ = writeln!(text, "# HELP buildmesh_{name} {help}");

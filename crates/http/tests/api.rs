@@ -27,8 +27,12 @@ fn backend(
             token: TOKEN.to_owned(),
             token_file: "/data/operator.token".into(),
         }),
+        clock: || NOW,
     }
 }
+
+/// The time by the test servers' clock: nothing in HTTP may read another.
+const NOW: buildmesh_protocol::Timestamp = buildmesh_protocol::Timestamp(1_700_000_000_000);
 
 /// The operator token the test servers hold.
 const TOKEN: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
@@ -100,6 +104,35 @@ async fn node_status_is_served_as_published() {
     assert!(body["error"].as_str().unwrap().contains("http-api.md"));
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
+}
+
+/// Issue 14, item 8.1: HTTP tells the time by the node's clock (given in
+/// the backend), never by its own read of the system's.
+#[tokio::test]
+async fn times_answered_are_by_the_nodes_clock() {
+    let (publish, status) = watch::channel(NodeStatus::default());
+    let server = bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let (commands, _node) = tokio::sync::mpsc::channel(8);
+    tokio::spawn(server.serve(backend(status, commands), std::future::pending()));
+    publish.send_modify(|s| {
+        s.last_sync_at = NOW.0 - 5_000;
+        s.peer_details = vec![buildmesh_http::PeerDetail {
+            key: "cd".repeat(32),
+            connected: true,
+            ..Default::default()
+        }];
+    });
+    let (code, body) = get(addr, "/api/v1/peers").await;
+    assert_eq!(code, 200);
+    assert_eq!(body["peers"][0]["last_seen"], NOW.0);
+    let (code, text) = get_bytes(addr, "/metrics").await;
+    assert_eq!(code, 200);
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.lines().any(|l| l == "buildmesh_sync_age_seconds 5"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

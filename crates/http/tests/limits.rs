@@ -41,6 +41,7 @@ fn backend_with(status: watch::Receiver<NodeStatus>) -> Backend {
         blobs: None,
         live: None,
         operator: None,
+        clock: || buildmesh_protocol::Timestamp(1_700_000_000_000),
     }
 }
 

@@ -73,6 +73,7 @@ async fn server() -> (SocketAddr, ProjectId, mpsc::Receiver<String>) {
             token: TOKEN.to_owned(),
             token_file: "/data/operator.token".into(),
         }),
+        clock: || Timestamp(1_700_000_000_000),
     };
     let server = bind("127.0.0.1:0").await.unwrap();
     let addr = server.local_addr().unwrap();

@@ -319,7 +319,13 @@ impl ChainStore for SledStore {
                     records.insert(*id, value);
                 }
                 Some(_) => return Err(StoreError::corrupt(&key, "empty entry record")),
-                None => tracing::warn!(%id, "a batch links an entry that is not stored; ignored"),
+                // The log links only entries it read from this store.
+                None => {
+                    return Err(StoreError::corrupt(
+                        &key,
+                        "a batch links it, but it is gone",
+                    ));
+                }
             }
         }
         for (id, value) in records {
@@ -644,6 +650,33 @@ mod tests {
             Err(StoreError::Corrupt { .. })
         ));
         assert!(store.all_entries().any(|e| e.is_err()));
+    }
+
+    /// Issue 14, item 8.5: linking an entry the store lost was only a
+    /// warning; it is corruption, and nothing of the batch is written.
+    #[test]
+    fn a_batch_linking_an_entry_not_stored_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SledStore::open(dir.path()).unwrap();
+        let entries = chain(4, 2);
+        let author = entries[0].author();
+        let batch = WriteBatch {
+            entries: vec![StoredEntry {
+                entry: entries[0].clone(),
+                linked: true,
+            }],
+            linked: vec![(author, 2, entries[1].id())],
+            versions: vec![(author, 2)],
+            ..WriteBatch::default()
+        };
+        let err = store.apply(batch).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains(&format!("e/{}", entries[1].id())),
+            "{err}"
+        );
+        assert!(store.is_empty().unwrap(), "nothing of the batch written");
+        assert_eq!(store.version(&author).unwrap(), 0);
     }
 
     #[test]

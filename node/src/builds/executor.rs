@@ -119,10 +119,7 @@ impl Executor {
         let done = self.done.clone();
         let name = cell.clone();
         std::thread::Builder::new()
-            .name(format!(
-                "build-{}",
-                &cell.1.to_string()[..8.min(cell.1.to_string().len())]
-            ))
+            .name(format!("build-{}", cell.1.short()))
             .spawn(move || {
                 let report = run_build(&job, &context);
                 let cancelled = context.cancel.is_cancelled();

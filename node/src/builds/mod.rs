@@ -328,12 +328,7 @@ impl Builds {
                         continue;
                     };
                     if self.report {
-                        let commit = cell.commit.to_string();
-                        println!(
-                            "building {} for {}",
-                            &commit[..commit.len().min(10)],
-                            cell.platform
-                        );
+                        println!("building {} for {}", cell.commit.short(), cell.platform);
                     }
                     let name = (cell.project, cell.commit.clone(), cell.platform.clone());
                     if let Err(error) = self.executor.start(name, repository) {

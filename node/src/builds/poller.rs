@@ -3,14 +3,15 @@
 //!
 //! It runs on a thread of its own (fetching blocks), reads what to watch
 //! from a `watch` channel the driver updates from the log, and sends what
-//! it finds to the driver, which signs the announcements. It never reports
-//! a commit twice: not one the log already holds an announcement of, nor
-//! one it reported before in this run.
+//! it finds to the driver, which signs the announcements. It does not
+//! report a commit twice: not one the log already holds an announcement
+//! of, nor one it reported before in this run whose announcement the log
+//! does not show yet (the newest [`REPORTED_MAX`] of those).
 
 use buildmesh_core::view::Watch;
 use buildmesh_protocol::{CommitId, ProjectId};
 use buildmesh_runner::{Cancel, CommitInfo, Mirror, is_local};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -18,6 +19,12 @@ use tokio::sync::{mpsc, watch};
 /// Most commits announced for one branch in one poll: more (a huge push,
 /// a rewritten history) and only the head is announced.
 pub const NEW_COMMITS_MAX: usize = 32;
+
+/// Most commits the poller remembers reporting while the log does not
+/// show them announced: the driver announces what it is sent at once, so
+/// this is reached only if its announcements keep failing; past it the
+/// oldest is forgotten, and reported again if it is still new.
+pub const REPORTED_MAX: usize = 4096;
 
 /// New commits on one watched branch, oldest first.
 #[derive(Debug, Clone)]
@@ -52,45 +59,85 @@ pub fn start(
     std::thread::Builder::new()
         .name("poller".into())
         .spawn(move || {
-            let mut reported: BTreeSet<(ProjectId, CommitId)> = BTreeSet::new();
-            loop {
+            let mut reported = Reported::default();
+            while !found.is_closed() {
                 let current = watches.borrow().clone();
+                reported.forget_settled(&current);
                 for watch in &current {
                     for news in poll(&config, watch, &reported) {
-                        reported.extend(
-                            news.commits
-                                .iter()
-                                .map(|c| (news.project, c.commit.clone())),
-                        );
+                        for commit in &news.commits {
+                            reported.insert(news.project, commit.commit.clone());
+                        }
                         if found.blocking_send(news).is_err() {
                             return;
                         }
                     }
                 }
-                if wait(&mut poke, config.interval).is_err() {
-                    return;
-                }
+                wait(&mut poke, config.interval);
             }
         })
         .map(drop)
 }
 
-/// Sleeps `interval` or until poked; `Err` once nobody can poke any more
-/// and the driver is gone.
-fn wait(poke: &mut mpsc::Receiver<()>, interval: Duration) -> Result<(), ()> {
+/// Commits this poller reported whose announcements the log does not show
+/// yet, oldest first: once it does, the watch's `announced` knows them.
+#[derive(Debug, Default)]
+struct Reported {
+    order: VecDeque<(ProjectId, CommitId)>,
+    set: BTreeSet<(ProjectId, CommitId)>,
+}
+
+impl Reported {
+    fn contains(&self, project: ProjectId, commit: &CommitId) -> bool {
+        self.set.contains(&(project, commit.clone()))
+    }
+
+    /// Remembers a report, forgetting the oldest past [`REPORTED_MAX`].
+    fn insert(&mut self, project: ProjectId, commit: CommitId) {
+        if self.set.insert((project, commit.clone())) {
+            self.order.push_back((project, commit));
+        }
+        while self.order.len() > REPORTED_MAX {
+            if let Some(oldest) = self.order.pop_front() {
+                self.set.remove(&oldest);
+            }
+        }
+    }
+
+    /// Forgets what the log now shows announced, and what belongs to
+    /// projects no longer watched: neither can be reported again.
+    fn forget_settled(&mut self, watches: &[Watch]) {
+        let pending = |(project, commit): &(ProjectId, CommitId)| {
+            watches
+                .iter()
+                .any(|w| w.project == *project && !w.announced.contains(commit))
+        };
+        self.order.retain(pending);
+        self.set.retain(pending);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.order.len()
+    }
+}
+
+/// Sleeps `interval` or until poked. Without webhooks `poke` is closed:
+/// then it just sleeps.
+fn wait(poke: &mut mpsc::Receiver<()>, interval: Duration) {
     let deadline = std::time::Instant::now() + interval;
     loop {
         match poke.try_recv() {
-            Ok(()) => return Ok(()),
+            Ok(()) => return,
             Err(mpsc::error::TryRecvError::Disconnected) => {
                 std::thread::sleep(deadline.saturating_duration_since(std::time::Instant::now()));
-                return Ok(());
+                return;
             }
             Err(mpsc::error::TryRecvError::Empty) => {}
         }
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {
-            return Ok(());
+            return;
         }
         std::thread::sleep(left.min(Duration::from_millis(50)));
     }
@@ -98,11 +145,7 @@ fn wait(poke: &mut mpsc::Receiver<()>, interval: Duration) -> Result<(), ()> {
 
 /// One poll of one repository: fetch, then each watched branch's new
 /// commits. Failures are logged and retried at the next poll.
-fn poll(
-    config: &PollerConfig,
-    watch: &Watch,
-    reported: &BTreeSet<(ProjectId, CommitId)>,
-) -> Vec<NewCommits> {
+fn poll(config: &PollerConfig, watch: &Watch, reported: &Reported) -> Vec<NewCommits> {
     if is_local(&watch.repository) && !config.allow_local_repositories {
         tracing::debug!(repository = %watch.repository, "not watching a repository on this machine");
         return Vec::new();
@@ -126,7 +169,7 @@ fn poll(
         }
     };
     let known = |commit: &CommitId| {
-        watch.announced.contains(commit) || reported.contains(&(watch.project, commit.clone()))
+        watch.announced.contains(commit) || reported.contains(watch.project, commit)
     };
     heads
         .into_iter()
@@ -146,4 +189,58 @@ fn poll(
             },
         )
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commit(n: u32) -> CommitId {
+        let mut bytes = [0; 20];
+        bytes[..4].copy_from_slice(&n.to_be_bytes());
+        CommitId::from_bytes(&bytes).unwrap_or_else(|| unreachable!("20 bytes"))
+    }
+
+    fn watch(project: ProjectId, announced: &[CommitId]) -> Watch {
+        Watch {
+            project,
+            repository: "https://example.org/x.git".into(),
+            branches: vec!["main".into()],
+            announced: announced.iter().cloned().collect(),
+        }
+    }
+
+    /// Issue 14, item 8.4: what the log shows announced, and what belongs
+    /// to a project no longer watched, is forgotten.
+    #[test]
+    fn reports_are_forgotten_once_settled() {
+        let (a, b) = (ProjectId([1; 32]), ProjectId([2; 32]));
+        let mut reported = Reported::default();
+        for n in 0..3 {
+            reported.insert(a, commit(n));
+            reported.insert(b, commit(n));
+        }
+        reported.insert(a, commit(0));
+        assert_eq!(reported.len(), 6, "a second report is not a second entry");
+        reported.forget_settled(&[watch(a, &[commit(0), commit(1)])]);
+        assert_eq!(reported.len(), 1);
+        assert!(reported.contains(a, &commit(2)));
+        assert!(!reported.contains(a, &commit(0)));
+        assert!(!reported.contains(b, &commit(2)));
+    }
+
+    /// Issue 14, item 8.4: reports never announced are bounded.
+    #[test]
+    fn reports_never_announced_are_bounded() {
+        let a = ProjectId([1; 32]);
+        let mut reported = Reported::default();
+        let many = u32::try_from(REPORTED_MAX).unwrap_or(u32::MAX) + 10;
+        for n in 0..many {
+            reported.insert(a, commit(n));
+        }
+        assert_eq!(reported.len(), REPORTED_MAX);
+        assert_eq!(reported.set.len(), REPORTED_MAX);
+        assert!(!reported.contains(a, &commit(9)), "the oldest went");
+        assert!(reported.contains(a, &commit(many - 1)));
+    }
 }

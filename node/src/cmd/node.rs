@@ -119,6 +119,7 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
         blobs: Some(config.data_dir.blobs()),
         live: Some(live),
         operator: Some(buildmesh_http::Operator { token, token_file }),
+        clock: crate::clock::now,
     };
     let http = tokio::spawn(server.serve(backend, async move {
         let _ = http_stopped.await;

@@ -3,6 +3,7 @@
 use crate::cli::StatusArgs;
 use crate::client::{NodeApi, error_text};
 use anyhow::{Result, bail};
+use buildmesh_protocol::CommitId;
 use serde_json::Value;
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -84,7 +85,7 @@ fn print_matrix(matrix: &Value, paint: &Paint) -> bool {
         println!(
             "  {} {}  {}",
             cells.join(" "),
-            short(&text(&row["commit"]), 10),
+            commit_text(&text(&row["commit"])),
             short(&text(&row["title"]), 60)
         );
     }
@@ -99,6 +100,13 @@ fn print_matrix(matrix: &Value, paint: &Paint) -> bool {
             .flatten()
             .any(|c| c["status"] == "failed")
     })
+}
+
+/// A commit as `git log --oneline` shows it ([`CommitId::short`]), or at
+/// most 10 characters of what the node sent if that is no commit id.
+fn commit_text(text: &str) -> String {
+    text.parse::<CommitId>()
+        .map_or_else(|_| short(text, 10), |commit| commit.short())
 }
 
 /// At most `max` characters of `text`, control characters (which could

@@ -31,7 +31,7 @@ impl Driver {
             if self.report {
                 println!(
                     "announced {} on {}: {}",
-                    short(&info.commit.to_string()),
+                    info.commit.short(),
                     news.branch,
                     info.title
                 );
@@ -164,7 +164,7 @@ fn describe(result: &buildmesh_protocol::BuildResult) -> String {
         .collect();
     let mut line = format!(
         "result {} {} {outcome}: {}",
-        short(&result.commit.to_string()),
+        result.commit.short(),
         result.platform,
         steps.join(", ")
     );
@@ -172,8 +172,4 @@ fn describe(result: &buildmesh_protocol::BuildResult) -> String {
         line.push_str(&format!(" ({error})"));
     }
     line
-}
-
-fn short(commit: &str) -> &str {
-    &commit[..commit.len().min(10)]
 }

@@ -36,7 +36,7 @@ pub fn live(site: Site<'_>, project: &ProjectId, commit: &CommitId, platform: &s
          }});\n\
          source.addEventListener('skipped', () => log.append('\\n[some output skipped]\\n'));\n\
          </script>\n",
-        short = escape(&commit_text[..commit_text.len().min(10)]),
+        short = commit.short(),
         platform = escape(platform),
     );
     layout::page(site, "Building", &body, None)
