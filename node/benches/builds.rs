@@ -11,7 +11,7 @@ mod support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{Node, Repo, declare, http};
+use support::{Maintainer, Node, Repo, declare, http};
 
 const SECRET: &str = "a bench webhook secret";
 const RECIPE: &str = "[[step]]\nname = \"check\"\ncommand = \"test -f round\"\n";
@@ -75,7 +75,8 @@ struct Bench {
     watcher: Node,
     _builders: Vec<Node>,
     project: String,
-    _dirs: (tempfile::TempDir, tempfile::TempDir),
+    _secrets: tempfile::TempDir,
+    _maintainer: Maintainer,
 }
 
 /// `nodes` nodes: the first watches the repository (and builds, when
@@ -87,6 +88,8 @@ fn bench_mesh(nodes: usize) -> Bench {
     let secrets = tempfile::tempdir().unwrap();
     let secret_file = secrets.path().join("hook-secret");
     std::fs::write(&secret_file, SECRET).unwrap();
+    // Nodes build only what their operators accept (docs/trust.md).
+    let maintainer = Maintainer::new();
     let watcher_platform = if nodes == 1 { "here" } else { "elsewhere" };
     let watcher = Node::launch(
         tempfile::tempdir().unwrap(),
@@ -99,6 +102,8 @@ fn bench_mesh(nodes: usize) -> Bench {
             secret_file.to_str().unwrap(),
             "--platform",
             watcher_platform,
+            "--accept-maintainer",
+            &maintainer.key,
         ],
     );
     let builders: Vec<Node> = (1..nodes)
@@ -106,7 +111,13 @@ fn bench_mesh(nodes: usize) -> Bench {
             Node::launch(
                 tempfile::tempdir().unwrap(),
                 vec![&watcher],
-                &["--allow-local-repositories", "--platform", "here"],
+                &[
+                    "--allow-local-repositories",
+                    "--platform",
+                    "here",
+                    "--accept-maintainer",
+                    &maintainer.key,
+                ],
             )
         })
         .collect();
@@ -114,9 +125,8 @@ fn bench_mesh(nodes: usize) -> Bench {
     if nodes == 1 {
         trusted.push(&watcher);
     }
-    let keys = tempfile::tempdir().unwrap();
     let project = declare(
-        keys.path(),
+        maintainer.path(),
         &watcher,
         "bench",
         &repo,
@@ -130,7 +140,8 @@ fn bench_mesh(nodes: usize) -> Bench {
         watcher,
         _builders: builders,
         project,
-        _dirs: (secrets, keys),
+        _secrets: secrets,
+        _maintainer: maintainer,
     }
 }
 
