@@ -6,9 +6,9 @@
 //! peers). No branch awaits anything once it is chosen: every handler runs
 //! to completion without yielding.
 //!
-//! Events go out by `try_send`; what does not fit waits in `held`, and a
-//! branch enabled only while `held` is not empty sends its front when the
-//! node makes room. Once [`EVENTS_HELD_MAX`] events are held, the swarm
+//! Events go out without waiting (`try_reserve`); what does not fit waits
+//! in `held`, oldest first, and a branch enabled only while `held` is not
+//! empty sends its front when the node makes room. Once [`EVENTS_HELD_MAX`] events are held, the swarm
 //! branch is disabled: the loop stops reading from peers, which is the
 //! backpressure (dropping events instead would lose requests and gossip
 //! silently). Commands are read and answered all the while. An earlier
