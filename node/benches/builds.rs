@@ -11,7 +11,7 @@ mod support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{Maintainer, Node, Repo, declare, http};
+use support::{Maintainer, Node, Repo, announce, declare, http};
 
 const SECRET: &str = "a bench webhook secret";
 const RECIPE: &str = "[[step]]\nname = \"check\"\ncommand = \"test -f round\"\n";
@@ -26,6 +26,11 @@ fn main() {
         .unwrap();
     let by_hand = by_hand(rounds);
     println!("the step by hand (sh -c, fresh process): p50 {by_hand:.1?}");
+    if std::env::var_os("BUILDMESH_BENCH_BACKLOG_ONLY").is_some() {
+        let took = backlog(30);
+        println!("30 commits announced at once to 1 node: all built in {took:.1?}");
+        return;
+    }
     let one = latency(1, rounds);
     report("1 node", &one, by_hand);
     let three = latency(3, rounds);
@@ -164,19 +169,25 @@ fn latency(nodes: usize, rounds: u32) -> Vec<Duration> {
     latencies
 }
 
-/// One node, `commits` commits pushed at once: the time from the push to
-/// the last result, and the time per build.
+/// One node, `commits` commits announced one right after the other by the
+/// maintainer (`buildmesh announce`, as a script would): the time from the
+/// first announcement to the last result.
 fn backlog(commits: u32) -> Duration {
     let bench = bench_mesh(1);
-    let mut last = String::new();
-    for n in 1..=commits {
-        let message = format!("backlog {n}");
-        last = bench.repo.commit_file("round", &format!("b{n}"), &message);
-    }
     let start = Instant::now();
-    bench.watcher.poke(SECRET);
-    wait_result(&bench.watcher, &bench.project, &last);
+    for n in 1..=commits {
+        bench
+            .repo
+            .commit_file("round", &format!("b{n}"), &format!("backlog {n}"));
+        announce(
+            bench._maintainer.path(),
+            &bench.watcher,
+            "bench",
+            &bench.repo,
+        );
+    }
     let matrix = format!("/api/v1/projects/{}/matrix", bench.project);
+    let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let (_, m) = http(&bench.watcher.http, "GET", &matrix, "");
         let rows = m["rows"].as_array().cloned().unwrap_or_default();
@@ -184,6 +195,7 @@ fn backlog(commits: u32) -> Duration {
         if passed.count() as u32 >= commits {
             return start.elapsed();
         }
+        assert!(Instant::now() < deadline, "the backlog did not clear: {m}");
         std::thread::sleep(Duration::from_millis(5));
     }
 }
