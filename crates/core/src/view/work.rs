@@ -149,20 +149,18 @@ pub fn work<S: EntryStore>(
         };
         let verdict = acceptance.verdict(&project, &policy.owner);
         if verdict != Verdict::Accepted {
-            let declaration = policy.declaration;
-            if declaration.platforms.iter().any(|p| platforms.contains(p)) {
-                work.declined.push(Declined {
-                    project,
-                    name: declaration.name.clone(),
-                    owner: policy.owner,
-                    verdict,
-                });
-            }
+            work.decline(&project, &policy, platforms, verdict);
             continue;
         }
         work.builders.insert(project, policy.builders().clone());
         if policy.may_announce(me) {
             work.watches.push(watch(store, &log, &policy, commits_max)?);
+        }
+        if !policy.trusts_builder(me) {
+            // Its claims and results would be refused by every log
+            // (docs/protocol.md §6.1): announce if trusted to, build not.
+            work.decline(&project, &policy, platforms, Verdict::NotABuilder);
+            continue;
         }
         let forces = fetch(
             store,
@@ -170,25 +168,33 @@ pub fn work<S: EntryStore>(
             false,
             usize::MAX,
         )?;
-        if !policy.trusts_builder(me) {
-            // Its claims and results would be refused by every log
-            // (docs/protocol.md §6.1): announce if trusted to, build not.
-            let declaration = policy.declaration;
-            if declaration.platforms.iter().any(|p| platforms.contains(p)) {
-                work.declined.push(Declined {
-                    project,
-                    name: declaration.name.clone(),
-                    owner: policy.owner,
-                    verdict: Verdict::NotABuilder,
-                });
-            }
-            continue;
-        }
         let wanted = wanted_cells(&log, &policy, &forces, platforms);
         work.events.extend(events(&log, &policy, &wanted));
         work.wanted.extend(wanted);
     }
     Ok(work)
+}
+
+impl Work {
+    /// Lists `project` as not built here for `verdict`, if it wants one of
+    /// this node's platforms (the others are none of this node's concern).
+    fn decline(
+        &mut self,
+        project: &ProjectId,
+        policy: &Policy<'_>,
+        platforms: &BTreeSet<String>,
+        verdict: Verdict,
+    ) {
+        let declaration = policy.declaration;
+        if declaration.platforms.iter().any(|p| platforms.contains(p)) {
+            self.declined.push(Declined {
+                project: *project,
+                name: declaration.name.clone(),
+                owner: policy.owner,
+                verdict,
+            });
+        }
+    }
 }
 
 /// Every declared project, each once.
