@@ -12,8 +12,7 @@ mod support;
 
 use buildmesh_core::log::ChainWriter;
 use buildmesh_protocol::{
-    Body, BuildResult, BuilderPolicy, CommitAnnouncement, CommitId, Outcome, ProjectDeclaration,
-    ProjectId, PublicKey, Timestamp, sha256,
+    Body, BuildResult, BuilderPolicy, Outcome, ProjectDeclaration, ProjectId, PublicKey, Timestamp,
 };
 use ed25519_dalek::SigningKey;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -88,17 +87,9 @@ fn big_project() -> (ProjectId, Vec<Vec<u8>>) {
     );
     let mut results = Vec::new();
     for i in 0..COMMITS {
-        let commit = CommitId::from_bytes(&sha256(&[&i.to_le_bytes()])[..20]).unwrap();
+        let commit = support::commit_of(i);
         let at = Timestamp(1_000 + u64::from(i) * 1_000);
-        let announce = Body::Announce(CommitAnnouncement {
-            project,
-            branch: "main".into(),
-            commit: commit.clone(),
-            parents: Vec::new(),
-            title: format!("commit number {i}"),
-            author: "Ada <ada@example.invalid>".into(),
-            committed_at: at,
-        });
+        let announce = support::announcement(project, i, at);
         entries.push(by_maintainer.write(at, announce).unwrap().to_wire());
         for platform in &platforms {
             let result = Body::Result(BuildResult {

@@ -16,7 +16,7 @@
 mod support;
 
 use buildmesh_core::log::ChainWriter;
-use buildmesh_protocol::{CommitId, ProjectId, Timestamp, sha256};
+use buildmesh_protocol::{ProjectId, Timestamp, sha256};
 use ed25519_dalek::SigningKey;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -196,7 +196,7 @@ fn flood_of(node: &Node, n: u32) -> String {
     let project = ProjectId(sha256(&[b"nobody's project"]));
     let entries: Vec<Vec<u8>> = (0..n)
         .map(|i| {
-            let commit = CommitId::from_bytes(&sha256(&[&i.to_le_bytes()])[..20]).unwrap();
+            let commit = support::commit_of(i);
             let body = support::big_result(project, commit, 44_000);
             writer
                 .write(Timestamp(1_000 + u64::from(i)), body)

@@ -127,7 +127,7 @@ fn watch(node: &Node, done: Arc<AtomicBool>) -> std::thread::JoinHandle<(u64, Ve
 /// afterwards is taken as before.
 #[test]
 fn a_flood_by_a_key_without_a_role_leaves_every_store_unchanged() {
-    use buildmesh_protocol::{CommitId, ProjectId, Timestamp, sha256};
+    use buildmesh_protocol::{ProjectId, Timestamp, sha256};
     let node = Node::start(None);
     let peer = Node::start(Some(&node));
     node.wait_connected(&peer);
@@ -143,7 +143,7 @@ fn a_flood_by_a_key_without_a_role_leaves_every_store_unchanged() {
     let project = ProjectId(sha256(&[b"nobody's project"]));
     let flood: Vec<Vec<u8>> = (0..500u32)
         .map(|i| {
-            let commit = CommitId::from_bytes(&sha256(&[&i.to_le_bytes()])[..20]).unwrap();
+            let commit = support::commit_of(i);
             let body = support::big_result(project, commit, 44_000);
             stranger.write(Timestamp(1_000), body).unwrap().to_wire()
         })

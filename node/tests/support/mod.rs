@@ -310,7 +310,7 @@ pub fn entries(seed: u8, n: u32) -> Vec<Vec<u8>> {
             let body = if i == 0 {
                 own_project("load")
             } else {
-                announcement(project, i)
+                announcement(project, i, Timestamp(u64::from(i)))
             };
             writer
                 .write(Timestamp(u64::from(i) + 1), body)
@@ -333,17 +333,22 @@ pub fn own_project(name: &str) -> Body {
     })
 }
 
-/// The `i`th announcement of a commit on `project`'s main branch.
-pub fn announcement(project: ProjectId, i: u32) -> Body {
-    let commit = CommitId::from_bytes(&sha256(&[&i.to_le_bytes()])[..20]).unwrap();
+/// The `i`th made-up commit id of a test log.
+pub fn commit_of(i: u32) -> CommitId {
+    CommitId::from_bytes(&sha256(&[&i.to_le_bytes()])[..20]).unwrap()
+}
+
+/// The announcement of commit [`commit_of`]`(i)` on `project`'s main
+/// branch, committed at `at`.
+pub fn announcement(project: ProjectId, i: u32, at: Timestamp) -> Body {
     Body::Announce(CommitAnnouncement {
         project,
         branch: "main".into(),
-        commit,
+        commit: commit_of(i),
         parents: Vec::new(),
-        title: format!("commit {i}"),
-        author: "Load <load@example.invalid>".into(),
-        committed_at: Timestamp(u64::from(i)),
+        title: format!("commit number {i}"),
+        author: "Ada <ada@example.invalid>".into(),
+        committed_at: at,
     })
 }
 
@@ -657,7 +662,7 @@ pub fn owned_log(
     commits: u32,
     result_bytes: usize,
 ) -> (buildmesh_protocol::ProjectId, Vec<Vec<u8>>) {
-    use buildmesh_protocol::{BuilderPolicy, CommitAnnouncement, CommitId, ProjectDeclaration};
+    use buildmesh_protocol::{BuilderPolicy, ProjectDeclaration};
     let key = SigningKey::from_bytes(&[seed; 32]);
     let owner = buildmesh_protocol::PublicKey::from(key.verifying_key());
     let project = ProjectId::derive(&owner, name);
@@ -673,19 +678,10 @@ pub fn owned_log(
     });
     let mut log = vec![writer.write(Timestamp(1), declaration).unwrap().to_wire()];
     for i in 0..commits {
-        let commit = CommitId::from_bytes(&sha256(&[&i.to_le_bytes()])[..20]).unwrap();
         let at = Timestamp(1_000 + u64::from(i) * 1_000);
-        let announce = Body::Announce(CommitAnnouncement {
-            project,
-            branch: "main".into(),
-            commit: commit.clone(),
-            parents: Vec::new(),
-            title: format!("commit number {i}"),
-            author: "Ada <ada@example.invalid>".into(),
-            committed_at: at,
-        });
+        let announce = announcement(project, i, at);
         log.push(writer.write(at, announce).unwrap().to_wire());
-        let result = big_result(project, commit, result_bytes);
+        let result = big_result(project, commit_of(i), result_bytes);
         log.push(writer.write(at.plus_ms(1), result).unwrap().to_wire());
     }
     (project, log)
