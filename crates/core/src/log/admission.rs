@@ -13,6 +13,7 @@
 //! whose order the author fixed when signing.
 
 use super::index::IndexKey;
+use super::ingest::Quota;
 use super::store::ChainStore;
 use buildmesh_protocol::{Body, ENTRY_BYTES_MAX, Entry};
 
@@ -66,9 +67,20 @@ impl Usage {
         }
     }
 
+    /// The first quota this is past, if any.
+    pub fn past_quota(self) -> Option<Quota> {
+        if self.bytes > AUTHOR_BYTES_MAX {
+            Some(Quota::Bytes)
+        } else if self.declarations > AUTHOR_DECLARATIONS_MAX {
+            Some(Quota::Declarations)
+        } else {
+            None
+        }
+    }
+
     /// Whether this is within every quota.
     pub fn within_quota(self) -> bool {
-        self.bytes <= AUTHOR_BYTES_MAX && self.declarations <= AUTHOR_DECLARATIONS_MAX
+        self.past_quota().is_none()
     }
 }
 

@@ -267,15 +267,10 @@ fn plan<S: ChainStore>(store: &S, entry: Entry) -> Result<(Ingested, WriteBatch)
 /// links now, and at worst (every entry of its gap a largest declaration)
 /// when it waits for predecessors, so that what is held can always link.
 fn fits(usage: Usage, entry: &Entry, linked: bool, head: u64) -> Result<(), Rejected> {
-    let after = usage.plus(entry);
     if linked {
-        return match (
-            after.bytes <= super::AUTHOR_BYTES_MAX,
-            after.declarations <= super::AUTHOR_DECLARATIONS_MAX,
-        ) {
-            (true, true) => Ok(()),
-            (false, _) => Err(Rejected::OverQuota(Quota::Bytes)),
-            (_, false) => Err(Rejected::OverQuota(Quota::Declarations)),
+        return match usage.plus(entry).past_quota() {
+            None => Ok(()),
+            Some(quota) => Err(Rejected::OverQuota(quota)),
         };
     }
     let gap = entry.seq().saturating_sub(head).saturating_sub(1);
