@@ -179,9 +179,8 @@ impl<S: EntryStore> Replicator<S> {
                 .map_err(WriteError::Store)?;
             return Err(WriteError::Refused(refused));
         }
-        if log::may_grant(&entry) {
-            self.retry_aside().map_err(WriteError::Store)?;
-        }
+        self.settle([(entry.clone(), outcome)])
+            .map_err(WriteError::Store)?;
         self.outbox.push_back(Action::Applied(vec![entry.id()]));
         self.outbox.push_back(Action::Publish {
             bytes: entry.to_wire(),
@@ -327,13 +326,6 @@ impl<S: EntryStore> Replicator<S> {
         offered: impl IntoIterator<Item = (Entry, log::Ingested)>,
     ) -> Result<(), S::Error> {
         let taken = self.aside.settle(&mut self.store, self.now, offered)?;
-        self.took_from_aside(taken);
-        Ok(())
-    }
-
-    /// Offers every entry held aside to the log again.
-    fn retry_aside(&mut self) -> Result<(), S::Error> {
-        let taken = self.aside.offer_again(&mut self.store, self.now)?;
         self.took_from_aside(taken);
         Ok(())
     }
