@@ -167,10 +167,10 @@ impl Builds {
                 platform: cell.platform,
             };
             let me = PublicKey::from(self.key.verifying_key());
-            let sole = match self.builders.get(&cell.project) {
-                Some(Builders::Only(keys)) => keys.len() == 1 && keys.contains(&me),
-                _ => false,
-            };
+            let sole = self
+                .builders
+                .get(&cell.project)
+                .is_some_and(|builders| builders.only(&me));
             let input = ClaimInput::Wanted {
                 cell: key,
                 builds: cell.builds,

@@ -39,6 +39,12 @@ impl Builders {
             Builders::Only(keys) => keys.contains(key),
         }
     }
+
+    /// Whether `key` is the only key whose results count: nobody can bid
+    /// against it, so it claims without a bid window.
+    pub fn only(&self, key: &PublicKey) -> bool {
+        matches!(self, Builders::Only(keys) if keys.len() == 1 && keys.contains(key))
+    }
 }
 
 impl<'a> Policy<'a> {
