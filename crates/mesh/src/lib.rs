@@ -66,6 +66,7 @@ mod behaviour;
 mod codec;
 mod event_loop;
 mod keys;
+mod tcp;
 
 use behaviour::{BehaviourConfig, MeshBehaviour};
 pub use buildmesh_protocol::PublicKey;
@@ -73,7 +74,7 @@ use buildmesh_protocol::{REQUEST_BYTES_MAX, RESPONSE_BYTES_MAX};
 use event_loop::{Command, EventLoop};
 use libp2p::metrics::Metrics;
 use libp2p::multiaddr::Protocol;
-use libp2p::{Multiaddr, PeerId, SwarmBuilder, identity, noise, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, SwarmBuilder, identity};
 use prometheus_client::registry::Registry;
 use std::fmt;
 use std::sync::Arc;
@@ -460,13 +461,9 @@ pub async fn start(
     let mut registry = Registry::with_prefix("libp2p");
     let mut swarm = SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .map_err(|e| MeshError::Transport(e.to_string()))?
         .with_quic()
+        .with_other_transport(tcp::transport)
+        .map_err(|e| MeshError::Transport(e.to_string()))?
         .with_bandwidth_metrics(&mut registry)
         .with_behaviour(|key| MeshBehaviour::new(key, &behaviour_config))
         .map_err(|e| MeshError::Transport(e.to_string()))?

@@ -224,6 +224,33 @@ mod connect {
         b.connected_to(a.key).await;
     }
 
+    /// Two nodes that dial each other at the same moment still connect.
+    /// With libp2p's default port reuse both dials left from the listen
+    /// ports, TCP joined them into one connection with two dialers, the
+    /// handshake failed, and the retries crossed again (about one pair in
+    /// a few hundred, and far more often under load). Many pairs, on two
+    /// threads so that the dials really race.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn crossed_dials_connect() {
+        init_tracing();
+        for pair in 0..100u8 {
+            let seed = 20 + pair * 2;
+            let mut a = node("a", seed, config(seed, &[])).await;
+            let b = node("b", seed + 1, config(seed + 1, &[])).await;
+            let (a_mesh, b_mesh) = (a.mesh.clone(), b.mesh.clone());
+            let (a_addr, b_addr) = (a.addr.clone(), b.addr.clone());
+            let (from_a, from_b) = tokio::join!(
+                tokio::spawn(async move { a_mesh.dial(b_addr).await }),
+                tokio::spawn(async move { b_mesh.dial(a_addr).await }),
+            );
+            // The later of the two dials may find the peer connected already.
+            let _ = (from_a.unwrap(), from_b.unwrap());
+            a.connected_to(b.key).await;
+            a.mesh.shutdown().await;
+            b.mesh.shutdown().await;
+        }
+    }
+
     #[tokio::test]
     async fn dial_connects_and_bad_addresses_are_named() {
         init_tracing();
