@@ -1,17 +1,29 @@
 //! The task that owns the swarm: turns swarm events into [`MeshEvent`]s and
 //! [`Command`]s into swarm calls.
 //!
-//! One `tokio::select!` over three sources: the swarm, the command channel
-//! and a timer that lifts expired bans. No branch blocks on anything but
-//! the event channel: when the node does not keep up with events, the loop
-//! waits for room (`send().await`), which stops it polling the swarm, which
-//! in turn stops reading from peers. That is deliberate backpressure; the
-//! alternative, dropping events, would lose requests and gossip silently.
+//! One `tokio::select!` over the swarm, the command channel, room in the
+//! event channel and two timers (lifting expired bans, redialing bootstrap
+//! peers). No branch awaits anything once it is chosen: every handler runs
+//! to completion without yielding.
+//!
+//! Events go out without waiting (`try_reserve`); what does not fit waits
+//! in `held`, oldest first, and a branch enabled only while `held` is not
+//! empty sends its front when the node makes room. Once [`EVENTS_HELD_MAX`] events are held, the swarm
+//! branch is disabled: the loop stops reading from peers, which is the
+//! backpressure (dropping events instead would lose requests and gossip
+//! silently). Commands are read and answered all the while. An earlier
+//! version awaited room in the event channel inside the swarm branch, and
+//! that deadlocked: the node awaited the answer to a command (`publish`)
+//! before reading further events, while the loop, stuck on the full
+//! channel, read no commands.
 
 use crate::behaviour::{
     BIDS_TOPIC, ENTRIES_TOPIC, KAD_PROTOCOL, MeshBehaviour, MeshBehaviourEvent,
 };
-use crate::{Acceptance, BAN_DURATION, MeshError, MeshEvent, MeshInfo, PublicKey, Topic, keys};
+use crate::{
+    Acceptance, BAN_DURATION, EVENTS_HELD_MAX, MeshError, MeshEvent, MeshInfo, PublicKey, Topic,
+    keys,
+};
 use futures::StreamExt;
 use libp2p::metrics::{Metrics, Recorder};
 use libp2p::multiaddr::Protocol;
@@ -19,8 +31,9 @@ use libp2p::request_response::{self, InboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, DialError, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify, kad, mdns};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, info, trace, warn};
@@ -82,6 +95,9 @@ pub(crate) struct EventLoop {
     swarm: Swarm<MeshBehaviour>,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<MeshEvent>,
+    /// Events waiting for room in `events`, oldest first; at most
+    /// [`EVENTS_HELD_MAX`], because the swarm is not polled at that many.
+    held: VecDeque<MeshEvent>,
     /// The receiver is gone: events are discarded.
     events_closed: bool,
     /// Connected ed25519 peers.
@@ -109,6 +125,7 @@ impl EventLoop {
             swarm,
             commands,
             events,
+            held: VecDeque::new(),
             events_closed: false,
             peers: BTreeMap::new(),
             inbound: HashMap::new(),
@@ -148,8 +165,17 @@ impl EventLoop {
         let mut redial = tokio::time::interval(BOOTSTRAP_REDIAL);
         redial.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let done = loop {
+            let swarm_open = self.held.len() < EVENTS_HELD_MAX;
+            let holding = !self.held.is_empty();
             tokio::select! {
-                event = self.swarm.select_next_some() => self.on_swarm_event(event).await,
+                event = self.swarm.select_next_some(), if swarm_open => self.on_swarm_event(event),
+                open = send_held(&self.events, &mut self.held), if holding => {
+                    if open {
+                        self.deliver_held();
+                    } else {
+                        self.events_gone();
+                    }
+                }
                 command = self.commands.recv() => match command {
                     None => break None,
                     Some(Command::Shutdown { done }) => break Some(done),
@@ -167,15 +193,48 @@ impl EventLoop {
         }
     }
 
-    async fn emit(&mut self, event: MeshEvent) {
+    /// Queues `event` behind those held and sends what fits; never waits.
+    fn emit(&mut self, event: MeshEvent) {
         if self.events_closed {
             trace!(?event, "event discarded");
             return;
         }
-        if self.events.send(event).await.is_err() {
-            self.events_closed = true;
-            warn!("the mesh event receiver is gone; discarding events from now on");
+        self.held.push_back(event);
+        self.deliver_held();
+    }
+
+    /// Sends held events, oldest first, while the channel has room.
+    fn deliver_held(&mut self) {
+        while !self.held.is_empty() {
+            match self.events.try_reserve() {
+                Ok(permit) => {
+                    if let Some(event) = self.held.pop_front() {
+                        permit.send(event);
+                    }
+                }
+                Err(TrySendError::Full(())) => {
+                    if self.held.len() >= EVENTS_HELD_MAX {
+                        debug!(
+                            held = self.held.len(),
+                            "event channel full: not reading from peers until the node reads"
+                        );
+                    }
+                    return;
+                }
+                Err(TrySendError::Closed(())) => break,
+            }
         }
+        if self.events.is_closed() {
+            self.events_gone();
+        }
+    }
+
+    fn events_gone(&mut self) {
+        self.held.clear();
+        if std::mem::replace(&mut self.events_closed, true) {
+            return;
+        }
+        warn!("the mesh event receiver is gone; discarding events from now on");
     }
 
     fn on_command(&mut self, command: Command) {
@@ -328,14 +387,14 @@ impl EventLoop {
         });
     }
 
-    async fn on_swarm_event(&mut self, event: SwarmEvent<MeshBehaviourEvent>) {
+    fn on_swarm_event(&mut self, event: SwarmEvent<MeshBehaviourEvent>) {
         self.metrics.record(&event);
         match event {
-            SwarmEvent::Behaviour(event) => self.on_behaviour_event(event).await,
+            SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
             SwarmEvent::NewListenAddr { address, .. } => {
                 info!(%address, "listening");
                 self.listen.push(address.clone());
-                self.emit(MeshEvent::Listening(address.to_string())).await;
+                self.emit(MeshEvent::Listening(address.to_string()));
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => {
                 debug!(%address, "listen address expired");
@@ -363,7 +422,7 @@ impl EventLoop {
                 if num_established.get() == 1 {
                     self.peers.insert(key, peer_id);
                     info!(peer = %key.short(), "peer connected");
-                    self.emit(MeshEvent::PeerConnected(key)).await;
+                    self.emit(MeshEvent::PeerConnected(key));
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -384,7 +443,7 @@ impl EventLoop {
                 };
                 if self.peers.remove(&key).is_some() {
                     info!(peer = %key.short(), "peer disconnected");
-                    self.emit(MeshEvent::PeerDisconnected(key)).await;
+                    self.emit(MeshEvent::PeerDisconnected(key));
                 }
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
@@ -399,7 +458,7 @@ impl EventLoop {
         }
     }
 
-    async fn on_behaviour_event(&mut self, event: MeshBehaviourEvent) {
+    fn on_behaviour_event(&mut self, event: MeshBehaviourEvent) {
         match event {
             MeshBehaviourEvent::Blocked(never) => match never {},
             MeshBehaviourEvent::Limits(never) => match never {},
@@ -417,9 +476,9 @@ impl EventLoop {
             }
             MeshBehaviourEvent::Gossipsub(event) => {
                 self.metrics.record(&event);
-                self.on_gossipsub(event).await;
+                self.on_gossipsub(event);
             }
-            MeshBehaviourEvent::Sync(event) => self.on_sync(event).await,
+            MeshBehaviourEvent::Sync(event) => self.on_sync(event),
             MeshBehaviourEvent::Mdns(event) => self.on_mdns(event),
         }
     }
@@ -438,7 +497,7 @@ impl EventLoop {
         }
     }
 
-    async fn on_gossipsub(&mut self, event: gossipsub::Event) {
+    fn on_gossipsub(&mut self, event: gossipsub::Event) {
         match event {
             gossipsub::Event::Message {
                 propagation_source,
@@ -473,8 +532,7 @@ impl EventLoop {
                     source,
                     message: message_id.0,
                     bytes: message.data,
-                })
-                .await;
+                });
             }
             gossipsub::Event::Subscribed { peer_id, topic } => {
                 debug!(peer = %peer_id, %topic, "peer subscribed");
@@ -492,7 +550,7 @@ impl EventLoop {
         }
     }
 
-    async fn on_sync(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
+    fn on_sync(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
         match event {
             request_response::Event::Message {
                 peer,
@@ -523,23 +581,21 @@ impl EventLoop {
                             peer: key,
                             id,
                             bytes: request,
-                        })
-                        .await;
+                        });
                     }
                     request_response::Message::Response { response, .. } => {
                         debug!(peer = %key.short(), len = response.len(), "sync response received");
                         self.emit(MeshEvent::Response {
                             peer: key,
                             bytes: response,
-                        })
-                        .await;
+                        });
                     }
                 }
             }
             request_response::Event::OutboundFailure { peer, error, .. } => {
                 debug!(%peer, %error, "sync request failed");
                 if let Some(key) = keys::public_key(&peer) {
-                    self.emit(MeshEvent::RequestFailed(key)).await;
+                    self.emit(MeshEvent::RequestFailed(key));
                 }
             }
             request_response::Event::InboundFailure {
@@ -601,6 +657,19 @@ fn on_kad(event: kad::Event) {
         },
         other => trace!(?other, "kademlia event"),
     }
+}
+
+/// Waits for room in `events`, then sends the oldest held event; false if
+/// the receiver is gone. Cancel-safe: an event leaves `held` only once its
+/// room is reserved, and then without awaiting.
+async fn send_held(events: &mpsc::Sender<MeshEvent>, held: &mut VecDeque<MeshEvent>) -> bool {
+    let Ok(permit) = events.reserve().await else {
+        return false;
+    };
+    if let Some(event) = held.pop_front() {
+        permit.send(event);
+    }
+    true
 }
 
 /// The gossipsub topic name of `topic`.

@@ -26,9 +26,12 @@
 //!    event loop; it returns a cloneable [`MeshClient`] and the receiver of
 //!    [`MeshEvent`]s.
 //! 2. Read events without stalling. The channel is bounded
-//!    ([`EVENTS_CAPACITY`]); when it is full the event loop waits for room,
-//!    so a slow reader slows the whole mesh down (backpressure) rather than
-//!    losing events.
+//!    ([`MeshConfig::events_capacity`]); when it is full the event loop
+//!    holds up to [`EVENTS_HELD_MAX`] more and then stops reading from
+//!    peers until there is room, so a slow reader slows the mesh down
+//!    (backpressure) rather than losing events. [`MeshClient`] calls are
+//!    answered all the while: awaiting one (such as [`MeshClient::publish`])
+//!    between two reads of the events never deadlocks.
 //! 3. Answer what needs an answer:
 //!    - [`MeshEvent::Request`] with [`MeshClient::respond`] (same `id`)
 //!      before the request timeout, or the requester sees a failure;
@@ -81,11 +84,21 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-/// Capacity of the [`MeshEvent`] channel returned by [`start`].
+/// Default capacity of the [`MeshEvent`] channel returned by [`start`]
+/// ([`MeshConfig::events_capacity`]).
 pub const EVENTS_CAPACITY: usize = 1024;
 
-/// Capacity of the command channel behind [`MeshClient`]; a caller waits
-/// when the event loop is this far behind.
+/// How many events the event loop holds, beyond the channel's capacity,
+/// while the node is not reading. At this many it stops polling the swarm
+/// (so peers are slowed down, not dropped) until the node reads one; each
+/// swarm event makes at most one [`MeshEvent`], so it never holds more.
+/// Small, because the channel is the real buffer: this only lets the loop
+/// finish with the swarm event in hand and keep answering commands.
+pub const EVENTS_HELD_MAX: usize = 16;
+
+/// Default capacity of the command channel behind [`MeshClient`]
+/// ([`MeshConfig::commands_capacity`]); a caller waits when the event loop
+/// is this far behind.
 pub const COMMANDS_CAPACITY: usize = 256;
 
 /// Largest payload [`MeshClient::publish`] takes, bytes (63 KiB).
@@ -125,11 +138,19 @@ pub struct MeshConfig {
     /// How long an outbound sync request may take, and how long an inbound
     /// one waits for [`MeshClient::respond`]. Default 30 s.
     pub request_timeout: Duration,
+    /// Capacity of the [`MeshEvent`] channel. Default [`EVENTS_CAPACITY`];
+    /// 0 is taken as 1.
+    pub events_capacity: usize,
+    /// Capacity of the command channel behind [`MeshClient`]. Default
+    /// [`COMMANDS_CAPACITY`]; 0 is taken as 1.
+    pub commands_capacity: usize,
 }
 
 impl MeshConfig {
     /// The defaults with `key`: listen on 127.0.0.1, any free TCP port; no
-    /// bootstrap peers; no mDNS; 60 s idle timeout; 30 s request timeout.
+    /// bootstrap peers; no mDNS; 60 s idle timeout; 30 s request timeout;
+    /// channels of [`EVENTS_CAPACITY`] events and [`COMMANDS_CAPACITY`]
+    /// commands.
     pub fn new(key: [u8; 32]) -> Self {
         MeshConfig {
             key,
@@ -149,6 +170,8 @@ impl Default for MeshConfig {
             mdns: false,
             idle_timeout: Duration::from_secs(60),
             request_timeout: Duration::from_secs(30),
+            events_capacity: EVENTS_CAPACITY,
+            commands_capacity: COMMANDS_CAPACITY,
         }
     }
 }
@@ -162,6 +185,8 @@ impl fmt::Debug for MeshConfig {
             .field("mdns", &self.mdns)
             .field("idle_timeout", &self.idle_timeout)
             .field("request_timeout", &self.request_timeout)
+            .field("events_capacity", &self.events_capacity)
+            .field("commands_capacity", &self.commands_capacity)
             .finish()
     }
 }
@@ -477,8 +502,9 @@ pub async fn start(
         })?;
     }
 
-    let (commands, command_rx) = mpsc::channel(COMMANDS_CAPACITY);
-    let (event_tx, events) = mpsc::channel(EVENTS_CAPACITY);
+    // tokio's channels panic on a capacity of 0.
+    let (commands, command_rx) = mpsc::channel(config.commands_capacity.max(1));
+    let (event_tx, events) = mpsc::channel(config.events_capacity.max(1));
     let metrics = Metrics::new(&mut registry);
     let mut event_loop = EventLoop::new(swarm, command_rx, event_tx, metrics);
     event_loop.bootstrap(bootstrap);

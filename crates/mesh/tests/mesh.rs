@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use buildmesh_mesh::{
-    Acceptance, GOSSIP_BYTES_MAX, MeshClient, MeshConfig, MeshError, MeshEvent, PublicKey, Topic,
-    start,
+    Acceptance, EVENTS_HELD_MAX, GOSSIP_BYTES_MAX, MeshClient, MeshConfig, MeshError, MeshEvent,
+    PublicKey, Topic, start,
 };
 use ed25519_dalek::SigningKey;
 use std::time::Duration;
@@ -523,5 +523,93 @@ mod line {
         let (_, source, _, got) = c.gossip().await;
         assert_eq!(source, a.key);
         assert_eq!(got, good, "C's first gossip is the accepted message");
+    }
+}
+
+mod stall {
+    //! A node that stops reading its events: the mesh holds what it must,
+    //! stops reading from peers, and still answers every command.
+
+    use super::*;
+
+    /// The stalled node's event channel: tiny, so a flood fills it at once.
+    const CAPACITY: usize = 2;
+
+    /// How many gossip messages `node`'s event loop has taken from the
+    /// swarm, from libp2p's metrics (readable without the event loop).
+    fn gossip_taken(node: &Node) -> usize {
+        node.mesh
+            .metrics_text()
+            .lines()
+            .filter_map(|line| line.split_once(' '))
+            .find(|(name, _)| name.ends_with("gossipsub_messages_total"))
+            .and_then(|(_, count)| count.trim().parse().ok())
+            .expect("libp2p's gossipsub message counter")
+    }
+
+    #[tokio::test]
+    async fn commands_are_answered_while_nobody_reads_events() {
+        init_tracing();
+        let mut tiny = config(111, &[]);
+        tiny.events_capacity = CAPACITY;
+        tiny.commands_capacity = 1;
+        let mut a = node("a", 111, tiny).await;
+        let mut b = node("b", 112, config(112, &[&a])).await;
+        a.connected_to(b.key).await;
+        b.connected_to(a.key).await;
+        // b's gossip reaches a, then a's channel is emptied.
+        let (_, _, message, _) = publish_until_received(&b, &mut a, b"first").await;
+        a.mesh
+            .report(message, b.key, Acceptance::Accept)
+            .await
+            .unwrap();
+        while a.events.try_recv().is_ok() {}
+        let before = gossip_taken(&a);
+
+        // a reads no events while b sends more than a's channel and its
+        // event loop can hold.
+        let flood: Vec<Vec<u8>> = (0..CAPACITY + EVENTS_HELD_MAX + 10)
+            .map(|i| format!("flood {i}").into_bytes())
+            .collect();
+        for bytes in &flood {
+            b.mesh.publish(Topic::Entries, bytes.clone()).await.unwrap();
+        }
+        // Once a's loop has taken a message its full channel has no room
+        // for, a loop that awaited room would answer no command any more.
+        let give_up = Instant::now() + DEADLINE;
+        while gossip_taken(&a) <= before + CAPACITY {
+            assert!(Instant::now() < give_up, "a took too few of b's messages");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let bound = Duration::from_secs(3);
+        let info = timeout(bound, a.mesh.info())
+            .await
+            .expect("info stalled behind the full event channel")
+            .unwrap();
+        assert_eq!(info.peers, vec![b.key]);
+        timeout(bound, a.mesh.publish(Topic::Entries, b"from a".to_vec()))
+            .await
+            .expect("publish stalled behind the full event channel")
+            .unwrap();
+        let taken = gossip_taken(&a) - before;
+        assert!(
+            taken <= CAPACITY + EVENTS_HELD_MAX,
+            "a kept reading from b with its channel full: {taken} messages taken"
+        );
+
+        // Read again, every message arrives: none was dropped.
+        let mut got = Vec::new();
+        while got.len() < flood.len() {
+            let (from, _, message, bytes) = a.gossip().await;
+            a.mesh
+                .report(message, from, Acceptance::Accept)
+                .await
+                .unwrap();
+            got.push(bytes);
+        }
+        got.sort();
+        let mut sent = flood;
+        sent.sort();
+        assert_eq!(got, sent);
     }
 }
