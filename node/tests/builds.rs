@@ -512,6 +512,9 @@ fn a_running_build_streams_its_output_live() {
         |c| c["status"] == "building",
     );
     assert!(building["results"].as_array().unwrap().is_empty());
+    // The status counts the node's own claim as soon as it is written.
+    let status = node.status();
+    assert_eq!(status["entries"], status["digest_entries"], "{status}");
     let mut stream = std::net::TcpStream::connect(&node.http).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_millis(200)))

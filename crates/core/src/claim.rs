@@ -56,6 +56,10 @@ pub struct ClaimerConfig {
     pub claim_grace_ms: u64,
     /// Builds this node runs at once.
     pub builds_max: u32,
+    /// How long a node told [`ClaimInput::WaitingForPeers`] holds its bids
+    /// for its first sync, ms: a node restarting from a stale log would
+    /// otherwise bid for cells its peers built while it was down.
+    pub catch_up_ms: u64,
 }
 
 impl Default for ClaimerConfig {
@@ -67,6 +71,7 @@ impl Default for ClaimerConfig {
             renew_ms: lease_ms / 3,
             claim_grace_ms: 2_000,
             builds_max: 1,
+            catch_up_ms: 5_000,
         }
     }
 }
@@ -106,6 +111,8 @@ pub struct Claimer {
     outbox: VecDeque<ClaimAction>,
     load: u32,
     stats: ClaimerStats,
+    /// No bids before this: the node waits for its first sync.
+    quiet_until: Option<Timestamp>,
 }
 
 impl Claimer {
@@ -129,6 +136,7 @@ impl Claimer {
             outbox: VecDeque::new(),
             load: 0,
             stats: ClaimerStats::default(),
+            quiet_until: None,
         }
     }
 
@@ -178,6 +186,18 @@ impl Claimer {
             ClaimInput::Bid(bid) => self.bid_received(now, bid),
             ClaimInput::BuildEnded(cell) => self.build_ended(now, &cell),
             ClaimInput::Tick => self.tick(now),
+            ClaimInput::WaitingForPeers => {
+                self.quiet_until = Some(now.plus_ms(self.config.catch_up_ms));
+            }
+            ClaimInput::CaughtUp => self.end_quiet(now),
+        }
+    }
+
+    /// Bids may go out again: every cell that waited is reconsidered,
+    /// longest waiting first.
+    fn end_quiet(&mut self, now: Timestamp) {
+        if self.quiet_until.take().is_some() {
+            self.load_freed(now);
         }
     }
 
@@ -188,11 +208,17 @@ impl Claimer {
 
     /// When to feed [`ClaimInput::Tick`] next.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.timers.next()
+        match (self.timers.next(), self.quiet_until) {
+            (Some(timer), Some(quiet)) => Some(timer.min(quiet)),
+            (timer, quiet) => timer.or(quiet),
+        }
     }
 
     /// Fires every timer due by `now`, earliest first.
     fn tick(&mut self, now: Timestamp) {
+        if self.quiet_until.is_some_and(|until| until <= now) {
+            self.end_quiet(now);
+        }
         while let Some((id, timer)) = self.timers.pop_due(now) {
             match timer {
                 Timer::SendBid => self.send_bid(now, id),

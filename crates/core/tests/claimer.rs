@@ -683,3 +683,46 @@ fn the_only_builder_claims_without_a_window() {
         "{actions:?}"
     );
 }
+
+/// Issue 14 item 7: a node that restarts with peers to reach bids nothing
+/// until its first sync (or until `catch_up_ms`), so what its peers built
+/// while it was down reaches it before it claims the same cells.
+#[test]
+fn a_restarted_node_waits_for_its_first_sync_before_bidding() {
+    let bids = |net: &Net| net.when(|a| matches!(a, ClaimAction::SendBid(_))).len();
+
+    // Caught up by a sync that brings the cell's result: never built here.
+    let mut net = Net::new(&["alice"], config());
+    net.send("alice", 0, ClaimInput::WaitingForPeers);
+    net.want(&cell(1), 1, Timestamp(0));
+    net.run_for(1_000);
+    assert_eq!(bids(&net), 0, "no bid while waiting for peers");
+    let built_elsewhere = ClaimInput::Finished {
+        cell: cell(1),
+        builder: key("bob"),
+        at: net.now,
+    };
+    net.send("alice", 0, built_elsewhere);
+    net.send("alice", 0, ClaimInput::CaughtUp);
+    net.run_for(10_000);
+    assert_eq!(bids(&net), 0, "the sync brought the result");
+    assert!(net.starts(&cell(1)).is_empty());
+
+    // Caught up with nothing new: it bids and builds at once.
+    let mut net = Net::new(&["alice"], config());
+    net.send("alice", 0, ClaimInput::WaitingForPeers);
+    net.want(&cell(2), 1, Timestamp(0));
+    net.run_for(1_000);
+    net.send("alice", 0, ClaimInput::CaughtUp);
+    net.run_for(200);
+    assert_eq!(net.building(&cell(2)), ["alice"], "built after the sync");
+
+    // No peer answers: it waits `catch_up_ms` and no longer.
+    let mut net = Net::new(&["alice"], config());
+    net.send("alice", 0, ClaimInput::WaitingForPeers);
+    net.want(&cell(3), 1, Timestamp(0));
+    net.run_for(config().catch_up_ms - 1);
+    assert_eq!(bids(&net), 0);
+    net.run_for(200);
+    assert_eq!(net.building(&cell(3)), ["alice"], "built after the wait");
+}

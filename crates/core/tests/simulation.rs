@@ -83,6 +83,7 @@ impl World {
                 renew_ms: 10_000,
                 claim_grace_ms: 2_000,
                 builds_max: 1,
+                catch_up_ms: 5_000,
             },
         }
     }

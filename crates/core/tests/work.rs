@@ -5,7 +5,9 @@ mod fixtures;
 
 use buildmesh_core::log::{self, MemStore};
 use buildmesh_core::view::{Acceptance, Verdict, work};
-use buildmesh_protocol::{Body, BuilderPolicy, ProjectId, PublicKey, Timestamp};
+use buildmesh_protocol::{
+    Body, BuilderPolicy, ForceBuild, ForceTarget, Outcome, ProjectId, PublicKey, Timestamp,
+};
 use fixtures::{announce, commit, declaration, writer};
 use std::collections::BTreeSet;
 
@@ -135,4 +137,64 @@ fn a_project_not_accepted_gets_no_watch_and_no_cell_but_is_named_once() {
     let found = work(&store, &me, &linux, &by_maintainer, 50).unwrap();
     assert!(found.wanted.is_empty());
     assert_eq!(found.declined[0].verdict, Verdict::NeedsSandbox);
+}
+
+/// Issue 14 item 7: a force on a commit older than the newest
+/// `commits_max` announcements is answered by the results written after
+/// it, so it is built once per force, not after every restart.
+#[test]
+fn a_force_on_an_old_commit_is_settled_by_its_result() {
+    let mut maintainer = writer("maintainer");
+    let mut builder = writer("builder");
+    let owner: PublicKey = maintainer.author();
+    let project = ProjectId::derive(&owner, "demo");
+    let mut store = MemStore::default();
+    let mut at = 0;
+    let mut put = |store: &mut MemStore, writer: &mut log::ChainWriter, body: Body| {
+        at += 1;
+        log::insert(store, writer.write(Timestamp(at), body).unwrap()).unwrap();
+    };
+    put(
+        &mut store,
+        &mut maintainer,
+        declaration(&["linux"], BuilderPolicy::Open, 1),
+    );
+    for n in 0..60 {
+        put(&mut store, &mut maintainer, announce(project, n));
+        put(
+            &mut store,
+            &mut builder,
+            fixtures::result(project, n, "linux", Outcome::Passed),
+        );
+    }
+    let linux: BTreeSet<String> = ["linux".to_string()].into();
+    let accept = Acceptance::only(project);
+    let old = commit(2);
+    let wants_old = |store: &MemStore| {
+        let found = work(store, &owner, &linux, &accept, 50).unwrap();
+        let cell = found.wanted.iter().find(|c| c.commit == old).cloned();
+        (cell.is_some(), found.waiting())
+    };
+    assert_eq!(wants_old(&store), (false, 0), "outside the window, built");
+
+    put(&mut store, &mut maintainer, force(project, 2));
+    assert_eq!(wants_old(&store), (true, 1), "forced: wanted again");
+    put(
+        &mut store,
+        &mut builder,
+        fixtures::result(project, 2, "linux", Outcome::Failed),
+    );
+    assert_eq!(wants_old(&store), (true, 0), "the new result settles it");
+
+    put(&mut store, &mut maintainer, force(project, 2));
+    assert_eq!(wants_old(&store), (true, 1), "a second force, one more");
+}
+
+fn force(project: ProjectId, n: u8) -> Body {
+    Body::Force(ForceBuild {
+        project,
+        target: ForceTarget::Commit(commit(n)),
+        platforms: Vec::new(),
+        reason: "again".into(),
+    })
 }

@@ -244,6 +244,18 @@ impl Builds {
         let _ = self.poke.try_send(());
     }
 
+    /// The node started with peers to reach: no bids until its first
+    /// sync, or for at most the claimer's `catch_up_ms`.
+    pub fn wait_for_peers(&mut self, now: Timestamp) {
+        self.claimer.handle(now, ClaimInput::WaitingForPeers);
+    }
+
+    /// The node's first sync with a peer completed.
+    pub fn caught_up(&mut self, now: Timestamp) -> Vec<Errand> {
+        self.claimer.handle(now, ClaimInput::CaughtUp);
+        self.drain(now)
+    }
+
     /// Time passed.
     pub fn tick(&mut self, now: Timestamp) -> Vec<Errand> {
         self.claimer.handle(now, ClaimInput::Tick);

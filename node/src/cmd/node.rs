@@ -85,8 +85,13 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
         while replicator.poll_action().is_some() {}
     }
     let (live, _) = broadcast::channel(buildmesh_http::live::LIVE_CHUNKS);
-    let (builds, new_commits, builds_done) =
+    let (mut builds, new_commits, builds_done) =
         start_builds(&config, &isolation, builds_key, live.clone())?;
+    if !config.bootstrap.is_empty() {
+        // Its log may be stale (a restart, a long partition): what its
+        // peers built meanwhile comes with the first sync.
+        builds.wait_for_peers(crate::clock::now());
+    }
 
     let (status, status_rx) = watch::channel(NodeStatus {
         public_key: public.to_string(),
@@ -141,6 +146,7 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
         report: config.report,
         views,
         work: work_rx,
+        caught_up: config.bootstrap.is_empty(),
         schedules: Schedules::new(
             config.maintainer_key.clone(),
             config.schedules.clone(),

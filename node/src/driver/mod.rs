@@ -61,6 +61,9 @@ pub struct Driver {
     pub views: ViewsBump,
     /// The node's work, as the views thread last read it from the log.
     pub work: watch::Receiver<Option<Arc<Work>>>,
+    /// False until the first sync with a peer completes, for a node that
+    /// holds its bids until then (see `Builds::wait_for_peers`).
+    pub caught_up: bool,
 }
 
 impl Driver {
@@ -71,47 +74,59 @@ impl Driver {
             let wake = self.replicator.poll_timeout().map(instant_of);
             let builds_wake = self.builds.poll_timeout().map(instant_of);
             let schedule_wake = self.schedules.poll_timeout().map(instant_of);
-            tokio::select! {
+            // Every branch but a quiet mesh event may have changed what
+            // the status shows, the node's own writes included (a lone
+            // node hears no mesh event after them).
+            let refresh = tokio::select! {
                 event = self.events.recv() => match event {
-                    Some(event) => {
-                        if self.on_mesh(event).await? {
-                            self.refresh_status()?;
-                        }
-                    }
+                    Some(event) => self.on_mesh(event).await?,
                     None => break,
                 },
                 Some(command) = self.commands.recv() => {
                     self.on_command(command).await?;
-                    self.refresh_status()?;
+                    true
                 }
                 verified = self.verifier.next() => {
                     self.handle(verified?).await?;
-                    self.refresh_status()?;
+                    true
                 }
-                () = sleep_until(wake) => self.handle(Input::Tick).await?,
-                // Own writes change the status too: a lone node hears no
-                // mesh event that would refresh it.
+                () = sleep_until(wake) => {
+                    self.handle(Input::Tick).await?;
+                    true
+                }
                 Some(news) = self.new_commits.recv() => {
                     self.announce(news).await?;
-                    self.refresh_status()?;
+                    true
                 }
                 Some(done) = self.builds_done.recv() => {
                     self.build_done(done).await?;
-                    self.refresh_status()?;
+                    true
                 }
                 () = sleep_until(builds_wake) => {
                     let errands = self.builds.tick(clock::now());
                     self.run_errands(errands).await?;
-                    self.refresh_status()?;
+                    true
                 }
-                () = sleep_until(schedule_wake) => self.run_schedules().await?,
+                () = sleep_until(schedule_wake) => {
+                    self.run_schedules().await?;
+                    true
+                }
                 Ok(()) = self.work.changed() => {
                     let work = self.work.borrow_and_update().clone();
                     if let Some(work) = work {
                         self.apply_work(Work::clone(&work)).await?;
                     }
+                    true
                 }
                 () = &mut shutdown => break,
+            };
+            if refresh {
+                self.refresh_status()?;
+            }
+            if !self.caught_up && self.replicator.stats().last_sync_at.is_some() {
+                self.caught_up = true;
+                let errands = self.builds.caught_up(clock::now());
+                self.run_errands(errands).await?;
             }
         }
         self.builds.stop();

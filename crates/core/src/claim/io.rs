@@ -78,6 +78,14 @@ pub enum ClaimInput {
     /// arrive as [`ClaimInput::Finished`]). Not needed after
     /// [`ClaimAction::CancelBuild`], and ignored then.
     BuildEnded(CellKey),
+    /// The node started with peers it expects to reach: it sends no bid
+    /// until [`ClaimInput::CaughtUp`], or for at most
+    /// [`super::ClaimerConfig::catch_up_ms`], so that it does not bid for
+    /// cells built while it was away from what its log says yet.
+    WaitingForPeers,
+    /// The node completed a sync with a peer: its log is as current as
+    /// that peer's, and it bids again.
+    CaughtUp,
     /// Time passed; see [`super::Claimer::poll_timeout`]. Timers only fire
     /// here, never inside another input, so facts fed together are all
     /// seen before anything is decided on them.

@@ -43,7 +43,8 @@ impl Claimer {
         self.cells.get(&id).is_some_and(|cell| {
             let own_bid_here = matches!(cell.phase, Phase::Window(OwnBid::Pending | OwnBid::Sent));
             let reserved = self.open_bids().saturating_sub(u32::from(own_bid_here));
-            self.load.saturating_add(reserved) < self.config.builds_max
+            self.quiet_until.is_none()
+                && self.load.saturating_add(reserved) < self.config.builds_max
                 && cell.phase != Phase::Building
                 && !cell.finished_since(&self.me)
                 && cell.needed(now) > 0

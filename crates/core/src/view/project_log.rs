@@ -71,19 +71,30 @@ impl ProjectLog {
             .cloned()
             .collect();
         for commit in commits {
-            let entries = fetch(
-                store,
-                &IndexKey::Commit(project, &commit).prefix(),
-                false,
-                all,
-            )?;
-            let facts = entries
-                .iter()
-                .filter_map(|e| CellFact::of(e, &mut log.platforms))
-                .collect();
-            log.cells.insert(commit, facts);
+            log.load_cells(store, &commit)?;
         }
         Ok(log)
+    }
+
+    /// Reads the claims and results of `commit` if they are not read yet:
+    /// for a commit outside the announcement window that something else
+    /// (a force) makes wanted, so its want and its answers come from the
+    /// same place.
+    pub fn load_cells<S: EntryStore>(
+        &mut self,
+        store: &S,
+        commit: &CommitId,
+    ) -> Result<(), S::Error> {
+        if self.cells.contains_key(commit) {
+            return Ok(());
+        }
+        let prefix = IndexKey::Commit(&self.project, commit).prefix();
+        let facts = fetch(store, &prefix, false, usize::MAX)?
+            .iter()
+            .filter_map(|e| CellFact::of(e, &mut self.platforms))
+            .collect();
+        self.cells.insert(commit.clone(), facts);
+        Ok(())
     }
 
     /// Builds the log of `project` from any collection of entries (for

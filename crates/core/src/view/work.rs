@@ -162,13 +162,27 @@ pub fn work<S: EntryStore>(
             work.decline(&project, &policy, platforms, Verdict::NotABuilder);
             continue;
         }
-        let forces = fetch(
+        // The owner's newest forces, as many as announcements are read: a
+        // force older than that is as settled as an old commit.
+        let mut forces = fetch(
             store,
             &IndexKey::Forces(&project).prefix(),
             false,
             usize::MAX,
         )?;
+        forces.retain(|force| force.author() == policy.owner);
+        forces.sort_by_key(|force| std::cmp::Reverse((force.timestamp(), force.id())));
+        forces.truncate(commits_max);
         let wanted = wanted_cells(&log, &policy, &forces, platforms);
+        // A forced commit may be older than the announcements read: its
+        // claims and results are read too, or its force never settles.
+        let mut log = log;
+        for cell in &wanted {
+            log.load_cells(store, &cell.commit)?;
+        }
+        let Some(policy) = Policy::of(&log) else {
+            continue;
+        };
         work.events.extend(events(&log, &policy, &wanted));
         work.wanted.extend(wanted);
     }
