@@ -39,6 +39,10 @@ pub enum Errand {
     PublishBid(Vec<u8>),
     /// Write this body as the node's next entry.
     Write(Body),
+    /// Start building this cell ([`Builds::start_build`]). It follows the
+    /// cell's claim in the same list: carry errands out in order, and tell
+    /// [`Builds::claim_not_written`] instead if that claim was not written.
+    StartBuild(CellKey),
 }
 
 /// The building side of a node.
@@ -200,7 +204,7 @@ impl Builds {
             };
             self.claimer.handle(now, input);
         }
-        self.drain(now)
+        self.drain()
     }
 
     /// Says once at `info` (per project and reason) why a project that
@@ -253,13 +257,47 @@ impl Builds {
     /// The node's first sync with a peer completed.
     pub fn caught_up(&mut self, now: Timestamp) -> Vec<Errand> {
         self.claimer.handle(now, ClaimInput::CaughtUp);
-        self.drain(now)
+        self.drain()
+    }
+
+    /// Starts the build of `cell`, whose claim is written.
+    pub fn start_build(&mut self, now: Timestamp, cell: CellKey) -> Vec<Errand> {
+        let Some(repository) = self.repositories.get(&cell.project).cloned() else {
+            tracing::warn!(commit = %cell.commit, "no repository known for a cell");
+            // Let the claimer know, or it would renew a claim on a build
+            // that never runs.
+            return self.not_building(now, cell);
+        };
+        if self.report {
+            println!("building {} for {}", cell.commit.short(), cell.platform);
+        }
+        let name = (cell.project, cell.commit.clone(), cell.platform.clone());
+        if let Err(error) = self.executor.start(name, repository) {
+            tracing::error!(%error, "cannot start a build");
+            return self.not_building(now, cell);
+        }
+        Vec::new()
+    }
+
+    /// The claim on `cell` could not be written: it is not built here (a
+    /// build without its claim would be a build nobody else knows of).
+    pub fn claim_not_written(&mut self, now: Timestamp, cell: CellKey) -> Vec<Errand> {
+        tracing::error!(commit = %cell.commit, platform = %cell.platform,
+            "the claim was not written, so the cell is not built here");
+        self.not_building(now, cell)
+    }
+
+    /// Tells the claimer that `cell` will not be built here after all; it
+    /// does not bid for the cell again (another node builds it).
+    fn not_building(&mut self, now: Timestamp, cell: CellKey) -> Vec<Errand> {
+        self.claimer.handle(now, ClaimInput::BuildEnded(cell));
+        self.drain()
     }
 
     /// Time passed.
     pub fn tick(&mut self, now: Timestamp) -> Vec<Errand> {
         self.claimer.handle(now, ClaimInput::Tick);
-        self.drain(now)
+        self.drain()
     }
 
     /// A bid gossiped by `source`: `Err` if it is invalid (the sender is
@@ -287,7 +325,7 @@ impl Builds {
         // Only trusted bidders are remembered: anyone can mint keys.
         self.remember(now, bid);
         self.claimer.handle(now, ClaimInput::Bid(bid.clone()));
-        Ok(Some(self.drain(now)))
+        Ok(Some(self.drain()))
     }
 
     /// Our build of `cell` ended.
@@ -303,7 +341,7 @@ impl Builds {
             platform: cell.2.clone(),
         };
         self.claimer.handle(now, ClaimInput::BuildEnded(key));
-        self.drain(now)
+        self.drain()
     }
 
     /// Stops every build (the node is stopping).
@@ -312,7 +350,7 @@ impl Builds {
     }
 
     /// Carries out what the claimer asked; returns what needs the driver.
-    fn drain(&mut self, now: Timestamp) -> Vec<Errand> {
+    fn drain(&mut self) -> Vec<Errand> {
         let mut errands = Vec::new();
         while let Some(action) = self.claimer.poll_action() {
             match action {
@@ -331,23 +369,7 @@ impl Builds {
                         lease_expires,
                     })));
                 }
-                ClaimAction::StartBuild(cell) => {
-                    let Some(repository) = self.repositories.get(&cell.project).cloned() else {
-                        tracing::warn!(commit = %cell.commit, "no repository known for a cell");
-                        // Let the claimer know, or it would renew a claim on
-                        // a build that never runs.
-                        self.claimer.handle(now, ClaimInput::BuildEnded(cell));
-                        continue;
-                    };
-                    if self.report {
-                        println!("building {} for {}", cell.commit.short(), cell.platform);
-                    }
-                    let name = (cell.project, cell.commit.clone(), cell.platform.clone());
-                    if let Err(error) = self.executor.start(name, repository) {
-                        tracing::error!(%error, "cannot start a build");
-                        self.claimer.handle(now, ClaimInput::BuildEnded(cell));
-                    }
-                }
+                ClaimAction::StartBuild(cell) => errands.push(Errand::StartBuild(cell)),
                 ClaimAction::CancelBuild(cell) => {
                     self.executor
                         .cancel(&(cell.project, cell.commit, cell.platform));
@@ -361,5 +383,87 @@ impl Builds {
         SignedBid::sign(&self.key, bid)
             .map(|signed| signed.to_wire())
             .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use buildmesh_core::claim::ClaimerConfig;
+    use buildmesh_core::view::WantedCell;
+    use buildmesh_protocol::CommitId;
+    use executor::ExecutorConfig;
+    use tokio::sync::broadcast;
+
+    /// The builds of a node that is its project's only builder, with an
+    /// executor that runs nothing unless started.
+    fn builds(dir: &std::path::Path) -> (Builds, PublicKey) {
+        let key = SigningKey::from_bytes(&[9; 32]);
+        let me = PublicKey::from(key.verifying_key());
+        let platforms = BTreeSet::from(["linux".to_string()]);
+        let claimer = Claimer::new(ClaimerConfig::default(), me, platforms);
+        let config = ExecutorConfig {
+            mirrors: dir.join("mirrors"),
+            work: dir.join("work"),
+            caches: dir.join("caches"),
+            blobs: dir.join("blobs"),
+            allow_local_repositories: true,
+            sandbox: None,
+        };
+        let (done, _) = mpsc::channel(1);
+        let (live, _) = broadcast::channel(1);
+        let executor = Executor::new(config, done, live).unwrap();
+        let (watches, _) = watch::channel(Vec::new());
+        let (poke, _) = mpsc::channel(1);
+        (Builds::new(key, claimer, executor, watches, poke), me)
+    }
+
+    /// Issue 14: the claim is written before the build starts. The build
+    /// is an errand after the claim's, not something `apply_work` starts
+    /// on its own (this test has no runtime, so a build started there
+    /// would also panic).
+    #[test]
+    fn a_build_starts_only_after_its_claim_as_the_next_errand() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut builds, me) = builds(dir.path());
+        let project = ProjectId([1; 32]);
+        let cell = WantedCell {
+            project,
+            repository: "/nowhere".into(),
+            commit: CommitId::from_bytes(&[2; 20]).unwrap(),
+            platform: "linux".into(),
+            builds: 1,
+            since: Timestamp(0),
+        };
+        let work = Work {
+            wanted: vec![cell.clone()],
+            builders: BTreeMap::from([(project, Builders::Only(BTreeSet::from([me])))]),
+            ..Work::default()
+        };
+        let errands = builds.apply_work(Timestamp(1_000), work);
+        let key = CellKey {
+            project,
+            commit: cell.commit.clone(),
+            platform: "linux".into(),
+        };
+        match errands.as_slice() {
+            [
+                Errand::Write(Body::Claim(claim)),
+                Errand::StartBuild(started),
+            ] => {
+                assert_eq!((claim.commit.clone(), started), (cell.commit, &key));
+            }
+            other => panic!("expected the claim, then the build: {other:?}"),
+        }
+        assert_eq!(builds.load(), 1, "the slot is taken by the claim");
+
+        // The claim could not be written: the cell is given up here, and
+        // not claimed again.
+        let errands = builds.claim_not_written(Timestamp(1_001), key);
+        assert!(errands.is_empty(), "{errands:?}");
+        assert_eq!(builds.load(), 0);
+        assert!(builds.tick(Timestamp(60_000)).is_empty());
     }
 }

@@ -11,6 +11,7 @@ use buildmesh_core::replicator::WriteError;
 use buildmesh_core::view::Work;
 use buildmesh_mesh::{Acceptance, Topic};
 use buildmesh_protocol::{Body, CommitAnnouncement, Outcome, PublicKey};
+use std::collections::{BTreeSet, VecDeque};
 
 impl Driver {
     /// The views thread read the work from the log again: act on it.
@@ -112,13 +113,36 @@ impl Driver {
 
     pub(super) async fn run_errands(&mut self, errands: Vec<Errand>) -> Result<()> {
         let started = !errands.is_empty();
-        for errand in errands {
-            match errand {
+        let mut errands = VecDeque::from(errands);
+        // Cells whose claim this list failed to write: not built.
+        let mut unclaimed = BTreeSet::new();
+        while let Some(errand) = errands.pop_front() {
+            let more = match errand {
                 Errand::PublishBid(bytes) => {
                     tolerate(self.mesh.publish(Topic::Bids, bytes).await)?;
+                    Vec::new()
                 }
-                Errand::Write(body) => self.write(body).await?,
-            }
+                Errand::Write(body) => {
+                    let claimed = match &body {
+                        Body::Claim(c) => Some((c.project, c.commit.clone(), c.platform.clone())),
+                        _ => None,
+                    };
+                    if !self.write(body).await? {
+                        unclaimed.extend(claimed);
+                    }
+                    Vec::new()
+                }
+                Errand::StartBuild(cell) => {
+                    let now = clock::now();
+                    let key = (cell.project, cell.commit.clone(), cell.platform.clone());
+                    if unclaimed.contains(&key) {
+                        self.builds.claim_not_written(now, cell)
+                    } else {
+                        self.builds.start_build(now, cell)
+                    }
+                }
+            };
+            errands.extend(more);
         }
         if started {
             self.publish_load();
@@ -126,17 +150,21 @@ impl Driver {
         Ok(())
     }
 
-    /// Signs `body` as the node's next entry, stores it and publishes it.
-    async fn write(&mut self, body: Body) -> Result<()> {
+    /// Signs `body` as the node's next entry, stores it and publishes it;
+    /// false if it was not written (and is dropped).
+    async fn write(&mut self, body: Body) -> Result<bool> {
         match self.replicator.write(clock::now(), body) {
-            Ok(_) => self.carry_out().await,
+            Ok(_) => {
+                self.carry_out().await?;
+                Ok(true)
+            }
             Err(WriteError::Sign(error)) => {
                 tracing::error!(%error, "cannot sign an entry; it is dropped");
-                Ok(())
+                Ok(false)
             }
             Err(WriteError::Refused(error)) => {
                 tracing::error!(%error, "the log refused this node's own entry; it is dropped");
-                Ok(())
+                Ok(false)
             }
             Err(WriteError::Store(error)) => Err(error.into()),
         }
