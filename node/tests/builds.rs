@@ -231,6 +231,21 @@ command = "sleep 4; echo done"
         (1, 0)
     };
     nodes[victim].kill();
+    let killed = Instant::now();
+    let survivor_key = nodes[survivor].key();
+    wait_cell(
+        &nodes[survivor],
+        &project,
+        &commit,
+        "linux",
+        Duration::from_secs(60),
+        |c| c["claimed_by"]["builder"] == survivor_key.as_str(),
+    );
+    let taken = killed.elapsed();
+    eprintln!("SIGKILL to the other node's claim: {taken:?}");
+    // The connection dropped at once: the cell is taken over well before
+    // the victim's 30 s lease would have lapsed.
+    assert!(taken < Duration::from_secs(15), "{taken:?}");
     let done = wait_cell(
         &nodes[survivor],
         &project,
@@ -241,6 +256,35 @@ command = "sleep 4; echo done"
     );
     assert_eq!(done["status"], "passed", "{done}");
     assert_eq!(done["results"][0]["builder"], nodes[survivor].key());
+}
+
+/// Issue 14 item 4: a builder that is slow but alive (connected) keeps
+/// its cell past the time a lost one would lose it; nobody duplicates it.
+#[test]
+fn a_slow_builder_that_is_alive_keeps_its_cell() {
+    let repo = Repo::new();
+    let commit = repo.commit_recipe(
+        "[[step]]\nname = \"slow\"\ncommand = \"sleep 6; echo done\"\n",
+        "slow",
+    );
+    let keys = Maintainer::new();
+    let a = builder(vec![], &["linux"], &keys);
+    let b = builder(vec![&a], &["linux"], &keys);
+    let project = declare(keys.path(), &a, "slow", &repo, &["linux"], &a, &[&a, &b]);
+    let done = wait_cell(
+        &a,
+        &project,
+        &commit,
+        "linux",
+        Duration::from_secs(60),
+        finished,
+    );
+    assert_eq!(done["status"], "passed", "{done}");
+    // Give a duplicate time to show: the other node would have claimed
+    // within a few seconds of losing the builder.
+    std::thread::sleep(Duration::from_secs(3));
+    let cell = support::cell(&a, &project, &commit, "linux").unwrap();
+    assert_eq!(cell["results"].as_array().unwrap().len(), 1, "{cell}");
 }
 
 #[test]

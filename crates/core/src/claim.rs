@@ -27,6 +27,7 @@ mod build;
 mod cell;
 mod facts;
 mod io;
+mod lost;
 mod round;
 pub mod rule;
 mod table;
@@ -60,6 +61,10 @@ pub struct ClaimerConfig {
     /// for its first sync, ms: a node restarting from a stale log would
     /// otherwise bid for cells its peers built while it was down.
     pub catch_up_ms: u64,
+    /// How long a builder this node was connected to may stay lost before
+    /// its claims are treated as lapsed, ms (see `claim/lost.rs`). Long
+    /// enough for a reconnection; far shorter than a lease.
+    pub orphan_ms: u64,
 }
 
 impl Default for ClaimerConfig {
@@ -72,6 +77,7 @@ impl Default for ClaimerConfig {
             claim_grace_ms: 2_000,
             builds_max: 1,
             catch_up_ms: 5_000,
+            orphan_ms: 2_000,
         }
     }
 }
@@ -113,6 +119,8 @@ pub struct Claimer {
     stats: ClaimerStats,
     /// No bids before this: the node waits for its first sync.
     quiet_until: Option<Timestamp>,
+    /// Peers whose connection was lost, and since when.
+    lost: BTreeMap<PublicKey, lost::LostPeer>,
 }
 
 impl Claimer {
@@ -137,6 +145,7 @@ impl Claimer {
             load: 0,
             stats: ClaimerStats::default(),
             quiet_until: None,
+            lost: BTreeMap::new(),
         }
     }
 
@@ -190,6 +199,8 @@ impl Claimer {
                 self.quiet_until = Some(now.plus_ms(self.config.catch_up_ms));
             }
             ClaimInput::CaughtUp => self.end_quiet(now),
+            ClaimInput::PeerLost(peer) => self.peer_lost(now, peer),
+            ClaimInput::PeerBack(peer) => self.peer_back(&peer),
         }
     }
 
@@ -208,10 +219,10 @@ impl Claimer {
 
     /// When to feed [`ClaimInput::Tick`] next.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        match (self.timers.next(), self.quiet_until) {
-            (Some(timer), Some(quiet)) => Some(timer.min(quiet)),
-            (timer, quiet) => timer.or(quiet),
-        }
+        [self.timers.next(), self.quiet_until, self.next_orphaning()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Fires every timer due by `now`, earliest first.
@@ -219,6 +230,7 @@ impl Claimer {
         if self.quiet_until.is_some_and(|until| until <= now) {
             self.end_quiet(now);
         }
+        self.orphan_due(now);
         while let Some((id, timer)) = self.timers.pop_due(now) {
             match timer {
                 Timer::SendBid => self.send_bid(now, id),

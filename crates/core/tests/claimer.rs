@@ -726,3 +726,36 @@ fn a_restarted_node_waits_for_its_first_sync_before_bidding() {
     net.run_for(200);
     assert_eq!(net.building(&cell(3)), ["alice"], "built after the wait");
 }
+
+/// Issue 14 item 4: a builder whose connection is lost, and stays lost
+/// for `orphan_ms`, loses its cell then, not when its 30 s lease lapses;
+/// one that comes back in time keeps it.
+#[test]
+fn a_lost_builder_loses_its_cell_after_orphan_ms_and_a_returning_one_keeps_it() {
+    for comes_back in [false, true] {
+        let mut net = Net::new(&["alice", "bob"], config());
+        net.want(&cell(1), 1, Timestamp(0));
+        net.run_for(1_000);
+        let first = net.building(&cell(1));
+        assert_eq!(first.len(), 1, "{first:?}");
+        let (builder, other) = if first[0] == "alice" {
+            ("alice", "bob")
+        } else {
+            ("bob", "alice")
+        };
+        net.send(other, 0, ClaimInput::PeerLost(key(builder)));
+        if comes_back {
+            net.run_for(1_000);
+            net.send(other, 0, ClaimInput::PeerBack(key(builder)));
+            net.run_for(10_000);
+            assert_eq!(net.building(&cell(1)), [builder], "kept by its builder");
+            continue;
+        }
+        net.crash(builder);
+        net.run_for(config().orphan_ms - 1);
+        assert!(net.starts(&cell(1)).iter().all(|(_, n)| n == builder));
+        net.run_for(400);
+        let started: Vec<String> = net.starts(&cell(1)).into_iter().map(|(_, n)| n).collect();
+        assert_eq!(started, [builder, other], "taken over after orphan_ms");
+    }
+}

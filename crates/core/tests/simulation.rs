@@ -84,6 +84,7 @@ impl World {
                 claim_grace_ms: 2_000,
                 builds_max: 1,
                 catch_up_ms: 5_000,
+                orphan_ms: 2_000,
             },
         }
     }

@@ -85,39 +85,60 @@ mod tests {
     use super::*;
     use libp2p::core::Endpoint;
     use std::future::poll_fn;
+    use std::time::Duration;
 
     /// Listens on a fresh loopback port and returns the address.
-    async fn listen<T: Transport + Unpin>(transport: &mut T) -> Multiaddr {
+    async fn listen<T: Transport + Unpin>(transport: &mut T) -> Multiaddr
+    where
+        T::Error: std::fmt::Debug,
+    {
         let addr = "/ip4/127.0.0.1/tcp/0".parse().unwrap();
         transport.listen_on(ListenerId::next(), addr).ok().unwrap();
-        loop {
-            match poll_fn(|cx| Pin::new(&mut *transport).poll(cx)).await {
-                TransportEvent::NewAddress { listen_addr, .. } => return listen_addr,
-                _ => continue,
+        let address = async {
+            loop {
+                match poll_fn(|cx| Pin::new(&mut *transport).poll(cx)).await {
+                    TransportEvent::NewAddress { listen_addr, .. } => return listen_addr,
+                    other => eprintln!("listener event: {other:?}"),
+                }
             }
-        }
+        };
+        tokio::time::timeout(Duration::from_secs(10), address)
+            .await
+            .unwrap_or_else(|_| panic!("no listen address in 10 s"))
     }
 
     /// The address the listener `to` sees a dial from `from` come from,
-    /// when the swarm asks for port reuse as it does by default.
-    async fn seen_from<T: Transport + Unpin>(from: &mut T, to: &mut T) -> Multiaddr {
+    /// when the swarm asks for port reuse as it does by default. Fails,
+    /// rather than hangs, if the dial fails or nothing comes in 10 s.
+    async fn seen_from<T: Transport + Unpin>(from: &mut T, to: &mut T) -> Multiaddr
+    where
+        T::Error: std::fmt::Debug,
+    {
         let target = listen(to).await;
         let opts = DialOpts {
             role: Endpoint::Dialer,
             port_use: PortUse::Reuse,
         };
-        let dial = from.dial(target, opts).ok().unwrap();
+        let dial = from.dial(target.clone(), opts).ok().unwrap();
         let accept = async {
             loop {
-                if let TransportEvent::Incoming { send_back_addr, .. } =
-                    poll_fn(|cx| Pin::new(&mut *to).poll(cx)).await
-                {
-                    return send_back_addr;
+                match poll_fn(|cx| Pin::new(&mut *to).poll(cx)).await {
+                    TransportEvent::Incoming { send_back_addr, .. } => return send_back_addr,
+                    other => eprintln!("listener event: {other:?}"),
                 }
             }
         };
-        let (dialed, seen) = futures::join!(dial, accept);
-        assert!(dialed.is_ok(), "the dial connects");
+        let dial = async {
+            match dial.await {
+                // Kept until the listener has seen it.
+                Ok(stream) => stream,
+                Err(error) => panic!("the dial to {target} failed: {error:?}"),
+            }
+        };
+        let both = async { futures::join!(dial, accept) };
+        let (_stream, seen) = tokio::time::timeout(Duration::from_secs(10), both)
+            .await
+            .unwrap_or_else(|_| panic!("no connection reached {target} in 10 s"));
         seen
     }
 
@@ -126,10 +147,11 @@ mod tests {
         let plain = || tcp::tokio::Transport::new(tcp::Config::default());
         // Control: libp2p's TCP alone binds the dial to the listen port,
         // which is what makes crossed dials one broken connection.
-        let (mut a, mut b) = (plain(), plain());
-        let a_listens = listen(&mut a).await;
-        assert_eq!(seen_from(&mut a, &mut b).await, a_listens);
-
+        {
+            let (mut a, mut b) = (plain(), plain());
+            let a_listens = listen(&mut a).await;
+            assert_eq!(seen_from(&mut a, &mut b).await, a_listens);
+        }
         let (mut a, mut b) = (FreshPorts(plain()), FreshPorts(plain()));
         let a_listens = listen(&mut a).await;
         assert_ne!(seen_from(&mut a, &mut b).await, a_listens);

@@ -294,6 +294,19 @@ impl Builds {
         self.drain()
     }
 
+    /// The connection to `peer` went down (`up` false) or came up: a
+    /// builder lost for long enough loses its cells (see the claimer's
+    /// `PeerLost`).
+    pub fn peer(&mut self, now: Timestamp, peer: PublicKey, up: bool) -> Vec<Errand> {
+        let input = if up {
+            ClaimInput::PeerBack(peer)
+        } else {
+            ClaimInput::PeerLost(peer)
+        };
+        self.claimer.handle(now, input);
+        self.drain()
+    }
+
     /// Time passed.
     pub fn tick(&mut self, now: Timestamp) -> Vec<Errand> {
         self.claimer.handle(now, ClaimInput::Tick);

@@ -149,8 +149,16 @@ impl Driver {
                 self.status.send_modify(|s| s.listen.push(addr));
                 return Ok(false);
             }
-            MeshEvent::PeerConnected(peer) => Input::PeerConnected(peer),
-            MeshEvent::PeerDisconnected(peer) => Input::PeerDisconnected(peer),
+            MeshEvent::PeerConnected(peer) => {
+                let errands = self.builds.peer(clock::now(), peer, true);
+                self.run_errands(errands).await?;
+                Input::PeerConnected(peer)
+            }
+            MeshEvent::PeerDisconnected(peer) => {
+                let errands = self.builds.peer(clock::now(), peer, false);
+                self.run_errands(errands).await?;
+                Input::PeerDisconnected(peer)
+            }
             MeshEvent::Request { peer, id, bytes } => Input::RequestReceived { peer, id, bytes },
             MeshEvent::Response { peer, bytes } => Input::ResponseReceived { peer, bytes },
             MeshEvent::RequestFailed(peer) => Input::RequestFailed(peer),

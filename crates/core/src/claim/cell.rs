@@ -127,6 +127,18 @@ impl Cell {
         insert_bounded(&mut self.claims, builder, expires);
     }
 
+    /// Ends `builder`'s claim at `at` if it runs past it (the builder was
+    /// lost then); whether there was such a claim.
+    pub(crate) fn cut_claim(&mut self, builder: &PublicKey, at: Timestamp) -> bool {
+        match self.claims.get_mut(builder) {
+            Some(expires) if *expires > at => {
+                *expires = at;
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub(crate) fn add_result(&mut self, builder: PublicKey, at: Timestamp) {
         insert_bounded(&mut self.finished, builder, at);
     }

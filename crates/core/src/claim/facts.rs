@@ -64,6 +64,7 @@ impl Claimer {
         let Some(id) = self.cell_id(now, key) else {
             return;
         };
+        let lease_expires = self.believed_lease(&builder, at, lease_expires);
         if let Some(cell) = self.cells.get_mut(&id) {
             // As the views judge it: no claim holds past LEASE_MS_MAX.
             cell.add_claim(builder, lease_expires.min(at.plus_ms(LEASE_MS_MAX)));

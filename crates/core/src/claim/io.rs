@@ -86,6 +86,12 @@ pub enum ClaimInput {
     /// The node completed a sync with a peer: its log is as current as
     /// that peer's, and it bids again.
     CaughtUp,
+    /// The node lost its last connection to this peer. If it stays away
+    /// for [`super::ClaimerConfig::orphan_ms`], its claims are treated as
+    /// lapsed from now (`claim/lost.rs` argues why that is safe).
+    PeerLost(PublicKey),
+    /// The node is connected to this peer (again).
+    PeerBack(PublicKey),
     /// Time passed; see [`super::Claimer::poll_timeout`]. Timers only fire
     /// here, never inside another input, so facts fed together are all
     /// seen before anything is decided on them.
