@@ -304,3 +304,29 @@ fn the_row_shows_the_first_announcement_whatever_the_input_order() {
     };
     assert_eq!(author(&forward), author(&backward));
 }
+
+/// Issue 14: a cell whose builder wrote its result no longer shows that
+/// builder's claim, however long the claim's lease; a later claim (a
+/// forced rebuild) shows again.
+#[test]
+fn a_result_ends_its_builders_claim() {
+    let mut w = World::new(BuilderPolicy::Open, 1);
+    let mut bob = writer("bob");
+    let p = w.project;
+    w.owner(announce(p, 1));
+    let claimed_by = |w: &World| {
+        let log = w.log();
+        let m = derive(&log, NOW);
+        let column = m.platforms.iter().position(|p| p == LINUX).unwrap();
+        m.rows[0].cells[column].claimed_by
+    };
+    let lease = NOW.plus_ms(60_000);
+    w.by(&mut bob, claim(p, 1, LINUX, lease));
+    assert_eq!(claimed_by(&w), Some((bob.author(), lease)));
+    w.by(&mut bob, result(p, 1, LINUX, Outcome::Passed));
+    assert_eq!(w.status(0, LINUX), CellStatus::Passed);
+    assert_eq!(claimed_by(&w), None, "the result ended the claim");
+    let again = NOW.plus_ms(90_000);
+    w.by(&mut bob, claim(p, 1, LINUX, again));
+    assert_eq!(claimed_by(&w), Some((bob.author(), again)), "a new claim");
+}

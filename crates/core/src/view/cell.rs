@@ -28,6 +28,7 @@ pub struct Cell {
     /// Results that count, in id order, each with its builder and verdict.
     pub results: Vec<CellResult>,
     /// The live claim with the latest lease, if any: builder and expiry.
+    /// A claim ends early when its builder writes a result after it.
     pub claimed_by: Option<(PublicKey, Timestamp)>,
 }
 
@@ -65,23 +66,32 @@ impl Cell {
     ) -> Cell {
         let facts = facts.into_iter();
         let mut results: Vec<CellResult> = Vec::with_capacity(facts.size_hint().0);
-        let mut claimed_by: Option<(PublicKey, Timestamp)> = None;
+        // Each builder's latest result and its live claims.
+        let mut finished: Vec<(PublicKey, Timestamp)> = Vec::new();
+        let mut claims: Vec<(PublicKey, Timestamp, Timestamp)> = Vec::new();
         for fact in facts {
             match fact.what {
-                Fact::Result { outcome } => results.push(CellResult {
-                    id: fact.id,
-                    builder: fact.author,
-                    outcome,
-                }),
+                Fact::Result { outcome } => {
+                    results.push(CellResult {
+                        id: fact.id,
+                        builder: fact.author,
+                        outcome,
+                    });
+                    finished.push((fact.author, fact.at));
+                }
                 Fact::Claim { lease_expires } if lease_expires > now => {
-                    let candidate = (fact.author, lease_expires);
-                    if claimed_by.is_none_or(|held| (held.1, held.0) < (candidate.1, candidate.0)) {
-                        claimed_by = Some(candidate);
-                    }
+                    claims.push((fact.author, fact.at, lease_expires));
                 }
                 Fact::Claim { .. } => {}
             }
         }
+        // A builder's result ends its claims written before it: the build
+        // is over, whatever the lease said.
+        let claimed_by = claims
+            .into_iter()
+            .filter(|(builder, at, _)| !finished.iter().any(|(b, done)| b == builder && done >= at))
+            .map(|(builder, _, lease)| (builder, lease))
+            .max_by_key(|(builder, lease)| (*lease, *builder));
         results.sort_unstable();
         let status = Self::status(&results, claimed_by.is_some(), builds_needed);
         Cell {
