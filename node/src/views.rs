@@ -5,7 +5,7 @@
 use crate::builds::read_work;
 use buildmesh_core::log::EntryStore;
 use buildmesh_core::view::Work;
-use buildmesh_core::view::{Acceptance, MatrixOptions, ProjectLog, matrix, projects};
+use buildmesh_core::view::{Acceptance, MatrixOptions, ProjectLog, Summary, matrix, projects};
 use buildmesh_http::json;
 use buildmesh_http::views::{MATRIX_ROWS_DEFAULT, MATRIX_ROWS_MAX, ProjectView, Views};
 use buildmesh_protocol::PublicKey;
@@ -106,7 +106,7 @@ fn derive(store: &SledStore) -> Result<Views, StoreError> {
         let log = ProjectLog::load(store, &project, MATRIX_ROWS_MAX)?;
         let Some((matrix_json, summary)) = matrix(&log, now, &options).map(|derived| {
             let bytes: Arc<[u8]> = json::matrix(&derived).to_string().into_bytes().into();
-            (bytes, json::summary(&derived))
+            (bytes, Summary::of(&derived))
         }) else {
             continue;
         };

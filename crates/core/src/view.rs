@@ -5,15 +5,21 @@
 //! at arrival order, so the same entries give the same page on every node.
 
 mod acceptance;
+mod blame;
 mod cell;
 mod matrix;
 mod policy;
 mod project_log;
+mod summary;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod work;
 
 pub use acceptance::{Acceptance, Verdict};
+pub use blame::{Blame, blame};
 pub use cell::{Cell, CellResult, CellStatus};
 pub use matrix::{Matrix, MatrixOptions, Row, matrix};
 pub use policy::{Builders, Policy};
 pub use project_log::{CellFact, Fact, LEASE_MS_MAX, Labels, ProjectLog};
+pub use summary::{NewestCommit, Summary};
 pub use work::{CellEvent, Declined, WantedCell, Watch, Work, projects, work};

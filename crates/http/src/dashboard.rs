@@ -67,27 +67,14 @@ pub(crate) async fn index(State(state): State<AppState>) -> Response {
         .iter()
         .map(|(id, view)| {
             let summary = &view.summary;
-            let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_owned();
-            let statuses: Vec<&str> = summary["newest"]["statuses"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|s| s.as_str())
-                .collect();
-            let count = |wanted: &str| statuses.iter().filter(|s| **s == wanted).count();
             ProjectSummary {
                 id: *id,
-                name: text(&summary["name"]),
-                repository: text(&summary["repository"]),
-                platforms: summary["platforms"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(text)
-                    .collect(),
-                passed: count("passed"),
-                failed: count("failed"),
-                building: count("building"),
+                name: summary.name.clone(),
+                repository: summary.repository.clone(),
+                platforms: summary.platforms.clone(),
+                passed: summary.count(CellStatus::Passed),
+                failed: summary.count(CellStatus::Failed),
+                building: summary.count(CellStatus::Claimed),
             }
         })
         .collect();

@@ -1,7 +1,7 @@
 //! The JSON shapes of the API: ids and keys as lower-case hex, statuses
 //! and outcomes as lower-case words (docs/http-api.md).
 
-use buildmesh_core::view::{Cell, CellStatus, Matrix, Row};
+use buildmesh_core::view::{Cell, CellStatus, Matrix, Row, Summary};
 use buildmesh_protocol::{BuildResult, Entry, Outcome, StepStatus};
 use serde_json::{Value, json};
 
@@ -14,7 +14,7 @@ pub fn matrix(matrix: &Matrix<'_>) -> Value {
         "repository": matrix.repository,
         "platforms": matrix.platforms,
         "rows": matrix.rows.iter().map(row).collect::<Vec<_>>(),
-        "broken": crate::pages::blame(matrix).map(|blame| json!({
+        "broken": buildmesh_core::view::blame(matrix).map(|blame| json!({
             "first_failing": blame.first_failing.to_string(),
             "blamelist": blame.blamelist.iter().map(|r| json!({
                 "commit": r.commit.to_string(),
@@ -27,20 +27,20 @@ pub fn matrix(matrix: &Matrix<'_>) -> Value {
 
 /// A project as `GET /api/v1/projects` lists it: what it is, and how its
 /// newest commit stands.
-pub fn summary(matrix: &Matrix<'_>) -> Value {
-    let newest = matrix.rows.first().map(|row| {
+pub fn summary(summary: &Summary) -> Value {
+    let newest = summary.newest.as_ref().map(|newest| {
         json!({
-            "commit": row.commit.to_string(),
-            "title": row.title,
-            "statuses": row.cells.iter().map(|c| status(c.status)).collect::<Vec<_>>(),
+            "commit": newest.commit.to_string(),
+            "title": newest.title,
+            "statuses": newest.statuses.iter().map(|s| status(*s)).collect::<Vec<_>>(),
         })
     });
     json!({
-        "project": matrix.project.to_string(),
-        "name": matrix.name,
-        "owner": matrix.owner.to_string(),
-        "repository": matrix.repository,
-        "platforms": matrix.platforms,
+        "project": summary.project.to_string(),
+        "name": summary.name,
+        "owner": summary.owner.to_string(),
+        "repository": summary.repository,
+        "platforms": summary.platforms,
         "newest": newest,
     })
 }

@@ -21,7 +21,6 @@
 //! and a footer naming the node that served it ([`Site`]).
 
 mod audit;
-mod blame;
 mod commit;
 mod force;
 mod html;
@@ -33,7 +32,6 @@ mod projects;
 mod result;
 
 pub use audit::audit;
-pub use blame::{Blame, blame};
 pub use commit::commit;
 pub use force::force_form;
 pub use html::escape;

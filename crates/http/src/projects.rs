@@ -15,7 +15,11 @@ use serde::Deserialize;
 /// Every declared project, with how its newest commit stands.
 pub(crate) async fn list(State(state): State<AppState>) -> Response {
     let views = state.views.borrow().clone();
-    let projects: Vec<&serde_json::Value> = views.projects.values().map(|p| &p.summary).collect();
+    let projects: Vec<serde_json::Value> = views
+        .projects
+        .values()
+        .map(|p| json::summary(&p.summary))
+        .collect();
     Json(serde_json::json!({ "projects": projects })).into_response()
 }
 

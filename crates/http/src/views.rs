@@ -3,7 +3,7 @@
 //! serialized, so the busiest request costs a map lookup and a copy.
 
 use buildmesh_core::log::ForkProof;
-use buildmesh_core::view::ProjectLog;
+use buildmesh_core::view::{ProjectLog, Summary};
 use buildmesh_protocol::{ProjectId, PublicKey, Timestamp};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,5 +34,5 @@ pub struct ProjectView {
     /// `GET /api/v1/projects/{id}/matrix` with no options, as JSON bytes.
     pub matrix_json: Arc<[u8]>,
     /// The summary `GET /api/v1/projects` lists.
-    pub summary: serde_json::Value,
+    pub summary: Summary,
 }

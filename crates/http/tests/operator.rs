@@ -3,7 +3,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use buildmesh_core::log::ChainWriter;
-use buildmesh_core::view::ProjectLog;
+use buildmesh_core::view::{ProjectLog, Summary};
 use buildmesh_http::views::{ProjectView, Views};
 use buildmesh_http::{Backend, Command, LogReader, NodeStatus, Operator, bind};
 use buildmesh_protocol::{Body, BuilderPolicy, ProjectDeclaration, ProjectId, Timestamp};
@@ -52,7 +52,14 @@ async fn server() -> (SocketAddr, ProjectId, mpsc::Receiver<String>) {
                 Default::default(),
             )),
             matrix_json: Arc::from(&b"{}"[..]),
-            summary: serde_json::Value::Null,
+            summary: Summary {
+                project,
+                name: "shop".into(),
+                owner: writer.author(),
+                repository: String::new(),
+                platforms: Vec::new(),
+                newest: None,
+            },
         },
     );
     let (publish, views) = watch::channel(Arc::new(views));

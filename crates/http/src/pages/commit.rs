@@ -94,7 +94,7 @@ fn platform_row(platform: &str, cell: &Cell) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pages::blame::tests::{commits, row};
+    use buildmesh_core::view::testing::{commits, row};
     use buildmesh_core::view::{CellResult, CellStatus};
     use buildmesh_protocol::{EntryId, Outcome, PublicKey, Timestamp};
 

@@ -1,10 +1,10 @@
 //! The main page: a project's platform matrix.
 
-use super::blame::{Blame, blame};
 use super::force::{force_form, operator_note};
 use super::html::{escape, external_link, id, id_link, link, query_value, status_box, time_text};
 use super::{Site, layout};
 use crate::json;
+use buildmesh_core::view::{Blame, blame};
 use buildmesh_core::view::{Cell, CellStatus, Matrix, Row};
 use buildmesh_protocol::{CommitId, ProjectId};
 
@@ -219,8 +219,8 @@ fn live_reload(project: &ProjectId) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pages::blame::tests::{commits, row};
     use buildmesh_core::view::CellResult;
+    use buildmesh_core::view::testing::{commits, row};
     use buildmesh_protocol::{EntryId, Outcome, PublicKey, Timestamp};
 
     const HOSTILE: &str = "<script>alert(1)</script>";
@@ -239,7 +239,7 @@ mod tests {
     }
 
     fn render(rows: Vec<Row<'_>>, platforms: &[String], branch: Option<&str>) -> String {
-        let m = crate::pages::blame::tests::matrix(platforms, rows);
+        let m = buildmesh_core::view::testing::matrix(platforms, rows);
         matrix(Site { node_key: "ab" }, &m, branch, Some("c5rf"))
     }
 
@@ -279,7 +279,7 @@ mod tests {
     fn the_force_form_is_only_for_the_operator() {
         let ids = commits(1);
         let platforms = vec!["linux".to_owned()];
-        let m = crate::pages::blame::tests::matrix(
+        let m = buildmesh_core::view::testing::matrix(
             &platforms,
             vec![row(&ids[0], &[CellStatus::Passed])],
         );
@@ -302,7 +302,7 @@ mod tests {
         r.title = HOSTILE;
         r.author = HOSTILE;
         r.branches = vec![HOSTILE];
-        let mut m = crate::pages::blame::tests::matrix(&platforms, vec![r]);
+        let mut m = buildmesh_core::view::testing::matrix(&platforms, vec![r]);
         m.name = HOSTILE;
         m.repository = "javascript:alert(1)";
         let html = matrix(Site::default(), &m, Some(HOSTILE), Some(HOSTILE));

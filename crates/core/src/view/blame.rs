@@ -1,6 +1,6 @@
 //! Which commit broke the build, and who to ask about it.
 
-use buildmesh_core::view::{CellStatus, Matrix, Row};
+use super::{CellStatus, Matrix, Row};
 use buildmesh_protocol::CommitId;
 
 /// Where a broken matrix went wrong.
@@ -66,47 +66,9 @@ pub fn blame<'m>(matrix: &'m Matrix<'_>) -> Option<Blame<'m>> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use buildmesh_core::view::Cell;
-    use buildmesh_protocol::{ProjectId, PublicKey, Timestamp};
-
-    /// Commit ids 0, 1, 2, ... (ids live as long as the test).
-    pub(crate) fn commits(count: u8) -> Vec<CommitId> {
-        (0..count)
-            .filter_map(|n| CommitId::from_bytes(&[n; 20]))
-            .collect()
-    }
-
-    pub(crate) fn cell(status: CellStatus) -> Cell {
-        Cell {
-            status,
-            results: Vec::new(),
-            claimed_by: None,
-        }
-    }
-
-    pub(crate) fn row<'a>(commit: &'a CommitId, statuses: &[CellStatus]) -> Row<'a> {
-        Row {
-            commit,
-            branches: vec!["main"],
-            title: "a change",
-            author: "Ada <ada@example.org>",
-            announced_at: Timestamp(1_764_000_000_000),
-            cells: statuses.iter().copied().map(cell).collect(),
-        }
-    }
-
-    pub(crate) fn matrix<'a>(platforms: &'a [String], rows: Vec<Row<'a>>) -> Matrix<'a> {
-        Matrix {
-            project: ProjectId([5; 32]),
-            name: "hello",
-            owner: PublicKey([7; 32]),
-            repository: "https://example.org/hello.git",
-            platforms,
-            rows,
-        }
-    }
+    use crate::view::testing::{commits, matrix, row};
 
     use CellStatus::{Claimed as B, Error as E, Failed as F, Passed as P, Pending as U};
 
