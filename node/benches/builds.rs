@@ -152,10 +152,15 @@ fn bench_mesh(nodes: usize) -> Bench {
 
 /// Each round commits, pokes the watcher with a push webhook and times
 /// until the watcher's matrix shows the commit's result.
+///
+/// Rounds are spaced by more than the webhook debounce (one poll per
+/// 200 ms, issue 13): back to back, each push would wait out the rest of
+/// the previous one's window, and the bench would time the debounce.
 fn latency(nodes: usize, rounds: u32) -> Vec<Duration> {
     let bench = bench_mesh(nodes);
     let mut latencies = Vec::new();
     for round in 1..=rounds {
+        std::thread::sleep(Duration::from_millis(250));
         let message = format!("round {round}");
         let commit = bench
             .repo

@@ -16,10 +16,12 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// Least time between two derivations while entries keep arriving; a
-/// derivation that took long waits twice its own time, so the thread never
-/// takes more than a third of a core.
-pub const DERIVE_EVERY: Duration = Duration::from_millis(20);
+/// Least time between two derivations while entries keep arriving (bumps
+/// meanwhile coalesce into one); after a derivation the thread rests
+/// twice as long as it took, so it never takes more than a third of a
+/// core. Short, because a commit waits for two derivations on its way to
+/// a visible result (its work, then its result's page).
+pub const DERIVE_EVERY: Duration = Duration::from_millis(2);
 
 /// Longest time between two derivations: leases lapse with time alone.
 pub const DERIVE_AT_LEAST_EVERY: Duration = Duration::from_secs(2);
@@ -82,7 +84,7 @@ fn run(
             Err(error) => tracing::warn!(%error, "cannot derive the views"),
         }
         let took = started.elapsed();
-        std::thread::sleep(DERIVE_EVERY.max(took * 2).saturating_sub(took));
+        std::thread::sleep(DERIVE_EVERY.max(took * 3).saturating_sub(took));
         match bumps.recv_timeout(DERIVE_AT_LEAST_EVERY) {
             Ok(()) | Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,

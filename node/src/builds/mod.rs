@@ -14,7 +14,8 @@ use buildmesh_protocol::{Bid, Body, Claim, ProjectId, PublicKey, SignedBid, Time
 use ed25519_dalek::SigningKey;
 use executor::{CellName, Executor};
 use std::collections::{BTreeMap, BTreeSet};
-use tokio::sync::{mpsc, watch};
+use std::sync::mpsc::SyncSender;
+use tokio::sync::watch;
 
 /// How many of each project's newest announced commits are considered for
 /// building: older ones were built, or are not worth building any more.
@@ -55,7 +56,7 @@ pub struct Builds {
     /// Authors proven to fork: their bids are not heeded.
     forked: BTreeSet<PublicKey>,
     watches: watch::Sender<Vec<Watch>>,
-    poke: mpsc::Sender<()>,
+    poke: SyncSender<()>,
     /// Print each build started on the terminal (`buildmesh up`).
     pub report: bool,
     /// What peers' bids said: platforms, load, when.
@@ -87,7 +88,7 @@ impl Builds {
         claimer: Claimer,
         executor: Executor,
         watches: watch::Sender<Vec<Watch>>,
-        poke: mpsc::Sender<()>,
+        poke: SyncSender<()>,
     ) -> Self {
         Builds {
             key,
@@ -245,6 +246,7 @@ impl Builds {
     /// Makes the poller poll now (a forge said something was pushed). A
     /// poll already asked for covers this one too.
     pub fn poll_now(&self) {
+        tracing::debug!("a push was reported: polling now");
         let _ = self.poke.try_send(());
     }
 
@@ -408,7 +410,7 @@ mod tests {
     use buildmesh_core::view::WantedCell;
     use buildmesh_protocol::CommitId;
     use executor::ExecutorConfig;
-    use tokio::sync::broadcast;
+    use tokio::sync::{broadcast, mpsc};
 
     /// The builds of a node that is its project's only builder, with an
     /// executor that runs nothing unless started.
@@ -429,7 +431,7 @@ mod tests {
         let (live, _) = broadcast::channel(1);
         let executor = Executor::new(config, done, live).unwrap();
         let (watches, _) = watch::channel(Vec::new());
-        let (poke, _) = mpsc::channel(1);
+        let (poke, _) = std::sync::mpsc::sync_channel(1);
         (Builds::new(key, claimer, executor, watches, poke), me)
     }
 

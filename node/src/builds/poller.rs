@@ -13,6 +13,7 @@ use buildmesh_protocol::{CommitId, ProjectId};
 use buildmesh_runner::{Cancel, CommitInfo, Mirror, is_local};
 use std::collections::{BTreeSet, VecDeque};
 use std::path::PathBuf;
+use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
@@ -53,7 +54,7 @@ pub struct PollerConfig {
 pub fn start(
     config: PollerConfig,
     watches: watch::Receiver<Vec<Watch>>,
-    mut poke: mpsc::Receiver<()>,
+    poke: std_mpsc::Receiver<()>,
     found: mpsc::Sender<NewCommits>,
 ) -> std::io::Result<()> {
     std::thread::Builder::new()
@@ -73,7 +74,7 @@ pub fn start(
                         }
                     }
                 }
-                wait(&mut poke, config.interval);
+                wait(&poke, config.interval);
             }
         })
         .map(drop)
@@ -122,24 +123,13 @@ impl Reported {
     }
 }
 
-/// Sleeps `interval` or until poked. Without webhooks `poke` is closed:
-/// then it just sleeps.
-fn wait(poke: &mut mpsc::Receiver<()>, interval: Duration) {
-    let deadline = std::time::Instant::now() + interval;
-    loop {
-        match poke.try_recv() {
-            Ok(()) => return,
-            Err(mpsc::error::TryRecvError::Disconnected) => {
-                std::thread::sleep(deadline.saturating_duration_since(std::time::Instant::now()));
-                return;
-            }
-            Err(mpsc::error::TryRecvError::Empty) => {}
-        }
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            return;
-        }
-        std::thread::sleep(left.min(Duration::from_millis(50)));
+/// Sleeps `interval`, or until poked: a poke wakes the thread at once
+/// (the push webhook's latency). Once nobody can poke any more, it just
+/// sleeps.
+fn wait(poke: &std_mpsc::Receiver<()>, interval: Duration) {
+    match poke.recv_timeout(interval) {
+        Ok(()) | Err(std_mpsc::RecvTimeoutError::Timeout) => {}
+        Err(std_mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(interval),
     }
 }
 
@@ -150,6 +140,7 @@ fn poll(config: &PollerConfig, watch: &Watch, reported: &Reported) -> Vec<NewCom
         tracing::debug!(repository = %watch.repository, "not watching a repository on this machine");
         return Vec::new();
     }
+    let started = std::time::Instant::now();
     let mirror = match Mirror::open_or_create(&config.mirrors, &watch.repository) {
         Ok(mirror) => mirror,
         Err(error) => {
@@ -161,6 +152,7 @@ fn poll(config: &PollerConfig, watch: &Watch, reported: &Reported) -> Vec<NewCom
         tracing::warn!(%error, "cannot fetch a watched repository");
         return Vec::new();
     }
+    tracing::debug!(repository = %watch.repository, took = ?started.elapsed(), "fetched");
     let heads = match mirror.branch_heads() {
         Ok(heads) => heads,
         Err(error) => {

@@ -209,7 +209,7 @@ fn start_builds(
     .context("cannot open the blob directory")?;
     let (watches_tx, watches_rx) = watch::channel(Vec::new());
     let (found_tx, found_rx) = mpsc::channel(64);
-    let (poke_tx, poke_rx) = mpsc::channel(1);
+    let (poke_tx, poke_rx) = std::sync::mpsc::sync_channel(1);
     poller::start(
         PollerConfig {
             mirrors: config.data_dir.mirrors(),

@@ -98,7 +98,10 @@ impl Node {
                     .stderr(file);
             }
             None => {
-                command.env("RUST_LOG", "warn").stderr(Stdio::inherit());
+                // BUILDMESH_TEST_LOG=debug (any RUST_LOG filter) shows what
+                // the nodes of a test or bench do.
+                let filter = std::env::var("BUILDMESH_TEST_LOG").unwrap_or_else(|_| "warn".into());
+                command.env("RUST_LOG", filter).stderr(Stdio::inherit());
             }
         }
         command.stdout(Stdio::piped()).stdin(Stdio::null());
