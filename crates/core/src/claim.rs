@@ -33,7 +33,7 @@ pub mod rule;
 mod table;
 mod timer;
 
-pub use io::{CellKey, ClaimAction, ClaimInput};
+pub use io::{CellKey, ClaimAction, ClaimInput, Rivals};
 pub use rule::{Candidate, pick_winners, rendezvous_score};
 
 use buildmesh_protocol::{PublicKey, Timestamp};
@@ -183,8 +183,8 @@ impl Claimer {
                 cell,
                 builds,
                 since,
-                sole,
-            } => self.wanted(now, cell, builds, since, sole),
+                rivals,
+            } => self.wanted(now, cell, builds, since, rivals),
             ClaimInput::Claimed {
                 cell,
                 builder,

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use buildmesh_core::claim::{
-    Candidate, CellKey, ClaimAction, ClaimInput, Claimer, ClaimerConfig, pick_winners,
+    Candidate, CellKey, ClaimAction, ClaimInput, Claimer, ClaimerConfig, Rivals, pick_winners,
 };
 use buildmesh_protocol::{CommitId, ProjectId, PublicKey, Timestamp, sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -104,7 +104,7 @@ impl Net {
             cell: cell.clone(),
             builds,
             since,
-            sole: false,
+            rivals: Rivals::Open,
         };
         self.send_to_all(0, input);
     }
@@ -529,7 +529,7 @@ fn a_node_that_hears_of_the_cell_late_watches_instead_of_bidding() {
         cell: cell(1),
         builds: 1,
         since: Timestamp(0),
-        sole: false,
+        rivals: Rivals::Open,
     };
     net.send("alice", 0, wanted.clone());
     net.send("bob", 300, wanted); // alice's bid reaches bob first
@@ -579,7 +579,7 @@ fn bids_on_unknown_cells_cannot_grow_the_table_without_bound() {
             cell: cell(200),
             builds: 1,
             since: Timestamp(0),
-            sole: false,
+            rivals: Rivals::Open,
         },
     );
     assert_eq!(claimer.cells_tracked(), 4096);
@@ -608,7 +608,7 @@ fn a_backlog_on_one_node_is_built_back_to_back() {
             cell: cell(n),
             builds: 1,
             since: Timestamp(T0.0 + u64::from(n)),
-            sole: false,
+            rivals: Rivals::Open,
         };
         claimer.handle(T0, wanted);
     }
@@ -671,7 +671,7 @@ fn the_only_builder_claims_without_a_window() {
         cell: cell(1),
         builds: 1,
         since: T0,
-        sole: true,
+        rivals: Rivals::Only(BTreeSet::new()),
     };
     claimer.handle(T0, wanted);
     let actions: Vec<ClaimAction> = std::iter::from_fn(|| claimer.poll_action()).collect();
@@ -758,4 +758,43 @@ fn a_lost_builder_loses_its_cell_after_orphan_ms_and_a_returning_one_keeps_it() 
         let started: Vec<String> = net.starts(&cell(1)).into_iter().map(|(_, n)| n).collect();
         assert_eq!(started, [builder, other], "taken over after orphan_ms");
     }
+}
+
+/// Issue 14 item 3: when the project names its builders, the round ends
+/// as soon as every named rival has bid: no other bid can count, so the
+/// outcome is known. The same cell in an open project waits out the
+/// window. Either way exactly one node builds it.
+#[test]
+fn a_round_ends_once_every_named_rival_has_bid() {
+    let names = ["alice", "bob", "carol"];
+    let started = |named: bool| {
+        let mut net = Net::new(&names, config());
+        for name in names {
+            let rivals = if named {
+                let others = names.iter().filter(|n| **n != name).map(|n| key(n));
+                Rivals::Only(others.collect())
+            } else {
+                Rivals::Open
+            };
+            let wanted = ClaimInput::Wanted {
+                cell: cell(1),
+                builds: 1,
+                since: Timestamp(0),
+                rivals,
+            };
+            net.send(name, 0, wanted);
+        }
+        net.run_for(1_000);
+        let starts = net.starts(&cell(1));
+        assert_eq!(starts.len(), 1, "one build: {starts:?}");
+        starts[0].0.0 - T0.0
+    };
+    let window = config().bid_window_ms;
+    let open = started(false);
+    let named = started(true);
+    assert!(
+        open >= window,
+        "an open project waits the window: {open} ms"
+    );
+    assert!(named < window, "all rivals bid: {named} ms");
 }

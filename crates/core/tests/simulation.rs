@@ -17,7 +17,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use buildmesh_core::claim::{CellKey, ClaimAction, ClaimInput, Claimer, ClaimerConfig};
+use buildmesh_core::claim::{CellKey, ClaimAction, ClaimInput, Claimer, ClaimerConfig, Rivals};
 use buildmesh_protocol::{CommitId, ProjectId, PublicKey, Timestamp, sha256};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -311,7 +311,7 @@ impl Sim {
                 cell: cell.clone(),
                 builds: 1,
                 since: Timestamp(0),
-                sole: false,
+                rivals: Rivals::Open,
             };
             self.publish_fact(None, &cell, wanted);
         }

@@ -172,15 +172,16 @@ impl Builds {
                 platform: cell.platform,
             };
             let me = PublicKey::from(self.key.verifying_key());
-            let sole = self
+            let rivals = self
                 .builders
                 .get(&cell.project)
-                .is_some_and(|builders| builders.only(&me));
+                .map(|builders| builders.rivals_of(&me))
+                .unwrap_or_default();
             let input = ClaimInput::Wanted {
                 cell: key,
                 builds: cell.builds,
                 since: cell.since,
-                sole,
+                rivals,
             };
             self.claimer.handle(now, input);
         }

@@ -2,7 +2,7 @@
 //! results, bids) and where our own round stands. Queries only; the
 //! decisions are the claimer's.
 
-use super::io::CellKey;
+use super::io::{CellKey, Rivals};
 use super::rule::{Rank, Score, rendezvous_score};
 use buildmesh_protocol::{PublicKey, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
@@ -68,8 +68,8 @@ pub(crate) enum Phase {
 pub(crate) struct Cell {
     pub(crate) key: CellKey,
     pub(crate) want: Option<Want>,
-    /// We are the only builder whose results count: no bid window.
-    pub(crate) sole: bool,
+    /// Who else may build it.
+    pub(crate) rivals: Rivals,
     /// Others' claims: builder → lease expiry (the latest seen).
     claims: BTreeMap<PublicKey, Timestamp>,
     /// Results: builder → when its latest was written (ours included).
@@ -101,7 +101,7 @@ impl Cell {
         Cell {
             key,
             want: None,
-            sole: false,
+            rivals: Rivals::Open,
             claims: BTreeMap::new(),
             finished: BTreeMap::new(),
             bids: BTreeMap::new(),
@@ -136,6 +136,37 @@ impl Cell {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// We are the only builder whose results count: no bid window.
+    pub(crate) fn sole(&self) -> bool {
+        matches!(&self.rivals, Rivals::Only(others) if others.is_empty())
+    }
+
+    /// The window's outcome is known before it closes: the project names
+    /// its builders, and none of the rivals that have not bid could rank
+    /// among the winners, even idle (its best possible bid). Every node
+    /// holding the same bids reaches the same answer, and later bids
+    /// cannot change the winners.
+    pub(crate) fn outcome_known(&self, now: Timestamp) -> bool {
+        let Rivals::Only(others) = &self.rivals else {
+            return false;
+        };
+        let needed = self.needed(now);
+        let mut ranks = self.candidates(now);
+        ranks.sort_unstable();
+        let cutoff = needed.checked_sub(1).and_then(|last| ranks.get(last));
+        let mut missing = others
+            .iter()
+            .filter(|o| !self.bids.contains_key(*o) && !self.finished_since(o));
+        match cutoff {
+            Some(cutoff) => {
+                missing.all(|o| Rank::new(0, rendezvous_score(o, &self.key), *o) > *cutoff)
+            }
+            // Fewer bids than builders needed: known only if nobody else
+            // can bid.
+            None => needed > 0 && missing.next().is_none(),
         }
     }
 

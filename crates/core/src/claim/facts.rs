@@ -2,7 +2,7 @@
 
 use super::cell::{Phase, StoredBid, Want};
 use super::rule::rendezvous_score;
-use super::{CellKey, Claimer};
+use super::{CellKey, Claimer, Rivals};
 use crate::view::LEASE_MS_MAX;
 use buildmesh_protocol::{Bid, PublicKey, Timestamp};
 
@@ -17,7 +17,7 @@ impl Claimer {
         key: CellKey,
         builds: u8,
         since: Timestamp,
-        sole: bool,
+        rivals: Rivals,
     ) {
         let Some(id) = self.cell_id(now, key) else {
             return;
@@ -25,7 +25,7 @@ impl Claimer {
         let Some(cell) = self.cells.get_mut(&id) else {
             return;
         };
-        cell.sole = sole;
+        cell.rivals = rivals;
         let builds = builds.max(1);
         match cell.want {
             Some(old) if old.since >= since => {
@@ -120,7 +120,10 @@ impl Claimer {
         }
         let fresh = cell.round_is_fresh(now, fresh_ms);
         match cell.phase {
-            Phase::Window(_) => self.anchor_round(now, id, bid.at),
+            Phase::Window(_) => {
+                self.anchor_round(now, id, bid.at);
+                self.close_if_decided(now, id);
+            }
             Phase::Idle if cell.want.is_none() => {
                 // Heard of it before it is wanted here: the round is the
                 // bidder's, and began when it bid.

@@ -1,6 +1,7 @@
 //! What the claimer is told and what it asks for.
 
 use buildmesh_protocol::{Bid, CommitId, ProjectId, PublicKey, Timestamp};
+use std::collections::BTreeSet;
 
 /// One cell of the matrix: a commit of a project on a platform.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -22,6 +23,20 @@ impl CellKey {
             platform: bid.platform.clone(),
         }
     }
+}
+
+/// Who besides this node may build a cell, as its project says: what
+/// lets a round end before its window does, when its outcome is known.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Rivals {
+    /// Any key may (an open project): only the window tells who bid.
+    #[default]
+    Open,
+    /// Only these keys (this node not among them), because the project
+    /// names its builders. None: this node is the only builder, and
+    /// claims without a bid. Some: the round ends as soon as each of them
+    /// has bid, since no other bid can count.
+    Only(BTreeSet<PublicKey>),
 }
 
 /// Something that happened. Inputs are facts, in the past tense.
@@ -46,10 +61,8 @@ pub enum ClaimInput {
         builds: u8,
         /// Results written before this do not count.
         since: Timestamp,
-        /// This node is the only key whose results count for the cell
-        /// (its project names no other builder): nobody can bid against
-        /// it, so it claims without a bid window.
-        sole: bool,
+        /// Who else may build it, as its project says.
+        rivals: Rivals,
     },
     /// A trusted builder claimed the cell (renewals repeat this with a
     /// later expiry). Our own claims come back this way too.

@@ -26,7 +26,7 @@ impl Claimer {
             }
             Phase::Window(_) | Phase::Grace(_) => {}
             Phase::Idle if needed == 0 => self.watch_leases(now, id),
-            Phase::Idle if cell.sole && can_bid => self.claim_and_build(now, id),
+            Phase::Idle if cell.sole() && can_bid => self.claim_and_build(now, id),
             Phase::Idle if cell.round_is_fresh(now, fresh_ms) => self.join_round(now, id),
             Phase::Idle if can_bid => self.start_round(now, id),
             Phase::Idle => {}
@@ -148,12 +148,14 @@ impl Claimer {
         }
         if !can_bid {
             cell.phase = Phase::Window(OwnBid::Watching);
+            self.close_if_decided(now, id);
             return;
         }
         let mine = Rank::new(load, cell.score, me);
         if cell.better_than(mine, now) >= cell.needed(now) {
             cell.phase = Phase::Window(OwnBid::Suppressed);
             self.stats.bids_suppressed += 1;
+            self.close_if_decided(now, id);
             return;
         }
         let bid = Bid {
@@ -176,6 +178,22 @@ impl Claimer {
         cell.phase = Phase::Window(OwnBid::Sent);
         self.stats.bids_sent += 1;
         self.outbox.push_back(ClaimAction::SendBid(bid));
+        self.close_if_decided(now, id);
+    }
+
+    /// Closes the window now if its outcome is known (see
+    /// `Cell::outcome_known`) and ours is out, or we take no part. Each
+    /// rival decides on the same bids, so all pick the same winners; a
+    /// lost bid only means waiting for the window, as before.
+    pub(super) fn close_if_decided(&mut self, now: Timestamp, id: CellId) {
+        let decided = self.cells.get(&id).is_some_and(|cell| {
+            matches!(cell.phase, Phase::Window(own) if own != OwnBid::Pending)
+                && cell.outcome_known(now)
+        });
+        if decided {
+            self.timers.stop(id, Timer::WindowClose);
+            self.close_window(now, id);
+        }
     }
 
     /// The window closed: run the rule on the bids seen. A winner claims;

@@ -1,6 +1,7 @@
 //! Who may do what in a project, from its declaration and trust entries.
 
 use super::project_log::ProjectLog;
+use crate::claim::Rivals;
 use buildmesh_protocol::{Body, BuilderPolicy, Entry, ProjectDeclaration, PublicKey, Role};
 use std::collections::BTreeSet;
 
@@ -40,10 +41,16 @@ impl Builders {
         }
     }
 
-    /// Whether `key` is the only key whose results count: nobody can bid
-    /// against it, so it claims without a bid window.
-    pub fn only(&self, key: &PublicKey) -> bool {
-        matches!(self, Builders::Only(keys) if keys.len() == 1 && keys.contains(key))
+    /// Who besides `me` may build this project's cells: the named
+    /// builders but `me`, or anyone. What lets a round end early (or not
+    /// start at all, when `me` is the only builder).
+    pub fn rivals_of(&self, me: &PublicKey) -> Rivals {
+        match self {
+            Builders::Open { .. } => Rivals::Open,
+            Builders::Only(keys) => {
+                Rivals::Only(keys.iter().filter(|k| *k != me).copied().collect())
+            }
+        }
     }
 }
 
