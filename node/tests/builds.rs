@@ -593,3 +593,92 @@ fn a_running_build_streams_its_output_live() {
         "{page}"
     );
 }
+
+/// Issue 14 item 7: a force on a commit older than the newest 50 (the
+/// matrix's and the work's window) gets exactly one more result, and a
+/// restart does not build it again. Before, such a cell never saw its
+/// own result and every restart rebuilt it.
+#[test]
+fn a_force_on_an_old_commit_is_built_once_also_across_restarts() {
+    let repo = Repo::new();
+    let old = repo.commit_recipe(PASSING, "old");
+    let keys = Maintainer::new();
+    let flags = [
+        "--allow-local-repositories",
+        "--poll-interval-secs",
+        "1",
+        "--platform",
+        "linux",
+        "--accept-maintainer",
+        keys.key.as_str(),
+    ];
+    let node = Node::launch(tempfile::tempdir().unwrap(), vec![], &flags);
+    let project = declare(
+        keys.path(),
+        &node,
+        "old",
+        &repo,
+        &["linux"],
+        &node,
+        &[&node],
+    );
+    wait_cell(
+        &node,
+        &project,
+        &old,
+        "linux",
+        Duration::from_secs(60),
+        finished,
+    );
+    // 60 newer commits, in batches the poller takes whole (32 a poll).
+    for batch in 0..3 {
+        for n in 0..20 {
+            repo.commit_file("n", &format!("{batch}-{n}"), &format!("commit {batch}-{n}"));
+        }
+        let head = repo.git(&["rev-parse", "HEAD"]);
+        wait_cell(
+            &node,
+            &project,
+            head.trim(),
+            "linux",
+            Duration::from_secs(120),
+            finished,
+        );
+    }
+    let results_of_old = |node: &Node| {
+        let path = format!("/api/v1/projects/{project}/matrix?rows=100");
+        let (_, matrix) = http(&node.http, "GET", &path, "");
+        let rows = matrix["rows"].as_array().unwrap();
+        assert!(rows.len() > 60, "all announced: {}", rows.len());
+        let row = rows.iter().find(|r| r["commit"] == old.as_str()).unwrap();
+        row["cells"][0]["results"].as_array().unwrap().len()
+    };
+    assert_eq!(results_of_old(&node), 1);
+    maintainer(
+        keys.path(),
+        &node,
+        &[
+            "force",
+            "--project",
+            "old",
+            "--commit",
+            &old,
+            "--reason",
+            "again",
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while results_of_old(&node) < 2 {
+        assert!(Instant::now() < deadline, "the force was not built");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Long enough for a rebuild to start and finish (builds here take
+    // well under a second), here and after a restart.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(results_of_old(&node), 2, "built once for one force");
+    let dir = node.stop();
+    let node = Node::launch(dir, vec![], &flags);
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(results_of_old(&node), 2, "not built again after a restart");
+    assert_eq!(node.status()["cells_waiting"], 0, "{}", node.status());
+}
