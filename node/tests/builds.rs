@@ -197,21 +197,47 @@ command = "echo never"
     assert!(shown.contains("broken"), "{shown}");
 }
 
-#[test]
-fn a_builder_killed_mid_build_loses_the_cell_to_another() {
+/// Two builders of one project whose one step runs `command`; `a`
+/// watches the repository.
+struct Pair {
+    _repo: Repo,
+    _keys: Maintainer,
+    commit: String,
+    a: Node,
+    b: Node,
+    project: String,
+}
+
+fn pair(command: &str) -> Pair {
     let repo = Repo::new();
-    let commit = repo.commit_recipe(
-        r#"
-[[step]]
-name = "slow"
-command = "sleep 4; echo done"
-"#,
-        "slow",
-    );
+    let recipe = format!("[[step]]\nname = \"slow\"\ncommand = \"{command}\"\n");
+    let commit = repo.commit_recipe(&recipe, "slow");
     let keys = Maintainer::new();
     let a = builder(vec![], &["linux"], &keys);
     let b = builder(vec![&a], &["linux"], &keys);
     let project = declare(keys.path(), &a, "slow", &repo, &["linux"], &a, &[&a, &b]);
+    Pair {
+        _repo: repo,
+        _keys: keys,
+        commit,
+        a,
+        b,
+        project,
+    }
+}
+
+#[test]
+fn a_builder_killed_mid_build_loses_the_cell_to_another() {
+    // Every field bound: what is not would be dropped (a node stopped, a
+    // repository deleted) at the end of this statement.
+    let Pair {
+        _repo,
+        _keys,
+        commit,
+        a,
+        b,
+        project,
+    } = pair("sleep 4; echo done");
     let building = wait_cell(
         &a,
         &project,
@@ -262,15 +288,14 @@ command = "sleep 4; echo done"
 /// its cell past the time a lost one would lose it; nobody duplicates it.
 #[test]
 fn a_slow_builder_that_is_alive_keeps_its_cell() {
-    let repo = Repo::new();
-    let commit = repo.commit_recipe(
-        "[[step]]\nname = \"slow\"\ncommand = \"sleep 6; echo done\"\n",
-        "slow",
-    );
-    let keys = Maintainer::new();
-    let a = builder(vec![], &["linux"], &keys);
-    let b = builder(vec![&a], &["linux"], &keys);
-    let project = declare(keys.path(), &a, "slow", &repo, &["linux"], &a, &[&a, &b]);
+    let Pair {
+        _repo,
+        _keys,
+        commit,
+        a,
+        b: _b,
+        project,
+    } = pair("sleep 6; echo done");
     let done = wait_cell(
         &a,
         &project,
