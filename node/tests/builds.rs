@@ -37,6 +37,18 @@ fn solo(name: &str, recipe: &str) -> Solo {
     }
 }
 
+/// The cell of `commit` on linux once it is decided (a minute at most).
+fn finished_cell(node: &Node, project: &str, commit: &str) -> serde_json::Value {
+    wait_cell(
+        node,
+        project,
+        commit,
+        "linux",
+        Duration::from_secs(60),
+        finished,
+    )
+}
+
 /// The result entry behind a finished cell, decoded.
 fn result_of(node: &Node, cell: &serde_json::Value) -> serde_json::Value {
     let id = cell["results"][0]["id"].as_str().unwrap();
@@ -169,14 +181,7 @@ name = "package"
 command = "echo never"
 "#,
     );
-    let cell = wait_cell(
-        &node,
-        &project,
-        &commit,
-        "linux",
-        Duration::from_secs(60),
-        finished,
-    );
+    let cell = finished_cell(&node, &project, &commit);
     assert_eq!(cell["status"], "failed", "{cell}");
     let result = result_of(&node, &cell);
     assert_eq!(result["outcome"], "Failed");
@@ -272,14 +277,7 @@ fn a_builder_killed_mid_build_loses_the_cell_to_another() {
     // The connection dropped at once: the cell is taken over well before
     // the victim's 30 s lease would have lapsed.
     assert!(taken < Duration::from_secs(15), "{taken:?}");
-    let done = wait_cell(
-        &nodes[survivor],
-        &project,
-        &commit,
-        "linux",
-        Duration::from_secs(60),
-        finished,
-    );
+    let done = finished_cell(&nodes[survivor], &project, &commit);
     assert_eq!(done["status"], "passed", "{done}");
     assert_eq!(done["results"][0]["builder"], nodes[survivor].key());
 }
@@ -296,14 +294,7 @@ fn a_slow_builder_that_is_alive_keeps_its_cell() {
         b: _b,
         project,
     } = pair("sleep 6; echo done");
-    let done = wait_cell(
-        &a,
-        &project,
-        &commit,
-        "linux",
-        Duration::from_secs(60),
-        finished,
-    );
+    let done = finished_cell(&a, &project, &commit);
     assert_eq!(done["status"], "passed", "{done}");
     // Give a duplicate time to show: the other node would have claimed
     // within a few seconds of losing the builder.
@@ -330,14 +321,7 @@ timeout_secs = 1
 "#,
     );
     let started = Instant::now();
-    let cell = wait_cell(
-        &node,
-        &project,
-        &commit,
-        "linux",
-        Duration::from_secs(60),
-        finished,
-    );
+    let cell = finished_cell(&node, &project, &commit);
     assert_eq!(cell["status"], "failed", "{cell}");
     let result = result_of(&node, &cell);
     assert_eq!(result["steps"][0]["status"], "TimedOut");
@@ -353,14 +337,7 @@ fn a_recipe_that_does_not_parse_gives_an_error_result_saying_why() {
         project,
         commit,
     } = solo("typo", "[[step]]\nname = \"x\"\ncomand = \"make\"\n");
-    let cell = wait_cell(
-        &node,
-        &project,
-        &commit,
-        "linux",
-        Duration::from_secs(60),
-        finished,
-    );
+    let cell = finished_cell(&node, &project, &commit);
     assert_eq!(cell["status"], "error", "{cell}");
     let result = result_of(&node, &cell);
     let why = result["error"].as_str().unwrap();
@@ -393,14 +370,7 @@ fn a_forced_build_builds_the_branch_head_again() {
         project,
         commit,
     } = solo("again", PASSING);
-    wait_cell(
-        &node,
-        &project,
-        &commit,
-        "linux",
-        Duration::from_secs(60),
-        finished,
-    );
+    finished_cell(&node, &project, &commit);
     let (code, metrics) = support::http_raw(&node.http, "/metrics");
     let metrics = String::from_utf8(metrics).unwrap();
     assert_eq!(code, 200);
@@ -463,14 +433,7 @@ fn a_maintainer_announces_a_commit_from_a_working_copy() {
     command.push(repo.path().to_str().unwrap());
     let said = maintainer(keys.path(), &node, &command);
     assert!(said.contains(&commit), "{said}");
-    let cell = wait_cell(
-        &node,
-        &project,
-        &commit,
-        "linux",
-        Duration::from_secs(60),
-        finished,
-    );
+    let cell = finished_cell(&node, &project, &commit);
     assert_eq!(cell["status"], "passed", "{cell}");
 }
 
