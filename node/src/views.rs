@@ -71,8 +71,10 @@ fn run(
     loop {
         let started = Instant::now();
         // The node's work first: claiming waits on it, pages do not.
+        let read_at = crate::clock::now();
         match read_work(store, &work.me, &work.platforms, &work.acceptance) {
-            Ok(found) => {
+            Ok(mut found) => {
+                found.read_at = read_at;
                 work.publish.send_replace(Some(Arc::new(found)));
             }
             Err(error) => tracing::warn!(%error, "cannot read the node's work"),

@@ -44,6 +44,9 @@ pub enum Errand {
     /// cell's claim in the same list: carry errands out in order, and tell
     /// [`Builds::claim_not_written`] instead if that claim was not written.
     StartBuild(CellKey),
+    /// Stop building this cell ([`Builds::cancel_build`]); an errand like
+    /// `StartBuild`, so the two are carried out in the order decided.
+    CancelBuild(CellKey),
 }
 
 /// The building side of a node.
@@ -152,6 +155,7 @@ impl Builds {
             builders,
             forked,
             declined,
+            read_at: _,
         } = work;
         for project in declined {
             self.say_declined(project);
@@ -282,6 +286,12 @@ impl Builds {
         Vec::new()
     }
 
+    /// Stops the build of `cell`; it writes no result.
+    pub fn cancel_build(&mut self, cell: CellKey) {
+        self.executor
+            .cancel(&(cell.project, cell.commit, cell.platform));
+    }
+
     /// The claim on `cell` could not be written: it is not built here (a
     /// build without its claim would be a build nobody else knows of).
     pub fn claim_not_written(&mut self, now: Timestamp, cell: CellKey) -> Vec<Errand> {
@@ -386,10 +396,7 @@ impl Builds {
                     })));
                 }
                 ClaimAction::StartBuild(cell) => errands.push(Errand::StartBuild(cell)),
-                ClaimAction::CancelBuild(cell) => {
-                    self.executor
-                        .cancel(&(cell.project, cell.commit, cell.platform));
-                }
+                ClaimAction::CancelBuild(cell) => errands.push(Errand::CancelBuild(cell)),
             }
         }
         errands

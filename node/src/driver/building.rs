@@ -132,6 +132,10 @@ impl Driver {
                     }
                     Vec::new()
                 }
+                Errand::CancelBuild(cell) => {
+                    self.builds.cancel_build(cell);
+                    Vec::new()
+                }
                 Errand::StartBuild(cell) => {
                     let now = clock::now();
                     let key = (cell.project, cell.commit.clone(), cell.platform.clone());

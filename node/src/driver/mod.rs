@@ -114,7 +114,9 @@ impl Driver {
                 Ok(()) = self.work.changed() => {
                     let work = self.work.borrow_and_update().clone();
                     if let Some(work) = work {
+                        let read_at = work.read_at;
                         self.apply_work(Work::clone(&work)).await?;
+                        self.catch_up(read_at).await?;
                     }
                     true
                 }
@@ -122,11 +124,6 @@ impl Driver {
             };
             if refresh {
                 self.refresh_status()?;
-            }
-            if !self.caught_up && self.replicator.stats().last_sync_at.is_some() {
-                self.caught_up = true;
-                let errands = self.builds.caught_up(clock::now());
-                self.run_errands(errands).await?;
             }
         }
         self.builds.stop();
@@ -137,6 +134,19 @@ impl Driver {
             .context("cannot flush the store")?;
         self.mesh.shutdown().await;
         Ok(())
+    }
+
+    /// Lets the claimer bid once the work it was just given was read
+    /// after the first sync completed: only then does it hold what that
+    /// sync brought (a node that waits for its peers, see `caught_up`).
+    async fn catch_up(&mut self, read_at: buildmesh_protocol::Timestamp) -> Result<()> {
+        let synced = self.replicator.stats().last_sync_at;
+        if self.caught_up || synced.is_none_or(|at| read_at < at) {
+            return Ok(());
+        }
+        self.caught_up = true;
+        let errands = self.builds.caught_up(clock::now());
+        self.run_errands(errands).await
     }
 
     /// Returns whether the status shown over HTTP may have changed.

@@ -72,6 +72,8 @@ pub(crate) struct Cell {
     pub(crate) rivals: Rivals,
     /// Others' claims: builder → lease expiry (the latest seen).
     claims: BTreeMap<PublicKey, Timestamp>,
+    /// Where claims by builders this node lost were cut (see `lost.rs`).
+    cuts: BTreeMap<PublicKey, Timestamp>,
     /// Results: builder → when its latest was written (ours included).
     finished: BTreeMap<PublicKey, Timestamp>,
     bids: BTreeMap<PublicKey, StoredBid>,
@@ -103,6 +105,7 @@ impl Cell {
             want: None,
             rivals: Rivals::Open,
             claims: BTreeMap::new(),
+            cuts: BTreeMap::new(),
             finished: BTreeMap::new(),
             bids: BTreeMap::new(),
             failed: BTreeMap::new(),
@@ -128,8 +131,11 @@ impl Cell {
     }
 
     /// Ends `builder`'s claim at `at` if it runs past it (the builder was
-    /// lost then); whether there was such a claim.
+    /// lost then), and remembers the cut, so that the same claim fed again
+    /// (every derivation feeds all claims) stays cut; whether there was
+    /// such a claim.
     pub(crate) fn cut_claim(&mut self, builder: &PublicKey, at: Timestamp) -> bool {
+        insert_bounded(&mut self.cuts, *builder, at);
         match self.claims.get_mut(builder) {
             Some(expires) if *expires > at => {
                 *expires = at;
@@ -153,13 +159,19 @@ impl Cell {
         let Rivals::Only(others) = &self.rivals else {
             return false;
         };
+        // Only bids of this round count: an older bid (a round this node
+        // took no part in) may be replaced by a better one any moment.
+        let Some(started) = self.round_started else {
+            return false;
+        };
+        let fresh = |bid: &StoredBid| bid.arrived >= started;
         let needed = self.needed(now);
-        let mut ranks = self.candidates(now);
+        let mut ranks = self.candidates_where(now, fresh);
         ranks.sort_unstable();
         let cutoff = needed.checked_sub(1).and_then(|last| ranks.get(last));
         let mut missing = others
             .iter()
-            .filter(|o| !self.bids.contains_key(*o) && !self.finished_since(o));
+            .filter(|o| !self.bids.get(*o).is_some_and(fresh) && !self.finished_since(o));
         match cutoff {
             Some(cutoff) => {
                 missing.all(|o| Rank::new(0, rendezvous_score(o, &self.key), *o) > *cutoff)
@@ -167,6 +179,24 @@ impl Cell {
             // Fewer bids than builders needed: known only if nobody else
             // can bid.
             None => needed > 0 && missing.next().is_none(),
+        }
+    }
+
+    /// The lease to believe for `builder`'s claim written at `at`: cut
+    /// where this cell's claims by the builder were cut, unless the claim
+    /// was written more than `margin_ms` after that (clocks differ by a
+    /// little; a claim written well after the cut proves the builder
+    /// alive).
+    pub(crate) fn cut_lease(
+        &self,
+        builder: &PublicKey,
+        at: Timestamp,
+        lease: Timestamp,
+        margin_ms: u64,
+    ) -> Timestamp {
+        match self.cuts.get(builder) {
+            Some(cut) if at <= cut.plus_ms(margin_ms) => lease.min(*cut),
+            _ => lease,
         }
     }
 
@@ -265,12 +295,17 @@ impl Cell {
     /// claimed (those are counted in `needed` already), and bids newer
     /// than the round their bidder won and let pass.
     pub(crate) fn candidates(&self, now: Timestamp) -> Vec<Rank> {
+        self.candidates_where(now, |_| true)
+    }
+
+    /// [`Cell::candidates`] among the bids `keep` keeps.
+    fn candidates_where(&self, now: Timestamp, keep: impl Fn(&StoredBid) -> bool) -> Vec<Rank> {
         let claimers: BTreeSet<&PublicKey> = self.live_claimers(now).collect();
         self.bids
             .iter()
             .filter(|(bidder, bid)| {
                 let failed = self.failed.get(*bidder).is_some_and(|t| bid.arrived <= *t);
-                !failed && !self.finished_since(bidder) && !claimers.contains(bidder)
+                keep(bid) && !failed && !self.finished_since(bidder) && !claimers.contains(bidder)
             })
             .map(|(bidder, bid)| Rank::new(bid.load, bid.score, *bidder))
             .collect()

@@ -65,7 +65,9 @@ impl Claimer {
             return;
         };
         let lease_expires = self.believed_lease(&builder, at, lease_expires);
+        let margin_ms = self.config.orphan_ms;
         if let Some(cell) = self.cells.get_mut(&id) {
+            let lease_expires = cell.cut_lease(&builder, at, lease_expires, margin_ms);
             // As the views judge it: no claim holds past LEASE_MS_MAX.
             cell.add_claim(builder, lease_expires.min(at.plus_ms(LEASE_MS_MAX)));
         }

@@ -106,8 +106,9 @@ pub enum ClaimInput {
     /// The node is connected to this peer (again).
     PeerBack(PublicKey),
     /// Time passed; see [`super::Claimer::poll_timeout`]. Timers only fire
-    /// here, never inside another input, so facts fed together are all
-    /// seen before anything is decided on them.
+    /// here, never inside another input. (A bid may still close a window
+    /// at once, when it makes the window's outcome certain: see
+    /// `Rivals::Only`.)
     Tick,
 }
 

@@ -12,8 +12,17 @@
 //! build the cell too: a duplicate build, which the settling rule cancels
 //! as soon as both claims are seen, never a lost one. A builder that is
 //! alive but slow stays connected, keeps its cell, and nobody duplicates
-//! its build. A claim the builder writes after it was lost proves it
-//! alive, and it is trusted again.
+//! its build. A claim the builder writes well after it was lost (more
+//! than `orphan_ms` later, so a clock a little ahead does not count)
+//! proves it alive, and it is trusted again; reconnecting alone does not
+//! (a restarted builder has lost its build).
+//!
+//! Known costs. A node whose own network goes down orphans every builder
+//! it was connected to: with two nodes, losing the only peer looks the
+//! same as the peer dying. And when a partition between one node and a
+//! live builder lasts past `orphan_ms`, the settling rule, which ranks
+//! claimers by rendezvous score alone, may cancel the builder's own build
+//! rather than the newcomer's. Both cost build time, never a result.
 
 use super::Claimer;
 use buildmesh_protocol::{PublicKey, Timestamp};
@@ -55,8 +64,13 @@ impl Claimer {
         self.lost.insert(peer, lost);
     }
 
+    /// A peer is connected. If it was lost but not yet orphaned, it is
+    /// as if it never left; an orphaned one stays so until it writes a
+    /// claim (see [`Claimer::believed_lease`]).
     pub(super) fn peer_back(&mut self, peer: &PublicKey) {
-        self.lost.remove(peer);
+        if self.lost.get(peer).is_some_and(|l| !l.orphaned) {
+            self.lost.remove(peer);
+        }
     }
 
     /// When the next lost peer is orphaned.
@@ -103,15 +117,17 @@ impl Claimer {
 
     /// The lease to believe for a claim by `builder` written at `at`: cut
     /// to when the builder was lost if it is orphaned and the claim is
-    /// older; a newer claim proves it alive, and it is trusted again.
+    /// older; a claim written more than `orphan_ms` after the loss proves
+    /// it alive, and it is trusted again.
     pub(super) fn believed_lease(
         &mut self,
         builder: &PublicKey,
         at: Timestamp,
         lease_expires: Timestamp,
     ) -> Timestamp {
+        let margin_ms = self.config.orphan_ms;
         match self.lost.get(builder) {
-            Some(lost) if at > lost.since => {
+            Some(lost) if at > lost.since.plus_ms(margin_ms) => {
                 self.lost.remove(builder);
                 lease_expires
             }

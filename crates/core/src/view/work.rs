@@ -76,6 +76,9 @@ pub struct Work {
     /// Projects that want one of this node's platforms but are not built
     /// here, and why.
     pub declined: Vec<Declined>,
+    /// When the reading began (set by whoever reads; 0 if unknown): work
+    /// read after a sync completed holds what that sync brought.
+    pub read_at: Timestamp,
 }
 
 /// A project that wants this node's platform and that it does not build.
