@@ -65,6 +65,9 @@ pub struct ClaimerConfig {
     /// its claims are treated as lapsed, ms (see `claim/lost.rs`). Long
     /// enough for a reconnection; far shorter than a lease.
     pub orphan_ms: u64,
+    /// How long after a build that never started (its claim not written,
+    /// its executor failing) the cell may be claimed again here, ms.
+    pub retry_ms: u64,
 }
 
 impl Default for ClaimerConfig {
@@ -78,6 +81,7 @@ impl Default for ClaimerConfig {
             builds_max: 1,
             catch_up_ms: 5_000,
             orphan_ms: 2_000,
+            retry_ms: 60_000,
         }
     }
 }
@@ -194,6 +198,7 @@ impl Claimer {
             ClaimInput::Finished { cell, builder, at } => self.finished(now, cell, builder, at),
             ClaimInput::Bid(bid) => self.bid_received(now, bid),
             ClaimInput::BuildEnded(cell) => self.build_ended(now, &cell),
+            ClaimInput::BuildAbandoned(cell) => self.build_abandoned(now, &cell),
             ClaimInput::Tick => self.tick(now),
             ClaimInput::WaitingForPeers => {
                 self.quiet_until = Some(now.plus_ms(self.config.catch_up_ms));
@@ -238,6 +243,7 @@ impl Claimer {
                 Timer::GraceEnd => self.grace_ended(now, id),
                 Timer::LeaseExpiry => self.reconsider(now, id),
                 Timer::Renew => self.renew(now, id),
+                Timer::Retry => self.reconsider(now, id),
                 Timer::Forget => self.maybe_forget(now, id),
             }
         }

@@ -991,3 +991,24 @@ fn a_bid_from_an_earlier_round_does_not_end_a_round_early() {
         n.actions
     );
 }
+
+/// A build that never started (its claim not written, its executor
+/// failing) frees the slot without counting as built: the cell is claimed
+/// again after `retry_ms`, not at once and not never. Found by the review
+/// for a project whose only builder is this node.
+#[test]
+fn an_abandoned_build_is_claimed_again_after_retry_ms() {
+    let c = cell(1);
+    let mut n = One::new();
+    let sole = || wanted(&c, Rivals::Only(BTreeSet::new()));
+    let starts = |n: &One| n.count(|a| matches!(a, ClaimAction::StartBuild(_)));
+    n.feed(sole());
+    assert_eq!(starts(&n), 1);
+    n.feed(ClaimInput::BuildAbandoned(c.clone()));
+    let retry_ms = ClaimerConfig::default().retry_ms;
+    n.run_until(T0.plus_ms(retry_ms - 1));
+    n.feed(sole());
+    assert_eq!(starts(&n), 1, "not before retry_ms");
+    n.run_until(T0.plus_ms(retry_ms + 1));
+    assert_eq!(starts(&n), 2, "claimed again");
+}

@@ -85,6 +85,7 @@ impl World {
                 builds_max: 1,
                 catch_up_ms: 5_000,
                 orphan_ms: 2_000,
+                retry_ms: 60_000,
             },
         }
     }

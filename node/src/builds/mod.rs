@@ -292,18 +292,19 @@ impl Builds {
             .cancel(&(cell.project, cell.commit, cell.platform));
     }
 
-    /// The claim on `cell` could not be written: it is not built here (a
-    /// build without its claim would be a build nobody else knows of).
+    /// The claim on `cell` could not be written: it is not built now (a
+    /// build without its claim would be a build nobody else knows of), and
+    /// is claimed again after the claimer's `retry_ms`.
     pub fn claim_not_written(&mut self, now: Timestamp, cell: CellKey) -> Vec<Errand> {
         tracing::error!(commit = %cell.commit, platform = %cell.platform,
-            "the claim was not written, so the cell is not built here");
+            "the claim was not written, so the cell is not built now; it is claimed again in a minute");
         self.not_building(now, cell)
     }
 
-    /// Tells the claimer that `cell` will not be built here after all; it
-    /// does not bid for the cell again (another node builds it).
+    /// Tells the claimer that `cell` is not being built here after all:
+    /// it may be claimed again after a while (here or elsewhere).
     fn not_building(&mut self, now: Timestamp, cell: CellKey) -> Vec<Errand> {
-        self.claimer.handle(now, ClaimInput::BuildEnded(cell));
+        self.claimer.handle(now, ClaimInput::BuildAbandoned(cell));
         self.drain()
     }
 
@@ -482,11 +483,19 @@ mod tests {
         }
         assert_eq!(builds.load(), 1, "the slot is taken by the claim");
 
-        // The claim could not be written: the cell is given up here, and
-        // not claimed again.
+        // The claim could not be written: the slot is free, and the cell
+        // is claimed again a minute later, not at once.
         let errands = builds.claim_not_written(Timestamp(1_001), key);
         assert!(errands.is_empty(), "{errands:?}");
         assert_eq!(builds.load(), 0);
-        assert!(builds.tick(Timestamp(60_000)).is_empty());
+        assert!(builds.tick(Timestamp(30_000)).is_empty());
+        let again = builds.tick(Timestamp(61_001));
+        assert!(
+            matches!(
+                again.as_slice(),
+                [Errand::Write(Body::Claim(_)), Errand::StartBuild(_)]
+            ),
+            "{again:?}"
+        );
     }
 }

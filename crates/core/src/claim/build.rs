@@ -93,6 +93,27 @@ impl Claimer {
         self.load_freed(now);
     }
 
+    /// Our build of `key` never started (its claim was not written, or
+    /// it could not be run): the slot is free, nothing counts as built,
+    /// and the cell is claimed again after `retry_ms` at the earliest (a
+    /// failure that lasts would otherwise be retried in a loop).
+    pub(super) fn build_abandoned(&mut self, now: Timestamp, key: &CellKey) {
+        let Some(id) = self.known_id(key) else {
+            return;
+        };
+        let retry_at = now.plus_ms(self.config.retry_ms);
+        let Some(cell) = self.cells.get_mut(&id) else {
+            return;
+        };
+        if cell.phase != Phase::Building {
+            return;
+        }
+        cell.retry_at = retry_at;
+        self.timers.set(id, Timer::Retry, retry_at);
+        self.end_build(now, id);
+        self.load_freed(now);
+    }
+
     /// Leaves the building state: no more renewals, one slot free.
     pub(super) fn end_build(&mut self, now: Timestamp, id: CellId) {
         let Some(cell) = self.cells.get_mut(&id) else {

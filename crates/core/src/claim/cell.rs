@@ -95,6 +95,9 @@ pub(crate) struct Cell {
     pub(crate) lease: Timestamp,
     /// The last time any input concerned the cell.
     pub(crate) touched: Timestamp,
+    /// Our build never started (its claim was not written, or it could
+    /// not be run): we do not claim the cell again before this.
+    pub(crate) retry_at: Timestamp,
 }
 
 impl Cell {
@@ -116,6 +119,7 @@ impl Cell {
             score,
             lease: Timestamp(0),
             touched: now,
+            retry_at: Timestamp(0),
         }
     }
 

@@ -99,6 +99,10 @@ pub enum ClaimInput {
     /// The node completed a sync with a peer: its log is as current as
     /// that peer's, and it bids again.
     CaughtUp,
+    /// Our build of the cell never started: its claim could not be
+    /// written, or it could not be run. Nothing was built; the cell may be
+    /// claimed here again after [`super::ClaimerConfig::retry_ms`].
+    BuildAbandoned(CellKey),
     /// The node lost its last connection to this peer. If it stays away
     /// for [`super::ClaimerConfig::orphan_ms`], its claims are treated as
     /// lapsed from now (`claim/lost.rs` argues why that is safe).

@@ -46,6 +46,7 @@ impl Claimer {
             self.quiet_until.is_none()
                 && self.load.saturating_add(reserved) < self.config.builds_max
                 && cell.phase != Phase::Building
+                && now >= cell.retry_at
                 && !cell.finished_since(&self.me)
                 && cell.needed(now) > 0
         })

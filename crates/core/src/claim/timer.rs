@@ -24,6 +24,8 @@ pub(crate) enum Timer {
     LeaseExpiry,
     /// Renew our lease on a cell we build.
     Renew,
+    /// Our build of the cell never started: look at it again.
+    Retry,
     /// See whether the cell can be forgotten.
     Forget,
 }
