@@ -7,6 +7,7 @@ use crate::builds::executor::BuildDone;
 use crate::builds::poller::NewCommits;
 use crate::clock;
 use anyhow::Result;
+use buildmesh_core::claim::CellKey;
 use buildmesh_core::replicator::WriteError;
 use buildmesh_core::view::Work;
 use buildmesh_mesh::{Acceptance, Topic};
@@ -124,7 +125,7 @@ impl Driver {
                 }
                 Errand::Write(body) => {
                     let claimed = match &body {
-                        Body::Claim(c) => Some((c.project, c.commit.clone(), c.platform.clone())),
+                        Body::Claim(claim) => Some(CellKey::of_claim(claim)),
                         _ => None,
                     };
                     if !self.write(body).await? {
@@ -138,8 +139,7 @@ impl Driver {
                 }
                 Errand::StartBuild(cell) => {
                     let now = clock::now();
-                    let key = (cell.project, cell.commit.clone(), cell.platform.clone());
-                    if unclaimed.contains(&key) {
+                    if unclaimed.contains(&cell) {
                         self.builds.claim_not_written(now, cell)
                     } else {
                         self.builds.start_build(now, cell)

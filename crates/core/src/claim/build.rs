@@ -1,6 +1,6 @@
 //! Our builds: claiming, renewing, settling competing claims, ending.
 
-use super::cell::Phase;
+use super::cell::{Cell, Phase};
 use super::rule::{Rank, rendezvous_score, top};
 use super::timer::{CellId, Timer};
 use super::{CellKey, ClaimAction, Claimer};
@@ -77,18 +77,13 @@ impl Claimer {
 
     /// Our build of `key` ended and its result is written.
     pub(super) fn build_ended(&mut self, now: Timestamp, key: &CellKey) {
-        let Some(id) = self.known_id(key) else {
+        let me = self.me;
+        let Some((id, cell)) = self.own_build(key) else {
             return;
         };
-        let Some(cell) = self.cells.get_mut(&id) else {
-            return;
-        };
-        if cell.phase != Phase::Building {
-            return;
-        }
         // Our result is on its way back as `Finished`; until then this
         // keeps us from bidding on the cell again.
-        cell.add_result(self.me, now);
+        cell.add_result(me, now);
         self.end_build(now, id);
         self.load_freed(now);
     }
@@ -98,20 +93,21 @@ impl Claimer {
     /// and the cell is claimed again after `retry_ms` at the earliest (a
     /// failure that lasts would otherwise be retried in a loop).
     pub(super) fn build_abandoned(&mut self, now: Timestamp, key: &CellKey) {
-        let Some(id) = self.known_id(key) else {
-            return;
-        };
         let retry_at = now.plus_ms(self.config.retry_ms);
-        let Some(cell) = self.cells.get_mut(&id) else {
+        let Some((id, cell)) = self.own_build(key) else {
             return;
         };
-        if cell.phase != Phase::Building {
-            return;
-        }
         cell.retry_at = retry_at;
         self.timers.set(id, Timer::Retry, retry_at);
         self.end_build(now, id);
         self.load_freed(now);
+    }
+
+    /// The cell `key` if we are building it.
+    fn own_build(&mut self, key: &CellKey) -> Option<(CellId, &mut Cell)> {
+        let id = self.known_id(key)?;
+        let cell = self.cells.get_mut(&id)?;
+        (cell.phase == Phase::Building).then_some((id, cell))
     }
 
     /// Leaves the building state: no more renewals, one slot free.

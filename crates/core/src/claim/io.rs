@@ -1,6 +1,6 @@
 //! What the claimer is told and what it asks for.
 
-use buildmesh_protocol::{Bid, CommitId, ProjectId, PublicKey, Timestamp};
+use buildmesh_protocol::{Bid, Claim, CommitId, ProjectId, PublicKey, Timestamp};
 use std::collections::BTreeSet;
 
 /// One cell of the matrix: a commit of a project on a platform.
@@ -21,6 +21,15 @@ impl CellKey {
             project: bid.project,
             commit: bid.commit.clone(),
             platform: bid.platform.clone(),
+        }
+    }
+
+    /// The cell a claim is on.
+    pub fn of_claim(claim: &Claim) -> CellKey {
+        CellKey {
+            project: claim.project,
+            commit: claim.commit.clone(),
+            platform: claim.platform.clone(),
         }
     }
 }
