@@ -3,7 +3,8 @@
 use super::policy::Policy;
 use crate::log::{EntryStore, IndexKey};
 use buildmesh_protocol::{
-    Body, BuildResult, Claim, CommitId, Entry, EntryId, Outcome, ProjectId, PublicKey, Timestamp,
+    Body, BuildResult, Claim, CommitId, Entry, EntryId, ForceTarget, Outcome, ProjectId, PublicKey,
+    Timestamp,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,6 +24,10 @@ pub struct ProjectLog {
     pub platforms: Labels,
     /// Trust and revocation entries.
     pub trust: Vec<Entry>,
+    /// Force builds: by [`ProjectLog::load`], its owner's newest ones, as
+    /// many as announcements are read (an older force is as settled as an
+    /// old commit).
+    pub forces: Vec<Entry>,
     /// Authors with a fork proof against them: none of their entries count.
     pub forked: BTreeSet<PublicKey>,
 }
@@ -30,7 +35,10 @@ pub struct ProjectLog {
 impl ProjectLog {
     /// Reads `project`'s entries from `store`: its declarations and trust
     /// changes, the newest `announcements_max` announcements by announcers
-    /// the project trusts, and the claims and results of those commits.
+    /// the project trusts and forces by its owner, and the claims and
+    /// results of those commits (a forced commit may be older than the
+    /// announcements read: its want and its answers come from one place,
+    /// or its force never settles).
     ///
     /// Only trusted announcers' indexes are read, newest first, so however
     /// many announcements others sign (and whatever time they claim), they
@@ -52,8 +60,8 @@ impl ProjectLog {
                 .collect(),
             ..ProjectLog::default()
         };
-        let mut announcers = Policy::of(&log)
-            .map(|policy| policy.announcers())
+        let (owner, mut announcers) = Policy::of(&log)
+            .map(|policy| (Some(policy.owner), policy.announcers()))
             .unwrap_or_default();
         announcers.retain(|a| log.in_good_standing(a));
         for announcer in &announcers {
@@ -64,37 +72,52 @@ impl ProjectLog {
         log.announcements
             .sort_by_key(|e| std::cmp::Reverse((e.timestamp(), e.id())));
         log.announcements.truncate(announcements_max);
+        if let Some(owner) = owner {
+            let mut forces = fetch(store, &IndexKey::Forces(project).prefix(), false, all)?;
+            forces.retain(|force| force.author() == owner);
+            forces.sort_by_key(|force| std::cmp::Reverse((force.timestamp(), force.id())));
+            forces.truncate(announcements_max);
+            log.forces = forces;
+        }
+        let forced = log.forces.iter().filter_map(|force| match force.body() {
+            Body::Force(f) => log.forced_commit(&f.target),
+            _ => None,
+        });
         let commits: BTreeSet<CommitId> = log
             .announcements
             .iter()
             .filter_map(announced_commit)
             .cloned()
+            .chain(forced)
             .collect();
         for commit in commits {
-            log.load_cells(store, &commit)?;
+            let prefix = IndexKey::Commit(project, &commit).prefix();
+            let facts = fetch(store, &prefix, false, all)?
+                .iter()
+                .filter_map(|e| CellFact::of(e, &mut log.platforms))
+                .collect();
+            log.cells.insert(commit, facts);
         }
         Ok(log)
     }
 
-    /// Reads the claims and results of `commit` if they are not read yet:
-    /// for a commit outside the announcement window that something else
-    /// (a force) makes wanted, so its want and its answers come from the
-    /// same place.
-    pub fn load_cells<S: EntryStore>(
-        &mut self,
-        store: &S,
-        commit: &CommitId,
-    ) -> Result<(), S::Error> {
-        if self.cells.contains_key(commit) {
-            return Ok(());
+    /// The commit a force names: the commit itself, or the newest
+    /// announced head of the branch.
+    pub fn forced_commit(&self, target: &ForceTarget) -> Option<CommitId> {
+        match target {
+            ForceTarget::Commit(commit) => Some(commit.clone()),
+            ForceTarget::Branch(branch) => self
+                .announcements
+                .iter()
+                .filter_map(|entry| match entry.body() {
+                    Body::Announce(a) if a.branch == *branch => {
+                        Some((entry.timestamp(), &a.commit))
+                    }
+                    _ => None,
+                })
+                .max_by_key(|(at, _)| *at)
+                .map(|(_, commit)| commit.clone()),
         }
-        let prefix = IndexKey::Commit(&self.project, commit).prefix();
-        let facts = fetch(store, &prefix, false, usize::MAX)?
-            .iter()
-            .filter_map(|e| CellFact::of(e, &mut self.platforms))
-            .collect();
-        self.cells.insert(commit.clone(), facts);
-        Ok(())
     }
 
     /// Builds the log of `project` from any collection of entries (for
@@ -133,6 +156,7 @@ impl ProjectLog {
                 return;
             }
             Body::Trust(t) | Body::Revoke(t) if t.project == *project => &mut self.trust,
+            Body::Force(f) if f.project == *project => &mut self.forces,
             _ => return,
         };
         list.push(entry.clone());

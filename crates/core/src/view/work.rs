@@ -9,7 +9,7 @@ use super::acceptance::{Acceptance, Verdict};
 use super::policy::{Builders, Policy};
 use super::project_log::{Fact, ProjectLog, fetch};
 use crate::log::{EntryStore, IndexKey};
-use buildmesh_protocol::{Body, CommitId, Entry, ForceTarget, ProjectId, PublicKey, Timestamp};
+use buildmesh_protocol::{Body, CommitId, ProjectId, PublicKey, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A repository this node announces commits for.
@@ -165,27 +165,7 @@ pub fn work<S: EntryStore>(
             work.decline(&project, &policy, platforms, Verdict::NotABuilder);
             continue;
         }
-        // The owner's newest forces, as many as announcements are read: a
-        // force older than that is as settled as an old commit.
-        let mut forces = fetch(
-            store,
-            &IndexKey::Forces(&project).prefix(),
-            false,
-            usize::MAX,
-        )?;
-        forces.retain(|force| force.author() == policy.owner);
-        forces.sort_by_key(|force| std::cmp::Reverse((force.timestamp(), force.id())));
-        forces.truncate(commits_max);
-        let wanted = wanted_cells(&log, &policy, &forces, platforms);
-        // A forced commit may be older than the announcements read: its
-        // claims and results are read too, or its force never settles.
-        let mut log = log;
-        for cell in &wanted {
-            log.load_cells(store, &cell.commit)?;
-        }
-        let Some(policy) = Policy::of(&log) else {
-            continue;
-        };
+        let wanted = wanted_cells(&log, &policy, platforms);
         work.events.extend(events(&log, &policy, &wanted));
         work.wanted.extend(wanted);
     }
@@ -266,7 +246,6 @@ fn watch<S: EntryStore>(
 fn wanted_cells(
     log: &ProjectLog,
     policy: &Policy<'_>,
-    forces: &[Entry],
     platforms: &BTreeSet<String>,
 ) -> Vec<WantedCell> {
     let declaration = policy.declaration;
@@ -284,11 +263,11 @@ fn wanted_cells(
             }
         }
     }
-    for force in forces.iter().filter(|f| f.author() == policy.owner) {
+    for force in log.forces.iter().filter(|f| f.author() == policy.owner) {
         let Body::Force(f) = force.body() else {
             continue;
         };
-        let Some(commit) = forced_commit(log, &f.target) else {
+        let Some(commit) = log.forced_commit(&f.target) else {
             continue;
         };
         let cells = commits.entry(commit).or_default();
@@ -313,18 +292,6 @@ fn wanted_cells(
             })
         })
         .collect()
-}
-
-/// The commit a force names: the commit itself, or the newest announced
-/// head of the branch.
-fn forced_commit(log: &ProjectLog, target: &ForceTarget) -> Option<CommitId> {
-    match target {
-        ForceTarget::Commit(commit) => Some(commit.clone()),
-        ForceTarget::Branch(branch) => announcements(log)
-            .filter(|(b, _, _)| *b == branch)
-            .max_by_key(|(_, _, at)| *at)
-            .map(|(_, commit, _)| commit.clone()),
-    }
 }
 
 /// Trusted announcements as (branch, commit, time).
