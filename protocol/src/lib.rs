@@ -44,6 +44,8 @@ mod entry;
 mod error;
 mod ids;
 mod limits;
+mod renewal;
+mod signed;
 mod time;
 mod verify;
 mod version;
@@ -63,7 +65,13 @@ pub use entry::{Entry, EntryContent, SIGNATURE_BYTES, signed_message};
 pub use error::{DecodeError, InvalidBody, SignError};
 pub use ids::{BlobHash, CommitId, EntryId, ParseIdError, ProjectId, PublicKey, sha256};
 pub use limits::*;
+pub use renewal::{
+    RENEWAL_BYTES_MAX, RENEWAL_DOMAIN, RENEWAL_TOPIC, Renewal, RenewalDecodeError, SignedRenewal,
+};
+pub use signed::{Ephemeral, MessageDecodeError, MessageSignError, Signed, message_to_sign};
 pub use time::Timestamp;
 pub use verify::KeyCache;
 pub use version::VersionVector;
-pub use wire::{REQUEST_BYTES_MAX, RESPONSE_BYTES_MAX, Refusal, Request, Response, SyncCursor};
+pub use wire::{
+    REQUEST_BYTES_MAX, RESPONSE_BYTES_MAX, Refusal, Request, Response, SYNC_LEASES_MAX, SyncCursor,
+};

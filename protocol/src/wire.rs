@@ -16,6 +16,9 @@ pub const REQUEST_BYTES_MAX: usize = 1024 * 1024;
 /// plus slack for fork siblings) or one blob chunk.
 pub const RESPONSE_BYTES_MAX: usize = 8 * 1024 * 1024;
 
+/// Most lease renewals one sync response carries.
+pub const SYNC_LEASES_MAX: usize = 1024;
+
 /// Where the next batch for the same sync starts.
 ///
 /// A cursor, not a fresh version vector, resumes a sync: entries that do not
@@ -51,6 +54,11 @@ pub enum Response {
         entries: Vec<Vec<u8>>,
         /// `Some` when more remain.
         resume: Option<SyncCursor>,
+        /// Wire forms of the lease renewals this peer holds live
+        /// ([`crate::Renewal`]), in the first batch of a sync only: what a
+        /// node that joins late or restarts could not have heard by gossip.
+        /// At most [`SYNC_LEASES_MAX`]; a receiver ignores the rest.
+        leases: Vec<Vec<u8>>,
     },
     /// The blob, or `None` if this peer does not hold it.
     Blob(Option<Vec<u8>>),
@@ -126,6 +134,7 @@ mod tests {
         let response = Response::Sync {
             entries: vec![vec![1, 2, 3]],
             resume: None,
+            leases: vec![vec![4, 5]],
         };
         assert_eq!(Response::decode(&response.encode()), Ok(response));
         let refused = Response::Refused(Refusal::RateLimited);

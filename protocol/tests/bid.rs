@@ -81,7 +81,7 @@ fn a_signed_bid_round_trips() {
     let signed = SignedBid::sign(&key, bid_by(&key)).unwrap();
     let back = SignedBid::from_wire(&signed.to_wire()).unwrap();
     assert_eq!(back, signed);
-    assert_eq!(back.bid(), &bid_by(&key));
+    assert_eq!(back.message(), &bid_by(&key));
 }
 
 #[test]
@@ -152,7 +152,7 @@ fn oversize_wire_is_refused_before_decoding() {
     let wire = vec![0xff; BID_BYTES_MAX + 1];
     assert_eq!(
         SignedBid::from_wire(&wire),
-        Err(BidDecodeError::TooLarge(BID_BYTES_MAX + 1))
+        Err(BidDecodeError::TooLarge(BID_BYTES_MAX + 1, BID_BYTES_MAX))
     );
     assert_eq!(
         SignedBid::from_wire(&[0; SIGNATURE_BYTES]),
@@ -240,7 +240,7 @@ fn only_the_bidder_signs_and_only_with_a_usable_key() {
     let content = encode_by_hand(fields, bid.commit.as_bytes(), &bid.platform);
     assert_eq!(
         SignedBid::from_wire(&wire_of(&key, BID_DOMAIN, &content)),
-        Err(BidDecodeError::BadBidderKey)
+        Err(BidDecodeError::BadSignerKey)
     );
 }
 
@@ -269,7 +269,7 @@ proptest! {
         };
         let signed = SignedBid::sign(&key, bid.clone()).unwrap();
         let back = SignedBid::from_wire(&signed.to_wire()).unwrap();
-        prop_assert_eq!(back.bid(), &bid);
+        prop_assert_eq!(back.message(), &bid);
     }
 }
 

@@ -32,7 +32,7 @@ pub use limiter::TokenBucket;
 
 use crate::log::{self, BatchLimits, ChainWriter, EntryStore};
 use buildmesh_protocol::{
-    BlobHash, Body, DecodeError, Entry, EntryId, KeyCache, SignError, Timestamp,
+    BlobHash, Body, DecodeError, Entry, EntryId, KeyCache, SYNC_LEASES_MAX, SignError, Timestamp,
 };
 use ed25519_dalek::SigningKey;
 use peer::Peer;
@@ -108,6 +108,8 @@ pub struct Replicator<S: EntryStore> {
     now: Timestamp,
     rng: u64,
     stats: ReplicatorStats,
+    /// Live lease renewals, served with the first batch of every sync.
+    leases: Vec<Vec<u8>>,
 }
 
 impl<S: EntryStore> Replicator<S> {
@@ -134,6 +136,7 @@ impl<S: EntryStore> Replicator<S> {
             now: Timestamp(0),
             rng: seed | 1,
             stats: ReplicatorStats::default(),
+            leases: Vec::new(),
         })
     }
 
@@ -145,6 +148,15 @@ impl<S: EntryStore> Replicator<S> {
     /// The log, to flush it on shutdown.
     pub fn store_mut(&mut self) -> &mut S {
         &mut self.store
+    }
+
+    /// The lease renewals to hand peers that sync with this node: the
+    /// live ones it holds (wire forms, at most `SYNC_LEASES_MAX`). A node
+    /// that joins late or restarts learns from them who builds what now,
+    /// which it could not have heard by gossip; they are not log entries.
+    pub fn set_leases(&mut self, mut wires: Vec<Vec<u8>>) {
+        wires.truncate(SYNC_LEASES_MAX);
+        self.leases = wires;
     }
 
     /// The counters.

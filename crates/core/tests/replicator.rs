@@ -8,7 +8,8 @@ use buildmesh_core::replicator::{
     Action, BLOB_FETCHES_BURST, Input, Misbehaviour, PeerId, Replicator, ReplicatorConfig, Verdict,
 };
 use buildmesh_protocol::{
-    BlobHash, Body, BuilderPolicy, Entry, KeyCache, ProjectId, Request, Response, Timestamp, sha256,
+    BlobHash, Body, BuilderPolicy, Entry, KeyCache, ProjectId, Request, Response, SYNC_LEASES_MAX,
+    Timestamp, sha256,
 };
 use ed25519_dalek::SigningKey;
 use fixtures::seed_of;
@@ -43,6 +44,8 @@ struct Net {
     /// A node whose batch verifications are held back, and what was held.
     hold_verify: Option<PeerId>,
     held: Vec<(PeerId, Input)>,
+    /// Lease renewals a node heard in sync answers: (node, peer, wires).
+    leases_heard: Vec<(PeerId, PeerId, Vec<Vec<u8>>)>,
 }
 
 impl Net {
@@ -62,6 +65,7 @@ impl Net {
             fetched: Vec::new(),
             hold_verify: None,
             held: Vec::new(),
+            leases_heard: Vec::new(),
         };
         for (i, name) in names.iter().enumerate() {
             net.add(name, i as u64);
@@ -184,6 +188,7 @@ impl Net {
             }
             Action::BlobFetched { hash, bytes } => self.fetched.push((at, hash, Some(bytes))),
             Action::BlobUnavailable(hash) => self.fetched.push((at, hash, None)),
+            Action::LeasesHeard { peer, wires } => self.leases_heard.push((at, peer, wires)),
             Action::Publish { bytes } => {
                 let message = sha256(&[&bytes]).to_vec();
                 self.gossip_source
@@ -291,6 +296,46 @@ fn a_late_joiner_catches_up_in_bounded_batches() {
         "{} requests for {batches} batches",
         net.requests_sent
     );
+}
+
+/// Issue 14: a node that joins late learns the live leases with its first
+/// sync, once per sync however many batches it takes (they are not log
+/// entries, so nothing else would tell it before the next renewal).
+#[test]
+fn a_sync_hands_over_the_live_leases_once_with_its_first_batch() {
+    let mut net = Net::new(&["old", "new"]);
+    net.write("old", 3_000);
+    let old = net.names["old"];
+    let leases = vec![vec![1u8; 200], vec![2u8; 200]];
+    net.nodes.get_mut(&old).unwrap().set_leases(leases.clone());
+    net.connect("old", "new");
+    net.settle();
+    net.assert_converged();
+    let new = net.names["new"];
+    assert_eq!(
+        net.leases_heard,
+        vec![(new, old, leases)],
+        "three batches, one handover"
+    );
+    // A node with no live leases sends none; one past the bound is cut.
+    net.leases_heard.clear();
+    let many = vec![vec![3u8; 10]; SYNC_LEASES_MAX + 5];
+    net.nodes.get_mut(&new).unwrap().set_leases(many);
+    net.nodes.get_mut(&old).unwrap().set_leases(Vec::new());
+    net.cut("old", "new");
+    net.connect("old", "new");
+    net.settle();
+    let to_old: Vec<usize> = net
+        .leases_heard
+        .iter()
+        .filter(|(at, _, _)| *at == old)
+        .map(|(_, _, wires)| wires.len())
+        .collect();
+    assert!(
+        !to_old.is_empty() && to_old.iter().all(|n| *n == SYNC_LEASES_MAX),
+        "{to_old:?}"
+    );
+    assert!(net.leases_heard.iter().all(|(at, _, _)| *at != new));
 }
 
 #[test]
@@ -431,6 +476,7 @@ fn a_peer_serving_a_forged_sync_batch_is_dropped_and_nothing_is_taken() {
     let response = Response::Sync {
         entries: forged,
         resume: None,
+        leases: Vec::new(),
     }
     .encode();
     net.queue.push_back((

@@ -337,7 +337,7 @@ impl Builds {
         bytes: &[u8],
     ) -> Result<Option<Vec<Errand>>, String> {
         let signed = SignedBid::from_wire(bytes).map_err(|e| e.to_string())?;
-        let bid = signed.bid();
+        let bid = signed.message();
         if bid.bidder != source {
             return Err("a bid published by another key than its bidder's".into());
         }

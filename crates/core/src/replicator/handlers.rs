@@ -4,7 +4,8 @@ use super::peer::PIPELINE_BATCHES;
 use super::{Action, Misbehaviour, Peer, PeerId, Replicator, RequestId, Verdict};
 use crate::log::{self, EntryStore, Ingested, lacks};
 use buildmesh_protocol::{
-    BlobHash, DecodeError, Entry, Refusal, Request, Response, SyncCursor, Timestamp,
+    BlobHash, DecodeError, Entry, Refusal, Request, Response, SYNC_LEASES_MAX, SyncCursor,
+    Timestamp,
 };
 
 /// Rate refusals (less one per request served) that count as one offence.
@@ -80,11 +81,17 @@ impl<S: EntryStore> Replicator<S> {
                 let batch = lacks(&self.store, &have, resume, self.config.batch)?;
                 self.stats.entries_served += batch.entries.len() as u64;
                 let entries = batch.entries.iter().map(Entry::to_wire).collect();
+                // Live leases once per sync, with its first batch.
+                let leases = match resume {
+                    None => self.leases.clone(),
+                    Some(_) => Vec::new(),
+                };
                 self.respond(
                     id,
                     Response::Sync {
                         entries,
                         resume: batch.resume,
+                        leases,
                     },
                 );
                 // The asker holds something we lack: ask it back. This is
@@ -111,7 +118,18 @@ impl<S: EntryStore> Replicator<S> {
         };
         state.asked_at = None;
         match response {
-            Response::Sync { entries, resume } if std::mem::take(&mut state.syncing) => {
+            Response::Sync {
+                entries,
+                resume,
+                mut leases,
+            } if std::mem::take(&mut state.syncing) => {
+                if !leases.is_empty() {
+                    leases.truncate(SYNC_LEASES_MAX);
+                    self.outbox.push_back(Action::LeasesHeard {
+                        peer,
+                        wires: leases,
+                    });
+                }
                 self.batch_arrived(peer, entries, resume)?;
             }
             Response::Blob(data) if state.blob_wanted.is_some() => {

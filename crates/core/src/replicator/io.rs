@@ -92,6 +92,15 @@ pub enum Action {
         /// The entries' wire bytes.
         wires: Vec<Vec<u8>>,
     },
+    /// A peer's sync answer carried these lease renewals (wire forms of
+    /// `protocol::Renewal`, unchecked): verify them and take them in as if
+    /// gossiped (see [`super::Replicator::set_leases`]).
+    LeasesHeard {
+        /// The peer that served them.
+        peer: PeerId,
+        /// At most `SYNC_LEASES_MAX` wire forms.
+        wires: Vec<Vec<u8>>,
+    },
     /// Publish an entry we wrote, by gossip.
     Publish {
         /// The entry's wire bytes.
