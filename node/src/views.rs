@@ -5,7 +5,9 @@
 use crate::builds::read_work;
 use buildmesh_core::log::EntryStore;
 use buildmesh_core::view::Work;
-use buildmesh_core::view::{Acceptance, MatrixOptions, ProjectLog, Summary, matrix, projects};
+use buildmesh_core::view::{
+    Acceptance, LiveLeases, MatrixOptions, ProjectLog, Summary, matrix, projects,
+};
 use buildmesh_http::json;
 use buildmesh_http::views::{MATRIX_ROWS_DEFAULT, MATRIX_ROWS_MAX, ProjectView, Views};
 use buildmesh_protocol::PublicKey;
@@ -24,6 +26,7 @@ use tokio::sync::watch;
 pub const DERIVE_EVERY: Duration = Duration::from_millis(2);
 
 /// Longest time between two derivations: leases lapse with time alone.
+/// (A renewal bumps the thread like an entry does.)
 pub const DERIVE_AT_LEAST_EVERY: Duration = Duration::from_secs(2);
 
 /// Tells the views thread the log changed; coalesces.
@@ -47,6 +50,8 @@ pub struct WorkFor {
     pub acceptance: Acceptance,
     /// Where the work read from the log is published.
     pub publish: watch::Sender<Option<Arc<Work>>>,
+    /// The live lease renewals the driver holds: claims' leases now.
+    pub leases: watch::Receiver<Arc<LiveLeases>>,
 }
 
 /// Starts the thread; it stops when every [`ViewsBump`] is dropped.
@@ -72,14 +77,15 @@ fn run(
         let started = Instant::now();
         // The node's work first: claiming waits on it, pages do not.
         let read_at = crate::clock::now();
-        match read_work(store, &work.me, &work.platforms, &work.acceptance) {
+        let leases = work.leases.borrow().clone();
+        match read_work(store, &work.me, &work.platforms, &work.acceptance, &leases) {
             Ok(mut found) => {
                 found.read_at = read_at;
                 work.publish.send_replace(Some(Arc::new(found)));
             }
             Err(error) => tracing::warn!(%error, "cannot read the node's work"),
         }
-        match derive(store) {
+        match derive(store, &leases) {
             Ok(views) => {
                 publish.send_replace(Arc::new(views));
             }
@@ -94,8 +100,9 @@ fn run(
     }
 }
 
-/// Every project's log and default matrix, now.
-fn derive(store: &SledStore) -> Result<Views, StoreError> {
+/// Every project's log and default matrix, now, with claims' leases as
+/// their renewals set them.
+fn derive(store: &SledStore, leases: &LiveLeases) -> Result<Views, StoreError> {
     let now = crate::clock::now();
     let mut views = Views {
         at: now,
@@ -107,7 +114,8 @@ fn derive(store: &SledStore) -> Result<Views, StoreError> {
         rows_max: Some(MATRIX_ROWS_DEFAULT),
     };
     for project in projects(store)? {
-        let log = ProjectLog::load(store, &project, MATRIX_ROWS_MAX)?;
+        let mut log = ProjectLog::load(store, &project, MATRIX_ROWS_MAX)?;
+        log.apply_leases(leases);
         let Some((matrix_json, summary)) = matrix(&log, now, &options).map(|derived| {
             let bytes: Arc<[u8]> = json::matrix(&derived).to_string().into_bytes().into();
             (bytes, Summary::of(&derived))

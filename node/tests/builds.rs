@@ -678,3 +678,87 @@ fn a_force_on_an_old_commit_is_built_once_also_across_restarts() {
     assert_eq!(results_of_old(&node), 2, "not built again after a restart");
     assert_eq!(node.status()["cells_waiting"], 0, "{}", node.status());
 }
+
+/// Issue 14 item 2: leases off the log. A build several leases long costs
+/// the log one claim and one result: its lease is renewed by gossip. A
+/// builder that joins after the claim's own lease ran out learns the live
+/// lease from its first sync (it would otherwise see the cell open and
+/// claim it), and so does the same builder restarted mid-build: neither
+/// steals the cell.
+#[test]
+fn a_long_build_is_two_entries_and_late_or_restarted_builders_leave_it() {
+    let repo = Repo::new();
+    let recipe = "[[step]]\nname = \"long\"\ncommand = \"sleep 16; echo done\"\n";
+    let commit = repo.commit_recipe(recipe, "long");
+    let keys = Maintainer::new();
+    // A 6 s lease, renewed every 2 s: a late joiner has two seconds in
+    // which only the sync could tell it the claim still holds.
+    let flags = [
+        "--allow-local-repositories",
+        "--poll-interval-secs",
+        "1",
+        "--lease-secs",
+        "6",
+        "--platform",
+        "linux",
+        "--accept-maintainer",
+        keys.key.as_str(),
+    ];
+    let a = Node::launch(tempfile::tempdir().unwrap(), vec![], &flags);
+    // The late builder's key, made by starting it once.
+    let late = Node::launch(tempfile::tempdir().unwrap(), vec![], &flags);
+    let late_key = late.key();
+    let late_dir = late.stop();
+    let builders = [a.key(), late_key.clone()];
+    let project = support::declare_keys(keys.path(), &a, "long", &repo, &["linux"], &a, &builders);
+    let building = wait_cell(
+        &a,
+        &project,
+        &commit,
+        "linux",
+        Duration::from_secs(60),
+        |c| c["status"] == "building",
+    );
+    let claimed = Instant::now();
+    let a_key = a.key();
+    assert_eq!(building["claimed_by"]["builder"], a_key.as_str());
+    let entries_when_claimed = a.status()["entries"].as_u64().unwrap();
+    // Past the claim's own lease (6 s), before the build ends (16 s).
+    std::thread::sleep(Duration::from_secs(7).saturating_sub(claimed.elapsed()));
+    let b = Node::launch(late_dir, vec![&a], &flags);
+    let held_by_a = |c: &serde_json::Value| c["claimed_by"]["builder"] == a_key.as_str();
+    let seen = wait_cell(
+        &b,
+        &project,
+        &commit,
+        "linux",
+        Duration::from_secs(20),
+        |c| held_by_a(c) || !c["claimed_by"].is_null() || finished(c),
+    );
+    assert!(
+        held_by_a(&seen),
+        "the late builder sees a's live lease: {seen}"
+    );
+    // Restarted mid-build, it must not steal the cell either.
+    std::thread::sleep(Duration::from_millis(1_500));
+    let b_status = b.status();
+    let b = Node::launch(b.stop(), vec![&a], &flags);
+    let done = finished_cell(&a, &project, &commit);
+    assert!(
+        claimed.elapsed() > Duration::from_secs(14),
+        "{:?}",
+        claimed.elapsed()
+    );
+    assert_eq!(done["status"], "passed", "{done}");
+    let results = done["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "{done}");
+    assert_eq!(results[0]["builder"], a_key.as_str());
+    for status in [b_status, b.status()] {
+        assert_eq!(status["builds_running"], 0, "{status}");
+        assert_eq!(status["builds_cancelled"], 0, "{status}");
+    }
+    // Two entries for the cell in all: the claim (counted above) and the
+    // result; no renewal was written.
+    let entries = a.status()["entries"].as_u64().unwrap();
+    assert_eq!(entries, entries_when_claimed + 1, "{}", a.status());
+}

@@ -15,7 +15,8 @@
 //!   from when the round began (the earliest bid we hear of it moves that
 //!   back, so late listeners close with the first bidder);
 //! - when the window closes, [`rule::pick_winners`] names the winners; a
-//!   winner claims with a lease, builds, and renews every `renew_ms`;
+//!   winner claims with a lease (one entry), builds, and renews the lease
+//!   every `renew_ms` by gossip (`protocol::Renewal`, never an entry);
 //!   the others give the winners `claim_grace_ms` to claim, then open a
 //!   new round without them;
 //! - more live claims than needed (lost bids, partitions) are settled by
@@ -97,7 +98,7 @@ pub struct ClaimerStats {
     pub rounds: u64,
     /// Builds started (each after a first claim).
     pub builds_started: u64,
-    /// Lease renewals written.
+    /// Lease renewals sent.
     pub renewals: u64,
     /// Builds cancelled: another held the cell by the rule, or enough
     /// results came.

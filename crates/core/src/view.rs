@@ -7,6 +7,7 @@
 mod acceptance;
 mod blame;
 mod cell;
+mod leases;
 mod matrix;
 mod policy;
 mod project_log;
@@ -18,6 +19,7 @@ mod work;
 pub use acceptance::{Acceptance, Verdict};
 pub use blame::{Blame, blame};
 pub use cell::{Cell, CellResult, CellStatus};
+pub use leases::{LEASES_MAX, LiveLeases, RENEWAL_SKEW_MS, Renewed, renews_a_claim};
 pub use matrix::{Matrix, MatrixOptions, Row, matrix};
 pub use policy::{Builders, Policy};
 pub use project_log::{CellFact, Fact, LEASE_MS_MAX, Labels, ProjectLog};

@@ -195,6 +195,10 @@ impl Net {
             ClaimAction::WriteClaim {
                 cell,
                 lease_expires,
+            }
+            | ClaimAction::RenewLease {
+                cell,
+                lease_expires,
             } => {
                 let claimed = ClaimInput::Claimed {
                     cell,
@@ -279,30 +283,35 @@ fn two_bidders_agree_on_one_winner() {
     assert!(net.cancels(&cell(1)).is_empty());
 }
 
+/// Issue 14: one claim entry per build; the lease is renewed by gossip
+/// every renew interval until the build ends, however long it runs.
 #[test]
 fn the_lease_is_renewed_every_renew_interval_until_the_build_ends() {
     let mut net = Net::new(&["alice"], config());
     net.want(&cell(1), 1, Timestamp(0));
     net.run_for(35_000);
-    let claims: Vec<(Timestamp, Timestamp)> = net
-        .actions
+    let leases = |net: &Net| -> Vec<(bool, Timestamp, Timestamp)> {
+        net.actions
+            .iter()
+            .filter_map(|(t, _, a)| match a {
+                ClaimAction::WriteClaim { lease_expires, .. } => Some((true, *t, *lease_expires)),
+                ClaimAction::RenewLease { lease_expires, .. } => Some((false, *t, *lease_expires)),
+                _ => None,
+            })
+            .collect()
+    };
+    let expected: Vec<(bool, Timestamp, Timestamp)> = [150, 10_150, 20_150, 30_150]
         .iter()
-        .filter_map(|(t, _, a)| match a {
-            ClaimAction::WriteClaim { lease_expires, .. } => Some((*t, *lease_expires)),
-            _ => None,
-        })
+        .map(|ms| (*ms == 150, T0.plus_ms(*ms), T0.plus_ms(ms + 30_000)))
         .collect();
-    let expected: Vec<(Timestamp, Timestamp)> = [150, 10_150, 20_150, 30_150]
-        .iter()
-        .map(|ms| (T0.plus_ms(*ms), T0.plus_ms(ms + 30_000)))
-        .collect();
-    assert_eq!(claims, expected);
+    assert_eq!(leases(&net), expected, "a claim, then renewals");
     net.finish("alice", &cell(1));
     net.run_for(60_000);
+    assert_eq!(leases(&net).len(), 4, "none after the build ended");
     assert_eq!(
         net.when(|a| matches!(a, ClaimAction::WriteClaim { .. }))
             .len(),
-        4
+        1
     );
     assert_eq!(net.claimer("alice").load(), 0);
     assert_eq!(

@@ -358,6 +358,18 @@ impl Sim {
                 };
                 self.publish_fact(Some(node), &cell, claimed);
             }
+            ClaimAction::RenewLease {
+                cell,
+                lease_expires,
+            } => {
+                let renewed = ClaimInput::Claimed {
+                    cell: cell.clone(),
+                    builder: self.key(node),
+                    at: self.now,
+                    lease_expires,
+                };
+                self.publish_fact(Some(node), &cell, renewed);
+            }
             ClaimAction::StartBuild(cell) => self.start_build(node, cell),
             ClaimAction::CancelBuild(cell) => {
                 self.nodes[node].builds.remove(&cell);
@@ -523,7 +535,7 @@ fn report(sim: &Sim) -> String {
             quantile(&mut to_result, 1.0)
         ),
         format!(
-            "bids sent {} ({:.1}/cell), suppressed {suppressed}, delivered {}; rounds opened {rounds}; claims written {} (renewals {renewals}); events {}",
+            "bids sent {} ({:.1}/cell), suppressed {suppressed}, delivered {}; rounds opened {rounds}; claim entries written {} (renewals gossiped, not entries: {renewals}); events {}",
             c.bids_sent,
             c.bids_sent as f64 / cells as f64,
             c.bids_delivered,

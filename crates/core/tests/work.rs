@@ -4,7 +4,7 @@
 mod fixtures;
 
 use buildmesh_core::log::{self, MemStore};
-use buildmesh_core::view::{Acceptance, Verdict, work};
+use buildmesh_core::view::{Acceptance, LiveLeases, Verdict, work};
 use buildmesh_protocol::{
     Body, BuilderPolicy, ForceBuild, ForceTarget, Outcome, ProjectId, PublicKey, Timestamp,
 };
@@ -38,7 +38,15 @@ fn a_quiet_branch_head_stays_known_when_busy_branches_push_it_out() {
         write(&mut store, announce(project, n));
     }
     let platforms: BTreeSet<String> = ["linux".to_string()].into();
-    let found = work(&store, &owner, &platforms, &Acceptance::only(project), 50).unwrap();
+    let found = work(
+        &store,
+        &owner,
+        &platforms,
+        &Acceptance::only(project),
+        50,
+        &LiveLeases::default(),
+    )
+    .unwrap();
     let watch = &found.watches[0];
     assert!(
         watch.announced.contains(&commit(200)),
@@ -68,9 +76,16 @@ fn the_queue_counts_cells_still_lacking_results() {
     let platforms: BTreeSet<String> = ["linux".to_string(), "mac".to_string()].into();
     let accept = Acceptance::only(project);
     let queue = |store: &MemStore| {
-        work(store, &owner, &platforms, &accept, 50)
-            .unwrap()
-            .waiting()
+        work(
+            store,
+            &owner,
+            &platforms,
+            &accept,
+            50,
+            &LiveLeases::default(),
+        )
+        .unwrap()
+        .waiting()
     };
     assert_eq!(queue(&store), 2, "both platforms wait");
     let lease = Timestamp(1_000_000);
@@ -107,7 +122,15 @@ fn a_project_not_accepted_gets_no_watch_and_no_cell_but_is_named_once() {
     // Announced by the stranger, who lists the node as announcer via Open.
     let me = owner;
     let linux: BTreeSet<String> = ["linux".to_string()].into();
-    let found = work(&store, &me, &linux, &Acceptance::default(), 50).unwrap();
+    let found = work(
+        &store,
+        &me,
+        &linux,
+        &Acceptance::default(),
+        50,
+        &LiveLeases::default(),
+    )
+    .unwrap();
     assert!(found.watches.is_empty() && found.wanted.is_empty());
     assert_eq!(found.declined.len(), 1);
     assert_eq!(found.declined[0].project, project);
@@ -116,15 +139,30 @@ fn a_project_not_accepted_gets_no_watch_and_no_cell_but_is_named_once() {
     // Another platform's node is not bothered with it.
     let mac: BTreeSet<String> = ["mac".to_string()].into();
     assert!(
-        work(&store, &me, &mac, &Acceptance::default(), 50)
-            .unwrap()
-            .declined
-            .is_empty()
+        work(
+            &store,
+            &me,
+            &mac,
+            &Acceptance::default(),
+            50,
+            &LiveLeases::default()
+        )
+        .unwrap()
+        .declined
+        .is_empty()
     );
     // Accepting the maintainer accepts the project.
     let mut by_maintainer = Acceptance::default();
     by_maintainer.maintainers.insert(owner);
-    let found = work(&store, &me, &linux, &by_maintainer, 50).unwrap();
+    let found = work(
+        &store,
+        &me,
+        &linux,
+        &by_maintainer,
+        50,
+        &LiveLeases::default(),
+    )
+    .unwrap();
     assert_eq!(found.wanted.len(), 1);
     assert_eq!(
         found.watches.len(),
@@ -134,7 +172,15 @@ fn a_project_not_accepted_gets_no_watch_and_no_cell_but_is_named_once() {
     assert!(found.declined.is_empty());
     // Without a sandbox, only the node's own maintainers' projects build.
     by_maintainer.unsandboxed_only = Some(BTreeSet::new());
-    let found = work(&store, &me, &linux, &by_maintainer, 50).unwrap();
+    let found = work(
+        &store,
+        &me,
+        &linux,
+        &by_maintainer,
+        50,
+        &LiveLeases::default(),
+    )
+    .unwrap();
     assert!(found.wanted.is_empty());
     assert_eq!(found.declined[0].verdict, Verdict::NeedsSandbox);
 }
@@ -171,7 +217,7 @@ fn a_force_on_an_old_commit_is_settled_by_its_result() {
     let accept = Acceptance::only(project);
     let old = commit(2);
     let wants_old = |store: &MemStore| {
-        let found = work(store, &owner, &linux, &accept, 50).unwrap();
+        let found = work(store, &owner, &linux, &accept, 50, &LiveLeases::default()).unwrap();
         let cell = found.wanted.iter().find(|c| c.commit == old).cloned();
         (cell.is_some(), found.waiting())
     };

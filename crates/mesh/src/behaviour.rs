@@ -22,7 +22,11 @@ const IDENTIFY_PROTOCOL: &str = "/buildmesh/1.0.0";
 /// The gossipsub topic that carries signed log entries.
 pub(crate) const ENTRIES_TOPIC: &str = "buildmesh/entries/1";
 /// The gossipsub topic that carries signed bids for builds.
-pub(crate) const BIDS_TOPIC: &str = "buildmesh/bids/1";
+pub(crate) const BIDS_TOPIC: &str = buildmesh_protocol::BID_TOPIC;
+/// The gossipsub topic that carries signed lease renewals.
+pub(crate) const RENEWALS_TOPIC: &str = buildmesh_protocol::RENEWAL_TOPIC;
+/// Every topic a node subscribes to.
+pub(crate) const TOPICS: [&str; 3] = [ENTRIES_TOPIC, BIDS_TOPIC, RENEWALS_TOPIC];
 
 /// gossipsub's `max_transmit_size`, bytes: the limit on a whole encoded
 /// RPC frame (data plus source, sequence number, topic and signature), in
@@ -77,7 +81,7 @@ impl MeshBehaviour {
             gossipsub::MessageAuthenticity::Signed(key.clone()),
             gossipsub_config()?,
         )?;
-        let topics = [ENTRIES_TOPIC, BIDS_TOPIC].map(gossipsub::IdentTopic::new);
+        let topics = TOPICS.map(gossipsub::IdentTopic::new);
         let (params, thresholds) = peer_score(topics.iter().map(|t| t.hash()));
         gossipsub.with_peer_score(params, thresholds)?;
         for topic in &topics {
@@ -200,7 +204,7 @@ mod tests {
 
     #[test]
     fn score_parameters_are_valid() {
-        let topics = [ENTRIES_TOPIC, BIDS_TOPIC].map(|t| gossipsub::IdentTopic::new(t).hash());
+        let topics = TOPICS.map(|t| gossipsub::IdentTopic::new(t).hash());
         let (params, thresholds) = peer_score(topics.into_iter());
         assert_eq!(params.validate(), Ok(()));
         assert_eq!(thresholds.validate(), Ok(()));

@@ -18,7 +18,7 @@
 //! channel, read no commands.
 
 use crate::behaviour::{
-    BIDS_TOPIC, ENTRIES_TOPIC, KAD_PROTOCOL, MeshBehaviour, MeshBehaviourEvent,
+    BIDS_TOPIC, ENTRIES_TOPIC, KAD_PROTOCOL, MeshBehaviour, MeshBehaviourEvent, RENEWALS_TOPIC,
 };
 use crate::{
     Acceptance, BAN_DURATION, EVENTS_HELD_MAX, MeshError, MeshEvent, MeshInfo, PublicKey, Topic,
@@ -521,11 +521,7 @@ impl EventLoop {
                     return;
                 };
                 trace!(message = %message_id, from = %from.short(), source = %source.short(), "gossip received");
-                let topic = if message.topic == gossipsub::IdentTopic::new(BIDS_TOPIC).hash() {
-                    Topic::Bids
-                } else {
-                    Topic::Entries
-                };
+                let topic = topic_of(&message.topic);
                 self.emit(MeshEvent::Gossip {
                     topic,
                     from,
@@ -677,5 +673,14 @@ fn topic_name(topic: Topic) -> &'static str {
     match topic {
         Topic::Entries => ENTRIES_TOPIC,
         Topic::Bids => BIDS_TOPIC,
+        Topic::Renewals => RENEWALS_TOPIC,
     }
+}
+
+/// The topic a message came on (only subscribed topics reach us).
+fn topic_of(hash: &gossipsub::TopicHash) -> Topic {
+    [Topic::Bids, Topic::Renewals]
+        .into_iter()
+        .find(|topic| *hash == gossipsub::IdentTopic::new(topic_name(*topic)).hash())
+        .unwrap_or(Topic::Entries)
 }

@@ -243,6 +243,8 @@ pub enum Topic {
     Entries,
     /// Signed bids for builds (`buildmesh/bids/1`), never stored.
     Bids,
+    /// Signed lease renewals (`buildmesh/renewals/1`), never stored.
+    Renewals,
 }
 
 /// The verdict on a gossiped message.

@@ -9,8 +9,12 @@ pub mod poller;
 
 use buildmesh_core::claim::{CellKey, ClaimAction, ClaimInput, Claimer};
 use buildmesh_core::log::EntryStore;
-use buildmesh_core::view::{Acceptance, Builders, Declined, Verdict, Watch, Work, work};
-use buildmesh_protocol::{Bid, Body, Claim, ProjectId, PublicKey, SignedBid, Timestamp};
+use buildmesh_core::view::{
+    Acceptance, Builders, Declined, LiveLeases, Verdict, Watch, Work, work,
+};
+use buildmesh_protocol::{
+    Bid, Body, Claim, ProjectId, PublicKey, Renewal, SignedBid, SignedRenewal, Timestamp,
+};
 use ed25519_dalek::SigningKey;
 use executor::{CellName, Executor};
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,8 +32,9 @@ pub fn read_work<S: EntryStore>(
     me: &PublicKey,
     platforms: &BTreeSet<String>,
     acceptance: &Acceptance,
+    leases: &LiveLeases,
 ) -> Result<Work, S::Error> {
-    work(store, me, platforms, acceptance, COMMITS_MAX)
+    work(store, me, platforms, acceptance, COMMITS_MAX, leases)
 }
 
 /// What a claimer's action asks of the driver that only the driver can do
@@ -38,6 +43,8 @@ pub fn read_work<S: EntryStore>(
 pub enum Errand {
     /// Gossip these bid bytes.
     PublishBid(Vec<u8>),
+    /// Hold this renewal of our lease among the live ones, and gossip it.
+    Renew(SignedRenewal),
     /// Write this body as the node's next entry.
     Write(Body),
     /// Start building this cell ([`Builds::start_build`]). It follows the
@@ -396,11 +403,36 @@ impl Builds {
                         lease_expires,
                     })));
                 }
+                ClaimAction::RenewLease {
+                    cell,
+                    lease_expires,
+                } => match self.sign_renewal(cell, lease_expires) {
+                    Ok(signed) => errands.push(Errand::Renew(signed)),
+                    // Peers then see the lease lapse; the build goes on,
+                    // and its result still counts.
+                    Err(error) => tracing::warn!(%error, "cannot sign a lease renewal"),
+                },
                 ClaimAction::StartBuild(cell) => errands.push(Errand::StartBuild(cell)),
                 ClaimAction::CancelBuild(cell) => errands.push(Errand::CancelBuild(cell)),
             }
         }
         errands
+    }
+
+    fn sign_renewal(
+        &self,
+        cell: CellKey,
+        lease_expires: Timestamp,
+    ) -> Result<SignedRenewal, String> {
+        let renewal = Renewal {
+            builder: PublicKey::from(self.key.verifying_key()),
+            at: crate::clock::now(),
+            project: cell.project,
+            lease_expires,
+            commit: cell.commit,
+            platform: cell.platform,
+        };
+        SignedRenewal::sign(&self.key, renewal).map_err(|e| e.to_string())
     }
 
     fn sign_bid(&self, bid: Bid) -> Result<Vec<u8>, String> {

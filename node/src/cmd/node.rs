@@ -69,11 +69,13 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
     let log_reader = Arc::new(CachedDigest::new(store.reader(), store.read_only()));
     let (views_tx, views_rx) = watch::channel(Arc::default());
     let (work_tx, work_rx) = watch::channel(None);
+    let (leases, leases_rx) = crate::driver::Leases::new();
     let work_for = crate::views::WorkFor {
         me: public,
         platforms: config.platforms.iter().cloned().collect(),
         acceptance: isolation.acceptance.clone(),
         publish: work_tx,
+        leases: leases_rx,
     };
     let views = crate::views::start(store.read_only(), views_tx, work_for)
         .context("cannot start the views thread")?;
@@ -147,6 +149,7 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
         views,
         work: work_rx,
         caught_up: config.bootstrap.is_empty(),
+        leases,
         schedules: Schedules::new(
             config.maintainer_key.clone(),
             config.schedules.clone(),

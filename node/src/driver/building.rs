@@ -123,6 +123,10 @@ impl Driver {
                     tolerate(self.mesh.publish(Topic::Bids, bytes).await)?;
                     Vec::new()
                 }
+                Errand::Renew(signed) => {
+                    self.renew(signed).await?;
+                    Vec::new()
+                }
                 Errand::Write(body) => {
                     let claimed = match &body {
                         Body::Claim(claim) => Some(CellKey::of_claim(claim)),

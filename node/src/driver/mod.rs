@@ -5,7 +5,10 @@
 //! `buildmesh_core::claim`.
 
 mod building;
+mod leases;
 mod scheduled;
+
+pub use leases::Leases;
 
 pub use scheduled::Schedules;
 
@@ -64,6 +67,8 @@ pub struct Driver {
     /// False until the first sync with a peer completes, for a node that
     /// holds its bids until then (see `Builds::wait_for_peers`).
     pub caught_up: bool,
+    /// The live lease renewals, ours and peers'.
+    pub leases: Leases,
 }
 
 impl Driver {
@@ -183,6 +188,16 @@ impl Driver {
                 return Ok(false);
             }
             MeshEvent::Gossip {
+                topic: Topic::Renewals,
+                from,
+                source,
+                message,
+                bytes,
+            } => {
+                self.on_renewal(from, source, message, &bytes).await?;
+                return Ok(true);
+            }
+            MeshEvent::Gossip {
                 topic: Topic::Entries,
                 from,
                 source,
@@ -272,6 +287,10 @@ impl Driver {
                     Ok(())
                 }
                 Action::Publish { bytes } => self.mesh.publish(Topic::Entries, bytes).await,
+                Action::LeasesHeard { peer, wires } => {
+                    self.leases_heard(peer, wires)?;
+                    Ok(())
+                }
                 Action::ReportGossip {
                     message,
                     from,

@@ -530,6 +530,21 @@ pub fn declare(
     announcer: &Node,
     builders: &[&Node],
 ) -> String {
+    let builders: Vec<String> = builders.iter().map(|b| b.key()).collect();
+    declare_keys(keys, node, name, repo, platforms, announcer, &builders)
+}
+
+/// [`declare`], with the builders named by their keys (nodes that need
+/// not be running).
+pub fn declare_keys(
+    keys: &Path,
+    node: &Node,
+    name: &str,
+    repo: &Repo,
+    platforms: &[&str],
+    announcer: &Node,
+    builders: &[String],
+) -> String {
     let mut command = Command::new(env!("CARGO_BIN_EXE_buildmesh"));
     command.args(["project", "declare", name, "--repo"]);
     command.arg(repo.path());
@@ -538,7 +553,7 @@ pub fn declare(
         command.args(["--platform", platform]);
     }
     for builder in builders {
-        command.args(["--builder", &builder.key()]);
+        command.args(["--builder", builder]);
     }
     if builders.is_empty() {
         command.arg("--open");

@@ -28,7 +28,7 @@ impl Claimer {
             .set(id, Timer::Renew, now.plus_ms(self.config.renew_ms));
     }
 
-    /// Extends our lease while we build.
+    /// Extends our lease while we build, by gossip (not an entry).
     pub(super) fn renew(&mut self, now: Timestamp, id: CellId) {
         let Some(cell) = self.cells.get_mut(&id) else {
             return;
@@ -38,7 +38,7 @@ impl Claimer {
         }
         cell.lease = now.plus_ms(self.config.lease_ms);
         self.stats.renewals += 1;
-        self.outbox.push_back(ClaimAction::WriteClaim {
+        self.outbox.push_back(ClaimAction::RenewLease {
             cell: cell.key.clone(),
             lease_expires: cell.lease,
         });

@@ -73,14 +73,15 @@ pub enum ClaimInput {
         /// Who else may build it, as its project says.
         rivals: Rivals,
     },
-    /// A trusted builder claimed the cell (renewals repeat this with a
-    /// later expiry). Our own claims come back this way too.
+    /// A trusted builder claimed the cell. Its renewals repeat this with a
+    /// later expiry and `at` (feed each claim with the lease and time its
+    /// latest renewal gave it). Our own claims come back this way too.
     Claimed {
         /// The cell.
         cell: CellKey,
         /// Who claimed it.
         builder: PublicKey,
-        /// When the claim was written.
+        /// When the claim was written, or last renewed.
         at: Timestamp,
         /// When it lapses unless renewed.
         lease_expires: Timestamp,
@@ -130,12 +131,20 @@ pub enum ClaimInput {
 pub enum ClaimAction {
     /// Sign this bid and gossip it on the bids topic.
     SendBid(Bid),
-    /// Write (and publish) a claim entry on the cell; the first claim and
-    /// each renewal.
+    /// Write (and publish) a claim entry on the cell: once per build.
     WriteClaim {
         /// The cell.
         cell: CellKey,
         /// The lease's end.
+        lease_expires: Timestamp,
+    },
+    /// Sign and gossip a lease renewal of our claim on the cell
+    /// (`protocol::Renewal`): never an entry, so a long build costs the
+    /// log nothing more. Keep it among the live leases the node serves.
+    RenewLease {
+        /// The cell.
+        cell: CellKey,
+        /// The lease's new end.
         lease_expires: Timestamp,
     },
     /// Build the cell. Write the claim first: it is the action before.

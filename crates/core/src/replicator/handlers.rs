@@ -125,10 +125,7 @@ impl<S: EntryStore> Replicator<S> {
             } if std::mem::take(&mut state.syncing) => {
                 if !leases.is_empty() {
                     leases.truncate(SYNC_LEASES_MAX);
-                    self.outbox.push_back(Action::LeasesHeard {
-                        peer,
-                        wires: leases,
-                    });
+                    state.leases = leases;
                 }
                 self.batch_arrived(peer, entries, resume)?;
             }
@@ -211,8 +208,15 @@ impl<S: EntryStore> Replicator<S> {
         }
         state.last_batch_in = false;
         state.synced_at = Some(now);
+        let leases = std::mem::take(&mut state.leases);
         self.stats.last_sync_at = Some(now);
         self.store.flush()?;
+        if !leases.is_empty() {
+            self.outbox.push_back(Action::LeasesHeard {
+                peer,
+                wires: leases,
+            });
+        }
         if std::mem::take(&mut state.news) {
             // Our vector grew: a sync request to every other peer shows it,
             // and each that lacks what we learnt will ask us back.

@@ -92,9 +92,11 @@ pub enum Action {
         /// The entries' wire bytes.
         wires: Vec<Vec<u8>>,
     },
-    /// A peer's sync answer carried these lease renewals (wire forms of
-    /// `protocol::Renewal`, unchecked): verify them and take them in as if
-    /// gossiped (see [`super::Replicator::set_leases`]).
+    /// A sync with `peer` completed, and its first answer carried these
+    /// lease renewals (wire forms of `protocol::Renewal`, unchecked):
+    /// verify them and take them in as if gossiped. The entries of that
+    /// sync are in the log by now, so the claims they renew are too (see
+    /// [`super::Replicator::set_leases`]).
     LeasesHeard {
         /// The peer that served them.
         peer: PeerId,

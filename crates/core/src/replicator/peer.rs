@@ -35,6 +35,9 @@ pub(crate) struct Peer {
     pub(crate) refusals: u32,
     /// When we sent the request (sync or blob) still awaiting its answer.
     pub(crate) asked_at: Option<Timestamp>,
+    /// Lease renewals the sync under way brought, handed on when it
+    /// completes: by then the claims they renew are in the log.
+    pub(crate) leases: Vec<Vec<u8>>,
 }
 
 impl Peer {
@@ -51,6 +54,7 @@ impl Peer {
             requests: TokenBucket::new(config.requests_burst, config.requests_per_second, now),
             refusals: 0,
             asked_at: None,
+            leases: Vec::new(),
         }
     }
 

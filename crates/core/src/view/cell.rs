@@ -79,7 +79,7 @@ impl Cell {
                     });
                     finished.push((fact.author, fact.at));
                 }
-                Fact::Claim { lease_expires } if lease_expires > now => {
+                Fact::Claim { lease_expires, .. } if lease_expires > now => {
                     claims.push((fact.author, fact.at, lease_expires));
                 }
                 Fact::Claim { .. } => {}

@@ -1,5 +1,6 @@
 //! The entries of one project, as views read them.
 
+use super::leases::LiveLeases;
 use super::policy::Policy;
 use crate::log::{EntryStore, IndexKey};
 use buildmesh_protocol::{
@@ -167,6 +168,36 @@ impl ProjectLog {
         self.in_good_standing(&entry.author())
     }
 
+    /// Extends the claims that `leases` holds renewals of: a claim's lease
+    /// becomes the later of its own and its renewals'. A renewal extends
+    /// only a claim by the same builder on the same cell; on its own it
+    /// claims nothing (`docs/protocol.md` §11.3).
+    pub fn apply_leases(&mut self, leases: &LiveLeases) {
+        for (commit, platform, builder, renewed) in leases.of_project(&self.project) {
+            let Some(platform) = self.platforms.number(platform) else {
+                continue;
+            };
+            let Some(facts) = self.cells.get_mut(commit) else {
+                continue;
+            };
+            let claims = facts
+                .iter_mut()
+                .filter(|fact| fact.platform == platform && fact.author == *builder);
+            for fact in claims {
+                if let Fact::Claim {
+                    lease_expires,
+                    renewed_at,
+                } = &mut fact.what
+                {
+                    if renewed.lease_expires > *lease_expires {
+                        *lease_expires = renewed.lease_expires;
+                        *renewed_at = (*renewed_at).max(renewed.at);
+                    }
+                }
+            }
+        }
+    }
+
     /// Whether `author` is in good standing (no fork proven).
     pub fn in_good_standing(&self, author: &PublicKey) -> bool {
         !self.forked.contains(author)
@@ -174,8 +205,9 @@ impl ProjectLog {
 }
 
 /// The longest a claim can hold a cell, counted from the claim's own
-/// timestamp: a builder renews its lease with a new claim while it works,
-/// so a claim that names a later expiry (or the end of time) still lapses.
+/// timestamp or its latest renewal's: a builder renews its lease while it
+/// works, so a claim that names a later expiry (or the end of time) still
+/// lapses.
 pub const LEASE_MS_MAX: u64 = 60 * 60 * 1000;
 
 /// What a claim or result says about its cell: all a view needs of it, in
@@ -199,8 +231,12 @@ pub struct CellFact {
 pub enum Fact {
     /// A lease until this time.
     Claim {
-        /// When the lease lapses.
+        /// When the lease lapses: the claim's own, or a later one its
+        /// renewals set ([`ProjectLog::apply_leases`]).
         lease_expires: Timestamp,
+        /// When its builder last said it holds the cell: the claim's time,
+        /// or its latest renewal's.
+        renewed_at: Timestamp,
     },
     /// A verdict.
     Result {
@@ -219,6 +255,7 @@ impl CellFact {
                     &c.platform,
                     Fact::Claim {
                         lease_expires: c.lease_expires.min(longest),
+                        renewed_at: entry.timestamp(),
                     },
                 )
             }

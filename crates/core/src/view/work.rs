@@ -6,6 +6,7 @@
 //! the same entries finds the same work.
 
 use super::acceptance::{Acceptance, Verdict};
+use super::leases::LiveLeases;
 use super::policy::{Builders, Policy};
 use super::project_log::{Fact, ProjectLog, fetch};
 use crate::log::{EntryStore, IndexKey};
@@ -53,9 +54,9 @@ pub struct CellEvent {
     pub platform: String,
     /// Who.
     pub builder: PublicKey,
-    /// When it was written.
+    /// When it was written; for a claim, when its builder last renewed it.
     pub at: Timestamp,
-    /// A claim's lease expiry; `None` for a result.
+    /// A claim's lease expiry, renewals counted; `None` for a result.
     pub lease_expires: Option<Timestamp>,
 }
 
@@ -136,6 +137,7 @@ pub fn work<S: EntryStore>(
     platforms: &BTreeSet<String>,
     acceptance: &Acceptance,
     commits_max: usize,
+    leases: &LiveLeases,
 ) -> Result<Work, S::Error> {
     let mut work = Work {
         forked: store
@@ -146,7 +148,8 @@ pub fn work<S: EntryStore>(
         ..Work::default()
     };
     for project in projects(store)? {
-        let log = ProjectLog::load(store, &project, commits_max)?;
+        let mut log = ProjectLog::load(store, &project, commits_max)?;
+        log.apply_leases(leases);
         let Some(policy) = Policy::of(&log) else {
             continue;
         };
@@ -321,9 +324,12 @@ fn events(log: &ProjectLog, policy: &Policy<'_>, wanted: &[WantedCell]) -> Vec<C
                 commit: cell.commit.clone(),
                 platform: cell.platform.clone(),
                 builder: fact.author,
-                at: fact.at,
+                at: match fact.what {
+                    Fact::Claim { renewed_at, .. } => renewed_at,
+                    Fact::Result { .. } => fact.at,
+                },
                 lease_expires: match fact.what {
-                    Fact::Claim { lease_expires } => Some(lease_expires),
+                    Fact::Claim { lease_expires, .. } => Some(lease_expires),
                     Fact::Result { .. } => None,
                 },
             });
