@@ -244,7 +244,7 @@ impl Claimer {
                 Timer::GraceEnd => self.grace_ended(now, id),
                 Timer::LeaseExpiry => self.reconsider(now, id),
                 Timer::Renew => self.renew(now, id),
-                Timer::Retry => self.reconsider(now, id),
+                Timer::Retry | Timer::Decide => self.reconsider(now, id),
                 Timer::Forget => self.maybe_forget(now, id),
             }
         }

@@ -593,6 +593,7 @@ fn bids_on_unknown_cells_cannot_grow_the_table_without_bound() {
         },
     );
     assert_eq!(claimer.cells_tracked(), 4096);
+    claimer.handle(T0, ClaimInput::Tick);
     claimer.handle(T0.plus_ms(1_000), ClaimInput::Tick);
     let mut started = false;
     while let Some(action) = claimer.poll_action() {
@@ -670,8 +671,9 @@ fn a_backlog_on_one_node_is_built_back_to_back() {
 }
 
 /// Issue 14: when the project names this node as its only builder, no
-/// one can bid against it: the cell is claimed and built at once, with
-/// no bid sent and no window waited.
+/// one can bid against it: the cell is claimed and built at the next
+/// tick (once the facts fed with its want are in), with no bid sent and
+/// no window waited.
 #[test]
 fn the_only_builder_claims_without_a_window() {
     let me = key("sole");
@@ -684,6 +686,9 @@ fn the_only_builder_claims_without_a_window() {
         rivals: Rivals::Only(BTreeSet::new()),
     };
     claimer.handle(T0, wanted);
+    assert_eq!(claimer.poll_action(), None, "not before the facts are in");
+    assert_eq!(claimer.poll_timeout(), Some(T0));
+    claimer.handle(T0, ClaimInput::Tick);
     let actions: Vec<ClaimAction> = std::iter::from_fn(|| claimer.poll_action()).collect();
     assert!(
         matches!(
@@ -692,6 +697,40 @@ fn the_only_builder_claims_without_a_window() {
         ),
         "{actions:?}"
     );
+}
+
+/// A restarted node is told each wanted cell before its claims and
+/// results (the driver feeds all wants, then all facts). The only builder
+/// of a cell it built before its restart must not claim it again on the
+/// want alone: found by `a_force_on_an_old_commit_is_built_once_also_across_restarts`,
+/// which rebuilt the forced cell about once in ten runs.
+#[test]
+fn a_want_is_decided_with_the_facts_fed_after_it() {
+    let me = key("sole");
+    let mut claimer = Claimer::new(
+        ClaimerConfig::default(),
+        me,
+        BTreeSet::from([LINUX.to_string()]),
+    );
+    claimer.handle(
+        T0,
+        ClaimInput::Wanted {
+            cell: cell(1),
+            builds: 1,
+            since: T0,
+            rivals: Rivals::Only(BTreeSet::new()),
+        },
+    );
+    claimer.handle(
+        T0,
+        ClaimInput::Finished {
+            cell: cell(1),
+            builder: me,
+            at: T0.plus_ms(1),
+        },
+    );
+    claimer.handle(T0, ClaimInput::Tick);
+    assert_eq!(claimer.poll_action(), None, "built already: nothing to do");
 }
 
 /// Issue 14 item 7: a node that restarts with peers to reach bids nothing
@@ -837,6 +876,8 @@ impl One {
             actions: Vec::new(),
         }
     }
+    /// Feeds `input` alone: timers fire only in [`One::run_until`], so a
+    /// test says when time passes.
     fn feed(&mut self, input: ClaimInput) {
         self.c.handle(self.now, input);
         while let Some(a) = self.c.poll_action() {
@@ -1012,11 +1053,13 @@ fn an_abandoned_build_is_claimed_again_after_retry_ms() {
     let sole = || wanted(&c, Rivals::Only(BTreeSet::new()));
     let starts = |n: &One| n.count(|a| matches!(a, ClaimAction::StartBuild(_)));
     n.feed(sole());
+    n.run_until(T0);
     assert_eq!(starts(&n), 1);
     n.feed(ClaimInput::BuildAbandoned(c.clone()));
     let retry_ms = ClaimerConfig::default().retry_ms;
     n.run_until(T0.plus_ms(retry_ms - 1));
     n.feed(sole());
+    n.run_until(n.now);
     assert_eq!(starts(&n), 1, "not before retry_ms");
     n.run_until(T0.plus_ms(retry_ms + 1));
     assert_eq!(starts(&n), 2, "claimed again");

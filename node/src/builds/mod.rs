@@ -499,6 +499,8 @@ mod tests {
             ..Work::default()
         };
         let errands = builds.apply_work(Timestamp(1_000), work);
+        assert!(errands.is_empty(), "decided at the next tick: {errands:?}");
+        let errands = builds.tick(Timestamp(1_000));
         let key = CellKey {
             project,
             commit: cell.commit.clone(),

@@ -2,6 +2,7 @@
 
 use super::cell::{Phase, StoredBid, Want};
 use super::rule::rendezvous_score;
+use super::timer::Timer;
 use super::{CellKey, Claimer, Rivals};
 use crate::view::LEASE_MS_MAX;
 use buildmesh_protocol::{Bid, PublicKey, Timestamp};
@@ -45,7 +46,10 @@ impl Claimer {
                 }
             }
         }
-        self.reconsider(now, id);
+        // Not now: the cell's claims and results come after its want (a
+        // restarted node knows nothing of a cell it built before), and a
+        // sole builder would claim it at once without them.
+        self.timers.set(id, Timer::Decide, now);
     }
 
     pub(super) fn claimed(

@@ -62,7 +62,10 @@ pub enum ClaimInput {
     ///
     /// Feed the cell's claims and results with it, before the next
     /// [`ClaimInput::Tick`]: a cell the claimer forgot (done and idle for a
-    /// while) is rebuilt from them, and without them it would look open.
+    /// while, or the node restarted) is rebuilt from them, and without them
+    /// it would look open. The want is decided at that tick
+    /// ([`super::Claimer::poll_timeout`] asks for one at once), never on
+    /// its own.
     Wanted {
         /// The cell.
         cell: CellKey,

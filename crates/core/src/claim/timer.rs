@@ -26,6 +26,9 @@ pub(crate) enum Timer {
     Renew,
     /// Our build of the cell never started: look at it again.
     Retry,
+    /// The cell was wanted (again): decide at the next tick, once the
+    /// facts fed with the want are in (see `ClaimInput::Wanted`).
+    Decide,
     /// See whether the cell can be forgotten.
     Forget,
 }
