@@ -126,6 +126,9 @@ pub struct Claimer {
     quiet_until: Option<Timestamp>,
     /// Peers whose connection was lost, and since when.
     lost: BTreeMap<PublicKey, lost::LostPeer>,
+    /// A build slot came free (or bids may go out again) at this time:
+    /// waiting cells decide at the next tick.
+    slot_freed: Option<Timestamp>,
 }
 
 impl Claimer {
@@ -151,6 +154,7 @@ impl Claimer {
             stats: ClaimerStats::default(),
             quiet_until: None,
             lost: BTreeMap::new(),
+            slot_freed: None,
         }
     }
 
@@ -225,26 +229,40 @@ impl Claimer {
 
     /// When to feed [`ClaimInput::Tick`] next.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        [self.timers.next(), self.quiet_until, self.next_orphaning()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.timers.next(),
+            self.quiet_until,
+            self.next_orphaning(),
+            self.slot_freed,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
-    /// Fires every timer due by `now`, earliest first.
+    /// Fires every timer due by `now`, earliest first; cells waiting for
+    /// a slot that came free decide first.
     fn tick(&mut self, now: Timestamp) {
         if self.quiet_until.is_some_and(|until| until <= now) {
             self.end_quiet(now);
         }
         self.orphan_due(now);
-        while let Some((id, timer)) = self.timers.pop_due(now) {
+        loop {
+            if self.slot_freed.is_some_and(|at| at <= now) {
+                self.slot_freed = None;
+                self.decide_waiting(now);
+                continue;
+            }
+            let Some((id, timer)) = self.timers.pop_due(now) else {
+                return;
+            };
             match timer {
                 Timer::SendBid => self.send_bid(now, id),
                 Timer::WindowClose => self.close_window(now, id),
                 Timer::GraceEnd => self.grace_ended(now, id),
-                Timer::LeaseExpiry => self.reconsider(now, id),
+                Timer::LeaseExpiry | Timer::Retry => self.reconsider(now, id),
+                Timer::Decide => self.decide(now, id),
                 Timer::Renew => self.renew(now, id),
-                Timer::Retry | Timer::Decide => self.reconsider(now, id),
                 Timer::Forget => self.maybe_forget(now, id),
             }
         }

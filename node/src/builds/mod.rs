@@ -155,6 +155,12 @@ impl Builds {
     /// by the views thread: [`read_work`]).
     pub fn apply_work(&mut self, now: Timestamp, work: Work) -> Vec<Errand> {
         self.queue = work.waiting();
+        tracing::debug!(
+            wanted = work.wanted.len(),
+            events = work.events.len(),
+            waiting = self.queue,
+            "work applied"
+        );
         let Work {
             watches,
             wanted,
@@ -396,6 +402,7 @@ impl Builds {
                     cell,
                     lease_expires,
                 } => {
+                    tracing::debug!(commit = %cell.commit, "claiming");
                     errands.push(Errand::Write(Body::Claim(Claim {
                         project: cell.project,
                         commit: cell.commit,

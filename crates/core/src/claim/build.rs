@@ -125,10 +125,16 @@ impl Claimer {
         self.watch_leases(now, id);
     }
 
-    /// A slot came free: cells that waited for one may bid now, the
-    /// longest waiting first (as many as slots allow: `can_bid` counts our
-    /// open bids).
+    /// A slot came free: cells that waited for one may bid at the next
+    /// tick (see [`Claimer::decide_waiting`]), not inside the input that
+    /// freed it, whose fellow facts may not all be in yet.
     pub(super) fn load_freed(&mut self, now: Timestamp) {
+        self.slot_freed = Some(self.slot_freed.map_or(now, |at| at.min(now)));
+    }
+
+    /// Cells that waited for a slot decide now, the longest waiting first
+    /// (as many as slots allow: `can_bid` counts our open bids).
+    pub(super) fn decide_waiting(&mut self, now: Timestamp) {
         let mut waiting: Vec<(Timestamp, CellId)> = self
             .cells
             .iter()
@@ -139,7 +145,7 @@ impl Claimer {
             .collect();
         waiting.sort();
         for (_, id) in waiting {
-            self.reconsider(now, id);
+            self.decide(now, id);
         }
     }
 }

@@ -2,7 +2,6 @@
 
 use super::cell::{Phase, StoredBid, Want};
 use super::rule::rendezvous_score;
-use super::timer::Timer;
 use super::{CellKey, Claimer, Rivals};
 use crate::view::LEASE_MS_MAX;
 use buildmesh_protocol::{Bid, PublicKey, Timestamp};
@@ -46,10 +45,10 @@ impl Claimer {
                 }
             }
         }
-        // Not now: the cell's claims and results come after its want (a
-        // restarted node knows nothing of a cell it built before), and a
-        // sole builder would claim it at once without them.
-        self.timers.set(id, Timer::Decide, now);
+        // Decided at the next tick: the cell's claims and results come
+        // after its want (a restarted node knows nothing of a cell it
+        // built before), and a sole builder would claim it without them.
+        self.reconsider(now, id);
     }
 
     pub(super) fn claimed(

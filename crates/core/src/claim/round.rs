@@ -11,8 +11,6 @@ impl Claimer {
     /// Looks at a cell again after something changed, and opens, joins or
     /// abandons a round, or settles our build.
     pub(super) fn reconsider(&mut self, now: Timestamp, id: CellId) {
-        let fresh_ms = self.window_and_grace_ms();
-        let can_bid = self.can_bid(now, id);
         let Some(cell) = self.cells.get_mut(&id) else {
             return;
         };
@@ -26,10 +24,30 @@ impl Claimer {
             }
             Phase::Window(_) | Phase::Grace(_) => {}
             Phase::Idle if needed == 0 => self.watch_leases(now, id),
-            Phase::Idle if cell.sole() && can_bid => self.claim_and_build(now, id),
-            Phase::Idle if cell.round_is_fresh(now, fresh_ms) => self.join_round(now, id),
-            Phase::Idle if can_bid => self.start_round(now, id),
-            Phase::Idle => {}
+            // Taking part is decided at a tick, never inside a fact: the
+            // facts fed with this one (a derivation feeds all of them, in
+            // no order that matters) must all be in first.
+            Phase::Idle => self.timers.set(id, Timer::Decide, now),
+        }
+    }
+
+    /// An idle cell that needs builders: claim it if we are its only
+    /// builder, join a round under way, or open one; or wait for a slot.
+    pub(super) fn decide(&mut self, now: Timestamp, id: CellId) {
+        let fresh_ms = self.window_and_grace_ms();
+        let can_bid = self.can_bid(now, id);
+        let Some(cell) = self.cells.get_mut(&id) else {
+            return;
+        };
+        if cell.phase != Phase::Idle || cell.needed(now) == 0 {
+            return self.reconsider(now, id);
+        }
+        if cell.sole() && can_bid {
+            self.claim_and_build(now, id);
+        } else if cell.round_is_fresh(now, fresh_ms) {
+            self.join_round(now, id);
+        } else if can_bid {
+            self.start_round(now, id);
         }
     }
 
