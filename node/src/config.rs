@@ -53,18 +53,8 @@ struct FileSchedule {
 
 /// A scheduled force build: at each time `cron` names, the maintainer key
 /// asks for `branch` of `project` (one of its projects, by name) to be
-/// built again.
-#[derive(Debug, Clone)]
-pub struct Schedule {
-    /// The project's name.
-    pub project: String,
-    /// The branch whose head is built.
-    pub branch: String,
-    /// As written, for the force's reason.
-    pub cron_text: String,
-    /// When.
-    pub cron: Cron,
-}
+/// built again. The service says when; the node signs.
+pub type Schedule = buildmesh_core::service::Scheduled;
 
 /// A node's validated configuration.
 #[derive(Debug, Clone)]

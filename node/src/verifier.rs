@@ -4,7 +4,8 @@
 //! replicator takes a peer's batches in sequence.
 
 use anyhow::{Result, anyhow};
-use buildmesh_core::replicator::{Input, PeerId};
+use buildmesh_core::replicator::PeerId;
+use buildmesh_core::service::Input;
 use buildmesh_protocol::{DecodeError, Entry, KeyCache};
 use std::collections::VecDeque;
 use std::sync::mpsc;

@@ -35,4 +35,5 @@ pub mod claim;
 pub mod log;
 pub mod replicator;
 pub mod schedule;
+pub mod service;
 pub mod view;

@@ -5,20 +5,20 @@ use crate::builds::executor::{BuildDone, Executor, ExecutorConfig};
 use crate::builds::poller::{self, NewCommits, PollerConfig};
 use crate::cli::NodeArgs;
 use crate::config::NodeConfig;
-use crate::driver::{Driver, Schedules};
+use crate::driver::Driver;
 use crate::keyfile;
 use crate::log_reader::CachedDigest;
 use crate::verifier::Verifier;
 use anyhow::{Context, Result};
-use buildmesh_core::claim::{Claimer, ClaimerConfig};
-use buildmesh_core::replicator::{Replicator, ReplicatorConfig};
+use buildmesh_core::claim::ClaimerConfig;
+use buildmesh_core::replicator::ReplicatorConfig;
+use buildmesh_core::service::{Service, ServiceConfig};
 use buildmesh_http::{Backend, NodeStatus};
 use buildmesh_mesh::MeshConfig;
 use buildmesh_protocol::PublicKey;
 use buildmesh_store::SledStore;
 use ed25519_dalek::SigningKey;
 use rand::Rng;
-use std::collections::BTreeSet;
 use std::process::ExitCode;
 use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -69,7 +69,7 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
     let log_reader = Arc::new(CachedDigest::new(store.reader(), store.read_only()));
     let (views_tx, views_rx) = watch::channel(Arc::default());
     let (work_tx, work_rx) = watch::channel(None);
-    let (leases, leases_rx) = crate::driver::Leases::new();
+    let (leases, leases_rx) = watch::channel(Arc::default());
     let work_for = crate::views::WorkFor {
         me: public,
         platforms: config.platforms.iter().cloned().collect(),
@@ -79,20 +79,26 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
     };
     let views = crate::views::start(store.read_only(), views_tx, work_for)
         .context("cannot start the views thread")?;
-    let builds_key = key.clone();
-    let mut replicator = Replicator::new(replicator_config, key, store, seed)?;
+    let now = crate::clock::now();
+    let service_config = ServiceConfig {
+        replicator: replicator_config,
+        claimer: claimer_config(&config),
+        platforms: config.platforms.iter().cloned().collect(),
+        schedules: config.schedules.clone(),
+    };
+    let mut service = Service::new(service_config, key, store, seed, now)?;
     if !seed_entries.is_empty() {
         let wires: Vec<&[u8]> = seed_entries.iter().map(Vec::as_slice).collect();
-        replicator.submit(&wires)?;
-        while replicator.poll_action().is_some() {}
+        service.submit(now, &wires)?;
+        // The views thread reads the log itself at start.
+        while service.poll_action().is_some() {}
     }
     let (live, _) = broadcast::channel(buildmesh_http::live::LIVE_CHUNKS);
-    let (mut builds, new_commits, builds_done) =
-        start_builds(&config, &isolation, builds_key, live.clone())?;
+    let (builds, new_commits, builds_done) = start_builds(&config, &isolation, live.clone())?;
     if !config.bootstrap.is_empty() {
         // Its log may be stale (a restart, a long partition): what its
         // peers built meanwhile comes with the first sync.
-        builds.wait_for_peers(crate::clock::now());
+        service.wait_for_peers(now);
     }
 
     let (status, status_rx) = watch::channel(NodeStatus {
@@ -134,7 +140,7 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
 
     let blobs = config.data_dir.blobs();
     let mut driver = Driver {
-        replicator,
+        service,
         mesh,
         events,
         commands,
@@ -148,13 +154,8 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
         report: config.report,
         views,
         work: work_rx,
-        caught_up: config.bootstrap.is_empty(),
         leases,
-        schedules: Schedules::new(
-            config.maintainer_key.clone(),
-            config.schedules.clone(),
-            crate::clock::now(),
-        ),
+        maintainer_key: config.maintainer_key.clone(),
     };
     driver.refresh_status()?;
     println!("http http://{http_addr}");
@@ -173,29 +174,29 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
     outcome
 }
 
-/// The building side: claimer, executor and poller, and the channels on
-/// which the poller and the builds report.
+/// The claimer's tunables, as the operator set them.
+fn claimer_config(config: &NodeConfig) -> ClaimerConfig {
+    let lease_ms = u64::try_from(config.lease.as_millis()).unwrap_or(u64::MAX);
+    ClaimerConfig {
+        bid_window_ms: u64::try_from(config.bid_window.as_millis()).unwrap_or(u64::MAX),
+        lease_ms,
+        renew_ms: lease_ms / 3,
+        builds_max: config.builds_max,
+        ..ClaimerConfig::default()
+    }
+}
+
+/// The building side: executor and poller, and the channels on which the
+/// poller and the builds report.
 fn start_builds(
     config: &NodeConfig,
     isolation: &crate::isolation::Isolation,
-    key: SigningKey,
     live: broadcast::Sender<buildmesh_http::live::LiveOutput>,
 ) -> Result<(
     Builds,
     mpsc::Receiver<NewCommits>,
     mpsc::Receiver<BuildDone>,
 )> {
-    let me = PublicKey::from(key.verifying_key());
-    let platforms: BTreeSet<String> = config.platforms.iter().cloned().collect();
-    let lease_ms = u64::try_from(config.lease.as_millis()).unwrap_or(u64::MAX);
-    let claimer_config = ClaimerConfig {
-        bid_window_ms: u64::try_from(config.bid_window.as_millis()).unwrap_or(u64::MAX),
-        lease_ms,
-        renew_ms: lease_ms / 3,
-        builds_max: config.builds_max,
-        ..ClaimerConfig::default()
-    };
-    let claimer = Claimer::new(claimer_config, me, platforms.clone());
     let (done_tx, done_rx) = mpsc::channel(64);
     let executor = Executor::new(
         ExecutorConfig {
@@ -224,7 +225,7 @@ fn start_builds(
         found_tx,
     )
     .context("cannot start the git poller")?;
-    let mut builds = Builds::new(key, claimer, executor, watches_tx, poke_tx);
+    let mut builds = Builds::new(executor, watches_tx, poke_tx);
     builds.report = config.report;
     Ok((builds, found_rx, done_rx))
 }

@@ -1,34 +1,18 @@
-//! The driver's building errands: announcing what the poller found,
-//! publishing bids, writing claims and results.
+//! What the poller found and what the executor reported, for the service.
 
-use super::{Driver, tolerate};
-use crate::builds::Errand;
+use super::Driver;
 use crate::builds::executor::BuildDone;
+use crate::builds::key_of;
 use crate::builds::poller::NewCommits;
-use crate::clock;
 use anyhow::Result;
-use buildmesh_core::claim::CellKey;
-use buildmesh_core::replicator::WriteError;
-use buildmesh_core::view::Work;
-use buildmesh_mesh::{Acceptance, Topic};
-use buildmesh_protocol::{Body, CommitAnnouncement, Outcome, PublicKey};
-use std::collections::{BTreeSet, VecDeque};
+use buildmesh_core::service::Input;
+use buildmesh_protocol::{CommitAnnouncement, Outcome};
 
 impl Driver {
-    /// The views thread read the work from the log again: act on it.
-    pub(super) async fn apply_work(&mut self, work: Work) -> Result<()> {
-        let errands = self.builds.apply_work(clock::now(), work);
-        let waiting = self.builds.queue() as u64;
-        self.status.send_if_modified(|s| {
-            let changed = s.cells_waiting != waiting;
-            s.cells_waiting = waiting;
-            changed
-        });
-        self.run_errands(errands).await
-    }
-
-    /// Signs an announcement of each new commit, oldest first.
+    /// New commits: the service signs an announcement of each, oldest
+    /// first.
     pub(super) async fn announce(&mut self, news: NewCommits) -> Result<()> {
+        let mut commits = Vec::with_capacity(news.commits.len());
         for info in news.commits {
             if self.report {
                 println!(
@@ -38,7 +22,7 @@ impl Driver {
                     info.title
                 );
             }
-            let body = Body::Announce(CommitAnnouncement {
+            commits.push(CommitAnnouncement {
                 project: news.project,
                 branch: news.branch.clone(),
                 commit: info.commit,
@@ -47,23 +31,26 @@ impl Driver {
                 author: info.author,
                 committed_at: info.committed_at,
             });
-            self.write(body).await?;
         }
-        Ok(())
+        self.handle(Input::NewCommits(commits)).await
     }
 
-    /// A build ended: its result is signed and spread, unless it was
-    /// cancelled (someone else builds the cell, or it is done).
+    /// A build ended: its result goes to the service to sign and spread,
+    /// unless it was cancelled (someone else builds the cell, or it is
+    /// done) or it is an older build's report.
     pub(super) async fn build_done(&mut self, done: BuildDone) -> Result<()> {
+        if !self.builds.ended(&done.cell, done.generation) {
+            return Ok(());
+        }
         let outcome = done.report.result.outcome;
-        let cancelled = done.cancelled;
-        self.status.send_modify(|s| match (cancelled, outcome) {
-            (true, _) => s.builds_cancelled += 1,
-            (false, Outcome::Passed) => s.builds_passed += 1,
-            (false, Outcome::Failed) => s.builds_failed += 1,
-            (false, Outcome::Error) => s.builds_errored += 1,
-        });
-        if !done.cancelled {
+        self.status
+            .send_modify(|s| match (done.cancelled, outcome) {
+                (true, _) => s.builds_cancelled += 1,
+                (false, Outcome::Passed) => s.builds_passed += 1,
+                (false, Outcome::Failed) => s.builds_failed += 1,
+                (false, Outcome::Error) => s.builds_errored += 1,
+            });
+        let result = (!done.cancelled).then(|| {
             let result = done.report.result;
             if self.report {
                 println!("{}", describe(&result));
@@ -71,111 +58,10 @@ impl Driver {
             for warning in &done.report.warnings {
                 tracing::warn!(commit = %result.commit, %warning, "build");
             }
-            self.write(Body::Result(result)).await?;
-        }
-        let errands = self
-            .builds
-            .build_ended(clock::now(), &done.cell, done.generation);
-        self.run_errands(errands).await?;
-        self.publish_load();
-        Ok(())
-    }
-
-    /// A bid gossiped to us: checked, then given to the claimer.
-    pub(super) async fn on_bid(
-        &mut self,
-        from: PublicKey,
-        source: PublicKey,
-        message: Vec<u8>,
-        bytes: &[u8],
-    ) -> Result<()> {
-        match self.builds.bid_received(clock::now(), source, bytes) {
-            Ok(Some(errands)) => {
-                tolerate(self.mesh.report(message, from, Acceptance::Accept).await)?;
-                self.run_errands(errands).await
-            }
-            Ok(None) => tolerate(self.mesh.report(message, from, Acceptance::Ignore).await),
-            Err(why) => {
-                tracing::debug!(peer = %from, %why, "rejected a gossiped bid");
-                tolerate(self.mesh.report(message, from, Acceptance::Reject).await)
-            }
-        }
-    }
-
-    /// Publishes how many builds run here now.
-    fn publish_load(&mut self) {
-        let running = u64::from(self.builds.load());
-        self.status.send_if_modified(|s| {
-            let changed = s.builds_running != running;
-            s.builds_running = running;
-            changed
+            Box::new(result)
         });
-    }
-
-    pub(super) async fn run_errands(&mut self, errands: Vec<Errand>) -> Result<()> {
-        let started = !errands.is_empty();
-        let mut errands = VecDeque::from(errands);
-        // Cells whose claim this list failed to write: not built.
-        let mut unclaimed = BTreeSet::new();
-        while let Some(errand) = errands.pop_front() {
-            let more = match errand {
-                Errand::PublishBid(bytes) => {
-                    tolerate(self.mesh.publish(Topic::Bids, bytes).await)?;
-                    Vec::new()
-                }
-                Errand::Renew(signed) => {
-                    self.renew(signed).await?;
-                    Vec::new()
-                }
-                Errand::Write(body) => {
-                    let claimed = match &body {
-                        Body::Claim(claim) => Some(CellKey::of_claim(claim)),
-                        _ => None,
-                    };
-                    if !self.write(body).await? {
-                        unclaimed.extend(claimed);
-                    }
-                    Vec::new()
-                }
-                Errand::CancelBuild(cell) => {
-                    self.builds.cancel_build(cell);
-                    Vec::new()
-                }
-                Errand::StartBuild(cell) => {
-                    let now = clock::now();
-                    if unclaimed.contains(&cell) {
-                        self.builds.claim_not_written(now, cell)
-                    } else {
-                        self.builds.start_build(now, cell)
-                    }
-                }
-            };
-            errands.extend(more);
-        }
-        if started {
-            self.publish_load();
-        }
-        Ok(())
-    }
-
-    /// Signs `body` as the node's next entry, stores it and publishes it;
-    /// false if it was not written (and is dropped).
-    async fn write(&mut self, body: Body) -> Result<bool> {
-        match self.replicator.write(clock::now(), body) {
-            Ok(_) => {
-                self.carry_out().await?;
-                Ok(true)
-            }
-            Err(WriteError::Sign(error)) => {
-                tracing::error!(%error, "cannot sign an entry; it is dropped");
-                Ok(false)
-            }
-            Err(WriteError::Refused(error)) => {
-                tracing::error!(%error, "the log refused this node's own entry; it is dropped");
-                Ok(false)
-            }
-            Err(WriteError::Store(error)) => Err(error.into()),
-        }
+        let cell = key_of(&done.cell);
+        self.handle(Input::BuildEnded { cell, result }).await
     }
 }
 

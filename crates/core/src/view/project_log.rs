@@ -188,11 +188,10 @@ impl ProjectLog {
                     lease_expires,
                     renewed_at,
                 } = &mut fact.what
+                    && renewed.lease_expires > *lease_expires
                 {
-                    if renewed.lease_expires > *lease_expires {
-                        *lease_expires = renewed.lease_expires;
-                        *renewed_at = (*renewed_at).max(renewed.at);
-                    }
+                    *lease_expires = renewed.lease_expires;
+                    *renewed_at = (*renewed_at).max(renewed.at);
                 }
             }
         }

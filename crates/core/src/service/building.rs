@@ -1,0 +1,151 @@
+//! A build's lifecycle: the claimer's actions carried out (bids and
+//! renewals signed, the claim written before its build starts), and the
+//! node's own entries (announcements, results).
+
+use super::{Action, Notice, Service, Topic};
+use crate::claim::{CellKey, ClaimAction, ClaimInput};
+use crate::log::EntryStore;
+use crate::replicator::WriteError;
+use buildmesh_protocol::{
+    Body, BuildResult, Claim, CommitAnnouncement, Renewal, SignedBid, SignedRenewal, Timestamp,
+};
+use std::collections::BTreeSet;
+
+impl<S: EntryStore> Service<S> {
+    /// Carries out one claimer action. `unclaimed` holds the cells whose
+    /// claim failed to be written in this pump: their builds do not start.
+    pub(super) fn claim_action(
+        &mut self,
+        now: Timestamp,
+        action: ClaimAction,
+        unclaimed: &mut BTreeSet<CellKey>,
+    ) -> Result<(), S::Error> {
+        match action {
+            ClaimAction::SendBid(bid) => match SignedBid::sign(&self.key, bid) {
+                Ok(signed) => self.publish(Topic::Bids, signed.to_wire()),
+                Err(why) => self.notice(Notice::NotSigned(why.to_string())),
+            },
+            ClaimAction::WriteClaim {
+                cell,
+                lease_expires,
+            } => {
+                let claim = Body::Claim(Claim {
+                    project: cell.project,
+                    commit: cell.commit.clone(),
+                    platform: cell.platform.clone(),
+                    lease_expires,
+                });
+                if !self.write(now, "claim", claim)? {
+                    unclaimed.insert(cell);
+                }
+            }
+            ClaimAction::RenewLease {
+                cell,
+                lease_expires,
+            } => self.renew(now, cell, lease_expires),
+            ClaimAction::StartBuild(cell) => self.start_build(now, cell, unclaimed),
+            ClaimAction::CancelBuild(cell) => self.outbox.push_back(Action::CancelBuild(cell)),
+        }
+        Ok(())
+    }
+
+    /// Our lease renewal: held among the live ones (our views and peers
+    /// that sync see it), then gossiped. One that cannot be signed lets
+    /// the lease lapse for peers; the build goes on and its result counts.
+    fn renew(&mut self, now: Timestamp, cell: CellKey, lease_expires: Timestamp) {
+        let renewal = Renewal {
+            builder: self.me,
+            at: now,
+            project: cell.project,
+            lease_expires,
+            commit: cell.commit,
+            platform: cell.platform,
+        };
+        match SignedRenewal::sign(&self.key, renewal) {
+            Ok(signed) => {
+                if self.leases.offer(now, &signed) {
+                    self.leases_changed(now);
+                }
+                self.publish(Topic::Renewals, signed.to_wire());
+            }
+            Err(why) => self.notice(Notice::NotSigned(why.to_string())),
+        }
+    }
+
+    /// Asks the node to build `cell`, whose claim the actions before this
+    /// one wrote; a cell whose claim was not written, or whose repository
+    /// is unknown, is not built now and is claimed again later.
+    fn start_build(&mut self, now: Timestamp, cell: CellKey, unclaimed: &mut BTreeSet<CellKey>) {
+        if unclaimed.remove(&cell) {
+            self.notice(Notice::ClaimNotWritten(cell.clone()));
+            self.claimer.handle(now, ClaimInput::BuildAbandoned(cell));
+            return;
+        }
+        match self.repositories.get(&cell.project) {
+            Some(repository) => {
+                let repository = repository.clone();
+                self.outbox
+                    .push_back(Action::StartBuild { cell, repository });
+            }
+            None => {
+                self.notice(Notice::NoRepository(cell.clone()));
+                self.claimer.handle(now, ClaimInput::BuildAbandoned(cell));
+            }
+        }
+    }
+
+    /// Our build of `cell` ended: its result, if any, is signed and spread
+    /// first, then the claimer frees the slot.
+    pub(super) fn build_ended(
+        &mut self,
+        now: Timestamp,
+        cell: CellKey,
+        result: Option<Box<BuildResult>>,
+    ) -> Result<(), S::Error> {
+        if let Some(result) = result {
+            self.write(now, "result", Body::Result(*result))?;
+        }
+        self.claimer.handle(now, ClaimInput::BuildEnded(cell));
+        Ok(())
+    }
+
+    /// Signs an announcement of each new commit, in order.
+    pub(super) fn announce(
+        &mut self,
+        now: Timestamp,
+        commits: Vec<CommitAnnouncement>,
+    ) -> Result<(), S::Error> {
+        for commit in commits {
+            self.write(now, "announcement", Body::Announce(commit))?;
+            self.drain_replicator(now)?;
+        }
+        Ok(())
+    }
+
+    /// Signs `body` as the node's next entry, stores it and publishes it;
+    /// false if it was not written (and is dropped: the operator is told).
+    fn write(&mut self, now: Timestamp, what: &'static str, body: Body) -> Result<bool, S::Error> {
+        match self.replicator.write(now, body) {
+            Ok(_) => Ok(true),
+            Err(WriteError::Store(error)) => Err(error),
+            Err(WriteError::Sign(why)) => {
+                let why = why.to_string();
+                self.notice(Notice::NotWritten { what, why });
+                Ok(false)
+            }
+            Err(WriteError::Refused(why)) => {
+                let why = why.to_string();
+                self.notice(Notice::NotWritten { what, why });
+                Ok(false)
+            }
+        }
+    }
+
+    fn publish(&mut self, topic: Topic, bytes: Vec<u8>) {
+        self.outbox.push_back(Action::Publish { topic, bytes });
+    }
+
+    fn notice(&mut self, notice: Notice) {
+        self.outbox.push_back(Action::Notice(notice));
+    }
+}

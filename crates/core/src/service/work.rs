@@ -1,0 +1,83 @@
+//! The node's work, derived from the log off the driver's thread, becomes
+//! the claimer's inputs.
+
+use super::{Action, Notice, Service};
+use crate::claim::{CellKey, ClaimInput};
+use crate::log::EntryStore;
+use crate::view::{Verdict, Work};
+use buildmesh_protocol::Timestamp;
+
+impl<S: EntryStore> Service<S> {
+    /// Tells the claimer the wanted cells and their facts, the poller what
+    /// to watch, and the operator what is declined; then, if the node
+    /// holds its bids until its first sync, whether this work was read
+    /// after that sync (only then does it hold what the sync brought).
+    pub(super) fn work_derived(&mut self, now: Timestamp, work: &Work) {
+        self.waiting = work.waiting();
+        for declined in &work.declined {
+            let said = (declined.project, declined.verdict);
+            if declined.verdict != Verdict::Accepted && self.declined.insert(said) {
+                self.outbox
+                    .push_back(Action::Notice(Notice::Declined(declined.clone())));
+            }
+        }
+        self.builders.clone_from(&work.builders);
+        self.forked.clone_from(&work.forked);
+        if self.watches != work.watches {
+            self.watches.clone_from(&work.watches);
+            self.outbox.push_back(Action::Watch(work.watches.clone()));
+        }
+        self.feed_claimer(now, work);
+        let synced = self.replicator.stats().last_sync_at;
+        if self.catching_up && synced.is_some_and(|at| work.read_at >= at) {
+            self.catching_up = false;
+            self.claimer.handle(now, ClaimInput::CaughtUp);
+        }
+    }
+
+    /// Every wanted cell, then every claim and result on them: the
+    /// claimer decides at its next tick, with all of them in.
+    fn feed_claimer(&mut self, now: Timestamp, work: &Work) {
+        for cell in &work.wanted {
+            self.repositories
+                .insert(cell.project, cell.repository.clone());
+            let rivals = self
+                .builders
+                .get(&cell.project)
+                .map(|builders| builders.rivals_of(&self.me))
+                .unwrap_or_default();
+            let input = ClaimInput::Wanted {
+                cell: CellKey {
+                    project: cell.project,
+                    commit: cell.commit.clone(),
+                    platform: cell.platform.clone(),
+                },
+                builds: cell.builds,
+                since: cell.since,
+                rivals,
+            };
+            self.claimer.handle(now, input);
+        }
+        for event in &work.events {
+            let cell = CellKey {
+                project: event.project,
+                commit: event.commit.clone(),
+                platform: event.platform.clone(),
+            };
+            let input = match event.lease_expires {
+                Some(lease_expires) => ClaimInput::Claimed {
+                    cell,
+                    builder: event.builder,
+                    at: event.at,
+                    lease_expires,
+                },
+                None => ClaimInput::Finished {
+                    cell,
+                    builder: event.builder,
+                    at: event.at,
+                },
+            };
+            self.claimer.handle(now, input);
+        }
+    }
+}
