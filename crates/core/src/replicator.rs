@@ -150,6 +150,11 @@ impl<S: EntryStore> Replicator<S> {
         &mut self.store
     }
 
+    /// The log, giving up the rest (a simulated crash keeps only this).
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
     /// The lease renewals to hand peers that sync with this node: the
     /// live ones it holds (wire forms, at most `SYNC_LEASES_MAX`). A node
     /// that joins late or restarts learns from them who builds what now,

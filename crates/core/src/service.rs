@@ -133,6 +133,11 @@ impl<S: EntryStore> Service<S> {
         self.replicator.store_mut()
     }
 
+    /// The log, giving up the rest (a simulated crash keeps only this).
+    pub fn into_store(self) -> S {
+        self.replicator.into_store()
+    }
+
     /// The claimer (load, cells built, counters).
     pub fn claimer(&self) -> &Claimer {
         &self.claimer
