@@ -390,14 +390,11 @@ impl Sim {
     }
 
     fn carry_out(&mut self, node: usize) {
-        loop {
-            let Some(action) = self.nodes[node]
-                .service
-                .as_mut()
-                .and_then(Service::poll_action)
-            else {
-                break;
-            };
+        while let Some(action) = self.nodes[node]
+            .service
+            .as_mut()
+            .and_then(Service::poll_action)
+        {
             self.act(node, action);
         }
         let Some(service) = self.nodes[node].service.as_ref() else {

@@ -1,0 +1,205 @@
+//! The service alone: the order of its actions (a claim is stored and
+//! published before its build starts), a claim that cannot be written,
+//! and which bids are heeded.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+mod fixtures;
+
+use buildmesh_core::claim::CellKey;
+use buildmesh_core::log::{self, ChainStore, ChainWriter, MemStore};
+use buildmesh_core::replicator::{self, Verdict};
+use buildmesh_core::service::{Action, Input, Notice, Service, ServiceConfig, Topic};
+use buildmesh_core::view::{Acceptance, LiveLeases, work};
+use buildmesh_protocol::{
+    Bid, Body, BuilderPolicy, ProjectDeclaration, ProjectId, PublicKey, SignedBid, Timestamp,
+};
+use ed25519_dalek::SigningKey;
+use fixtures::{NOW, announce, commit, seed_of, writer};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+const LINUX: &str = "linux-x86_64";
+
+/// A node that is the only builder of alice's project, with commit 1
+/// announced, and the node's work read from its log.
+fn sole_builder() -> (Service<MemStore>, ProjectId) {
+    let key = SigningKey::from_bytes(&seed_of("node"));
+    let me = PublicKey::from(key.verifying_key());
+    let mut alice = writer("alice");
+    let project = ProjectId::derive(&alice.author(), "demo");
+    let mut store = MemStore::default();
+    let declaration = Body::Project(ProjectDeclaration {
+        name: "demo".into(),
+        repository: "https://example.invalid/demo.git".into(),
+        branches: vec!["main".into()],
+        platforms: vec![LINUX.into()],
+        announcers: Vec::new(),
+        builders: BuilderPolicy::Only(vec![me]),
+        builds_per_cell: 1,
+    });
+    for (t, body) in [(1, declaration), (2, announce(project, 1))] {
+        log::insert(&mut store, alice.write(Timestamp(NOW.0 - t), body).unwrap()).unwrap();
+    }
+    (service(key, store), project)
+}
+
+fn service(key: SigningKey, store: MemStore) -> Service<MemStore> {
+    let config = ServiceConfig {
+        platforms: BTreeSet::from([LINUX.to_string()]),
+        ..ServiceConfig::default()
+    };
+    Service::new(config, key, store, 7, NOW).unwrap()
+}
+
+fn derive(service: &mut Service<MemStore>, project: ProjectId) {
+    let platforms = BTreeSet::from([LINUX.to_string()]);
+    let me = service.me();
+    let store = service.replicator().store();
+    let found = work(
+        store,
+        &me,
+        &platforms,
+        &Acceptance::only(project),
+        50,
+        &LiveLeases::default(),
+    );
+    service
+        .handle(NOW, Input::WorkDerived(Arc::new(found.unwrap())))
+        .unwrap();
+}
+
+/// Issue 14: the claim is written, stored and published before the build
+/// starts. Each action is looked at as the node would carry it out, in
+/// order: when `StartBuild` comes, the claim must be in the store and
+/// already handed to gossip.
+#[test]
+fn a_claim_is_stored_and_published_before_its_build_starts() {
+    let (mut service, project) = sole_builder();
+    derive(&mut service, project);
+    service.handle(NOW, Input::Tick).unwrap();
+    let (mut published, mut started) = (false, false);
+    while let Some(action) = service.poll_action() {
+        match action {
+            Action::Net(replicator::Action::Publish { bytes }) => {
+                let entry = buildmesh_protocol::Entry::from_wire(&bytes).unwrap();
+                published |= matches!(entry.body(), Body::Claim(_));
+            }
+            Action::StartBuild { cell, repository } => {
+                assert!(
+                    published,
+                    "the build started before its claim was published"
+                );
+                let claims = service.replicator().store().at(&service.me(), 1).unwrap();
+                assert!(
+                    matches!(claims[0].entry.body(), Body::Claim(_)),
+                    "the claim is stored"
+                );
+                assert_eq!(
+                    (cell.commit, repository.as_str()),
+                    (commit(1), "https://example.invalid/demo.git")
+                );
+                started = true;
+            }
+            _ => {}
+        }
+    }
+    assert!(started, "the only builder builds at once");
+    assert_eq!(service.claimer().load(), 1);
+}
+
+/// A claim the log refuses (here: the node's key has no role, as its
+/// project was never declared in its log) is not followed by its build;
+/// the operator is told, and the slot is free again.
+#[test]
+fn a_claim_that_cannot_be_written_starts_no_build() {
+    let (with_project, project) = sole_builder();
+    let store = with_project.replicator().store();
+    let platforms = BTreeSet::from([LINUX.to_string()]);
+    let me = with_project.me();
+    let found = work(
+        store,
+        &me,
+        &platforms,
+        &Acceptance::only(project),
+        50,
+        &LiveLeases::default(),
+    )
+    .unwrap();
+    // The same work, fed to the same key over an empty log.
+    let mut service = service(
+        SigningKey::from_bytes(&seed_of("node")),
+        MemStore::default(),
+    );
+    service
+        .handle(NOW, Input::WorkDerived(Arc::new(found)))
+        .unwrap();
+    service.handle(NOW, Input::Tick).unwrap();
+    let actions: Vec<Action> = std::iter::from_fn(|| service.poll_action()).collect();
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::StartBuild { .. })),
+        "{actions:?}"
+    );
+    let cell = CellKey {
+        project,
+        commit: commit(1),
+        platform: LINUX.into(),
+    };
+    assert!(
+        actions.contains(&Action::Notice(Notice::ClaimNotWritten(cell))),
+        "{actions:?}"
+    );
+    assert_eq!(service.claimer().load(), 0);
+}
+
+/// Bids: one by a builder the project does not trust is ignored (anyone
+/// can mint keys), one published by another key than its bidder's is
+/// rejected, and one by the trusted builder is heeded and forwarded.
+#[test]
+fn only_trusted_bidders_are_heeded() {
+    let (mut service, project) = sole_builder();
+    derive(&mut service, project);
+    while service.poll_action().is_some() {}
+    let bid = |signer: &ChainWriter| Bid {
+        bidder: signer.author(),
+        at: NOW,
+        project,
+        round: 0,
+        load: 0,
+        commit: commit(1),
+        platform: LINUX.into(),
+    };
+    let stranger = writer("mallory");
+    let signed = SignedBid::sign(stranger.key(), bid(&stranger))
+        .unwrap()
+        .to_wire();
+    let verdict = |service: &mut Service<MemStore>, source: PublicKey, bytes: Vec<u8>| {
+        let input = Input::Gossiped {
+            topic: Topic::Bids,
+            from: source,
+            source,
+            message: vec![1],
+            bytes,
+        };
+        service.handle(NOW, input).unwrap();
+        std::iter::from_fn(|| service.poll_action())
+            .find_map(|a| match a {
+                Action::Net(replicator::Action::ReportGossip { verdict, .. }) => Some(verdict),
+                _ => None,
+            })
+            .unwrap()
+    };
+    assert_eq!(
+        verdict(&mut service, stranger.author(), signed.clone()),
+        Verdict::Ignore
+    );
+    assert!(service.seen().is_empty(), "strangers are not remembered");
+    let other = writer("eve").author();
+    assert_eq!(verdict(&mut service, other, signed), Verdict::Reject);
+    let me = ChainWriter::new(SigningKey::from_bytes(&seed_of("node")));
+    let mine = SignedBid::sign(me.key(), bid(&me)).unwrap().to_wire();
+    // Our own bid echoed back is valid and trusted (and the claimer
+    // ignores it).
+    assert_eq!(verdict(&mut service, me.author(), mine), Verdict::Accept);
+}
