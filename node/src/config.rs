@@ -240,6 +240,12 @@ impl NodeConfig {
         if self.lease < Duration::from_secs(2) {
             bail!("the lease must be at least 2 seconds: renewals need time to spread");
         }
+        if self.lease > Duration::from_secs(300) {
+            bail!(
+                "the lease must be at most 300 seconds: peers hold one renewal for 5 minutes at \
+                 most (docs/protocol.md §11.3), so a longer lease would lapse between renewals"
+            );
+        }
         Ok(())
     }
 }

@@ -19,7 +19,10 @@ mod work;
 pub use acceptance::{Acceptance, Verdict};
 pub use blame::{Blame, blame};
 pub use cell::{Cell, CellResult, CellStatus};
-pub use leases::{LEASES_MAX, LiveLeases, RENEWAL_SKEW_MS, Renewed, renews_a_claim};
+pub use leases::{
+    LEASES_MAX, LEASES_PER_BUILDER_MAX, LiveLeases, RENEWAL_LEASE_MS_MAX, RENEWAL_SKEW_MS, Renewed,
+    renews_a_claim,
+};
 pub use matrix::{Matrix, MatrixOptions, Row, matrix};
 pub use policy::{Builders, Policy};
 pub use project_log::{CellFact, Fact, LEASE_MS_MAX, Labels, ProjectLog};

@@ -7,8 +7,8 @@ mod fixtures;
 
 use buildmesh_core::log::{self, ChainWriter, MemStore};
 use buildmesh_core::view::{
-    Acceptance, CellStatus, LEASE_MS_MAX, LEASES_MAX, LiveLeases, MatrixOptions, ProjectLog,
-    RENEWAL_SKEW_MS, matrix, renews_a_claim, work,
+    Acceptance, CellStatus, LEASES_MAX, LEASES_PER_BUILDER_MAX, LiveLeases, MatrixOptions,
+    ProjectLog, RENEWAL_LEASE_MS_MAX, RENEWAL_SKEW_MS, matrix, renews_a_claim, work,
 };
 use buildmesh_protocol::{
     BuilderPolicy, Outcome, ProjectId, Renewal, SYNC_LEASES_MAX, SignedRenewal, Timestamp,
@@ -181,41 +181,108 @@ fn stale_skewed_lapsed_and_endless_renewals_are_bounded() {
         assert!(!leases.offer(NOW, &refused));
     }
     assert!(leases.is_empty());
-    // The end of time is cut to an hour after the renewal.
+    // The end of time is cut to five minutes after the renewal.
     let endless = renewal(&w.bob, w.project, 1, NOW, Timestamp(u64::MAX));
     assert!(leases.offer(NOW, &endless));
-    assert_eq!(w.cell(&leases).1, Some(NOW.plus_ms(LEASE_MS_MAX)));
+    assert_eq!(w.cell(&leases).1, Some(NOW.plus_ms(RENEWAL_LEASE_MS_MAX)));
     // Lapsed leases are neither served to peers nor kept.
-    let later = NOW.plus_ms(LEASE_MS_MAX);
+    let later = NOW.plus_ms(RENEWAL_LEASE_MS_MAX);
     assert_eq!(leases.wires(NOW), vec![endless.to_wire()]);
     assert!(leases.wires(later).is_empty());
     leases.prune(later);
     assert!(leases.is_empty());
 }
 
+/// One builder holds at most its share; past it, its own renewal heard
+/// longest ago goes, never another builder's. The whole table is bounded
+/// too, the renewal heard longest ago going first.
 #[test]
-fn the_table_is_bounded_and_serves_the_latest_ending_first() {
-    let bob = writer("bob");
+fn each_builder_has_a_share_and_the_table_is_bounded() {
     let mut leases = LiveLeases::default();
     let project = |i: usize| ProjectId(sha(i));
-    for i in 0..LEASES_MAX {
-        let until = NOW.plus_ms(10_000 + i as u64);
-        assert!(leases.offer(NOW, &renewal(&bob, project(i), 1, NOW, until)));
+    let bob = writer("bob");
+    let carol = writer("carol");
+    let carols = renewal(&carol, project(0), 1, NOW, NOW.plus_ms(30_000));
+    assert!(leases.offer(NOW, &carols));
+    for i in 0..LEASES_PER_BUILDER_MAX + 10 {
+        let at = Timestamp(NOW.0 - 1_000 + i as u64);
+        assert!(leases.offer(NOW, &renewal(&bob, project(i), 1, at, at.plus_ms(60_000))));
     }
-    assert_eq!(leases.len(), LEASES_MAX);
-    // Full: one ending sooner than all is refused, a later one evicts the
-    // soonest.
-    let soon = renewal(&bob, project(LEASES_MAX), 1, NOW, NOW.plus_ms(5_000));
-    assert!(!leases.offer(NOW, &soon));
-    let late = renewal(&bob, project(LEASES_MAX + 1), 1, NOW, NOW.plus_ms(50_000));
-    assert!(leases.offer(NOW, &late));
-    assert_eq!(leases.len(), LEASES_MAX);
+    assert_eq!(
+        leases.len(),
+        LEASES_PER_BUILDER_MAX + 1,
+        "bob's share, and carol's one"
+    );
+    assert!(
+        leases
+            .renewed(&project(0), &commit(1), LINUX, &carol.author())
+            .is_some()
+    );
+    assert!(
+        leases
+            .renewed(&project(0), &commit(1), LINUX, &bob.author())
+            .is_none(),
+        "bob's stalest went"
+    );
+
+    // Many builders fill the table; a fresher renewal pushes out the stalest.
+    let mut table = LiveLeases::default();
+    let builders: Vec<ChainWriter> = (0..LEASES_MAX / LEASES_PER_BUILDER_MAX)
+        .map(|b| writer(&format!("builder-{b}")))
+        .collect();
+    for (b, builder) in builders.iter().enumerate() {
+        for i in 0..LEASES_PER_BUILDER_MAX {
+            let at = Timestamp(NOW.0 - 5_000 + (b * LEASES_PER_BUILDER_MAX + i) as u64);
+            assert!(table.offer(
+                NOW,
+                &renewal(builder, project(i), 1, at, NOW.plus_ms(30_000))
+            ));
+        }
+    }
+    assert_eq!(table.len(), LEASES_MAX);
+    let stale = renewal(
+        &carol,
+        project(0),
+        1,
+        Timestamp(NOW.0 - 9_000),
+        NOW.plus_ms(30_000),
+    );
+    assert!(!table.offer(NOW, &stale), "staler than everything held");
+    assert!(table.offer(NOW, &carols));
+    assert_eq!(table.len(), LEASES_MAX);
+    let first = builders[0].author();
+    assert!(
+        table
+            .renewed(&project(0), &commit(1), LINUX, &first)
+            .is_none(),
+        "the stalest went"
+    );
+}
+
+/// Found by the review: the sync hand-over served the latest-ending
+/// renewals first, and a renewer picks its own `lease_expires`, so one
+/// builder renewing `SYNC_LEASES_MAX` claims with long leases pushed every
+/// honest lease out of what a late joiner learns from its first sync.
+/// Now each builder has a share of the table, and the hand-over takes
+/// from each builder in turn.
+#[test]
+fn one_builders_long_leases_do_not_crowd_others_out_of_the_sync_hand_over() {
+    let mallory = writer("mallory");
+    let bob = writer("bob");
+    let project = |i: usize| ProjectId(sha(i));
+    let mut leases = LiveLeases::default();
+    for i in 0..SYNC_LEASES_MAX {
+        let until = NOW.plus_ms(60 * 60 * 1000);
+        leases.offer(NOW, &renewal(&mallory, project(i), 1, NOW, until));
+    }
+    let honest = renewal(&bob, ProjectId([7; 32]), 1, NOW, NOW.plus_ms(30_000));
+    assert!(leases.offer(NOW, &honest));
     let served = leases.wires(NOW);
-    assert_eq!(served.len(), SYNC_LEASES_MAX);
-    assert_eq!(served[0], late.to_wire());
-    let first_in = bob.author();
-    let kept = leases.renewed(&project(0), &commit(1), LINUX, &first_in);
-    assert_eq!(kept, None, "the soonest ending was evicted");
+    assert!(
+        served.contains(&honest.to_wire()),
+        "bob's live lease is handed over"
+    );
+    assert_eq!(served.len(), LEASES_PER_BUILDER_MAX + 1);
 }
 
 fn sha(i: usize) -> [u8; 32] {

@@ -11,10 +11,11 @@ use buildmesh_core::replicator::{self, Verdict};
 use buildmesh_core::service::{Action, Input, Notice, Service, ServiceConfig, Topic};
 use buildmesh_core::view::{Acceptance, LiveLeases, work};
 use buildmesh_protocol::{
-    Bid, Body, BuilderPolicy, ProjectDeclaration, ProjectId, PublicKey, SignedBid, Timestamp,
+    Bid, Body, BuilderPolicy, ProjectDeclaration, ProjectId, PublicKey, Renewal, SignedBid,
+    SignedRenewal, Timestamp,
 };
 use ed25519_dalek::SigningKey;
-use fixtures::{NOW, announce, commit, seed_of, writer};
+use fixtures::{NOW, announce, claim, commit, seed_of, writer};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -202,4 +203,109 @@ fn only_trusted_bidders_are_heeded() {
     // Our own bid echoed back is valid and trusted (and the claimer
     // ignores it).
     assert_eq!(verdict(&mut service, me.author(), mine), Verdict::Accept);
+}
+
+fn declaration(name: &str, builders: BuilderPolicy) -> Body {
+    Body::Project(ProjectDeclaration {
+        name: name.into(),
+        repository: format!("https://example.invalid/{name}.git"),
+        branches: vec!["main".into()],
+        platforms: vec![LINUX.into()],
+        announcers: Vec::new(),
+        builders,
+        builds_per_cell: 1,
+    })
+}
+
+fn renewal(
+    key: &SigningKey,
+    project: ProjectId,
+    n: u8,
+    at: Timestamp,
+    until: Timestamp,
+) -> SignedRenewal {
+    let renewal = Renewal {
+        builder: PublicKey::from(key.verifying_key()),
+        at,
+        project,
+        lease_expires: until,
+        commit: commit(n),
+        platform: LINUX.into(),
+    };
+    SignedRenewal::sign(key, renewal).unwrap()
+}
+
+/// Found by the review: the service held renewals by any key whose claim
+/// the store held on the cell. Any key
+/// with a role anywhere (mallory declares a project of her own, which
+/// gives her one) can write a claim on someone else's cell, and the log
+/// stores it; her renewals of it are then accepted, forwarded by gossip,
+/// held among the live leases and handed to every peer that syncs, though
+/// alice's project names only `node` as its builder. This is what lets a
+/// stranger with a role fill `LEASES_MAX` and the sync hand-over (see the
+/// next test).
+#[test]
+fn a_renewal_by_a_builder_the_project_does_not_trust_is_not_held() {
+    let key = SigningKey::from_bytes(&seed_of("node"));
+    let me = PublicKey::from(key.verifying_key());
+    let mut alice = writer("alice");
+    let mut mallory = writer("mallory");
+    let project = ProjectId::derive(&alice.author(), "demo");
+    let mut store = MemStore::default();
+    let mut t = NOW.0 - 100;
+    let mut put = |w: &mut ChainWriter, body| {
+        t += 1;
+        log::insert(&mut store, w.write(Timestamp(t), body).unwrap()).unwrap()
+    };
+    put(
+        &mut alice,
+        declaration("demo", BuilderPolicy::Only(vec![me])),
+    );
+    put(&mut alice, announce(project, 1));
+    put(&mut mallory, declaration("mine", BuilderPolicy::Open));
+    let stored = put(&mut mallory, claim(project, 1, LINUX, NOW.plus_ms(1_000)));
+    assert!(
+        matches!(stored, log::Ingested::Applied { .. }),
+        "the log stores mallory's claim on alice's cell: {stored:?}"
+    );
+
+    let config = ServiceConfig {
+        platforms: BTreeSet::from([LINUX.to_string()]),
+        ..ServiceConfig::default()
+    };
+    let mut service = Service::new(config, key, store, 7, NOW).unwrap();
+    let found = work(
+        service.replicator().store(),
+        &me,
+        &BTreeSet::from([LINUX.to_string()]),
+        &Acceptance::only(project),
+        50,
+        &LiveLeases::default(),
+    )
+    .unwrap();
+    service
+        .handle(NOW, Input::WorkDerived(Arc::new(found)))
+        .unwrap();
+    while service.poll_action().is_some() {}
+
+    let signed = renewal(mallory.key(), project, 1, NOW, NOW.plus_ms(60 * 60 * 1000));
+    let input = Input::Gossiped {
+        topic: Topic::Renewals,
+        from: mallory.author(),
+        source: mallory.author(),
+        message: vec![1],
+        bytes: signed.to_wire(),
+    };
+    service.handle(NOW, input).unwrap();
+    let verdict = std::iter::from_fn(|| service.poll_action())
+        .find_map(|a| match a {
+            Action::Net(replicator::Action::ReportGossip { verdict, .. }) => Some(verdict),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        (verdict, service.leases().len()),
+        (Verdict::Ignore, 0),
+        "an untrusted builder's renewal was accepted and held"
+    );
 }

@@ -4,8 +4,8 @@ use super::{Action, Notice, Seen, Service, Topic};
 use crate::claim::ClaimInput;
 use crate::log::EntryStore;
 use crate::replicator::{self, PeerId, Verdict};
-use crate::view::renews_a_claim;
-use buildmesh_protocol::{Bid, PublicKey, SignedBid, SignedRenewal, Timestamp};
+use crate::view::{Policy, ProjectLog, renews_a_claim};
+use buildmesh_protocol::{Bid, ProjectId, PublicKey, SignedBid, SignedRenewal, Timestamp};
 use std::sync::Arc;
 
 /// Peers remembered from their bids; the longest unheard are forgotten.
@@ -67,12 +67,7 @@ impl<S: EntryStore> Service<S> {
         if bid.bidder != source {
             return Err("a bid published by another key than its bidder's".into());
         }
-        let trusted = !self.forked.contains(&bid.bidder)
-            && self
-                .builders
-                .get(&bid.project)
-                .is_some_and(|builders| builders.contains(&bid.bidder));
-        if !trusted {
+        if !self.trusts(&bid.project, &bid.bidder) {
             return Ok(Verdict::Ignore);
         }
         self.remember(now, &bid);
@@ -125,16 +120,43 @@ impl<S: EntryStore> Service<S> {
         Ok(())
     }
 
-    /// Holds `signed` if it renews a claim in our log and extends it.
+    /// Holds `signed` if its builder is one the project trusts, it renews
+    /// that builder's claim in our log, and it extends what is held. Any
+    /// key with a role can write a claim on any cell (the log keeps it;
+    /// the views do not count it), so the claim alone is not enough.
     pub(super) fn take_renewal(
         &mut self,
         now: Timestamp,
         signed: &SignedRenewal,
     ) -> Result<bool, S::Error> {
-        if !renews_a_claim(self.replicator.store(), signed.message())? {
+        let renewal = signed.message();
+        if !self.trusts_in_log(&renewal.project, &renewal.builder)?
+            || !renews_a_claim(self.replicator.store(), renewal)?
+        {
             return Ok(false);
         }
         Ok(self.leases.offer(now, signed))
+    }
+
+    /// [`Service::trusts`], or, for a project the latest work does not
+    /// know yet (a late joiner's first sync just brought its declaration),
+    /// as the log says now.
+    fn trusts_in_log(&self, project: &ProjectId, key: &PublicKey) -> Result<bool, S::Error> {
+        if self.builders.contains_key(project) {
+            return Ok(self.trusts(project, key));
+        }
+        let log = ProjectLog::load(self.replicator.store(), project, 0)?;
+        Ok(log.in_good_standing(key) && Policy::of(&log).is_some_and(|p| p.trusts_builder(key)))
+    }
+
+    /// Whether `project` (as of the latest work) trusts `key` as a builder
+    /// and `key` is in good standing.
+    fn trusts(&self, project: &ProjectId, key: &PublicKey) -> bool {
+        !self.forked.contains(key)
+            && self
+                .builders
+                .get(project)
+                .is_some_and(|builders| builders.contains(key))
     }
 
     /// The live renewals changed: peers that sync get them, and the views

@@ -8,7 +8,7 @@
 //! forms to peers that sync with it, so a node that joins late learns
 //! who builds what without waiting for the next renewal.
 
-use super::project_log::{LEASE_MS_MAX, fetch};
+use super::project_log::fetch;
 use crate::log::{EntryStore, IndexKey};
 use buildmesh_protocol::{
     Body, CommitId, ProjectId, PublicKey, Renewal, SYNC_LEASES_MAX, SignedRenewal, Timestamp,
@@ -16,10 +16,22 @@ use buildmesh_protocol::{
 use std::collections::BTreeMap;
 
 /// Most renewals held. Only renewals by builders a project trusts get
-/// here (the node checks before it offers), one per builder and cell, so
-/// this is reached only by a mesh with thousands of builds at once; the
-/// lease that ends soonest goes first.
+/// here (the service checks before it offers), one per builder and cell,
+/// at most [`LEASES_PER_BUILDER_MAX`] per builder; past this, the renewal
+/// heard longest ago goes first.
 pub const LEASES_MAX: usize = 4096;
+
+/// Most renewals held for one builder: more builds at once than any node
+/// runs. A builder that renews more claims than this (a builder of its
+/// own open project can claim any number of cells) only pushes out its
+/// own, never another builder's.
+pub const LEASES_PER_BUILDER_MAX: usize = 64;
+
+/// The longest lease one renewal grants, counted from its `at`, ms. A
+/// builder renews every third of its lease, so leases up to this long are
+/// kept alive; a renewal that asks for more (or for the end of time) gets
+/// this, and a stale builder loses its cell within minutes.
+pub const RENEWAL_LEASE_MS_MAX: u64 = 5 * 60 * 1000;
 
 /// How far a renewal's `at` may be from the receiver's clock, ms, as for
 /// bids: an older one is a replay, a later one a wrong clock.
@@ -61,14 +73,17 @@ impl LiveLeases {
     /// Takes a verified renewal by a builder its project trusts; true if
     /// it extends what was held (the views should derive again, and peers
     /// that sync get it). Stale, skewed and already-lapsed renewals are
-    /// not taken; a lease is never held past `at` + [`LEASE_MS_MAX`].
+    /// not taken; a lease is never held past `at` +
+    /// [`RENEWAL_LEASE_MS_MAX`].
     pub fn offer(&mut self, now: Timestamp, signed: &SignedRenewal) -> bool {
         let renewal = signed.message();
         if renewal.at.ms_since(now) > RENEWAL_SKEW_MS || now.ms_since(renewal.at) > RENEWAL_SKEW_MS
         {
             return false;
         }
-        let lease_expires = renewal.lease_expires.min(renewal.at.plus_ms(LEASE_MS_MAX));
+        let lease_expires = renewal
+            .lease_expires
+            .min(renewal.at.plus_ms(RENEWAL_LEASE_MS_MAX));
         if lease_expires <= now {
             return false;
         }
@@ -80,11 +95,8 @@ impl LiveLeases {
         {
             return false;
         }
-        if !self.held.contains_key(&key) && self.held.len() >= LEASES_MAX {
-            self.prune(now);
-            if self.held.len() >= LEASES_MAX && !self.evict_soonest(lease_expires) {
-                return false;
-            }
+        if !self.held.contains_key(&key) && !self.make_room(now, &key, renewal.at) {
+            return false;
         }
         self.held.insert(
             key,
@@ -102,15 +114,33 @@ impl LiveLeases {
         self.held.retain(|_, held| held.lease_expires > now);
     }
 
-    /// Drops the renewal that ends soonest if it ends before `than`.
-    fn evict_soonest(&mut self, than: Timestamp) -> bool {
-        let soonest = self
+    /// Room for a new claim's renewal heard at `at`: within its builder's
+    /// share, the builder's own renewal heard longest ago goes; within the
+    /// table, the one heard longest ago, if before `at`. False if there is
+    /// none to drop.
+    fn make_room(&mut self, now: Timestamp, key: &ClaimKey, at: Timestamp) -> bool {
+        let builder = key.builder;
+        let own = self.held.keys().filter(|k| k.builder == builder).count();
+        if own >= LEASES_PER_BUILDER_MAX {
+            return self.evict_stalest(|k| k.builder == builder, at);
+        }
+        if self.held.len() >= LEASES_MAX {
+            self.prune(now);
+        }
+        self.held.len() < LEASES_MAX || self.evict_stalest(|_| true, at)
+    }
+
+    /// Drops the renewal heard longest ago among those `pick` names, if it
+    /// was heard before `than`.
+    fn evict_stalest(&mut self, pick: impl Fn(&ClaimKey) -> bool, than: Timestamp) -> bool {
+        let stalest = self
             .held
             .iter()
-            .min_by_key(|(_, held)| held.lease_expires)
-            .filter(|(_, held)| held.lease_expires < than)
+            .filter(|(key, _)| pick(key))
+            .min_by_key(|(_, held)| held.renewed_at)
+            .filter(|(_, held)| held.renewed_at < than)
             .map(|(key, _)| key.clone());
-        soonest.is_some_and(|key| self.held.remove(&key).is_some())
+        stalest.is_some_and(|key| self.held.remove(&key).is_some())
     }
 
     /// What the renewals of `builder`'s claim on the cell say, if any.
@@ -151,19 +181,31 @@ impl LiveLeases {
             })
     }
 
-    /// The wire forms to hand a peer that syncs: the live ones, the
-    /// latest-ending first, at most [`SYNC_LEASES_MAX`].
+    /// The wire forms to hand a peer that syncs: the live ones, at most
+    /// [`SYNC_LEASES_MAX`], taken from each builder in turn (each one's
+    /// most recently heard first), so no builder crowds out another's.
     pub fn wires(&self, now: Timestamp) -> Vec<Vec<u8>> {
-        let mut live: Vec<&Held> = self
-            .held
-            .values()
-            .filter(|held| held.lease_expires > now)
-            .collect();
-        live.sort_by_key(|held| std::cmp::Reverse(held.lease_expires));
-        live.into_iter()
-            .take(SYNC_LEASES_MAX)
-            .map(|held| held.wire.clone())
-            .collect()
+        let mut by_builder: BTreeMap<PublicKey, Vec<&Held>> = BTreeMap::new();
+        for (key, held) in self.held.iter().filter(|(_, h)| h.lease_expires > now) {
+            by_builder.entry(key.builder).or_default().push(held);
+        }
+        for held in by_builder.values_mut() {
+            held.sort_by_key(|h| std::cmp::Reverse(h.renewed_at));
+        }
+        let mut wires = Vec::new();
+        for turn in 0.. {
+            let before = wires.len();
+            for held in by_builder.values() {
+                if let Some(h) = held.get(turn) {
+                    wires.push(h.wire.clone());
+                }
+            }
+            if wires.len() == before || wires.len() >= SYNC_LEASES_MAX {
+                break;
+            }
+        }
+        wires.truncate(SYNC_LEASES_MAX);
+        wires
     }
 
     /// Renewals held.

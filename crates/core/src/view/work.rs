@@ -69,8 +69,9 @@ pub struct Work {
     pub wanted: Vec<WantedCell>,
     /// Claims and results on those cells.
     pub events: Vec<CellEvent>,
-    /// Whose claims, results and bids count, per project (authors proven
-    /// to fork count nowhere: see `forked`).
+    /// Whose claims, results, bids and renewals count, per declared
+    /// project, built here or not (authors proven to fork count nowhere:
+    /// see `forked`).
     pub builders: BTreeMap<ProjectId, Builders>,
     /// Authors with a fork proof against them.
     pub forked: BTreeSet<PublicKey>,
@@ -153,12 +154,14 @@ pub fn work<S: EntryStore>(
         let Some(policy) = Policy::of(&log) else {
             continue;
         };
+        // Every declared project's: its bids and renewals are checked and
+        // passed on whether or not this node builds it.
+        work.builders.insert(project, policy.builders().clone());
         let verdict = acceptance.verdict(&project, &policy.owner);
         if verdict != Verdict::Accepted {
             work.decline(&project, &policy, platforms, verdict);
             continue;
         }
-        work.builders.insert(project, policy.builders().clone());
         if policy.may_announce(me) {
             work.watches.push(watch(store, &log, &policy, commits_max)?);
         }
