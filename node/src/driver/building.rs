@@ -39,9 +39,8 @@ impl Driver {
     /// unless it was cancelled (someone else builds the cell, or it is
     /// done) or it is an older build's report.
     pub(super) async fn build_done(&mut self, done: BuildDone) -> Result<()> {
-        if !self.builds.ended(&done.cell, done.generation) {
-            return Ok(());
-        }
+        // Every build that ran is counted, also one cancelled and started
+        // again since.
         let outcome = done.report.result.outcome;
         self.status
             .send_modify(|s| match (done.cancelled, outcome) {
@@ -50,6 +49,9 @@ impl Driver {
                 (false, Outcome::Failed) => s.builds_failed += 1,
                 (false, Outcome::Error) => s.builds_errored += 1,
             });
+        if !self.builds.ended(&done.cell, done.generation) {
+            return Ok(());
+        }
         let result = (!done.cancelled).then(|| {
             let result = done.report.result;
             if self.report {
