@@ -1,21 +1,21 @@
 //! Bids against `docs/protocol.md` §10: the layout (an independent encoder
 //! written from the §10 table), round trips, tampering, the size and field
 //! limits, and the domain separation from entries (§10.2). The worked
-//! example of §10.4 is recomputed and compared with the doc's hex.
+//! example of §10.4 is recomputed and compared with the doc's hex. The
+//! checks bids share with renewals (one implementation, `Signed<M>`) are in
+//! `common`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use buildmesh_protocol::{
-    BID_BYTES_MAX, BID_DOMAIN, Bid, BidDecodeError, BidSignError, Body, CommitId, ENTRY_DOMAIN,
-    Entry, EntryContent, InvalidBody, ProjectId, PublicKey, Role, SIGNATURE_BYTES, SignedBid,
-    Timestamp, TrustChange, bid_signed_message,
-};
-use ed25519_dalek::{Signer, SigningKey};
-use proptest::prelude::*;
+mod common;
 
-fn key() -> SigningKey {
-    SigningKey::from_bytes(&std::array::from_fn(|i| i as u8 + 1))
-}
+use buildmesh_protocol::{
+    BID_BYTES_MAX, BID_DOMAIN, Bid, BidDecodeError, CommitId, ENTRY_DOMAIN, Ephemeral, InvalidBody,
+    ProjectId, PublicKey, SignedBid, Timestamp, bid_signed_message, message_to_sign,
+};
+use common::key;
+use ed25519_dalek::SigningKey;
+use proptest::prelude::*;
 
 fn bid_by(key: &SigningKey) -> Bid {
     let bidder = PublicKey::from(key.verifying_key());
@@ -30,14 +30,17 @@ fn bid_by(key: &SigningKey) -> Bid {
     }
 }
 
+/// The fixed-size fields of a bid, in wire order.
+type Fixed<'a> = (&'a PublicKey, u64, &'a ProjectId, u32, u32);
+
+fn fixed(bid: &Bid) -> Fixed<'_> {
+    (&bid.bidder, bid.at.0, &bid.project, bid.round, bid.load)
+}
+
 /// §10.1 written out by hand, without bincode: the content bytes of a bid
 /// whose commit id and platform may break the limits.
-fn encode_by_hand(
-    bid_fields: (&PublicKey, u64, &ProjectId, u32, u32),
-    commit: &[u8],
-    platform: &str,
-) -> Vec<u8> {
-    let (bidder, at, project, round, load) = bid_fields;
+fn encode_by_hand(fields: Fixed<'_>, commit: &[u8], platform: &str) -> Vec<u8> {
+    let (bidder, at, project, round, load) = fields;
     let mut bytes = vec![1u8];
     bytes.extend_from_slice(&bidder.0);
     bytes.extend_from_slice(&at.to_le_bytes());
@@ -51,25 +54,12 @@ fn encode_by_hand(
     bytes
 }
 
-/// Signs arbitrary content bytes as a bid would be signed, and frames them.
-fn wire_of(key: &SigningKey, domain: &[u8], content: &[u8]) -> Vec<u8> {
-    let mut message = domain.to_vec();
-    message.extend_from_slice(content);
-    let mut wire = key.sign(&message).to_bytes().to_vec();
-    wire.extend_from_slice(content);
-    wire
-}
-
 #[test]
 fn the_layout_is_the_one_section_10_1_describes() {
     let key = key();
     let bid = bid_by(&key);
     let signed = SignedBid::sign(&key, bid.clone()).unwrap();
-    let by_hand = encode_by_hand(
-        (&bid.bidder, bid.at.0, &bid.project, bid.round, bid.load),
-        bid.commit.as_bytes(),
-        &bid.platform,
-    );
+    let by_hand = encode_by_hand(fixed(&bid), bid.commit.as_bytes(), &bid.platform);
     assert_eq!(signed.content_bytes(), by_hand.as_slice());
     assert_eq!(&signed.content_bytes()[1..33], &bid.bidder.0);
     assert_eq!(&signed.content_bytes()[41..73], &bid.project.0);
@@ -78,86 +68,40 @@ fn the_layout_is_the_one_section_10_1_describes() {
 #[test]
 fn a_signed_bid_round_trips() {
     let key = key();
-    let signed = SignedBid::sign(&key, bid_by(&key)).unwrap();
-    let back = SignedBid::from_wire(&signed.to_wire()).unwrap();
-    assert_eq!(back, signed);
-    assert_eq!(back.message(), &bid_by(&key));
+    common::round_trip(&key, &bid_by(&key));
 }
 
 #[test]
 fn every_bit_flip_is_refused() {
     let key = key();
     let wire = SignedBid::sign(&key, bid_by(&key)).unwrap().to_wire();
-    for bit in 0..wire.len() * 8 {
-        let mut flipped = wire.clone();
-        flipped[bit / 8] ^= 1 << (bit % 8);
-        assert!(
-            SignedBid::from_wire(&flipped).is_err(),
-            "flipping bit {bit} was accepted"
-        );
-    }
+    common::every_bit_flip_is_refused::<Bid>(&wire);
 }
 
 #[test]
 fn an_entry_is_not_a_bid_and_a_bid_is_not_an_entry() {
     let key = key();
-    let author = PublicKey::from(key.verifying_key());
-    let body = Body::Trust(TrustChange {
-        project: ProjectId::derive(&author, "demo"),
-        subject: author,
-        role: Role::Builder,
-    });
-    let entry = Entry::sign(&key, EntryContent::first(author, Timestamp(5), body)).unwrap();
     let bid = SignedBid::sign(&key, bid_by(&key)).unwrap();
-    assert!(SignedBid::from_wire(&entry.to_wire()).is_err());
-    assert!(Entry::from_wire(&bid.to_wire()).is_err());
+    common::no_entry_is_a_message_and_no_message_an_entry(&key, &bid);
 }
 
 #[test]
 fn a_signature_under_the_entry_domain_does_not_make_a_bid() {
     // The content is a perfectly good bid; only the domain is wrong.
     let key = key();
-    let content = SignedBid::sign(&key, bid_by(&key))
-        .unwrap()
-        .content_bytes()
-        .to_vec();
-    let wire = wire_of(&key, ENTRY_DOMAIN, &content);
-    assert_eq!(
-        SignedBid::from_wire(&wire),
-        Err(BidDecodeError::BadSignature)
-    );
-    assert!(SignedBid::from_wire(&wire_of(&key, BID_DOMAIN, &content)).is_ok());
+    let content = common::content_of(&key, bid_by(&key));
+    common::only_its_domain_makes_a_message::<Bid>(&key, &content, &[ENTRY_DOMAIN]);
 }
 
 #[test]
 fn a_signature_under_the_bid_domain_does_not_make_an_entry() {
-    let key = key();
-    let author = PublicKey::from(key.verifying_key());
-    let body = Body::Trust(TrustChange {
-        project: ProjectId::derive(&author, "demo"),
-        subject: author,
-        role: Role::Builder,
-    });
-    let entry = Entry::sign(&key, EntryContent::first(author, Timestamp(5), body)).unwrap();
-    let wire = wire_of(&key, BID_DOMAIN, entry.content_bytes());
-    assert_eq!(
-        Entry::from_wire(&wire),
-        Err(buildmesh_protocol::DecodeError::BadSignature)
-    );
+    common::an_entry_signed_under_its_domain_is_no_entry::<Bid>(&key());
 }
 
 #[test]
 fn oversize_wire_is_refused_before_decoding() {
-    // Garbage, so only the size check can name it.
-    let wire = vec![0xff; BID_BYTES_MAX + 1];
-    assert_eq!(
-        SignedBid::from_wire(&wire),
-        Err(BidDecodeError::TooLarge(BID_BYTES_MAX + 1, BID_BYTES_MAX))
-    );
-    assert_eq!(
-        SignedBid::from_wire(&[0; SIGNATURE_BYTES]),
-        Err(BidDecodeError::TooShort(SIGNATURE_BYTES))
-    );
+    assert_eq!(BID_BYTES_MAX, Bid::BYTES_MAX);
+    common::oversize_and_undersize_are_refused::<Bid>();
 }
 
 #[test]
@@ -166,9 +110,7 @@ fn the_largest_valid_bid_fits_with_room() {
     let mut bid = bid_by(&key);
     bid.commit = CommitId::from_bytes(&[7; 32]).unwrap();
     bid.platform = "p".repeat(256);
-    let wire = SignedBid::sign(&key, bid).unwrap().to_wire();
-    assert_eq!(wire.len(), 449);
-    assert!(wire.len() < BID_BYTES_MAX);
+    common::the_largest_fits(&key, bid, 449);
 }
 
 #[test]
@@ -176,100 +118,48 @@ fn field_limits_hold_on_both_sides() {
     let key = key();
     let mut long = bid_by(&key);
     long.platform = "p".repeat(257);
-    assert_eq!(
-        SignedBid::sign(&key, long.clone()),
-        Err(BidSignError::Invalid(InvalidBody::TooLong("platform", 256)))
-    );
-    let fields = (
-        &long.bidder,
-        long.at.0,
-        &long.project,
-        long.round,
-        long.load,
-    );
-    let content = encode_by_hand(fields, long.commit.as_bytes(), &long.platform);
-    assert_eq!(
-        SignedBid::from_wire(&wire_of(&key, BID_DOMAIN, &content)),
-        Err(BidDecodeError::Invalid(InvalidBody::TooLong(
-            "platform", 256
-        )))
-    );
-    let content = encode_by_hand(fields, &[1; 21], "linux");
-    assert_eq!(
-        SignedBid::from_wire(&wire_of(&key, BID_DOMAIN, &content)),
-        Err(BidDecodeError::Invalid(InvalidBody::CommitId(21)))
-    );
+    let content = encode_by_hand(fixed(&long), long.commit.as_bytes(), &long.platform);
+    let too_long = InvalidBody::TooLong("platform", 256);
+    common::a_limit_holds_on_both_sides(&key, long.clone(), &content, too_long);
+    let content = encode_by_hand(fixed(&long), &[1; 21], "linux");
+    let error = BidDecodeError::Invalid(InvalidBody::CommitId(21));
+    common::refused_on_receipt::<Bid>(&key, &content, error);
 }
 
 #[test]
 fn trailing_bytes_and_unknown_versions_are_refused() {
     let key = key();
-    let mut content = SignedBid::sign(&key, bid_by(&key))
-        .unwrap()
-        .content_bytes()
-        .to_vec();
-    content.push(0);
-    assert_eq!(
-        SignedBid::from_wire(&wire_of(&key, BID_DOMAIN, &content)),
-        Err(BidDecodeError::TrailingBytes(1))
-    );
-    content.pop();
-    content[0] = 2;
-    assert_eq!(
-        SignedBid::from_wire(&wire_of(&key, BID_DOMAIN, &content)),
-        Err(BidDecodeError::UnsupportedVersion(2))
-    );
+    let content = common::content_of(&key, bid_by(&key));
+    common::trailing_bytes_and_unknown_versions_are_refused::<Bid>(&key, &content);
 }
 
 #[test]
 fn only_the_bidder_signs_and_only_with_a_usable_key() {
     let key = key();
-    let other = SigningKey::from_bytes(&[9; 32]);
-    assert_eq!(
-        SignedBid::sign(&other, bid_by(&key)),
-        Err(BidSignError::WrongKey)
-    );
-    // The identity point (a small-order key) as bidder.
+    common::only_the_signer_signs(&key, &bid_by(&key));
     let mut bid = bid_by(&key);
-    bid.bidder = PublicKey({
-        let mut bytes = [0; 32];
-        bytes[0] = 1;
-        bytes
-    });
-    let fields = (&bid.bidder, bid.at.0, &bid.project, bid.round, bid.load);
-    let content = encode_by_hand(fields, bid.commit.as_bytes(), &bid.platform);
-    assert_eq!(
-        SignedBid::from_wire(&wire_of(&key, BID_DOMAIN, &content)),
-        Err(BidDecodeError::BadSignerKey)
-    );
+    bid.bidder = common::identity_point();
+    let content = encode_by_hand(fixed(&bid), bid.commit.as_bytes(), &bid.platform);
+    common::refused_on_receipt::<Bid>(&key, &content, BidDecodeError::BadSignerKey);
 }
 
 proptest! {
     #[test]
     fn any_valid_bid_round_trips(
-        seed in any::<[u8; 32]>(),
-        at in any::<u64>(),
-        project in any::<[u8; 32]>(),
+        shared in common::shared_fields(),
         round in any::<u32>(),
         load in any::<u32>(),
-        long_commit in any::<bool>(),
-        commit_byte in any::<u8>(),
-        platform in "\\PC{0,40}",
     ) {
-        let key = SigningKey::from_bytes(&seed);
-        let commit = vec![commit_byte; if long_commit { 32 } else { 20 }];
         let bid = Bid {
-            bidder: key.verifying_key().into(),
-            at: Timestamp(at),
-            project: ProjectId(project),
+            bidder: shared.key.verifying_key().into(),
+            at: shared.at,
+            project: shared.project,
             round,
             load,
-            commit: CommitId::from_bytes(&commit).unwrap(),
-            platform,
+            commit: shared.commit,
+            platform: shared.platform,
         };
-        let signed = SignedBid::sign(&key, bid.clone()).unwrap();
-        let back = SignedBid::from_wire(&signed.to_wire()).unwrap();
-        prop_assert_eq!(back.message(), &bid);
+        common::round_trip(&shared.key, &bid);
     }
 }
 
@@ -288,27 +178,19 @@ f721f863eb74ee07c89322aebe428e964e27ac5a7320a0765e60a09ac3170c6e\
     const SIGNATURE_HEX: &str = "eec67e8248d347bab6fc550b1ad78e22b246d2111c2bb8dde7966e32f3302202\
 e307bdfcdab0425270d57c85d6345ff9c8bda4573b34f7658ee759d985063f01";
 
-    fn doc() -> String {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md");
-        std::fs::read_to_string(path).expect("docs/protocol.md is readable")
-    }
-
     #[test]
     fn the_example_is_what_the_code_computes() {
         let key = key();
         let signed = SignedBid::sign(&key, bid_by(&key)).unwrap();
-        assert_eq!(hex::encode(BID_DOMAIN), DOMAIN_HEX);
-        assert_eq!(hex::encode(signed.content_bytes()), CONTENT_HEX);
-        assert_eq!(hex::encode(signed.signature()), SIGNATURE_HEX);
+        assert_eq!(BID_DOMAIN, Bid::DOMAIN);
+        let hexes = [DOMAIN_HEX, CONTENT_HEX, SIGNATURE_HEX];
+        common::the_example_is_what_the_code_computes(&signed, hexes);
         let message = bid_signed_message(signed.content_bytes());
-        assert_eq!(hex::encode(message), format!("{DOMAIN_HEX}{}", CONTENT_HEX));
+        assert_eq!(message, message_to_sign::<Bid>(signed.content_bytes()));
     }
 
     #[test]
     fn the_doc_shows_the_same_bytes() {
-        let doc = doc();
-        for hex in [DOMAIN_HEX, CONTENT_HEX, SIGNATURE_HEX] {
-            assert!(doc.contains(hex), "docs/protocol.md §10.4 lacks {hex}");
-        }
+        common::the_doc_shows("§10.4", &[DOMAIN_HEX, CONTENT_HEX, SIGNATURE_HEX]);
     }
 }

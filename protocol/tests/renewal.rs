@@ -2,22 +2,21 @@
 //! independent encoder written from the §11.1 table), round trips,
 //! tampering, the size and field limits, the signer, and the domain
 //! separation from bids and entries (§11.2). The worked example of §11.4 is
-//! recomputed and compared with the doc's hex.
+//! recomputed and compared with the doc's hex. The checks renewals share
+//! with bids (one implementation, `Signed<M>`) are in `common`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use buildmesh_protocol::{
-    BID_DOMAIN, Body, CommitId, DecodeError, ENTRY_BYTES_MAX, ENTRY_DOMAIN, Entry, EntryContent,
-    InvalidBody, MessageDecodeError, MessageSignError, ProjectId, PublicKey, RENEWAL_BYTES_MAX,
-    RENEWAL_DOMAIN, RENEWAL_TOPIC, RESPONSE_BYTES_MAX, Renewal, Response, Role, SIGNATURE_BYTES,
-    SYNC_LEASES_MAX, SignedBid, SignedRenewal, Timestamp, TrustChange, message_to_sign,
-};
-use ed25519_dalek::{Signer, SigningKey};
-use proptest::prelude::*;
+mod common;
 
-fn key() -> SigningKey {
-    SigningKey::from_bytes(&std::array::from_fn(|i| i as u8 + 1))
-}
+use buildmesh_protocol::{
+    BID_DOMAIN, CommitId, ENTRY_BYTES_MAX, ENTRY_DOMAIN, Ephemeral, InvalidBody,
+    MessageDecodeError, ProjectId, PublicKey, RENEWAL_BYTES_MAX, RENEWAL_DOMAIN, RENEWAL_TOPIC,
+    RESPONSE_BYTES_MAX, Renewal, Response, SYNC_LEASES_MAX, SignedBid, SignedRenewal, Timestamp,
+};
+use common::{key, wire_of};
+use ed25519_dalek::SigningKey;
+use proptest::prelude::*;
 
 fn renewal_by(key: &SigningKey) -> Renewal {
     let builder = PublicKey::from(key.verifying_key());
@@ -59,30 +58,8 @@ fn encode_by_hand(fields: Fixed<'_>, commit: &[u8], platform: &str) -> Vec<u8> {
     bytes
 }
 
-/// Signs arbitrary content bytes under `domain`, and frames them.
-fn wire_of(key: &SigningKey, domain: &[u8], content: &[u8]) -> Vec<u8> {
-    let mut message = domain.to_vec();
-    message.extend_from_slice(content);
-    let mut wire = key.sign(&message).to_bytes().to_vec();
-    wire.extend_from_slice(content);
-    wire
-}
-
-fn trust_entry(key: &SigningKey) -> Entry {
-    let author = PublicKey::from(key.verifying_key());
-    let body = Body::Trust(TrustChange {
-        project: ProjectId::derive(&author, "demo"),
-        subject: author,
-        role: Role::Builder,
-    });
-    Entry::sign(key, EntryContent::first(author, Timestamp(5), body)).unwrap()
-}
-
 fn renewal_content(key: &SigningKey) -> Vec<u8> {
-    SignedRenewal::sign(key, renewal_by(key))
-        .unwrap()
-        .content_bytes()
-        .to_vec()
+    common::content_of(key, renewal_by(key))
 }
 
 #[test]
@@ -115,10 +92,7 @@ fn the_constants_are_the_documented_ones() {
 #[test]
 fn a_signed_renewal_round_trips() {
     let key = key();
-    let signed = SignedRenewal::sign(&key, renewal_by(&key)).unwrap();
-    let back = SignedRenewal::from_wire(&signed.to_wire()).unwrap();
-    assert_eq!(back, signed);
-    assert_eq!(back.message(), &renewal_by(&key));
+    let back = common::round_trip(&key, &renewal_by(&key));
     assert_eq!(back.into_message(), renewal_by(&key));
 }
 
@@ -128,14 +102,7 @@ fn every_bit_flip_is_refused() {
     let wire = SignedRenewal::sign(&key, renewal_by(&key))
         .unwrap()
         .to_wire();
-    for bit in 0..wire.len() * 8 {
-        let mut flipped = wire.clone();
-        flipped[bit / 8] ^= 1 << (bit % 8);
-        assert!(
-            SignedRenewal::from_wire(&flipped).is_err(),
-            "flipping bit {bit} was accepted"
-        );
-    }
+    common::every_bit_flip_is_refused::<Renewal>(&wire);
 }
 
 #[test]
@@ -176,25 +143,16 @@ fn a_renewal_is_not_a_bid_and_a_bid_is_not_a_renewal() {
 #[test]
 fn a_renewal_is_not_an_entry_and_an_entry_is_not_a_renewal() {
     let key = key();
-    let entry = trust_entry(&key);
     let renewal = SignedRenewal::sign(&key, renewal_by(&key)).unwrap();
-    assert!(SignedRenewal::from_wire(&entry.to_wire()).is_err());
-    assert!(Entry::from_wire(&renewal.to_wire()).is_err());
+    common::no_entry_is_a_message_and_no_message_an_entry(&key, &renewal);
 }
 
 #[test]
 fn a_signature_under_another_domain_does_not_make_a_renewal() {
     // The content is a perfectly good renewal; only the domain is wrong.
     let key = key();
-    let content = renewal_content(&key);
-    for domain in [BID_DOMAIN, ENTRY_DOMAIN, b"".as_slice()] {
-        assert_eq!(
-            SignedRenewal::from_wire(&wire_of(&key, domain, &content)),
-            Err(MessageDecodeError::BadSignature),
-            "signed under {domain:?}"
-        );
-    }
-    assert!(SignedRenewal::from_wire(&wire_of(&key, RENEWAL_DOMAIN, &content)).is_ok());
+    let others = [BID_DOMAIN, ENTRY_DOMAIN, b"".as_slice()];
+    common::only_its_domain_makes_a_message::<Renewal>(&key, &renewal_content(&key), &others);
 }
 
 #[test]
@@ -206,33 +164,13 @@ fn a_signature_under_the_renewal_domain_makes_neither_bid_nor_entry() {
         SignedBid::from_wire(&wire_of(&key, RENEWAL_DOMAIN, &content)),
         Err(MessageDecodeError::BadSignature)
     );
-    let entry = trust_entry(&key);
-    assert_eq!(
-        Entry::from_wire(&wire_of(&key, RENEWAL_DOMAIN, entry.content_bytes())),
-        Err(DecodeError::BadSignature)
-    );
-    assert!(Entry::from_wire(&wire_of(&key, ENTRY_DOMAIN, entry.content_bytes())).is_ok());
+    common::an_entry_signed_under_its_domain_is_no_entry::<Renewal>(&key);
 }
 
 #[test]
 fn oversize_and_undersize_wire_are_refused_before_decoding() {
-    // Garbage, so only the size check can name it.
-    let wire = vec![0xff; RENEWAL_BYTES_MAX + 1];
-    assert_eq!(
-        SignedRenewal::from_wire(&wire),
-        Err(MessageDecodeError::TooLarge(
-            RENEWAL_BYTES_MAX + 1,
-            RENEWAL_BYTES_MAX
-        ))
-    );
-    assert_eq!(
-        SignedRenewal::from_wire(&[0; SIGNATURE_BYTES]),
-        Err(MessageDecodeError::TooShort(SIGNATURE_BYTES))
-    );
-    assert_eq!(
-        SignedRenewal::from_wire(&[]),
-        Err(MessageDecodeError::TooShort(0))
-    );
+    assert_eq!(RENEWAL_BYTES_MAX, Renewal::BYTES_MAX);
+    common::oversize_and_undersize_are_refused::<Renewal>();
 }
 
 #[test]
@@ -241,10 +179,7 @@ fn the_largest_valid_renewal_fits_with_room() {
     let mut renewal = renewal_by(&key);
     renewal.commit = CommitId::from_bytes(&[7; 32]).unwrap();
     renewal.platform = "p".repeat(256);
-    let signed = SignedRenewal::sign(&key, renewal).unwrap();
-    assert_eq!(signed.content_bytes().len(), 385);
-    assert_eq!(signed.to_wire().len(), 449);
-    assert!(signed.to_wire().len() < RENEWAL_BYTES_MAX);
+    common::the_largest_fits(&key, renewal, 449);
 }
 
 #[test]
@@ -252,19 +187,9 @@ fn field_limits_hold_on_both_sides() {
     let key = key();
     let mut long = renewal_by(&key);
     long.platform = "p".repeat(257);
-    assert_eq!(
-        SignedRenewal::sign(&key, long.clone()),
-        Err(MessageSignError::Invalid(InvalidBody::TooLong(
-            "platform", 256
-        )))
-    );
     let content = encode_by_hand(fixed(&long), long.commit.as_bytes(), &long.platform);
-    assert_eq!(
-        SignedRenewal::from_wire(&wire_of(&key, RENEWAL_DOMAIN, &content)),
-        Err(MessageDecodeError::Invalid(InvalidBody::TooLong(
-            "platform", 256
-        )))
-    );
+    let too_long = InvalidBody::TooLong("platform", 256);
+    common::a_limit_holds_on_both_sides(&key, long.clone(), &content, too_long);
     for bad in [0, 19, 21, 31, 33] {
         let content = encode_by_hand(fixed(&long), &vec![1; bad], "linux");
         assert_eq!(
@@ -279,18 +204,7 @@ fn field_limits_hold_on_both_sides() {
 fn trailing_bytes_unknown_versions_and_bad_text_are_refused() {
     let key = key();
     let mut content = renewal_content(&key);
-    content.push(0);
-    assert_eq!(
-        SignedRenewal::from_wire(&wire_of(&key, RENEWAL_DOMAIN, &content)),
-        Err(MessageDecodeError::TrailingBytes(1))
-    );
-    content.pop();
-    content[0] = 2;
-    assert_eq!(
-        SignedRenewal::from_wire(&wire_of(&key, RENEWAL_DOMAIN, &content)),
-        Err(MessageDecodeError::UnsupportedVersion(2))
-    );
-    content[0] = 1;
+    common::trailing_bytes_and_unknown_versions_are_refused::<Renewal>(&key, &content);
     // The platform's last byte made invalid UTF-8.
     *content.last_mut().unwrap() = 0xff;
     assert!(matches!(
@@ -306,33 +220,18 @@ fn trailing_bytes_unknown_versions_and_bad_text_are_refused() {
 #[test]
 fn only_the_builder_signs_and_only_with_a_usable_key() {
     let key = key();
-    let other = SigningKey::from_bytes(&[9; 32]);
-    assert_eq!(
-        SignedRenewal::sign(&other, renewal_by(&key)),
-        Err(MessageSignError::WrongKey)
-    );
     // Signed by another key but naming this builder: the signature fails.
-    let content = renewal_content(&key);
-    assert_eq!(
-        SignedRenewal::from_wire(&wire_of(&other, RENEWAL_DOMAIN, &content)),
-        Err(MessageDecodeError::BadSignature)
-    );
+    common::only_the_signer_signs(&key, &renewal_by(&key));
     // The identity point (a small-order key) as builder.
     let mut renewal = renewal_by(&key);
-    renewal.builder = PublicKey({
-        let mut bytes = [0; 32];
-        bytes[0] = 1;
-        bytes
-    });
+    renewal.builder = common::identity_point();
     let content = encode_by_hand(
         fixed(&renewal),
         renewal.commit.as_bytes(),
         &renewal.platform,
     );
-    assert_eq!(
-        SignedRenewal::from_wire(&wire_of(&key, RENEWAL_DOMAIN, &content)),
-        Err(MessageDecodeError::BadSignerKey)
-    );
+    let error = MessageDecodeError::BadSignerKey;
+    common::refused_on_receipt::<Renewal>(&key, &content, error);
 }
 
 /// §9: the leases of the largest sync answer fit beside a full batch of
@@ -365,29 +264,21 @@ fn a_full_sync_answer_has_room_for_every_lease() {
 proptest! {
     #[test]
     fn any_valid_renewal_round_trips(
-        seed in any::<[u8; 32]>(),
-        at in any::<u64>(),
-        project in any::<[u8; 32]>(),
+        shared in common::shared_fields(),
         lease_expires in any::<u64>(),
-        long_commit in any::<bool>(),
-        commit_byte in any::<u8>(),
-        platform in "\\PC{0,40}",
     ) {
-        let key = SigningKey::from_bytes(&seed);
-        let commit = vec![commit_byte; if long_commit { 32 } else { 20 }];
+        let key = shared.key;
         let renewal = Renewal {
             builder: key.verifying_key().into(),
-            at: Timestamp(at),
-            project: ProjectId(project),
+            at: shared.at,
+            project: shared.project,
             lease_expires: Timestamp(lease_expires),
-            commit: CommitId::from_bytes(&commit).unwrap(),
-            platform,
+            commit: shared.commit,
+            platform: shared.platform,
         };
-        let signed = SignedRenewal::sign(&key, renewal.clone()).unwrap();
-        let by_hand = encode_by_hand(fixed(&renewal), &commit, &renewal.platform);
+        let signed = common::round_trip(&key, &renewal);
+        let by_hand = encode_by_hand(fixed(&renewal), renewal.commit.as_bytes(), &renewal.platform);
         prop_assert_eq!(signed.content_bytes(), by_hand.as_slice());
-        let back = SignedRenewal::from_wire(&signed.to_wire()).unwrap();
-        prop_assert_eq!(back.message(), &renewal);
         prop_assert_eq!(
             SignedBid::from_wire(&signed.to_wire()),
             Err(MessageDecodeError::BadSignature)
@@ -417,35 +308,20 @@ f721f863eb74ee07c89322aebe428e964e27ac5a7320a0765e60a09ac3170c6e\
     const SIGNATURE_HEX: &str = "59f3c049b20e7a7620b89d69896fb42afa4e874913d00e9b5cfa7812bdfcfe5f\
 fe4c917d62d3c6eac2eeb3fef7e57105c6cb3df9c905cf97551c8da4d8c95e0f";
 
-    fn doc() -> String {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md");
-        std::fs::read_to_string(path).expect("docs/protocol.md is readable")
-    }
-
     #[test]
     fn the_example_is_what_the_code_computes() {
         let key = key();
         let signed = SignedRenewal::sign(&key, renewal_by(&key)).unwrap();
-        assert_eq!(hex::encode(RENEWAL_DOMAIN), DOMAIN_HEX);
-        assert_eq!(hex::encode(signed.content_bytes()), CONTENT_HEX);
-        assert_eq!(hex::encode(signed.signature()), SIGNATURE_HEX);
-        let message = message_to_sign::<Renewal>(signed.content_bytes());
-        assert_eq!(hex::encode(message), format!("{DOMAIN_HEX}{CONTENT_HEX}"));
-        assert_eq!(
-            hex::encode(signed.to_wire()),
-            format!("{SIGNATURE_HEX}{CONTENT_HEX}")
-        );
+        assert_eq!(RENEWAL_DOMAIN, Renewal::DOMAIN);
+        let hexes = [DOMAIN_HEX, CONTENT_HEX, SIGNATURE_HEX];
+        common::the_example_is_what_the_code_computes(&signed, hexes);
     }
 
     #[test]
     fn the_doc_shows_the_same_bytes() {
-        let doc = doc();
         let wire = format!("{SIGNATURE_HEX}{CONTENT_HEX}");
-        for hex in [DOMAIN_HEX, CONTENT_HEX, SIGNATURE_HEX, wire.as_str()] {
-            assert!(doc.contains(hex), "docs/protocol.md §11.4 lacks {hex}");
-        }
-        for name in [RENEWAL_TOPIC, "## §11 Lease renewals"] {
-            assert!(doc.contains(name), "docs/protocol.md lacks {name}");
-        }
+        let hexes = [DOMAIN_HEX, CONTENT_HEX, SIGNATURE_HEX, wire.as_str()];
+        common::the_doc_shows("§11.4", &hexes);
+        common::the_doc_shows("§11", &[RENEWAL_TOPIC, "## §11 Lease renewals"]);
     }
 }
