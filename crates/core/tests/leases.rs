@@ -11,30 +11,12 @@ use buildmesh_core::view::{
     ProjectLog, RENEWAL_LEASE_MS_MAX, RENEWAL_SKEW_MS, matrix, renews_a_claim, work,
 };
 use buildmesh_protocol::{
-    BuilderPolicy, Outcome, ProjectId, Renewal, SYNC_LEASES_MAX, SignedRenewal, Timestamp,
+    BuilderPolicy, Outcome, ProjectId, SYNC_LEASES_MAX, SignedRenewal, Timestamp,
 };
-use fixtures::{NOW, PLATFORMS, announce, claim, commit, declaration, result, writer};
+use fixtures::{NOW, PLATFORMS, announce, claim, commit, declaration, renewal, result, writer};
 use std::collections::BTreeSet;
 
 const LINUX: &str = PLATFORMS[0];
-
-fn renewal(
-    by: &ChainWriter,
-    project: ProjectId,
-    n: u8,
-    at: Timestamp,
-    until: Timestamp,
-) -> SignedRenewal {
-    let renewal = Renewal {
-        builder: by.author(),
-        at,
-        project,
-        lease_expires: until,
-        commit: commit(n),
-        platform: LINUX.into(),
-    };
-    SignedRenewal::sign(by.key(), renewal).unwrap()
-}
 
 /// A project by alice with commit 1 announced, and bob's claim on its
 /// linux cell whose own lease ended a second before `NOW`.
@@ -87,7 +69,7 @@ fn a_renewal_extends_its_builders_claim_in_the_matrix_and_the_work() {
 
     let until = NOW.plus_ms(20_000);
     let renewed_at = Timestamp(NOW.0 - 500);
-    assert!(leases.offer(NOW, &renewal(&w.bob, w.project, 1, renewed_at, until)));
+    assert!(leases.offer(NOW, &renewal(w.bob.key(), w.project, 1, renewed_at, until)));
     assert_eq!(w.cell(&leases), (CellStatus::Claimed, Some(until)));
 
     // The claimer is fed the lease and the time of the latest renewal.
@@ -111,7 +93,7 @@ fn a_renewal_extends_its_builders_claim_in_the_matrix_and_the_work() {
 
     // An earlier or equal renewal changes nothing.
     let earlier = renewal(
-        &w.bob,
+        w.bob.key(),
         w.project,
         1,
         Timestamp(NOW.0 - 900),
@@ -129,11 +111,11 @@ fn a_renewal_claims_nothing_on_its_own() {
     // Carol never claimed; commit 2 was never claimed by anyone.
     assert!(leases.offer(
         NOW,
-        &renewal(&carol, w.project, 1, NOW, NOW.plus_ms(20_000))
+        &renewal(carol.key(), w.project, 1, NOW, NOW.plus_ms(20_000))
     ));
     assert!(leases.offer(
         NOW,
-        &renewal(&w.bob, w.project, 2, NOW, NOW.plus_ms(20_000))
+        &renewal(w.bob.key(), w.project, 2, NOW, NOW.plus_ms(20_000))
     ));
     assert_eq!(w.cell(&leases), (CellStatus::Pending, None));
 }
@@ -144,7 +126,7 @@ fn a_result_ends_a_renewed_claim() {
     let mut leases = LiveLeases::default();
     assert!(leases.offer(
         NOW,
-        &renewal(&w.bob, w.project, 1, NOW, NOW.plus_ms(20_000))
+        &renewal(w.bob.key(), w.project, 1, NOW, NOW.plus_ms(20_000))
     ));
     let entry = w
         .bob
@@ -163,26 +145,26 @@ fn stale_skewed_lapsed_and_endless_renewals_are_bounded() {
     let mut leases = LiveLeases::default();
     let skew = RENEWAL_SKEW_MS + 1;
     let old = renewal(
-        &w.bob,
+        w.bob.key(),
         w.project,
         1,
         Timestamp(NOW.0 - skew),
         NOW.plus_ms(9_000),
     );
     let ahead = renewal(
-        &w.bob,
+        w.bob.key(),
         w.project,
         1,
         NOW.plus_ms(skew),
         NOW.plus_ms(skew + 9_000),
     );
-    let lapsed = renewal(&w.bob, w.project, 1, Timestamp(NOW.0 - 10), NOW);
+    let lapsed = renewal(w.bob.key(), w.project, 1, Timestamp(NOW.0 - 10), NOW);
     for refused in [old, ahead, lapsed] {
         assert!(!leases.offer(NOW, &refused));
     }
     assert!(leases.is_empty());
     // The end of time is cut to five minutes after the renewal.
-    let endless = renewal(&w.bob, w.project, 1, NOW, Timestamp(u64::MAX));
+    let endless = renewal(w.bob.key(), w.project, 1, NOW, Timestamp(u64::MAX));
     assert!(leases.offer(NOW, &endless));
     assert_eq!(w.cell(&leases).1, Some(NOW.plus_ms(RENEWAL_LEASE_MS_MAX)));
     // Lapsed leases are neither served to peers nor kept.
@@ -202,11 +184,14 @@ fn each_builder_has_a_share_and_the_table_is_bounded() {
     let project = |i: usize| ProjectId(sha(i));
     let bob = writer("bob");
     let carol = writer("carol");
-    let carols = renewal(&carol, project(0), 1, NOW, NOW.plus_ms(30_000));
+    let carols = renewal(carol.key(), project(0), 1, NOW, NOW.plus_ms(30_000));
     assert!(leases.offer(NOW, &carols));
     for i in 0..LEASES_PER_BUILDER_MAX + 10 {
         let at = Timestamp(NOW.0 - 1_000 + i as u64);
-        assert!(leases.offer(NOW, &renewal(&bob, project(i), 1, at, at.plus_ms(60_000))));
+        assert!(leases.offer(
+            NOW,
+            &renewal(bob.key(), project(i), 1, at, at.plus_ms(60_000))
+        ));
     }
     assert_eq!(
         leases.len(),
@@ -235,13 +220,13 @@ fn each_builder_has_a_share_and_the_table_is_bounded() {
             let at = Timestamp(NOW.0 - 5_000 + (b * LEASES_PER_BUILDER_MAX + i) as u64);
             assert!(table.offer(
                 NOW,
-                &renewal(builder, project(i), 1, at, NOW.plus_ms(30_000))
+                &renewal(builder.key(), project(i), 1, at, NOW.plus_ms(30_000))
             ));
         }
     }
     assert_eq!(table.len(), LEASES_MAX);
     let stale = renewal(
-        &carol,
+        carol.key(),
         project(0),
         1,
         Timestamp(NOW.0 - 9_000),
@@ -273,9 +258,9 @@ fn one_builders_long_leases_do_not_crowd_others_out_of_the_sync_hand_over() {
     let mut leases = LiveLeases::default();
     for i in 0..SYNC_LEASES_MAX {
         let until = NOW.plus_ms(60 * 60 * 1000);
-        leases.offer(NOW, &renewal(&mallory, project(i), 1, NOW, until));
+        leases.offer(NOW, &renewal(mallory.key(), project(i), 1, NOW, until));
     }
-    let honest = renewal(&bob, ProjectId([7; 32]), 1, NOW, NOW.plus_ms(30_000));
+    let honest = renewal(bob.key(), ProjectId([7; 32]), 1, NOW, NOW.plus_ms(30_000));
     assert!(leases.offer(NOW, &honest));
     let served = leases.wires(NOW);
     assert!(
@@ -294,16 +279,16 @@ fn only_renewals_of_a_claim_in_the_log_are_worth_holding() {
     let w = World::new();
     let held = |r: SignedRenewal| renews_a_claim(&w.store, r.message()).unwrap();
     let until = NOW.plus_ms(20_000);
-    assert!(held(renewal(&w.bob, w.project, 1, NOW, until)));
+    assert!(held(renewal(w.bob.key(), w.project, 1, NOW, until)));
     assert!(
-        !held(renewal(&writer("carol"), w.project, 1, NOW, until)),
+        !held(renewal(writer("carol").key(), w.project, 1, NOW, until)),
         "not carol's claim"
     );
     assert!(
-        !held(renewal(&w.bob, w.project, 2, NOW, until)),
+        !held(renewal(w.bob.key(), w.project, 2, NOW, until)),
         "another commit"
     );
-    let mut mac = renewal(&w.bob, w.project, 1, NOW, until).into_message();
+    let mut mac = renewal(w.bob.key(), w.project, 1, NOW, until).into_message();
     mac.platform = PLATFORMS[1].into();
     assert!(
         !held(SignedRenewal::sign(w.bob.key(), mac).unwrap()),

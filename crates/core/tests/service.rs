@@ -11,11 +11,10 @@ use buildmesh_core::replicator::{self, Verdict};
 use buildmesh_core::service::{Action, Input, Notice, Service, ServiceConfig, Topic};
 use buildmesh_core::view::{Acceptance, LiveLeases, work};
 use buildmesh_protocol::{
-    Bid, Body, BuilderPolicy, ProjectDeclaration, ProjectId, PublicKey, Renewal, SignedBid,
-    SignedRenewal, Timestamp,
+    Bid, Body, BuilderPolicy, ProjectDeclaration, ProjectId, PublicKey, SignedBid, Timestamp,
 };
 use ed25519_dalek::SigningKey;
-use fixtures::{NOW, announce, claim, commit, seed_of, writer};
+use fixtures::{NOW, announce, claim, commit, renewal, seed_of, writer};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -215,24 +214,6 @@ fn declaration(name: &str, builders: BuilderPolicy) -> Body {
         builders,
         builds_per_cell: 1,
     })
-}
-
-fn renewal(
-    key: &SigningKey,
-    project: ProjectId,
-    n: u8,
-    at: Timestamp,
-    until: Timestamp,
-) -> SignedRenewal {
-    let renewal = Renewal {
-        builder: PublicKey::from(key.verifying_key()),
-        at,
-        project,
-        lease_expires: until,
-        commit: commit(n),
-        platform: LINUX.into(),
-    };
-    SignedRenewal::sign(key, renewal).unwrap()
 }
 
 /// Found by the review: the service held renewals by any key whose claim
