@@ -14,6 +14,7 @@ mod project_log;
 mod summary;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod transitions;
 mod work;
 
 pub use acceptance::{Acceptance, Verdict};
@@ -27,4 +28,5 @@ pub use matrix::{Matrix, MatrixOptions, Row, matrix};
 pub use policy::{Builders, Policy};
 pub use project_log::{CellFact, Fact, LEASE_MS_MAX, Labels, ProjectLog};
 pub use summary::{NewestCommit, Summary};
+pub use transitions::{Change, RowChanges, transitions};
 pub use work::{CellEvent, Declined, WantedCell, Watch, Work, projects, work};
