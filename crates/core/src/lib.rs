@@ -33,6 +33,7 @@
 
 pub mod claim;
 pub mod log;
+pub mod notify;
 pub mod replicator;
 pub mod schedule;
 pub mod service;

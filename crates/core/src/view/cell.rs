@@ -41,6 +41,8 @@ pub struct CellResult {
     pub builder: PublicKey,
     /// What it found.
     pub outcome: Outcome,
+    /// When its builder wrote it, by its clock.
+    pub at: Timestamp,
 }
 
 impl Cell {
@@ -76,6 +78,7 @@ impl Cell {
                         id: fact.id,
                         builder: fact.author,
                         outcome,
+                        at: fact.at,
                     });
                     finished.push((fact.author, fact.at));
                 }

@@ -110,11 +110,13 @@ mod tests {
                 id: EntryId([1; 32]),
                 builder: PublicKey([2; 32]),
                 outcome: Outcome::Failed,
+                at: Timestamp(0),
             },
             CellResult {
                 id: EntryId([3; 32]),
                 builder: PublicKey([4; 32]),
                 outcome: Outcome::Passed,
+                at: Timestamp(0),
             },
         ];
         r.cells[1].claimed_by = Some((PublicKey([6; 32]), Timestamp(0)));

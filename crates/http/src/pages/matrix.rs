@@ -233,6 +233,7 @@ mod tests {
                 id: EntryId([id; 32]),
                 builder: PublicKey([9; 32]),
                 outcome: Outcome::Passed,
+                at: Timestamp(0),
             }],
             claimed_by: None,
         }
