@@ -27,7 +27,7 @@ pub use schedules::Scheduled;
 use crate::claim::{ClaimInput, Claimer, ClaimerConfig};
 use crate::log::EntryStore;
 use crate::replicator::{self, Replicator, ReplicatorConfig, Submitted};
-use crate::view::{Builders, LiveLeases, Verdict, Watch};
+use crate::view::{Builders, LiveLeases, Policy, ProjectLog, Verdict, Watch};
 use buildmesh_protocol::{BlobHash, ProjectId, PublicKey, Timestamp};
 use ed25519_dalek::SigningKey;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -43,6 +43,17 @@ pub struct ServiceConfig {
     pub platforms: BTreeSet<String>,
     /// Scheduled force builds.
     pub schedules: Vec<Scheduled>,
+}
+
+/// Why a force build cannot be signed with the maintainer key at hand.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ForceRefused {
+    /// The project is not declared in this node's log.
+    #[error("no declared project with this id in this node's log")]
+    NoProject,
+    /// The key is not the project's owner's.
+    #[error("the maintainer key this node holds does not own this project")]
+    NotOwner,
 }
 
 /// What a peer's bids said.
@@ -162,6 +173,22 @@ impl<S: EntryStore> Service<S> {
     /// The node's public key.
     pub fn me(&self) -> PublicKey {
         self.me
+    }
+
+    /// Whether a force build of `project` signed by `key` would count:
+    /// the project is declared in this node's log and `key` owns it. (The
+    /// node holds the maintainer key; the service says whether to use it.)
+    pub fn may_force(
+        &self,
+        project: &ProjectId,
+        key: &PublicKey,
+    ) -> Result<Result<(), ForceRefused>, S::Error> {
+        let log = ProjectLog::load(self.replicator.store(), project, 0)?;
+        Ok(match Policy::of(&log) {
+            None => Err(ForceRefused::NoProject),
+            Some(policy) if policy.owner != *key => Err(ForceRefused::NotOwner),
+            Some(_) => Ok(()),
+        })
     }
 
     /// Takes one input. Drain [`Service::poll_action`] after each call. An

@@ -290,3 +290,23 @@ fn a_renewal_by_a_builder_the_project_does_not_trust_is_not_held() {
         "an untrusted builder's renewal was accepted and held"
     );
 }
+
+/// Whether a force build signed with a key would count is the service's
+/// to say: the project must be declared here, and the key its owner's.
+#[test]
+fn a_force_counts_only_from_the_owner_of_a_declared_project() {
+    use buildmesh_core::service::ForceRefused;
+    let (service, project) = sole_builder();
+    let alice = writer("alice").author();
+    assert_eq!(service.may_force(&project, &alice).unwrap(), Ok(()));
+    let mallory = writer("mallory").author();
+    assert_eq!(
+        service.may_force(&project, &mallory).unwrap(),
+        Err(ForceRefused::NotOwner)
+    );
+    let unknown = ProjectId([9; 32]);
+    assert_eq!(
+        service.may_force(&unknown, &alice).unwrap(),
+        Err(ForceRefused::NoProject)
+    );
+}

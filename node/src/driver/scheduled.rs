@@ -5,7 +5,6 @@ use super::Driver;
 use crate::clock;
 use crate::maintainer::MaintainerKey;
 use anyhow::Result;
-use buildmesh_core::view::{Policy, ProjectLog};
 use buildmesh_protocol::{Body, ForceBuild, ForceTarget, ProjectId};
 use std::path::PathBuf;
 
@@ -28,20 +27,12 @@ impl Driver {
                 "this node holds no maintainer key: use `buildmesh force` where the key is".into(),
             ));
         };
-        let log = ProjectLog::load(self.service.replicator().store(), &project, 1)?;
-        let Some(owner) = Policy::of(&log).map(|policy| policy.owner) else {
-            return Ok(Err(
-                "no declared project with this id in this node's log".into()
-            ));
-        };
         let mut key = match MaintainerKey::try_open(&path) {
             Ok(key) => key,
             Err(error) => return Ok(Err(format!("{error:#}"))),
         };
-        if key.public() != owner {
-            return Ok(Err(
-                "the maintainer key this node holds does not own this project".into(),
-            ));
+        if let Err(why) = self.service.may_force(&project, &key.public())? {
+            return Ok(Err(why.to_string()));
         }
         let body = Body::Force(ForceBuild {
             project,
