@@ -253,18 +253,23 @@ impl Claimer {
                 self.decide_waiting(now);
                 continue;
             }
-            let Some((id, timer)) = self.timers.pop_due(now) else {
-                return;
-            };
-            match timer {
-                Timer::SendBid => self.send_bid(now, id),
-                Timer::WindowClose => self.close_window(now, id),
-                Timer::GraceEnd => self.grace_ended(now, id),
-                Timer::LeaseExpiry | Timer::Retry => self.reconsider(now, id),
-                Timer::Decide => self.decide(now, id),
-                Timer::Renew => self.renew(now, id),
-                Timer::Forget => self.maybe_forget(now, id),
+            // Cells due to decide go together, longest waiting first.
+            let mut deciding = Vec::new();
+            while let Some((id, timer)) = self.timers.pop_due(now) {
+                match timer {
+                    Timer::Decide => deciding.push(id),
+                    Timer::SendBid => self.send_bid(now, id),
+                    Timer::WindowClose => self.close_window(now, id),
+                    Timer::GraceEnd => self.grace_ended(now, id),
+                    Timer::LeaseExpiry | Timer::Retry => self.reconsider(now, id),
+                    Timer::Renew => self.renew(now, id),
+                    Timer::Forget => self.maybe_forget(now, id),
+                }
             }
+            if deciding.is_empty() && !self.slot_freed.is_some_and(|at| at <= now) {
+                return;
+            }
+            self.decide_in_turn(now, deciding);
         }
     }
 

@@ -1077,3 +1077,126 @@ fn an_abandoned_build_is_claimed_again_after_retry_ms() {
     n.run_until(T0.plus_ms(retry_ms + 1));
     assert_eq!(starts(&n), 2, "claimed again");
 }
+
+// Review 14b: decisions at a tick, and orphaning with renewals' times.
+
+/// A busy node (one slot, building a cell it alone builds) watches a
+/// round on another cell: bob bids, wins, never claims; after the grace a
+/// new round opens that the node only watches, and its window closes with
+/// no winner. `close_window` then frees "a slot" (`load_freed`), the same
+/// tick's `decide_waiting` finds the cell idle in a round still fresh and
+/// rejoins it, `join_round` arms `WindowClose` at `now` again, and `tick`
+/// never returns. Run on a thread so the test fails instead of hanging.
+#[test]
+fn a_busy_node_watching_a_round_with_no_winner_does_not_spin_in_tick() {
+    let (sole, other) = (cell(1), cell(2));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut n = One::new();
+        n.feed(wanted(&sole, Rivals::Only(BTreeSet::new())));
+        n.run_until(T0);
+        assert_eq!(n.c.load(), 1, "busy with the cell only it builds");
+        n.feed(wanted(&other, Rivals::Open));
+        n.feed(ClaimInput::Bid(buildmesh_protocol::Bid {
+            bidder: key("bob"),
+            at: n.now,
+            project: other.project,
+            round: 0,
+            load: 0,
+            commit: other.commit.clone(),
+            platform: other.platform.clone(),
+        }));
+        // bob wins the window, never claims: grace ends at 2150 ms, the
+        // next window (watched only) closes at 2300 ms with no winner.
+        n.run_until(T0.plus_ms(5_000));
+        let _ = tx.send(());
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(10)) {
+        Ok(()) => {}
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("Claimer::tick did not return within 10 s (spins at one instant)")
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("the scenario failed"),
+    }
+}
+
+/// Several cells wanted at once on an idle one-slot node decide in the
+/// order their `Decide` timers fire, which is the order the claimer first
+/// heard of them (`CellId`), not their want's `since`: fed newest first
+/// (the service feeds wanted cells in commit-hash order), the newest is
+/// built first. `decide_waiting` sorts by `since`, but only after a slot
+/// is freed.
+#[test]
+fn cells_wanted_in_one_feed_are_decided_longest_waiting_first() {
+    let me = key("lone");
+    let mut c = Claimer::new(ClaimerConfig::default(), me, [LINUX.to_string()].into());
+    for n in (0..3u8).rev() {
+        let wanted = ClaimInput::Wanted {
+            cell: cell(n),
+            builds: 1,
+            since: Timestamp(T0.0 + u64::from(n)),
+            rivals: Rivals::Open,
+        };
+        c.handle(T0, wanted);
+    }
+    let mut first_bid = None;
+    let mut now = T0;
+    while first_bid.is_none() && now.0 < T0.0 + 1_000 {
+        while let Some(action) = c.poll_action() {
+            if let ClaimAction::SendBid(bid) = action {
+                first_bid.get_or_insert(bid.commit);
+            }
+        }
+        let Some(at) = c.poll_timeout() else { break };
+        now = now.max(at);
+        c.handle(now, ClaimInput::Tick);
+    }
+    assert_eq!(first_bid, Some(cell(0).commit), "oldest want first");
+}
+
+/// bob's clock runs 2.5 s ahead (renewals within `RENEWAL_SKEW_MS`, 60 s,
+/// are taken). bob renews, then dies; alice sees the connection drop.
+/// The service feeds bob's claim with `at` = that last renewal's stamp,
+/// which is more than `orphan_ms` after the loss by bob's clock, so
+/// `believed_lease` takes it as proof bob is alive and forgets the loss:
+/// bob is never orphaned and the cell waits out the whole lease.
+#[test]
+fn a_dead_builder_with_a_clock_ahead_by_more_than_orphan_ms_is_still_orphaned() {
+    let c = bob_better();
+    let mut n = One::new();
+    n.feed(wanted(&c, Rivals::Only([key("bob")].into())));
+    n.feed(bobs_claim(&c, T0));
+    n.now = T0.plus_ms(1_000);
+    n.feed(ClaimInput::PeerLost(key("bob")));
+    n.now = T0.plus_ms(1_050);
+    // bob's last renewal, sent just before it died at ~1 000 ms real time
+    n.feed(bobs_claim(&c, T0.plus_ms(3_500)));
+    n.run_until(T0.plus_ms(10_000));
+    assert_eq!(
+        n.count(|a| matches!(a, ClaimAction::StartBuild(_))),
+        1,
+        "alice did not take over from a dead bob within 9 s: {:?}",
+        n.actions
+    );
+}
+
+/// alice's one slot is reserved by her bid on cell 1 (cell 2 waits, its
+/// `Decide` spent). bob's claim on cell 1 ends that round in `reconsider`
+/// (needed 0: `Idle`, round timers stopped), which releases the
+/// reservation without `load_freed`: cell 2 waits until some other event
+/// (here cell 1's lease watch, 30 s). The service masks it by feeding
+/// every want before the facts of a derivation; the claimer alone does
+/// not keep its promise that a freed slot takes the next waiting cell.
+#[test]
+fn a_reservation_released_by_a_claim_lets_the_waiting_cell_bid() {
+    let (first, second) = (cell(1), cell(2));
+    let mut n = One::new();
+    n.feed(wanted(&first, Rivals::Open));
+    n.feed(wanted(&second, Rivals::Open));
+    n.run_until(T0.plus_ms(10));
+    n.feed(bobs_claim(&first, n.now));
+    n.run_until(T0.plus_ms(1_000));
+    let bids_on_second =
+        n.count(|a| matches!(a, ClaimAction::SendBid(b) if b.commit == second.commit));
+    assert_eq!(bids_on_second, 1, "{:?}", n.actions);
+}

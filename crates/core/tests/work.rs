@@ -6,7 +6,8 @@ mod fixtures;
 use buildmesh_core::log::{self, MemStore};
 use buildmesh_core::view::{Acceptance, LiveLeases, Verdict, work};
 use buildmesh_protocol::{
-    Body, BuilderPolicy, ForceBuild, ForceTarget, Outcome, ProjectId, PublicKey, Timestamp,
+    Body, BuilderPolicy, CommitId, ForceBuild, ForceTarget, Outcome, ProjectId, PublicKey,
+    Timestamp,
 };
 use fixtures::{announce, commit, declaration, writer};
 use std::collections::BTreeSet;
@@ -54,6 +55,28 @@ fn a_quiet_branch_head_stays_known_when_busy_branches_push_it_out() {
     );
     assert!(watch.announced.contains(&commit(59)));
     assert_eq!(watch.branches, ["main", "quiet"]);
+}
+
+/// Cells are wanted in the order their commits were announced, oldest
+/// first (not by commit id), so a node with a backlog builds the commit
+/// that waited longest first.
+#[test]
+fn cells_are_wanted_oldest_announcement_first() {
+    let mut maintainer = writer("maintainer");
+    let owner: PublicKey = maintainer.author();
+    let project = ProjectId::derive(&owner, "demo");
+    let mut store = MemStore::default();
+    let declaration = declaration(&["linux"], BuilderPolicy::Only(vec![owner]), 1);
+    let bodies = std::iter::once(declaration).chain([5, 3, 9, 1].map(|n| announce(project, n)));
+    for (at, body) in bodies.enumerate() {
+        let entry = maintainer.write(Timestamp(at as u64 + 1), body).unwrap();
+        log::insert(&mut store, entry).unwrap();
+    }
+    let linux: BTreeSet<String> = ["linux".to_string()].into();
+    let accept = Acceptance::only(project);
+    let found = work(&store, &owner, &linux, &accept, 50, &LiveLeases::default()).unwrap();
+    let order: Vec<CommitId> = found.wanted.iter().map(|c| c.commit.clone()).collect();
+    assert_eq!(order, [5, 3, 9, 1].map(commit));
 }
 
 #[test]

@@ -135,16 +135,21 @@ impl Claimer {
     /// Cells that waited for a slot decide now, the longest waiting first
     /// (as many as slots allow: `can_bid` counts our open bids).
     pub(super) fn decide_waiting(&mut self, now: Timestamp) {
-        let mut waiting: Vec<(Timestamp, CellId)> = self
+        let waiting: Vec<CellId> = self
             .cells
             .iter()
-            .filter_map(|(id, cell)| match cell.want {
-                Some(want) if cell.phase == Phase::Idle => Some((want.since, *id)),
-                _ => None,
-            })
+            .filter(|(_, cell)| cell.want.is_some() && cell.phase == Phase::Idle)
+            .map(|(id, _)| *id)
             .collect();
-        waiting.sort();
-        for (_, id) in waiting {
+        self.decide_in_turn(now, waiting);
+    }
+
+    /// `cells` decide, the longest waiting first: by their want's `since`,
+    /// then in the order they were first heard of.
+    pub(super) fn decide_in_turn(&mut self, now: Timestamp, mut cells: Vec<CellId>) {
+        let since = |id: &CellId| self.cells.get(id).and_then(|c| c.want).map(|w| w.since);
+        cells.sort_by_key(|id| (since(id), *id));
+        for id in cells {
             self.decide(now, id);
         }
     }

@@ -322,6 +322,12 @@ impl Cell {
 
     /// Whether a round opened at `round_started` is still deciding:
     /// its window or its grace has not ended.
+    /// Our bid in this cell's window is pending or sent: it holds a slot
+    /// (see `Claimer::can_bid`).
+    pub(crate) fn bid_open(&self) -> bool {
+        matches!(self.phase, Phase::Window(OwnBid::Pending | OwnBid::Sent))
+    }
+
     pub(crate) fn round_is_fresh(&self, now: Timestamp, window_and_grace_ms: u64) -> bool {
         self.round_started
             .is_some_and(|started| now < started.plus_ms(window_and_grace_ms))

@@ -40,8 +40,12 @@ impl Claimer {
                 let deciding = matches!(cell.phase, Phase::Window(_) | Phase::Grace(_));
                 if old.is_some() && deciding {
                     // A force during a round: start over under the new want.
+                    let had_bid = cell.bid_open();
                     cell.phase = Phase::Idle;
                     self.timers.stop_round(id);
+                    if had_bid {
+                        self.load_freed(now);
+                    }
                 }
             }
         }
@@ -67,6 +71,9 @@ impl Claimer {
         let Some(id) = self.cell_id(now, key) else {
             return;
         };
+        // A stamp ahead of our clock says nothing later than now: a builder
+        // whose clock runs ahead must not look alive after its loss.
+        let at = at.min(now);
         let lease_expires = self.believed_lease(&builder, at, lease_expires);
         let margin_ms = self.config.orphan_ms;
         if let Some(cell) = self.cells.get_mut(&id) {

@@ -1,7 +1,7 @@
 //! Rounds: when to bid, when a window closes, what the rule says, and
 //! what the losers do when the winners never claim.
 
-use super::cell::{OwnBid, Phase, StoredBid};
+use super::cell::{Cell, OwnBid, Phase, StoredBid};
 use super::rule::{Rank, bid_delay_ms, top};
 use super::timer::{CellId, Timer};
 use super::{ClaimAction, Claimer};
@@ -18,9 +18,13 @@ impl Claimer {
         match cell.phase {
             Phase::Building => self.check_build(now, id),
             Phase::Window(_) | Phase::Grace(_) if needed == 0 => {
+                let had_bid = cell.bid_open();
                 cell.phase = Phase::Idle;
                 self.timers.stop_round(id);
                 self.watch_leases(now, id);
+                if had_bid {
+                    self.load_freed(now);
+                }
             }
             Phase::Window(_) | Phase::Grace(_) => {}
             Phase::Idle if needed == 0 => self.watch_leases(now, id),
@@ -59,7 +63,7 @@ impl Claimer {
     /// making everyone wait out their grace.
     pub(super) fn can_bid(&self, now: Timestamp, id: CellId) -> bool {
         self.cells.get(&id).is_some_and(|cell| {
-            let own_bid_here = matches!(cell.phase, Phase::Window(OwnBid::Pending | OwnBid::Sent));
+            let own_bid_here = cell.bid_open();
             let reserved = self.open_bids().saturating_sub(u32::from(own_bid_here));
             self.quiet_until.is_none()
                 && self.load.saturating_add(reserved) < self.config.builds_max
@@ -72,11 +76,7 @@ impl Claimer {
 
     /// Our bids waiting for their window to close.
     fn open_bids(&self) -> u32 {
-        let open = self
-            .cells
-            .values()
-            .filter(|c| matches!(c.phase, Phase::Window(OwnBid::Pending | OwnBid::Sent)))
-            .count();
+        let open = self.cells.values().filter(|c| c.bid_open()).count();
         u32::try_from(open).unwrap_or(u32::MAX)
     }
 
@@ -174,6 +174,8 @@ impl Claimer {
         if cell.better_than(mine, now) >= cell.needed(now) {
             cell.phase = Phase::Window(OwnBid::Suppressed);
             self.stats.bids_suppressed += 1;
+            // The slot our pending bid held is free for another cell.
+            self.load_freed(now);
             self.close_if_decided(now, id);
             return;
         }
@@ -219,10 +221,13 @@ impl Claimer {
     /// the others wait for the winners' claims until the grace ends.
     pub(super) fn close_window(&mut self, now: Timestamp, id: CellId) {
         let building = self.load;
+        let had_bid = self.cells.get(&id).is_some_and(Cell::bid_open);
         self.settle_window(now, id);
-        if self.load == building {
-            // Our bid here, if any, is no longer open: its slot may go to
-            // a cell that waited for one.
+        if had_bid && self.load == building {
+            // Our bid here is no longer open: its slot may go to a cell
+            // that waited for one. (Only then: a window we only watched
+            // freed nothing, and a busy node would otherwise rejoin the
+            // same closed round at once, and again, in one tick.)
             self.load_freed(now);
         }
     }

@@ -101,7 +101,9 @@ impl LiveLeases {
         self.held.insert(
             key,
             Held {
-                renewed_at: renewal.at,
+                // Not later than we heard it: a builder whose clock runs
+                // ahead must not look alive after it was lost.
+                renewed_at: renewal.at.min(now),
                 lease_expires,
                 wire: signed.to_wire(),
             },

@@ -65,7 +65,9 @@ pub struct CellEvent {
 pub struct Work {
     /// Repositories to watch.
     pub watches: Vec<Watch>,
-    /// Cells on this node's platforms, newest commits first.
+    /// Cells on this node's platforms, in the order they were first wanted
+    /// (announced commits oldest first, then forced ones): the claimer
+    /// takes cells that wait alike in this order.
     pub wanted: Vec<WantedCell>,
     /// Claims and results on those cells.
     pub events: Vec<CellEvent>,
@@ -256,13 +258,21 @@ fn wanted_cells(
 ) -> Vec<WantedCell> {
     let declaration = policy.declaration;
     let mut commits: BTreeMap<CommitId, BTreeMap<String, Timestamp>> = BTreeMap::new();
+    // The order cells were first wanted in: announced ones oldest first,
+    // then forced ones; the claimer takes cells that wait alike in the
+    // order it hears of them, so the longest waiting goes first.
+    let mut order: Vec<CommitId> = Vec::new();
     let ours: Vec<&String> = declaration
         .platforms
         .iter()
         .filter(|p| platforms.contains(*p))
         .collect();
-    for (branch, commit, _) in announcements(log) {
+    // `log.announcements` is newest first.
+    for (branch, commit, _) in announcements(log).collect::<Vec<_>>().into_iter().rev() {
         if declaration.branches.iter().any(|b| b == branch) {
+            if !commits.contains_key(commit) {
+                order.push(commit.clone());
+            }
             let cells = commits.entry(commit.clone()).or_default();
             for platform in &ours {
                 cells.entry((*platform).clone()).or_insert(Timestamp(0));
@@ -276,6 +286,9 @@ fn wanted_cells(
         let Some(commit) = log.forced_commit(&f.target) else {
             continue;
         };
+        if !commits.contains_key(&commit) {
+            order.push(commit.clone());
+        }
         let cells = commits.entry(commit).or_default();
         for platform in ours
             .iter()
@@ -285,8 +298,9 @@ fn wanted_cells(
             *since = (*since).max(force.timestamp());
         }
     }
-    commits
+    order
         .into_iter()
+        .filter_map(|commit| commits.remove(&commit).map(|cells| (commit, cells)))
         .flat_map(|(commit, cells)| {
             cells.into_iter().map(move |(platform, since)| WantedCell {
                 project: log.project,
