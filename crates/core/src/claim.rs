@@ -266,7 +266,7 @@ impl Claimer {
                     Timer::Forget => self.maybe_forget(now, id),
                 }
             }
-            if deciding.is_empty() && !self.slot_freed.is_some_and(|at| at <= now) {
+            if deciding.is_empty() && self.slot_freed.is_none_or(|at| at > now) {
                 return;
             }
             self.decide_in_turn(now, deciding);
