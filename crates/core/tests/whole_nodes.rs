@@ -1,6 +1,7 @@
 //! Issue 14 item 6: a simulator of whole nodes. N `Service<MemStore>`s
 //! with real signed entries, a virtual clock, a seeded network (delays,
-//! lost gossip, partitions and heals), crashes and restarts from what each
+//! lost gossip, lost requests and answers, a pair of nodes cut apart or
+//! the mesh split in two, and heals), crashes and restarts from what each
 //! `MemStore` made durable, and builds of virtual duration that pass, fail,
 //! or run into their timeout. After each run, checkers:
 //!
@@ -43,6 +44,9 @@ const SETTLE_MS: u64 = 90_000;
 /// A build that "hangs" runs this long, then ends as an error (its step
 /// timeout).
 const HANG_MS: u64 = 20_000;
+/// How long a lost request or answer takes to be reported as failed (the
+/// transport's timeout, shortened).
+const REQUEST_TIMEOUT_MS: u64 = 1_000;
 
 /// How a run can be sabotaged, to show a checker fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -289,19 +293,49 @@ impl Sim {
             let start = T0.plus_ms(self.rng.between(2_000, 40_000));
             let length = self.rng.between(500, 15_000);
             let a = self.rng.below(self.nodes.len() as u64) as usize;
-            if self.rng.below(2) == 0 {
-                self.at(start, Event::Crash(a));
-                self.at(start.plus_ms(length), Event::Restart(a));
-            } else {
-                let b = (a + 1 + self.rng.below(self.nodes.len() as u64 - 1) as usize)
-                    % self.nodes.len();
-                self.at(start, Event::Cut(a, b));
-                self.at(start.plus_ms(length), Event::Heal(a, b));
+            match self.rng.below(3) {
+                0 => {
+                    self.at(start, Event::Crash(a));
+                    self.at(start.plus_ms(length), Event::Restart(a));
+                }
+                1 => {
+                    let b = (a + 1 + self.rng.below(self.nodes.len() as u64 - 1) as usize)
+                        % self.nodes.len();
+                    self.at(start, Event::Cut(a, b));
+                    self.at(start.plus_ms(length), Event::Heal(a, b));
+                }
+                _ => self.split(start, length),
             }
             end = end.max(start.plus_ms(length));
         }
         let last_commit = T0.plus_ms(1_000 + u64::from(self.world.commits) * 4_000);
         end.max(last_commit).plus_ms(SETTLE_MS)
+    }
+
+    /// The mesh splits into two groups (each node joins one at random)
+    /// for `length`, then heals.
+    fn split(&mut self, start: Timestamp, length: u64) {
+        let side: Vec<bool> = (0..self.nodes.len())
+            .map(|_| self.rng.below(2) == 0)
+            .collect();
+        for a in 0..self.nodes.len() {
+            for b in a + 1..self.nodes.len() {
+                if side[a] != side[b] {
+                    self.at(start, Event::Cut(a, b));
+                    self.at(start.plus_ms(length), Event::Heal(a, b));
+                }
+            }
+        }
+    }
+
+    /// A request or answer lost on the way (half as likely as a gossip
+    /// message): the asker hears of it when its transport gives up.
+    fn lost_request(&mut self, asker: usize, peer: PublicKey) -> bool {
+        if self.rng.below(2_000) >= self.world.loss {
+            return false;
+        }
+        self.send(asker, REQUEST_TIMEOUT_MS, Input::RequestFailed(peer));
+        true
     }
 
     fn run(&mut self) -> Timestamp {
@@ -449,7 +483,7 @@ impl Sim {
                     return;
                 };
                 let delay = self.delay();
-                if self.connected(node, to) {
+                if self.connected(node, to) && !self.lost_request(node, peer) {
                     self.next_request += 1;
                     let id = self.next_request;
                     let inc = self.nodes[node].incarnation;
@@ -507,7 +541,7 @@ impl Sim {
         }
         let delay = self.delay();
         let peer = self.public(node);
-        if self.connected(asker, node) {
+        if self.connected(asker, node) && !self.lost_request(asker, peer) {
             self.send(asker, delay, Input::Response { peer, bytes });
         } else {
             self.send(asker, delay, Input::RequestFailed(peer));
