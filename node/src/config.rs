@@ -352,4 +352,16 @@ mod tests {
         let error = NodeConfig::load(&args(&["node", "--platform", "has space"])).unwrap_err();
         assert!(error.to_string().contains("platform label"));
     }
+
+    /// Peers hold one lease renewal for 5 minutes at most, so a longer
+    /// lease would lapse between renewals: refused, saying why.
+    #[test]
+    fn a_lease_is_between_two_seconds_and_five_minutes() {
+        let load = |secs: &str| NodeConfig::load(&args(&["node", "--lease-secs", secs]));
+        assert!(load("300").is_ok());
+        let long = load("301").unwrap_err().to_string();
+        assert!(long.contains("at most 300 seconds"), "{long}");
+        let short = load("1").unwrap_err().to_string();
+        assert!(short.contains("at least 2 seconds"), "{short}");
+    }
 }
