@@ -599,15 +599,7 @@ fn a_force_on_an_old_commit_is_built_once_also_across_restarts() {
     let repo = Repo::new();
     let old = repo.commit_recipe(PASSING, "old");
     let keys = Maintainer::new();
-    let flags = [
-        "--allow-local-repositories",
-        "--poll-interval-secs",
-        "1",
-        "--platform",
-        "linux",
-        "--accept-maintainer",
-        keys.key.as_str(),
-    ];
+    let flags = support::local_builder_flags(&["linux"], &["--accept-maintainer", &keys.key]);
     let node = Node::launch(tempfile::tempdir().unwrap(), vec![], &flags);
     let project = declare(
         keys.path(),
@@ -693,17 +685,8 @@ fn a_long_build_is_two_entries_and_late_or_restarted_builders_leave_it() {
     let keys = Maintainer::new();
     // A 6 s lease, renewed every 2 s: a late joiner has two seconds in
     // which only the sync could tell it the claim still holds.
-    let flags = [
-        "--allow-local-repositories",
-        "--poll-interval-secs",
-        "1",
-        "--lease-secs",
-        "6",
-        "--platform",
-        "linux",
-        "--accept-maintainer",
-        keys.key.as_str(),
-    ];
+    let more = ["--lease-secs", "6", "--accept-maintainer", &keys.key];
+    let flags = support::local_builder_flags(&["linux"], &more);
     let a = Node::launch(tempfile::tempdir().unwrap(), vec![], &flags);
     // The late builder's key, made by starting it once.
     let late = Node::launch(tempfile::tempdir().unwrap(), vec![], &flags);

@@ -27,10 +27,11 @@ pub use schedules::Scheduled;
 use crate::claim::{ClaimInput, Claimer, ClaimerConfig};
 use crate::log::EntryStore;
 use crate::replicator::{self, Replicator, ReplicatorConfig, Submitted};
-use crate::view::{Builders, LiveLeases, Policy, ProjectLog, Verdict, Watch};
+use crate::view::{LiveLeases, Policy, ProjectLog, Verdict, Work};
 use buildmesh_protocol::{BlobHash, ProjectId, PublicKey, Timestamp};
 use ed25519_dalek::SigningKey;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 /// Tunables.
 #[derive(Debug, Clone, Default)]
@@ -75,12 +76,10 @@ pub struct Service<S: EntryStore> {
     key: SigningKey,
     me: PublicKey,
     leases: LiveLeases,
-    /// Whose bids count, per project (from the latest work).
-    builders: BTreeMap<ProjectId, Builders>,
-    /// Authors proven to fork: their bids are not heeded.
-    forked: BTreeSet<PublicKey>,
+    /// The latest work: whose bids and renewals count, who forked, what
+    /// the poller watches.
+    work: Arc<Work>,
     repositories: BTreeMap<ProjectId, String>,
-    watches: Vec<Watch>,
     /// Projects already said not to be built here, and why.
     declined: BTreeSet<(ProjectId, Verdict)>,
     /// Trusted peers heard bidding.
@@ -112,10 +111,8 @@ impl<S: EntryStore> Service<S> {
             key,
             me,
             leases: LiveLeases::default(),
-            builders: BTreeMap::new(),
-            forked: BTreeSet::new(),
+            work: Arc::default(),
             repositories: BTreeMap::new(),
-            watches: Vec::new(),
             declined: BTreeSet::new(),
             seen: BTreeMap::new(),
             waiting: 0,
@@ -220,7 +217,7 @@ impl<S: EntryStore> Service<S> {
                 message,
                 bytes,
             } => self.gossiped(now, topic, from, source, message, bytes)?,
-            Input::WorkDerived(work) => self.work_derived(now, &work),
+            Input::WorkDerived(work) => self.work_derived(now, work),
             Input::NewCommits(commits) => self.announce(now, commits)?,
             Input::BuildEnded { cell, result } => self.build_ended(now, cell, result)?,
             Input::BuildNotStarted(cell) => {

@@ -9,7 +9,7 @@ use buildmesh_core::claim::CellKey;
 use buildmesh_core::log::{self, ChainStore, ChainWriter, MemStore};
 use buildmesh_core::replicator::{self, Verdict};
 use buildmesh_core::service::{Action, Input, Notice, Service, ServiceConfig, Topic};
-use buildmesh_core::view::{Acceptance, LiveLeases, work};
+use buildmesh_core::view::{Acceptance, LiveLeases, Work, work};
 use buildmesh_protocol::{
     Bid, Body, BuilderPolicy, ProjectDeclaration, ProjectId, PublicKey, SignedBid, Timestamp,
 };
@@ -51,20 +51,26 @@ fn service(key: SigningKey, store: MemStore) -> Service<MemStore> {
     Service::new(config, key, store, 7, NOW).unwrap()
 }
 
-fn derive(service: &mut Service<MemStore>, project: ProjectId) {
+/// The work `service`'s log holds for it, on linux, for `project`.
+fn work_of(service: &Service<MemStore>, project: ProjectId) -> Work {
     let platforms = BTreeSet::from([LINUX.to_string()]);
-    let me = service.me();
     let store = service.replicator().store();
-    let found = work(
+    let accept = Acceptance::only(project);
+    work(
         store,
-        &me,
+        &service.me(),
         &platforms,
-        &Acceptance::only(project),
+        &accept,
         50,
         &LiveLeases::default(),
-    );
+    )
+    .unwrap()
+}
+
+fn derive(service: &mut Service<MemStore>, project: ProjectId) {
+    let found = work_of(service, project);
     service
-        .handle(NOW, Input::WorkDerived(Arc::new(found.unwrap())))
+        .handle(NOW, Input::WorkDerived(Arc::new(found)))
         .unwrap();
 }
 
@@ -113,18 +119,7 @@ fn a_claim_is_stored_and_published_before_its_build_starts() {
 #[test]
 fn a_claim_that_cannot_be_written_starts_no_build() {
     let (with_project, project) = sole_builder();
-    let store = with_project.replicator().store();
-    let platforms = BTreeSet::from([LINUX.to_string()]);
-    let me = with_project.me();
-    let found = work(
-        store,
-        &me,
-        &platforms,
-        &Acceptance::only(project),
-        50,
-        &LiveLeases::default(),
-    )
-    .unwrap();
+    let found = work_of(&with_project, project);
     // The same work, fed to the same key over an empty log.
     let mut service = service(
         SigningKey::from_bytes(&seed_of("node")),
@@ -250,23 +245,8 @@ fn a_renewal_by_a_builder_the_project_does_not_trust_is_not_held() {
         "the log stores mallory's claim on alice's cell: {stored:?}"
     );
 
-    let config = ServiceConfig {
-        platforms: BTreeSet::from([LINUX.to_string()]),
-        ..ServiceConfig::default()
-    };
-    let mut service = Service::new(config, key, store, 7, NOW).unwrap();
-    let found = work(
-        service.replicator().store(),
-        &me,
-        &BTreeSet::from([LINUX.to_string()]),
-        &Acceptance::only(project),
-        50,
-        &LiveLeases::default(),
-    )
-    .unwrap();
-    service
-        .handle(NOW, Input::WorkDerived(Arc::new(found)))
-        .unwrap();
+    let mut service = service(key, store);
+    derive(&mut service, project);
     while service.poll_action().is_some() {}
 
     let signed = renewal(mallory.key(), project, 1, NOW, NOW.plus_ms(60 * 60 * 1000));

@@ -504,18 +504,22 @@ pub fn builder(bootstrap: Vec<&Node>, platforms: &[&str], maintainer: &Maintaine
 
 /// A building node with `more` flags.
 pub fn builder_with(bootstrap: Vec<&Node>, platforms: &[&str], more: &[&str]) -> Node {
-    let mut extra = vec![
-        "--allow-local-repositories",
-        "--poll-interval-secs",
-        "1",
-        "--lease-secs",
-        "3",
-    ];
-    for platform in platforms {
-        extra.extend(["--platform", platform]);
-    }
+    let mut extra = vec!["--lease-secs", "3"];
     extra.extend(more);
-    Node::launch(tempfile::tempdir().unwrap(), bootstrap, &extra)
+    let flags = local_builder_flags(platforms, &extra);
+    Node::launch(tempfile::tempdir().unwrap(), bootstrap, &flags)
+}
+
+/// The flags of a node that builds on `platforms` from local repositories
+/// it polls every second, and `more`: for tests that launch (and
+/// relaunch) such a node themselves.
+pub fn local_builder_flags<'a>(platforms: &[&'a str], more: &[&'a str]) -> Vec<&'a str> {
+    let mut flags = vec!["--allow-local-repositories", "--poll-interval-secs", "1"];
+    for platform in platforms {
+        flags.extend(["--platform", platform]);
+    }
+    flags.extend(more);
+    flags
 }
 
 /// Declares `repo` as project `name` with the maintainer key in `keys`,

@@ -142,7 +142,7 @@ impl<S: EntryStore> Service<S> {
     /// know yet (a late joiner's first sync just brought its declaration),
     /// as the log says now.
     fn trusts_in_log(&self, project: &ProjectId, key: &PublicKey) -> Result<bool, S::Error> {
-        if self.builders.contains_key(project) {
+        if self.work.builders.contains_key(project) {
             return Ok(self.trusts(project, key));
         }
         let log = ProjectLog::load(self.replicator.store(), project, 0)?;
@@ -152,8 +152,9 @@ impl<S: EntryStore> Service<S> {
     /// Whether `project` (as of the latest work) trusts `key` as a builder
     /// and `key` is in good standing.
     fn trusts(&self, project: &ProjectId, key: &PublicKey) -> bool {
-        !self.forked.contains(key)
+        !self.work.forked.contains(key)
             && self
+                .work
                 .builders
                 .get(project)
                 .is_some_and(|builders| builders.contains(key))

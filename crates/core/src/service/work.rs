@@ -6,13 +6,14 @@ use crate::claim::{CellKey, ClaimInput};
 use crate::log::EntryStore;
 use crate::view::{Verdict, Work};
 use buildmesh_protocol::Timestamp;
+use std::sync::Arc;
 
 impl<S: EntryStore> Service<S> {
     /// Tells the claimer the wanted cells and their facts, the poller what
     /// to watch, and the operator what is declined; then, if the node
     /// holds its bids until its first sync, whether this work was read
     /// after that sync (only then does it hold what the sync brought).
-    pub(super) fn work_derived(&mut self, now: Timestamp, work: &Work) {
+    pub(super) fn work_derived(&mut self, now: Timestamp, work: Arc<Work>) {
         self.waiting = work.waiting();
         for declined in &work.declined {
             let said = (declined.project, declined.verdict);
@@ -21,13 +22,11 @@ impl<S: EntryStore> Service<S> {
                     .push_back(Action::Notice(Notice::Declined(declined.clone())));
             }
         }
-        self.builders.clone_from(&work.builders);
-        self.forked.clone_from(&work.forked);
-        if self.watches != work.watches {
-            self.watches.clone_from(&work.watches);
+        if self.work.watches != work.watches {
             self.outbox.push_back(Action::Watch(work.watches.clone()));
         }
-        self.feed_claimer(now, work);
+        self.work = Arc::clone(&work);
+        self.feed_claimer(now, &work);
         let synced = self.replicator.stats().last_sync_at;
         if self.catching_up && synced.is_some_and(|at| work.read_at >= at) {
             self.catching_up = false;
@@ -42,6 +41,7 @@ impl<S: EntryStore> Service<S> {
             self.repositories
                 .insert(cell.project, cell.repository.clone());
             let rivals = self
+                .work
                 .builders
                 .get(&cell.project)
                 .map(|builders| builders.rivals_of(&self.me))
