@@ -83,50 +83,14 @@ pub(crate) fn query_value(text: &str) -> String {
 
 /// A timestamp as `2025-11-24 16:00:00 UTC` in a `<time>` element.
 pub(crate) fn time(at: Timestamp) -> String {
-    let (date, clock) = utc(at);
+    let (date, clock) = at.utc();
     format!("<time datetime=\"{date}T{clock}Z\">{date} {clock} UTC</time>")
 }
 
 /// A timestamp as plain text, for tooltips.
 pub(crate) fn time_text(at: Timestamp) -> String {
-    let (date, clock) = utc(at);
+    let (date, clock) = at.utc();
     format!("{date} {clock} UTC")
-}
-
-/// The UTC date and time of day of `at`.
-fn utc(at: Timestamp) -> (String, String) {
-    let seconds = at.0 / 1000;
-    let (year, month, day) = civil_from_days(seconds / 86_400);
-    let of_day = seconds % 86_400;
-    (
-        format!("{year:04}-{month:02}-{day:02}"),
-        format!(
-            "{:02}:{:02}:{:02}",
-            of_day / 3600,
-            of_day / 60 % 60,
-            of_day % 60
-        ),
-    )
-}
-
-/// Year, month and day of the `days`th day after 1970-01-01 (Howard
-/// Hinnant's `civil_from_days`, for days on or after the epoch).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 /// A duration for people: `850 ms`, `12.3 s`, `3 min 4 s`, `1 h 2 min`.
