@@ -199,6 +199,8 @@ mod tests {
             repository: "https://example.org/x.git".into(),
             branches: vec!["main".into()],
             announced: announced.iter().cloned().collect(),
+            pull_requests: false,
+            announced_pulls: BTreeSet::new(),
         }
     }
 
