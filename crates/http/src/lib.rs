@@ -472,6 +472,7 @@ pub fn router_with(backend: Backend, limits: &Limits) -> Router {
             "/projects/{project}/commits/{commit}",
             get(dashboard::commit),
         )
+        .route("/projects/{project}/pulls/{number}", get(dashboard::pull))
         .route(
             "/projects/{project}/force",
             post(dashboard::force).layer(timed),
