@@ -182,6 +182,12 @@ pub struct NodeArgs {
     /// (the config's [sandbox] network = false).
     #[arg(long)]
     pub no_build_network: bool,
+    /// Build no pull request, even of accepted projects that ask for them
+    /// (the config's pull_requests = false): a pull request is code by
+    /// anyone who opens one, not by the maintainer you accepted. Branch
+    /// commits are built as before.
+    #[arg(long)]
+    pub no_pull_requests: bool,
 }
 
 /// `buildmesh status`

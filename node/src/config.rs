@@ -38,6 +38,8 @@ struct FileConfig {
     #[serde(default)]
     accept: safety::FileAccept,
     unsandboxed: Option<bool>,
+    /// `false`: build no pull request, even of accepted projects.
+    pull_requests: Option<bool>,
     #[serde(default)]
     sandbox: safety::FileSandbox,
 }
@@ -122,8 +124,9 @@ impl NodeConfig {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
         };
-        let acceptance =
+        let mut acceptance =
             safety::acceptance(file.accept, &args.accept_project, &args.accept_maintainer)?;
+        acceptance.no_pull_requests = args.no_pull_requests || file.pull_requests == Some(false);
         let mut sandbox = safety::sandbox(file.sandbox, args.no_build_network)?;
         let data_dir = DataDir::resolve(args.data_dir.data_dir.clone().or(file.data_dir));
         let webhook_secret_file = args

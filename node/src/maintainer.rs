@@ -13,7 +13,9 @@
 
 use anyhow::{Context, Result, bail};
 use buildmesh_core::log::ChainWriter;
-use buildmesh_protocol::{Body, Entry, ProjectDeclaration, PublicKey, Timestamp};
+use buildmesh_protocol::{
+    Body, Entry, ProjectDeclaration, ProjectId, PublicKey, Setting, SettingKind, Timestamp,
+};
 use ed25519_dalek::SigningKey;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -110,6 +112,23 @@ impl MaintainerKey {
                 Body::Project(p) if p.name == name => Some(p),
                 _ => None,
             })
+    }
+
+    /// The setting of `kind` this key last signed for `project`, if any
+    /// (its whole chain read: a setting may be older than the recent
+    /// entries).
+    pub fn latest_setting(
+        &self,
+        project: &ProjectId,
+        kind: SettingKind,
+    ) -> Result<Option<Setting>> {
+        let entries = read_chain(&self.chain, &self.chain_path, &self.writer_key())?;
+        Ok(entries.iter().rev().find_map(|entry| match entry.body() {
+            Body::Setting(s) if s.project == *project && s.setting.kind() == kind => {
+                Some(s.setting.clone())
+            }
+            _ => None,
+        }))
     }
 
     /// Every entry the key signed, oldest first: what to send a node that

@@ -30,6 +30,10 @@ pub enum Body {
     Trust(TrustChange),
     /// A maintainer withdraws a role.
     Revoke(TrustChange),
+    /// A maintainer sets one of a project's settings.
+    Setting(ProjectSetting),
+    /// A pull request's head, to build apart from every branch.
+    Pull(PullAnnouncement),
 }
 
 /// The kind of a body, for indexes and counters.
@@ -49,6 +53,10 @@ pub enum BodyKind {
     Trust,
     /// [`Body::Revoke`]
     Revoke,
+    /// [`Body::Setting`]
+    Setting,
+    /// [`Body::Pull`]
+    Pull,
 }
 
 /// A project as its maintainer declares it. The latest declaration by the
@@ -231,6 +239,65 @@ pub enum Role {
     Announcer,
 }
 
+/// One setting of a project, written by its maintainer. The latest one of
+/// each [`SettingKind`] by the project's owner wins, as declarations do;
+/// a setting never written has its default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectSetting {
+    /// The project.
+    pub project: ProjectId,
+    /// What is set.
+    pub setting: Setting,
+}
+
+/// A project setting and its value. Variants are only ever appended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Setting {
+    /// Whether pull requests' heads are built (default: no). Off by
+    /// default because a pull request is anyone's code, and builders run
+    /// it on their own machines.
+    PullRequests(bool),
+}
+
+/// Which setting a [`Setting`] sets, whatever its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SettingKind {
+    /// [`Setting::PullRequests`]
+    PullRequests,
+}
+
+impl Setting {
+    /// Which setting this sets.
+    pub fn kind(&self) -> SettingKind {
+        match self {
+            Setting::PullRequests(_) => SettingKind::PullRequests,
+        }
+    }
+}
+
+/// The head of a pull request, as a trusted announcer fetched it. Its cells
+/// are built (when the project's [`Setting::PullRequests`] is on) but never
+/// shown on a branch's row: the commit is not on the branch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PullAnnouncement {
+    /// The project.
+    pub project: ProjectId,
+    /// The pull request's number on the forge, from 1.
+    pub number: u64,
+    /// The branch it asks to merge into.
+    pub base: String,
+    /// Its head commit.
+    pub commit: CommitId,
+    /// The head's parents, for blamelists.
+    pub parents: Vec<CommitId>,
+    /// First line of the head's commit message.
+    pub title: String,
+    /// Who opened the pull request (the forge's login).
+    pub author: String,
+    /// Commit time of the head, as git records it.
+    pub committed_at: Timestamp,
+}
+
 impl Body {
     /// The kind of body.
     pub fn kind(&self) -> BodyKind {
@@ -242,6 +309,8 @@ impl Body {
             Body::Force(_) => BodyKind::Force,
             Body::Trust(_) => BodyKind::Trust,
             Body::Revoke(_) => BodyKind::Revoke,
+            Body::Setting(_) => BodyKind::Setting,
+            Body::Pull(_) => BodyKind::Pull,
         }
     }
 
@@ -257,7 +326,8 @@ impl Body {
             }
             Body::Result(r) => r.validate(),
             Body::Force(f) => f.validate(),
-            Body::Trust(_) | Body::Revoke(_) => Ok(()),
+            Body::Trust(_) | Body::Revoke(_) | Body::Setting(_) => Ok(()),
+            Body::Pull(p) => p.validate(),
         }
     }
 }
@@ -285,6 +355,22 @@ impl ProjectDeclaration {
 impl CommitAnnouncement {
     fn validate(&self) -> Result<(), InvalidBody> {
         short("branch", &self.branch)?;
+        commit(&self.commit)?;
+        if self.parents.len() > COMMIT_PARENTS_MAX {
+            return Err(InvalidBody::TooMany("parents", COMMIT_PARENTS_MAX));
+        }
+        self.parents.iter().try_for_each(commit)?;
+        long("title", &self.title)?;
+        short("author", &self.author)
+    }
+}
+
+impl PullAnnouncement {
+    fn validate(&self) -> Result<(), InvalidBody> {
+        if self.number == 0 {
+            return Err(InvalidBody::Empty("number"));
+        }
+        short("base", &self.base)?;
         commit(&self.commit)?;
         if self.parents.len() > COMMIT_PARENTS_MAX {
             return Err(InvalidBody::TooMany("parents", COMMIT_PARENTS_MAX));

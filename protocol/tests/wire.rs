@@ -12,8 +12,9 @@
 use buildmesh_protocol::{
     Artifact, Body, BuildResult, BuilderPolicy, Claim, CommitAnnouncement, CommitId, DecodeError,
     ENTRY_BYTES_MAX, Entry, EntryContent, EntryId, ForceBuild, ForceTarget, InvalidBody, Outcome,
-    ProjectDeclaration, ProjectId, PublicKey, Role, SIGNATURE_BYTES, SignError, StepResult,
-    StepStatus, Timestamp, TrustChange, signed_message,
+    ProjectDeclaration, ProjectId, ProjectSetting, PublicKey, PullAnnouncement, Role,
+    SIGNATURE_BYTES, Setting, SignError, StepResult, StepStatus, Timestamp, TrustChange,
+    signed_message,
 };
 use ed25519_dalek::{Signer, SigningKey};
 use proptest::prelude::*;
@@ -246,6 +247,38 @@ mod strategy {
         })
     }
 
+    pub fn setting() -> impl Strategy<Value = ProjectSetting> {
+        (project_id(), any::<bool>()).prop_map(|(project, on)| ProjectSetting {
+            project,
+            setting: Setting::PullRequests(on),
+        })
+    }
+
+    pub fn pull() -> impl Strategy<Value = PullAnnouncement> {
+        (
+            (project_id(), 1u64..=u64::MAX, short_text()),
+            commit_id(),
+            vec(commit_id(), 0..=buildmesh_protocol::COMMIT_PARENTS_MAX),
+            long_text(),
+            short_text(),
+            timestamp(),
+        )
+            .prop_map(
+                |((project, number, base), commit, parents, title, author, committed_at)| {
+                    PullAnnouncement {
+                        project,
+                        number,
+                        base,
+                        commit,
+                        parents,
+                        title,
+                        author,
+                        committed_at,
+                    }
+                },
+            )
+    }
+
     pub fn body() -> impl Strategy<Value = Body> {
         prop_oneof![
             project().prop_map(Body::Project),
@@ -255,6 +288,8 @@ mod strategy {
             force().prop_map(Body::Force),
             trust_change().prop_map(Body::Trust),
             trust_change().prop_map(Body::Revoke),
+            setting().prop_map(Body::Setting),
+            pull().prop_map(Body::Pull),
         ]
     }
 
@@ -411,6 +446,28 @@ mod spec {
                 w.u32(6);
                 trust_change(w, t);
             }
+            Body::Setting(s) => {
+                w.u32(7);
+                w.raw32(&s.project.0);
+                match s.setting {
+                    Setting::PullRequests(on) => {
+                        w.u32(0);
+                        w.u8(u8::from(on));
+                    }
+                }
+            }
+            Body::Pull(p) => {
+                w.u32(8);
+                w.raw32(&p.project.0);
+                w.u64(p.number);
+                w.text(&p.base);
+                w.commit(&p.commit);
+                w.len(p.parents.len());
+                p.parents.iter().for_each(|c| w.commit(c));
+                w.text(&p.title);
+                w.text(&p.author);
+                w.u64(p.committed_at.0);
+            }
         }
     }
 
@@ -538,7 +595,25 @@ mod support {
             }),
             Body::Trust(trust()),
             Body::Revoke(trust()),
+            Body::Setting(ProjectSetting {
+                project: project_id(),
+                setting: Setting::PullRequests(true),
+            }),
+            Body::Pull(pull()),
         ]
+    }
+
+    pub fn pull() -> PullAnnouncement {
+        PullAnnouncement {
+            project: project_id(),
+            number: 7,
+            base: "main".into(),
+            commit: commit(),
+            parents: vec![CommitId::from_bytes(&[0xc1; 20]).unwrap()],
+            title: "Teach the frobnicator to count".into(),
+            author: "octocat".into(),
+            committed_at: Timestamp(1_700_000_000_000),
+        }
     }
 
     pub fn project() -> ProjectDeclaration {
@@ -1116,13 +1191,34 @@ mod non_canonical {
     #[test]
     fn unknown_variants_are_refused() {
         let entry = support::sign(Body::Trust(support::trust()));
-        for variant in [7u32, 8, u32::MAX] {
+        for variant in [9u32, 10, u32::MAX] {
             let mut bytes = entry.content_bytes().to_vec();
             bytes[81..85].copy_from_slice(&variant.to_le_bytes());
             let result = support::decode_signed(&bytes);
             assert!(
                 matches!(result, Err(DecodeError::Malformed(_))),
                 "{variant}: {result:?}"
+            );
+        }
+    }
+
+    /// §2: a `bool` is one byte, `00` or `01`; anything else is refused.
+    #[test]
+    fn a_bool_other_than_0_or_1_is_refused() {
+        let setting = Body::Setting(ProjectSetting {
+            project: support::project_id(),
+            setting: Setting::PullRequests(true),
+        });
+        let mut bytes = support::sign(setting).content_bytes().to_vec();
+        let last = bytes.len() - 1;
+        assert_eq!(bytes[last], 1);
+        assert_eq!(&bytes[last - 4..last], &[0, 0, 0, 0], "PullRequests is 0");
+        for bad in [2u8, 0xff] {
+            bytes[last] = bad;
+            let result = support::decode_signed(&bytes);
+            assert!(
+                matches!(result, Err(DecodeError::Malformed(_))),
+                "{bad}: {result:?}"
             );
         }
     }
@@ -1482,6 +1578,51 @@ mod body_limits {
         ]
     }
 
+    fn pull_cases() -> Vec<Edit<PullAnnouncement>> {
+        vec![
+            ("number one", |p| p.number = 1, Ok(())),
+            ("number zero", |p| p.number = 0, Err(Empty("number"))),
+            ("base at max", |p| p.base = text(SHORT), Ok(())),
+            (
+                "base over",
+                |p| p.base = text(SHORT + 1),
+                Err(TooLong("base", SHORT)),
+            ),
+            (
+                "commit short",
+                |p| p.commit = support::raw_commit(&[1; 19]),
+                Err(BadCommit(19)),
+            ),
+            (
+                "parents at max",
+                |p| p.parents = vec![support::commit(); COMMIT_PARENTS_MAX],
+                Ok(()),
+            ),
+            (
+                "parents over",
+                |p| p.parents = vec![support::commit(); COMMIT_PARENTS_MAX + 1],
+                Err(TooMany("parents", COMMIT_PARENTS_MAX)),
+            ),
+            (
+                "parent bad",
+                |p| p.parents = vec![support::raw_commit(&[1; 21])],
+                Err(BadCommit(21)),
+            ),
+            ("title at max", |p| p.title = text(LONG), Ok(())),
+            (
+                "title over",
+                |p| p.title = text(LONG + 1),
+                Err(TooLong("title", LONG)),
+            ),
+            ("author at max", |p| p.author = text(SHORT), Ok(())),
+            (
+                "author over",
+                |p| p.author = text(SHORT + 1),
+                Err(TooLong("author", SHORT)),
+            ),
+        ]
+    }
+
     fn run<T: Clone>(base: T, cases: Vec<Edit<T>>, wrap: fn(T) -> Body) {
         for (name, edit, expected) in cases {
             let mut value = base.clone();
@@ -1502,6 +1643,11 @@ mod body_limits {
             announcement_cases(),
             Body::Announce,
         );
+    }
+
+    #[test]
+    fn pull_limits() {
+        run(support::pull(), pull_cases(), Body::Pull);
     }
 
     #[test]

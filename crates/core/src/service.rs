@@ -219,6 +219,7 @@ impl<S: EntryStore> Service<S> {
             } => self.gossiped(now, topic, from, source, message, bytes)?,
             Input::WorkDerived(work) => self.work_derived(now, work),
             Input::NewCommits(commits) => self.announce(now, commits)?,
+            Input::NewPull(pull) => self.announce_pull(now, pull)?,
             Input::BuildEnded { cell, result } => self.build_ended(now, cell, result)?,
             Input::BuildNotStarted(cell) => {
                 self.claimer.handle(now, ClaimInput::BuildAbandoned(cell));

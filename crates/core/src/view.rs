@@ -11,6 +11,7 @@ mod leases;
 mod matrix;
 mod policy;
 mod project_log;
+mod pulls;
 mod summary;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -27,6 +28,7 @@ pub use leases::{
 pub use matrix::{Matrix, MatrixOptions, Row, matrix};
 pub use policy::{Builders, Policy};
 pub use project_log::{CellFact, Fact, LEASE_MS_MAX, Labels, ProjectLog};
+pub use pulls::{Pull, PullHead, PullSummary, Pulls, overall, pull, pulls};
 pub use summary::{NewestCommit, Summary};
 pub use transitions::{Change, RowChanges, transitions};
-pub use work::{CellEvent, Declined, WantedCell, Watch, Work, projects, work};
+pub use work::{CellEvent, Declined, WantedCell, Watch, Work, projects, same_repository, work};

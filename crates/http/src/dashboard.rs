@@ -10,7 +10,7 @@ use axum::Form;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use buildmesh_core::view::{CellStatus, Fact, MatrixOptions, Policy, matrix};
+use buildmesh_core::view::{CellStatus, Fact, MatrixOptions, Policy, matrix, pulls};
 use buildmesh_protocol::{BlobHash, Body, CommitId, EntryId, ForceTarget, ProjectId};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -21,6 +21,9 @@ pub const LOG_TAIL_BYTES: u64 = 64 * 1024;
 
 /// Rows of the matrix page.
 pub const PAGE_ROWS: usize = 50;
+
+/// Pull requests listed under the matrix.
+pub const PAGE_PULLS: usize = 20;
 
 fn page(status: StatusCode, html: String) -> Response {
     (status, Html(html)).into_response()
@@ -116,10 +119,12 @@ pub(crate) async fn project(
         .and_then(|()| state.operator.csrf_for(&headers))
         .map(str::to_owned);
     let html = tokio::task::spawn_blocking(move || {
+        let pulls = pulls(&view.log, at, PAGE_PULLS);
         matrix(&view.log, at, &options).map(|m| {
-            pages::matrix(
+            pages::matrix_with_pulls(
                 Site { node_key: &key },
                 &m,
+                pulls.as_ref(),
                 branch.as_deref(),
                 csrf.as_deref(),
             )
@@ -131,6 +136,43 @@ pub(crate) async fn project(
         Ok(None) => not_found(
             &state,
             "no declared project with this id in this node's log",
+        ),
+        Err(_) => problem(
+            &state,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "rendering failed",
+        ),
+    }
+}
+
+/// `/projects/{project}/pulls/{number}`: one pull request's heads.
+pub(crate) async fn pull(
+    State(state): State<AppState>,
+    Path((project, number)): Path<(String, String)>,
+) -> Response {
+    let view = match page_view(&state, &project) {
+        Ok(view) => view,
+        Err(response) => return *response,
+    };
+    let Some(number) = crate::projects::pull_number(&number) else {
+        return problem(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "a pull request number is a whole number from 1",
+        );
+    };
+    let at = state.views.borrow().at;
+    let key = state.status.borrow().public_key.clone();
+    let html = tokio::task::spawn_blocking(move || {
+        buildmesh_core::view::pull(&view.log, number, at)
+            .map(|p| pages::pull(Site { node_key: &key }, &p))
+    })
+    .await;
+    match html {
+        Ok(Some(html)) => page(StatusCode::OK, html),
+        Ok(None) => not_found(
+            &state,
+            "this project has no announced pull request with this number",
         ),
         Err(_) => problem(
             &state,

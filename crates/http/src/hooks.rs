@@ -6,11 +6,19 @@
 //! node's poller fetch at once instead of at its next poll, so the commit is
 //! announced within moments. The poller reads the commits from git itself:
 //! nothing in the payload is trusted beyond "something was pushed".
+//!
+//! A pull request event (`X-GitHub-Event: pull_request`, `X-Gitea-Event:
+//! pull_request`) opened, synchronized or reopened is passed to the node's
+//! announcer as [`Command::PullRequest`]: it fetches `refs/pull/N/head`
+//! and announces the head only if it is the commit the event named and
+//! the project builds pull requests (see `pull`).
 
 mod gate;
+mod pull;
 
 pub(crate) use gate::HookGate;
 pub use gate::{DELIVERIES_REMEMBERED, POLL_INTERVAL_MIN};
+pub use pull::PullRequestEvent;
 
 use crate::{AppState, Command, error};
 use axum::Json;
@@ -64,6 +72,9 @@ pub(crate) async fn push(
         );
     }
     let delivery = header(forge.delivery_header()).unwrap_or("");
+    if header(forge.event_header()) == Some("pull_request") {
+        return pull_request(&state, forge, delivery, &body).await;
+    }
     match state.hooks.admit(delivery, std::time::Instant::now()) {
         Err(_) => error(
             StatusCode::BAD_REQUEST,
@@ -87,6 +98,42 @@ pub(crate) async fn push(
             Json(serde_json::json!({ "polling": true })).into_response()
         }
     }
+}
+
+/// A pull request event whose signature checked: replays are answered and
+/// not obeyed, actions that build nothing are ignored, and the rest go to
+/// the node's announcer.
+async fn pull_request(state: &AppState, forge: Forge, delivery: &str, body: &[u8]) -> Response {
+    match state.hooks.first_delivery(delivery) {
+        Err(_) => {
+            let name = forge.delivery_header();
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("no usable {name} header (a forge's delivery id)"),
+            );
+        }
+        Ok(false) => {
+            return Json(serde_json::json!({ "checking": false, "replay": true })).into_response();
+        }
+        Ok(true) => {}
+    }
+    let event = match pull::parse(body) {
+        Ok(pull::Parsed::Check(event)) => event,
+        Ok(pull::Parsed::Ignored(why)) => {
+            return Json(serde_json::json!({ "ignored": why })).into_response();
+        }
+        Err(why) => return error(StatusCode::BAD_REQUEST, &why.to_string()),
+    };
+    let number = event.number;
+    if state
+        .commands
+        .send(Command::PullRequest(event))
+        .await
+        .is_err()
+    {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down");
+    }
+    Json(serde_json::json!({ "checking": true, "pull_request": number })).into_response()
 }
 
 /// Asks the node to poll now.
@@ -124,6 +171,14 @@ impl Forge {
         match self {
             Forge::GitHub => "x-github-delivery",
             Forge::Gitea => "x-gitea-delivery",
+        }
+    }
+
+    /// The header naming the event (`push`, `pull_request`, ...).
+    fn event_header(self) -> &'static str {
+        match self {
+            Forge::GitHub => "x-github-event",
+            Forge::Gitea => "x-gitea-event",
         }
     }
 

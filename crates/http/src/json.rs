@@ -1,7 +1,7 @@
 //! The JSON shapes of the API: ids and keys as lower-case hex, statuses
 //! and outcomes as lower-case words (docs/http-api.md).
 
-use buildmesh_core::view::{Cell, CellStatus, Matrix, Row, Summary};
+use buildmesh_core::view::{Cell, CellStatus, Matrix, Pull, Pulls, Row, Summary};
 use buildmesh_protocol::{BuildResult, Entry, Outcome, StepStatus};
 use serde_json::{Value, json};
 
@@ -51,6 +51,46 @@ pub fn commit(matrix: &Matrix<'_>, commit_row: &Row<'_>) -> Value {
     value["project"] = json!(matrix.project.to_string());
     value["platforms"] = json!(matrix.platforms);
     value
+}
+
+/// A project's recent pull requests, each with its latest head's cells.
+pub fn pulls(pulls: &Pulls<'_>) -> Value {
+    json!({
+        "project": pulls.project.to_string(),
+        "name": pulls.name,
+        "platforms": pulls.platforms,
+        "enabled": pulls.enabled,
+        "pulls": pulls.pulls.iter().map(|p| json!({
+            "number": p.number,
+            "base": p.base,
+            "author": p.author,
+            "title": p.title,
+            "head": p.head.to_string(),
+            "updated_at": p.updated_at.0,
+            "status": status(p.status),
+            "cells": p.cells.iter().map(cell).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// One pull request: its heads, newest first, each with its cells.
+pub fn pull(pull: &Pull<'_>) -> Value {
+    json!({
+        "project": pull.project.to_string(),
+        "name": pull.name,
+        "platforms": pull.platforms,
+        "enabled": pull.enabled,
+        "number": pull.number,
+        "base": pull.base,
+        "author": pull.author,
+        "heads": pull.heads.iter().map(|h| json!({
+            "commit": h.commit.to_string(),
+            "title": h.title,
+            "announced_at": h.announced_at.0,
+            "status": status(h.status),
+            "cells": h.cells.iter().map(cell).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 /// A build result: the entry's facts, the node's verdicts on it, and the

@@ -61,7 +61,9 @@ pub use conn::{
     BODY_TIMEOUT, CONNECTIONS_MAX, CONNECTIONS_PER_CLIENT_MAX, HEAD_BYTES_MAX, HEADER_TIMEOUT,
     Limits, URI_BYTES_MAX,
 };
-pub use hooks::{DELIVERIES_REMEMBERED, HOOK_BYTES_MAX, POLL_INTERVAL_MIN, signature_matches};
+pub use hooks::{
+    DELIVERIES_REMEMBERED, HOOK_BYTES_MAX, POLL_INTERVAL_MIN, PullRequestEvent, signature_matches,
+};
 pub use operator::{Operator, TOKEN_CHARS_MIN};
 pub use per_client::{
     BLOB_FETCHES_PER_CLIENT_BURST, BLOB_FETCHES_PER_CLIENT_PER_SECOND, SUBMIT_BURST_BYTES,
@@ -364,6 +366,11 @@ pub enum Command {
     },
     /// A forge reported a push: poll the watched repositories now.
     Poll,
+    /// A forge reported a pull request opened, synchronized or reopened:
+    /// the announcer checks its head and announces it if the project
+    /// builds pull requests. Nothing in it is trusted beyond "look at
+    /// pull request N of this repository".
+    PullRequest(PullRequestEvent),
     /// Disconnect and ban the peer with this public key.
     Ban {
         /// The peer's public key.
@@ -465,6 +472,7 @@ pub fn router_with(backend: Backend, limits: &Limits) -> Router {
             "/projects/{project}/commits/{commit}",
             get(dashboard::commit),
         )
+        .route("/projects/{project}/pulls/{number}", get(dashboard::pull))
         .route(
             "/projects/{project}/force",
             post(dashboard::force).layer(timed),
@@ -485,6 +493,11 @@ pub fn router_with(backend: Backend, limits: &Limits) -> Router {
         .route(
             "/api/v1/projects/{project}/commits/{commit}",
             get(projects::commit),
+        )
+        .route("/api/v1/projects/{project}/pulls", get(projects::pulls))
+        .route(
+            "/api/v1/projects/{project}/pulls/{number}",
+            get(projects::pull),
         )
         .route("/api/v1/results/{id}", get(dashboard::result_json))
         .route("/api/v1/entries/{id}", get(entry))

@@ -10,6 +10,7 @@
 //! | [`projects`] | `/` | `/projects/{project}` |
 //! | [`matrix`] | `/projects/{project}` (`?branch=`) | commits, results, `/projects/{project}/force` |
 //! | [`commit`] | `/projects/{project}/commits/{commit}` | `/results/{entry}` |
+//! | [`pull`] | `/projects/{project}/pulls/{number}` | commits, `/results/{entry}` |
 //! | [`result`] | `/results/{entry}` | `/api/v1/blobs/{hash}`, `/api/v1/entries/{entry}` |
 //! | [`mesh`] | `/mesh` | |
 //! | [`audit`] | `/audit` | `/results/{entry}`, `/api/v1/entries/{entry}` |
@@ -29,6 +30,7 @@ mod live;
 mod matrix;
 mod mesh;
 mod projects;
+mod pulls;
 mod result;
 
 pub use audit::audit;
@@ -36,9 +38,10 @@ pub use commit::commit;
 pub use force::force_form;
 pub use html::escape;
 pub use live::live;
-pub use matrix::matrix;
+pub use matrix::{matrix, matrix_with_pulls};
 pub use mesh::mesh;
 pub use projects::{ProjectSummary, projects};
+pub use pulls::{pull, pulls_section};
 pub use result::{ResultView, result};
 
 /// What every page shows around its content: the node serving it.

@@ -1,5 +1,6 @@
-//! `GET /api/v1/projects` and `GET /api/v1/projects/{project}/matrix`,
-//! answered from the views the node's views thread publishes.
+//! `GET /api/v1/projects`, `GET /api/v1/projects/{project}/matrix` and
+//! the pull requests' `/pulls` and `/pulls/{number}`, answered from the
+//! views the node's views thread publishes.
 
 use crate::views::{MATRIX_ROWS_DEFAULT, MATRIX_ROWS_MAX, ProjectView};
 use crate::{AppState, error, json};
@@ -84,6 +85,71 @@ pub(crate) async fn matrix(
             "deriving the matrix failed",
         ),
     }
+}
+
+/// Most pull requests `GET /api/v1/projects/{project}/pulls` lists.
+pub const PULLS_MAX: usize = 50;
+
+/// `GET /api/v1/projects/{project}/pulls`: the recent pull requests, the
+/// most recently updated first.
+pub(crate) async fn pulls(State(state): State<AppState>, Path(project): Path<String>) -> Response {
+    let view = match project_view(&state, &project) {
+        Ok(view) => view,
+        Err(response) => return *response,
+    };
+    let at = state.views.borrow().at;
+    let derived = tokio::task::spawn_blocking(move || {
+        buildmesh_core::view::pulls(&view.log, at, PULLS_MAX).map(|p| json::pulls(&p))
+    })
+    .await;
+    match derived {
+        Ok(Some(pulls)) => Json(pulls).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, "no declared project with this id"),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "deriving the pull requests failed",
+        ),
+    }
+}
+
+/// `GET /api/v1/projects/{project}/pulls/{number}`: one pull request's
+/// heads, newest first.
+pub(crate) async fn pull(
+    State(state): State<AppState>,
+    Path((project, number)): Path<(String, String)>,
+) -> Response {
+    let view = match project_view(&state, &project) {
+        Ok(view) => view,
+        Err(response) => return *response,
+    };
+    let Some(number) = pull_number(&number) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "a pull request number is a whole number from 1",
+        );
+    };
+    let at = state.views.borrow().at;
+    let derived = tokio::task::spawn_blocking(move || {
+        buildmesh_core::view::pull(&view.log, number, at).map(|p| json::pull(&p))
+    })
+    .await;
+    match derived {
+        Ok(Some(pull)) => Json(pull).into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "this project has no announced pull request with this number",
+        ),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "deriving the pull request failed",
+        ),
+    }
+}
+
+/// A pull request number from a path: decimal digits, at least 1.
+pub(crate) fn pull_number(text: &str) -> Option<u64> {
+    let digits = !text.is_empty() && text.len() <= 20 && text.bytes().all(|b| b.is_ascii_digit());
+    text.parse().ok().filter(|n| digits && *n >= 1)
 }
 
 /// The published views of `project` (hex), or the 4xx to answer.

@@ -303,6 +303,10 @@ fn mirror_with(job: &BuildJob, context: &RunnerContext) -> Result<Mirror, BuildE
     if !mirror.has_commit(&job.commit) {
         mirror.fetch(&context.cancel)?;
     }
+    if !mirror.has_commit(&job.commit) {
+        // On no branch or tag: a pull request's head, perhaps.
+        mirror.fetch_pulls(&context.cancel)?;
+    }
     Ok(mirror)
 }
 

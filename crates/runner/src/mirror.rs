@@ -144,6 +144,37 @@ impl Mirror {
     /// Brings every branch and tag up to date with the source, removing
     /// branches the source deleted. Stops early if `cancel` is set.
     pub fn fetch(&self, cancel: &Cancel) -> Result<(), MirrorError> {
+        self.fetch_refspecs(&REFSPECS, cancel)
+    }
+
+    /// Fetches pull request `number`'s head (`refs/pull/N/head`, as GitHub,
+    /// Gitea and Forgejo publish it) into the mirror's own
+    /// `refs/pull/N/head`, and returns the commit it points at (`None` if
+    /// the source has no such ref or it is not a commit).
+    pub fn fetch_pull(
+        &self,
+        number: u64,
+        cancel: &Cancel,
+    ) -> Result<Option<CommitId>, MirrorError> {
+        let name = format!("refs/pull/{number}/head");
+        self.fetch_refspecs(&[&format!("+{name}:{name}")], cancel)?;
+        Ok(self
+            .repo
+            .find_reference(&name)
+            .ok()
+            .and_then(|r| r.peel_to_commit().ok())
+            .and_then(|c| CommitId::from_bytes(c.id().as_bytes())))
+    }
+
+    /// Fetches every pull request's head: what a builder does when the
+    /// commit it must build is on no branch (a pull request's head whose
+    /// number it does not know). Costs one ref per pull request the source
+    /// publishes, and only when a commit is missing after [`Mirror::fetch`].
+    pub fn fetch_pulls(&self, cancel: &Cancel) -> Result<(), MirrorError> {
+        self.fetch_refspecs(&["+refs/pull/*/head:refs/pull/*/head"], cancel)
+    }
+
+    fn fetch_refspecs(&self, refspecs: &[&str], cancel: &Cancel) -> Result<(), MirrorError> {
         let lock = lock_for(&self.path);
         let _held = lock.lock().unwrap_or_else(PoisonError::into_inner);
         let mut callbacks = RemoteCallbacks::new();
@@ -157,7 +188,7 @@ impl Mirror {
         let fetched = self
             .repo
             .remote_anonymous(&self.url)
-            .and_then(|mut remote| remote.fetch(&REFSPECS, Some(&mut options), None));
+            .and_then(|mut remote| remote.fetch(refspecs, Some(&mut options), None));
         match fetched {
             Ok(()) => Ok(()),
             Err(_) if cancel.is_cancelled() => Err(MirrorError::Cancelled {

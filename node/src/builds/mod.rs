@@ -8,6 +8,7 @@ pub mod poller;
 use buildmesh_core::claim::CellKey;
 use buildmesh_core::log::EntryStore;
 use buildmesh_core::view::{Acceptance, Declined, LiveLeases, Verdict, Watch, Work, work};
+use buildmesh_http::PullRequestEvent;
 use buildmesh_protocol::PublicKey;
 use executor::{CellName, Executor};
 use std::collections::BTreeSet;
@@ -35,22 +36,25 @@ pub struct Builds {
     executor: Executor,
     watches: watch::Sender<Vec<Watch>>,
     poke: SyncSender<()>,
+    pulls: SyncSender<PullRequestEvent>,
     /// Print each build started on the terminal (`buildmesh up`).
     pub report: bool,
 }
 
 impl Builds {
     /// Ready; `watches` tells the poller what to watch, `poke` makes it
-    /// poll now.
+    /// poll now, `pulls` queues pull request events for it to check.
     pub fn new(
         executor: Executor,
         watches: watch::Sender<Vec<Watch>>,
         poke: SyncSender<()>,
+        pulls: SyncSender<PullRequestEvent>,
     ) -> Self {
         Builds {
             executor,
             watches,
             poke,
+            pulls,
             report: false,
         }
     }
@@ -96,6 +100,22 @@ impl Builds {
     /// poll already asked for covers this one too.
     pub fn poll_now(&self) {
         tracing::debug!("a push was reported: polling now");
+        let _ = self.poke.try_send(());
+    }
+
+    /// Makes the poller check a pull request a forge reported (and poll
+    /// now). Past [`poller::PULL_EVENTS_MAX`] waiting events it is dropped:
+    /// the forge's next event for it, or a redelivery, brings it again.
+    pub fn check_pull(&self, event: PullRequestEvent) {
+        let number = event.number;
+        match self.pulls.try_send(event) {
+            Ok(()) => tracing::debug!(number, "a pull request was reported: checking it"),
+            Err(_) => tracing::warn!(
+                number,
+                "dropping a pull request event: {} are waiting already",
+                poller::PULL_EVENTS_MAX
+            ),
+        }
         let _ = self.poke.try_send(());
     }
 

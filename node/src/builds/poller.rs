@@ -7,8 +7,15 @@
 //! report a commit twice: not one the log already holds an announcement
 //! of, nor one it reported before in this run whose announcement the log
 //! does not show yet (the newest [`REPORTED_MAX`] of those).
+//!
+//! It is also the pull request announcer: a forge's pull request event
+//! (queued by [`Builds::check_pull`](super::Builds::check_pull)) makes it
+//! fetch `refs/pull/N/head` of every watched repository the event names
+//! whose project builds pull requests, and report the head only if it is
+//! exactly the commit the event named.
 
 use buildmesh_core::view::Watch;
+use buildmesh_http::PullRequestEvent;
 use buildmesh_protocol::{CommitId, ProjectId};
 use buildmesh_runner::{Cancel, CommitInfo, Mirror, is_local};
 use std::collections::{BTreeSet, VecDeque};
@@ -38,6 +45,34 @@ pub struct NewCommits {
     pub commits: Vec<CommitInfo>,
 }
 
+/// A pull request's head, fetched and found to be what the forge said.
+#[derive(Debug, Clone)]
+pub struct NewPull {
+    /// The project.
+    pub project: ProjectId,
+    /// The pull request's number.
+    pub number: u64,
+    /// Its base branch, as the event named it.
+    pub base: String,
+    /// Who opened it, as the event named them.
+    pub author: String,
+    /// The head.
+    pub head: CommitInfo,
+}
+
+/// What the poller found.
+#[derive(Debug, Clone)]
+pub enum Found {
+    /// New commits on a watched branch.
+    Commits(NewCommits),
+    /// A pull request's new head.
+    Pull(NewPull),
+}
+
+/// Most pull request events waiting for the poller: more are dropped (and
+/// logged); a forge sends one per push, so this is reached only by a flood.
+pub const PULL_EVENTS_MAX: usize = 64;
+
 /// How the poller runs.
 #[derive(Debug, Clone)]
 pub struct PollerConfig {
@@ -51,11 +86,14 @@ pub struct PollerConfig {
 
 /// Starts the poller thread. It stops when `found`'s receiver is dropped.
 /// A message on `poke` (a webhook's push) starts a poll at once.
+/// Pull request events to check (at most [`PULL_EVENTS_MAX`] wait) come
+/// on `pulls`, each followed by a poke.
 pub fn start(
     config: PollerConfig,
     watches: watch::Receiver<Vec<Watch>>,
     poke: std_mpsc::Receiver<()>,
-    found: mpsc::Sender<NewCommits>,
+    pulls: std_mpsc::Receiver<PullRequestEvent>,
+    found: mpsc::Sender<Found>,
 ) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("poller".into())
@@ -64,12 +102,19 @@ pub fn start(
             while !found.is_closed() {
                 let current = watches.borrow().clone();
                 reported.forget_settled(&current);
+                while let Ok(event) = pulls.try_recv() {
+                    for pull in check_pull(&config, &current, &event) {
+                        if found.blocking_send(Found::Pull(pull)).is_err() {
+                            return;
+                        }
+                    }
+                }
                 for watch in &current {
                     for news in poll(&config, watch, &reported) {
                         for commit in &news.commits {
                             reported.insert(news.project, commit.commit.clone());
                         }
-                        if found.blocking_send(news).is_err() {
+                        if found.blocking_send(Found::Commits(news)).is_err() {
                             return;
                         }
                     }
@@ -78,6 +123,71 @@ pub fn start(
             }
         })
         .map(drop)
+}
+
+/// The heads to announce for a forge's pull request `event`: for each
+/// watch whose repository the event names and whose project builds pull
+/// requests ([`Watch::wants_pull`]), `refs/pull/N/head` fetched from the
+/// declared repository (never from a URL in the event) and kept only if
+/// it is exactly the head the event named.
+fn check_pull(config: &PollerConfig, watches: &[Watch], event: &PullRequestEvent) -> Vec<NewPull> {
+    let Some(head) = hex::decode(&event.head)
+        .ok()
+        .and_then(|bytes| CommitId::from_bytes(&bytes))
+    else {
+        return Vec::new();
+    };
+    let wanted = watches.iter().filter(|watch| {
+        event
+            .repositories
+            .iter()
+            .any(|url| watch.wants_pull(url, event.number, &head))
+    });
+    let mut found = Vec::new();
+    for watch in wanted {
+        let (project, number) = (watch.project, event.number);
+        match fetch_pull_head(config, watch, number) {
+            Ok(Some(info)) if info.commit == head => found.push(NewPull {
+                project,
+                number,
+                base: event.base.clone(),
+                author: event.author.clone(),
+                head: info,
+            }),
+            Ok(Some(info)) => tracing::warn!(
+                %project, number, named = %head, fetched = %info.commit,
+                "not announcing pull request {number}: its forge named head {head}, but \
+                 refs/pull/{number}/head of {} is {} (a stale or forged event)",
+                watch.repository, info.commit
+            ),
+            Ok(None) => tracing::warn!(
+                %project, number,
+                "not announcing pull request {number}: {} has no refs/pull/{number}/head",
+                watch.repository
+            ),
+            Err(error) => tracing::warn!(
+                %project, number, %error,
+                "not announcing pull request {number}: cannot fetch its head"
+            ),
+        }
+    }
+    found
+}
+
+/// `refs/pull/N/head` of the watch's repository, fetched, described.
+fn fetch_pull_head(
+    config: &PollerConfig,
+    watch: &Watch,
+    number: u64,
+) -> Result<Option<CommitInfo>, buildmesh_runner::MirrorError> {
+    if is_local(&watch.repository) && !config.allow_local_repositories {
+        return Ok(None);
+    }
+    let mirror = Mirror::open_or_create(&config.mirrors, &watch.repository)?;
+    match mirror.fetch_pull(number, &Cancel::new())? {
+        Some(commit) => mirror.commit_info(&commit).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// Commits this poller reported whose announcements the log does not show
@@ -199,6 +309,8 @@ mod tests {
             repository: "https://example.org/x.git".into(),
             branches: vec!["main".into()],
             announced: announced.iter().cloned().collect(),
+            pull_requests: false,
+            announced_pulls: BTreeSet::new(),
         }
     }
 

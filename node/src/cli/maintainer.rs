@@ -66,6 +66,16 @@ pub struct DeclareArgs {
     /// Independent builds each cell needs before it shows as passed.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub builds_per_cell: u8,
+    /// Build pull requests too: nodes that announce for the project check
+    /// each pull request's head that a forge's webhook reports and
+    /// announce it, and builders build it apart from every branch. Off by
+    /// default because a pull request is code by anyone who opens one,
+    /// and it runs on donors' machines (in their sandbox, on nodes whose
+    /// operators accepted the project and did not pass
+    /// --no-pull-requests). Declaring again without this flag turns it
+    /// off.
+    #[arg(long)]
+    pub pull_requests: bool,
     #[command(flatten)]
     pub signer: SignerArgs,
 }

@@ -11,7 +11,8 @@ use crate::maintainer::MaintainerKey;
 use anyhow::{Context, Result, bail};
 use buildmesh_protocol::{
     Body, BuilderPolicy, CommitAnnouncement, CommitId, Entry, ForceBuild, ForceTarget,
-    ProjectDeclaration, ProjectId, PublicKey, Role, TrustChange,
+    ProjectDeclaration, ProjectId, ProjectSetting, PublicKey, Role, Setting, SettingKind,
+    TrustChange,
 };
 use ed25519_dalek::SigningKey;
 use std::path::PathBuf;
@@ -48,7 +49,31 @@ pub fn declare(args: DeclareArgs) -> Result<ExitCode> {
     let project = ProjectId::derive(&signer, &name);
     println!("declared project {name}: {project}");
     println!("entry {}", entry.id());
+    set_pull_requests(&args.signer, project, args.pull_requests)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the project's `PullRequests` setting if it changes what the
+/// key last set (never set counts as off): `--pull-requests` turns it on,
+/// a declaration without it turns it off again.
+fn set_pull_requests(signer: &SignerArgs, project: ProjectId, on: bool) -> Result<()> {
+    let last = MaintainerKey::open(&key_path(signer))?
+        .latest_setting(&project, SettingKind::PullRequests)?;
+    let was_on = last == Some(Setting::PullRequests(true));
+    if was_on == on {
+        if on {
+            println!("pull requests are built (already on)");
+        }
+        return Ok(());
+    }
+    let body = Body::Setting(ProjectSetting {
+        project,
+        setting: Setting::PullRequests(on),
+    });
+    let (entry, _) = sign_and_send(signer, body)?;
+    let state = if on { "on" } else { "off" };
+    println!("pull request builds {state}: entry {}", entry.id());
+    Ok(())
 }
 
 /// `buildmesh project trust`

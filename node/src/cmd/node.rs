@@ -2,7 +2,7 @@
 
 use crate::builds::Builds;
 use crate::builds::executor::{BuildDone, Executor, ExecutorConfig};
-use crate::builds::poller::{self, NewCommits, PollerConfig};
+use crate::builds::poller::{self, Found, PollerConfig};
 use crate::cli::NodeArgs;
 use crate::config::NodeConfig;
 use crate::driver::Driver;
@@ -192,11 +192,7 @@ fn start_builds(
     config: &NodeConfig,
     isolation: &crate::isolation::Isolation,
     live: broadcast::Sender<buildmesh_http::live::LiveOutput>,
-) -> Result<(
-    Builds,
-    mpsc::Receiver<NewCommits>,
-    mpsc::Receiver<BuildDone>,
-)> {
+) -> Result<(Builds, mpsc::Receiver<Found>, mpsc::Receiver<BuildDone>)> {
     let (done_tx, done_rx) = mpsc::channel(64);
     let executor = Executor::new(
         ExecutorConfig {
@@ -214,6 +210,7 @@ fn start_builds(
     let (watches_tx, watches_rx) = watch::channel(Vec::new());
     let (found_tx, found_rx) = mpsc::channel(64);
     let (poke_tx, poke_rx) = std::sync::mpsc::sync_channel(1);
+    let (pulls_tx, pulls_rx) = std::sync::mpsc::sync_channel(poller::PULL_EVENTS_MAX);
     poller::start(
         PollerConfig {
             mirrors: config.data_dir.mirrors(),
@@ -222,10 +219,11 @@ fn start_builds(
         },
         watches_rx,
         poke_rx,
+        pulls_rx,
         found_tx,
     )
     .context("cannot start the git poller")?;
-    let mut builds = Builds::new(executor, watches_tx, poke_tx);
+    let mut builds = Builds::new(executor, watches_tx, poke_tx, pulls_tx);
     builds.report = config.report;
     Ok((builds, found_rx, done_rx))
 }

@@ -3,10 +3,10 @@
 use super::Driver;
 use crate::builds::executor::BuildDone;
 use crate::builds::key_of;
-use crate::builds::poller::NewCommits;
+use crate::builds::poller::{NewCommits, NewPull};
 use anyhow::Result;
 use buildmesh_core::service::Input;
-use buildmesh_protocol::{CommitAnnouncement, Outcome};
+use buildmesh_protocol::{CommitAnnouncement, Outcome, PullAnnouncement};
 
 impl Driver {
     /// New commits: the service signs an announcement of each, oldest
@@ -33,6 +33,31 @@ impl Driver {
             });
         }
         self.handle(Input::NewCommits(commits)).await
+    }
+
+    /// A pull request's head, checked against its ref: the service signs
+    /// an announcement of it if the project builds pull requests.
+    pub(super) async fn announce_pull(&mut self, pull: NewPull) -> Result<()> {
+        if self.report {
+            println!(
+                "announced {} as pull request {} into {}: {}",
+                pull.head.commit.short(),
+                pull.number,
+                pull.base,
+                pull.head.title
+            );
+        }
+        let announcement = PullAnnouncement {
+            project: pull.project,
+            number: pull.number,
+            base: pull.base,
+            commit: pull.head.commit,
+            parents: pull.head.parents,
+            title: pull.head.title,
+            author: pull.author,
+            committed_at: pull.head.committed_at,
+        };
+        self.handle(Input::NewPull(announcement)).await
     }
 
     /// A build ended: its result goes to the service to sign and spread,

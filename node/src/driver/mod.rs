@@ -12,7 +12,7 @@ pub use scheduled::MaintainerKeyPath;
 
 use crate::builds::Builds;
 use crate::builds::executor::BuildDone;
-use crate::builds::poller::NewCommits;
+use crate::builds::poller::Found;
 use crate::clock;
 use crate::verifier::Verifier;
 use crate::views::ViewsBump;
@@ -48,8 +48,8 @@ pub struct Driver {
     pub verifier: Verifier,
     /// The executor and the poller.
     pub builds: Builds,
-    /// New commits the poller found.
-    pub new_commits: mpsc::Receiver<NewCommits>,
+    /// New commits and pull request heads the poller found.
+    pub new_commits: mpsc::Receiver<Found>,
     /// Builds that ended.
     pub builds_done: mpsc::Receiver<BuildDone>,
     /// Print announcements and results on the terminal (`buildmesh up`).
@@ -90,8 +90,11 @@ impl Driver {
                     self.handle(Input::Tick).await?;
                     true
                 }
-                Some(news) = self.new_commits.recv() => {
-                    self.announce(news).await?;
+                Some(found) = self.new_commits.recv() => {
+                    match found {
+                        Found::Commits(news) => self.announce(news).await?,
+                        Found::Pull(pull) => self.announce_pull(pull).await?,
+                    }
                     true
                 }
                 Some(done) = self.builds_done.recv() => {
@@ -188,6 +191,10 @@ impl Driver {
             }
             Command::Poll => {
                 self.builds.poll_now();
+                Ok(())
+            }
+            Command::PullRequest(event) => {
+                self.builds.check_pull(event);
                 Ok(())
             }
             Command::Entry { id, reply } => {

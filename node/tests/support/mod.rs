@@ -549,6 +549,21 @@ pub fn declare_keys(
     announcer: &Node,
     builders: &[String],
 ) -> String {
+    declare_with(keys, node, name, repo, platforms, announcer, builders, &[])
+}
+
+/// [`declare_keys`] with `more` flags for `project declare`.
+#[allow(clippy::too_many_arguments)]
+pub fn declare_with(
+    keys: &Path,
+    node: &Node,
+    name: &str,
+    repo: &Repo,
+    platforms: &[&str],
+    announcer: &Node,
+    builders: &[String],
+    more: &[&str],
+) -> String {
     let mut command = Command::new(env!("CARGO_BIN_EXE_buildmesh"));
     command.args(["project", "declare", name, "--repo"]);
     command.arg(repo.path());
@@ -562,6 +577,7 @@ pub fn declare_keys(
     if builders.is_empty() {
         command.arg("--open");
     }
+    command.args(more);
     let key: PathBuf = keys.join("maintainer.key");
     command.arg("--key").arg(&key);
     command.args(["--node", &format!("http://{}", node.http)]);

@@ -42,6 +42,12 @@ pub enum IndexKey<'a> {
     Role(&'a PublicKey),
     /// Declarations that made a project open to any builder.
     Open(&'a ProjectId),
+    /// Setting entries of a project (anyone's: views keep the owner's).
+    Settings(&'a ProjectId),
+    /// One announcer's pull request announcements for a project, by time.
+    AnnouncerPulls(&'a ProjectId, &'a PublicKey),
+    /// One announcer's announcements of one pull request's heads, by time.
+    AnnouncerPull(&'a ProjectId, u64, &'a PublicKey),
 }
 
 const PROJECT: u8 = b'P';
@@ -52,6 +58,9 @@ const FORCES: u8 = b'F';
 const TRUST: u8 = b'T';
 const ROLE: u8 = b'R';
 const OPEN: u8 = b'O';
+const SETTINGS: u8 = b'S';
+const PULLS: u8 = b'Q';
+const PULL: u8 = b'N';
 
 impl IndexKey<'_> {
     /// The byte prefix shared by every key this selects.
@@ -90,6 +99,16 @@ impl IndexKey<'_> {
                 key.extend_from_slice(subject.as_bytes());
             }
             IndexKey::Open(p) => tag(&mut key, OPEN, p),
+            IndexKey::Settings(p) => tag(&mut key, SETTINGS, p),
+            IndexKey::AnnouncerPulls(p, announcer) => {
+                tag(&mut key, PULLS, p);
+                key.extend_from_slice(announcer.as_bytes());
+            }
+            IndexKey::AnnouncerPull(p, number, announcer) => {
+                tag(&mut key, PULL, p);
+                key.extend_from_slice(&number.to_be_bytes());
+                key.extend_from_slice(announcer.as_bytes());
+            }
         }
         key
     }
@@ -134,6 +153,22 @@ pub fn index_keys(entry: &Entry) -> Vec<Vec<u8>> {
             with_id(IndexKey::Role(&t.subject).prefix(), &id),
         ],
         Body::Revoke(t) => vec![with_id(IndexKey::Trust(&t.project).prefix(), &id)],
+        Body::Setting(s) => vec![with_id(IndexKey::Settings(&s.project).prefix(), &id)],
+        Body::Pull(p) => {
+            let author = entry.author();
+            vec![
+                timed(
+                    IndexKey::AnnouncerPulls(&p.project, &author).prefix(),
+                    entry.timestamp(),
+                    &id,
+                ),
+                timed(
+                    IndexKey::AnnouncerPull(&p.project, p.number, &author).prefix(),
+                    entry.timestamp(),
+                    &id,
+                ),
+            ]
+        }
     }
 }
 

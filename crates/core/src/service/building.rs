@@ -7,7 +7,8 @@ use crate::claim::{CellKey, ClaimAction, ClaimInput};
 use crate::log::EntryStore;
 use crate::replicator::WriteError;
 use buildmesh_protocol::{
-    Body, BuildResult, Claim, CommitAnnouncement, Renewal, SignedBid, SignedRenewal, Timestamp,
+    Body, BuildResult, Claim, CommitAnnouncement, PullAnnouncement, Renewal, SignedBid,
+    SignedRenewal, Timestamp,
 };
 use std::collections::BTreeSet;
 
@@ -120,6 +121,35 @@ impl<S: EntryStore> Service<S> {
             self.drain_replicator(now)?;
         }
         Ok(())
+    }
+
+    /// Signs an announcement of a pull request's head, if the latest work
+    /// says its project builds pull requests and this node watches it:
+    /// what the announcer checked against an older work is checked again.
+    pub(super) fn announce_pull(
+        &mut self,
+        now: Timestamp,
+        pull: PullAnnouncement,
+    ) -> Result<(), S::Error> {
+        let builds_pulls = self
+            .work
+            .watches
+            .iter()
+            .any(|w| w.project == pull.project && w.pull_requests);
+        if !builds_pulls {
+            let why = format!(
+                "project {} does not build pull requests (its maintainer has not turned \
+                 them on), or this node does not announce for it",
+                pull.project
+            );
+            self.notice(Notice::NotWritten {
+                what: "pull request announcement",
+                why,
+            });
+            return Ok(());
+        }
+        self.write(now, "pull request announcement", Body::Pull(pull))?;
+        self.drain_replicator(now)
     }
 
     /// Signs `body` as the node's next entry, stores it and publishes it;

@@ -3,7 +3,7 @@
 use crate::claim::CellKey;
 use crate::replicator::{self, PeerId, RequestId};
 use crate::view::{Declined, LiveLeases, Watch, Work};
-use buildmesh_protocol::{BuildResult, CommitAnnouncement, DecodeError, Entry};
+use buildmesh_protocol::{BuildResult, CommitAnnouncement, DecodeError, Entry, PullAnnouncement};
 use std::sync::Arc;
 
 /// The gossip topics a node takes part in (`docs/protocol.md` §9-§11).
@@ -70,6 +70,10 @@ pub enum Input {
     /// The poller found new commits: sign an announcement of each, in
     /// order.
     NewCommits(Vec<CommitAnnouncement>),
+    /// The announcer fetched a pull request's head and found it is the
+    /// commit its forge named: sign an announcement of it, if the project
+    /// builds pull requests (docs/protocol.md §6.2).
+    NewPull(PullAnnouncement),
     /// Our build of `cell` ended: with its result, or with none (it was
     /// cancelled, or the node could not run it: see
     /// [`Input::BuildNotStarted`]).

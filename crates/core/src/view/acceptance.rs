@@ -16,6 +16,11 @@ pub struct Acceptance {
     /// did not say to run them anyway): only projects declared by these
     /// keys, whose secret halves this node holds, may build.
     pub unsandboxed_only: Option<BTreeSet<PublicKey>>,
+    /// The operator refuses to build pull requests, even of accepted
+    /// projects that ask for them (`--no-pull-requests`): a pull request
+    /// is code by anyone who opens one, not by the maintainer the operator
+    /// chose to trust.
+    pub no_pull_requests: bool,
 }
 
 /// Whether a project may be watched and built here, and if not, why.
@@ -52,6 +57,14 @@ impl Acceptance {
             Some(own) if !own.contains(owner) => Verdict::NeedsSandbox,
             _ => Verdict::Accepted,
         }
+    }
+
+    /// Whether pull requests of accepted projects (that ask for them) are
+    /// built here: not when the operator refused them, and not when no
+    /// sandbox runs here, since the node's own maintainer key vouches for
+    /// its projects' branches, not for strangers' pull requests.
+    pub fn builds_pull_requests(&self) -> bool {
+        !self.no_pull_requests && self.unsandboxed_only.is_none()
     }
 
     /// Whether nothing at all is accepted.

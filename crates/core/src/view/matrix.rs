@@ -70,17 +70,7 @@ pub fn matrix<'a>(
     let rows = commits
         .into_iter()
         .map(|(commit, first)| {
-            let entries = log.cells.get(commit).map_or(&[][..], Vec::as_slice);
-            let counted = entries
-                .iter()
-                .filter(|f| log.in_good_standing(&f.author) && policy.trusts_builder(&f.author));
-            let cells = columns
-                .split(counted)
-                .map(|in_cell| {
-                    let facts = in_cell.iter().map(|(_, fact)| *fact);
-                    Cell::judge(facts, declaration.builds_per_cell, now)
-                })
-                .collect();
+            let cells = columns.cells(log, &policy, commit, now);
             Row {
                 commit,
                 branches: first.branches.into_iter().collect(),
@@ -103,7 +93,7 @@ pub fn matrix<'a>(
 
 /// Sorts one row's claims and results into its columns, reusing one
 /// buffer for every row.
-struct Columns<'e> {
+pub(super) struct Columns<'e> {
     count: usize,
     /// The column of each label number of the log, if the project wants it.
     of_label: Vec<Option<usize>>,
@@ -111,7 +101,26 @@ struct Columns<'e> {
 }
 
 impl<'e> Columns<'e> {
-    fn new(platforms: &[String], labels: &Labels) -> Self {
+    /// The cells of `commit`'s row, in column order, judged at `now` from
+    /// the claims and results of trusted builders in good standing.
+    pub(super) fn cells(
+        &mut self,
+        log: &'e ProjectLog,
+        policy: &Policy<'_>,
+        commit: &CommitId,
+        now: Timestamp,
+    ) -> Vec<Cell> {
+        let entries = log.cells.get(commit).map_or(&[][..], Vec::as_slice);
+        let counted = entries
+            .iter()
+            .filter(|f| log.in_good_standing(&f.author) && policy.trusts_builder(&f.author));
+        let builds = policy.declaration.builds_per_cell;
+        self.split(counted)
+            .map(|in_cell| Cell::judge(in_cell.iter().map(|(_, fact)| *fact), builds, now))
+            .collect()
+    }
+
+    pub(super) fn new(platforms: &[String], labels: &Labels) -> Self {
         let mut of_label = vec![None; labels.len()];
         for (column, platform) in platforms.iter().enumerate() {
             if let Some(slot) = labels

@@ -2,7 +2,9 @@
 
 use super::project_log::ProjectLog;
 use crate::claim::Rivals;
-use buildmesh_protocol::{Body, BuilderPolicy, Entry, ProjectDeclaration, PublicKey, Role};
+use buildmesh_protocol::{
+    Body, BuilderPolicy, Entry, ProjectDeclaration, PublicKey, Role, Setting, SettingKind,
+};
 use std::collections::BTreeSet;
 
 /// A project's current declaration and the keys it trusts.
@@ -18,6 +20,8 @@ pub struct Policy<'a> {
     pub declaration: &'a ProjectDeclaration,
     announcers: BTreeSet<PublicKey>,
     builders: Builders,
+    /// Whether pull requests' heads are built (docs/protocol.md §6.2).
+    pull_requests: bool,
 }
 
 /// Whose builds count: everyone but the revoked, or only the listed.
@@ -70,9 +74,14 @@ impl<'a> Policy<'a> {
         let owner = first.author();
         owned.retain(|e| e.author() == owner);
         owned.sort_by_key(|e| e.seq());
-        owned.into_iter().fold(None, |policy, entry| {
+        let mut policy = owned.into_iter().fold(None, |policy, entry| {
             Policy::step(policy, owner, entry.body())
-        })
+        })?;
+        policy.pull_requests = matches!(
+            latest_setting(log, &owner, SettingKind::PullRequests),
+            Some(Setting::PullRequests(true))
+        );
+        Some(policy)
     }
 
     /// One owner entry applied; trust changes before the first declaration
@@ -104,6 +113,7 @@ impl<'a> Policy<'a> {
             declaration,
             announcers: declaration.announcers.iter().copied().collect(),
             builders,
+            pull_requests: false,
         }
     }
 
@@ -141,4 +151,31 @@ impl<'a> Policy<'a> {
     pub fn builders(&self) -> &Builders {
         &self.builders
     }
+
+    /// Whether the owner turned on building pull requests (off unless an
+    /// owner's `Setting` says so: a pull request is anyone's code).
+    pub fn pull_requests(&self) -> bool {
+        self.pull_requests
+    }
+}
+
+/// The owner's setting of `kind` with the highest sequence number, if the
+/// owner (in good standing) ever wrote one: as with declarations, the
+/// owner's own order decides, not arrival or timestamps.
+fn latest_setting<'a>(
+    log: &'a ProjectLog,
+    owner: &PublicKey,
+    kind: SettingKind,
+) -> Option<&'a Setting> {
+    log.settings
+        .iter()
+        .filter(|e| e.author() == *owner && log.counts(e))
+        .filter_map(|e| match e.body() {
+            Body::Setting(s) if s.project == log.project && s.setting.kind() == kind => {
+                Some((e.seq(), &s.setting))
+            }
+            _ => None,
+        })
+        .max_by_key(|(seq, _)| *seq)
+        .map(|(_, setting)| setting)
 }

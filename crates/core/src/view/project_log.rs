@@ -18,6 +18,11 @@ pub struct ProjectLog {
     pub declarations: Vec<Entry>,
     /// Its commit announcements.
     pub announcements: Vec<Entry>,
+    /// Its pull request announcements: by [`ProjectLog::load`], the newest
+    /// ones by trusted announcers, newest first.
+    pub pulls: Vec<Entry>,
+    /// Its setting entries (anyone's; [`Policy`] keeps the owner's).
+    pub settings: Vec<Entry>,
     /// What claims and results say about its cells, by commit.
     pub cells: BTreeMap<CommitId, Vec<CellFact>>,
     /// The platform labels cell facts name, each once; a fact holds an
@@ -50,29 +55,17 @@ impl ProjectLog {
         announcements_max: usize,
     ) -> Result<ProjectLog, S::Error> {
         let all = usize::MAX;
-        let mut log = ProjectLog {
-            project: *project,
-            declarations: fetch(store, &IndexKey::Project(project).prefix(), false, all)?,
-            trust: fetch(store, &IndexKey::Trust(project).prefix(), false, all)?,
-            forked: store
-                .forks()?
-                .into_iter()
-                .map(|(author, _)| author)
-                .collect(),
-            ..ProjectLog::default()
-        };
+        let mut log = ProjectLog::declared(store, project)?;
         let (owner, mut announcers) = Policy::of(&log)
             .map(|policy| (Some(policy.owner), policy.announcers()))
             .unwrap_or_default();
         announcers.retain(|a| log.in_good_standing(a));
-        for announcer in &announcers {
-            let prefix = IndexKey::AnnouncerCommits(project, announcer).prefix();
-            log.announcements
-                .extend(fetch(store, &prefix, true, announcements_max)?);
-        }
-        log.announcements
-            .sort_by_key(|e| std::cmp::Reverse((e.timestamp(), e.id())));
-        log.announcements.truncate(announcements_max);
+        log.announcements = newest(store, &announcers, announcements_max, |announcer| {
+            IndexKey::AnnouncerCommits(project, announcer).prefix()
+        })?;
+        log.pulls = newest(store, &announcers, announcements_max, |announcer| {
+            IndexKey::AnnouncerPulls(project, announcer).prefix()
+        })?;
         if let Some(owner) = owner {
             let mut forces = fetch(store, &IndexKey::Forces(project).prefix(), false, all)?;
             forces.retain(|force| force.author() == owner);
@@ -87,19 +80,77 @@ impl ProjectLog {
         let commits: BTreeSet<CommitId> = log
             .announcements
             .iter()
+            .chain(&log.pulls)
             .filter_map(announced_commit)
             .cloned()
             .chain(forced)
             .collect();
-        for commit in commits {
-            let prefix = IndexKey::Commit(project, &commit).prefix();
-            let facts = fetch(store, &prefix, false, all)?
-                .iter()
-                .filter_map(|e| CellFact::of(e, &mut log.platforms))
-                .collect();
-            log.cells.insert(commit, facts);
-        }
+        log.load_cells(store, commits)?;
         Ok(log)
+    }
+
+    /// Reads what [`ProjectLog::load`] reads of `project` for one pull
+    /// request: its declarations, trust and settings, the newest
+    /// `heads_max` announcements of pull request `number`'s heads by
+    /// trusted announcers (newest first), and their cells. No branch
+    /// announcement and no force.
+    pub fn load_pull<S: EntryStore>(
+        store: &S,
+        project: &ProjectId,
+        number: u64,
+        heads_max: usize,
+    ) -> Result<ProjectLog, S::Error> {
+        let mut log = ProjectLog::declared(store, project)?;
+        let mut announcers = Policy::of(&log)
+            .map(|policy| policy.announcers())
+            .unwrap_or_default();
+        announcers.retain(|a| log.in_good_standing(a));
+        log.pulls = newest(store, &announcers, heads_max, |announcer| {
+            IndexKey::AnnouncerPull(project, number, announcer).prefix()
+        })?;
+        let commits: BTreeSet<CommitId> = log
+            .pulls
+            .iter()
+            .filter_map(announced_commit)
+            .cloned()
+            .collect();
+        log.load_cells(store, commits)?;
+        Ok(log)
+    }
+
+    /// The project's declarations, trust changes and settings, and the
+    /// authors proven to fork: what decides its [`Policy`].
+    fn declared<S: EntryStore>(store: &S, project: &ProjectId) -> Result<ProjectLog, S::Error> {
+        let all = usize::MAX;
+        Ok(ProjectLog {
+            project: *project,
+            declarations: fetch(store, &IndexKey::Project(project).prefix(), false, all)?,
+            trust: fetch(store, &IndexKey::Trust(project).prefix(), false, all)?,
+            settings: fetch(store, &IndexKey::Settings(project).prefix(), false, all)?,
+            forked: store
+                .forks()?
+                .into_iter()
+                .map(|(author, _)| author)
+                .collect(),
+            ..ProjectLog::default()
+        })
+    }
+
+    /// Reads the claims and results of `commits`.
+    fn load_cells<S: EntryStore>(
+        &mut self,
+        store: &S,
+        commits: BTreeSet<CommitId>,
+    ) -> Result<(), S::Error> {
+        for commit in commits {
+            let prefix = IndexKey::Commit(&self.project, &commit).prefix();
+            let facts = fetch(store, &prefix, false, usize::MAX)?
+                .iter()
+                .filter_map(|e| CellFact::of(e, &mut self.platforms))
+                .collect();
+            self.cells.insert(commit, facts);
+        }
+        Ok(())
     }
 
     /// The commit a force names: the commit itself, or the newest
@@ -158,6 +209,8 @@ impl ProjectLog {
             }
             Body::Trust(t) | Body::Revoke(t) if t.project == *project => &mut self.trust,
             Body::Force(f) if f.project == *project => &mut self.forces,
+            Body::Setting(p) if p.project == *project => &mut self.settings,
+            Body::Pull(p) if p.project == *project => &mut self.pulls,
             _ => return,
         };
         list.push(entry.clone());
@@ -275,8 +328,26 @@ impl CellFact {
 fn announced_commit(entry: &Entry) -> Option<&CommitId> {
     match entry.body() {
         Body::Announce(a) => Some(&a.commit),
+        Body::Pull(p) => Some(&p.commit),
         _ => None,
     }
+}
+
+/// The newest `max` entries under each announcer's index (the `prefix` of
+/// each), newest first over all of them.
+fn newest<S: EntryStore>(
+    store: &S,
+    announcers: &[PublicKey],
+    max: usize,
+    prefix: impl Fn(&PublicKey) -> Vec<u8>,
+) -> Result<Vec<Entry>, S::Error> {
+    let mut entries = Vec::new();
+    for announcer in announcers {
+        entries.extend(fetch(store, &prefix(announcer), true, max)?);
+    }
+    entries.sort_by_key(|e| std::cmp::Reverse((e.timestamp(), e.id())));
+    entries.truncate(max);
+    Ok(entries)
 }
 
 pub(super) fn fetch<S: EntryStore>(

@@ -10,7 +10,7 @@ use super::leases::LiveLeases;
 use super::policy::{Builders, Policy};
 use super::project_log::{Fact, ProjectLog, fetch};
 use crate::log::{EntryStore, IndexKey};
-use buildmesh_protocol::{Body, CommitId, ProjectId, PublicKey, Timestamp};
+use buildmesh_protocol::{Body, CommitId, EntryId, ProjectId, PublicKey, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A repository this node announces commits for.
@@ -24,6 +24,51 @@ pub struct Watch {
     pub branches: Vec<String>,
     /// Commits already announced by a trusted announcer (the newest ones).
     pub announced: BTreeSet<CommitId>,
+    /// Whether the project builds pull requests: only then are their
+    /// heads announced (docs/protocol.md §6.2).
+    pub pull_requests: bool,
+    /// Pull request heads already announced by a trusted announcer (the
+    /// newest ones), as (number, head).
+    pub announced_pulls: BTreeSet<(u64, CommitId)>,
+}
+
+impl Watch {
+    /// Whether a forge's word that pull request `number` of `repository`
+    /// now has head `head` should be checked and announced for this watch:
+    /// the repository is this project's, the project builds pull
+    /// requests, and that head is not announced yet.
+    pub fn wants_pull(&self, repository: &str, number: u64, head: &CommitId) -> bool {
+        self.pull_requests
+            && same_repository(&self.repository, repository)
+            && !self.announced_pulls.contains(&(number, head.clone()))
+    }
+}
+
+/// Whether two repository locations name the same repository: equal once
+/// the scheme, a `user@`, a trailing `/` and a `.git` suffix are dropped
+/// and the host is lower-cased (a forge's `clone_url` and `html_url`, and
+/// the URL a maintainer declared, differ in exactly these). A local path
+/// and its `file://` URL are the same.
+pub fn same_repository(a: &str, b: &str) -> bool {
+    let (a, b) = (normalized(a), normalized(b));
+    !a.is_empty() && a == b
+}
+
+fn normalized(url: &str) -> String {
+    let url = url.trim();
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.trim_end_matches('/');
+    let rest = rest
+        .strip_suffix(".git")
+        .unwrap_or(rest)
+        .trim_end_matches('/');
+    if url.contains("://") && !rest.starts_with('/') {
+        // host[:port]/path: the host is case-insensitive, the path is not.
+        let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let host = host.rsplit_once('@').map_or(host, |(_, host)| host);
+        return format!("{}/{path}", host.to_ascii_lowercase());
+    }
+    rest.to_owned()
 }
 
 /// One cell (commit × platform) and what it needs.
@@ -173,7 +218,8 @@ pub fn work<S: EntryStore>(
             work.decline(&project, &policy, platforms, Verdict::NotABuilder);
             continue;
         }
-        let wanted = wanted_cells(&log, &policy, platforms);
+        let pulls = acceptance.builds_pull_requests();
+        let wanted = wanted_cells(&log, &policy, platforms, pulls);
         work.events.extend(events(&log, &policy, &wanted));
         work.wanted.extend(wanted);
     }
@@ -241,25 +287,39 @@ fn watch<S: EntryStore>(
             }
         }
     }
+    let announced_pulls = log
+        .pulls
+        .iter()
+        .filter(|e| log.counts(e) && policy.may_announce(&e.author()))
+        .filter_map(|entry| match entry.body() {
+            Body::Pull(p) => Some((p.number, p.commit.clone())),
+            _ => None,
+        })
+        .collect();
     Ok(Watch {
         project: log.project,
         repository: policy.declaration.repository.clone(),
         branches: policy.declaration.branches.clone(),
         announced,
+        pull_requests: policy.pull_requests(),
+        announced_pulls,
     })
 }
 
-/// The cells of announced commits on watched branches, and of forced
-/// commits, on the platforms both the project and this node have.
+/// The cells of announced commits on watched branches, of pull requests'
+/// latest heads (when the project builds them and `pulls`: this node
+/// does), and of forced commits, on the platforms both the project and
+/// this node have.
 fn wanted_cells(
     log: &ProjectLog,
     policy: &Policy<'_>,
     platforms: &BTreeSet<String>,
+    pulls: bool,
 ) -> Vec<WantedCell> {
     let declaration = policy.declaration;
     let mut commits: BTreeMap<CommitId, BTreeMap<String, Timestamp>> = BTreeMap::new();
-    // The order cells were first wanted in: announced ones oldest first,
-    // then forced ones; the claimer takes cells that wait alike in the
+    // The order cells were first wanted in: announced ones (branch commits
+    // and pull request heads) oldest first, then forced ones; the claimer takes cells that wait alike in the
     // order it hears of them, so the longest waiting goes first.
     let mut order: Vec<CommitId> = Vec::new();
     let ours: Vec<&String> = declaration
@@ -267,16 +327,18 @@ fn wanted_cells(
         .iter()
         .filter(|p| platforms.contains(*p))
         .collect();
-    // `log.announcements` is newest first.
-    for (branch, commit, _) in announcements(log).collect::<Vec<_>>().into_iter().rev() {
-        if declaration.branches.iter().any(|b| b == branch) {
-            if !commits.contains_key(commit) {
-                order.push(commit.clone());
-            }
-            let cells = commits.entry(commit.clone()).or_default();
-            for platform in &ours {
-                cells.entry((*platform).clone()).or_insert(Timestamp(0));
-            }
+    let heads = if pulls && policy.pull_requests() {
+        pull_heads(log, policy)
+    } else {
+        Vec::new()
+    };
+    for commit in first_wanted(log, &declaration.branches, heads) {
+        if !commits.contains_key(commit) {
+            order.push(commit.clone());
+        }
+        let cells = commits.entry(commit.clone()).or_default();
+        for platform in &ours {
+            cells.entry((*platform).clone()).or_insert(Timestamp(0));
         }
     }
     for force in log.forces.iter().filter(|f| f.author() == policy.owner) {
@@ -312,6 +374,54 @@ fn wanted_cells(
             })
         })
         .collect()
+}
+
+/// The commits announced on `branches` and the pull request `heads`
+/// (each with its announcement's time and id), oldest first: the order
+/// they were first wanted in.
+fn first_wanted<'a>(
+    log: &'a ProjectLog,
+    branches: &[String],
+    heads: Vec<(Timestamp, EntryId, &'a CommitId)>,
+) -> Vec<&'a CommitId> {
+    let mut wanted: Vec<(Timestamp, EntryId, &CommitId)> = log
+        .announcements
+        .iter()
+        .filter_map(|entry| match entry.body() {
+            Body::Announce(a) if branches.contains(&a.branch) => {
+                Some((entry.timestamp(), entry.id(), &a.commit))
+            }
+            _ => None,
+        })
+        .chain(heads)
+        .collect();
+    wanted.sort();
+    wanted.into_iter().map(|(_, _, commit)| commit).collect()
+}
+
+/// Each pull request's latest head announced by a trusted announcer, with
+/// that announcement's time and id. Older heads are not built: the pull
+/// request moved on, and its ref no longer leads to them.
+fn pull_heads<'a>(
+    log: &'a ProjectLog,
+    policy: &Policy<'_>,
+) -> Vec<(Timestamp, EntryId, &'a CommitId)> {
+    let mut latest: BTreeMap<u64, (Timestamp, EntryId, &CommitId)> = BTreeMap::new();
+    for entry in log
+        .pulls
+        .iter()
+        .filter(|e| log.counts(e) && policy.may_announce(&e.author()))
+    {
+        let Body::Pull(p) = entry.body() else {
+            continue;
+        };
+        let this = (entry.timestamp(), entry.id(), &p.commit);
+        let slot = latest.entry(p.number).or_insert(this);
+        if (this.0, this.1) > (slot.0, slot.1) {
+            *slot = this;
+        }
+    }
+    latest.into_values().collect()
 }
 
 /// Trusted announcements as (branch, commit, time).

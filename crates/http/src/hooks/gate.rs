@@ -77,6 +77,16 @@ impl HookGate {
         }
     }
 
+    /// Whether delivery `id` is new (not a replay), remembering it; what
+    /// a pull request event needs of the gate (it polls nothing).
+    pub(crate) fn first_delivery(&self, id: &str) -> Result<bool, BadDelivery> {
+        if id.is_empty() || id.len() > DELIVERY_CHARS_MAX {
+            return Err(BadDelivery);
+        }
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(inner.remember(id))
+    }
+
     /// The scheduled poll happened.
     pub(crate) fn polled(&self) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());

@@ -51,7 +51,8 @@ pub fn commit(
     layout::page(site, &title, &body, None)
 }
 
-fn platform_row(platform: &str, cell: &Cell) -> String {
+/// One platform's line: its status, the results behind it, its claim.
+pub(super) fn platform_row(platform: &str, cell: &Cell) -> String {
     let href = cell.results.first().map(|r| format!("/results/{}", r.id));
     let results: Vec<String> = cell
         .results

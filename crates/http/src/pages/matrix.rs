@@ -5,7 +5,7 @@ use super::html::{escape, external_link, id, id_link, link, query_value, status_
 use super::{Site, layout};
 use crate::json;
 use buildmesh_core::view::{Blame, blame};
-use buildmesh_core::view::{Cell, CellStatus, Matrix, Row};
+use buildmesh_core::view::{Cell, CellStatus, Matrix, Pulls, Row};
 use buildmesh_protocol::{CommitId, ProjectId};
 
 /// The matrix page of a project: one row per commit (in the matrix's
@@ -24,12 +24,27 @@ pub fn matrix(
     branch: Option<&str>,
     csrf: Option<&str>,
 ) -> String {
+    matrix_with_pulls(site, matrix, None, branch, csrf)
+}
+
+/// [`matrix`], with the project's recent pull requests listed under it
+/// (see [`super::pulls_section`]) when `pulls` is given.
+pub fn matrix_with_pulls(
+    site: Site<'_>,
+    matrix: &Matrix<'_>,
+    pulls: Option<&Pulls<'_>>,
+    branch: Option<&str>,
+    csrf: Option<&str>,
+) -> String {
     let blame = blame(matrix);
     let mut body = header(matrix, branch);
     if let Some(blame) = &blame {
         body.push_str(&blame_box(&matrix.project, blame));
     }
     body.push_str(&table(matrix, blame.as_ref()));
+    if let Some(pulls) = pulls {
+        body.push_str(&super::pulls_section(pulls));
+    }
     body.push_str(&legend());
     match csrf {
         Some(csrf) => body.push_str(&force_form(&matrix.project, matrix.platforms, branch, csrf)),
