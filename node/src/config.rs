@@ -2,7 +2,10 @@
 //! one [`NodeConfig`]. Flags win over the file; lists given as flags
 //! replace the file's lists.
 
+mod notify;
 mod safety;
+
+pub use notify::{Carrier, NotifySpec, StatusSpec};
 
 use crate::cli::NodeArgs;
 use crate::data_dir::DataDir;
@@ -42,6 +45,11 @@ struct FileConfig {
     pull_requests: Option<bool>,
     #[serde(default)]
     sandbox: safety::FileSandbox,
+    public_url: Option<String>,
+    #[serde(default)]
+    notify: Vec<notify::FileNotify>,
+    #[serde(default)]
+    status: Vec<notify::FileStatus>,
 }
 
 /// A `[[schedule]]` table of the config file.
@@ -103,6 +111,13 @@ pub struct NodeConfig {
     pub unsandboxed: bool,
     /// How steps are sandboxed.
     pub sandbox: SandboxConfig,
+    /// The dashboard's address as people outside reach it
+    /// (`https://ci.example.org`), for links in messages and statuses.
+    pub public_url: Option<String>,
+    /// Who is told of what (`[[notify]]`).
+    pub notify: Vec<NotifySpec>,
+    /// Which projects' commit statuses go to their forge (`[[status]]`).
+    pub statuses: Vec<StatusSpec>,
 }
 
 /// Default listen addresses: TCP and QUIC on every interface, port 7070.
@@ -134,13 +149,36 @@ impl NodeConfig {
             .clone()
             .or(file.webhook_secret_file);
         let maintainer_key = args.maintainer_key.clone().or(file.maintainer_key);
-        sandbox.hidden = hidden_paths(&[
+        let mut named = vec![
             Some(data_dir.root().to_owned()),
             args.config.clone(),
             webhook_secret_file.clone(),
             maintainer_key.clone(),
-        ]);
+        ];
+        named.extend(
+            file.notify
+                .iter()
+                .flat_map(|n| n.secret_files())
+                .cloned()
+                .map(Some),
+        );
+        named.extend(file.status.iter().map(|s| Some(s.secret_file().clone())));
+        sandbox.hidden = hidden_paths(&named);
+        let public_url = file.public_url.map(|u| u.trim_end_matches('/').to_owned());
+        let notify = file
+            .notify
+            .into_iter()
+            .map(notify::FileNotify::validate)
+            .collect::<Result<Vec<_>>>()?;
+        let statuses = file
+            .status
+            .into_iter()
+            .map(notify::FileStatus::validate)
+            .collect::<Result<Vec<_>>>()?;
         let config = NodeConfig {
+            public_url,
+            notify,
+            statuses,
             data_dir,
             acceptance,
             unsandboxed: args.unsandboxed || file.unsandboxed.unwrap_or(false),
@@ -240,6 +278,22 @@ impl NodeConfig {
         if self.bid_window.is_zero() || self.bid_window * 4 > self.lease {
             bail!("the bid window must be above 0 and at most a quarter of the lease");
         }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            bail!(
+                "public_url {url:?} must be the dashboard's http(s) URL, such as https://ci.example.org"
+            );
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for spec in &self.notify {
+            if !names.insert(&spec.name) {
+                bail!(
+                    "two [[notify]] tables are named {:?}: each names its own record",
+                    spec.name
+                );
+            }
+        }
         if self.lease < Duration::from_secs(2) {
             bail!("the lease must be at least 2 seconds: renewals need time to spread");
         }
@@ -302,6 +356,7 @@ fn read_file(path: &Path) -> Result<FileConfig> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use buildmesh_core::notify::EventKind;
     use clap::Parser;
 
     fn args(list: &[&str]) -> NodeArgs {
@@ -366,5 +421,86 @@ mod tests {
         assert!(long.contains("at most 300 seconds"), "{long}");
         let short = load("1").unwrap_err().to_string();
         assert!(short.contains("at least 2 seconds"), "{short}");
+    }
+
+    fn load_file(text: &str) -> anyhow::Result<NodeConfig> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("node.toml");
+        let text = text.replace("DIR", dir.path().to_str().unwrap());
+        std::fs::write(&file, text).unwrap();
+        for secret in ["smtp-password", "token", "hook-secret"] {
+            std::fs::write(dir.path().join(secret), format!(" {secret} value\n")).unwrap();
+        }
+        NodeConfig::load(&args(&["node", "--config", file.to_str().unwrap()]))
+    }
+
+    /// The notifiers of docs/notify.md's worked config, and the secrets
+    /// they read from files (hidden from the sandbox).
+    #[test]
+    fn notifiers_and_statuses_load_with_secrets_from_files() {
+        let config = load_file(
+            r#"
+            public_url = "https://ci.example.org/"
+            [[notify]]
+            name = "team-mail"
+            kind = "mail"
+            events = ["broken", "still_failing"]
+            smtp_host = "smtp.example.org"
+            smtp_user = "ci"
+            smtp_password_file = "DIR/smtp-password"
+            from = "buildmesh <ci@example.org>"
+            to = ["dev@example.org"]
+            [[notify]]
+            name = "hook"
+            kind = "webhook"
+            url = "https://hooks.example.org/x"
+            secret_file = "DIR/hook-secret"
+            [[status]]
+            project = "hello"
+            token_file = "DIR/token"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.public_url.as_deref(), Some("https://ci.example.org"));
+        let Carrier::Mail(mail) = &config.notify[0].carrier else {
+            panic!("a mail notifier");
+        };
+        assert_eq!(mail.port, 587, "starttls by default");
+        assert_eq!(
+            mail.credentials,
+            Some(("ci".into(), "smtp-password value".into()))
+        );
+        assert!(config.notify[0].kinds.contains(&EventKind::StillFailing));
+        assert!(!config.notify[0].kinds.contains(&EventKind::Fixed));
+        assert_eq!(config.statuses[0].token, "token value");
+        assert!(
+            config.sandbox.hidden.iter().any(|p| p.ends_with("token")),
+            "{:?}",
+            config.sandbox.hidden
+        );
+    }
+
+    #[test]
+    fn inline_secrets_clear_text_mail_and_unknown_events_are_refused() {
+        let refused = |text: &str| format!("{:#}", load_file(text).unwrap_err());
+        let inline = refused(
+            "[[notify]]\nname = \"m\"\nkind = \"webhook\"\nurl = \"https://x.org\"\ntoken = \"abc\"\n",
+        );
+        assert!(inline.contains("token_file"), "{inline}");
+        let plain = refused(
+            "[[notify]]\nname = \"m\"\nkind = \"mail\"\nsmtp_host = \"smtp.example.org\"\nsmtp_security = \"plain\"\nfrom = \"a@b.org\"\nto = [\"c@d.org\"]\n",
+        );
+        assert!(
+            plain.contains("only for a server on this machine"),
+            "{plain}"
+        );
+        let event = refused(
+            "[[notify]]\nname = \"m\"\nkind = \"irc\"\nirc_host = \"h\"\nchannel = \"#c\"\nevents = [\"borken\"]\n",
+        );
+        assert!(event.contains("\"borken\" is not one of"), "{event}");
+        let twice = refused(
+            "[[notify]]\nname = \"m\"\nkind = \"irc\"\nirc_host = \"h\"\nchannel = \"#c\"\n[[notify]]\nname = \"m\"\nkind = \"irc\"\nirc_host = \"h\"\nchannel = \"#d\"\n",
+        );
+        assert!(twice.contains("two [[notify]] tables"), "{twice}");
     }
 }

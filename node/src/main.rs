@@ -17,6 +17,7 @@ mod isolation;
 mod keyfile;
 mod log_reader;
 mod maintainer;
+mod notify;
 mod operator_token;
 mod verifier;
 mod views;

@@ -18,4 +18,4 @@ mod status;
 
 pub use events::{Event, EventKey, EventKind, events, recent_events};
 pub use notifier::{Message, Notifier, NotifierConfig, NotifierStats, NotifyAction, NotifyInput};
-pub use status::{StatusKey, StatusState, StatusUpdate, statuses};
+pub use status::{StatusKey, StatusState, StatusUpdate, pull_statuses, statuses};

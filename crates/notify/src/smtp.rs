@@ -45,8 +45,19 @@ pub struct Mailer {
     to: Vec<Mailbox>,
 }
 
+/// Checks every address of `config` (the node checks them at start, not
+/// at the first broken build).
+pub fn check_addresses(config: &SmtpConfig) -> Result<(), Error> {
+    for text in std::iter::once(&config.from).chain(&config.to) {
+        text.parse::<Mailbox>()
+            .map_err(|e| Error::Address(text.clone(), e.to_string()))?;
+    }
+    Ok(())
+}
+
 impl Mailer {
-    /// A mailer for `config`; fails if an address does not parse.
+    /// A mailer for `config`; fails if an address does not parse. Call
+    /// it within a tokio runtime (its connection pool runs there).
     pub fn new(config: &SmtpConfig) -> Result<Mailer, Error> {
         let builder = match config.security {
             Security::StartTls => {

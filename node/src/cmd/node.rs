@@ -119,6 +119,8 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
     let token_file = config.data_dir.operator_token();
     let token = crate::operator_token::write_fresh(&token_file)?;
     let operator_link = crate::operator_token::link(http_addr, &token);
+    crate::notify::start(&config, views_rx.clone(), commands_tx.clone())
+        .context("cannot start the notifiers")?;
     let backend = Backend {
         status: status_rx,
         commands: commands_tx,

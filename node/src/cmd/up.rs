@@ -101,6 +101,9 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         acceptance: Acceptance::only(project),
         unsandboxed: false,
         sandbox,
+        public_url: None,
+        notify: Vec::new(),
+        statuses: Vec::new(),
     };
     run_with(config, seed)
 }

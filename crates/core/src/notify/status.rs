@@ -2,7 +2,7 @@
 //! while it is built, then what the mesh decided.
 
 use super::Message;
-use crate::view::{CellStatus, Matrix};
+use crate::view::{Cell, CellStatus, Matrix, Pulls};
 use buildmesh_protocol::{CommitId, EntryId, ProjectId, Timestamp};
 
 /// A commit status's state, as GitHub and Gitea name them.
@@ -86,26 +86,60 @@ pub fn statuses(matrix: &Matrix<'_>) -> Vec<StatusUpdate> {
     let mut found = Vec::new();
     for row in &matrix.rows {
         for (cell, platform) in row.cells.iter().zip(matrix.platforms) {
-            let state = match cell.status {
-                CellStatus::Pending => continue,
-                CellStatus::Claimed => StatusState::Pending,
-                CellStatus::Passed => StatusState::Success,
-                CellStatus::Failed => StatusState::Failure,
-                CellStatus::Error => StatusState::Error,
-            };
-            let newest = cell.results.iter().max_by_key(|r| (r.at, r.id));
-            found.push(StatusUpdate {
-                project: matrix.project,
-                commit: row.commit.clone(),
-                platform: platform.clone(),
-                state,
-                result: newest.map(|r| r.id),
-                results: cell.results.len(),
-                at: newest.map_or(row.announced_at, |r| r.at.max(row.announced_at)),
-            });
+            found.extend(status_of(
+                matrix.project,
+                row.commit,
+                platform,
+                cell,
+                row.announced_at,
+            ));
         }
     }
     found
+}
+
+/// The statuses of the pull requests' latest heads, as [`statuses`] says
+/// them: a pull request's status goes to its head commit.
+pub fn pull_statuses(pulls: &Pulls<'_>) -> Vec<StatusUpdate> {
+    let mut found = Vec::new();
+    for pull in &pulls.pulls {
+        for (cell, platform) in pull.cells.iter().zip(pulls.platforms) {
+            found.extend(status_of(
+                pulls.project,
+                pull.head,
+                platform,
+                cell,
+                pull.updated_at,
+            ));
+        }
+    }
+    found
+}
+
+fn status_of(
+    project: ProjectId,
+    commit: &CommitId,
+    platform: &str,
+    cell: &Cell,
+    announced_at: Timestamp,
+) -> Option<StatusUpdate> {
+    let state = match cell.status {
+        CellStatus::Pending => return None,
+        CellStatus::Claimed => StatusState::Pending,
+        CellStatus::Passed => StatusState::Success,
+        CellStatus::Failed => StatusState::Failure,
+        CellStatus::Error => StatusState::Error,
+    };
+    let newest = cell.results.iter().max_by_key(|r| (r.at, r.id));
+    Some(StatusUpdate {
+        project,
+        commit: commit.clone(),
+        platform: platform.to_owned(),
+        state,
+        result: newest.map(|r| r.id),
+        results: cell.results.len(),
+        at: newest.map_or(announced_at, |r| r.at.max(announced_at)),
+    })
 }
 
 #[cfg(test)]

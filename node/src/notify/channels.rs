@@ -1,0 +1,421 @@
+//! The configured notifiers and forges, each a sans-IO notifier with its
+//! record and its carrier.
+
+use super::notice;
+use crate::config::{Carrier, NodeConfig, NotifySpec, StatusSpec};
+use anyhow::{Context, Result};
+use buildmesh_core::notify::{
+    Event, EventKey, Notifier, NotifyAction, NotifyInput, StatusKey, StatusUpdate, pull_statuses,
+    recent_events, statuses,
+};
+use buildmesh_core::view::{MatrixOptions, Policy, ProjectLog, matrix, pulls};
+use buildmesh_http::Command;
+use buildmesh_http::views::Views;
+use buildmesh_notify::forge::{ForgeConfig, StatusPoster, known_forge};
+use buildmesh_notify::irc::IrcConfig;
+use buildmesh_notify::record::SentRecord;
+use buildmesh_notify::smtp::Mailer;
+use buildmesh_notify::webhook::{Webhook, WebhookConfig};
+use buildmesh_protocol::{ProjectId, Timestamp};
+use std::path::Path;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// The newest commits of a branch whose events are found (with one more
+/// as their history); older ones are past any age bound in practice.
+const EVENT_ROWS: usize = 50;
+
+/// The newest commits (and pull requests) whose statuses are posted.
+const STATUS_ROWS: usize = 50;
+
+/// How long the task sleeps when no notifier waits for anything.
+const IDLE_WAKE: Duration = Duration::from_secs(60);
+
+/// A delivery's outcome, sent back to the task.
+pub enum Report {
+    /// An event notifier's delivery.
+    Event(usize, EventKey, Result<(), String>),
+    /// A forge's delivery.
+    Status(usize, StatusKey, Result<(), String>),
+}
+
+/// Every notifier and forge of the node.
+pub struct Channels {
+    events: Vec<EventChannel>,
+    statuses: Vec<StatusChannel>,
+    commands: mpsc::Sender<Command>,
+    reports: mpsc::Sender<Report>,
+    public_url: Option<String>,
+}
+
+struct EventChannel {
+    spec: NotifySpec,
+    notifier: Notifier<Event>,
+    record: SentRecord,
+    deliver: Deliver,
+}
+
+#[derive(Clone)]
+enum Deliver {
+    Mail(Mailer),
+    Webhook(Webhook),
+    Irc(IrcConfig),
+}
+
+struct StatusChannel {
+    spec: StatusSpec,
+    notifier: Notifier<StatusUpdate>,
+    record: SentRecord,
+    /// Found once the project is in the log.
+    poster: Option<(ProjectId, StatusPoster)>,
+    /// The forge could not be told from the project's repository: said
+    /// once, then nothing is posted.
+    unusable: bool,
+}
+
+impl Channels {
+    /// Opens every record under `records` and builds every carrier.
+    pub fn open(
+        config: &NodeConfig,
+        records: &Path,
+        commands: mpsc::Sender<Command>,
+        reports: mpsc::Sender<Report>,
+    ) -> Result<Channels> {
+        let source = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| "urn:buildmesh:node".to_owned());
+        let mut events = Vec::new();
+        for spec in &config.notify {
+            let (record, told) = SentRecord::open(&records.join(format!("{}.sent", spec.name)))?;
+            events.push(EventChannel {
+                notifier: Notifier::new(spec.notifier.clone(), told),
+                record,
+                deliver: deliver(&spec.carrier, &source)
+                    .with_context(|| format!("[[notify]] {:?}", spec.name))?,
+                spec: spec.clone(),
+            });
+        }
+        let mut forges = Vec::new();
+        for spec in &config.statuses {
+            let file = format!("status-{}.sent", file_safe(&spec.project));
+            let (record, told) = SentRecord::open(&records.join(file))?;
+            forges.push(StatusChannel {
+                notifier: Notifier::new(spec.notifier.clone(), told),
+                record,
+                poster: None,
+                unusable: false,
+                spec: spec.clone(),
+            });
+        }
+        Ok(Channels {
+            events,
+            statuses: forges,
+            commands,
+            reports,
+            public_url: config.public_url.clone(),
+        })
+    }
+
+    /// Feeds every notifier what `views` show at `now`.
+    pub fn derive(&mut self, views: &Views, now: Timestamp) {
+        for channel in &mut self.events {
+            let mut found = Vec::new();
+            for (id, view) in &views.projects {
+                let Some(policy) = Policy::of(&view.log) else {
+                    continue;
+                };
+                let name = &policy.declaration.name;
+                if !channel.spec.projects.is_empty()
+                    && !channel.spec.projects.iter().any(|s| selects(s, id, name))
+                {
+                    continue;
+                }
+                let branches = match channel.spec.branches.is_empty() {
+                    true => &policy.declaration.branches,
+                    false => &channel.spec.branches,
+                };
+                for branch in branches {
+                    found.extend(
+                        recent_events(&view.log, now, branch, EVENT_ROWS, &channel.spec.flaky)
+                            .into_iter()
+                            .filter(|e| channel.spec.kinds.contains(&e.kind)),
+                    );
+                }
+            }
+            channel.notifier.handle(now, NotifyInput::Found(found));
+        }
+        for channel in &mut self.statuses {
+            let Some(log) = channel.project_log(views) else {
+                continue;
+            };
+            let options = MatrixOptions {
+                branch: None,
+                rows_max: Some(STATUS_ROWS),
+            };
+            let mut found = matrix(log, now, &options)
+                .map(|m| statuses(&m))
+                .unwrap_or_default();
+            if let Some(open) = pulls(log, now, STATUS_ROWS) {
+                found.extend(pull_statuses(&open));
+            }
+            channel.notifier.handle(now, NotifyInput::Found(found));
+        }
+    }
+
+    /// Carries out what the notifiers ask: deliveries start as tasks that
+    /// report back; records are written before the next action.
+    pub fn carry_out(&mut self, views: &Views) {
+        for (index, channel) in self.events.iter_mut().enumerate() {
+            while let Some(action) = channel.notifier.poll_action() {
+                match action {
+                    NotifyAction::Send(event) => {
+                        let draft = views.projects.get(&event.project).and_then(|view| {
+                            notice::draft(&event, &view.log, views.at, self.public_url.as_deref())
+                        });
+                        let deliver = channel.deliver.clone();
+                        let commands = self.commands.clone();
+                        let reports = self.reports.clone();
+                        tokio::spawn(async move {
+                            let outcome = match draft {
+                                Some(draft) => {
+                                    let notice = notice::finish(draft, &commands).await;
+                                    send(&deliver, &notice).await
+                                }
+                                None => Err("the commit is no longer in the views".to_owned()),
+                            };
+                            let _ = reports
+                                .send(Report::Event(index, event.key(), outcome))
+                                .await;
+                        });
+                    }
+                    NotifyAction::Record(key) => {
+                        if let Err(error) = channel.record.append(&key) {
+                            tracing::error!(%error, notifier = %channel.spec.name, "cannot record a delivery: it may be sent again after a restart");
+                        }
+                    }
+                    NotifyAction::GaveUp(key) => tracing::error!(
+                        notifier = %channel.spec.name,
+                        commit = %key.commit,
+                        branch = %key.branch,
+                        "gave up telling of an event after repeated failures"
+                    ),
+                }
+            }
+        }
+        for (index, channel) in self.statuses.iter_mut().enumerate() {
+            channel.carry_out(index, &self.reports, self.public_url.as_deref());
+        }
+    }
+
+    /// A delivery ended.
+    pub fn reported(&mut self, report: Report, now: Timestamp) {
+        match report {
+            Report::Event(index, key, outcome) => {
+                let Some(channel) = self.events.get_mut(index) else {
+                    return;
+                };
+                let input = match outcome {
+                    Ok(()) => {
+                        tracing::info!(notifier = %channel.spec.name, commit = %key.commit, branch = %key.branch, kind = ?key.kind, "told");
+                        NotifyInput::Delivered(key)
+                    }
+                    Err(error) => {
+                        tracing::warn!(notifier = %channel.spec.name, %error, "a notification failed; it is retried");
+                        NotifyInput::Failed(key)
+                    }
+                };
+                channel.notifier.handle(now, input);
+            }
+            Report::Status(index, key, outcome) => {
+                let Some(channel) = self.statuses.get_mut(index) else {
+                    return;
+                };
+                let input = match outcome {
+                    Ok(()) => NotifyInput::Delivered(key),
+                    Err(error) => {
+                        tracing::warn!(project = %channel.spec.project, %error, "posting a commit status failed; it is retried");
+                        NotifyInput::Failed(key)
+                    }
+                };
+                channel.notifier.handle(now, input);
+            }
+        }
+    }
+
+    /// Time passed.
+    pub fn tick(&mut self, now: Timestamp) {
+        for channel in &mut self.events {
+            channel.notifier.handle(now, NotifyInput::Tick);
+        }
+        for channel in &mut self.statuses {
+            channel.notifier.handle(now, NotifyInput::Tick);
+        }
+    }
+
+    /// How long until a notifier wants a tick.
+    pub fn next_wake(&self, now: Timestamp) -> Duration {
+        self.events
+            .iter()
+            .filter_map(|c| c.notifier.poll_timeout())
+            .chain(
+                self.statuses
+                    .iter()
+                    .filter_map(|c| c.notifier.poll_timeout()),
+            )
+            .min()
+            .map_or(IDLE_WAKE, |at| Duration::from_millis(at.ms_since(now)))
+    }
+}
+
+impl StatusChannel {
+    /// The project's log, once it is in the views, finding its forge the
+    /// first time.
+    fn project_log<'v>(&mut self, views: &'v Views) -> Option<&'v ProjectLog> {
+        if self.unusable {
+            return None;
+        }
+        let (id, view) = views.projects.iter().find(|(id, view)| {
+            Policy::of(&view.log)
+                .is_some_and(|p| selects(&self.spec.project, id, &p.declaration.name))
+        })?;
+        if self.poster.is_none() {
+            let repository = Policy::of(&view.log)?.declaration.repository.clone();
+            match self.poster_for(&repository) {
+                Ok(poster) => self.poster = Some((*id, poster)),
+                Err(error) => {
+                    tracing::error!(project = %self.spec.project, %error, "commit statuses are off for this project");
+                    self.unusable = true;
+                    return None;
+                }
+            }
+        }
+        Some(&view.log)
+    }
+
+    fn poster_for(&self, repository: &str) -> Result<StatusPoster> {
+        let known = known_forge(repository);
+        let (kind, api, name) = match (
+            &self.spec.forge,
+            &self.spec.api,
+            &self.spec.repository,
+            known,
+        ) {
+            (Some(kind), Some(api), Some(name), _) => (*kind, api.clone(), name.clone()),
+            (_, api, name, Some((kind, known_api, known_name))) => (
+                self.spec.forge.unwrap_or(kind),
+                api.clone().unwrap_or(known_api),
+                name.clone().unwrap_or(known_name),
+            ),
+            _ => anyhow::bail!(
+                "the repository {repository:?} is not on github.com or codeberg.org: give forge, \
+                 api and repository in its [[status]] table"
+            ),
+        };
+        Ok(StatusPoster::new(ForgeConfig {
+            kind,
+            api,
+            repository: name,
+            token: self.spec.token.clone(),
+        })?)
+    }
+
+    fn carry_out(
+        &mut self,
+        index: usize,
+        reports: &mpsc::Sender<Report>,
+        public_url: Option<&str>,
+    ) {
+        while let Some(action) = self.notifier.poll_action() {
+            match action {
+                NotifyAction::Send(update) => {
+                    let Some((_, poster)) = self.poster.clone() else {
+                        continue;
+                    };
+                    let target = public_url.map(|url| match update.result {
+                        Some(id) => format!("{url}/results/{id}"),
+                        None => format!(
+                            "{url}/live/{}/{}/{}",
+                            update.project, update.commit, update.platform
+                        ),
+                    });
+                    let reports = reports.clone();
+                    tokio::spawn(async move {
+                        let outcome = poster
+                            .post(&update, target.as_deref())
+                            .await
+                            .map_err(|e| e.to_string());
+                        let _ = reports
+                            .send(Report::Status(index, update_key(&update), outcome))
+                            .await;
+                    });
+                }
+                NotifyAction::Record(key) => {
+                    if let Err(error) = self.record.append(&key) {
+                        tracing::error!(%error, "cannot record a posted status");
+                    }
+                }
+                NotifyAction::GaveUp(key) => tracing::error!(
+                    project = %self.spec.project,
+                    commit = %key.1,
+                    platform = %key.2,
+                    "gave up posting a commit status after repeated failures"
+                ),
+            }
+        }
+    }
+}
+
+fn update_key(update: &StatusUpdate) -> StatusKey {
+    buildmesh_core::notify::Message::key(update)
+}
+
+fn deliver(carrier: &Carrier, source: &str) -> Result<Deliver> {
+    Ok(match carrier {
+        Carrier::Mail(config) => Deliver::Mail(Mailer::new(config)?),
+        Carrier::Webhook {
+            url,
+            format,
+            secret,
+            token,
+        } => Deliver::Webhook(Webhook::new(WebhookConfig {
+            url: url.clone(),
+            format: *format,
+            secret: secret.clone(),
+            token: token.clone(),
+            source: source.to_owned(),
+        })?),
+        Carrier::Irc(config) => Deliver::Irc(config.clone()),
+    })
+}
+
+async fn send(deliver: &Deliver, notice: &buildmesh_notify::message::Notice) -> Result<(), String> {
+    let sent = match deliver {
+        Deliver::Mail(mailer) => mailer.send(notice).await,
+        Deliver::Webhook(hook) => hook.send(notice).await,
+        Deliver::Irc(config) => buildmesh_notify::irc::say(config, &[notice.line()]).await,
+    };
+    sent.map_err(|e| e.to_string())
+}
+
+/// Whether `selector` (a name, a full id, or an id prefix of 6 or more hex
+/// digits) names the project `id` called `name`.
+pub fn selects(selector: &str, id: &ProjectId, name: &str) -> bool {
+    selector == name
+        || (selector.len() >= 6
+            && selector.bytes().all(|b| b.is_ascii_hexdigit())
+            && id.to_string().starts_with(&selector.to_ascii_lowercase()))
+}
+
+/// `text` with anything but letters, digits, `-` and `_` made `_`.
+fn file_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
