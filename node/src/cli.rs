@@ -100,7 +100,10 @@ pub struct NodeArgs {
     /// lease_secs, bid_window_ms, allow_local_repositories, webhook_secret_file,
     /// maintainer_key, unsandboxed, [accept] (projects, maintainers),
     /// [sandbox] (network, bwrap, cpu_secs, memory_mib, processes,
-    /// file_mib, open_files, work_dir_mib) and [[schedule]] tables. Flags
+    /// file_mib, open_files, work_dir_mib), [[schedule]] tables, and who
+    /// is told of broken and fixed builds: public_url, [[notify]] (mail,
+    /// webhook, irc) and [[status]] (commit statuses on GitHub, Gitea,
+    /// Forgejo) tables, secrets from files (docs/notify.md). Flags
     /// override it; --accept-* flags add to [accept]. See
     /// docs/operating.md.
     #[arg(long, value_name = "FILE")]

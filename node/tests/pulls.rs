@@ -16,43 +16,11 @@ name = "hello"
 command = "echo hello from a pull request"
 "#;
 
-const SECRET: &str = "a webhook secret of sixteen or more characters";
+const SECRET: &str = support::PULL_SECRET;
 
-/// A GitHub-shaped `pull_request` delivery for pull request `number` of
-/// `repo`, naming `head`, signed with [`SECRET`]: the node's reply.
+/// A GitHub-shaped `pull_request` delivery: the node's reply.
 fn deliver(node: &Node, repo: &Repo, action: &str, number: u64, head: &str) -> serde_json::Value {
-    use hmac::{Hmac, KeyInit, Mac};
-    let url = repo.path().to_str().unwrap();
-    let body = serde_json::json!({
-        "action": action,
-        "number": number,
-        "pull_request": {
-            "number": number,
-            "title": "Teach hello to count",
-            "head": { "sha": head, "ref": "feature" },
-            "base": { "ref": "main" },
-            "user": { "login": "contributor" },
-        },
-        "repository": { "clone_url": format!("file://{url}"), "html_url": url },
-    })
-    .to_string();
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(body.as_bytes());
-    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-    let delivery = support::next_delivery();
-    let (code, reply) = http_with(
-        &node.http,
-        "POST",
-        "/api/v1/hooks/github",
-        &body,
-        &[
-            ("X-GitHub-Event", "pull_request"),
-            ("X-Hub-Signature-256", &signature),
-            ("X-GitHub-Delivery", &delivery),
-        ],
-    );
-    assert_eq!(code, 200, "{reply}");
-    reply
+    support::pull_event(node, repo, action, number, head)
 }
 
 fn pulls(node: &Node, project: &str) -> serde_json::Value {

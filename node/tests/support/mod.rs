@@ -875,3 +875,54 @@ pub fn requests_of(entries: &[Vec<u8>]) -> Vec<&[Vec<u8>]> {
     }
     requests
 }
+
+/// The webhook secret [`pull_event`] signs with.
+pub const PULL_SECRET: &str = "a webhook secret of sixteen or more characters";
+
+/// A GitHub-shaped `pull_request` delivery for pull request `number` of
+/// `repo`, naming `head`, signed with [`PULL_SECRET`]: the node's reply.
+pub fn pull_event(
+    node: &Node,
+    repo: &Repo,
+    action: &str,
+    number: u64,
+    head: &str,
+) -> serde_json::Value {
+    use hmac::{Hmac, KeyInit, Mac};
+    let url = repo.path().to_str().unwrap();
+    let body = serde_json::json!({
+        "action": action,
+        "number": number,
+        "pull_request": {
+            "number": number,
+            "title": "Teach hello to count",
+            "head": { "sha": head, "ref": "feature" },
+            "base": { "ref": "main" },
+            "user": { "login": "contributor" },
+        },
+        "repository": { "clone_url": format!("file://{url}"), "html_url": url },
+    })
+    .to_string();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(PULL_SECRET.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    let delivery = next_delivery();
+    let (code, reply) = http_with(
+        &node.http,
+        "POST",
+        "/api/v1/hooks/github",
+        &body,
+        &[
+            ("X-GitHub-Event", "pull_request"),
+            ("X-Hub-Signature-256", &signature),
+            ("X-GitHub-Delivery", &delivery),
+        ],
+    );
+    assert_eq!(code, 200, "{reply}");
+    reply
+}
+
+/// [`pull_event`] with action `synchronize`.
+pub fn deliver_pull(node: &Node, repo: &Repo, number: u64, head: &str) -> serde_json::Value {
+    pull_event(node, repo, "synchronize", number, head)
+}
