@@ -1,0 +1,189 @@
+//! Real servers on loopback for buildmesh's tests (issue 15).
+//!
+//! Notifications are only tested when something real receives them: an
+//! SMTP server ([`SmtpSink`], Debian's python3-aiosmtpd), an IRC server
+//! ([`IrcServer`], Debian's ngircd) with a client in the channel
+//! ([`IrcListener`]), and HTTP receivers that record what they get
+//! ([`HttpSink`], also in a mode that checks GitHub's and Gitea's commit
+//! status API). Each listens on 127.0.0.1 on a free port, is started by the
+//! test itself and is stopped when dropped. `.ci/run` installs the Debian
+//! packages; elsewhere a test calls [`require`] (or a server's
+//! `available()`) first and is skipped when they are missing, unless
+//! `BUILDMESH_REQUIRE_SERVERS` is set.
+//!
+//! A failure here is a failed test, so this crate panics, with what it
+//! was waiting for and what the server printed.
+
+mod http;
+mod irc;
+mod smtp;
+
+pub use http::{HttpSink, Request, StatusApi};
+pub use irc::{IrcListener, IrcMessage, IrcServer};
+pub use smtp::{Mail, SmtpSink};
+
+use std::fs::File;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+/// The environment variable that turns a missing server into a failure
+/// (set by `.ci/run`, so CI never passes by skipping).
+pub const REQUIRE_ENV: &str = "BUILDMESH_REQUIRE_SERVERS";
+
+/// How long a server may take to listen.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The Python that has Debian's modules (a `python3` earlier on `PATH`,
+/// pyenv's say, may not have them).
+pub const PYTHON: &str = "/usr/bin/python3";
+
+/// How often the waits look again.
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Tries to start a server on a free port this many times (another process
+/// may take the port between our probe and the server's bind).
+const START_ATTEMPTS: usize = 5;
+
+/// Whether `path` (the program `name`) is here. If not, prints why the
+/// test is skipped and returns false; but with [`REQUIRE_ENV`] set it
+/// panics, so CI fails instead of skipping.
+pub fn require(name: &str, path: &str) -> bool {
+    if Path::new(path).exists() {
+        return true;
+    }
+    missing(&format!("{name} ({path})"))
+}
+
+/// Whether Debian's Python ([`PYTHON`]) can import `module`; like
+/// [`require`] when it cannot.
+pub fn require_python_module(module: &str) -> bool {
+    let imported = Command::new(PYTHON)
+        .args(["-c", &format!("import {module}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    imported || missing(&format!("the Python module {module} (for {PYTHON})"))
+}
+
+fn missing(what: &str) -> bool {
+    assert!(
+        std::env::var_os(REQUIRE_ENV).is_none(),
+        "{what} is missing and {REQUIRE_ENV} is set; `.ci/run` installs it (python3-aiosmtpd, ngircd)"
+    );
+    eprintln!("skipped: {what} is missing (`.ci/run` installs the Debian packages)");
+    false
+}
+
+/// A port on 127.0.0.1 nobody listened on a moment ago.
+fn free_port() -> u16 {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap_or_else(|e| panic!("cannot bind 127.0.0.1:0: {e}"));
+    listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("a bound listener has no address: {e}"))
+        .port()
+}
+
+/// A server started by a test: killed and reaped on drop.
+struct ServerProcess {
+    name: &'static str,
+    child: Child,
+    port: u16,
+    stderr: PathBuf,
+}
+
+impl ServerProcess {
+    /// Runs `command(port)` on free ports until one listens within
+    /// [`READY_TIMEOUT`]; its stdout and stderr go to files in `dir`.
+    fn start(name: &'static str, dir: &Path, command: impl Fn(u16) -> Command) -> ServerProcess {
+        let stderr = dir.join(format!("{name}.stderr"));
+        for _ in 0..START_ATTEMPTS {
+            let port = free_port();
+            let mut command = command(port);
+            let out = |path: &Path| {
+                File::create(path).unwrap_or_else(|e| panic!("cannot create {path:?}: {e}"))
+            };
+            command
+                .stdin(Stdio::null())
+                .stdout(out(&dir.join(format!("{name}.stdout"))))
+                .stderr(out(&stderr));
+            let child = command
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+            let mut server = ServerProcess {
+                name,
+                child,
+                port,
+                stderr: stderr.clone(),
+            };
+            if server.ready() {
+                return server;
+            }
+            // It exited: most likely it lost the port; try another.
+        }
+        panic!(
+            "{name} did not start in {START_ATTEMPTS} attempts; it said:\n{}",
+            read_lossy(&stderr)
+        );
+    }
+
+    /// Waits until the port takes a connection (true) or the process
+    /// exits (false); panics, with the server's stderr, on a timeout.
+    fn ready(&mut self) -> bool {
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
+                return true;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{} did not listen on {address} within {READY_TIMEOUT:?}; it said:\n{}",
+                    self.name,
+                    read_lossy(&self.stderr)
+                );
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    /// What the server printed on stderr so far.
+    fn stderr(&self) -> String {
+        read_lossy(&self.stderr)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn read_lossy(path: &Path) -> String {
+    match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) => format!("({path:?} cannot be read: {e})"),
+    }
+}
+
+/// A lock that a panicking test thread left behind is still good: the
+/// recorded data is only ever appended to.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A temporary directory for a server's files.
+fn temp_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("buildmesh-{name}-"))
+        .tempdir()
+        .unwrap_or_else(|e| panic!("cannot create a temporary directory: {e}"))
+}
