@@ -106,22 +106,22 @@ async fn tls(
         .map_err(|e| Error::Irc(format!("TLS: {e}")))
 }
 
-/// NICK and USER, answering PINGs, until the welcome (001); a nick in use
-/// gets a `_` more, three times.
+/// NICK and USER, answering PINGs, until the welcome (001). A nick in use
+/// is tried again as its first 8 characters and a digit (`buildme1`,
+/// `buildme2`, `buildme3`): many servers allow 9 characters only.
 async fn register(irc: &mut Connection, nick: &str) -> Result<(), Error> {
-    let mut nick = nick.to_owned();
     irc.send(&format!("NICK {nick}")).await?;
     irc.send(&format!("USER {nick} 0 * :buildmesh notifier"))
         .await?;
+    let stem: String = nick.chars().take(8).collect();
     let mut tries = 0;
     loop {
         let reply = irc.expect_line().await?;
         match command(&reply) {
             "001" => return Ok(()),
-            "433" if tries < 3 => {
+            "433" | "432" if tries < 3 && (tries > 0 || command(&reply) == "433") => {
                 tries += 1;
-                nick.push('_');
-                irc.send(&format!("NICK {nick}")).await?;
+                irc.send(&format!("NICK {stem}{tries}")).await?;
             }
             "433" | "432" | "464" | "465" | "ERROR" => {
                 return Err(Error::Irc(format!("the server refused us: {reply}")));

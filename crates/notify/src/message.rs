@@ -69,11 +69,17 @@ pub fn log_tail(log: &[u8]) -> Vec<String> {
     lines[from..].iter().map(|l| clean(l)).collect()
 }
 
-/// `text` with control characters dropped (tabs become spaces), cut to
+/// `text` without terminal escape sequences (colours, cursor moves) and
+/// other control characters (tabs become spaces), cut to
 /// [`LOG_LINE_BYTES_MAX`] bytes on a character boundary.
 fn clean(text: &str) -> String {
     let mut out = String::new();
-    for c in text.chars() {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            skip_escape(&mut chars);
+            continue;
+        }
         let c = if c == '\t' { ' ' } else { c };
         if c.is_control() {
             continue;
@@ -85,6 +91,20 @@ fn clean(text: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// Skips the rest of an escape sequence: a CSI (`ESC [` … a final byte
+/// from `@` to `~`), or an ESC and one more character.
+fn skip_escape(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    if chars.next_if_eq(&'[').is_none() {
+        chars.next();
+        return;
+    }
+    for c in chars.by_ref() {
+        if ('@'..='~').contains(&c) {
+            return;
+        }
+    }
 }
 
 impl Notice {
@@ -352,7 +372,7 @@ mod tests {
         assert!(text.contains("Blamelist"), "{text}");
         assert!(text.contains("step \"test\" failed"), "{text}");
         assert!(
-            text.contains("| [31mFAILED[0m parse::fast"),
+            text.contains("| FAILED parse::fast"),
             "escapes dropped: {text}"
         );
         assert!(!text.contains('\x1b'));

@@ -174,14 +174,14 @@ async fn the_bot_joins_and_says_the_line_even_when_its_nick_is_taken() {
     assert_eq!(said.text, broken.line());
     assert_eq!(listener.joins(), ["buildmesh"]);
 
-    // The listener holds "watcher": the bot takes "watcher_".
+    // The listener holds "watcher": the bot takes "watcher1".
     let fixed = notice(EventKind::Fixed);
     irc::say(&irc_config(server.port(), "watcher"), &[fixed.line()])
         .await
         .unwrap();
     let said = listener.wait_for_message(|m| m.text == fixed.line(), WAIT);
-    assert_eq!(said.from, "watcher_");
-    assert_eq!(listener.joins(), ["buildmesh", "watcher_"]);
+    assert_eq!(said.from, "watcher1");
+    assert_eq!(listener.joins(), ["buildmesh", "watcher1"]);
     assert_eq!(listener.messages().len(), 2, "{:?}", listener.lines());
 }
 

@@ -21,13 +21,13 @@ pub struct IrcServer {
     _dir: tempfile::TempDir,
 }
 
-/// The configuration, `{port}` and `{dir}` filled in. Nicks may be 30
-/// bytes (ngircd's default of 9 is shorter than most bots' names with a
-/// `_` added); no penalty time (by default ngircd makes a client wait a
-/// second or two after a burst of commands, such as a bot's NICK, USER
-/// and JOIN, which would make every test seconds slower); connections per IP are not limited (every test client
-/// comes from 127.0.0.1), and the include directory is an empty one of
-/// ours so the system's /etc/ngircd/ngircd.conf.d is not read.
+/// The configuration, `{port}` and `{dir}` filled in. Nicks keep
+/// ngircd's default of 9 bytes, as on many networks; no penalty time (by
+/// default ngircd makes a client wait a second or two after a burst of
+/// commands, such as a bot's NICK, USER and JOIN, which would make every
+/// test seconds slower); connections per IP are not limited (every test
+/// client comes from 127.0.0.1), and the include directory is an empty
+/// one of ours so the system's /etc/ngircd/ngircd.conf.d is not read.
 const CONFIG: &str = "\
 [Global]
 Name = irc.test.local
@@ -42,7 +42,6 @@ PidFile = {dir}/ngircd.pid
 
 [Limits]
 MaxConnectionsIP = 0
-MaxNickLength = 30
 MaxPenaltyTime = 0
 PingTimeout = 120
 PongTimeout = 20
