@@ -8,7 +8,7 @@
 mod support;
 
 use std::time::{Duration, Instant};
-use support::{Maintainer, Node, Repo, builder_with, declare_with, http, http_with, matrix};
+use support::{Maintainer, Node, Repo, builder_with, declare_with, http, matrix};
 
 const PASSING: &str = r#"
 [[step]]
