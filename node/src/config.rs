@@ -502,5 +502,9 @@ mod tests {
             "[[notify]]\nname = \"m\"\nkind = \"irc\"\nirc_host = \"h\"\nchannel = \"#c\"\n[[notify]]\nname = \"m\"\nkind = \"irc\"\nirc_host = \"h\"\nchannel = \"#d\"\n",
         );
         assert!(twice.contains("two [[notify]] tables"), "{twice}");
+        let clear = refused(
+            "[[status]]\nproject = \"p\"\nforge = \"gitea\"\napi = \"http://git.example.org/api/v1\"\ntoken_file = \"DIR/token\"\n",
+        );
+        assert!(clear.contains("must be https://"), "{clear}");
     }
 }

@@ -242,15 +242,16 @@ fn a_node_that_joins_late_tells_nothing_old() {
 [[notify]]
 name = "mail"
 kind = "mail"
+projects = ["{project}"]
 events = ["broken", "still_failing"]
 max_age_secs = 5
 smtp_host = "127.0.0.1"
-smtp_port = {}
+smtp_port = {port}
 smtp_security = "plain"
 from = "ci@example.org"
 to = ["dev@example.org"]
 "##,
-            smtp.port()
+            port = smtp.port(),
         ),
     );
     let late = Node::launch(

@@ -24,6 +24,9 @@ const LINE_BYTES_MAX: u64 = 8192;
 /// command, the channel and the server's prefix for us.
 const SAY_BYTES_MAX: usize = 380;
 
+/// How long the server is given to close after our QUIT.
+const QUIT_WAIT: Duration = Duration::from_secs(2);
+
 /// How long one whole delivery may take.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -80,8 +83,11 @@ async fn session(config: &IrcConfig, lines: &[String]) -> Result<(), Error> {
         }
     }
     irc.send("QUIT :buildmesh").await?;
-    // Reading until the server closes makes sure it took every line.
-    while irc.read().await?.is_some() {}
+    // Reading until the server closes makes sure it took every line; a
+    // server (or bouncer) that does not close has them anyway, and the
+    // line must not be said again for it.
+    let closed = async { while let Ok(Some(_)) = irc.read().await {} };
+    let _ = tokio::time::timeout(QUIT_WAIT, closed).await;
     Ok(())
 }
 

@@ -78,7 +78,8 @@ fn http_client(url: &str) -> Result<reqwest::Client, Error> {
 
 /// Ok for a 2xx answer; the status and the start of the body otherwise.
 async fn expect_success(sent: Result<reqwest::Response, reqwest::Error>) -> Result<(), Error> {
-    let response = sent.map_err(|e| Error::Http(e.to_string()))?;
+    // Without the URL: a Slack or Discord webhook URL is itself a secret.
+    let response = sent.map_err(|e| Error::Http(e.without_url().to_string()))?;
     let status = response.status();
     if status.is_success() {
         return Ok(());

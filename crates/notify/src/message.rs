@@ -163,14 +163,14 @@ impl Notice {
 
     /// A mail's subject.
     pub fn subject(&self) -> String {
-        format!("[{}] {}", self.project_name, self.headline())
+        format!("[{}] {}", clean(&self.project_name), self.headline())
     }
 
     /// One IRC line: the headline, who, and the link.
     pub fn line(&self) -> String {
         let mut line = format!(
             "[{}] {} ({}: {})",
-            self.project_name,
+            clean(&self.project_name),
             self.headline(),
             author_name(&self.author),
             clean(&self.title)
@@ -334,6 +334,7 @@ mod tests {
                 platforms: vec!["linux-aarch64".into(), "freebsd-x86_64".into()],
                 blamelist: vec![commit.clone()],
                 at: Timestamp(1_764_000_000_000),
+                row_decided: true,
             },
             project_name: "demo".into(),
             title: "Make parsing faster".into(),

@@ -1,5 +1,7 @@
 //! What a notifier delivered, on disk: one line per message, appended and
 //! synced before the next, so a restart does not send anything twice.
+//! Branch and platform names are written in hex: a peer chooses them, and
+//! a tab or a line break in one must not break a line.
 //!
 //! A crash after the server took a message and before its line was synced
 //! sends that one message again after the restart: at least once, never a
@@ -118,7 +120,7 @@ impl RecordKey for EventKey {
         format!(
             "event\t{}\t{}\t{}\t{}",
             self.project,
-            self.branch,
+            hex::encode(&self.branch),
             self.commit,
             kind_name(self.kind)
         )
@@ -130,7 +132,7 @@ impl RecordKey for EventKey {
             return None;
         }
         let project = fields.next()?.parse().ok()?;
-        let branch = fields.next()?.to_owned();
+        let branch = String::from_utf8(hex::decode(fields.next()?).ok()?).ok()?;
         let commit = fields.next()?.parse().ok()?;
         let kind_text = fields.next()?;
         if fields.next().is_some() {
@@ -157,7 +159,8 @@ impl RecordKey for StatusKey {
     fn to_line(&self) -> String {
         let (project, commit, platform, state, results) = self;
         format!(
-            "status\t{project}\t{commit}\t{platform}\t{}\t{results}",
+            "status\t{project}\t{commit}\t{}\t{}\t{results}",
+            hex::encode(platform),
             state.as_str()
         )
     }
@@ -178,7 +181,7 @@ impl RecordKey for StatusKey {
         Some((
             project.parse().ok()?,
             commit.parse().ok()?,
-            platform.to_owned(),
+            String::from_utf8(hex::decode(platform).ok()?).ok()?,
             state,
             results.parse().ok()?,
         ))
@@ -195,7 +198,7 @@ mod tests {
     fn key(n: u8) -> EventKey {
         EventKey {
             project: ProjectId([n; 32]),
-            branch: "release/1.x".into(),
+            branch: "release/1.x\tand\na line".into(),
             commit: CommitId::from_bytes(&[n; 20]).unwrap(),
             kind: EventKind::StillFailing,
         }

@@ -40,6 +40,7 @@ fn notice(kind: EventKind) -> Notice {
             platforms: vec!["linux-aarch64".into(), "freebsd-x86_64".into()],
             blamelist: vec![earlier.clone(), this.clone()],
             at: Timestamp(1_764_000_000_000),
+            row_decided: true,
         },
         project_name: "demo".into(),
         title: "Make parsing faster — naïvely".into(),

@@ -30,6 +30,7 @@ pub(super) struct FileNotify {
     flaky_platforms: Vec<String>,
     max_age_secs: Option<u64>,
     per_minute: Option<u32>,
+    settle_secs: Option<u64>,
     // mail
     smtp_host: Option<String>,
     smtp_port: Option<u16>,
@@ -88,6 +89,9 @@ pub struct NotifySpec {
     pub flaky: BTreeSet<String>,
     /// Age bound, rate, retries.
     pub notifier: NotifierConfig,
+    /// How long an event of a row not yet decided waits for the row's
+    /// other platforms, ms.
+    pub settle_ms: u64,
     /// How it delivers.
     pub carrier: Carrier,
 }
@@ -174,6 +178,10 @@ impl FileNotify {
         }
         let kinds = event_kinds(self.events.as_deref())?;
         let notifier = notifier_config(self.max_age_secs, self.per_minute, 20)?;
+        let settle_secs = self.settle_secs.unwrap_or(300);
+        if settle_secs > 24 * 3600 {
+            bail!("settle_secs must be at most 86400 (a day)");
+        }
         let carrier = match self.kind.as_str() {
             "mail" => Carrier::Mail(self.mail()?),
             "webhook" => self.webhook()?,
@@ -187,6 +195,7 @@ impl FileNotify {
             kinds,
             flaky: self.flaky_platforms.into_iter().collect(),
             notifier,
+            settle_ms: settle_secs * 1000,
             carrier,
         })
     }
@@ -246,6 +255,10 @@ impl FileNotify {
             Some(file) => Some(read_secret(file, "webhook secret")?.into_bytes()),
             None => None,
         };
+        let signed_or_secret = self.token_file.is_some();
+        if signed_or_secret && !url.starts_with("https://") && !is_loopback(host_of(&url)) {
+            bail!("url {url:?} carries a token: it must be https:// (or on this machine)");
+        }
         let token = match &self.token_file {
             Some(file) => Some(read_secret(file, "token")?),
             None if format == Format::Matrix => {
@@ -271,6 +284,9 @@ impl FileNotify {
         let nick = self.nick.clone().unwrap_or_else(|| "buildmesh".into());
         if nick.is_empty() || nick.len() > 30 || nick.contains([' ', '\r', '\n', ':']) {
             bail!("nick {nick:?} must be 1-30 characters without spaces or ':'");
+        }
+        if !tls && self.password_file.is_some() && !is_loopback(&host) {
+            bail!("the server password would cross the network in clear: set irc_tls = true");
         }
         let secret = |file: &Option<PathBuf>, what| -> Result<Option<String>> {
             file.as_deref().map(|f| read_secret(f, what)).transpose()
@@ -306,6 +322,12 @@ impl FileStatus {
             };
             if forge == Some(ForgeKind::Gitea) && self.api.is_none() {
                 bail!("a gitea or forgejo forge needs api = \"https://HOST/api/v1\"");
+            }
+            if let Some(api) = &self.api
+                && !api.starts_with("https://")
+                && !is_loopback(host_of(api))
+            {
+                bail!("api {api:?} gets the token: it must be https:// (or on this machine)");
             }
             Ok(StatusSpec {
                 project: self.project,
@@ -363,6 +385,20 @@ fn required(value: &Option<String>, field: &str, kind: &str) -> Result<String> {
         Some(value) if !value.is_empty() => Ok(value.clone()),
         _ => bail!("a {kind} notifier needs {field}"),
     }
+}
+
+/// The host of an http(s) URL (`[::1]` for IPv6).
+fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host_port.starts_with('[') {
+        return host_port
+            .split_once(']')
+            .map_or(host_port, |(h, _)| h)
+            .trim_start_matches('[');
+    }
+    host_port.split(':').next().unwrap_or("")
 }
 
 fn is_loopback(host: &str) -> bool {

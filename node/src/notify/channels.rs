@@ -6,9 +6,9 @@ use crate::config::{Carrier, NodeConfig, NotifySpec, StatusSpec};
 use anyhow::{Context, Result};
 use buildmesh_core::notify::{
     Event, EventKey, Notifier, NotifyAction, NotifyInput, StatusKey, StatusUpdate, pull_statuses,
-    recent_events, statuses,
+    recent_events, settled, statuses,
 };
-use buildmesh_core::view::{MatrixOptions, Policy, ProjectLog, matrix, pulls};
+use buildmesh_core::view::{Acceptance, MatrixOptions, Policy, ProjectLog, Verdict, matrix, pulls};
 use buildmesh_http::Command;
 use buildmesh_http::views::Views;
 use buildmesh_notify::forge::{ForgeConfig, StatusPoster, known_forge};
@@ -28,6 +28,10 @@ const EVENT_ROWS: usize = 50;
 /// The newest commits (and pull requests) whose statuses are posted.
 const STATUS_ROWS: usize = 50;
 
+/// How long one delivery may take in all, fetching its log included: past
+/// it, it is a failure (retried), so no message holds its slot for ever.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// How long the task sleeps when no notifier waits for anything.
 const IDLE_WAKE: Duration = Duration::from_secs(60);
 
@@ -46,6 +50,10 @@ pub struct Channels {
     commands: mpsc::Sender<Command>,
     reports: mpsc::Sender<Report>,
     public_url: Option<String>,
+    /// The projects the operator accepted: names and id prefixes are
+    /// looked up only among them (anyone can declare a project called
+    /// "hello").
+    acceptance: Acceptance,
 }
 
 struct EventChannel {
@@ -114,6 +122,7 @@ impl Channels {
             commands,
             reports,
             public_url: config.public_url.clone(),
+            acceptance: config.acceptance.clone(),
         })
     }
 
@@ -125,10 +134,7 @@ impl Channels {
                 let Some(policy) = Policy::of(&view.log) else {
                     continue;
                 };
-                let name = &policy.declaration.name;
-                if !channel.spec.projects.is_empty()
-                    && !channel.spec.projects.iter().any(|s| selects(s, id, name))
-                {
+                if !covers(&channel.spec.projects, id, &policy, &self.acceptance) {
                     continue;
                 }
                 let branches = match channel.spec.branches.is_empty() {
@@ -139,14 +145,15 @@ impl Channels {
                     found.extend(
                         recent_events(&view.log, now, branch, EVENT_ROWS, &channel.spec.flaky)
                             .into_iter()
-                            .filter(|e| channel.spec.kinds.contains(&e.kind)),
+                            .filter(|e| channel.spec.kinds.contains(&e.kind))
+                            .filter(|e| settled(e, now, channel.spec.settle_ms)),
                     );
                 }
             }
             channel.notifier.handle(now, NotifyInput::Found(found));
         }
         for channel in &mut self.statuses {
-            let Some(log) = channel.project_log(views) else {
+            let Some(log) = channel.project_log(views, &self.acceptance) else {
                 continue;
             };
             let options = MatrixOptions {
@@ -154,10 +161,10 @@ impl Channels {
                 rows_max: Some(STATUS_ROWS),
             };
             let mut found = matrix(log, now, &options)
-                .map(|m| statuses(&m))
+                .map(|m| statuses(&m, now))
                 .unwrap_or_default();
             if let Some(open) = pulls(log, now, STATUS_ROWS) {
-                found.extend(pull_statuses(&open));
+                found.extend(pull_statuses(&open, now));
             }
             channel.notifier.handle(now, NotifyInput::Found(found));
         }
@@ -175,18 +182,18 @@ impl Channels {
                         });
                         let deliver = channel.deliver.clone();
                         let commands = self.commands.clone();
-                        let reports = self.reports.clone();
-                        tokio::spawn(async move {
-                            let outcome = match draft {
+                        let key = event.key();
+                        let work = async move {
+                            match draft {
                                 Some(draft) => {
                                     let notice = notice::finish(draft, &commands).await;
                                     send(&deliver, &notice).await
                                 }
                                 None => Err("the commit is no longer in the views".to_owned()),
-                            };
-                            let _ = reports
-                                .send(Report::Event(index, event.key(), outcome))
-                                .await;
+                            }
+                        };
+                        spawn_delivery(work, self.reports.clone(), move |outcome| {
+                            Report::Event(index, key, outcome)
                         });
                     }
                     NotifyAction::Record(key) => {
@@ -270,15 +277,25 @@ impl Channels {
 
 impl StatusChannel {
     /// The project's log, once it is in the views, finding its forge the
-    /// first time.
-    fn project_log<'v>(&mut self, views: &'v Views) -> Option<&'v ProjectLog> {
+    /// first time. A selector that names more than one project names none.
+    fn project_log<'v>(
+        &mut self,
+        views: &'v Views,
+        acceptance: &Acceptance,
+    ) -> Option<&'v ProjectLog> {
         if self.unusable {
             return None;
         }
-        let (id, view) = views.projects.iter().find(|(id, view)| {
-            Policy::of(&view.log)
-                .is_some_and(|p| selects(&self.spec.project, id, &p.declaration.name))
-        })?;
+        let selectors = std::slice::from_ref(&self.spec.project);
+        let mut named = views.projects.iter().filter(|(id, view)| {
+            Policy::of(&view.log).is_some_and(|p| covers(selectors, id, &p, acceptance))
+        });
+        let (id, view) = named.next()?;
+        if named.next().is_some() {
+            tracing::error!(project = %self.spec.project, "commit statuses are off: more than one accepted project has this name; give its full id");
+            self.unusable = true;
+            return None;
+        }
         if self.poster.is_none() {
             let repository = Policy::of(&view.log)?.declaration.repository.clone();
             match self.poster_for(&repository) {
@@ -339,15 +356,15 @@ impl StatusChannel {
                             update.project, update.commit, update.platform
                         ),
                     });
-                    let reports = reports.clone();
-                    tokio::spawn(async move {
-                        let outcome = poster
+                    let key = update_key(&update);
+                    let work = async move {
+                        poster
                             .post(&update, target.as_deref())
                             .await
-                            .map_err(|e| e.to_string());
-                        let _ = reports
-                            .send(Report::Status(index, update_key(&update), outcome))
-                            .await;
+                            .map_err(|e| e.to_string())
+                    };
+                    spawn_delivery(work, reports.clone(), move |outcome| {
+                        Report::Status(index, key, outcome)
                     });
                 }
                 NotifyAction::Record(key) => {
@@ -364,6 +381,28 @@ impl StatusChannel {
             }
         }
     }
+}
+
+/// Runs a delivery as a task of its own, bounded by [`DELIVERY_TIMEOUT`],
+/// and reports how it ended: a panic or a timeout is a failure, so the
+/// notifier never waits for a report that cannot come.
+fn spawn_delivery(
+    work: impl Future<Output = Result<(), String>> + Send + 'static,
+    reports: mpsc::Sender<Report>,
+    report: impl FnOnce(Result<(), String>) -> Report + Send + 'static,
+) {
+    tokio::spawn(async move {
+        let mut task = tokio::spawn(work);
+        let outcome = match tokio::time::timeout(DELIVERY_TIMEOUT, &mut task).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err("the delivery stopped unexpectedly".to_owned()),
+            Err(_) => {
+                task.abort();
+                Err(format!("no answer within {} s", DELIVERY_TIMEOUT.as_secs()))
+            }
+        };
+        let _ = reports.send(report(outcome)).await;
+    });
 }
 
 fn update_key(update: &StatusUpdate) -> StatusKey {
@@ -398,13 +437,30 @@ async fn send(deliver: &Deliver, notice: &buildmesh_notify::message::Notice) -> 
     sent.map_err(|e| e.to_string())
 }
 
-/// Whether `selector` (a name, a full id, or an id prefix of 6 or more hex
-/// digits) names the project `id` called `name`.
-pub fn selects(selector: &str, id: &ProjectId, name: &str) -> bool {
-    selector == name
-        || (selector.len() >= 6
-            && selector.bytes().all(|b| b.is_ascii_hexdigit())
-            && id.to_string().starts_with(&selector.to_ascii_lowercase()))
+/// Whether `selectors` cover the project `id` declared as `policy` says.
+/// A full id (64 hex digits) names its project wherever it comes from; a
+/// name or an id prefix (6 or more hex digits) only names a project the
+/// operator accepted, since anyone can declare a project of any name (and
+/// grind a short prefix). No selectors: every accepted project.
+fn covers(
+    selectors: &[String],
+    id: &ProjectId,
+    policy: &Policy<'_>,
+    acceptance: &Acceptance,
+) -> bool {
+    let hex = id.to_string();
+    let accepted = acceptance.verdict(id, &policy.owner) != Verdict::NotAccepted;
+    if selectors.is_empty() {
+        return accepted;
+    }
+    selectors.iter().any(|selector| {
+        let selector = selector.to_ascii_lowercase();
+        let is_hex = selector.len() >= 6 && selector.bytes().all(|b| b.is_ascii_hexdigit());
+        selector == hex
+            || (accepted
+                && (selector == policy.declaration.name.to_ascii_lowercase()
+                    || (is_hex && hex.starts_with(&selector))))
+    })
 }
 
 /// `text` with anything but letters, digits, `-` and `_` made `_`.

@@ -36,6 +36,9 @@ pub struct Event {
     pub blamelist: Vec<CommitId>,
     /// When the newest result behind it was written.
     pub at: Timestamp,
+    /// Every platform of the row is decided: no platform can join the
+    /// event any more.
+    pub row_decided: bool,
 }
 
 /// What names an event for "sent once": the same row and kind found again
@@ -105,6 +108,7 @@ pub fn events(matrix: &Matrix<'_>, branch: &str, flaky: &BTreeSet<String>) -> Ve
             platforms,
             blamelist,
             at,
+            row_decided: row.decided(),
         };
         if !broken.is_empty() {
             let blamelist = rows[first_suspect..=n]
@@ -138,11 +142,11 @@ pub fn events(matrix: &Matrix<'_>, branch: &str, flaky: &BTreeSet<String>) -> Ve
 
 /// The events of `branch`'s newest `rows` commits in `log` at `now`.
 ///
-/// A row's change is read against the row before it, so the oldest row
-/// shown has no history: when the branch has more rows than that, one more
-/// is derived as the history and its own events are dropped (else, as new
-/// commits push the window along, a commit still failing would be found
-/// "broken" again when it becomes the oldest).
+/// A row's change is read against the rows before it, so the oldest rows
+/// shown would have no history: as many rows again are derived as their
+/// history and their own events dropped (else, as new commits push the
+/// window along, a commit still failing would be found "broken" again when
+/// it becomes the oldest).
 pub fn recent_events(
     log: &ProjectLog,
     now: Timestamp,
@@ -152,18 +156,24 @@ pub fn recent_events(
 ) -> Vec<Event> {
     let options = MatrixOptions {
         branch: Some(branch.to_owned()),
-        rows_max: Some(rows.saturating_add(1)),
+        rows_max: Some(rows.saturating_mul(2)),
     };
     let Some(derived) = matrix(log, now, &options) else {
         return Vec::new();
     };
+    let shown: BTreeSet<&CommitId> = derived.rows.iter().take(rows).map(|r| r.commit).collect();
     let mut found = events(&derived, branch, flaky);
-    if derived.rows.len() > rows
-        && let Some(history) = derived.rows.last()
-    {
-        found.retain(|e| &e.commit != history.commit);
-    }
+    found.retain(|e| shown.contains(&e.commit));
     found
+}
+
+/// Whether `event` may be told at `now`: its row is decided, or its
+/// newest result is `settle_ms` old. Waiting for the row makes one message
+/// name every platform that broke ("broken on linux and mac"); the bound
+/// keeps a platform that never finishes from holding the others' news.
+/// A platform that decides after the event was told is not told again.
+pub fn settled(event: &Event, now: Timestamp, settle_ms: u64) -> bool {
+    event.row_decided || now.ms_since(event.at) >= settle_ms
 }
 
 #[cfg(test)]
@@ -242,6 +252,25 @@ mod tests {
                 (3, Decided, both(), vec![]),
             ]
         );
+    }
+
+    #[test]
+    fn an_event_waits_for_its_row_or_for_the_settle_time() {
+        let found = events_of(&[[P, P], [F, B]], &[], &[]);
+        assert_eq!(found[1].1, EventKind::Broken);
+        let ids = commits(2);
+        let platforms = vec!["linux".to_string(), "mac".to_string()];
+        let m = matrix(
+            &platforms,
+            vec![row(&ids[1], &[F, B]), row(&ids[0], &[P, P])],
+        );
+        let broken = events(&m, "main", &BTreeSet::new())
+            .into_iter()
+            .find(|e| e.kind == EventKind::Broken)
+            .unwrap();
+        assert!(!broken.row_decided);
+        assert!(!settled(&broken, broken.at.plus_ms(999), 1_000));
+        assert!(settled(&broken, broken.at.plus_ms(1_000), 1_000));
     }
 
     #[test]

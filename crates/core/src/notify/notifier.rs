@@ -20,6 +20,8 @@ pub trait Message: Clone + Debug + PartialEq {
     fn key(&self) -> Self::Key;
     /// Its slot.
     fn slot(&self) -> Self::Slot;
+    /// The slot of the message with this key.
+    fn slot_of(key: &Self::Key) -> Self::Slot;
     /// When what it tells of happened.
     fn at(&self) -> Timestamp;
 }
@@ -36,10 +38,19 @@ impl Message for Event {
         Event::key(self)
     }
 
+    fn slot_of(key: &EventKey) -> EventKey {
+        key.clone()
+    }
+
     fn at(&self) -> Timestamp {
         self.at
     }
 }
+
+/// Messages waiting for the rate to let them go, at most: past it the
+/// oldest is dropped (a mesh that breaks faster than anyone can read is
+/// told of its newest news).
+pub const WAITING_MAX: usize = 1_000;
 
 /// One notifier's settings, as its operator wrote them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +121,8 @@ pub struct NotifierStats {
     pub given_up: u64,
     /// Messages dropped before delivery for a newer one of their slot.
     pub superseded: u64,
+    /// Messages dropped for more than [`WAITING_MAX`] waiting.
+    pub overflowed: u64,
 }
 
 /// One notifier's decisions. See the module docs.
@@ -119,7 +132,12 @@ pub struct Notifier<M: Message> {
     /// Told of (recorded, or given back at start).
     told: BTreeSet<M::Key>,
     /// Too old when first seen, given up, or superseded: never sent.
+    /// Kept while derivations still find them.
     passed_over: BTreeSet<M::Key>,
+    /// Slots something was delivered for: their newer states are never
+    /// too old (a forge must not be left on `pending` because the verdict
+    /// came after a long partition).
+    posted_slots: BTreeSet<M::Slot>,
     waiting: VecDeque<M>,
     in_flight: BTreeMap<M::Key, (M, u32)>,
     retries: BTreeMap<M::Key, (Timestamp, M, u32)>,
@@ -132,9 +150,11 @@ pub struct Notifier<M: Message> {
 impl<M: Message> Notifier<M> {
     /// A notifier that has told of `told` already (its durable record).
     pub fn new(config: NotifierConfig, told: impl IntoIterator<Item = M::Key>) -> Self {
+        let told: BTreeSet<M::Key> = told.into_iter().collect();
         Notifier {
             config,
-            told: told.into_iter().collect(),
+            posted_slots: told.iter().map(M::slot_of).collect(),
+            told,
             passed_over: BTreeSet::new(),
             waiting: VecDeque::new(),
             in_flight: BTreeMap::new(),
@@ -157,6 +177,7 @@ impl<M: Message> Notifier<M> {
             NotifyInput::Delivered(key) => {
                 if self.in_flight.remove(&key).is_some() {
                     self.stats.delivered += 1;
+                    self.posted_slots.insert(M::slot_of(&key));
                     self.told.insert(key.clone());
                     self.outbox.push_back(NotifyAction::Record(key));
                 }
@@ -191,19 +212,34 @@ impl<M: Message> Notifier<M> {
     }
 
     fn found(&mut self, now: Timestamp, found: Vec<M>) {
+        let seen: BTreeSet<M::Key> = found.iter().map(Message::key).collect();
         for message in found {
             let key = message.key();
             if self.known(&key) {
                 continue;
             }
-            if now.ms_since(message.at()) > self.config.max_age_ms {
+            if self.too_old(now, &message) {
                 self.stats.too_old += 1;
                 self.passed_over.insert(key);
                 continue;
             }
             self.supersede(&message.slot());
             self.waiting.push_back(message);
+            if self.waiting.len() > WAITING_MAX
+                && let Some(dropped) = self.waiting.pop_front()
+            {
+                self.stats.overflowed += 1;
+                self.passed_over.insert(dropped.key());
+            }
         }
+        // What derivations no longer find has left their window for good.
+        self.passed_over.retain(|key| seen.contains(key));
+    }
+
+    /// Older than the age bound, unless its slot was told of before.
+    fn too_old(&self, now: Timestamp, message: &M) -> bool {
+        now.ms_since(message.at()) > self.config.max_age_ms
+            && !self.posted_slots.contains(&message.slot())
     }
 
     /// Drops the waiting and retrying messages of `slot`: a newer one came.
@@ -281,9 +317,16 @@ impl<M: Message> Notifier<M> {
             let Some(next) = self.waiting.iter().position(|m| !busy.contains(&m.slot())) else {
                 return;
             };
-            if let Some(message) = self.waiting.remove(next) {
-                self.deliver(now, message, 1);
+            let Some(message) = self.waiting.remove(next) else {
+                return;
+            };
+            // It may have waited past the age bound for the rate.
+            if self.too_old(now, &message) {
+                self.stats.too_old += 1;
+                self.passed_over.insert(message.key());
+                continue;
             }
+            self.deliver(now, message, 1);
         }
     }
 
@@ -314,6 +357,7 @@ mod tests {
             platforms: vec!["linux".into()],
             blamelist: Vec::new(),
             at,
+            row_decided: true,
         }
     }
 
@@ -345,11 +389,11 @@ mod tests {
     fn old_events_are_not_sent_and_the_rate_holds_the_rest_back() {
         let config = NotifierConfig {
             per_minute: 2,
-            max_age_ms: 10_000,
+            max_age_ms: 100_000,
             ..NotifierConfig::default()
         };
         let mut n = Notifier::new(config, []);
-        let now = T.plus_ms(20_000);
+        let now = T.plus_ms(200_000);
         let events = vec![event(1, T), event(2, now), event(3, now), event(4, now)];
         n.handle(now, NotifyInput::Found(events));
         assert_eq!(
@@ -363,6 +407,23 @@ mod tests {
         assert_eq!(n.poll_timeout(), Some(now.plus_ms(60_000)));
         n.handle(now.plus_ms(60_000), NotifyInput::Tick);
         assert_eq!(drain(&mut n), [NotifyAction::Send(event(4, now))]);
+    }
+
+    /// A message that waited for the rate past the age bound is dropped,
+    /// not sent late.
+    #[test]
+    fn a_message_that_waited_past_the_age_bound_is_dropped() {
+        let config = NotifierConfig {
+            per_minute: 1,
+            max_age_ms: 30_000,
+            ..NotifierConfig::default()
+        };
+        let mut n = Notifier::new(config, []);
+        n.handle(T, NotifyInput::Found(vec![event(1, T), event(2, T)]));
+        assert_eq!(drain(&mut n), [NotifyAction::Send(event(1, T))]);
+        n.handle(T.plus_ms(60_000), NotifyInput::Tick);
+        assert_eq!(drain(&mut n), []);
+        assert_eq!(n.stats().too_old, 1);
     }
 
     #[test]

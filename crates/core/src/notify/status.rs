@@ -47,8 +47,8 @@ pub struct StatusUpdate {
     /// forced rebuild of a decided cell is `pending` again, then decided
     /// again, and each of those is a status of its own.
     pub results: usize,
-    /// When the state was reached (the newest result, or the row's
-    /// announcement while pending).
+    /// When the state was reached: the newest result's time, or now while
+    /// pending (a claim is news when it is seen, however old the commit).
     pub at: Timestamp,
 }
 
@@ -73,6 +73,10 @@ impl Message for StatusUpdate {
         (self.project, self.commit.clone(), self.platform.clone())
     }
 
+    fn slot_of(key: &StatusKey) -> Self::Slot {
+        (key.0, key.1.clone(), key.2.clone())
+    }
+
     fn at(&self) -> Timestamp {
         self.at
     }
@@ -82,17 +86,11 @@ impl Message for StatusUpdate {
 /// pending, decided ones say how; cells nobody has taken yet have none
 /// (a forge shows no status as "not started", and posting one for every
 /// platform of every commit would be most of the traffic).
-pub fn statuses(matrix: &Matrix<'_>) -> Vec<StatusUpdate> {
+pub fn statuses(matrix: &Matrix<'_>, now: Timestamp) -> Vec<StatusUpdate> {
     let mut found = Vec::new();
     for row in &matrix.rows {
         for (cell, platform) in row.cells.iter().zip(matrix.platforms) {
-            found.extend(status_of(
-                matrix.project,
-                row.commit,
-                platform,
-                cell,
-                row.announced_at,
-            ));
+            found.extend(status_of(matrix.project, row.commit, platform, cell, now));
         }
     }
     found
@@ -100,17 +98,11 @@ pub fn statuses(matrix: &Matrix<'_>) -> Vec<StatusUpdate> {
 
 /// The statuses of the pull requests' latest heads, as [`statuses`] says
 /// them: a pull request's status goes to its head commit.
-pub fn pull_statuses(pulls: &Pulls<'_>) -> Vec<StatusUpdate> {
+pub fn pull_statuses(pulls: &Pulls<'_>, now: Timestamp) -> Vec<StatusUpdate> {
     let mut found = Vec::new();
     for pull in &pulls.pulls {
         for (cell, platform) in pull.cells.iter().zip(pulls.platforms) {
-            found.extend(status_of(
-                pulls.project,
-                pull.head,
-                platform,
-                cell,
-                pull.updated_at,
-            ));
+            found.extend(status_of(pulls.project, pull.head, platform, cell, now));
         }
     }
     found
@@ -121,7 +113,7 @@ fn status_of(
     commit: &CommitId,
     platform: &str,
     cell: &Cell,
-    announced_at: Timestamp,
+    now: Timestamp,
 ) -> Option<StatusUpdate> {
     let state = match cell.status {
         CellStatus::Pending => return None,
@@ -138,7 +130,7 @@ fn status_of(
         state,
         result: newest.map(|r| r.id),
         results: cell.results.len(),
-        at: newest.map_or(announced_at, |r| r.at.max(announced_at)),
+        at: newest.map_or(now, |r| r.at),
     })
 }
 
@@ -179,7 +171,7 @@ mod tests {
                 with_results(row(&ids[0], &[Passed, Failed]), 1),
             ],
         );
-        let found: Vec<_> = statuses(&m)
+        let found: Vec<_> = statuses(&m, T)
             .into_iter()
             .map(|s| (s.commit.as_bytes()[0], s.platform, s.state))
             .collect();
@@ -232,5 +224,25 @@ mod tests {
         let again = status(StatusState::Pending, 1);
         n.handle(T, NotifyInput::Found(vec![success.clone(), again.clone()]));
         assert_eq!(drain(&mut n), [NotifyAction::Send(again)]);
+    }
+
+    /// A verdict that comes after a long partition still replaces the
+    /// `pending` the forge shows, however old; a cell never posted is
+    /// not posted when its state is old.
+    #[test]
+    fn a_posted_cell_gets_its_verdict_however_late() {
+        let config = NotifierConfig {
+            max_age_ms: 1_000,
+            ..NotifierConfig::default()
+        };
+        let pending = status(StatusState::Pending, 0);
+        let mut n = Notifier::new(config.clone(), [pending.key()]);
+        let late = T.plus_ms(3_600_000);
+        let verdict = status(StatusState::Failure, 1);
+        let mut other = status(StatusState::Success, 1);
+        other.platform = "mac".into();
+        n.handle(late, NotifyInput::Found(vec![verdict.clone(), other]));
+        assert_eq!(drain(&mut n), [NotifyAction::Send(verdict)]);
+        assert_eq!(n.stats().too_old, 1);
     }
 }
