@@ -105,7 +105,8 @@ impl Builds {
 
     /// Makes the poller check a pull request a forge reported (and poll
     /// now). Past [`poller::PULL_EVENTS_MAX`] waiting events it is dropped:
-    /// the forge's next event for it, or a redelivery, brings it again.
+    /// the forge's next event for it brings it again (a redelivery of the
+    /// same delivery id is answered as a replay, so it does not).
     pub fn check_pull(&self, event: PullRequestEvent) {
         let number = event.number;
         match self.pulls.try_send(event) {
