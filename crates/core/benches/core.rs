@@ -4,6 +4,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use buildmesh_core::log::{self, BatchLimits, ChainWriter, MemStore, VersionVector, lacks};
+use buildmesh_core::notify::{recent_events, statuses};
 use buildmesh_core::view::{MatrixOptions, ProjectLog, matrix};
 use buildmesh_protocol::{
     BlobHash, Body, BuildResult, BuilderPolicy, Claim, CommitAnnouncement, CommitId, Entry,
@@ -11,7 +12,7 @@ use buildmesh_protocol::{
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 use ed25519_dalek::SigningKey;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::hint::black_box;
 
 const COMMITS: u32 = 1000;
@@ -193,5 +194,28 @@ fn bench_lacks(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_matrix, bench_lacks);
+/// What the node's notifications task derives for one notifier, project
+/// and branch at each change of the views (every 300 ms at most): the
+/// events of the newest 50 commits, and the commit statuses of the newest
+/// 50 rows.
+fn bench_notify(c: &mut Criterion) {
+    let (project, entries) = big_project();
+    let log = ProjectLog::from_entries(&project, &entries, Default::default());
+    let now = Timestamp(NOW.0 + u64::from(COMMITS) * 1000);
+    let mut group = c.benchmark_group("notify 1000 commits x 10 platforms");
+    group.sample_size(20);
+    group.bench_function("events of the newest 50 commits", |b| {
+        b.iter(|| black_box(recent_events(&log, now, "main", 50, &BTreeSet::new()).len()))
+    });
+    group.bench_function("statuses of the newest 50 rows", |b| {
+        let options = MatrixOptions {
+            branch: None,
+            rows_max: Some(50),
+        };
+        b.iter(|| black_box(matrix(&log, now, &options).map(|m| statuses(&m, now).len())))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_matrix, bench_lacks, bench_notify);
 criterion_main!(benches);
