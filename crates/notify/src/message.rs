@@ -235,12 +235,7 @@ impl Notice {
 
     /// The kind's name in JSON and CloudEvents types.
     pub fn kind_name(&self) -> &'static str {
-        match self.event.kind {
-            EventKind::Broken => "broken",
-            EventKind::Fixed => "fixed",
-            EventKind::StillFailing => "still_failing",
-            EventKind::Decided => "decided",
-        }
+        self.event.kind.name()
     }
 
     /// The event as data (the `data` of a CloudEvent): the schema

@@ -106,15 +106,6 @@ fn read_lines(path: &Path) -> Result<Vec<String>, Error> {
         .map_err(|e| Error::Record(path.to_owned(), e))
 }
 
-fn kind_name(kind: EventKind) -> &'static str {
-    match kind {
-        EventKind::Broken => "broken",
-        EventKind::Fixed => "fixed",
-        EventKind::StillFailing => "still_failing",
-        EventKind::Decided => "decided",
-    }
-}
-
 impl RecordKey for EventKey {
     fn to_line(&self) -> String {
         format!(
@@ -122,7 +113,7 @@ impl RecordKey for EventKey {
             self.project,
             hex::encode(&self.branch),
             self.commit,
-            kind_name(self.kind)
+            self.kind.name()
         )
     }
 
@@ -138,14 +129,7 @@ impl RecordKey for EventKey {
         if fields.next().is_some() {
             return None;
         }
-        let kind = [
-            EventKind::Broken,
-            EventKind::Fixed,
-            EventKind::StillFailing,
-            EventKind::Decided,
-        ]
-        .into_iter()
-        .find(|k| kind_name(*k) == kind_text)?;
+        let kind = EventKind::ALL.into_iter().find(|k| k.name() == kind_text)?;
         Some(EventKey {
             project,
             branch,

@@ -172,7 +172,7 @@ impl FileNotify {
             if given.is_some() {
                 bail!(
                     "{field} is never written in the config: put it in a file readable only by \
-                     the node and give {field}_file (smtp_password_file for smtp_password)"
+                     the node and give {field}_file"
                 );
             }
         }
@@ -348,14 +348,15 @@ fn event_kinds(given: Option<&[String]>) -> Result<BTreeSet<EventKind>> {
     };
     given
         .iter()
-        .map(|name| match name.as_str() {
-            "broken" => Ok(EventKind::Broken),
-            "fixed" => Ok(EventKind::Fixed),
-            "still_failing" => Ok(EventKind::StillFailing),
-            "decided" => Ok(EventKind::Decided),
-            other => {
-                bail!("event {other:?} is not one of broken, fixed, still_failing, decided")
-            }
+        .map(|name| {
+            EventKind::ALL
+                .into_iter()
+                .find(|k| k.name() == name)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "event {name:?} is not one of broken, fixed, still_failing, decided"
+                    )
+                })
         })
         .collect()
 }

@@ -7,7 +7,7 @@
 mod channels;
 mod notice;
 
-use crate::config::NodeConfig;
+use crate::config::{Carrier, NodeConfig};
 use anyhow::{Context, Result};
 use buildmesh_http::Command;
 use buildmesh_http::views::Views;
@@ -31,6 +31,7 @@ pub fn start(
     if config.notify.is_empty() && config.statuses.is_empty() {
         return Ok(());
     }
+    say_who_is_told(config);
     let records = config.data_dir.root().join("notify");
     std::fs::create_dir_all(&records)
         .with_context(|| format!("cannot create {}", records.display()))?;
@@ -38,6 +39,35 @@ pub fn start(
     let channels = Channels::open(config, &records, commands, reports)?;
     tokio::spawn(run(channels, views, reported));
     Ok(())
+}
+
+/// One line per notifier and forge at start, so an operator sees what
+/// the config does (never its URLs or addresses: some are secrets).
+fn say_who_is_told(config: &NodeConfig) {
+    let projects = |selected: &[String]| match selected {
+        [] if config.acceptance.is_empty() => {
+            "no project (this node accepts none: name projects by full id)".to_owned()
+        }
+        [] => "every accepted project".to_owned(),
+        named => named.join(", "),
+    };
+    for spec in &config.notify {
+        let kind = match spec.carrier {
+            Carrier::Mail(_) => "mail",
+            Carrier::Webhook { .. } => "webhook",
+            Carrier::Irc(_) => "irc",
+        };
+        let kinds: Vec<&str> = spec.kinds.iter().map(|k| k.name()).collect();
+        println!(
+            "notify {} ({kind}): {} of {}",
+            spec.name,
+            kinds.join(", "),
+            projects(&spec.projects)
+        );
+    }
+    for spec in &config.statuses {
+        println!("status {}: commit statuses to its forge", spec.project);
+    }
 }
 
 async fn run(

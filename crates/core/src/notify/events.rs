@@ -18,6 +18,26 @@ pub enum EventKind {
     Decided,
 }
 
+impl EventKind {
+    /// Its name in configs, records, JSON and CloudEvents types.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::Broken => "broken",
+            EventKind::Fixed => "fixed",
+            EventKind::StillFailing => "still_failing",
+            EventKind::Decided => "decided",
+        }
+    }
+
+    /// Every kind.
+    pub const ALL: [EventKind; 4] = [
+        EventKind::Broken,
+        EventKind::Fixed,
+        EventKind::StillFailing,
+        EventKind::Decided,
+    ];
+}
+
 /// One message's worth: a commit's row and what happened to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
