@@ -53,6 +53,38 @@ fn wait_decided(node: &Node, project: &str, commit: &str, status: &str) {
     });
 }
 
+/// A node with `config` building project `hello` on linux, whose first
+/// commit passed.
+struct Building {
+    keys: Maintainer,
+    node: Node,
+    repo: Repo,
+    project: String,
+}
+
+fn building(config: &str) -> Building {
+    let keys = Maintainer::new();
+    let node = launch(tempfile::tempdir().unwrap(), &keys, config);
+    let repo = Repo::new();
+    let first = repo.commit_recipe(PASSING, "Start");
+    let project = declare(
+        keys.path(),
+        &node,
+        "hello",
+        &repo,
+        &["linux"],
+        &node,
+        &[&node],
+    );
+    wait_decided(&node, &project, &first, "passed");
+    Building {
+        keys,
+        node,
+        repo,
+        project,
+    }
+}
+
 fn short(commit: &str) -> &str {
     &commit[..8]
 }
@@ -103,20 +135,12 @@ channel = "#hello"
             dir = files.path().display(),
         ),
     );
-    let keys = Maintainer::new();
-    let node = launch(tempfile::tempdir().unwrap(), &keys, &config);
-    let repo = Repo::new();
-    let first = repo.commit_recipe(PASSING, "Start");
-    let project = declare(
-        keys.path(),
-        &node,
-        "hello",
-        &repo,
-        &["linux"],
-        &node,
-        &[&node],
-    );
-    wait_decided(&node, &project, &first, "passed");
+    let Building {
+        keys,
+        node,
+        repo,
+        project,
+    } = building(&config);
 
     let broken = repo.commit_recipe(FAILING, "Make parsing faster");
     wait_decided(&node, &project, &broken, "failed");
@@ -212,22 +236,14 @@ fn a_node_that_joins_late_tells_nothing_old() {
     if !servers_here() {
         return;
     }
-    let keys = Maintainer::new();
     let files = tempfile::tempdir().unwrap();
     let quiet = write_config(files.path(), "");
-    let builder = launch(tempfile::tempdir().unwrap(), &keys, &quiet);
-    let repo = Repo::new();
-    let first = repo.commit_recipe(PASSING, "Start");
-    let project = declare(
-        keys.path(),
-        &builder,
-        "hello",
-        &repo,
-        &["linux"],
-        &builder,
-        &[&builder],
-    );
-    wait_decided(&builder, &project, &first, "passed");
+    let Building {
+        node: builder,
+        repo,
+        project,
+        ..
+    } = building(&quiet);
     let broken = repo.commit_recipe(FAILING, "Break it");
     wait_decided(&builder, &project, &broken, "failed");
     // The history is now older than the late node's age bound.
