@@ -122,9 +122,12 @@ fn a_pull_request_head_is_checked_built_and_kept_off_the_branch_row() {
     let on = declare("with-pulls", &["--pull-requests"]);
     let off = declare("without-pulls", &[]);
 
-    // Actions that build nothing are ignored at once.
+    // Actions that build nothing are ignored at once; closing a pull
+    // request never announced closes nothing.
+    let labeled = deliver(&node, repo, "labeled", 7, seven);
+    assert!(labeled["ignored"].is_string(), "{labeled}");
     let closed = deliver(&node, repo, "closed", 7, seven);
-    assert!(closed["ignored"].is_string(), "{closed}");
+    assert_eq!(closed["closing"], true, "{closed}");
 
     let built = deliver_until(&node, &repository, &on, (7, seven), |p| {
         p["heads"][0]["status"] == "passed"
@@ -206,4 +209,51 @@ fn a_pull_request_head_is_checked_built_and_kept_off_the_branch_row() {
     let page = String::from_utf8(page).unwrap();
     assert_eq!(code, 200);
     assert!(page.contains(&format!("/projects/{on}/pulls/7")), "{page}");
+    assert_eq!(seven_now["open"], true, "{seven_now}");
+
+    closed_and_reopened(&node, &repository, &on);
+}
+
+/// Closing pull request 7 marks it closed everywhere and leaves it off the
+/// matrix page; a newer head announcement (reopened) opens it again.
+fn closed_and_reopened(node: &Node, repository: &Repository, on: &str) {
+    let reply = deliver(node, &repository.repo, "closed", 7, &repository.seven);
+    assert_eq!(reply["closing"], true, "{reply}");
+    // The views thread publishes what the close changed a moment later.
+    let path = format!("/api/v1/projects/{on}/pulls/7");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, seven) = http(&node.http, "GET", &path, "");
+        assert_eq!(code, 200, "{seven}");
+        if seven["open"] == false {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never closed: {seven}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let listed = pulls(node, on);
+    let state: Vec<(u64, bool)> = listed["pulls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["number"].as_u64().unwrap(), p["open"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(state, [(9, true), (7, false)], "{listed}");
+    let (_, page) = support::http_raw(&node.http, &format!("/projects/{on}"));
+    let page = String::from_utf8(page).unwrap();
+    assert!(
+        !page.contains(&format!("/projects/{on}/pulls/7\"")),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("/projects/{on}/pulls/9\"")),
+        "{page}"
+    );
+    let (_, page) = support::http_raw(&node.http, &format!("/projects/{on}/pulls/7"));
+    assert!(String::from_utf8(page).unwrap().contains("closed"));
+
+    let reopened = deliver_until(node, repository, on, (7, &repository.seven), |p| {
+        p["open"] == true
+    });
+    assert_eq!(reopened["heads"][0]["commit"], repository.seven.as_str());
 }

@@ -34,6 +34,9 @@ pub enum Body {
     Setting(ProjectSetting),
     /// A pull request's head, to build apart from every branch.
     Pull(PullAnnouncement),
+    /// A pull request was closed (merged or not): its heads are no
+    /// longer work, until a newer `Pull` reopens it.
+    PullClosed(PullClosed),
 }
 
 /// The kind of a body, for indexes and counters.
@@ -57,6 +60,8 @@ pub enum BodyKind {
     Setting,
     /// [`Body::Pull`]
     Pull,
+    /// [`Body::PullClosed`]
+    PullClosed,
 }
 
 /// A project as its maintainer declares it. The latest declaration by the
@@ -298,6 +303,18 @@ pub struct PullAnnouncement {
     pub committed_at: Timestamp,
 }
 
+/// A pull request closed on its forge, as a trusted announcer heard. The
+/// pull request stays listed but its heads are not built any more: a
+/// closed pull request's head is nobody's next merge. A [`Body::Pull`]
+/// newer than the close (by entry time, then id) reopens it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PullClosed {
+    /// The project.
+    pub project: ProjectId,
+    /// The pull request's number on the forge, from 1.
+    pub number: u64,
+}
+
 impl Body {
     /// The kind of body.
     pub fn kind(&self) -> BodyKind {
@@ -311,6 +328,7 @@ impl Body {
             Body::Revoke(_) => BodyKind::Revoke,
             Body::Setting(_) => BodyKind::Setting,
             Body::Pull(_) => BodyKind::Pull,
+            Body::PullClosed(_) => BodyKind::PullClosed,
         }
     }
 
@@ -328,6 +346,8 @@ impl Body {
             Body::Force(f) => f.validate(),
             Body::Trust(_) | Body::Revoke(_) | Body::Setting(_) => Ok(()),
             Body::Pull(p) => p.validate(),
+            Body::PullClosed(c) if c.number == 0 => Err(InvalidBody::Empty("number")),
+            Body::PullClosed(_) => Ok(()),
         }
     }
 }

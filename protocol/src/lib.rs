@@ -57,8 +57,8 @@ pub use bid::{
 };
 pub use body::{
     Artifact, Body, BodyKind, BuildResult, BuilderPolicy, Claim, CommitAnnouncement, ForceBuild,
-    ForceTarget, Outcome, ProjectDeclaration, ProjectSetting, PullAnnouncement, Role, Setting,
-    SettingKind, StepResult, StepStatus, TrustChange,
+    ForceTarget, Outcome, ProjectDeclaration, ProjectSetting, PullAnnouncement, PullClosed, Role,
+    Setting, SettingKind, StepResult, StepStatus, TrustChange,
 };
 pub use canonical::{ENTRY_DOMAIN, FORMAT_VERSION};
 pub use digest::SetDigest;

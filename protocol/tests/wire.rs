@@ -12,7 +12,7 @@
 use buildmesh_protocol::{
     Artifact, Body, BuildResult, BuilderPolicy, Claim, CommitAnnouncement, CommitId, DecodeError,
     ENTRY_BYTES_MAX, Entry, EntryContent, EntryId, ForceBuild, ForceTarget, InvalidBody, Outcome,
-    ProjectDeclaration, ProjectId, ProjectSetting, PublicKey, PullAnnouncement, Role,
+    ProjectDeclaration, ProjectId, ProjectSetting, PublicKey, PullAnnouncement, PullClosed, Role,
     SIGNATURE_BYTES, Setting, SignError, StepResult, StepStatus, Timestamp, TrustChange,
     signed_message,
 };
@@ -290,6 +290,8 @@ mod strategy {
             trust_change().prop_map(Body::Revoke),
             setting().prop_map(Body::Setting),
             pull().prop_map(Body::Pull),
+            (project_id(), 1u64..=u64::MAX)
+                .prop_map(|(project, number)| Body::PullClosed(PullClosed { project, number })),
         ]
     }
 
@@ -468,6 +470,11 @@ mod spec {
                 w.text(&p.author);
                 w.u64(p.committed_at.0);
             }
+            Body::PullClosed(c) => {
+                w.u32(9);
+                w.raw32(&c.project.0);
+                w.u64(c.number);
+            }
         }
     }
 
@@ -600,6 +607,10 @@ mod support {
                 setting: Setting::PullRequests(true),
             }),
             Body::Pull(pull()),
+            Body::PullClosed(PullClosed {
+                project: project_id(),
+                number: 7,
+            }),
         ]
     }
 
@@ -954,7 +965,7 @@ mod garbage {
         #[test]
         fn random_bodies_are_refused(
             header in vec(any::<u8>(), 80),
-            variant in 0u32..9,
+            variant in 0u32..10,
             tail in vec(any::<u8>(), 0..600),
         ) {
             let mut bytes = vec![0; SIGNATURE_BYTES];
@@ -1191,7 +1202,7 @@ mod non_canonical {
     #[test]
     fn unknown_variants_are_refused() {
         let entry = support::sign(Body::Trust(support::trust()));
-        for variant in [9u32, 10, u32::MAX] {
+        for variant in [10u32, 11, u32::MAX] {
             let mut bytes = entry.content_bytes().to_vec();
             bytes[81..85].copy_from_slice(&variant.to_le_bytes());
             let result = support::decode_signed(&bytes);
@@ -1648,6 +1659,19 @@ mod body_limits {
     #[test]
     fn pull_limits() {
         run(support::pull(), pull_cases(), Body::Pull);
+    }
+
+    #[test]
+    fn pull_closed_limits() {
+        let closed = |number| {
+            Body::PullClosed(PullClosed {
+                project: support::project_id(),
+                number,
+            })
+        };
+        assert_eq!(check(closed(1)), Ok(()));
+        assert_eq!(check(closed(u64::MAX)), Ok(()));
+        assert_eq!(check(closed(0)), Err(Empty("number")));
     }
 
     #[test]

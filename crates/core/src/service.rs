@@ -220,6 +220,10 @@ impl<S: EntryStore> Service<S> {
             Input::WorkDerived(work) => self.work_derived(now, work),
             Input::NewCommits(commits) => self.announce(now, commits)?,
             Input::NewPull(pull) => self.announce_pull(now, pull)?,
+            Input::PullClosed {
+                repositories,
+                number,
+            } => self.close_pull(now, &repositories, number)?,
             Input::BuildEnded { cell, result } => self.build_ended(now, cell, result)?,
             Input::BuildNotStarted(cell) => {
                 self.claimer.handle(now, ClaimInput::BuildAbandoned(cell));

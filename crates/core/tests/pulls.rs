@@ -12,7 +12,7 @@ use buildmesh_core::view::{
 };
 use buildmesh_protocol::{
     Body, BuilderPolicy, CommitId, Outcome, ProjectId, ProjectSetting, PublicKey, PullAnnouncement,
-    Setting, Timestamp,
+    PullClosed, Setting, Timestamp,
 };
 use fixtures::{announce, commit, declaration, writer};
 use std::collections::BTreeSet;
@@ -28,6 +28,10 @@ fn pull_body(project: ProjectId, number: u64, n: u8) -> Body {
         author: "octocat".into(),
         committed_at: Timestamp(0),
     })
+}
+
+fn closed(project: ProjectId, number: u64) -> Body {
+    Body::PullClosed(PullClosed { project, number })
 }
 
 fn setting(project: ProjectId, on: bool) -> Body {
@@ -226,6 +230,57 @@ fn a_pull_head_is_never_on_a_branch_row_and_shows_on_its_own_page() {
     assert!(pull(&one, 8, now).is_none());
     let none = ProjectLog::load_pull(&world.store, &project, 8, 50).unwrap();
     assert!(pull(&none, 8, now).is_none());
+}
+
+#[test]
+fn a_closed_pull_request_is_not_work_until_a_newer_head_reopens_it() {
+    let mut world = World::new();
+    let project = world.project;
+    world.put(setting(project, true));
+    world.put(pull_body(project, 7, 70));
+    world.put(pull_body(project, 8, 80));
+    assert_eq!(world.wanted(), [commit(1), commit(70), commit(80)]);
+    let open = |world: &World| -> Vec<(u64, bool)> {
+        let log = world.log();
+        let listed = pulls(&log, Timestamp(1_000), 10).unwrap();
+        listed.pulls.iter().map(|p| (p.number, p.open)).collect()
+    };
+    let page_open = |world: &World| {
+        let one = ProjectLog::load_pull(&world.store, &project, 7, 50).unwrap();
+        pull(&one, 7, Timestamp(1_000)).unwrap().open
+    };
+    assert_eq!(open(&world), [(8, true), (7, true)]);
+    assert!(page_open(&world));
+    let watch = world.work(&Acceptance::only(project)).watches[0].clone();
+    assert!(watch.wants_close(&watch.repository, 7));
+    assert!(!watch.wants_close(&watch.repository, 9), "never announced");
+    assert!(!watch.wants_close("https://elsewhere.invalid/x.git", 7));
+
+    world.put(closed(project, 7));
+    assert_eq!(world.wanted(), [commit(1), commit(80)], "closed: not work");
+    assert_eq!(open(&world), [(8, true), (7, false)], "open ones first");
+    assert!(!page_open(&world));
+    let watch = world.work(&Acceptance::only(project)).watches[0].clone();
+    assert!(!watch.wants_close(&watch.repository, 7), "already closed");
+    assert!(
+        watch.wants_pull(&watch.repository, 7, &commit(70)),
+        "reopening with the same head announces it again"
+    );
+
+    // A close by someone who may not announce counts for nothing.
+    let mut stranger = writer("stranger");
+    world.put_by(
+        &mut stranger,
+        declaration(&["linux"], BuilderPolicy::Open, 1),
+    );
+    world.put_by(&mut stranger, closed(project, 8));
+    assert_eq!(open(&world), [(8, true), (7, false)]);
+
+    // Reopened: a head announced after the close, even the same one.
+    world.put(pull_body(project, 7, 70));
+    assert_eq!(world.wanted(), [commit(1), commit(80), commit(70)]);
+    assert_eq!(open(&world), [(7, true), (8, true)]);
+    assert!(page_open(&world));
 }
 
 #[test]

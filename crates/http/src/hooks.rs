@@ -11,14 +11,16 @@
 //! pull_request`) opened, synchronized or reopened is passed to the node's
 //! announcer as [`Command::PullRequest`]: it fetches `refs/pull/N/head`
 //! and announces the head only if it is the commit the event named and
-//! the project builds pull requests (see `pull`).
+//! the project builds pull requests (see `pull`). One closed is passed as
+//! [`Command::PullRequestClosed`]: the node signs a close of it, and its
+//! heads are no longer built.
 
 mod gate;
 mod pull;
 
 pub(crate) use gate::HookGate;
 pub use gate::{DELIVERIES_REMEMBERED, POLL_INTERVAL_MIN};
-pub use pull::PullRequestEvent;
+pub use pull::{PullRequestClosed, PullRequestEvent};
 
 use crate::{AppState, Command, error};
 use axum::Json;
@@ -117,23 +119,24 @@ async fn pull_request(state: &AppState, forge: Forge, delivery: &str, body: &[u8
         }
         Ok(true) => {}
     }
-    let event = match pull::parse(body) {
-        Ok(pull::Parsed::Check(event)) => event,
+    let (answer, command) = match pull::parse(body) {
+        Ok(pull::Parsed::Check(event)) => (
+            serde_json::json!({ "checking": true, "pull_request": event.number }),
+            Command::PullRequest(event),
+        ),
+        Ok(pull::Parsed::Close(closed)) => (
+            serde_json::json!({ "closing": true, "pull_request": closed.number }),
+            Command::PullRequestClosed(closed),
+        ),
         Ok(pull::Parsed::Ignored(why)) => {
             return Json(serde_json::json!({ "ignored": why })).into_response();
         }
         Err(why) => return error(StatusCode::BAD_REQUEST, &why.to_string()),
     };
-    let number = event.number;
-    if state
-        .commands
-        .send(Command::PullRequest(event))
-        .await
-        .is_err()
-    {
+    if state.commands.send(command).await.is_err() {
         return error(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down");
     }
-    Json(serde_json::json!({ "checking": true, "pull_request": number })).into_response()
+    Json(answer).into_response()
 }
 
 /// Asks the node to poll now.

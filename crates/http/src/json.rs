@@ -66,6 +66,7 @@ pub fn pulls(pulls: &Pulls<'_>) -> Value {
             "author": p.author,
             "title": p.title,
             "head": p.head.to_string(),
+            "open": p.open,
             "updated_at": p.updated_at.0,
             "status": status(p.status),
             "cells": p.cells.iter().map(cell).collect::<Vec<_>>(),
@@ -83,6 +84,7 @@ pub fn pull(pull: &Pull<'_>) -> Value {
         "number": pull.number,
         "base": pull.base,
         "author": pull.author,
+        "open": pull.open,
         "heads": pull.heads.iter().map(|h| json!({
             "commit": h.commit.to_string(),
             "title": h.title,

@@ -62,7 +62,8 @@ pub use conn::{
     Limits, URI_BYTES_MAX,
 };
 pub use hooks::{
-    DELIVERIES_REMEMBERED, HOOK_BYTES_MAX, POLL_INTERVAL_MIN, PullRequestEvent, signature_matches,
+    DELIVERIES_REMEMBERED, HOOK_BYTES_MAX, POLL_INTERVAL_MIN, PullRequestClosed, PullRequestEvent,
+    signature_matches,
 };
 pub use operator::{Operator, TOKEN_CHARS_MIN};
 pub use per_client::{
@@ -371,6 +372,10 @@ pub enum Command {
     /// builds pull requests. Nothing in it is trusted beyond "look at
     /// pull request N of this repository".
     PullRequest(PullRequestEvent),
+    /// A forge reported a pull request closed: the node signs a close of
+    /// it for each project it announces for there that builds pull
+    /// requests. Nothing is fetched; the ref stays as it was.
+    PullRequestClosed(PullRequestClosed),
     /// Disconnect and ban the peer with this public key.
     Ban {
         /// The peer's public key.

@@ -197,6 +197,16 @@ impl Driver {
                 self.builds.check_pull(event);
                 Ok(())
             }
+            Command::PullRequestClosed(closed) => {
+                if self.report {
+                    println!("pull request {} closed", closed.number);
+                }
+                let input = Input::PullClosed {
+                    repositories: closed.repositories,
+                    number: closed.number,
+                };
+                self.handle(input).await
+            }
             Command::Entry { id, reply } => {
                 let found = self.service.replicator().store().get(&EntryId(id))?;
                 let _ = reply.send(found.map(|s| s.entry));

@@ -44,9 +44,11 @@ pub enum IndexKey<'a> {
     Open(&'a ProjectId),
     /// Setting entries of a project (anyone's: views keep the owner's).
     Settings(&'a ProjectId),
-    /// One announcer's pull request announcements for a project, by time.
+    /// One announcer's pull request announcements and closes for a
+    /// project, by time.
     AnnouncerPulls(&'a ProjectId, &'a PublicKey),
-    /// One announcer's announcements of one pull request's heads, by time.
+    /// One announcer's announcements of one pull request's heads, and its
+    /// closes, by time.
     AnnouncerPull(&'a ProjectId, u64, &'a PublicKey),
 }
 
@@ -164,6 +166,23 @@ pub fn index_keys(entry: &Entry) -> Vec<Vec<u8>> {
                 ),
                 timed(
                     IndexKey::AnnouncerPull(&p.project, p.number, &author).prefix(),
+                    entry.timestamp(),
+                    &id,
+                ),
+            ]
+        }
+        // Closes share the pull requests' indexes: a view reading the
+        // newest of them sees opens and closes in one window.
+        Body::PullClosed(c) => {
+            let author = entry.author();
+            vec![
+                timed(
+                    IndexKey::AnnouncerPulls(&c.project, &author).prefix(),
+                    entry.timestamp(),
+                    &id,
+                ),
+                timed(
+                    IndexKey::AnnouncerPull(&c.project, c.number, &author).prefix(),
                     entry.timestamp(),
                     &id,
                 ),

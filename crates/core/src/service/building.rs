@@ -7,8 +7,8 @@ use crate::claim::{CellKey, ClaimAction, ClaimInput};
 use crate::log::EntryStore;
 use crate::replicator::WriteError;
 use buildmesh_protocol::{
-    Body, BuildResult, Claim, CommitAnnouncement, PullAnnouncement, Renewal, SignedBid,
-    SignedRenewal, Timestamp,
+    Body, BuildResult, Claim, CommitAnnouncement, ProjectId, PullAnnouncement, PullClosed, Renewal,
+    SignedBid, SignedRenewal, Timestamp,
 };
 use std::collections::BTreeSet;
 
@@ -149,6 +149,40 @@ impl<S: EntryStore> Service<S> {
             return Ok(());
         }
         self.write(now, "pull request announcement", Body::Pull(pull))?;
+        self.drain_replicator(now)
+    }
+
+    /// Signs a close of pull request `number` for each project this node
+    /// watches at one of `repositories` that builds pull requests and
+    /// has that pull request open. Nothing is fetched: a close names no
+    /// commit, and the forge's signed word is all there is to check.
+    pub(super) fn close_pull(
+        &mut self,
+        now: Timestamp,
+        repositories: &[String],
+        number: u64,
+    ) -> Result<(), S::Error> {
+        let projects: Vec<ProjectId> = self
+            .work
+            .watches
+            .iter()
+            .filter(|w| repositories.iter().any(|r| w.wants_close(r, number)))
+            .map(|w| w.project)
+            .collect();
+        if projects.is_empty() {
+            self.notice(Notice::NotWritten {
+                what: "pull request close",
+                why: format!(
+                    "no project this node announces for builds pull request {number} of that \
+                     repository as an open one"
+                ),
+            });
+            return Ok(());
+        }
+        for project in projects {
+            let close = PullClosed { project, number };
+            self.write(now, "pull request close", Body::PullClosed(close))?;
+        }
         self.drain_replicator(now)
     }
 

@@ -74,6 +74,16 @@ pub enum Input {
     /// commit its forge named: sign an announcement of it, if the project
     /// builds pull requests (docs/protocol.md §6.2).
     NewPull(PullAnnouncement),
+    /// A forge said pull request `number` of the repository at one of
+    /// `repositories` was closed: sign a close of it for each project
+    /// this node announces for there that builds pull requests and has it
+    /// open (docs/protocol.md §6.2).
+    PullClosed {
+        /// Where the forge says the repository is.
+        repositories: Vec<String>,
+        /// The pull request's number.
+        number: u64,
+    },
     /// Our build of `cell` ended: with its result, or with none (it was
     /// cancelled, or the node could not run it: see
     /// [`Input::BuildNotStarted`]).

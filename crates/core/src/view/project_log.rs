@@ -18,8 +18,8 @@ pub struct ProjectLog {
     pub declarations: Vec<Entry>,
     /// Its commit announcements.
     pub announcements: Vec<Entry>,
-    /// Its pull request announcements: by [`ProjectLog::load`], the newest
-    /// ones by trusted announcers, newest first.
+    /// Its pull request announcements and closes: by [`ProjectLog::load`],
+    /// the newest ones by trusted announcers, newest first.
     pub pulls: Vec<Entry>,
     /// Its setting entries (anyone's; [`Policy`] keeps the owner's).
     pub settings: Vec<Entry>,
@@ -91,8 +91,8 @@ impl ProjectLog {
 
     /// Reads what [`ProjectLog::load`] reads of `project` for one pull
     /// request: its declarations, trust and settings, the newest
-    /// `heads_max` announcements of pull request `number`'s heads by
-    /// trusted announcers (newest first), and their cells. No branch
+    /// `heads_max` announcements and closes of pull request `number` by
+    /// trusted announcers (newest first), and the heads' cells. No branch
     /// announcement and no force.
     pub fn load_pull<S: EntryStore>(
         store: &S,
@@ -211,6 +211,7 @@ impl ProjectLog {
             Body::Force(f) if f.project == *project => &mut self.forces,
             Body::Setting(p) if p.project == *project => &mut self.settings,
             Body::Pull(p) if p.project == *project => &mut self.pulls,
+            Body::PullClosed(c) if c.project == *project => &mut self.pulls,
             _ => return,
         };
         list.push(entry.clone());

@@ -13,7 +13,8 @@ use buildmesh_protocol::{Body, CommitId, EntryId, ProjectId, PullAnnouncement, T
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// A project's recent pull requests, the most recently updated first.
+/// A project's recent pull requests: open ones first, each group the most
+/// recently updated first.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Pulls<'a> {
     /// The project.
@@ -41,6 +42,9 @@ pub struct PullSummary<'a> {
     pub title: &'a str,
     /// The latest head.
     pub head: &'a CommitId,
+    /// Whether it is open: no close newer than its latest head's
+    /// announcement (docs/protocol.md §6.2).
+    pub open: bool,
     /// When the latest head was announced.
     pub updated_at: Timestamp,
     /// The latest head's cells, in column order.
@@ -67,6 +71,9 @@ pub struct Pull<'a> {
     pub base: &'a str,
     /// Who opened it.
     pub author: &'a str,
+    /// Whether it is open: no close newer than its latest head's
+    /// announcement. A closed one's heads are not built.
+    pub open: bool,
     /// Its heads, newest first.
     pub heads: Vec<PullHead<'a>>,
 }
@@ -87,7 +94,8 @@ pub struct PullHead<'a> {
 }
 
 /// The recent pull requests of `log`'s project at `now`, at most
-/// `pulls_max`; `None` if the project has no declaration that counts.
+/// `pulls_max`, open ones first (so closed ones never crowd open ones
+/// out); `None` if the project has no declaration that counts.
 pub fn pulls(log: &ProjectLog, now: Timestamp, pulls_max: usize) -> Option<Pulls<'_>> {
     let policy = Policy::of(log)?;
     let mut columns = Columns::new(&policy.declaration.platforms, &log.platforms);
@@ -98,12 +106,16 @@ pub fn pulls(log: &ProjectLog, now: Timestamp, pulls_max: usize) -> Option<Pulls
             *slot = seen;
         }
     }
-    let mut newest: Vec<Seen<'_>> = latest.into_values().collect();
-    newest.sort_by_key(|seen| std::cmp::Reverse(seen.key()));
+    let closes = closes(log, &policy);
+    let mut newest: Vec<(bool, Seen<'_>)> = latest
+        .into_values()
+        .map(|seen| (is_open(&closes, seen.pull.number, seen.key()), seen))
+        .collect();
+    newest.sort_by_key(|(open, seen)| std::cmp::Reverse((*open, seen.key())));
     newest.truncate(pulls_max);
     let pulls = newest
         .into_iter()
-        .map(|seen| {
+        .map(|(open, seen)| {
             let cells = columns.cells(log, &policy, &seen.pull.commit, now);
             PullSummary {
                 number: seen.pull.number,
@@ -111,6 +123,7 @@ pub fn pulls(log: &ProjectLog, now: Timestamp, pulls_max: usize) -> Option<Pulls
                 author: &seen.pull.author,
                 title: &seen.pull.title,
                 head: &seen.pull.commit,
+                open,
                 updated_at: seen.at,
                 status: overall(&cells),
                 cells,
@@ -143,6 +156,14 @@ pub fn pull(log: &ProjectLog, number: u64, now: Timestamp) -> Option<Pull<'_>> {
     let mut seen: Vec<Seen<'_>> = first.into_values().collect();
     seen.sort_by_key(|s| std::cmp::Reverse(s.key()));
     let latest = *seen.first()?;
+    // The newest announcement of any head decides, not the first of the
+    // latest head: a head announced again (reopened) reopens the pull.
+    let newest = heads(log, &policy)
+        .filter(|s| s.pull.number == number)
+        .map(|s| s.key())
+        .max()
+        .unwrap_or(latest.key());
+    let open = is_open(&closes(log, &policy), number, newest);
     let heads = seen
         .into_iter()
         .map(|s| {
@@ -164,6 +185,7 @@ pub fn pull(log: &ProjectLog, number: u64, now: Timestamp) -> Option<Pull<'_>> {
         number,
         base: &latest.pull.base,
         author: &latest.pull.author,
+        open,
         heads,
     })
 }
@@ -217,4 +239,36 @@ fn heads<'a, 'p>(
             }),
             _ => None,
         })
+}
+
+/// The newest close of each pull request by trusted announcers in good
+/// standing, as (time, id).
+pub(super) fn closes(log: &ProjectLog, policy: &Policy<'_>) -> BTreeMap<u64, (Timestamp, EntryId)> {
+    let mut newest: BTreeMap<u64, (Timestamp, EntryId)> = BTreeMap::new();
+    let counting = log
+        .pulls
+        .iter()
+        .filter(|e| log.counts(e) && policy.may_announce(&e.author()));
+    for entry in counting {
+        let Body::PullClosed(c) = entry.body() else {
+            continue;
+        };
+        if c.project != log.project {
+            continue;
+        }
+        let this = (entry.timestamp(), entry.id());
+        let slot = newest.entry(c.number).or_insert(this);
+        *slot = (*slot).max(this);
+    }
+    newest
+}
+
+/// Whether pull request `number`, whose newest announcement is `newest`
+/// (time, id), is open: no close in `closes` is newer.
+pub(super) fn is_open(
+    closes: &BTreeMap<u64, (Timestamp, EntryId)>,
+    number: u64,
+    newest: (Timestamp, EntryId),
+) -> bool {
+    closes.get(&number).is_none_or(|closed| *closed < newest)
 }

@@ -9,6 +9,7 @@ use super::acceptance::{Acceptance, Verdict};
 use super::leases::LiveLeases;
 use super::policy::{Builders, Policy};
 use super::project_log::{Fact, ProjectLog, fetch};
+use super::pulls::{closes, is_open};
 use crate::log::{EntryStore, IndexKey};
 use buildmesh_protocol::{Body, CommitId, EntryId, ProjectId, PublicKey, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,8 +28,10 @@ pub struct Watch {
     /// Whether the project builds pull requests: only then are their
     /// heads announced (docs/protocol.md §6.2).
     pub pull_requests: bool,
-    /// Pull request heads already announced by a trusted announcer (the
-    /// newest ones), as (number, head).
+    /// Heads of open pull requests already announced by a trusted
+    /// announcer (the newest ones), as (number, head). A closed pull
+    /// request's heads are not here, so reopening it announces its head
+    /// again, and that newer announcement is what reopens it.
     pub announced_pulls: BTreeSet<(u64, CommitId)>,
 }
 
@@ -41,6 +44,17 @@ impl Watch {
         self.pull_requests
             && same_repository(&self.repository, repository)
             && !self.announced_pulls.contains(&(number, head.clone()))
+    }
+
+    /// Whether a forge's word that pull request `number` of `repository`
+    /// was closed should be signed for this watch: the repository is this
+    /// project's, the project builds pull requests, and the pull request
+    /// is open with a head announced (closing one never announced, or
+    /// already closed, says nothing new).
+    pub fn wants_close(&self, repository: &str, number: u64) -> bool {
+        self.pull_requests
+            && same_repository(&self.repository, repository)
+            && self.announced_pulls.iter().any(|(n, _)| *n == number)
     }
 }
 
@@ -287,12 +301,13 @@ fn watch<S: EntryStore>(
             }
         }
     }
+    let open = open_pulls(log, policy);
     let announced_pulls = log
         .pulls
         .iter()
         .filter(|e| log.counts(e) && policy.may_announce(&e.author()))
         .filter_map(|entry| match entry.body() {
-            Body::Pull(p) => Some((p.number, p.commit.clone())),
+            Body::Pull(p) if open.contains(&p.number) => Some((p.number, p.commit.clone())),
             _ => None,
         })
         .collect();
@@ -399,13 +414,38 @@ fn first_wanted<'a>(
     wanted.into_iter().map(|(_, _, commit)| commit).collect()
 }
 
-/// Each pull request's latest head announced by a trusted announcer, with
-/// that announcement's time and id. Older heads are not built: the pull
-/// request moved on, and its ref no longer leads to them.
+/// Each open pull request's latest head announced by a trusted announcer,
+/// with that announcement's time and id. Older heads are not built: the
+/// pull request moved on, and its ref no longer leads to them; nor are a
+/// closed one's: it will not be merged as it stands.
 fn pull_heads<'a>(
     log: &'a ProjectLog,
     policy: &Policy<'_>,
 ) -> Vec<(Timestamp, EntryId, &'a CommitId)> {
+    let closes = closes(log, policy);
+    latest_heads(log, policy)
+        .into_iter()
+        .filter(|(number, (at, id, _))| is_open(&closes, *number, (*at, *id)))
+        .map(|(_, head)| head)
+        .collect()
+}
+
+/// The numbers of the open pull requests with a head announced.
+fn open_pulls(log: &ProjectLog, policy: &Policy<'_>) -> BTreeSet<u64> {
+    let closes = closes(log, policy);
+    latest_heads(log, policy)
+        .into_iter()
+        .filter(|(number, (at, id, _))| is_open(&closes, *number, (*at, *id)))
+        .map(|(number, _)| number)
+        .collect()
+}
+
+/// Each pull request's latest head announced by a trusted announcer, with
+/// that announcement's time and id, by number.
+fn latest_heads<'a>(
+    log: &'a ProjectLog,
+    policy: &Policy<'_>,
+) -> BTreeMap<u64, (Timestamp, EntryId, &'a CommitId)> {
     let mut latest: BTreeMap<u64, (Timestamp, EntryId, &CommitId)> = BTreeMap::new();
     for entry in log
         .pulls
@@ -421,7 +461,7 @@ fn pull_heads<'a>(
             *slot = this;
         }
     }
-    latest.into_values().collect()
+    latest
 }
 
 /// Trusted announcements as (branch, commit, time).

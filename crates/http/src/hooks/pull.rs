@@ -26,12 +26,24 @@ pub struct PullRequestEvent {
     pub author: String,
 }
 
+/// A forge's word that a pull request was closed (merged or not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequestClosed {
+    /// Where the forge says the repository is, as in
+    /// [`PullRequestEvent::repositories`].
+    pub repositories: Vec<String>,
+    /// The pull request's number.
+    pub number: u64,
+}
+
 /// What to do with a delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Parsed {
     /// Look at this pull request.
     Check(PullRequestEvent),
-    /// Nothing to build (a closed, labelled, edited... pull request).
+    /// This pull request was closed: stop building it.
+    Close(PullRequestClosed),
+    /// Nothing to build (a labelled, edited... pull request).
     Ignored(String),
 }
 
@@ -50,6 +62,10 @@ pub(crate) enum BadPayload {
 /// commits on it (GitHub says `synchronize`, Gitea `synchronized`), and
 /// one opened again.
 const ACTIONS: [&str; 4] = ["opened", "synchronize", "synchronized", "reopened"];
+
+/// The action that closes a pull request, merged or not (GitHub, Gitea and
+/// Forgejo all say `closed`).
+const CLOSED: &str = "closed";
 
 #[derive(Deserialize)]
 struct Payload {
@@ -92,6 +108,15 @@ struct Repository {
 pub(crate) fn parse(body: &[u8]) -> Result<Parsed, BadPayload> {
     let payload: Payload =
         serde_json::from_slice(body).map_err(|e| BadPayload::Json(e.to_string()))?;
+    if payload.action == CLOSED {
+        if payload.pull_request.number == 0 {
+            return Err(BadPayload::Field("pull_request.number is 0"));
+        }
+        return Ok(Parsed::Close(PullRequestClosed {
+            repositories: repositories(payload.repository)?,
+            number: payload.pull_request.number,
+        }));
+    }
     if !ACTIONS.contains(&payload.action.as_str()) {
         let mut action = payload.action;
         action.truncate(floor(&action, 64));
@@ -116,7 +141,19 @@ pub(crate) fn parse(body: &[u8]) -> Result<Parsed, BadPayload> {
     if pull.user.login.len() > SHORT_TEXT_BYTES_MAX {
         return Err(BadPayload::Field("pull_request.user.login is too long"));
     }
-    let repositories: Vec<String> = [payload.repository.clone_url, payload.repository.html_url]
+    Ok(Parsed::Check(PullRequestEvent {
+        repositories: repositories(payload.repository)?,
+        number: pull.number,
+        head,
+        base: pull.base.branch,
+        author: pull.user.login,
+    }))
+}
+
+/// Where the forge says the repository is: its clone and web URLs, those
+/// that are given.
+fn repositories(repository: Repository) -> Result<Vec<String>, BadPayload> {
+    let repositories: Vec<String> = [repository.clone_url, repository.html_url]
         .into_iter()
         .flatten()
         .filter(|url| !url.is_empty())
@@ -126,13 +163,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Parsed, BadPayload> {
             "repository.clone_url and html_url are missing or too long",
         ));
     }
-    Ok(Parsed::Check(PullRequestEvent {
-        repositories,
-        number: pull.number,
-        head,
-        base: pull.base.branch,
-        author: pull.user.login,
-    }))
+    Ok(repositories)
 }
 
 /// The largest char boundary of `text` at or below `at`.
@@ -194,7 +225,7 @@ mod tests {
     #[test]
     fn other_actions_are_ignored_and_bad_fields_refused() {
         let sha = "ab".repeat(20);
-        for action in ["closed", "labeled", "edited"] {
+        for action in ["labeled", "edited", "merged"] {
             assert!(matches!(
                 parse(payload(action, &sha).as_bytes()),
                 Ok(Parsed::Ignored(_))
@@ -215,5 +246,30 @@ mod tests {
         assert!(matches!(parse(b"not json"), Err(BadPayload::Json(_))));
         let zero = payload("opened", &sha).replace("\"number\":7", "\"number\":0");
         assert!(matches!(parse(zero.as_bytes()), Err(BadPayload::Field(_))));
+    }
+
+    #[test]
+    fn a_close_names_the_pull_request_and_its_repository_only() {
+        // The head is not read: a closed pull request's ref is not checked.
+        let parsed = parse(payload("closed", "not a sha").as_bytes());
+        assert_eq!(
+            parsed,
+            Ok(Parsed::Close(PullRequestClosed {
+                repositories: vec![
+                    "https://github.com/o/r.git".into(),
+                    "https://github.com/o/r".into()
+                ],
+                number: 7,
+            }))
+        );
+        let zero = payload("closed", "x").replace("\"number\":7", "\"number\":0");
+        assert!(matches!(parse(zero.as_bytes()), Err(BadPayload::Field(_))));
+        let nowhere = payload("closed", "x")
+            .replace("https://github.com/o/r.git", "")
+            .replace("https://github.com/o/r", "");
+        assert!(matches!(
+            parse(nowhere.as_bytes()),
+            Err(BadPayload::Field(_))
+        ));
     }
 }

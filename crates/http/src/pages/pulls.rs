@@ -8,9 +8,10 @@ use crate::json;
 use buildmesh_core::view::{Pull, PullHead, Pulls};
 use buildmesh_protocol::ProjectId;
 
-/// The recent pull requests of a project (number, title, author, base,
-/// the latest head's state), each linking to its page; a line saying
-/// whether the project builds pull requests.
+/// The recent open pull requests of a project (number, title, author,
+/// base, the latest head's state), each linking to its page; a line saying
+/// whether the project builds pull requests, and how many recent closed
+/// ones are left out (they are no longer built; the JSON lists them).
 pub fn pulls_section(pulls: &Pulls<'_>) -> String {
     let project = pulls.project;
     let state = if pulls.enabled {
@@ -20,12 +21,19 @@ pub fn pulls_section(pulls: &Pulls<'_>) -> String {
         "This project does not build pull requests (its maintainer turns them on with \
          <code>buildmesh project declare … --pull-requests</code>)."
     };
-    if pulls.pulls.is_empty() {
+    let closed = pulls.pulls.iter().filter(|p| !p.open).count();
+    let state = match closed {
+        0 => state.to_owned(),
+        1 => format!("{state} 1 recently closed pull request is not listed."),
+        n => format!("{state} {n} recently closed pull requests are not listed."),
+    };
+    if closed == pulls.pulls.len() {
         return format!("<h2>Pull requests</h2>\n<p class=\"note\">{state}</p>\n");
     }
     let rows: String = pulls
         .pulls
         .iter()
+        .filter(|p| p.open)
         .map(|p| {
             let href = pull_href(&project, p.number);
             format!(
@@ -58,9 +66,15 @@ pub fn pull(site: Site<'_>, pull: &Pull<'_>) -> String {
         .enumerate()
         .map(|(n, head)| head_section(pull, head, n == 0))
         .collect();
+    let state = if pull.open {
+        "open"
+    } else {
+        "closed (its heads are no longer built)"
+    };
     let body = format!(
         "<p>{}</p>\n<h1>Pull request #{}</h1>\n<table>\n\
          <tr><th>Into</th><td><code>{}</code></td></tr>\n<tr><th>Opened by</th><td>{}</td></tr>\n\
+         <tr><th>State</th><td>{state}</td></tr>\n\
          </table>\n<p class=\"note\">Its heads, newest first. Only the newest is built; a \
          pull request's head is never on a branch's row of the matrix.</p>\n{heads}",
         link(&format!("/projects/{project}"), &format!("← {}", pull.name)),
@@ -117,6 +131,7 @@ mod tests {
                 author: HOSTILE,
                 title: HOSTILE,
                 head: &ids[0],
+                open: true,
                 updated_at: Timestamp(0),
                 cells: vec![cell(CellStatus::Failed)],
                 status: CellStatus::Failed,
@@ -128,6 +143,38 @@ mod tests {
         assert!(!html.contains(HOSTILE));
         assert!(html.contains("&lt;script&gt;"));
         assert!(html.contains("failed"));
+    }
+
+    #[test]
+    fn closed_pull_requests_are_counted_not_listed() {
+        let ids = commits(2);
+        let platforms = vec!["linux".to_owned()];
+        let summary = |n: usize, open| PullSummary {
+            number: 7 + n as u64,
+            base: "main",
+            author: "octocat",
+            title: "a pull request",
+            head: &ids[n],
+            open,
+            updated_at: Timestamp(0),
+            cells: vec![cell(CellStatus::Pending)],
+            status: CellStatus::Pending,
+        };
+        let mut pulls = Pulls {
+            project: ProjectId([7; 32]),
+            name: "demo",
+            platforms: &platforms,
+            enabled: true,
+            pulls: vec![summary(0, true), summary(1, false)],
+        };
+        let html = pulls_section(&pulls);
+        assert!(html.contains("/pulls/7\""));
+        assert!(!html.contains("/pulls/8\""), "{html}");
+        assert!(html.contains("1 recently closed pull request is not listed"));
+        pulls.pulls.remove(0);
+        let html = pulls_section(&pulls);
+        assert!(!html.contains("<table>"), "{html}");
+        assert!(html.contains("1 recently closed"));
     }
 
     #[test]
@@ -151,6 +198,7 @@ mod tests {
                 number: 7,
                 base: "main",
                 author: "octocat",
+                open: false,
                 heads: vec![head(1, CellStatus::Passed), head(0, CellStatus::Failed)],
             },
         );
@@ -159,5 +207,6 @@ mod tests {
         assert!(newer < older, "newest first");
         assert!(page.contains("Pull request #7"));
         assert!(page.contains("octocat"));
+        assert!(page.contains("closed"));
     }
 }
