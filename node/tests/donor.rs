@@ -208,6 +208,11 @@ fn a_donor_builds_only_the_projects_it_accepted_and_says_why_not_the_others() {
     );
     let text = read_log(&log);
     assert_eq!(text.matches(&why).count(), 1, "{text}");
+    // Written to a file, the log carries no colour codes (issue 16).
+    assert!(
+        !text.contains('\x1b'),
+        "escape codes in a log file: {text:?}"
+    );
     let status = donor.status();
     assert_eq!(
         status["accepts"]["maintainers"],

@@ -15,7 +15,7 @@ const CHUNK_BYTES: usize = 64 * 1024;
 /// The blob `hash` from `dir`, if this node holds it. Its hash is checked
 /// as it streams: a damaged file ends the response with an error, so the
 /// client sees a cut transfer, never a complete wrong blob.
-pub(crate) async fn serve(dir: &Path, hash: [u8; 32]) -> Option<Response> {
+pub(crate) async fn serve(dir: &Path, hash: [u8; 32], kind: BlobKind) -> Option<Response> {
     let path = dir.join(hex::encode(hash));
     let file = tokio::fs::File::open(&path).await.ok()?;
     let metadata = file.metadata().await.ok()?;
@@ -32,10 +32,32 @@ pub(crate) async fn serve(dir: &Path, hash: [u8; 32]) -> Option<Response> {
         async move { reading.next(&path, &hash).await }
     });
     let headers = [
-        (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+        (header::CONTENT_TYPE, kind.content_type().to_owned()),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
         (header::CONTENT_LENGTH, metadata.len().to_string()),
     ];
     Some((headers, Body::from_stream(chunks)).into_response())
+}
+
+/// How a blob is served: bytes to download, or text a browser shows (a
+/// step's log, opened from its result page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BlobKind {
+    /// `application/octet-stream`.
+    Bytes,
+    /// `text/plain; charset=utf-8` (`?view=text`).
+    Text,
+}
+
+impl BlobKind {
+    /// Its `Content-Type`. Either way with `X-Content-Type-Options:
+    /// nosniff`: a build's output must never be read as a page.
+    pub(crate) fn content_type(self) -> &'static str {
+        match self {
+            BlobKind::Bytes => "application/octet-stream",
+            BlobKind::Text => "text/plain; charset=utf-8",
+        }
+    }
 }
 
 /// A blob being read: the last chunk read is held back until the next

@@ -761,10 +761,17 @@ async fn entry(State(state): State<AppState>, Path(id): Path<String>) -> Respons
     }
 }
 
+/// `?view=text`: serve the blob as text (a log a browser shows).
+#[derive(Debug, Default, serde::Deserialize)]
+struct BlobView {
+    view: Option<String>,
+}
+
 async fn blob(
     State(state): State<AppState>,
     axum::extract::ConnectInfo(client): axum::extract::ConnectInfo<SocketAddr>,
     Path(hash): Path<String>,
+    axum::extract::Query(view): axum::extract::Query<BlobView>,
 ) -> Response {
     let Some(hash) = hex32(&hash) else {
         return error(
@@ -772,8 +779,13 @@ async fn blob(
             "a blob hash is 64 hex digits (SHA-256)",
         );
     };
+    let kind = match view.view.as_deref() {
+        None => blob_file::BlobKind::Bytes,
+        Some("text") => blob_file::BlobKind::Text,
+        Some(_) => return error(StatusCode::BAD_REQUEST, "view is text, or not given"),
+    };
     if let Some(response) = match &state.blobs {
-        Some(dir) => blob_file::serve(dir, hash).await,
+        Some(dir) => blob_file::serve(dir, hash, kind).await,
         None => None,
     } {
         return response;
@@ -796,9 +808,14 @@ async fn blob(
         return error(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down");
     }
     match tokio::time::timeout(BLOB_WAIT, answer).await {
-        Ok(Ok(Some(bytes))) => {
-            ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
-        }
+        Ok(Ok(Some(bytes))) => (
+            [
+                (header::CONTENT_TYPE, kind.content_type()),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            bytes,
+        )
+            .into_response(),
         Ok(Ok(None)) => error(
             StatusCode::NOT_FOUND,
             "no blob with this hash here or on any connected peer",

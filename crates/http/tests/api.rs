@@ -253,6 +253,18 @@ async fn get_bytes(addr: std::net::SocketAddr, path: &str) -> (u16, Vec<u8>) {
     (status.parse().unwrap(), response[start..].to_vec())
 }
 
+/// The status and the header lines (lower case) of a HEAD request.
+async fn get_head(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("HEAD {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    let text = String::from_utf8_lossy(&response).to_lowercase();
+    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, text)
+}
+
 /// Issue 13, item 6: a stored 16 MiB log (and anything larger the runner
 /// keeps) is served whole from disk; a damaged one is never served whole.
 #[tokio::test]
@@ -283,6 +295,20 @@ async fn stored_blobs_of_any_size_stream_from_disk_and_damage_cuts_them() {
     assert_eq!(code, 200);
     assert_eq!(body.len(), log.len());
     assert!(body == log, "the blob arrives as stored");
+    let (code, head) = get_head(addr, &format!("/api/v1/blobs/{hash}?view=text")).await;
+    assert_eq!(code, 200);
+    assert!(
+        head.contains("content-type: text/plain; charset=utf-8"),
+        "{head}"
+    );
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+    let (_, head) = get_head(addr, &format!("/api/v1/blobs/{hash}")).await;
+    assert!(
+        head.contains("content-type: application/octet-stream"),
+        "{head}"
+    );
+    let (code, _) = get_bytes(addr, &format!("/api/v1/blobs/{hash}?view=html")).await;
+    assert_eq!(code, 400);
     let (code, body) = get_bytes(addr, &format!("/api/v1/blobs/{damaged}")).await;
     // The status goes before the check can end; the transfer is cut.
     assert!(code == 200 || code == 0, "{code}");

@@ -92,9 +92,11 @@ impl Node {
                     .append(true)
                     .open(path)
                     .unwrap();
+                // No NO_COLOR: a node writing to a file must leave colours
+                // out by itself (donor.rs checks).
                 command
                     .env("RUST_LOG", "info,libp2p=warn")
-                    .env("NO_COLOR", "1")
+                    .env_remove("NO_COLOR")
                     .stderr(file);
             }
             None => {

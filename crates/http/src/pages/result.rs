@@ -150,7 +150,7 @@ fn logs(steps: &[StepResult], texts: &[Option<String>]) -> String {
     for (index, step) in steps.iter().enumerate() {
         let (_, class) = step_status(step.status);
         let open = if class == "bad" { " open" } else { "" };
-        let raw = link(&format!("/api/v1/blobs/{}", step.log), "raw");
+        let raw = link(&format!("/api/v1/blobs/{}?view=text", step.log), "raw");
         let shown = match texts.get(index).and_then(Option::as_deref) {
             Some(text) if (text.len() as u64) < step.log_bytes => format!(
                 "<p class=\"note\">The last {} of {}; {raw} for all of it.</p>\n<pre>{}</pre>\n",
@@ -292,7 +292,10 @@ mod tests {
         );
         assert!(html.contains("12.3 s"));
         assert!(html.contains("<code>cargo test</code>"));
-        assert!(html.contains(&format!("href=\"/api/v1/blobs/{}\"", BlobHash([2; 32]))));
+        assert!(html.contains(&format!(
+            "href=\"/api/v1/blobs/{}?view=text\"",
+            BlobHash([2; 32])
+        )));
         assert!(html.contains("<details id=\"log-1\" open>"));
         assert!(html.contains("<details id=\"log-0\">"));
         assert!(html.contains("<pre>built\n</pre>"));
