@@ -225,7 +225,7 @@ pub struct UpArgs {
     /// Serve HTTP here [default: 127.0.0.1:7878].
     #[arg(long, value_name = "ADDR")]
     pub http: Option<String>,
-    /// Look for new commits every this many seconds [default: 2].
+    /// Look for new commits every this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 2)]
     pub poll_interval_secs: u64,
     /// Also build the branch's head at these times (crontab syntax, UTC),

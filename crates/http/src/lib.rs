@@ -216,9 +216,8 @@ pub struct PeerDetail {
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     /// The address could not be bound.
-    #[error(
-        "cannot listen on {addr}: {source} (is another process using it? pick another with --http)"
-    )]
+    /// (The cause is not in the message: `{:#}` prints it after, once.)
+    #[error("cannot listen on {addr} (is another process using it? pick another with --http)")]
     Bind {
         /// The address.
         addr: String,

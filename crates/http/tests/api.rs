@@ -139,8 +139,12 @@ async fn times_answered_are_by_the_nodes_clock() {
 async fn a_taken_port_is_a_clear_error() {
     let first = bind("127.0.0.1:0").await.unwrap();
     let addr = first.local_addr().unwrap().to_string();
-    let error = bind(&addr).await.unwrap_err().to_string();
-    assert!(error.contains("--http"), "{error}");
+    let error = bind(&addr).await.unwrap_err();
+    // As the binary prints it (anyhow's `{:#}`): the error, then its cause.
+    let cause = std::error::Error::source(&error).map(ToString::to_string);
+    let said = format!("{error}: {}", cause.unwrap_or_default());
+    assert!(said.contains("--http"), "{said}");
+    assert_eq!(said.matches("in use").count(), 1, "the cause once: {said}");
 }
 
 async fn post(addr: std::net::SocketAddr, path: &str, body: &str) -> (u16, serde_json::Value) {

@@ -37,6 +37,12 @@ pub(crate) fn capture_metrics(
     let mut inside = None;
     for (name, source) in metrics {
         let value = match source {
+            // A step skipped after an earlier one failed: no number is
+            // expected of it, so nothing to warn about (issue 16, item 7).
+            MetricSource::Output { step, .. } if !step_logs.contains_key(step) => {
+                tracing::debug!(metric = %name, %step, "metric not captured: its step did not run");
+                continue;
+            }
             MetricSource::Output { step, regex } => from_log(step, regex, step_logs, blobs),
             MetricSource::File { path } => {
                 let inside = inside.get_or_insert_with(|| Inside::open(work_dir));

@@ -342,3 +342,28 @@ fn local_repositories_are_refused_unless_allowed() {
     assert!(error.contains("is on this machine"), "{error}");
     assert!(!node.context.mirrors.exists(), "nothing was fetched");
 }
+
+/// A metric of a step skipped after an earlier failure is expected to be
+/// missing: no warning (issue 16, item 7). One of a step that ran and did
+/// not print it still warns.
+#[test]
+fn a_metric_of_a_skipped_step_is_no_warning() {
+    let recipe = r#"
+        [[step]]
+        name = "build"
+        command = "echo broken; exit 1"
+
+        [[step]]
+        name = "test"
+        command = "echo 'test result: 42 passed'"
+
+        [metrics]
+        passed = { step = "test", regex = "(\\d+) passed" }
+        built = { step = "build", regex = "(\\d+) built" }
+    "#;
+    let (_node, report) = build(recipe, &[]);
+    assert_eq!(report.result.outcome, Outcome::Failed);
+    let warnings = report.warnings.join("\n");
+    assert!(!warnings.contains("metric passed"), "{warnings}");
+    assert!(warnings.contains("metric built not captured"), "{warnings}");
+}
