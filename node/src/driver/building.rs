@@ -112,13 +112,67 @@ fn describe(result: &buildmesh_protocol::BuildResult) -> String {
         })
         .collect();
     let mut line = format!(
-        "result {} {} {outcome}: {}",
+        "result {} {} {outcome}",
         result.commit.short(),
-        result.platform,
-        steps.join(", ")
+        result.platform
     );
-    if let Some(error) = &result.error {
-        line.push_str(&format!(" ({error})"));
+    if !steps.is_empty() {
+        line.push_str(&format!(": {}", steps.join(", ")));
+    }
+    let reason = result
+        .error
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty());
+    match (reason, steps.is_empty()) {
+        (Some(reason), true) => line.push_str(&format!(": {reason}")),
+        (Some(reason), false) => line.push_str(&format!(" ({reason})")),
+        (None, _) if result.outcome == Outcome::Error => {
+            line.push_str(": the build could not judge the commit (no reason given)");
+        }
+        (None, _) => {}
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use buildmesh_protocol::{BuildResult, CommitId, ProjectId};
+
+    fn result(outcome: Outcome, error: Option<&str>) -> BuildResult {
+        BuildResult {
+            project: ProjectId([1; 32]),
+            commit: CommitId::from_bytes(&[0xab; 20]).unwrap(),
+            platform: "linux".into(),
+            outcome,
+            steps: Vec::new(),
+            artifacts: Vec::new(),
+            metrics: Default::default(),
+            environment: Default::default(),
+            error: error.map(str::to_owned),
+        }
+    }
+
+    /// Issue 16, item 5: an error with no steps said "ERROR:  (…)".
+    #[test]
+    fn an_error_result_says_why_in_one_clause() {
+        assert_eq!(
+            describe(&result(
+                Outcome::Error,
+                Some("no .buildmesh.toml in the commit")
+            )),
+            "result ababababab linux ERROR: no .buildmesh.toml in the commit"
+        );
+        assert_eq!(
+            describe(&result(Outcome::Error, Some("  "))),
+            "result ababababab linux ERROR: the build could not judge the commit (no reason given)"
+        );
+        assert_eq!(
+            describe(&result(Outcome::Passed, None)),
+            "result ababababab linux passed"
+        );
+    }
 }
