@@ -199,8 +199,9 @@ pub struct StatusArgs {
     /// The node to ask; any node gives the whole mesh's answer.
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:7878")]
     pub node: String,
-    /// Only this project (its id, as `project declare` and `up` print).
-    #[arg(long, value_name = "ID")]
+    /// Only this project: its name, its id (as `project declare` and `up`
+    /// print it), or a unique start of its id (as `status` prints it).
+    #[arg(long, value_name = "PROJECT")]
     pub project: Option<String>,
     /// Only commits announced on this branch.
     #[arg(long)]

@@ -200,6 +200,21 @@ command = "echo never"
     assert_eq!(status.status.code(), Some(1), "{shown}");
     assert!(shown.contains(&format!("✗ {}", &commit[..10])), "{shown}");
     assert!(shown.contains("broken"), "{shown}");
+    // One project by its name, or the 12 digits of its id status printed.
+    for selector in ["broken", &project[..12]] {
+        let one = Command::new(env!("CARGO_BIN_EXE_buildmesh"))
+            .args(["status", "--node", &format!("http://{}", node.http)])
+            .args(["--project", selector])
+            .output()
+            .unwrap();
+        let shown_one = String::from_utf8(one.stdout).unwrap();
+        assert_eq!(
+            shown_one,
+            shown,
+            "{selector}: {}",
+            String::from_utf8_lossy(&one.stderr)
+        );
+    }
 }
 
 /// Two builders of one project whose one step runs `command`; `a`

@@ -15,20 +15,22 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
         bail!("--rows must be 1 to 1000");
     }
     let api = NodeApi::parse(&args.node)?;
+    let (code, body) = api.get("/api/v1/projects")?;
+    if code != 200 {
+        bail!("{}", error_text(code, &body));
+    }
+    let known: Vec<(String, String)> = body["projects"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            let id = p["project"].as_str()?.to_owned();
+            Some((id, p["name"].as_str().unwrap_or("").to_owned()))
+        })
+        .collect();
     let projects: Vec<String> = match &args.project {
-        Some(id) => vec![id.clone()],
-        None => {
-            let (code, body) = api.get("/api/v1/projects")?;
-            if code != 200 {
-                bail!("{}", error_text(code, &body));
-            }
-            body["projects"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|p| p["project"].as_str().map(str::to_owned))
-                .collect()
-        }
+        Some(selector) => vec![select(&known, selector)?],
+        None => known.into_iter().map(|(id, _)| id).collect(),
     };
     if projects.is_empty() {
         println!(
@@ -54,6 +56,53 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The id of the project `selector` names among `known` (id, name): its
+/// name, its full id, or a unique prefix of its id (as `status` prints
+/// them), each refused with what to give instead.
+fn select(known: &[(String, String)], selector: &str) -> Result<String> {
+    let lower = selector.to_ascii_lowercase();
+    let matching: Vec<&(String, String)> = known
+        .iter()
+        .filter(|(id, name)| *name == selector || *id == lower)
+        .collect();
+    let matching = if matching.is_empty() && lower.bytes().all(|b| b.is_ascii_hexdigit()) {
+        known
+            .iter()
+            .filter(|(id, _)| id.starts_with(&lower))
+            .collect()
+    } else {
+        matching
+    };
+    match matching[..] {
+        [(id, _)] => Ok(id.clone()),
+        [] => {
+            let names: Vec<String> = known
+                .iter()
+                .map(|(id, name)| format!("{name} ({})", short(id, 12)))
+                .collect();
+            bail!(
+                "no project {selector:?} on this node; it has: {}",
+                if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            )
+        }
+        _ => {
+            let ids: Vec<String> = matching
+                .iter()
+                .map(|(id, name)| format!("{name} {id}"))
+                .collect();
+            bail!(
+                "{selector:?} names {} projects: {}; give more of the id",
+                matching.len(),
+                ids.join(", ")
+            )
+        }
+    }
 }
 
 /// Prints one matrix; returns whether its newest commit has a failed cell.
@@ -166,5 +215,31 @@ impl Paint {
         } else {
             text.to_owned()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// Issue 16, item 3: `status --project` takes what `status` prints.
+    #[test]
+    fn a_project_is_named_by_name_id_or_unique_prefix() {
+        let a = "e4079666f42c".to_owned() + &"0".repeat(52);
+        let b = "e4071111aaaa".to_owned() + &"1".repeat(52);
+        let known = vec![
+            (a.clone(), "hello".to_owned()),
+            (b.clone(), "other".to_owned()),
+        ];
+        assert_eq!(select(&known, "hello").unwrap(), a);
+        assert_eq!(select(&known, &a).unwrap(), a);
+        assert_eq!(select(&known, "E4079666F42C").unwrap(), a);
+        assert_eq!(select(&known, "e4071").unwrap(), b);
+        let both = select(&known, "e407").unwrap_err().to_string();
+        assert!(both.contains("names 2 projects"), "{both}");
+        let none = select(&known, "nope").unwrap_err().to_string();
+        assert!(none.contains("hello (e4079666f42c)"), "{none}");
     }
 }
