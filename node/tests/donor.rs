@@ -745,3 +745,28 @@ fn a_sandbox_dies_with_its_node() {
     node.kill();
     assert_none_survive(&pattern);
 }
+
+/// Issue 16, item 6: a second `up` whose port is taken stops before it
+/// creates or prints anything, saying why.
+#[test]
+fn an_up_whose_port_is_taken_leaves_nothing_behind() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let repo = Repo::new();
+    repo.commit_recipe(PASSING, "first");
+    let output = Command::new(env!("CARGO_BIN_EXE_buildmesh"))
+        .args(["up", "--http", &format!("127.0.0.1:{port}"), "--repo-dir"])
+        .arg(repo.path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(said.contains("cannot listen on"), "{said}");
+    assert_eq!(said.matches("in use").count(), 1, "the cause once: {said}");
+    assert!(
+        output.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(!repo.path().join(".git/buildmesh").exists());
+}

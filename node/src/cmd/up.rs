@@ -32,6 +32,14 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         .clone()
         .or(head.branch)
         .context("HEAD is not on a branch: check one out, or give --branch")?;
+    let http = args.http.clone().unwrap_or_else(|| DEFAULT_HTTP.to_owned());
+    // Before anything is created or printed: a second `up` whose port is
+    // taken leaves no data dir behind and says only why it stopped.
+    std::net::TcpListener::bind(&http).with_context(|| {
+        format!(
+            "cannot listen on {http} (is another buildmesh up running? pick another with --http)"
+        )
+    })?;
     let data_dir = DataDir::resolve(Some(
         args.data_dir
             .clone()
@@ -84,7 +92,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         data_dir,
         listen: vec!["/ip4/127.0.0.1/tcp/0".to_owned()],
         bootstrap: Vec::new(),
-        http: args.http.clone().unwrap_or_else(|| DEFAULT_HTTP.to_owned()),
+        http,
         http_hosts: Vec::new(),
         platforms: vec![platform],
         mdns: false,
