@@ -60,12 +60,7 @@ fn http_client(url: &str) -> Result<reqwest::Client, Error> {
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(Error::Http(format!("{url:?} is not an http(s) URL")));
     }
-    let host = parsed.host_str().unwrap_or("");
-    let loopback = host == "localhost"
-        || host
-            .trim_matches(['[', ']'])
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
+    let loopback = is_loopback_host(parsed.host_str().unwrap_or(""));
     let mut builder = reqwest::Client::builder()
         .timeout(HTTP_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
@@ -74,6 +69,22 @@ fn http_client(url: &str) -> Result<reqwest::Client, Error> {
         builder = builder.no_proxy();
     }
     builder.build().map_err(|e| Error::Http(e.to_string()))
+}
+
+/// Whether `host` (a name, an address, or `[::1]`) is this machine:
+/// `localhost` or a loopback address.
+pub fn is_loopback_host(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether `url` parses and names a host on this machine: a secret sent
+/// there in clear never crosses a network.
+pub fn is_loopback_url(url: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|u| is_loopback_host(u.host_str().unwrap_or("")))
 }
 
 /// Ok for a 2xx answer; the status and the start of the body otherwise.

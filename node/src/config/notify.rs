@@ -7,6 +7,7 @@ use buildmesh_notify::forge::ForgeKind;
 use buildmesh_notify::irc::IrcConfig;
 use buildmesh_notify::smtp::{Security, SmtpConfig};
 use buildmesh_notify::webhook::Format;
+use buildmesh_notify::{is_loopback_host, is_loopback_url};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -205,7 +206,7 @@ impl FileNotify {
         let security = match self.smtp_security.as_deref().unwrap_or("starttls") {
             "starttls" => Security::StartTls,
             "tls" => Security::Tls,
-            "plain" if is_loopback(&host) => Security::Plain,
+            "plain" if is_loopback_host(&host) => Security::Plain,
             "plain" => bail!(
                 "smtp_security = \"plain\" is only for a server on this machine (127.0.0.1, \
                  ::1, localhost): mail and password would cross the network in clear; use \
@@ -256,7 +257,7 @@ impl FileNotify {
             None => None,
         };
         let signed_or_secret = self.token_file.is_some();
-        if signed_or_secret && !url.starts_with("https://") && !is_loopback(host_of(&url)) {
+        if signed_or_secret && !url.starts_with("https://") && !is_loopback_url(&url) {
             bail!("url {url:?} carries a token: it must be https:// (or on this machine)");
         }
         let token = match &self.token_file {
@@ -285,7 +286,7 @@ impl FileNotify {
         if nick.is_empty() || nick.len() > 30 || nick.contains([' ', '\r', '\n', ':']) {
             bail!("nick {nick:?} must be 1-30 characters without spaces or ':'");
         }
-        if !tls && self.password_file.is_some() && !is_loopback(&host) {
+        if !tls && self.password_file.is_some() && !is_loopback_host(&host) {
             bail!("the server password would cross the network in clear: set irc_tls = true");
         }
         let secret = |file: &Option<PathBuf>, what| -> Result<Option<String>> {
@@ -325,7 +326,7 @@ impl FileStatus {
             }
             if let Some(api) = &self.api
                 && !api.starts_with("https://")
-                && !is_loopback(host_of(api))
+                && !is_loopback_url(api)
             {
                 bail!("api {api:?} gets the token: it must be https:// (or on this machine)");
             }
@@ -386,28 +387,6 @@ fn required(value: &Option<String>, field: &str, kind: &str) -> Result<String> {
         Some(value) if !value.is_empty() => Ok(value.clone()),
         _ => bail!("a {kind} notifier needs {field}"),
     }
-}
-
-/// The host of an http(s) URL (`[::1]` for IPv6).
-fn host_of(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if host_port.starts_with('[') {
-        return host_port
-            .split_once(']')
-            .map_or(host_port, |(h, _)| h)
-            .trim_start_matches('[');
-    }
-    host_port.split(':').next().unwrap_or("")
-}
-
-fn is_loopback(host: &str) -> bool {
-    host == "localhost"
-        || host
-            .trim_matches(['[', ']'])
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A secret: the file's content without surrounding whitespace.
