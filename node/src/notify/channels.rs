@@ -16,7 +16,7 @@ use buildmesh_notify::irc::IrcConfig;
 use buildmesh_notify::record::SentRecord;
 use buildmesh_notify::smtp::Mailer;
 use buildmesh_notify::webhook::{Webhook, WebhookConfig};
-use buildmesh_protocol::{ProjectId, Timestamp};
+use buildmesh_protocol::{ProjectId, PublicKey, Timestamp};
 use std::path::Path;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -448,8 +448,25 @@ fn covers(
     policy: &Policy<'_>,
     acceptance: &Acceptance,
 ) -> bool {
+    names(
+        selectors,
+        id,
+        &policy.owner,
+        &policy.declaration.name,
+        acceptance,
+    )
+}
+
+/// [`covers`], for the project `id` that `owner` declared as `name`.
+fn names(
+    selectors: &[String],
+    id: &ProjectId,
+    owner: &PublicKey,
+    name: &str,
+    acceptance: &Acceptance,
+) -> bool {
     let hex = id.to_string();
-    let accepted = acceptance.verdict(id, &policy.owner) != Verdict::NotAccepted;
+    let accepted = acceptance.verdict(id, owner) != Verdict::NotAccepted;
     if selectors.is_empty() {
         return accepted;
     }
@@ -458,7 +475,7 @@ fn covers(
         let is_hex = selector.len() >= 6 && selector.bytes().all(|b| b.is_ascii_hexdigit());
         selector == hex
             || (accepted
-                && (selector == policy.declaration.name.to_ascii_lowercase()
+                && (selector == name.to_ascii_lowercase()
                     || (is_hex && hex.starts_with(&selector))))
     })
 }
@@ -474,4 +491,51 @@ fn file_safe(text: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The attack: a stranger declares a project called "hello" (and
+    /// grinds its id to start like ours). Only the project the operator
+    /// accepted is covered by the name or a prefix; a full id is explicit.
+    #[test]
+    fn a_strangers_project_of_the_same_name_is_not_covered() {
+        let (ours, theirs) = (PublicKey([1; 32]), PublicKey([2; 32]));
+        let (our_id, their_id) = (
+            ProjectId::derive(&ours, "hello"),
+            ProjectId::derive(&theirs, "hello"),
+        );
+        let acceptance = Acceptance {
+            maintainers: [ours].into(),
+            ..Acceptance::default()
+        };
+        let by = |selector: &str| vec![selector.to_owned()];
+        let prefix = their_id.to_string()[..8].to_owned();
+        assert!(names(&by("hello"), &our_id, &ours, "hello", &acceptance));
+        assert!(!names(
+            &by("hello"),
+            &their_id,
+            &theirs,
+            "hello",
+            &acceptance
+        ));
+        assert!(!names(
+            &by(&prefix),
+            &their_id,
+            &theirs,
+            "hello",
+            &acceptance
+        ));
+        assert!(!names(&[], &their_id, &theirs, "hello", &acceptance));
+        assert!(names(&[], &our_id, &ours, "hello", &acceptance));
+        assert!(names(
+            &by(&their_id.to_string()),
+            &their_id,
+            &theirs,
+            "hello",
+            &acceptance
+        ));
+    }
 }
