@@ -196,9 +196,11 @@ pub struct NodeArgs {
 /// `buildmesh status`
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// The node to ask; any node gives the whole mesh's answer.
-    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:7878")]
-    pub node: String,
+    /// The node to ask; any node gives the whole mesh's answer [default:
+    /// the node of the `buildmesh up` checkout you are in, else
+    /// http://127.0.0.1:7878].
+    #[arg(long, value_name = "URL")]
+    pub node: Option<String>,
     /// Only this project: its name, its id (as `project declare` and `up`
     /// print it), or a unique start of its id (as `status` prints it).
     #[arg(long, value_name = "PROJECT")]

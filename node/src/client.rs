@@ -1,6 +1,7 @@
 //! A small HTTP/1.1 client for talking to a node's API from the command
 //! line: one request per connection, JSON in and out.
 
+use crate::data_dir::DataDir;
 use anyhow::{Context, Result, bail};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -12,10 +13,15 @@ pub const ANSWER_WAIT: Duration = Duration::from_secs(60);
 /// Largest answer read: a node's JSON answers are far smaller.
 pub const ANSWER_BYTES_MAX: u64 = 64 * 1024 * 1024;
 
+/// The node a command talks to when told nothing else.
+pub const DEFAULT_NODE: &str = "http://127.0.0.1:7878";
+
 /// A node's HTTP API, such as `http://127.0.0.1:7878`.
 #[derive(Debug, Clone)]
 pub struct NodeApi {
     authority: String,
+    /// What to check when the node cannot be reached.
+    hint: String,
 }
 
 impl NodeApi {
@@ -31,7 +37,30 @@ impl NodeApi {
         }
         Ok(NodeApi {
             authority: authority.to_owned(),
+            hint: "is `buildmesh node` or `buildmesh up` running? pick another with --node".into(),
         })
+    }
+
+    /// The node `given` names, else the one whose data dir is `data_dir`
+    /// (its `http.url`, written at each start: what finds an `up`
+    /// checkout's node on whatever port), else [`DEFAULT_NODE`].
+    pub fn locate(given: Option<&str>, data_dir: &DataDir) -> Result<NodeApi> {
+        if let Some(url) = given {
+            return NodeApi::parse(url);
+        }
+        let file = data_dir.http_url();
+        match std::fs::read_to_string(&file) {
+            Ok(url) => {
+                let mut api =
+                    NodeApi::parse(url.trim()).with_context(|| format!("in {}", file.display()))?;
+                api.hint = format!(
+                    "its address is from {}: is that node running? start it, or pick another with --node",
+                    file.display()
+                );
+                Ok(api)
+            }
+            Err(_) => NodeApi::parse(DEFAULT_NODE),
+        }
     }
 
     /// `GET path`: the status code and the JSON body.
@@ -54,8 +83,8 @@ impl NodeApi {
         let body = body.map(serde_json::Value::to_string).unwrap_or_default();
         let mut stream = TcpStream::connect(&self.authority).with_context(|| {
             format!(
-                "cannot reach a node at http://{} (is `buildmesh node` running? pick another with --node)",
-                self.authority
+                "cannot reach a node at http://{} ({})",
+                self.authority, self.hint
             )
         })?;
         stream.set_read_timeout(Some(ANSWER_WAIT))?;

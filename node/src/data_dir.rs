@@ -3,6 +3,7 @@
 //! ```text
 //! DATA_DIR/key      the node's secret key (mode 600)
 //! DATA_DIR/operator.token  the operator token, new at each start (mode 600)
+//! DATA_DIR/http.url  where the running node serves HTTP, for the commands
 //! DATA_DIR/store/   the sled database of log entries
 //! DATA_DIR/blobs/   content-addressed blobs (build logs), named by hash
 //! DATA_DIR/maintainer.key (+ .chain)  a maintainer's key, if used from here
@@ -11,7 +12,10 @@
 //! DATA_DIR/cache/   one cache dir per project, kept between its builds
 //! ```
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// Where `buildmesh up` keeps a checkout's node, under its root.
+pub const UP_DIR: [&str; 2] = [".git", "buildmesh"];
 
 /// A node's data directory.
 #[derive(Debug, Clone)]
@@ -22,6 +26,36 @@ impl DataDir {
     /// else `$HOME/.local/share/buildmesh`, else `./buildmesh-data`.
     pub fn resolve(given: Option<PathBuf>) -> DataDir {
         DataDir(given.unwrap_or_else(default_root))
+    }
+
+    /// For a command a person runs (`force`, `status`, ...): the directory
+    /// given, else that of the `buildmesh up` checkout the command runs
+    /// in (so its keys and node are found with no option), else the
+    /// default.
+    pub fn for_command(given: Option<PathBuf>) -> DataDir {
+        given
+            .map(DataDir)
+            .or_else(|| {
+                std::env::current_dir()
+                    .ok()
+                    .and_then(|d| DataDir::of_up(&d))
+            })
+            .unwrap_or_else(|| DataDir(default_root()))
+    }
+
+    /// The data dir of the `buildmesh up` checkout `dir` is in, if one
+    /// there has run: the nearest `.git/buildmesh` holding a node key.
+    pub fn of_up(dir: &Path) -> Option<DataDir> {
+        dir.ancestors()
+            .map(|a| a.join(UP_DIR[0]).join(UP_DIR[1]))
+            .find(|d| d.join("key").is_file())
+            .map(DataDir)
+    }
+
+    /// Where the running node serves HTTP (`http://ADDR`), written at
+    /// each start; what the commands ask when given no `--node`.
+    pub fn http_url(&self) -> PathBuf {
+        self.0.join("http.url")
     }
 
     /// The node's key file.

@@ -19,6 +19,7 @@ mod log_reader;
 mod maintainer;
 mod notify;
 mod operator_token;
+mod terminal;
 mod verifier;
 mod views;
 

@@ -467,7 +467,7 @@ impl Sim {
 
     fn notice(&mut self, node: usize, notice: Notice) {
         match notice {
-            Notice::BadGossip { .. } | Notice::Declined(_) => {}
+            Notice::BadGossip { .. } | Notice::Declined(_) | Notice::ResultWritten { .. } => {}
             other => {
                 let line = format!("node {node}: {other:?}");
                 self.note(line.clone());

@@ -13,6 +13,7 @@ pub fn matrix(matrix: &Matrix<'_>) -> Value {
         "owner": matrix.owner.to_string(),
         "repository": matrix.repository,
         "platforms": matrix.platforms,
+        "branches": matrix.branches,
         "rows": matrix.rows.iter().map(row).collect::<Vec<_>>(),
         "broken": buildmesh_core::view::blame(matrix).map(|blame| json!({
             "first_failing": blame.first_failing.to_string(),

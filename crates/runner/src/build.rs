@@ -14,7 +14,7 @@ use crate::mirror::{self, Mirror, MirrorError};
 use crate::recipe::{RECIPE_BYTES_MAX, RECIPE_PATH, Recipe, RecipeError};
 use crate::sandbox::{DiskWatch, Jail, JailDirs, SANDBOX_CACHE, Sandbox};
 use crate::workdir::WorkDir;
-use buildmesh_protocol::{BuildResult, CommitId, Outcome, ProjectId};
+use buildmesh_protocol::{BuildResult, CommitId, Outcome, ProjectId, StepStatus};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -37,6 +37,38 @@ pub struct BuildJob {
 /// channel rather than to the network).
 pub type OutputCallback = dyn Fn(usize, &str, &[u8]) + Send + Sync;
 
+/// A step starting or ending: what a terminal or page following a build
+/// shows between "building" and the result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepEvent<'a> {
+    /// Step `index` (0-based) of `count` starts.
+    Started {
+        /// Its place in the recipe.
+        index: usize,
+        /// How many steps the recipe has.
+        count: usize,
+        /// Its name.
+        name: &'a str,
+    },
+    /// Step `index` ended.
+    Ended {
+        /// Its place in the recipe.
+        index: usize,
+        /// How many steps the recipe has.
+        count: usize,
+        /// Its name.
+        name: &'a str,
+        /// How it ended.
+        status: StepStatus,
+        /// How long it ran.
+        duration_ms: u64,
+    },
+}
+
+/// Called as steps start and end, on the build's thread (quick, like
+/// [`OutputCallback`]).
+pub type StepCallback = dyn Fn(StepEvent<'_>) + Send + Sync;
+
 /// Where a build keeps things, and how it can be watched and stopped.
 /// Cheap to clone; give each build its own [`Cancel`].
 #[derive(Clone)]
@@ -56,6 +88,8 @@ pub struct RunnerContext {
     pub cancel: Cancel,
     /// Called with output as steps print it.
     pub on_output: Option<Arc<OutputCallback>>,
+    /// Called as each step starts and ends.
+    pub on_step: Option<Arc<StepCallback>>,
     /// Whether a job may name a path or `file://` URL on this machine.
     /// Off by default: a project declaration is signed by whoever declares
     /// it, and must not make a donor's node build (and publish the logs
@@ -81,6 +115,7 @@ impl std::fmt::Debug for RunnerContext {
             .field("artifact_bytes_max", &self.artifact_bytes_max)
             .field("cancel", &self.cancel)
             .field("on_output", &self.on_output.is_some())
+            .field("on_step", &self.on_step.is_some())
             .field("allow_local_repositories", &self.allow_local_repositories)
             .field("sandbox", &self.sandbox.is_some())
             .finish()
@@ -142,6 +177,7 @@ impl RunnerContext {
             artifact_bytes_max: ARTIFACT_BYTES_MAX_DEFAULT,
             cancel: Cancel::new(),
             on_output: None,
+            on_step: None,
             allow_local_repositories: false,
             caches: None,
             sandbox: None,

@@ -67,7 +67,9 @@ mod workdir;
 
 pub use artifacts::{ARTIFACT_BYTES_MAX_DEFAULT, ARTIFACT_NAME_BYTES_MAX, ARTIFACTS_MAX};
 pub use blobs::{BlobDir, BlobWriter, LOG_BYTES_MAX_DEFAULT, StoredBlob};
-pub use build::{BuildJob, BuildReport, OutputCallback, RunnerContext, run_build};
+pub use build::{
+    BuildJob, BuildReport, OutputCallback, RunnerContext, StepCallback, StepEvent, run_build,
+};
 pub use cancel::Cancel;
 pub use environment::{TOOL_TIMEOUT, capture_environment};
 pub use limits::{BuildSlots, SlotGuard};

@@ -131,6 +131,23 @@ impl Mirror {
         })
     }
 
+    /// Reads, rather than mirrors, the repository at or above `dir` (a
+    /// working copy): what `buildmesh up` checks at start, before any
+    /// mirror exists. Never fetched into.
+    pub fn open_local(dir: &Path) -> Result<Mirror, MirrorError> {
+        let repo = Repository::discover(dir).map_err(|e| MirrorError::Open {
+            url: dir.display().to_string(),
+            path: dir.to_path_buf(),
+            problem: e.message().to_owned(),
+        })?;
+        let path = repo.path().to_path_buf();
+        Ok(Mirror {
+            repo,
+            url: dir.display().to_string(),
+            path,
+        })
+    }
+
     /// The mirror's directory.
     pub fn path(&self) -> &Path {
         &self.path

@@ -3,7 +3,9 @@
 
 use buildmesh_http::live::LiveOutput;
 use buildmesh_protocol::{CommitId, ProjectId};
-use buildmesh_runner::{BlobDir, BuildJob, BuildReport, Cancel, RunnerContext, Sandbox, run_build};
+use buildmesh_runner::{
+    BlobDir, BuildJob, BuildReport, Cancel, RunnerContext, Sandbox, StepCallback, run_build,
+};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -53,7 +55,7 @@ pub struct Executor {
     running: BTreeMap<CellName, (u64, Cancel)>,
     /// Cells claimed again while their cancelled build winds down: started
     /// as soon as the old build's report arrives.
-    restart: BTreeMap<CellName, String>,
+    restart: BTreeMap<CellName, (String, Option<Arc<StepCallback>>)>,
     next_generation: u64,
     done: mpsc::Sender<BuildDone>,
 }
@@ -80,10 +82,15 @@ impl Executor {
     /// Starts building `cell` from `repository`. If a build of it runs, this
     /// does nothing; if that build was cancelled, a new one starts as soon
     /// as it has wound down.
-    pub fn start(&mut self, cell: CellName, repository: String) -> std::io::Result<()> {
+    pub fn start(
+        &mut self,
+        cell: CellName,
+        repository: String,
+        on_step: Option<Arc<StepCallback>>,
+    ) -> std::io::Result<()> {
         if let Some((_, cancel)) = self.running.get(&cell) {
             if cancel.is_cancelled() {
-                self.restart.insert(cell, repository);
+                self.restart.insert(cell, (repository, on_step));
             }
             return Ok(());
         }
@@ -99,6 +106,7 @@ impl Executor {
         context.allow_local_repositories = self.config.allow_local_repositories;
         context.sandbox = self.config.sandbox.clone();
         context.caches = Some(self.config.caches.clone());
+        context.on_step = on_step;
         let (live, cell_of) = (self.live.clone(), cell.clone());
         context.on_output = Some(Arc::new(move |_, step: &str, bytes: &[u8]| {
             // Nobody watching is not an error.
@@ -153,7 +161,9 @@ impl Executor {
         }
         self.running.remove(cell);
         match self.restart.remove(cell) {
-            Some(repository) => self.start(cell.clone(), repository).map(|()| false),
+            Some((repository, on_step)) => self
+                .start(cell.clone(), repository, on_step)
+                .map(|()| false),
             None => Ok(true),
         }
     }

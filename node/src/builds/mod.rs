@@ -5,13 +5,16 @@
 pub mod executor;
 pub mod poller;
 
+use crate::terminal::Terminal;
 use buildmesh_core::claim::CellKey;
 use buildmesh_core::log::EntryStore;
 use buildmesh_core::view::{Acceptance, Declined, LiveLeases, Verdict, Watch, Work, work};
 use buildmesh_http::PullRequestEvent;
 use buildmesh_protocol::PublicKey;
+use buildmesh_runner::{StepCallback, StepEvent};
 use executor::{CellName, Executor};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::sync::mpsc::SyncSender;
 use tokio::sync::watch;
 
@@ -37,8 +40,8 @@ pub struct Builds {
     watches: watch::Sender<Vec<Watch>>,
     poke: SyncSender<()>,
     pulls: SyncSender<PullRequestEvent>,
-    /// Print each build started on the terminal (`buildmesh up`).
-    pub report: bool,
+    /// Print each build and its steps on the terminal (`buildmesh up`).
+    pub terminal: Option<Arc<Terminal>>,
 }
 
 impl Builds {
@@ -55,17 +58,18 @@ impl Builds {
             watches,
             poke,
             pulls,
-            report: false,
+            terminal: None,
         }
     }
 
     /// Starts the build of `cell`, whose claim is written; `false` if it
     /// could not be started.
     pub fn start(&mut self, cell: &CellKey, repository: String) -> bool {
-        if self.report {
-            println!("building {} for {}", cell.commit.short(), cell.platform);
-        }
-        match self.executor.start(name_of(cell), repository) {
+        let on_step = self.terminal.clone().map(|terminal| {
+            terminal.building(cell);
+            Arc::new(move |event: StepEvent<'_>| terminal.step(event)) as Arc<StepCallback>
+        });
+        match self.executor.start(name_of(cell), repository, on_step) {
             Ok(()) => true,
             Err(error) => {
                 tracing::error!(%error, "cannot start a build");

@@ -12,13 +12,16 @@ pub struct SignerArgs {
     #[command(flatten)]
     pub data_dir: DataDirArg,
     /// The maintainer key [default: DATA_DIR/maintainer.key, created on
-    /// first use]. Its signed entries are also recorded in FILE.chain:
-    /// keep the two together.
+    /// first use; in a `buildmesh up` checkout, the one `up` made]. Its
+    /// signed entries are also recorded in FILE.chain: keep the two
+    /// together.
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
-    /// The node to hand entries to; it spreads them to the mesh.
-    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:7878")]
-    pub node: String,
+    /// The node to hand entries to; it spreads them to the mesh [default:
+    /// the node of DATA_DIR (as `buildmesh up` in this checkout), else
+    /// http://127.0.0.1:7878].
+    #[arg(long, value_name = "URL")]
+    pub node: Option<String>,
 }
 
 /// `buildmesh project ...`

@@ -167,7 +167,8 @@ fn sign_and_send(signer: &SignerArgs, body: Body) -> Result<(Entry, PublicKey)> 
             crate::maintainer::chain_path(&path).display()
         );
     }
-    let api = NodeApi::parse(&signer.node)?;
+    let data_dir = DataDir::for_command(signer.data_dir.data_dir.clone());
+    let api = NodeApi::locate(signer.node.as_deref(), &data_dir)?;
     let mut key = MaintainerKey::open(&path)?;
     let entry = key.sign(clock::now(), body)?;
     let (recent, public) = (key.to_send(), key.public());
@@ -229,7 +230,7 @@ fn key_path(signer: &SignerArgs) -> PathBuf {
     signer
         .key
         .clone()
-        .unwrap_or_else(|| DataDir::resolve(signer.data_dir.data_dir.clone()).maintainer_key())
+        .unwrap_or_else(|| DataDir::for_command(signer.data_dir.data_dir.clone()).maintainer_key())
 }
 
 fn parse_keys(texts: &[String], flag: &str) -> Result<Vec<PublicKey>> {

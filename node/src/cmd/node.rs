@@ -8,6 +8,7 @@ use crate::config::NodeConfig;
 use crate::driver::Driver;
 use crate::keyfile;
 use crate::log_reader::CachedDigest;
+use crate::terminal::Terminal;
 use crate::verifier::Verifier;
 use anyhow::{Context, Result};
 use buildmesh_core::claim::ClaimerConfig;
@@ -16,6 +17,7 @@ use buildmesh_core::service::{Service, ServiceConfig};
 use buildmesh_http::{Backend, NodeStatus};
 use buildmesh_mesh::MeshConfig;
 use buildmesh_protocol::PublicKey;
+use buildmesh_runner::BlobDir;
 use buildmesh_store::SledStore;
 use ed25519_dalek::SigningKey;
 use rand::Rng;
@@ -94,7 +96,7 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
         while service.poll_action().is_some() {}
     }
     let (live, _) = broadcast::channel(buildmesh_http::live::LIVE_CHUNKS);
-    let (builds, new_commits, builds_done) = start_builds(&config, &isolation, live.clone())?;
+    let (mut builds, new_commits, builds_done) = start_builds(&config, &isolation, live.clone())?;
     if !config.bootstrap.is_empty() {
         // Its log may be stale (a restart, a long partition): what its
         // peers built meanwhile comes with the first sync.
@@ -115,6 +117,7 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
         .with_hosts(config.http_hosts.clone())
         .with_limits(crate::descriptors::http_limits());
     let http_addr = server.local_addr()?;
+    write_http_url(&config.data_dir, http_addr)?;
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let token_file = config.data_dir.operator_token();
     let token = crate::operator_token::write_fresh(&token_file)?;
@@ -126,7 +129,7 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
         commands: commands_tx,
         log: log_reader,
         hook_secret: config.webhook_secret.clone(),
-        views: views_rx,
+        views: views_rx.clone(),
         libp2p_metrics: {
             let mesh = mesh.clone();
             Arc::new(move || mesh.metrics_text())
@@ -141,6 +144,12 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
     }));
 
     let blobs = config.data_dir.blobs();
+    let terminal = config.report.then(|| {
+        let blobs = BlobDir::open(&blobs).map(|dir| Arc::new(Terminal::new(http_addr, dir)));
+        blobs.context("cannot open the blob directory")
+    });
+    let terminal = terminal.transpose()?;
+    builds.terminal = terminal.clone();
     let mut driver = Driver {
         service,
         mesh,
@@ -153,7 +162,7 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
         builds,
         new_commits,
         builds_done,
-        report: config.report,
+        terminal: terminal.clone(),
         views,
         work: work_rx,
         leases,
@@ -170,10 +179,48 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
     );
     println!("node {public} ({})", info.peer_id);
     say_what_is_built(&config, &isolation);
+    if let Some(terminal) = terminal {
+        tokio::spawn(say_where_things_stand(terminal, views_rx.clone()));
+    }
     let outcome = driver.run(stop_signal()).await;
     let _ = stop_http.send(());
     let _ = http.await;
     outcome
+}
+
+/// Writes where this node serves HTTP into its data dir, for the commands
+/// run beside it (`buildmesh force` in an `up` checkout finds its node on
+/// whatever port). A wildcard address is written as loopback, which
+/// reaches it from this machine.
+fn write_http_url(data_dir: &crate::data_dir::DataDir, addr: std::net::SocketAddr) -> Result<()> {
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let file = data_dir.http_url();
+    std::fs::write(&file, format!("http://{addr}\n"))
+        .with_context(|| format!("cannot write {}", file.display()))
+}
+
+/// Once the views thread has read the log at start: where each branch
+/// stands, so a restarted `up` does not start with a blank screen.
+async fn say_where_things_stand(
+    terminal: Arc<Terminal>,
+    mut views: watch::Receiver<Arc<buildmesh_http::views::Views>>,
+) {
+    let derived =
+        |views: &watch::Receiver<Arc<buildmesh_http::views::Views>>| views.borrow().at.0 > 0;
+    if !derived(&views) {
+        let first = tokio::time::timeout(std::time::Duration::from_secs(30), views.changed());
+        if !matches!(first.await, Ok(Ok(()))) {
+            return;
+        }
+    }
+    let views = views.borrow().clone();
+    terminal.standing(&views);
 }
 
 /// The claimer's tunables, as the operator set them.
@@ -225,8 +272,7 @@ fn start_builds(
         found_tx,
     )
     .context("cannot start the git poller")?;
-    let mut builds = Builds::new(executor, watches_tx, poke_tx, pulls_tx);
-    builds.report = config.report;
+    let builds = Builds::new(executor, watches_tx, poke_tx, pulls_tx);
     Ok((builds, found_rx, done_rx))
 }
 

@@ -2,6 +2,7 @@
 
 use crate::cli::StatusArgs;
 use crate::client::{NodeApi, error_text};
+use crate::data_dir::DataDir;
 use anyhow::{Result, bail};
 use buildmesh_protocol::CommitId;
 use serde_json::Value;
@@ -14,7 +15,9 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
     if !(1..=1000).contains(&args.rows) {
         bail!("--rows must be 1 to 1000");
     }
-    let api = NodeApi::parse(&args.node)?;
+    let env_dir = std::env::var_os("BUILDMESH_DATA_DIR").filter(|d| !d.is_empty());
+    let data_dir = DataDir::for_command(env_dir.map(Into::into));
+    let api = NodeApi::locate(args.node.as_deref(), &data_dir)?;
     let (code, body) = api.get("/api/v1/projects")?;
     if code != 200 {
         bail!("{}", error_text(code, &body));
@@ -49,7 +52,12 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
         if code != 200 {
             bail!("{}", error_text(code, &matrix));
         }
-        broken |= print_matrix(&matrix, &paint);
+        if let (Some(branch), Some(_)) = (&args.branch, &args.project)
+            && let Some(why) = not_built(&matrix, branch)
+        {
+            bail!("{why}");
+        }
+        broken |= print_matrix(&matrix, args.branch.as_deref(), &paint);
     }
     Ok(if broken {
         ExitCode::from(1)
@@ -105,8 +113,34 @@ fn select(known: &[(String, String)], selector: &str) -> Result<String> {
     }
 }
 
-/// Prints one matrix; returns whether its newest commit has a failed cell.
-fn print_matrix(matrix: &Value, paint: &Paint) -> bool {
+/// Why `branch` shows no commits of `matrix`, if it is not one the project
+/// builds (and none was announced on it): a typo should not read as "no
+/// commits yet".
+fn not_built(matrix: &Value, branch: &str) -> Option<String> {
+    let rows = matrix["rows"].as_array().map_or(0, Vec::len);
+    let declared: Vec<String> = matrix["branches"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b.as_str().map(|b| short(b, 100)))
+        .collect();
+    (rows == 0 && !declared.iter().any(|b| b == branch)).then(|| {
+        format!(
+            "branch {:?} is not one project {} builds; it builds: {}",
+            short(branch, 100),
+            short(matrix["name"].as_str().unwrap_or(""), 64),
+            if declared.is_empty() {
+                "no branch".to_owned()
+            } else {
+                declared.join(", ")
+            }
+        )
+    })
+}
+
+/// Prints one matrix (of `branch`, if one was asked for); returns whether
+/// its newest commit has a failed cell.
+fn print_matrix(matrix: &Value, branch: Option<&str>, paint: &Paint) -> bool {
     let text = |v: &Value| short(v.as_str().unwrap_or(""), 200);
     println!(
         "{} {}  {}",
@@ -138,8 +172,10 @@ fn print_matrix(matrix: &Value, paint: &Paint) -> bool {
             short(&text(&row["title"]), 60)
         );
     }
-    if rows.is_empty() {
-        println!("  no commits announced yet");
+    match branch.and_then(|b| not_built(matrix, b)) {
+        Some(why) => println!("  {why}"),
+        None if rows.is_empty() => println!("  no commits announced yet"),
+        None => {}
     }
     println!();
     rows.first().is_some_and(|row| {
@@ -241,5 +277,23 @@ mod tests {
         assert!(both.contains("names 2 projects"), "{both}");
         let none = select(&known, "nope").unwrap_err().to_string();
         assert!(none.contains("hello (e4079666f42c)"), "{none}");
+    }
+
+    /// Issue 16, item 3: `--branch nope` said "no commits announced yet".
+    #[test]
+    fn a_branch_the_project_does_not_build_is_named_as_such() {
+        let matrix = serde_json::json!({
+            "name": "hello", "branches": ["main", "dev"], "rows": [],
+        });
+        let why = not_built(&matrix, "nope").unwrap();
+        assert_eq!(
+            why,
+            "branch \"nope\" is not one project hello builds; it builds: main, dev"
+        );
+        assert_eq!(not_built(&matrix, "dev"), None);
+        let announced = serde_json::json!({
+            "name": "hello", "branches": ["main"], "rows": [{"commit": "ab"}],
+        });
+        assert_eq!(not_built(&announced, "old-branch"), None);
     }
 }

@@ -12,11 +12,11 @@ use crate::clock;
 use crate::config::{DEFAULT_HTTP, NodeConfig, Schedule, detected_platform};
 use crate::data_dir::DataDir;
 use crate::maintainer::MaintainerKey;
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use buildmesh_core::schedule::Cron;
 use buildmesh_core::view::Acceptance;
-use buildmesh_protocol::{Body, BuilderPolicy, ProjectDeclaration, ProjectId, PublicKey};
-use buildmesh_runner::SandboxConfig;
+use buildmesh_protocol::{Body, BuilderPolicy, CommitId, ProjectDeclaration, ProjectId, PublicKey};
+use buildmesh_runner::{Mirror, RECIPE_BYTES_MAX, RECIPE_PATH, Recipe, SandboxConfig};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -40,6 +40,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
             "cannot listen on {http} (is another buildmesh up running? pick another with --http)"
         )
     })?;
+    check_recipe(&root, &head.info.commit)?;
     let data_dir = DataDir::resolve(Some(
         args.data_dir
             .clone()
@@ -114,6 +115,41 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         statuses: Vec::new(),
     };
     run_with(config, seed)
+}
+
+/// A first recipe, shown when a checkout has none.
+const RECIPE_EXAMPLE: &str = "\
+[[step]]
+name = \"test\"
+command = \"make check\"   # or: cargo test, pytest, npm test
+timeout_secs = 1800
+";
+
+/// Stops `up` at start if the commit checked out has no recipe it can run:
+/// every build of it would end in the same error, said only after a
+/// minute of announcing, claiming and cloning.
+fn check_recipe(root: &Path, commit: &CommitId) -> Result<()> {
+    let repo = Mirror::open_local(root)?;
+    let short = commit.short();
+    match repo.read_file_at(commit, RECIPE_PATH, RECIPE_BYTES_MAX)? {
+        Some(bytes) => Recipe::parse(&bytes).map(drop).with_context(|| {
+            format!(
+                "{RECIPE_PATH} in commit {short} (HEAD) is not a recipe buildmesh can run: fix \
+                 it (docs/recipe.md), commit, and run buildmesh up again"
+            )
+        }),
+        None if root.join(RECIPE_PATH).is_file() => bail!(
+            "{RECIPE_PATH} is in the working tree but not in commit {short} (HEAD), and \
+             buildmesh builds commits: commit it (git add {RECIPE_PATH} && git commit) and run \
+             buildmesh up again"
+        ),
+        None => bail!(
+            "no {RECIPE_PATH} in commit {short} (HEAD): it tells buildmesh how to build and test \
+             this project. Write one at the top of the checkout, commit it, and run buildmesh up \
+             again; for example:\n\n{RECIPE_EXAMPLE}\nEach step is a shell command run in a fresh \
+             checkout of the commit; docs/recipe.md in buildmesh's source has every option."
+        ),
+    }
 }
 
 /// The checkout's directory name, cut to a project name's limits.

@@ -37,6 +37,11 @@ impl Driver {
                     branch,
                     reason,
                 } => self.scheduled_force(&project, &branch, reason)?,
+                Action::Notice(Notice::ResultWritten { id, .. }) => {
+                    if let Some(terminal) = &self.terminal {
+                        terminal.written(&id);
+                    }
+                }
                 Action::Notice(notice) => say(&notice),
             }
         }
@@ -140,6 +145,9 @@ fn say(notice: &Notice) {
         Notice::Declined(declined) => say_declined(declined),
         Notice::BadGossip { from, why } => {
             tracing::debug!(peer = %from, %why, "rejected a gossiped message")
+        }
+        Notice::ResultWritten { cell, id } => {
+            tracing::debug!(commit = %cell.commit, %id, "result written")
         }
     }
 }

@@ -14,7 +14,7 @@ impl Driver {
     pub(super) async fn announce(&mut self, news: NewCommits) -> Result<()> {
         let mut commits = Vec::with_capacity(news.commits.len());
         for info in news.commits {
-            if self.report {
+            if self.terminal.is_some() {
                 println!(
                     "announced {} on {}: {}",
                     info.commit.short(),
@@ -38,7 +38,7 @@ impl Driver {
     /// A pull request's head, checked against its ref: the service signs
     /// an announcement of it if the project builds pull requests.
     pub(super) async fn announce_pull(&mut self, pull: NewPull) -> Result<()> {
-        if self.report {
+        if self.terminal.is_some() {
             println!(
                 "announced {} as pull request {} into {}: {}",
                 pull.head.commit.short(),
@@ -79,100 +79,21 @@ impl Driver {
         }
         let result = (!done.cancelled).then(|| {
             let result = done.report.result;
-            if self.report {
-                println!("{}", describe(&result));
+            if let Some(terminal) = &self.terminal {
+                terminal.result(&result);
             }
             for warning in &done.report.warnings {
                 tracing::warn!(commit = %result.commit, %warning, "build");
             }
             Box::new(result)
         });
+        // Printed after the result's page, which signing it names.
+        let tail = result.clone().zip(self.terminal.clone());
         let cell = key_of(&done.cell);
-        self.handle(Input::BuildEnded { cell, result }).await
-    }
-}
-
-/// One line about a result, for the terminal.
-fn describe(result: &buildmesh_protocol::BuildResult) -> String {
-    let outcome = match result.outcome {
-        Outcome::Passed => "passed",
-        Outcome::Failed => "FAILED",
-        Outcome::Error => "ERROR",
-    };
-    let steps: Vec<String> = result
-        .steps
-        .iter()
-        .map(|s| {
-            format!(
-                "{} {:?} {:.1}s",
-                s.name,
-                s.status,
-                s.duration_ms as f64 / 1000.0
-            )
-        })
-        .collect();
-    let mut line = format!(
-        "result {} {} {outcome}",
-        result.commit.short(),
-        result.platform
-    );
-    if !steps.is_empty() {
-        line.push_str(&format!(": {}", steps.join(", ")));
-    }
-    let reason = result
-        .error
-        .as_deref()
-        .map(str::trim)
-        .filter(|e| !e.is_empty());
-    match (reason, steps.is_empty()) {
-        (Some(reason), true) => line.push_str(&format!(": {reason}")),
-        (Some(reason), false) => line.push_str(&format!(" ({reason})")),
-        (None, _) if result.outcome == Outcome::Error => {
-            line.push_str(": the build could not judge the commit (no reason given)");
+        self.handle(Input::BuildEnded { cell, result }).await?;
+        if let Some((result, terminal)) = tail {
+            terminal.failing_tail(&result);
         }
-        (None, _) => {}
-    }
-    line
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-    use buildmesh_protocol::{BuildResult, CommitId, ProjectId};
-
-    fn result(outcome: Outcome, error: Option<&str>) -> BuildResult {
-        BuildResult {
-            project: ProjectId([1; 32]),
-            commit: CommitId::from_bytes(&[0xab; 20]).unwrap(),
-            platform: "linux".into(),
-            outcome,
-            steps: Vec::new(),
-            artifacts: Vec::new(),
-            metrics: Default::default(),
-            environment: Default::default(),
-            error: error.map(str::to_owned),
-        }
-    }
-
-    /// Issue 16, item 5: an error with no steps said "ERROR:  (…)".
-    #[test]
-    fn an_error_result_says_why_in_one_clause() {
-        assert_eq!(
-            describe(&result(
-                Outcome::Error,
-                Some("no .buildmesh.toml in the commit")
-            )),
-            "result ababababab linux ERROR: no .buildmesh.toml in the commit"
-        );
-        assert_eq!(
-            describe(&result(Outcome::Error, Some("  "))),
-            "result ababababab linux ERROR: the build could not judge the commit (no reason given)"
-        );
-        assert_eq!(
-            describe(&result(Outcome::Passed, None)),
-            "result ababababab linux passed"
-        );
+        Ok(())
     }
 }

@@ -14,6 +14,7 @@ use crate::builds::Builds;
 use crate::builds::executor::BuildDone;
 use crate::builds::poller::Found;
 use crate::clock;
+use crate::terminal::Terminal;
 use crate::verifier::Verifier;
 use crate::views::ViewsBump;
 use anyhow::{Context, Result};
@@ -53,7 +54,7 @@ pub struct Driver {
     /// Builds that ended.
     pub builds_done: mpsc::Receiver<BuildDone>,
     /// Print announcements and results on the terminal (`buildmesh up`).
-    pub report: bool,
+    pub terminal: Option<Arc<Terminal>>,
     /// The maintainer key this node holds, for forces and schedules.
     pub maintainer_key: MaintainerKeyPath,
     /// Tells the views thread the log changed.
@@ -198,7 +199,7 @@ impl Driver {
                 Ok(())
             }
             Command::PullRequestClosed(closed) => {
-                if self.report {
+                if self.terminal.is_some() {
                     println!("pull request {} closed", closed.number);
                 }
                 let input = Input::PullClosed {

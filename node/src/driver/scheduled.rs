@@ -83,7 +83,7 @@ impl Driver {
                 return Ok(());
             }
         };
-        if self.report {
+        if self.terminal.is_some() {
             println!("scheduled build of {project} {branch}");
         }
         let wires = key.to_send();

@@ -7,8 +7,8 @@ use crate::claim::{CellKey, ClaimAction, ClaimInput};
 use crate::log::EntryStore;
 use crate::replicator::WriteError;
 use buildmesh_protocol::{
-    Body, BuildResult, Claim, CommitAnnouncement, ProjectId, PullAnnouncement, PullClosed, Renewal,
-    SignedBid, SignedRenewal, Timestamp,
+    Body, BuildResult, Claim, CommitAnnouncement, EntryId, ProjectId, PullAnnouncement, PullClosed,
+    Renewal, SignedBid, SignedRenewal, Timestamp,
 };
 use std::collections::BTreeSet;
 
@@ -103,8 +103,13 @@ impl<S: EntryStore> Service<S> {
         cell: CellKey,
         result: Option<Box<BuildResult>>,
     ) -> Result<(), S::Error> {
-        if let Some(result) = result {
-            self.write(now, "result", Body::Result(*result))?;
+        if let Some(result) = result
+            && let Some(id) = self.write_entry(now, "result", Body::Result(*result))?
+        {
+            self.notice(Notice::ResultWritten {
+                cell: cell.clone(),
+                id,
+            });
         }
         self.claimer.handle(now, ClaimInput::BuildEnded(cell));
         Ok(())
@@ -189,18 +194,28 @@ impl<S: EntryStore> Service<S> {
     /// Signs `body` as the node's next entry, stores it and publishes it;
     /// false if it was not written (and is dropped: the operator is told).
     fn write(&mut self, now: Timestamp, what: &'static str, body: Body) -> Result<bool, S::Error> {
+        Ok(self.write_entry(now, what, body)?.is_some())
+    }
+
+    /// [`Self::write`], naming the entry written.
+    fn write_entry(
+        &mut self,
+        now: Timestamp,
+        what: &'static str,
+        body: Body,
+    ) -> Result<Option<EntryId>, S::Error> {
         match self.replicator.write(now, body) {
-            Ok(_) => Ok(true),
+            Ok(entry) => Ok(Some(entry.id())),
             Err(WriteError::Store(error)) => Err(error),
             Err(WriteError::Sign(why)) => {
                 let why = why.to_string();
                 self.notice(Notice::NotWritten { what, why });
-                Ok(false)
+                Ok(None)
             }
             Err(WriteError::Refused(why)) => {
                 let why = why.to_string();
                 self.notice(Notice::NotWritten { what, why });
-                Ok(false)
+                Ok(None)
             }
         }
     }

@@ -3,7 +3,9 @@
 use crate::claim::CellKey;
 use crate::replicator::{self, PeerId, RequestId};
 use crate::view::{Declined, LiveLeases, Watch, Work};
-use buildmesh_protocol::{BuildResult, CommitAnnouncement, DecodeError, Entry, PullAnnouncement};
+use buildmesh_protocol::{
+    BuildResult, CommitAnnouncement, DecodeError, Entry, EntryId, PullAnnouncement,
+};
 use std::sync::Arc;
 
 /// The gossip topics a node takes part in (`docs/protocol.md` §9-§11).
@@ -161,6 +163,14 @@ pub enum Notice {
     /// A bid or renewal of ours could not be signed (a bug: ours always
     /// keep the limits).
     NotSigned(String),
+    /// Our result for `cell` is signed and stored as entry `id` (its page
+    /// is `/results/{id}`).
+    ResultWritten {
+        /// The cell built.
+        cell: CellKey,
+        /// The result entry.
+        id: EntryId,
+    },
     /// The claim on `cell` was not written, so it is not built now; it is
     /// claimed again after the claimer's `retry_ms`.
     ClaimNotWritten(CellKey),

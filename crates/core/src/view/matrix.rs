@@ -23,6 +23,9 @@ pub struct Matrix<'a> {
     pub repository: &'a str,
     /// The columns, as declared.
     pub platforms: &'a [String],
+    /// The branches it builds, as declared: what a client tells a branch
+    /// with no commit yet from one the project does not build.
+    pub branches: &'a [String],
     /// The rows, newest commit first.
     pub rows: Vec<Row<'a>>,
 }
@@ -87,6 +90,7 @@ pub fn matrix<'a>(
         owner: policy.owner,
         repository: &declaration.repository,
         platforms: &declaration.platforms,
+        branches: &declaration.branches,
         rows,
     })
 }

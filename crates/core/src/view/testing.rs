@@ -42,6 +42,7 @@ pub fn matrix<'a>(platforms: &'a [String], rows: Vec<Row<'a>>) -> Matrix<'a> {
         owner: PublicKey([7; 32]),
         repository: "https://example.org/hello.git",
         platforms,
+        branches: &[],
         rows,
     }
 }

@@ -1,6 +1,6 @@
 //! Running a recipe's steps in order until one fails.
 
-use super::{BuildError, RunnerContext};
+use super::{BuildError, RunnerContext, StepEvent};
 use crate::recipe::{Recipe, Step};
 use crate::sandbox::Jail;
 use crate::step::{StepOptions, StepRun, run_step_in};
@@ -52,7 +52,7 @@ pub(super) fn run_all(
             env,
             ..step.clone()
         };
-        match run_one(index, &prepared, place, context) {
+        match run_one((index, recipe.steps.len()), &prepared, place, context) {
             Ok(run) => {
                 failed = run.status != StepStatus::Exited(0);
                 logs.insert(step.name.clone(), run.log.hash);
@@ -80,7 +80,7 @@ pub(super) fn run_all(
 }
 
 fn run_one(
-    index: usize,
+    (index, count): (usize, usize),
     step: &Step,
     place: &Place<'_>,
     context: &RunnerContext,
@@ -98,9 +98,23 @@ fn run_one(
             .is_some()
             .then_some(&forward as &dyn Fn(&[u8])),
     };
+    let name = step.name.as_str();
+    let tell = |event: StepEvent<'_>| {
+        if let Some(on_step) = &context.on_step {
+            on_step(event);
+        }
+    };
     tracing::info!(step = %step.name, "step started");
+    tell(StepEvent::Started { index, count, name });
     let run = run_step_in(step, place.dir, place.jail, &context.blobs, &options)?;
     tracing::info!(step = %step.name, status = ?run.status, ms = run.duration_ms, "step ended");
+    tell(StepEvent::Ended {
+        index,
+        count,
+        name,
+        status: run.status,
+        duration_ms: run.duration_ms,
+    });
     Ok(run)
 }
 
