@@ -263,9 +263,16 @@ fn up_shows_a_build_step_by_step_and_where_things_stand_after_a_restart() {
         said.contains("branch \"nope\" is not one project") && said.contains("builds: main"),
         "{said}"
     );
+    // `up` printed "project NAME ID"; `status` prints 12 digits of it.
+    let project = up
+        .seen
+        .iter()
+        .find_map(|l| l.strip_prefix(&format!("project {name} ")))
+        .unwrap()
+        .to_owned();
     let force = buildmesh_in(
         repo.path(),
-        &["force", "--project", &name, "--branch", "main"],
+        &["force", "--project", &project[..12], "--branch", "main"],
     );
     assert!(
         force.status.success(),

@@ -86,7 +86,8 @@ pub struct DeclareArgs {
 /// `buildmesh project trust`
 #[derive(Debug, Args)]
 pub struct TrustArgs {
-    /// The project's name (one of yours).
+    /// The project (one of yours): its name, its id, or a unique start of
+    /// its id (as `status` prints it).
     pub name: String,
     /// The node key concerned.
     pub subject: String,
@@ -112,7 +113,8 @@ pub enum RoleArg {
 /// `buildmesh announce`
 #[derive(Debug, Args)]
 pub struct AnnounceArgs {
-    /// The project's name (one of yours).
+    /// The project (one of yours): its name, its id, or a unique start of
+    /// its id (as `status` prints it).
     #[arg(long)]
     pub project: String,
     /// The commit to announce: HEAD, a branch or a commit id, in the
@@ -133,7 +135,8 @@ pub struct AnnounceArgs {
 /// `buildmesh force`
 #[derive(Debug, Args)]
 pub struct ForceArgs {
-    /// The project's name (one of yours).
+    /// The project (one of yours): its name, its id, or a unique start of
+    /// its id (as `status` prints it).
     #[arg(long)]
     pub project: String,
     /// Build this commit (full hex id) again.

@@ -146,11 +146,55 @@ pub fn force(args: ForceArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The id of the maintainer's project `name`.
-fn project_of(signer: &SignerArgs, name: &str) -> Result<(ProjectId, PublicKey)> {
+/// The id of one of the maintainer's projects, named by `selector`: its
+/// name, its full id, or a unique start of its id (as `status` prints
+/// it) among this key's projects the node knows. A name needs no node: the
+/// id derives from the key and the name.
+fn project_of(signer: &SignerArgs, selector: &str) -> Result<(ProjectId, PublicKey)> {
     let key = keyfile::read(&key_path(signer))?;
     let public = PublicKey::from(key.verifying_key());
-    Ok((ProjectId::derive(&public, name), public))
+    if let Ok(id) = selector.parse::<ProjectId>() {
+        return Ok((id, public));
+    }
+    let by_name = ProjectId::derive(&public, selector);
+    let hexish = selector.len() >= 4 && selector.bytes().all(|b| b.is_ascii_hexdigit());
+    if !hexish {
+        return Ok((by_name, public));
+    }
+    let (code, body) = node_api(signer)?.get("/api/v1/projects")?;
+    if code != 200 {
+        bail!("{}", error_text(code, &body));
+    }
+    let owner = public.to_string();
+    let mine: Vec<ProjectId> = body["projects"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["owner"].as_str() == Some(owner.as_str()))
+        .filter_map(|p| p["project"].as_str()?.parse().ok())
+        .collect();
+    Ok((pick(&mine, by_name, selector)?, public))
+}
+
+/// `by_name` if it is among `mine` or no id of `mine` starts with
+/// `prefix`; else the one that does.
+fn pick(mine: &[ProjectId], by_name: ProjectId, prefix: &str) -> Result<ProjectId> {
+    if mine.contains(&by_name) {
+        return Ok(by_name);
+    }
+    let prefix = prefix.to_ascii_lowercase();
+    let matching: Vec<&ProjectId> = mine
+        .iter()
+        .filter(|id| id.to_string().starts_with(&prefix))
+        .collect();
+    match matching[..] {
+        [] => Ok(by_name),
+        [id] => Ok(*id),
+        _ => bail!(
+            "{prefix:?} starts the ids of {} of your projects: give more of the id",
+            matching.len()
+        ),
+    }
 }
 
 /// Signs `body` with the maintainer key (creating the key on first use),
@@ -167,8 +211,7 @@ fn sign_and_send(signer: &SignerArgs, body: Body) -> Result<(Entry, PublicKey)> 
             crate::maintainer::chain_path(&path).display()
         );
     }
-    let data_dir = DataDir::for_command(signer.data_dir.data_dir.clone());
-    let api = NodeApi::locate(signer.node.as_deref(), &data_dir)?;
+    let api = node_api(signer)?;
     let mut key = MaintainerKey::open(&path)?;
     let entry = key.sign(clock::now(), body)?;
     let (recent, public) = (key.to_send(), key.public());
@@ -226,6 +269,12 @@ pub fn submit(api: &NodeApi, wires: &[Vec<u8>], entry: &Entry) -> Result<String>
     Ok(outcome.to_owned())
 }
 
+/// The node the maintainer's entries go to.
+fn node_api(signer: &SignerArgs) -> Result<NodeApi> {
+    let data_dir = DataDir::for_command(signer.data_dir.data_dir.clone());
+    NodeApi::locate(signer.node.as_deref(), &data_dir)
+}
+
 fn key_path(signer: &SignerArgs) -> PathBuf {
     signer
         .key
@@ -247,4 +296,30 @@ fn parse_commit(text: &str) -> Result<CommitId> {
         .ok()
         .and_then(|bytes| CommitId::from_bytes(&bytes))
         .with_context(|| format!("{text}: a commit id is 40 (or 64) hex digits"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// Issue 16, item 3: a maintainer command takes what `status` prints.
+    #[test]
+    fn a_project_is_named_by_name_or_a_unique_start_of_its_id() {
+        let id = |hex: &str| hex.repeat(64 / hex.len()).parse::<ProjectId>().unwrap();
+        let (a, b) = (id("ab12"), id("ab34"));
+        let named = id("cafe");
+        let mine = [a, b];
+        assert_eq!(pick(&mine, named, "ab12ab").unwrap(), a);
+        assert_eq!(pick(&mine, named, "AB34").unwrap(), b);
+        let both = pick(&mine, named, "ab").unwrap_err().to_string();
+        assert!(both.contains("2 of your projects"), "{both}");
+        assert_eq!(pick(&mine, named, "beef").unwrap(), named, "a name");
+        assert_eq!(
+            pick(&[a, named], named, "ab12").unwrap(),
+            named,
+            "a name first"
+        );
+    }
 }
