@@ -71,6 +71,10 @@ fn bad_parameters_and_unknown_ids_are_4xx_with_a_json_error() {
     let (code, svg) = http_raw(&node.http, &format!("/badges/{project}.svg"));
     assert_eq!(code, 200);
     assert!(String::from_utf8(svg).unwrap().contains("<svg"));
+    // By its name too, as the project page's snippet gives it.
+    let (code, svg) = http_raw(&node.http, "/badges/api.svg");
+    assert_eq!(code, 200);
+    assert!(String::from_utf8(svg).unwrap().contains("<title>api: "));
 }
 
 /// What a build step could do on the node's machine: `curl -X POST
@@ -198,4 +202,117 @@ fn a_node_answers_the_host_names_its_operator_lists_and_no_other() {
             assert!(response.contains("http_hosts"), "{response}");
         }
     }
+}
+
+/// The text of the first `<code>` after `marker` in `html`, unescaped as
+/// a person copying it would get it.
+fn code_after(html: &str, marker: &str) -> String {
+    let rest = &html[html
+        .find(marker)
+        .unwrap_or_else(|| panic!("no {marker}: {html}"))..];
+    let start = rest.find("<code>").unwrap() + "<code>".len();
+    let end = start + rest[start..].find("</code>").unwrap();
+    rest[start..end]
+        .replace("&#39;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The dashboard issue, items 11 and 12, on a real node: the mesh page's
+/// digest is the log's, over as many entries as it counts (it showed an
+/// empty digest "covering 0 entries"), and the audit page's command,
+/// pasted into a shell, verifies the node's log (it named a command that
+/// does not exist).
+#[test]
+fn the_mesh_digest_covers_the_entries_counted_and_the_audit_command_verifies_the_log() {
+    let node = Node::start(None);
+    node.submit(&entries(41, 23));
+    wait_converged(&[&node], 23, Duration::from_secs(30));
+    let digest = node.status()["digest"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, html) = http_raw(&node.http, "/mesh");
+        let html = String::from_utf8(html).unwrap();
+        assert_eq!(code, 200);
+        assert!(
+            html.contains("<tr><th>Entries</th><td>23</td></tr>"),
+            "{html}"
+        );
+        let shown =
+            format!("<code>{digest}</code> <span class=\"note\">over all 23 entries</span>");
+        if html.contains(&shown) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the mesh page never showed {shown}: {html}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let (code, html) = http_raw(&node.http, "/audit");
+    assert_eq!(code, 200);
+    let command = code_after(&String::from_utf8(html).unwrap(), "run:</p>");
+    let url = format!("http://{}/api/v1/entries", node.http);
+    assert_eq!(command, format!("curl -sS '{url}' | buildmesh log verify"));
+    // What the command does, without curl: this node's export, verified.
+    let (code, export) = get_1_0(&node.http, "/api/v1/entries");
+    assert_eq!(code, 200);
+    let verdict = verify_text(
+        std::process::Command::new(env!("CARGO_BIN_EXE_buildmesh")),
+        &["log", "verify"],
+        &export,
+    );
+    assert!(
+        verdict.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verdict.stdout)
+    );
+    // And the command itself, pasted into a shell, where curl is here.
+    if std::path::Path::new("/usr/bin/curl").exists() {
+        let bin = std::path::Path::new(env!("CARGO_BIN_EXE_buildmesh"))
+            .parent()
+            .unwrap();
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let pasted = std::process::Command::new("sh")
+            .args(["-c", &command])
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        let report = String::from_utf8_lossy(&pasted.stdout);
+        assert!(
+            pasted.status.success(),
+            "{report}{}",
+            String::from_utf8_lossy(&pasted.stderr)
+        );
+        assert!(report.contains("23"), "{report}");
+    }
+}
+
+/// `command args`, with `input` on its standard input; what it printed.
+fn verify_text(
+    mut command: std::process::Command,
+    args: &[&str],
+    input: &str,
+) -> std::process::Output {
+    use std::io::Write;
+    let mut child = command
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
 }

@@ -108,6 +108,26 @@ fn the_matrix_page_shows_a_passed_and_a_failed_cell() {
     );
     // The broken branch is called out, with the first failing commit.
     assert!(dom.contains("first failing"), "{dom}");
+    // Its badge, as Markdown to copy, under the address the browser used.
+    let badge = format!("[![buildmesh](http://{}/badges/shop.svg?owner=", node.http);
+    assert!(dom.contains(&badge), "{dom}");
+
+    // The projects page names the newest commit, linking to its page, and
+    // says each platform's state in words, under headers.
+    let output = chromium(&format!("http://{}/", node.http), &[]);
+    let dom = String::from_utf8_lossy(&output.stdout);
+    let commit_link = format!("href=\"/projects/{project}/commits/{bad}\"");
+    assert!(dom.contains(&commit_link), "{dom}");
+    assert!(
+        dom.contains(&format!(">{}</a> Break &lt;the&gt; build", &bad[..10])),
+        "{dom}"
+    );
+    assert!(dom.contains("title=\"linux: failed\">✗ linux</a>"), "{dom}");
+    assert!(dom.contains("<th>Newest commit</th>") && dom.contains("<th>Each platform</th>"));
+    assert!(
+        dom.contains(" ago</time>") || dom.contains(">just now</time>"),
+        "{dom}"
+    );
 }
 
 /// Waits for `child` and its output, killing it past `limit` (a hung

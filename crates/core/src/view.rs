@@ -12,6 +12,7 @@ mod matrix;
 mod policy;
 mod project_log;
 mod pulls;
+mod select;
 mod summary;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -28,7 +29,8 @@ pub use leases::{
 pub use matrix::{Matrix, MatrixOptions, Row, matrix};
 pub use policy::{Builders, Policy};
 pub use project_log::{CellFact, Fact, LEASE_MS_MAX, Labels, ProjectLog};
-pub use pulls::{Pull, PullHead, PullSummary, Pulls, overall, pull, pulls};
+pub use pulls::{Pull, PullHead, PullSummary, Pulls, overall, overall_status, pull, pulls};
+pub use select::{Named, NotSelected, select_project};
 pub use summary::{NewestCommit, Summary};
 pub use transitions::{Change, RowChanges, transitions};
 pub use work::{CellEvent, Declined, WantedCell, Watch, Work, projects, same_repository, work};

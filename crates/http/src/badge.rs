@@ -77,18 +77,24 @@ fn text_width_px(text: &str) -> u32 {
 /// A badge saying `label: message`, the message on `color`. Both texts are
 /// escaped; widths follow the texts.
 pub fn svg(label: &str, message: &str, color: Color) -> String {
+    titled(label, message, color, &format!("{label}: {message}"))
+}
+
+/// [`svg`] with `title` (escaped) as its tooltip and accessible name: what
+/// the badge cannot say in a few words.
+pub fn titled(label: &str, message: &str, color: Color, title: &str) -> String {
     let label_width = text_width_px(label).saturating_add(2 * PADDING_PX);
     let message_width = text_width_px(message).saturating_add(2 * PADDING_PX);
     let width = label_width.saturating_add(message_width);
-    let (label, message) = (escape(label), escape(message));
+    let (label, message, title) = (escape(label), escape(message), escape(title));
     // Text x positions are centres, in tenths of a pixel for the 0.1 scale
     // shields uses to keep sub-pixel precision.
     let label_x = label_width * 5;
     let message_x = label_width * 10 + message_width * 5;
     let color = color.hex();
     format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"20\" role=\"img\" aria-label=\"{label}: {message}\">\
-<title>{label}: {message}</title>\
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"20\" role=\"img\" aria-label=\"{title}\">\
+<title>{title}</title>\
 <linearGradient id=\"s\" x2=\"0\" y2=\"100%\"><stop offset=\"0\" stop-color=\"#bbb\" stop-opacity=\".1\"/><stop offset=\"1\" stop-opacity=\".1\"/></linearGradient>\
 <clipPath id=\"r\"><rect width=\"{width}\" height=\"20\" rx=\"3\" fill=\"#fff\"/></clipPath>\
 <g clip-path=\"url(#r)\"><rect width=\"{label_width}\" height=\"20\" fill=\"#555\"/>\
@@ -169,6 +175,14 @@ mod tests {
         );
         assert!(!badge.contains("<script>"));
         assert!(!badge.contains("<&"));
+    }
+
+    #[test]
+    fn a_title_says_more_than_the_badge() {
+        let badge = titled("buildmesh", "ambiguous name", Color::Error, "2 <projects>");
+        assert!(badge.contains("<title>2 &lt;projects&gt;</title>"));
+        assert!(badge.contains("aria-label=\"2 &lt;projects&gt;\""));
+        assert_eq!(badge.matches(">ambiguous name</text>").count(), 2);
     }
 
     #[test]

@@ -2,15 +2,17 @@
 //! shows, from the published views and status (or the driver, for one
 //! entry), and answers HTML. Errors are pages too, with the right status.
 
-use crate::pages::{self, ProjectSummary, ResultView, Site};
-use crate::projects::project_view;
+use crate::pages::{self, AuditResult, ResultView, Site};
 use crate::views::ProjectView;
 use crate::{AppState, Command, Lookup, badge, fetch_entry};
 use axum::Form;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use buildmesh_core::view::{CellStatus, Fact, MatrixOptions, Policy, matrix, pulls};
+use buildmesh_core::view::{
+    CellStatus, Fact, MatrixOptions, Named, NotSelected, Policy, Summary, matrix, pulls,
+    select_project,
+};
 use buildmesh_protocol::{BlobHash, Body, CommitId, EntryId, ForceTarget, ProjectId};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -65,27 +67,33 @@ fn page_view(state: &AppState, project: &str) -> Result<ProjectView, Box<Respons
 /// `/`: every project.
 pub(crate) async fn index(State(state): State<AppState>) -> Response {
     let views = state.views.borrow().clone();
-    let list: Vec<ProjectSummary> = views
-        .projects
-        .iter()
-        .map(|(id, view)| {
-            let summary = &view.summary;
-            ProjectSummary {
-                id: *id,
-                name: summary.name.clone(),
-                repository: summary.repository.clone(),
-                platforms: summary.platforms.clone(),
-                passed: summary.count(CellStatus::Passed),
-                failed: summary.count(CellStatus::Failed),
-                building: summary.count(CellStatus::Claimed),
-            }
-        })
-        .collect();
+    let list: Vec<Summary> = views.projects.values().map(|v| v.summary.clone()).collect();
     let key = state.status.borrow().public_key.clone();
     page(
         StatusCode::OK,
-        pages::projects(Site { node_key: &key }, &list),
+        pages::projects(Site { node_key: &key }, &list, (state.clock)()),
     )
+}
+
+/// The URL people reach this node's dashboard at, for URLs a page gives
+/// them to copy: the operator's `public_url`, else `http://` and the
+/// `Host` the request came with (which the server checked is one of its
+/// names: [`crate::local::known_host`]); anything in it but a host name,
+/// address and port is not used, and the URLs are then relative.
+pub(crate) fn base_url(state: &AppState, headers: &axum::http::HeaderMap) -> String {
+    if let Some(url) = &state.public_url {
+        return url.to_string();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 255
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        });
+    host.map_or_else(String::new, |host| format!("http://{host}"))
 }
 
 /// `?branch=NAME`.
@@ -118,6 +126,7 @@ pub(crate) async fn project(
         .ok()
         .and_then(|()| state.operator.csrf_for(&headers))
         .map(str::to_owned);
+    let base = base_url(&state, &headers);
     let html = tokio::task::spawn_blocking(move || {
         let pulls = pulls(&view.log, at, PAGE_PULLS);
         matrix(&view.log, at, &options).map(|m| {
@@ -127,6 +136,7 @@ pub(crate) async fn project(
                 pulls.as_ref(),
                 branch.as_deref(),
                 csrf.as_deref(),
+                Some(&base),
             )
         })
     })
@@ -340,9 +350,13 @@ fn tail(dir: &std::path::Path, hash: &BlobHash) -> Option<String> {
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// `/mesh`: this node and its peers.
+/// `/mesh`: this node and its peers, with the log's digest read as
+/// `GET /api/v1/node` reads it.
 pub(crate) async fn mesh(State(state): State<AppState>) -> Response {
-    let status = state.status.borrow().clone();
+    let status = match crate::status_with_digest(&state).await {
+        Ok(status) => status,
+        Err(why) => return problem(&state, StatusCode::INTERNAL_SERVER_ERROR, &why),
+    };
     page(
         StatusCode::OK,
         pages::mesh(
@@ -354,72 +368,140 @@ pub(crate) async fn mesh(State(state): State<AppState>) -> Response {
     )
 }
 
-/// `/audit`: fork proofs and every result with its signer and trust.
-pub(crate) async fn audit(State(state): State<AppState>) -> Response {
+/// `/audit`: how to verify the log, fork proofs, and every result with
+/// what it built, its signer and trust, newest first.
+pub(crate) async fn audit(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
     let views = state.views.borrow().clone();
     let mut results = Vec::new();
     for view in views.projects.values() {
         let policy = Policy::of(&view.log);
-        for fact in view.log.cells.values().flatten() {
-            if matches!(fact.what, Fact::Result { .. }) {
+        let name = policy.as_ref().map_or("", |p| p.declaration.name.as_str());
+        for (commit, facts) in &view.log.cells {
+            for fact in facts {
+                let Fact::Result { outcome } = fact.what else {
+                    continue;
+                };
                 let trusted = policy
                     .as_ref()
                     .is_some_and(|p| p.trusts_builder(&fact.author));
-                results.push((fact.id, fact.author, trusted));
+                let result = AuditResult {
+                    id: fact.id,
+                    project: view.log.project,
+                    project_name: name,
+                    commit,
+                    platform: view.log.platforms.label(fact.platform).unwrap_or("?"),
+                    outcome,
+                    builder: fact.author,
+                    trusted,
+                };
+                results.push((fact.at, result));
             }
         }
     }
+    results.sort_by(|(a, x), (b, y)| b.cmp(a).then(x.id.cmp(&y.id)));
+    let results: Vec<AuditResult<'_>> = results.into_iter().map(|(_, r)| r).collect();
     let key = state.status.borrow().public_key.clone();
+    let base = base_url(&state, &headers);
     page(
         StatusCode::OK,
-        pages::audit(Site { node_key: &key }, &views.forks, &results),
+        pages::audit(Site { node_key: &key }, &views.forks, &results, &base),
     )
 }
 
-/// `?platform=LABEL&branch=NAME` of a badge.
+/// `?platform=LABEL&branch=NAME&owner=KEY` of a badge.
 #[derive(Debug, Deserialize)]
 pub(crate) struct BadgeQuery {
     platform: Option<String>,
     branch: Option<String>,
+    owner: Option<String>,
 }
 
 /// `/badges/{project}.svg`: the newest commit's status, on one platform or
 /// over all of them (failed if any failed, then error, then building,
-/// passed when all passed).
+/// passed when all passed). `{project}` is a name, a full id or the start
+/// of one, as `buildmesh status --project` takes it ([`select_project`]);
+/// `?owner=` (the owner's key or its start) picks among projects of one
+/// name. A name several projects share is a 409 naming them; a project
+/// this node does not know is an `unknown` badge. A browser opening the
+/// URL itself (asking for HTML) gets those answers as pages instead.
 pub(crate) async fn badge(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     Path(file): Path<String>,
     Query(query): Query<BadgeQuery>,
 ) -> Response {
-    let Some(project) = file.strip_suffix(".svg") else {
+    let Some(selector) = file.strip_suffix(".svg") else {
         return not_found(&state, "badges are /badges/{project}.svg");
     };
-    let at = state.views.borrow().at;
-    let found = project_view(&state, project).ok().and_then(|view| {
-        let options = MatrixOptions {
-            branch: query.branch.clone(),
-            rows_max: Some(1),
-        };
-        let m = matrix(&view.log, at, &options)?;
-        let row = m.rows.first();
-        let status = match &query.platform {
-            Some(platform) => {
-                let column = m.platforms.iter().position(|p| p == platform)?;
-                row.map(|r| r.cells[column].status)
+    let views = state.views.borrow().clone();
+    let named: Vec<Named<'_>> = views
+        .projects
+        .values()
+        .map(|v| Named {
+            id: v.summary.project,
+            name: &v.summary.name,
+            owner: v.summary.owner,
+        })
+        .collect();
+    let wants_page = headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    let view = match select_project(&named, selector, query.owner.as_deref()) {
+        Ok(project) => views.projects.get(&project.id),
+        Err(NotSelected::Ambiguous(candidates)) => {
+            let why = ambiguous(selector, &candidates);
+            if wants_page {
+                return problem(&state, StatusCode::CONFLICT, &why);
             }
-            None => row.and_then(|r| overall(r.cells.iter().map(|c| c.status))),
-        };
-        let label = match &query.platform {
-            Some(platform) => format!("{} {platform}", m.name),
-            None => m.name.to_owned(),
-        };
-        Some((label, status))
-    });
+            let svg = badge::titled("buildmesh", "ambiguous name", badge::Color::Error, &why);
+            return svg_response(StatusCode::CONFLICT, svg);
+        }
+        Err(NotSelected::Unknown) if wants_page => {
+            return not_found(&state, &unknown(selector, query.owner.as_deref(), &named));
+        }
+        Err(NotSelected::Unknown) => None,
+    };
+    let found = view.and_then(|view| badge_status(&view.log, views.at, &query));
     let svg = match found {
         Some((label, status)) => badge::for_status(&label, status),
         None => badge::for_status("buildmesh", None),
     };
+    svg_response(StatusCode::OK, svg)
+}
+
+/// The label and status of a project's badge.
+fn badge_status(
+    log: &buildmesh_core::view::ProjectLog,
+    at: buildmesh_protocol::Timestamp,
+    query: &BadgeQuery,
+) -> Option<(String, Option<CellStatus>)> {
+    let options = MatrixOptions {
+        branch: query.branch.clone(),
+        rows_max: Some(1),
+    };
+    let m = matrix(log, at, &options)?;
+    let row = m.rows.first();
+    let status = match &query.platform {
+        Some(platform) => {
+            let column = m.platforms.iter().position(|p| p == platform)?;
+            row.map(|r| r.cells[column].status)
+        }
+        None => row.and_then(|r| overall(r.cells.iter().map(|c| c.status))),
+    };
+    let label = match &query.platform {
+        Some(platform) => format!("{} {platform}", m.name),
+        None => m.name.to_owned(),
+    };
+    Some((label, status))
+}
+
+fn svg_response(status: StatusCode, svg: String) -> Response {
     (
+        status,
         [
             (header::CONTENT_TYPE, "image/svg+xml"),
             (header::CACHE_CONTROL, "no-cache"),
@@ -427,6 +509,58 @@ pub(crate) async fn badge(
         svg,
     )
         .into_response()
+}
+
+/// Why `selector` picks no one badge: the candidates, each with the
+/// badge URL only it answers.
+fn ambiguous(selector: &str, candidates: &[Named<'_>]) -> String {
+    let each: Vec<String> = candidates
+        .iter()
+        .map(|p| {
+            format!(
+                "{} (project {}, owner {}: /badges/{}.svg?owner={})",
+                p.name,
+                p.id,
+                p.owner,
+                pages::query_value(p.name),
+                p.owner
+            )
+        })
+        .collect();
+    format!(
+        "{selector:?} names {} projects on this node: {}. Add ?owner= with the owner's key \
+         (or its start), or give the project id.",
+        candidates.len(),
+        each.join("; ")
+    )
+}
+
+/// Why `selector` (of `owner`) names no project, and which ones this
+/// node has.
+fn unknown(selector: &str, owner: Option<&str>, known: &[Named<'_>]) -> String {
+    const LISTED_MAX: usize = 20;
+    let mut names: Vec<String> = known
+        .iter()
+        .take(LISTED_MAX)
+        .map(|p| format!("{} ({})", p.name, p.id.short()))
+        .collect();
+    if known.len() > LISTED_MAX {
+        names.push(format!("and {} more", known.len() - LISTED_MAX));
+    }
+    format!(
+        "No project {selector:?} (a name, a full id or the start of one) on this node{}. \
+         It has: {}.",
+        if owner.is_some() {
+            " with that owner"
+        } else {
+            ""
+        },
+        if names.is_empty() {
+            "none".to_owned()
+        } else {
+            names.join(", ")
+        }
+    )
 }
 
 /// One status for a row: the worst that matters.

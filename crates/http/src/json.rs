@@ -33,6 +33,9 @@ pub fn summary(summary: &Summary) -> Value {
         json!({
             "commit": newest.commit.to_string(),
             "title": newest.title,
+            "branches": newest.branches,
+            "announced_at": newest.announced_at.0,
+            "status": status(newest.overall()),
             "statuses": newest.statuses.iter().map(|s| status(*s)).collect::<Vec<_>>(),
         })
     });

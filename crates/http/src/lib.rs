@@ -235,6 +235,7 @@ pub struct Server {
     listener: TcpListener,
     limits: Limits,
     hosts: Vec<String>,
+    public_url: Option<Arc<str>>,
 }
 
 /// Binds `addr` (such as `127.0.0.1:7878`; port 0 picks a free one).
@@ -249,6 +250,7 @@ pub async fn bind(addr: &str) -> Result<Server, HttpError> {
         listener,
         limits: Limits::default(),
         hosts: Vec::new(),
+        public_url: None,
     })
 }
 
@@ -273,6 +275,15 @@ impl Server {
         self
     }
 
+    /// The dashboard's URL as people outside reach it (such as
+    /// `https://ci.example.org`, no trailing `/`): what pages put in the
+    /// URLs they give to copy (badges, the audit command). Without it they
+    /// use `http://` and the `Host` the request came with.
+    pub fn with_public_url(mut self, url: Option<String>) -> Self {
+        self.public_url = url.map(|u| Arc::from(u.trim_end_matches('/')));
+        self
+    }
+
     /// Serves until `shutdown` completes. Writes go to the node as
     /// [`Command`]s on `commands`.
     pub async fn serve(
@@ -284,10 +295,9 @@ impl Server {
             self.listener.local_addr()?,
             &self.hosts,
         ));
-        let app = router_with(backend, &self.limits).layer(axum::middleware::from_fn_with_state(
-            hosts,
-            local::known_host,
-        ));
+        let app = app(backend, &self.limits, self.public_url).layer(
+            axum::middleware::from_fn_with_state(hosts, local::known_host),
+        );
         conn::serve(self.listener, app, self.limits, shutdown).await;
         Ok(())
     }
@@ -430,6 +440,8 @@ struct AppState {
     blob_fetches: per_client::Buckets,
     /// The node's wall clock ([`Backend::clock`]).
     clock: fn() -> Timestamp,
+    /// [`Server::with_public_url`].
+    public_url: Option<Arc<str>>,
 }
 
 pub use entries::EXPORT_BATCH_BYTES;
@@ -460,6 +472,11 @@ pub fn router(backend: Backend) -> Router {
 /// only requests with bodies) answer 408 past `limits.body`; reads are
 /// not timed, so long-lived responses last as long as their client likes.
 pub fn router_with(backend: Backend, limits: &Limits) -> Router {
+    app(backend, limits, None)
+}
+
+/// [`router_with`], with the URL pages give people to copy.
+fn app(backend: Backend, limits: &Limits, public_url: Option<Arc<str>>) -> Router {
     let timed = TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.body);
     Router::new()
         .route("/api/v1/node", get(node))
@@ -539,6 +556,7 @@ pub fn router_with(backend: Backend, limits: &Limits) -> Router {
                 BLOB_FETCHES_PER_CLIENT_PER_SECOND,
             ),
             clock: backend.clock,
+            public_url,
         })
         .layer(axum::middleware::from_fn(api_errors_in_json))
         .layer(axum::middleware::from_fn(uri_bounded))
@@ -612,19 +630,27 @@ async fn deny_framing(mut response: Response) -> Response {
 
 /// The published status, with the digest read from the log.
 async fn node(State(state): State<AppState>) -> Response {
+    match status_with_digest(&state).await {
+        Ok(status) => Json(status).into_response(),
+        Err(why) => error(StatusCode::INTERNAL_SERVER_ERROR, &why),
+    }
+}
+
+/// The published status with `digest` and `digest_entries` filled in
+/// from the log: the driver publishes neither (a digest costs a scan), so
+/// whatever shows them (`GET /api/v1/node`, the mesh page) reads them
+/// here, or it would show an empty digest of 0 entries.
+pub(crate) async fn status_with_digest(state: &AppState) -> Result<NodeStatus, String> {
     let mut status = state.status.borrow().clone();
     let log = state.log.clone();
     match tokio::task::spawn_blocking(move || log.digest()).await {
         Ok(Ok((entries, digest))) => {
             status.digest_entries = entries;
             status.digest = hex::encode(digest);
-            Json(status).into_response()
+            Ok(status)
         }
-        Ok(Err(why)) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &format!("cannot read the log: {why}"),
-        ),
-        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "the log reader failed"),
+        Ok(Err(why)) => Err(format!("cannot read the log: {why}")),
+        Err(_) => Err("the log reader failed".to_owned()),
     }
 }
 

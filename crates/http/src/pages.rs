@@ -7,13 +7,13 @@
 //!
 //! | page | path | links to |
 //! |------|------|----------|
-//! | [`projects`] | `/` | `/projects/{project}` |
+//! | [`projects`] | `/` | `/projects/{project}`, commits |
 //! | [`matrix`] | `/projects/{project}` (`?branch=`) | commits, results, `/projects/{project}/force` |
 //! | [`commit`] | `/projects/{project}/commits/{commit}` | `/results/{entry}` |
 //! | [`pull`] | `/projects/{project}/pulls/{number}` | commits, `/results/{entry}` |
 //! | [`result`] | `/results/{entry}` | `/api/v1/blobs/{hash}`, `/api/v1/entries/{entry}` |
 //! | [`mesh`] | `/mesh` | |
-//! | [`audit`] | `/audit` | `/results/{entry}`, `/api/v1/entries/{entry}` |
+//! | [`audit`] | `/audit` | `/results/{entry}`, projects, commits, `/api/v1/entries/{entry}` |
 //!
 //! Every string that came from the log (titles, authors, branch names,
 //! step names, logs, platform labels, repository URLs) is untrusted: it
@@ -33,14 +33,15 @@ mod projects;
 mod pulls;
 mod result;
 
-pub use audit::audit;
+pub use audit::{AuditResult, audit, verify_command};
 pub use commit::commit;
 pub use force::force_form;
 pub use html::escape;
+pub(crate) use html::query_value;
 pub use live::live;
-pub use matrix::{matrix, matrix_with_pulls};
+pub use matrix::{badge_url, matrix, matrix_with_pulls};
 pub use mesh::mesh;
-pub use projects::{ProjectSummary, projects};
+pub use projects::projects;
 pub use pulls::{pull, pulls_section};
 pub use result::{ResultView, result};
 

@@ -115,6 +115,7 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
     let server = buildmesh_http::bind(&config.http)
         .await?
         .with_hosts(config.http_hosts.clone())
+        .with_public_url(config.public_url.clone())
         .with_limits(crate::descriptors::http_limits());
     let http_addr = server.local_addr()?;
     write_http_url(&config.data_dir, http_addr)?;

@@ -4,7 +4,8 @@ use crate::cli::StatusArgs;
 use crate::client::{NodeApi, error_text};
 use crate::data_dir::DataDir;
 use anyhow::{Result, bail};
-use buildmesh_protocol::CommitId;
+use buildmesh_core::view::{Named, NotSelected, select_project};
+use buildmesh_protocol::{CommitId, ProjectId, PublicKey};
 use serde_json::Value;
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -22,18 +23,19 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
     if code != 200 {
         bail!("{}", error_text(code, &body));
     }
-    let known: Vec<(String, String)> = body["projects"]
+    let known: Vec<(ProjectId, String, PublicKey)> = body["projects"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|p| {
-            let id = p["project"].as_str()?.to_owned();
-            Some((id, p["name"].as_str().unwrap_or("").to_owned()))
+            let id = p["project"].as_str()?.parse().ok()?;
+            let owner = p["owner"].as_str()?.parse().ok()?;
+            Some((id, p["name"].as_str().unwrap_or("").to_owned(), owner))
         })
         .collect();
     let projects: Vec<String> = match &args.project {
         Some(selector) => vec![select(&known, selector)?],
-        None => known.into_iter().map(|(id, _)| id).collect(),
+        None => known.iter().map(|(id, ..)| id.to_string()).collect(),
     };
     if projects.is_empty() {
         println!(
@@ -66,29 +68,25 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
     })
 }
 
-/// The id of the project `selector` names among `known` (id, name): its
-/// name, its full id, or a unique prefix of its id (as `status` prints
-/// them), each refused with what to give instead.
-fn select(known: &[(String, String)], selector: &str) -> Result<String> {
-    let lower = selector.to_ascii_lowercase();
-    let matching: Vec<&(String, String)> = known
+/// The id of the project `selector` names among `known` (id, name,
+/// owner): its name, its full id, or a unique prefix of its id (as
+/// `status` prints them; the rule badges follow too,
+/// [`select_project`]), each refused with what to give instead.
+fn select(known: &[(ProjectId, String, PublicKey)], selector: &str) -> Result<String> {
+    let named: Vec<Named<'_>> = known
         .iter()
-        .filter(|(id, name)| *name == selector || *id == lower)
+        .map(|(id, name, owner)| Named {
+            id: *id,
+            name,
+            owner: *owner,
+        })
         .collect();
-    let matching = if matching.is_empty() && lower.bytes().all(|b| b.is_ascii_hexdigit()) {
-        known
-            .iter()
-            .filter(|(id, _)| id.starts_with(&lower))
-            .collect()
-    } else {
-        matching
-    };
-    match matching[..] {
-        [(id, _)] => Ok(id.clone()),
-        [] => {
-            let names: Vec<String> = known
+    match select_project(&named, selector, None) {
+        Ok(project) => Ok(project.id.to_string()),
+        Err(NotSelected::Unknown) => {
+            let names: Vec<String> = named
                 .iter()
-                .map(|(id, name)| format!("{name} ({})", short(id, 12)))
+                .map(|p| format!("{} ({})", p.name, p.id.short()))
                 .collect();
             bail!(
                 "no project {selector:?} on this node; it has: {}",
@@ -99,10 +97,10 @@ fn select(known: &[(String, String)], selector: &str) -> Result<String> {
                 }
             )
         }
-        _ => {
+        Err(NotSelected::Ambiguous(matching)) => {
             let ids: Vec<String> = matching
                 .iter()
-                .map(|(id, name)| format!("{name} {id}"))
+                .map(|p| format!("{} {}", p.name, p.id))
                 .collect();
             bail!(
                 "{selector:?} names {} projects: {}; give more of the id",
@@ -265,9 +263,10 @@ mod tests {
     fn a_project_is_named_by_name_id_or_unique_prefix() {
         let a = "e4079666f42c".to_owned() + &"0".repeat(52);
         let b = "e4071111aaaa".to_owned() + &"1".repeat(52);
+        let owner = PublicKey([7; 32]);
         let known = vec![
-            (a.clone(), "hello".to_owned()),
-            (b.clone(), "other".to_owned()),
+            (a.parse().unwrap(), "hello".to_owned(), owner),
+            (b.parse().unwrap(), "other".to_owned(), owner),
         ];
         assert_eq!(select(&known, "hello").unwrap(), a);
         assert_eq!(select(&known, &a).unwrap(), a);

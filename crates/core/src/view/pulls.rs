@@ -194,12 +194,19 @@ pub fn pull(log: &ProjectLog, number: u64, now: Timestamp) -> Option<Pull<'_>> {
 /// any erred, else `Passed` if all passed (and there is at least one),
 /// else `Claimed` if any is being built, else `Pending`.
 pub fn overall(cells: &[Cell]) -> CellStatus {
-    let any = |status| cells.iter().any(|c| c.status == status);
+    overall_status(cells.iter().map(|c| c.status))
+}
+
+/// [`overall`] of bare statuses (a [`super::Summary`] keeps no cells).
+pub fn overall_status(statuses: impl Iterator<Item = CellStatus> + Clone) -> CellStatus {
+    let any = |status| statuses.clone().any(|s| s == status);
+    let mut all_passed = statuses.clone().peekable();
+    let all_passed = all_passed.peek().is_some() && all_passed.all(|s| s == CellStatus::Passed);
     if any(CellStatus::Failed) {
         CellStatus::Failed
     } else if any(CellStatus::Error) {
         CellStatus::Error
-    } else if !cells.is_empty() && cells.iter().all(|c| c.status == CellStatus::Passed) {
+    } else if all_passed {
         CellStatus::Passed
     } else if any(CellStatus::Claimed) {
         CellStatus::Claimed

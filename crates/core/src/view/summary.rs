@@ -1,8 +1,8 @@
 //! A project as lists show it: what it is, and how its newest commit
 //! stands.
 
-use super::{CellStatus, Matrix};
-use buildmesh_protocol::{CommitId, ProjectId, PublicKey};
+use super::{CellStatus, Matrix, overall_status};
+use buildmesh_protocol::{CommitId, ProjectId, PublicKey, Timestamp};
 
 /// A project's summary. Owned, so it outlives the log it was read from
 /// (the HTTP views keep one per project between derivations).
@@ -29,8 +29,22 @@ pub struct NewestCommit {
     pub commit: CommitId,
     /// Its title.
     pub title: String,
+    /// The branches it was announced on, sorted: which line of work the
+    /// newest commit is on, for a list that names it.
+    pub branches: Vec<String>,
+    /// When it was first announced: how fresh the list's news is.
+    pub announced_at: Timestamp,
     /// Its cells' statuses, in the summary's platform order.
     pub statuses: Vec<CellStatus>,
+}
+
+impl NewestCommit {
+    /// Its cells as one state, by the rule a pull request's head is
+    /// judged by ([`super::overall`]): failed, error, passed (all of
+    /// them), building, pending.
+    pub fn overall(&self) -> CellStatus {
+        overall_status(self.statuses.iter().copied())
+    }
 }
 
 impl Summary {
@@ -45,6 +59,8 @@ impl Summary {
             newest: matrix.rows.first().map(|row| NewestCommit {
                 commit: row.commit.clone(),
                 title: row.title.to_owned(),
+                branches: row.branches.iter().map(|b| (*b).to_owned()).collect(),
+                announced_at: row.announced_at,
                 statuses: row.cells.iter().map(|cell| cell.status).collect(),
             }),
         }
@@ -84,6 +100,15 @@ mod tests {
         assert_eq!(
             [Passed, Failed, Claimed].map(|s| summary.count(s)),
             [1, 1, 1]
+        );
+        let newest = summary.newest.as_ref();
+        assert_eq!(
+            newest.map(|n| (n.branches.clone(), n.announced_at, n.overall())),
+            Some((
+                vec!["main".to_owned()],
+                buildmesh_protocol::Timestamp(1_764_000_000_000),
+                Failed
+            ))
         );
         let empty = Summary::of(&matrix(&platforms, Vec::new()));
         assert_eq!((empty.count(Passed), empty.newest), (0, None));

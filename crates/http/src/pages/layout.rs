@@ -20,6 +20,7 @@ th{background:#f0f0f0}
 td.cell{padding:2px}
 .status{display:block;padding:2px 6px;border-radius:3px;color:#fff;text-decoration:none;text-align:center;white-space:nowrap;min-width:5.5em}
 span.status,.legend .status{display:inline-block}
+.chips .status{display:inline-block;min-width:0;margin:1px 0}
 .passed{background:#2e7d32}
 .failed{background:#c62828}
 .error{background:#d9480f}

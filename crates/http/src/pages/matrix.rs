@@ -24,17 +24,20 @@ pub fn matrix(
     branch: Option<&str>,
     csrf: Option<&str>,
 ) -> String {
-    matrix_with_pulls(site, matrix, None, branch, csrf)
+    matrix_with_pulls(site, matrix, None, branch, csrf, None)
 }
 
 /// [`matrix`], with the project's recent pull requests listed under it
-/// (see [`super::pulls_section`]) when `pulls` is given.
+/// (see [`super::pulls_section`]) when `pulls` is given, and the
+/// Markdown of its badge to copy (see [`badge_snippet`]) when the URL
+/// people reach this node at, `base_url`, is given.
 pub fn matrix_with_pulls(
     site: Site<'_>,
     matrix: &Matrix<'_>,
     pulls: Option<&Pulls<'_>>,
     branch: Option<&str>,
     csrf: Option<&str>,
+    base_url: Option<&str>,
 ) -> String {
     let blame = blame(matrix);
     let mut body = header(matrix, branch);
@@ -46,6 +49,9 @@ pub fn matrix_with_pulls(
         body.push_str(&super::pulls_section(pulls));
     }
     body.push_str(&legend());
+    if let Some(base_url) = base_url {
+        body.push_str(&badge_snippet(base_url, matrix));
+    }
     match csrf {
         Some(csrf) => body.push_str(&force_form(&matrix.project, matrix.platforms, branch, csrf)),
         None => body.push_str(operator_note()),
@@ -202,6 +208,15 @@ fn cell_title(platform: &str, cell: &Cell) -> String {
 }
 
 fn legend() -> String {
+    format!(
+        "<p class=\"legend note\">{}</p>\n<noscript><p class=\"note\">Reload the page to see new results.</p></noscript>\n",
+        legend_items()
+    )
+}
+
+/// Each state's box and what it means, as every page with states shows
+/// them.
+pub(super) fn legend_items() -> String {
     let entries = [
         (CellStatus::Passed, "enough trusted builders passed it"),
         (CellStatus::Failed, "a trusted builder saw it fail"),
@@ -213,9 +228,38 @@ fn legend() -> String {
         .iter()
         .map(|(status, meaning)| format!("{} {meaning}", status_box(*status, None, meaning)))
         .collect();
+    items.join(" · ")
+}
+
+/// The badge's URL under `base_url` (no trailing `/`): by name and the
+/// owner's full key, which together only this project has (its id derives
+/// from them), so a stranger's project of the same name cannot break it.
+pub fn badge_url(base_url: &str, matrix: &Matrix<'_>) -> String {
     format!(
-        "<p class=\"legend note\">{}</p>\n<noscript><p class=\"note\">Reload the page to see new results.</p></noscript>\n",
-        items.join(" · ")
+        "{base_url}/badges/{}.svg?owner={}",
+        query_value(matrix.name),
+        matrix.owner
+    )
+}
+
+/// A README's badge, as Markdown to copy, `[![buildmesh](badge)](page)`,
+/// with the badge itself to see and how to vary it.
+fn badge_snippet(base_url: &str, matrix: &Matrix<'_>) -> String {
+    let badge = badge_url(base_url, matrix);
+    let page = format!("{base_url}/projects/{}", matrix.project);
+    let markdown = format!("[![buildmesh]({badge})]({page})");
+    let short = format!("{base_url}/badges/{}.svg", query_value(matrix.name));
+    format!(
+        "<h2>Badge</h2>\n<p><img src=\"{}\" alt=\"the badge\"></p>\n\
+         <p class=\"note\">The newest commit's state, for a README: copy this Markdown.</p>\n\
+         <pre class=\"snippet\"><code>{}</code></pre>\n\
+         <p class=\"note\">Add <code>&amp;platform=LABEL</code> for one platform, \
+         <code>&amp;branch=NAME</code> for one branch. <code>{}</code> works too while no other \
+         project this node knows is named {}; the owner's key keeps it working if one comes.</p>\n",
+        escape(&badge),
+        escape(&markdown),
+        escape(&short),
+        escape(matrix.name),
     )
 }
 
@@ -321,7 +365,15 @@ mod tests {
         let mut m = buildmesh_core::view::testing::matrix(&platforms, vec![r]);
         m.name = HOSTILE;
         m.repository = "javascript:alert(1)";
-        let html = matrix(Site::default(), &m, Some(HOSTILE), Some(HOSTILE));
+        let html = matrix_with_pulls(
+            Site::default(),
+            &m,
+            None,
+            Some(HOSTILE),
+            Some(HOSTILE),
+            Some(HOSTILE),
+        );
+        assert!(html.contains("snippet"));
         assert!(!html.contains(HOSTILE));
         assert!(html.contains(ESCAPED));
         assert!(!html.contains("href=\"javascript:"));
@@ -351,6 +403,32 @@ mod tests {
         assert!(!list.contains(&ids[0].short()));
         assert!(list.find("Carol") < list.find("Bob"));
         assert!(html.contains("Commits on branch <code>main</code>"));
+    }
+
+    #[test]
+    fn the_badge_is_given_as_markdown_to_copy() {
+        let ids = commits(1);
+        let platforms = vec!["linux".to_owned()];
+        let mut m = buildmesh_core::view::testing::matrix(
+            &platforms,
+            vec![row(&ids[0], &[CellStatus::Passed])],
+        );
+        m.name = "my lib";
+        let base = "https://ci.example.org";
+        let html = matrix_with_pulls(Site::default(), &m, None, None, None, Some(base));
+        let owner = PublicKey([7; 32]);
+        let project = ProjectId([5; 32]);
+        let badge = format!("{base}/badges/my%20lib.svg?owner={owner}");
+        assert_eq!(badge_url(base, &m), badge);
+        let markdown = format!("[![buildmesh]({badge})]({base}/projects/{project})");
+        assert!(
+            html.contains(&format!(
+                "<pre class=\"snippet\"><code>{markdown}</code></pre>"
+            )),
+            "{html}"
+        );
+        assert!(html.contains(&format!("<img src=\"{badge}\"")));
+        assert!(!matrix(Site::default(), &m, None, None).contains("snippet"));
     }
 
     #[test]

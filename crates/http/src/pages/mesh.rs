@@ -13,11 +13,17 @@ pub fn mesh(site: Site<'_>, node: &NodeStatus) -> String {
     } else {
         time(Timestamp(node.last_applied_at))
     };
+    // The digest is read from the log apart from the count above it, and
+    // may be a moment older while the log grows: say what it covers.
     let digest_note = if node.digest_entries == node.entries {
-        String::new()
+        format!(
+            " <span class=\"note\">over all {} entries</span>",
+            node.digest_entries
+        )
     } else {
         format!(
-            " <span class=\"note\">(covers {} entries)</span>",
+            " <span class=\"note\">over {} entries: the log grew while it was read; \
+             reload for a current one</span>",
             node.digest_entries
         )
     };
@@ -151,7 +157,7 @@ mod tests {
         assert!(html.contains("Peers (1)"));
         assert!(html.contains("cdcdcdcdcdcd"));
         assert!(html.contains("<td>1000</td>"));
-        assert!(html.contains("covers 990 entries"));
+        assert!(html.contains("over 990 entries: the log grew"));
         assert!(html.contains("2025-11-24 16:00:00 UTC"));
     }
 
@@ -160,5 +166,19 @@ mod tests {
         let html = mesh(Site::default(), &NodeStatus::default());
         assert!(html.contains("No peers connected"));
         assert!(html.contains("not since it started"));
+    }
+
+    #[test]
+    fn a_current_digest_says_it_covers_every_entry() {
+        let node = NodeStatus {
+            entries: 23,
+            digest: "9f86".to_owned(),
+            digest_entries: 23,
+            ..NodeStatus::default()
+        };
+        let html = mesh(Site::default(), &node);
+        assert!(html.contains("<td>23</td>"));
+        assert!(html.contains("<code>9f86</code> <span class=\"note\">over all 23 entries</span>"));
+        assert!(!html.contains("grew"));
     }
 }
