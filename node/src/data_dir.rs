@@ -8,7 +8,7 @@
 //! DATA_DIR/blobs/   content-addressed blobs (build logs), named by hash
 //! DATA_DIR/maintainer.key (+ .chain)  a maintainer's key, if used from here
 //! DATA_DIR/mirrors/ bare git mirrors of the repositories built
-//! DATA_DIR/work/    work dirs of builds under way
+//! DATA_DIR/work/    work dirs of builds under way (a crash's leftovers go at start)
 //! DATA_DIR/cache/   one cache dir per project, kept between its builds
 //! ```
 

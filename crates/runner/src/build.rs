@@ -218,12 +218,11 @@ fn build(
 ) -> Result<(), BuildError> {
     let mirror = mirror_with(job, context)?;
     let recipe = recipe_at(&mirror, &job.commit)?;
-    let work = WorkDir::create(&context.work, &job.commit.short()).map_err(|source| {
-        BuildError::WorkDir {
+    let work =
+        WorkDir::create(&context.work, &job.commit).map_err(|source| BuildError::WorkDir {
             path: context.work.clone(),
             source,
-        }
-    })?;
+        })?;
     mirror.checkout(&job.commit, work.path())?;
     drop(mirror); // no need to hold the repository open while steps run
     let cache = project_cache(context, &job.project, warnings)?;

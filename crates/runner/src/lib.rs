@@ -9,7 +9,9 @@
 //!    when the commit is not there yet;
 //! 2. read `.buildmesh.toml` at the commit, without a checkout ([`Recipe`]);
 //! 3. write the commit's tree into a fresh work dir, removed afterwards
-//!    whatever happens;
+//!    whatever happens (after the step's processes are killed); one that a
+//!    SIGKILLed process left is removed at the next start by
+//!    [`remove_leftover_work_dirs`];
 //! 4. run each step with `/bin/sh -c`, with a cleared environment and a
 //!    timeout, in a bubblewrap sandbox when the context has one
 //!    ([`Sandbox`]: the step sees its work dir, a private `/tmp` and
@@ -80,11 +82,12 @@ pub use mirror::{
 pub use process::PATH_DEFAULT;
 pub use recipe::{
     ARTIFACT_PATTERN_BYTES_MAX, ARTIFACT_PATTERNS_MAX, ArtifactPattern, COMMAND_BYTES_MAX,
-    METRICS_MAX, MetricSource, NAME_BYTES_MAX, RECIPE_BYTES_MAX, RECIPE_PATH, Recipe, RecipeError,
-    STEP_ENV_MAX, STEPS_MAX, Step, TIMEOUT_SECS_DEFAULT, TIMEOUT_SECS_MAX, TOOL_BYTES_MAX,
-    TOOLS_MAX,
+    METRICS_MAX, MetricSource, MetricTake, NAME_BYTES_MAX, RECIPE_BYTES_MAX, RECIPE_PATH, Recipe,
+    RecipeError, STEP_ENV_MAX, STEPS_MAX, Step, TIMEOUT_SECS_DEFAULT, TIMEOUT_SECS_MAX,
+    TOOL_BYTES_MAX, TOOLS_MAX,
 };
 pub use sandbox::{
     Limits, SANDBOX_CACHE, SANDBOX_HOME, SANDBOX_WORK_DIR, Sandbox, SandboxConfig, SandboxError,
 };
 pub use step::{OnOutput, StepOptions, StepRun, run_step};
+pub use workdir::{is_work_dir_name, remove_leftover_work_dirs};

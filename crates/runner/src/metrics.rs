@@ -9,9 +9,9 @@
 
 use crate::blobs::BlobDir;
 use crate::inside::{Inside, Refusal, Refused};
-use crate::recipe::MetricSource;
+use crate::recipe::{MetricSource, MetricTake};
 use buildmesh_protocol::BlobHash;
-use regex::bytes::Regex;
+use regex::bytes::{Captures, Regex};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
@@ -43,7 +43,9 @@ pub(crate) fn capture_metrics(
                 tracing::debug!(metric = %name, %step, "metric not captured: its step did not run");
                 continue;
             }
-            MetricSource::Output { step, regex } => from_log(step, regex, step_logs, blobs),
+            MetricSource::Output { step, regex, take } => {
+                from_log(step, regex, *take, step_logs, blobs)
+            }
             MetricSource::File { path } => {
                 let inside = inside.get_or_insert_with(|| Inside::open(work_dir));
                 match from_file(inside.as_ref(), path) {
@@ -67,9 +69,13 @@ pub(crate) fn capture_metrics(
     captured
 }
 
+/// The matches of `regex` in `step`'s log, made one number as `take`
+/// says. Every match read must give a number: one that does not makes the
+/// metric not captured, rather than a sum that quietly leaves it out.
 fn from_log(
     step: &str,
     regex: &Regex,
+    take: MetricTake,
     step_logs: &BTreeMap<String, BlobHash>,
     blobs: &BlobDir,
 ) -> Result<f64, String> {
@@ -79,12 +85,34 @@ fn from_log(
     let log = blobs
         .read(hash, METRIC_LOG_BYTES_MAX)
         .map_err(|e| format!("reading the log of step {step}: {e}"))?;
-    let captures = regex.captures(&log).ok_or_else(|| {
+    let mut problem = None;
+    let values = regex
+        .captures_iter(&log)
+        .map_while(|captures| match value_of(regex, &captures) {
+            Ok(value) => Some(value),
+            Err(why) => {
+                problem = Some(why);
+                None
+            }
+        });
+    let combined = take.combine(values);
+    if let Some(why) = problem {
+        return Err(why);
+    }
+    let value = combined.ok_or_else(|| {
         format!(
             "no match for {:?} in the output of step {step}",
             regex.as_str()
         )
     })?;
+    if !value.is_finite() {
+        return Err(format!("the {take} of the matches is not a finite number"));
+    }
+    Ok(value)
+}
+
+/// The number in one match: its first capture group that took part.
+fn value_of(regex: &Regex, captures: &Captures<'_>) -> Result<f64, String> {
     let text = captures.iter().skip(1).flatten().next().ok_or_else(|| {
         format!(
             "{:?} matched, but its capture group did not",

@@ -9,6 +9,9 @@
 
 mod check;
 mod raw;
+mod take;
+
+pub use take::MetricTake;
 
 use regex::bytes::Regex;
 use std::collections::BTreeMap;
@@ -142,12 +145,15 @@ pub(crate) fn is_glob(component: &str) -> bool {
 /// Where a metric's number comes from.
 #[derive(Debug, Clone)]
 pub enum MetricSource {
-    /// The first capture group of the first match in a step's output.
+    /// In a step's output, each match's first capture group that took
+    /// part, made one number as `take` says.
     Output {
         /// The step whose log is searched.
         step: String,
         /// Has at least one capture group.
         regex: Regex,
+        /// Which matches count (`first` unless the recipe says).
+        take: MetricTake,
     },
     /// The trimmed content of a file in the work dir.
     File {

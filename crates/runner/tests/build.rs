@@ -193,6 +193,118 @@ fn metrics_come_from_output_and_files() {
     assert!(missing.starts_with("unavailable (exit 127)"), "{missing}");
 }
 
+/// Issue item 7: `cargo test` over a workspace prints one `test result:`
+/// line per test binary; a metric that takes the first one counted 8 of
+/// 73 tests. `take` chooses how the matches combine.
+#[test]
+fn a_metric_takes_the_first_last_sum_max_or_min_of_its_matches() {
+    let recipe = r#"
+        [[step]]
+        name = "test"
+        command = "cat cargo-test.txt"
+
+        [metrics]
+        default = { step = "test", regex = 'test result: ok\. (\d+) passed' }
+        first = { step = "test", regex = 'test result: ok\. (\d+) passed', take = "first" }
+        last = { step = "test", regex = 'test result: ok\. (\d+) passed', take = "last" }
+        passed = { step = "test", regex = 'test result: ok\. (\d+) passed', take = "sum" }
+        slowest = { step = "test", regex = 'finished in ([0-9.]+)s', take = "max" }
+        quickest = { step = "test", regex = 'finished in ([0-9.]+)s', take = "min" }
+        broken = { step = "test", regex = '(\d+|many) passed', take = "sum" }
+        none = { step = "test", regex = '(\d+) exploded', take = "sum" }
+    "#;
+    let output = "\
+running 8 tests
+test result: ok. 8 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s
+
+running 41 tests
+test result: ok. 41 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 2.50s
+
+running 0 tests
+test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s
+
+running 24 tests
+test result: ok. 24 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.75s
+many passed
+";
+    let (_node, report) = build(recipe, &[("cargo-test.txt", output)]);
+    let metrics = &report.result.metrics;
+    assert_eq!(report.result.outcome, Outcome::Passed);
+    assert_eq!(metrics.get("default"), Some(&8.0), "{metrics:?}");
+    assert_eq!(metrics.get("first"), Some(&8.0));
+    assert_eq!(metrics.get("last"), Some(&24.0));
+    assert_eq!(metrics.get("passed"), Some(&73.0));
+    assert_eq!(metrics.get("slowest"), Some(&2.5));
+    assert_eq!(metrics.get("quickest"), Some(&0.0));
+    assert_eq!(metrics.len(), 6, "{metrics:?}");
+    let warnings = report.warnings.join("\n");
+    assert!(
+        warnings.contains("metric broken not captured: \"many\" is not a finite number"),
+        "a sum does not quietly leave a match out: {warnings}"
+    );
+    assert!(
+        warnings.contains("metric none not captured: no match"),
+        "{warnings}"
+    );
+}
+
+/// buildmesh's own recipe counts the tests of every test binary, not the
+/// first binary's alone (issue item 7: it said 8 of 73).
+#[test]
+fn buildmeshs_own_recipe_sums_its_test_counts() {
+    use buildmesh_runner::{MetricSource, MetricTake, Recipe};
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.buildmesh.toml");
+    let recipe = Recipe::parse(&std::fs::read(path).unwrap()).unwrap();
+    let MetricSource::Output { step, regex, take } = &recipe.metrics["protocol_tests_passed"]
+    else {
+        panic!("{:?}", recipe.metrics);
+    };
+    assert!(recipe.step(step).is_some());
+    assert_eq!(*take, MetricTake::Sum);
+    let output = b"\
+test result: ok. 8 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s
+test result: ok. 41 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.20s
+test result: ok. 24 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.05s
+";
+    let counts = regex.captures_iter(output).map(|c| {
+        let text = std::str::from_utf8(&c[1]).unwrap();
+        text.parse::<f64>().unwrap()
+    });
+    assert_eq!(take.combine(counts), Some(73.0));
+}
+
+/// The `take` example in docs/recipe.md parses, and each metric's pattern
+/// finds its number in the sample line the comment above it quotes.
+#[test]
+fn the_take_example_in_the_recipe_docs_works() {
+    use buildmesh_runner::{MetricSource, Recipe};
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/recipe.md");
+    let doc = std::fs::read_to_string(path).unwrap();
+    let from = doc.find("**`take`: which matches count.**").unwrap();
+    let block = doc[from..].split("```toml\n").nth(1).unwrap();
+    let block = block.split("```").next().unwrap();
+    let steps: String = ["test", "nextest", "pytest"]
+        .map(|n| format!("[[step]]\nname = \"{n}\"\ncommand = \"x\"\n"))
+        .concat();
+    let recipe = Recipe::parse(format!("{steps}{block}").as_bytes()).unwrap();
+    let mut sample = None;
+    for line in block.lines() {
+        if let Some(comment) = line.strip_prefix("# ") {
+            sample = comment.split('"').nth(1);
+            continue;
+        }
+        let Some((name, _)) = line.split_once(" = ") else {
+            continue;
+        };
+        let MetricSource::Output { regex, .. } = &recipe.metrics[name] else {
+            panic!("{name}");
+        };
+        let sample = sample.unwrap();
+        assert!(regex.is_match(sample.as_bytes()), "{name}: {sample:?}");
+    }
+    assert_eq!(recipe.metrics.len(), 4);
+}
+
 #[test]
 fn output_over_the_cap_is_truncated_with_a_note() {
     let source = Source::new();

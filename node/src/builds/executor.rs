@@ -168,6 +168,12 @@ impl Executor {
         }
     }
 
+    /// Whether no build is running (a cancelled one counts until its
+    /// report arrives: its thread may still be removing its work dir).
+    pub fn idle(&self) -> bool {
+        self.running.is_empty()
+    }
+
     /// Cancels every build (the node is stopping).
     pub fn cancel_all(&mut self) {
         self.restart.clear();

@@ -14,6 +14,7 @@ use buildmesh_protocol::PublicKey;
 use buildmesh_runner::{StepCallback, StepEvent};
 use executor::{CellName, Executor};
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::SyncSender;
 use tokio::sync::watch;
@@ -124,9 +125,37 @@ impl Builds {
         let _ = self.poke.try_send(());
     }
 
-    /// Stops every build (the node is stopping).
+    /// Cancels every build (the node is stopping); each still reports, once
+    /// its steps are killed and its work dir removed.
     pub fn stop(&mut self) {
         self.executor.cancel_all();
+    }
+
+    /// Whether no build is running, cancelled ones winding down included.
+    pub fn idle(&self) -> bool {
+        self.executor.idle()
+    }
+}
+
+/// Removes the work dirs a previous run of this node left under `work`
+/// when it died without unwinding (SIGKILL, a crash; a clean stop removes
+/// its own). Call it before any build starts. Failures are logged, never
+/// fatal: a leftover only costs disk.
+pub async fn remove_leftover_work_dirs(work: PathBuf) {
+    let root = work.clone();
+    let swept =
+        tokio::task::spawn_blocking(move || buildmesh_runner::remove_leftover_work_dirs(&root))
+            .await;
+    match swept {
+        Ok(Ok(removed)) => {
+            for path in removed {
+                tracing::info!(path = %path.display(), "removed a work dir an earlier run left");
+            }
+        }
+        Ok(Err(error)) => tracing::warn!(
+            path = %work.display(), %error, "cannot look for work dirs an earlier run left"
+        ),
+        Err(error) => tracing::warn!(%error, "looking for work dirs an earlier run left stopped"),
     }
 }
 

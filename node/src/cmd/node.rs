@@ -56,6 +56,9 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
     };
     let public = PublicKey::from(key.verifying_key());
     let store = SledStore::open(&config.data_dir.store())?;
+    // Only now, holding the store's lock, is the data dir ours alone: no
+    // other node's build can be using a work dir under it.
+    crate::builds::remove_leftover_work_dirs(config.data_dir.work()).await;
     let mut mesh_config = MeshConfig::new(key.to_bytes());
     mesh_config.listen = config.listen.clone();
     mesh_config.bootstrap = config.bootstrap.clone();

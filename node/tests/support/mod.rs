@@ -928,3 +928,12 @@ pub fn pull_event(
 pub fn deliver_pull(node: &Node, repo: &Repo, number: u64, head: &str) -> serde_json::Value {
     pull_event(node, repo, "synchronize", number, head)
 }
+
+impl Node {
+    /// Kills the node with SIGKILL, as a crash would, and keeps its data
+    /// dir for a restart.
+    pub fn crash(mut self) -> tempfile::TempDir {
+        self.kill();
+        std::mem::replace(&mut self._dir, tempfile::tempdir().unwrap())
+    }
+}

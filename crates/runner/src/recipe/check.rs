@@ -3,8 +3,8 @@
 use super::raw::{RawMetric, RawRecipe, RawStep};
 use super::{
     ARTIFACT_PATTERN_BYTES_MAX, ARTIFACT_PATTERNS_MAX, ArtifactPattern, COMMAND_BYTES_MAX,
-    METRICS_MAX, MetricSource, NAME_BYTES_MAX, Recipe, RecipeError, STEP_ENV_MAX, STEPS_MAX, Step,
-    TIMEOUT_SECS_MAX, TOOL_BYTES_MAX, TOOLS_MAX,
+    METRICS_MAX, MetricSource, MetricTake, NAME_BYTES_MAX, Recipe, RecipeError, STEP_ENV_MAX,
+    STEPS_MAX, Step, TIMEOUT_SECS_MAX, TOOL_BYTES_MAX, TOOLS_MAX,
 };
 use regex::bytes::{Regex, RegexBuilder};
 use std::collections::{BTreeMap, BTreeSet};
@@ -163,25 +163,47 @@ fn metric(name: &str, raw: RawMetric, steps: &BTreeSet<&str>) -> Result<MetricSo
         problem,
     };
     name_problem(name).map_err(fail)?;
-    match (raw.step, raw.regex, raw.file) {
-        (Some(step), Some(regex), None) => output_metric(step, &regex, steps).map_err(fail),
-        (None, None, Some(file)) => file_metric(&file).map_err(fail),
+    match (raw.step, raw.regex, raw.file, raw.take) {
+        (Some(step), Some(regex), None, take) => {
+            let take = take_of(take.as_deref()).map_err(fail)?;
+            output_metric(step, &regex, take, steps).map_err(fail)
+        }
+        (None, None, Some(_), Some(_)) => Err(fail(
+            "take applies to { step, regex } metrics only: a file holds one number".into(),
+        )),
+        (None, None, Some(file), None) => file_metric(&file).map_err(fail),
         _ => Err(fail(
             "give either { step = \"...\", regex = \"...\" } or { file = \"...\" }".into(),
         )),
     }
 }
 
+/// `take` as the recipe spells it; absent is [`MetricTake::First`].
+fn take_of(name: Option<&str>) -> Result<MetricTake, String> {
+    let Some(name) = name else {
+        return Ok(MetricTake::default());
+    };
+    MetricTake::from_name(name).ok_or_else(|| {
+        let choices: Vec<String> = MetricTake::NAMES.iter().map(|n| format!("{n:?}")).collect();
+        format!(
+            "take = {:?} is not one of {}",
+            crate::fit::truncate(name, 64),
+            choices.join(", ")
+        )
+    })
+}
+
 fn output_metric(
     step: String,
     regex: &str,
+    take: MetricTake,
     steps: &BTreeSet<&str>,
 ) -> Result<MetricSource, String> {
     if !steps.contains(step.as_str()) {
         return Err(format!("step {step:?} is not a step of this recipe"));
     }
     let regex = compile(regex)?;
-    Ok(MetricSource::Output { step, regex })
+    Ok(MetricSource::Output { step, regex, take })
 }
 
 fn compile(pattern: &str) -> Result<Regex, String> {

@@ -31,14 +31,17 @@ pub(crate) struct RawStep {
     pub env: BTreeMap<String, String>,
 }
 
-/// Either `{ step, regex }` or `{ file }`. Not an untagged enum: serde's
-/// message for that ("did not match any variant") would not say which key
-/// is missing.
+/// Either `{ step, regex }` (with an optional `take`) or `{ file }`. Not
+/// an untagged enum: serde's message for that ("did not match any
+/// variant") would not say which key is missing. `take` is a string here,
+/// checked in [`super::check`], so an unknown choice is named with the
+/// metric and the choices there are.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawMetric {
     pub step: Option<String>,
     pub regex: Option<String>,
+    pub take: Option<String>,
     pub file: Option<String>,
 }
 

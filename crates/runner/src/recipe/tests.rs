@@ -107,6 +107,52 @@ fn metrics_are_checked() {
 }
 
 #[test]
+fn a_metric_says_which_matches_it_takes_first_by_default() {
+    let step = "[[step]]\nname = \"test\"\ncommand = \"x\"\n[metrics]\n";
+    let take_of = |line: &str| {
+        let recipe = Recipe::parse(format!("{step}{line}\n").as_bytes()).unwrap();
+        match &recipe.metrics["m"] {
+            MetricSource::Output { take, .. } => *take,
+            other => panic!("{other:?}"),
+        }
+    };
+    // A recipe written before `take` existed means the first match.
+    assert_eq!(
+        take_of(r#"m = { step = "test", regex = '(\d+)' }"#),
+        MetricTake::First
+    );
+    for (name, take) in [
+        ("first", MetricTake::First),
+        ("last", MetricTake::Last),
+        ("sum", MetricTake::Sum),
+        ("max", MetricTake::Max),
+        ("min", MetricTake::Min),
+    ] {
+        let line = format!(r#"m = {{ step = "test", regex = '(\d+)', take = "{name}" }}"#);
+        assert_eq!(take_of(&line), take);
+    }
+    let e = error(&format!(
+        "{step}m = {{ step = \"test\", regex = '(\\d+)', take = \"all\" }}\n"
+    ));
+    assert!(
+        e.starts_with("metrics.m: take = \"all\" is not one of")
+            && e.contains(r#""first", "last", "sum", "max", "min""#),
+        "{e}"
+    );
+    let e = error(&format!(
+        "{step}m = {{ file = \"n.txt\", take = \"sum\" }}\n"
+    ));
+    assert!(
+        e.contains("metrics.m: take applies to { step, regex }"),
+        "{e}"
+    );
+    let e = error(&format!(
+        "{step}m = {{ step = \"test\", regex = '(\\d+)', take = 1 }}\n"
+    ));
+    assert!(e.contains("take") && e.contains("string"), "{e}");
+}
+
+#[test]
 fn env_and_tools_are_checked() {
     let e = error("[[step]]\nname = \"a\"\ncommand = \"x\"\nenv = { \"A=B\" = \"1\" }\n");
     assert!(e.contains("contains '='"), "{e}");
