@@ -88,7 +88,10 @@ impl Driver {
             Box::new(result)
         });
         let cell = key_of(&done.cell);
-        self.handle(Input::BuildEnded { cell, result }).await
+        let handled = self.handle(Input::BuildEnded { cell, result }).await;
+        // After the result is signed: its live page goes to it.
+        self.builds.live_ended(&done.cell, done.cancelled);
+        handled
     }
 }
 
