@@ -1,5 +1,6 @@
 //! The one place the binary reads the wall clock for a time: the driver
-//! calls [`now`], and the HTTP server is handed it (`Backend::clock`).
+//! calls [`now`] (and its executor, to date the builds live pages
+//! follow), and the HTTP server is handed it (`Backend::clock`).
 //! Elsewhere only monotonic `Instant`s are read (timeouts, rate limits),
 //! and the runner's sandbox trial names a temporary directory after the
 //! system time, which no decision reads.

@@ -1,17 +1,28 @@
 //! The dashboard in a real browser: headless Chromium (Debian's package,
 //! which `.ci/run` installs) loads the matrix page of a node with a passed
-//! and a failed cell, and we check what a person sees there; and a hostile
-//! page on another loopback port tries to make the browser ban a peer and
-//! force a build.
+//! and a failed cell, and we check what a person sees there; a failing
+//! result page, measured to show its failure without scrolling; a live
+//! page opened mid-build, followed to the result; and a hostile page on
+//! another loopback port tries to make the browser ban a peer and force a
+//! build.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{Maintainer, Node, Repo, builder, declare, entries, http, wait_converged};
+use support::{Maintainer, Node, Repo, builder, declare, entries, http, wait_cell, wait_converged};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Headless, without what a test does not need.
+const FLAGS: [&str; 5] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--no-first-run",
+];
 
 /// Whether Chromium is here; if not, the test is skipped, unless
 /// `BUILDMESH_REQUIRE_CHROMIUM` is set (CI), which fails it.
@@ -31,13 +42,7 @@ fn have_chromium() -> bool {
 fn chromium(url: &str, extra: &[&str]) -> std::process::Output {
     let profile = tempfile::tempdir().unwrap();
     let child = Command::new(CHROMIUM)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--no-first-run",
-        ])
+        .args(FLAGS)
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(extra)
         .arg("--dump-dom")
@@ -361,4 +366,351 @@ fn post_form(addr: &str, path: &str, form: &str, authorization: &str) -> u16 {
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response[9..12].parse().unwrap()
+}
+
+/// Headless Chromium driven over the DevTools protocol, for what
+/// `--dump-dom` cannot show: where things are on screen, and a page that
+/// changes and moves on by itself. Chromium reads commands on descriptor
+/// 3 and answers on 4 (`--remote-debugging-pipe`), JSON each ended by a
+/// NUL; a shell opens those descriptors on two FIFOs, so no unsafe code
+/// is needed to hand them over.
+struct Browser {
+    child: std::process::Child,
+    commands: std::fs::File,
+    /// Every message Chromium sent, as a reader thread parsed it.
+    messages: std::sync::mpsc::Receiver<serde_json::Value>,
+    next_id: u64,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+impl Browser {
+    /// A fresh browser, 1280×800, with a fresh profile.
+    fn launch() -> Browser {
+        let pipes = tempfile::tempdir().unwrap();
+        let profile = tempfile::tempdir().unwrap();
+        let (to, from) = (pipes.path().join("to"), pipes.path().join("from"));
+        for fifo in [&to, &from] {
+            assert!(Command::new("mkfifo").arg(fifo).status().unwrap().success());
+        }
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "exec \"$0\" \"$@\" 3<'{}' 4>'{}'",
+                to.display(),
+                from.display()
+            ))
+            .arg(CHROMIUM)
+            .args(FLAGS)
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(["--remote-debugging-pipe", "--window-size=1280,800"])
+            .arg("about:blank")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // In the order the shell opens them; each open waits for its peer.
+        let commands = std::fs::OpenOptions::new().write(true).open(&to).unwrap();
+        let replies = std::fs::File::open(&from).unwrap();
+        let (sender, messages) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut reader = std::io::BufReader::new(replies);
+            let mut message = Vec::new();
+            while reader.read_until(0, &mut message).unwrap_or(0) > 0 {
+                if message.last() == Some(&0) {
+                    message.pop();
+                }
+                if let Ok(value) = serde_json::from_slice(&message)
+                    && sender.send(value).is_err()
+                {
+                    return;
+                }
+                message.clear();
+            }
+        });
+        Browser {
+            child,
+            commands,
+            messages,
+            next_id: 0,
+            _dirs: (pipes, profile),
+        }
+    }
+
+    /// Sends `method` (to the page of `session`, or to the browser) and
+    /// waits for its answer: the result, or the error.
+    fn call(
+        &mut self,
+        session: Option<&str>,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<serde_json::Value, serde_json::Value> {
+        use std::io::Write;
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut message = serde_json::json!({ "id": id, "method": method, "params": params });
+        if let Some(session) = session {
+            message["sessionId"] = session.into();
+        }
+        let mut bytes = message.to_string().into_bytes();
+        bytes.push(0);
+        self.commands.write_all(&bytes).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let reply = self
+                .messages
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("chromium did not answer {method}"));
+            if reply["id"] == id {
+                return match reply.get("error") {
+                    Some(error) => Err(error.clone()),
+                    None => Ok(reply["result"].clone()),
+                };
+            }
+        }
+    }
+
+    /// Opens `url` in a new tab; the session that talks to it.
+    fn open(&mut self, url: &str) -> String {
+        let target = self
+            .call(
+                None,
+                "Target.createTarget",
+                serde_json::json!({ "url": url }),
+            )
+            .unwrap();
+        let params = serde_json::json!({ "targetId": target["targetId"], "flatten": true });
+        let attached = self.call(None, "Target.attachToTarget", params).unwrap();
+        attached["sessionId"].as_str().unwrap().to_owned()
+    }
+
+    /// The value of `expression` in the page (`None`: it threw, or the
+    /// page was between documents).
+    fn eval(&mut self, session: &str, expression: &str) -> Option<serde_json::Value> {
+        let params = serde_json::json!({ "expression": expression, "returnByValue": true });
+        let reply = self.call(Some(session), "Runtime.evaluate", params).ok()?;
+        if reply.get("exceptionDetails").is_some() {
+            return None;
+        }
+        reply["result"].get("value").cloned()
+    }
+
+    /// Evaluates `expression` until it is neither null nor false; that
+    /// value.
+    fn wait_for(&mut self, session: &str, expression: &str, within: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + within;
+        loop {
+            match self.eval(session, expression) {
+                Some(value) if !value.is_null() && value != false => return value,
+                _ => {}
+            }
+            if Instant::now() > deadline {
+                let page = self.eval(session, "location.href + '\\n' + document.body.outerHTML");
+                panic!("never true: {expression}\npage: {page:?}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the result page shows of a failing log, measured in the browser:
+/// the marked lines of the "where it failed" box and whether its last is
+/// on screen, and of the step's whole log box whether it overflows and
+/// shows its end (and not its start) without being scrolled.
+const MEASURE_FAILURE: &str = r#"(() => {
+  const tail = document.getElementById('failure');
+  const full = document.querySelector('#log-0 .log-box');
+  if (!tail || !full) return null;
+  const within = (rect, box) => rect.height > 0 && rect.top >= box.top - 1 && rect.bottom <= box.bottom + 1;
+  const last = (box) => { const marks = box.querySelectorAll('mark.fail'); return marks[marks.length - 1]; };
+  const start = document.createRange();
+  start.setStart(full.querySelector('pre').firstChild, 0);
+  start.setEnd(full.querySelector('pre').firstChild, 1);
+  const screen = { top: 0, bottom: window.innerHeight };
+  return {
+    marks: [...tail.querySelectorAll('mark.fail')].map((m) => m.textContent),
+    failure_on_screen: within(last(tail).getBoundingClientRect(), screen)
+      && within(last(tail).getBoundingClientRect(), tail.getBoundingClientRect()),
+    scrolled: window.scrollY,
+    open: document.getElementById('log-0').open,
+    overflows: full.scrollHeight > full.clientHeight + 10,
+    end_shown: within(last(full).getBoundingClientRect(), full.getBoundingClientRect()),
+    start_shown: within(start.getBoundingClientRect(), full.getBoundingClientRect()),
+    colour: getComputedStyle(last(full)).backgroundColor,
+  };
+})()"#;
+
+/// Item 8 of "the first hour of a maintainer": the result page of a
+/// failing build shows the lines that say what failed without scrolling,
+/// marked: in its "where it failed" box on screen, and at the end of the
+/// step's log box, which opens there although the log is far longer.
+#[test]
+fn a_failing_result_shows_what_failed_without_scrolling() {
+    if !have_chromium() {
+        return;
+    }
+    let repo = Repo::new();
+    let failing = "seq 1 300; echo 'FAILED tests/test_cart.py::test_total'; \
+                   echo '==== 1 failed, 1317 passed in 0.12s ===='; exit 1";
+    let commit = repo.commit_recipe(
+        &format!("[[step]]\nname = \"test\"\ncommand = \"{failing}\"\n"),
+        "A test that fails",
+    );
+    let keys = Maintainer::new();
+    let node = builder(vec![], &["linux"], &keys);
+    let project = declare(
+        keys.path(),
+        &node,
+        "shop",
+        &repo,
+        &["linux"],
+        &node,
+        &[&node],
+    );
+    let mut browser = Browser::launch();
+    let cell = wait_cell(
+        &node,
+        &project,
+        &commit,
+        "linux",
+        Duration::from_secs(60),
+        |c| c["status"] == "failed",
+    );
+    let id = cell["results"][0]["id"].as_str().unwrap();
+    let page = browser.open(&format!("http://{}/results/{id}", node.http));
+    let seen = browser.wait_for(&page, MEASURE_FAILURE, Duration::from_secs(30));
+    assert_eq!(
+        seen["marks"],
+        serde_json::json!([
+            "FAILED tests/test_cart.py::test_total",
+            "==== 1 failed, 1317 passed in 0.12s ===="
+        ]),
+        "{seen}"
+    );
+    assert_eq!(seen["failure_on_screen"], true, "{seen}");
+    assert_eq!(seen["scrolled"], 0, "{seen}");
+    assert_eq!(seen["open"], true, "the failing step's log is open: {seen}");
+    assert_eq!(
+        seen["overflows"], true,
+        "the log is longer than its box: {seen}"
+    );
+    assert_eq!(seen["end_shown"], true, "{seen}");
+    assert_eq!(seen["start_shown"], false, "{seen}");
+    assert_eq!(
+        seen["colour"], "rgb(139, 30, 30)",
+        "marked lines stand out: {seen}"
+    );
+}
+
+/// A step that prints `early` and says so in the project's cache (where
+/// the test sees it), waits until the test creates `go` there (at most a
+/// minute), then prints `late`.
+const GATED: &str = "[[step]]\nname = \"slow\"\ncommand = 'echo early; touch \"$BUILDMESH_CACHE/early\"; \
+                     for i in $(seq 600); do if [ -e \"$BUILDMESH_CACHE/go\" ]; then break; fi; \
+                     sleep 0.1; done; echo late'\n";
+
+/// Item 10 of "the first hour of a maintainer": a live page opened after
+/// the build printed something shows it, then what follows, and moves to
+/// the result when the build ends; the live address then sends there.
+#[test]
+fn a_live_page_opened_mid_build_shows_it_all_then_the_result() {
+    if !have_chromium() {
+        return;
+    }
+    let repo = Repo::new();
+    let commit = repo.commit_recipe(GATED, "A step that waits");
+    let keys = Maintainer::new();
+    let node = builder(vec![], &["linux"], &keys);
+    let project = declare(
+        keys.path(),
+        &node,
+        "shop",
+        &repo,
+        &["linux"],
+        &node,
+        &[&node],
+    );
+    let mut browser = Browser::launch();
+    let live = format!("/live/{project}/{commit}/linux");
+    let cache = node.dir().join("cache").join(&project);
+    wait_file(&cache.join("early"));
+
+    // Opened after `early` was printed, the page shows it, and the build
+    // runs on: `late` is not printed until the test says so.
+    let page = browser.open(&format!("http://{}{live}", node.http));
+    let log = browser.wait_for(
+        &page,
+        "(() => { const log = document.getElementById('log'); \
+         return log && log.textContent.includes('early') ? log.textContent : null; })()",
+        Duration::from_secs(30),
+    );
+    let log = log.as_str().unwrap();
+    assert!(log.contains("== slow =="), "{log}");
+    assert!(!log.contains("late"), "{log}");
+    let heading = browser.eval(&page, "document.querySelector('h1').textContent");
+    assert!(
+        heading
+            .as_ref()
+            .and_then(|h| h.as_str())
+            .is_some_and(|h| h.starts_with("Building")),
+        "{heading:?}"
+    );
+
+    std::fs::write(cache.join("go"), "").unwrap();
+    let shown = browser.wait_for(
+        &page,
+        "location.pathname.startsWith('/results/') && document.readyState === 'complete' \
+         ? [location.pathname, document.body.textContent] : null",
+        Duration::from_secs(60),
+    );
+    let (path, text) = (shown[0].as_str().unwrap(), shown[1].as_str().unwrap());
+    assert!(text.contains("✓ passed"), "{text}");
+    assert!(text.contains("early\nlate"), "{text}");
+    // Asked again, the live address sends a browser to that result.
+    assert_eq!(redirect(&node.http, &live), (303, path.to_owned()));
+}
+
+/// Waits until `path` exists (a step made it).
+fn wait_file(path: &std::path::Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !path.exists() {
+        assert!(Instant::now() < deadline, "{} never made", path.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The status and `Location` of `GET path`.
+fn redirect(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{BufRead, Write};
+    let stream = std::net::TcpStream::connect(addr).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    write!(
+        writer,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reader = std::io::BufReader::new(stream);
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    let code = status.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let mut location = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 || line.trim_end().is_empty() {
+            return (code, location);
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("location")
+        {
+            location = value.trim().to_owned();
+        }
+    }
 }

@@ -322,9 +322,9 @@ pub struct Backend {
     /// Where the node keeps blobs (build logs), one file per hash, for
     /// pages that show a log's tail.
     pub blobs: Option<std::path::PathBuf>,
-    /// Where running builds' output is broadcast (none: the node does not
+    /// Where running builds report their output (none: the node does not
     /// build).
-    pub live: Option<tokio::sync::broadcast::Sender<live::LiveOutput>>,
+    pub live: Option<live::LiveHub>,
     /// The operator token, which bans and force builds need (none, or one
     /// under [`TOKEN_CHARS_MIN`] characters: nobody may do those here).
     pub operator: Option<Operator>,
@@ -427,7 +427,7 @@ struct AppState {
     /// The node's blob directory.
     blobs: Option<Arc<std::path::Path>>,
     /// Output of running builds.
-    live: Option<tokio::sync::broadcast::Sender<live::LiveOutput>>,
+    live: Option<live::LiveHub>,
     /// Long-lived responses (event streams, the entries stream) open now.
     streams: streams::Streams,
     /// What operator writes must show.

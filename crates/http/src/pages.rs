@@ -12,6 +12,7 @@
 //! | [`commit`] | `/projects/{project}/commits/{commit}` | `/results/{entry}` |
 //! | [`pull`] | `/projects/{project}/pulls/{number}` | commits, `/results/{entry}` |
 //! | [`result`] | `/results/{entry}` | `/api/v1/blobs/{hash}`, `/api/v1/entries/{entry}` |
+//! | [`live`], [`live_gone`] | `/live/{project}/{commit}/{platform}` | `/projects/{project}` |
 //! | [`mesh`] | `/mesh` | |
 //! | [`audit`] | `/audit` | `/results/{entry}`, projects, commits, `/api/v1/entries/{entry}` |
 //!
@@ -27,6 +28,7 @@ mod force;
 mod html;
 mod layout;
 mod live;
+mod log;
 mod matrix;
 mod mesh;
 mod projects;
@@ -38,7 +40,8 @@ pub use commit::commit;
 pub use force::force_form;
 pub use html::escape;
 pub(crate) use html::query_value;
-pub use live::live;
+pub use live::{LiveGone, live, live_gone};
+pub use log::{FAILURE_MARKS, looks_like_failure};
 pub use matrix::{badge_url, matrix, matrix_with_pulls};
 pub use mesh::mesh;
 pub use projects::projects;

@@ -1,7 +1,7 @@
 //! Runs builds the claimer starts, each on a thread of its own, and hands
 //! each report back to the driver, which signs the result.
 
-use buildmesh_http::live::LiveOutput;
+use buildmesh_http::live::LiveHub;
 use buildmesh_protocol::{CommitId, ProjectId};
 use buildmesh_runner::{
     BlobDir, BuildJob, BuildReport, Cancel, RunnerContext, Sandbox, StepCallback, run_build,
@@ -9,7 +9,7 @@ use buildmesh_runner::{
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 /// A cell, as the executor names the build running for it.
 pub type CellName = (ProjectId, CommitId, String);
@@ -48,8 +48,8 @@ pub struct ExecutorConfig {
 /// The builds running on this node.
 pub struct Executor {
     config: ExecutorConfig,
-    /// Where running steps' output goes, for live pages.
-    live: broadcast::Sender<LiveOutput>,
+    /// Where running builds report their output, for live pages.
+    live: LiveHub,
     blobs: BlobDir,
     /// Each running build, by cell: its generation and its cancel switch.
     running: BTreeMap<CellName, (u64, Cancel)>,
@@ -65,7 +65,7 @@ impl Executor {
     pub fn new(
         config: ExecutorConfig,
         done: mpsc::Sender<BuildDone>,
-        live: broadcast::Sender<LiveOutput>,
+        live: LiveHub,
     ) -> std::io::Result<Self> {
         let blobs = BlobDir::open(&config.blobs)?;
         Ok(Executor {
@@ -109,14 +109,7 @@ impl Executor {
         context.on_step = on_step;
         let (live, cell_of) = (self.live.clone(), cell.clone());
         context.on_output = Some(Arc::new(move |_, step: &str, bytes: &[u8]| {
-            // Nobody watching is not an error.
-            let _ = live.send(LiveOutput {
-                project: cell_of.0,
-                commit: cell_of.1.clone(),
-                platform: cell_of.2.clone(),
-                step: step.to_owned(),
-                text: String::from_utf8_lossy(bytes).into_owned(),
-            });
+            live.output(&cell_of, step, bytes);
         }));
         let job = BuildJob {
             project: cell.0,
@@ -126,7 +119,9 @@ impl Executor {
         };
         let done = self.done.clone();
         let name = cell.clone();
-        std::thread::Builder::new()
+        // Before the first output: the hub keeps only running builds'.
+        self.live.started(cell.clone(), crate::clock::now());
+        let spawned = std::thread::Builder::new()
             .name(format!("build-{}", cell.1.short()))
             .spawn(move || {
                 let report = run_build(&job, &context);
@@ -137,7 +132,11 @@ impl Executor {
                     report,
                     cancelled,
                 });
-            })?;
+            });
+        if let Err(error) = spawned {
+            self.live.ended(&cell, crate::clock::now(), true);
+            return Err(error);
+        }
         tracing::info!(commit = %cell.1, platform = %cell.2, "build started");
         self.running.insert(cell, (generation, cancel));
         Ok(())
@@ -172,6 +171,12 @@ impl Executor {
     /// report arrives: its thread may still be removing its work dir).
     pub fn idle(&self) -> bool {
         self.running.is_empty()
+    }
+
+    /// Tells live pages that the build of `cell` is over (its result, if
+    /// any, is signed by now): they move on to it.
+    pub fn live_ended(&self, cell: &CellName, cancelled: bool) {
+        self.live.ended(cell, crate::clock::now(), cancelled);
     }
 
     /// Cancels every build (the node is stopping).

@@ -96,6 +96,12 @@ impl Builds {
         }
     }
 
+    /// Tells live pages that the build of `cell` is over; after its
+    /// result, if any, is signed.
+    pub fn live_ended(&self, cell: &CellName, cancelled: bool) {
+        self.executor.live_ended(cell, cancelled);
+    }
+
     /// Tells the poller what to watch.
     pub fn watch(&self, watches: Vec<Watch>) {
         self.watches.send_replace(watches);

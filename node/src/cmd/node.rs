@@ -23,7 +23,7 @@ use ed25519_dalek::SigningKey;
 use rand::Rng;
 use std::process::ExitCode;
 use std::sync::Arc;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
 /// Threads checking sync batches' signatures (fewer on fewer cores).
 const VERIFY_THREADS_MAX: usize = 4;
@@ -98,7 +98,7 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
         // The views thread reads the log itself at start.
         while service.poll_action().is_some() {}
     }
-    let (live, _) = broadcast::channel(buildmesh_http::live::LIVE_CHUNKS);
+    let live = buildmesh_http::live::LiveHub::new();
     let (mut builds, new_commits, builds_done) = start_builds(&config, &isolation, live.clone())?;
     if !config.bootstrap.is_empty() {
         // Its log may be stale (a restart, a long partition): what its
@@ -244,7 +244,7 @@ fn claimer_config(config: &NodeConfig) -> ClaimerConfig {
 fn start_builds(
     config: &NodeConfig,
     isolation: &crate::isolation::Isolation,
-    live: broadcast::Sender<buildmesh_http::live::LiveOutput>,
+    live: buildmesh_http::live::LiveHub,
 ) -> Result<(Builds, mpsc::Receiver<Found>, mpsc::Receiver<BuildDone>)> {
     let (done_tx, done_rx) = mpsc::channel(64);
     let executor = Executor::new(

@@ -90,7 +90,10 @@ impl Driver {
         // Printed after the result's page, which signing it names.
         let tail = result.clone().zip(self.terminal.clone());
         let cell = key_of(&done.cell);
-        self.handle(Input::BuildEnded { cell, result }).await?;
+        let handled = self.handle(Input::BuildEnded { cell, result }).await;
+        // After the result is signed: its live page goes to it.
+        self.builds.live_ended(&done.cell, done.cancelled);
+        handled?;
         if let Some((result, terminal)) = tail {
             terminal.failing_tail(&result);
         }

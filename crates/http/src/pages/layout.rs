@@ -36,6 +36,10 @@ span.status,.legend .status{display:inline-block}
 tr.first-failing td{border-top:2px solid #c62828}
 pre{background:#1e1e1e;color:#eee;padding:.6em;overflow:auto;max-height:40em;white-space:pre-wrap;word-break:break-all}
 details{margin:.3em 0}
+.log-box{display:flex;flex-direction:column-reverse;overflow:auto;max-height:40em;background:#1e1e1e;margin:.5em 0}
+#failure{max-height:16em}
+.log-box pre{max-height:none;overflow:visible;margin:0}
+mark.fail{background:#8b1e1e;color:#fff}
 summary{cursor:pointer}
 form input[type=text]{font-family:ui-monospace,monospace}
 fieldset{border:1px solid #ddd}

@@ -1,7 +1,7 @@
 //! One build result: steps, logs, artifacts, metrics, environment.
 
 use super::html::{bytes, duration, escape, id, id_link, link, outcome_status, status_box, time};
-use super::{Site, layout};
+use super::{Site, layout, log};
 use buildmesh_protocol::{
     BuildResult, EntryId, ProjectId, PublicKey, StepResult, StepStatus, Timestamp,
 };
@@ -43,6 +43,7 @@ pub fn result(site: Site<'_>, view: &ResultView<'_>) -> String {
             escape(error)
         ));
     }
+    body.push_str(&where_it_failed(&result.steps, &view.logs));
     body.push_str(&steps(&result.steps));
     body.push_str(&logs(&result.steps, &view.logs));
     body.push_str(&artifacts(result));
@@ -145,6 +146,36 @@ fn steps(steps: &[StepResult]) -> String {
     )
 }
 
+/// Lines of the failing step's log shown first, under the summary.
+pub const FAILURE_TAIL_LINES: usize = 10;
+
+/// At most this much of them, so that long lines cannot make the section
+/// long.
+pub const FAILURE_TAIL_BYTES: usize = 4096;
+
+/// The last lines of the first step that failed, if this node holds its
+/// log: where test runners say what failed, seen without scrolling.
+fn where_it_failed(steps: &[StepResult], texts: &[Option<String>]) -> String {
+    let failed = steps.iter().enumerate().find_map(|(index, step)| {
+        let (status, class) = step_status(step.status);
+        let text = texts.get(index)?.as_deref()?;
+        (class == "bad").then_some((index, step, status, text))
+    });
+    let Some((index, step, status, text)) = failed else {
+        return String::new();
+    };
+    let tail = log::last_lines(text, FAILURE_TAIL_LINES, FAILURE_TAIL_BYTES);
+    let (boxed, _) = log::log_box(tail, Some("failure"));
+    format!(
+        "<h2>Where it failed</h2>\n<p class=\"note\">The last lines of step \
+         <a href=\"#log-{index}\">{}</a> ({status}); its whole log is under Logs.</p>\n{boxed}",
+        escape(&step.name),
+    )
+}
+
+/// Each step's log in a box that opens at its end, where test runners sum
+/// up, with lines that look like failures marked; a failing step's is
+/// open.
 fn logs(steps: &[StepResult], texts: &[Option<String>]) -> String {
     let mut html = String::from("<h2>Logs</h2>\n");
     for (index, step) in steps.iter().enumerate() {
@@ -152,13 +183,11 @@ fn logs(steps: &[StepResult], texts: &[Option<String>]) -> String {
         let open = if class == "bad" { " open" } else { "" };
         let raw = link(&format!("/api/v1/blobs/{}?view=text", step.log), "raw");
         let shown = match texts.get(index).and_then(Option::as_deref) {
-            Some(text) if (text.len() as u64) < step.log_bytes => format!(
-                "<p class=\"note\">The last {} of {}; {raw} for all of it.</p>\n<pre>{}</pre>\n",
-                bytes(text.len() as u64),
-                bytes(step.log_bytes),
-                escape(text)
-            ),
-            Some(text) => format!("<pre>{}</pre>\n", escape(text)),
+            Some(text) => {
+                let (boxed, marked) = log::log_box(text, None);
+                let note = log_note(text.len() as u64, step.log_bytes, &raw, marked);
+                format!("{note}{boxed}")
+            }
             None => format!(
                 "<p class=\"note\">This node does not hold this log; {raw} fetches it from a peer.</p>\n"
             ),
@@ -170,6 +199,28 @@ fn logs(steps: &[StepResult], texts: &[Option<String>]) -> String {
         ));
     }
     html
+}
+
+/// The note over a log box: whether the log is cut (`shown` of `whole`
+/// bytes; `raw` links to all of it) and how many lines are marked.
+fn log_note(shown: u64, whole: u64, raw: &str, marked: usize) -> String {
+    let mut parts = Vec::new();
+    if shown < whole {
+        parts.push(format!(
+            "The last {} of {}; {raw} for all of it.",
+            bytes(shown),
+            bytes(whole)
+        ));
+    }
+    match marked {
+        0 => {}
+        1 => parts.push("1 line that looks like a failure is marked.".to_owned()),
+        n => parts.push(format!("{n} lines that look like failures are marked.")),
+    }
+    if parts.is_empty() {
+        return String::new();
+    }
+    format!("<p class=\"note\">{}</p>\n", parts.join(" "))
 }
 
 fn artifacts(result: &BuildResult) -> String {
@@ -298,7 +349,7 @@ mod tests {
         )));
         assert!(html.contains("<details id=\"log-1\" open>"));
         assert!(html.contains("<details id=\"log-0\">"));
-        assert!(html.contains("<pre>built\n</pre>"));
+        assert!(html.contains("<div class=\"log-box\"><pre class=\"log\">built\n</pre></div>"));
         assert!(html.contains("The last 4 B of 1000 B"));
         assert!(html.contains("does not hold this log"));
         assert!(html.contains(&format!(
@@ -310,6 +361,34 @@ mod tests {
         assert!(html.contains("<th>os</th><td>linux</td>"));
         assert!(html.contains(&format!("href=\"/api/v1/entries/{}\"", EntryId([0xee; 32]))));
         assert!(!html.contains("<h2>Error</h2>"));
+        assert!(html.contains("<h2>Where it failed</h2>"));
+    }
+
+    /// Issue "the first hour of a maintainer", item 8: the lines that say
+    /// what failed are marked, in a box that opens at its end.
+    #[test]
+    fn a_failing_log_marks_its_failures_in_a_box_opened_at_its_end() {
+        let result = build_result();
+        let log = "collected 3 items\n\nFAILED tests/test_cart.py::test_total\n\
+                   ==== 1 failed, 2 passed in 0.1s ====\n";
+        let html = render(&result, vec![None, Some(log.to_owned()), None]);
+        assert!(html.contains("<details id=\"log-1\" open><summary>test · 1000 B · "));
+        assert!(html.contains("2 lines that look like failures are marked."));
+        // And its last lines come first, under the summary.
+        let first = html.find("<h2>Where it failed</h2>").unwrap();
+        assert!(first < html.find("<h2>Steps</h2>").unwrap());
+        assert!(html[first..].starts_with(
+            "<h2>Where it failed</h2>\n<p class=\"note\">The last lines of step \
+             <a href=\"#log-1\">test</a> (exited 101)"
+        ));
+        assert!(html.contains(
+            "<div class=\"log-box\" id=\"failure\"><pre class=\"log\">collected 3 items"
+        ));
+        assert!(html.contains(
+            "<div class=\"log-box\"><pre class=\"log\">collected 3 items\n\n\
+             <mark class=\"fail\">FAILED tests/test_cart.py::test_total</mark>\n\
+             <mark class=\"fail\">==== 1 failed, 2 passed in 0.1s ====</mark>\n</pre></div>"
+        ));
     }
 
     #[test]
