@@ -316,3 +316,105 @@ fn verify_text(
         .unwrap();
     child.wait_with_output().unwrap()
 }
+
+/// What Prometheus 2 sends when it scrapes.
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,\
+    application/openmetrics-text;version=0.0.1;q=0.75,\
+    text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+/// The `content-type` line of a response head from `http_get`.
+fn content_type(head: &str) -> &str {
+    head.lines()
+        .find_map(|line| line.strip_prefix("content-type: "))
+        .unwrap_or_default()
+}
+
+/// Issue 16, item 17: `/metrics` of a node with a peer is OpenMetrics to
+/// a scraper that asks for it and otherwise the Prometheus text format,
+/// which `promtool check metrics` parses and lints clean (a counter typed
+/// under a name without `_total` made it exit 3); libp2p's families are
+/// named `libp2p_…` once.
+#[test]
+fn metrics_are_served_as_asked_and_pass_promtool() {
+    if !buildmesh_test_servers::Prometheus::available() {
+        return;
+    }
+    let a = Node::start(None);
+    let b = Node::start(Some(&a));
+    a.wait_connected(&b);
+    let (code, head, text) = support::http_get(&a.http, "/metrics", &[]);
+    assert_eq!(code, 200);
+    assert_eq!(
+        content_type(&head),
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    assert!(head.contains("\nvary: accept\r\n"), "{head}");
+    if let Err(said) = buildmesh_test_servers::check_metrics(&text) {
+        panic!("{said}\n{}", String::from_utf8_lossy(&text));
+    }
+    let text = String::from_utf8(text).unwrap();
+    for line in [
+        "# TYPE buildmesh_builds_total counter",
+        "buildmesh_builds_total{outcome=\"passed\"} 0",
+        "# TYPE libp2p_swarm_connections_established_total counter",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+    }
+    assert!(!text.contains("libp2p_libp2p_"), "{text}");
+    assert!(!text.contains("# EOF"), "{text}");
+
+    let (code, head, openmetrics) =
+        support::http_get(&a.http, "/metrics", &[("Accept", PROMETHEUS_ACCEPT)]);
+    assert_eq!(code, 200);
+    assert_eq!(
+        content_type(&head),
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let openmetrics = String::from_utf8(openmetrics).unwrap();
+    assert!(openmetrics.ends_with("\n# EOF\n"), "{openmetrics}");
+    assert_eq!(openmetrics.matches("# EOF").count(), 1, "{openmetrics}");
+    for line in [
+        "# TYPE buildmesh_builds counter",
+        "buildmesh_builds_total{outcome=\"passed\"} 0",
+        "# TYPE libp2p_swarm_connections_established counter",
+        "# UNIT buildmesh_sync_age_seconds seconds",
+    ] {
+        assert!(
+            openmetrics.lines().any(|l| l == line),
+            "no {line:?} in\n{openmetrics}"
+        );
+    }
+    let (_, head, _) = support::http_get(&a.http, "/metrics", &[("Accept", "text/plain")]);
+    assert_eq!(
+        content_type(&head),
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+}
+
+/// Prometheus itself scrapes a node and takes its counters as counters
+/// (served as text 0.0.4 with OpenMetrics names, they read as untyped),
+/// its units as units, and every sample.
+#[test]
+fn prometheus_reads_the_counters_as_counters() {
+    if !buildmesh_test_servers::Prometheus::available() {
+        return;
+    }
+    let node = Node::start(None);
+    let prometheus = buildmesh_test_servers::Prometheus::scraping(&node.http);
+    let target = prometheus.scraped();
+    assert_eq!(target["health"], "up", "{target}");
+    assert_eq!(target["lastError"], "", "{target}");
+    for (family, kind, unit) in [
+        ("buildmesh_builds", "counter", ""),
+        ("buildmesh_entries_received", "counter", ""),
+        ("buildmesh_entries", "gauge", ""),
+        ("buildmesh_sync_age_seconds", "gauge", "seconds"),
+        ("libp2p_swarm_dial_attempt", "counter", ""),
+    ] {
+        let metadata = prometheus.api(&format!("/api/v1/metadata?metric={family}"));
+        assert_eq!(metadata[family][0]["type"], kind, "{family}: {metadata}");
+        assert_eq!(metadata[family][0]["unit"], unit, "{family}: {metadata}");
+    }
+    let builds = prometheus.api("/api/v1/query?query=buildmesh_builds_total");
+    assert_eq!(builds["result"].as_array().unwrap().len(), 4, "{builds}");
+}

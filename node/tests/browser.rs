@@ -1,10 +1,10 @@
 //! The dashboard in a real browser: headless Chromium (Debian's package,
-//! which `.ci/run` installs) loads the matrix page of a node with a passed
-//! and a failed cell, and we check what a person sees there; a failing
-//! result page, measured to show its failure without scrolling; a live
-//! page opened mid-build, followed to the result; and a hostile page on
-//! another loopback port tries to make the browser ban a peer and force a
-//! build.
+//! which `scripts/setup` installs) loads the matrix page of a node with a
+//! passed and a failed cell, and we check what a person sees there; a
+//! failing result page, measured to show its failure without scrolling; a
+//! live page opened mid-build, followed to the result; and a hostile page
+//! on another loopback port tries to make the browser ban a peer and force
+//! a build.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -24,18 +24,12 @@ const FLAGS: [&str; 5] = [
     "--no-first-run",
 ];
 
-/// Whether Chromium is here; if not, the test is skipped, unless
-/// `BUILDMESH_REQUIRE_CHROMIUM` is set (CI), which fails it.
+/// Whether Chromium is here; if not, the test fails if
+/// `BUILDMESH_REQUIRE_CHROMIUM` is set (`scripts/test` sets it), and is
+/// otherwise skipped, saying so.
 fn have_chromium() -> bool {
-    if std::path::Path::new(CHROMIUM).exists() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("BUILDMESH_REQUIRE_CHROMIUM").is_none(),
-        "{CHROMIUM} is missing; `.ci/run` installs Debian's chromium package"
-    );
-    eprintln!("skipped: no {CHROMIUM} (apt-get install chromium to run this test)");
-    false
+    std::path::Path::new(CHROMIUM).exists()
+        || buildmesh_test_servers::skip(CHROMIUM, "chromium", "BUILDMESH_REQUIRE_CHROMIUM")
 }
 
 /// Headless Chromium with a fresh profile, loading `url`; what it printed.

@@ -194,10 +194,14 @@ fn a_node_with_few_descriptors_keeps_answering_under_idle_connections() {
         .collect();
     std::thread::sleep(Duration::from_millis(300));
     let status = node.status();
-    if std::env::var_os("BUILDMESH_REQUIRE_SANDBOX").is_some() {
-        // The sandbox's probe step asks for limits no higher than the
-        // node's own; asking for more failed it under `ulimit -n 256`.
-        assert_eq!(status["sandbox"]["mode"], "bubblewrap", "{status}");
+    // The sandbox's probe step asks for limits no higher than the node's
+    // own; asking for more failed it under `ulimit -n 256`.
+    if status["sandbox"]["mode"] != "bubblewrap" {
+        buildmesh_test_servers::skip(
+            &format!("a bubblewrap sandbox (the node says {status})"),
+            "bubblewrap",
+            "BUILDMESH_REQUIRE_SANDBOX",
+        );
     }
     for _ in 0..5 {
         let start = Instant::now();

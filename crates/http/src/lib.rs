@@ -317,7 +317,8 @@ pub struct Backend {
     pub hook_secret: Option<Vec<u8>>,
     /// Every project's views, as the node's views thread publishes them.
     pub views: watch::Receiver<Arc<views::Views>>,
-    /// libp2p's metrics in the Prometheus text format.
+    /// libp2p's metric families in the OpenMetrics text format, with or
+    /// without the closing `# EOF` (`/metrics` adds its own).
     pub libp2p_metrics: Arc<dyn Fn() -> String + Send + Sync>,
     /// Where the node keeps blobs (build logs), one file per hash, for
     /// pages that show a log's tail.
@@ -422,7 +423,8 @@ struct AppState {
     hook_secret: Option<Arc<[u8]>>,
     /// What the views thread published last.
     views: watch::Receiver<Arc<views::Views>>,
-    /// libp2p's metrics in the Prometheus text format.
+    /// libp2p's metric families in the OpenMetrics text format, with or
+    /// without the closing `# EOF` (`/metrics` adds its own).
     libp2p_metrics: Arc<dyn Fn() -> String + Send + Sync>,
     /// The node's blob directory.
     blobs: Option<Arc<std::path::Path>>,

@@ -335,10 +335,12 @@ pub struct MeshClient {
 
 impl MeshClient {
     /// libp2p's metrics (connections, bandwidth, identify, ping, Kademlia,
-    /// gossipsub events) in the Prometheus text format.
+    /// gossipsub events), each family named `libp2p_…`, in the OpenMetrics
+    /// text format without the closing `# EOF`: the caller adds its own
+    /// families and then closes the exposition.
     pub fn metrics_text(&self) -> String {
         let mut text = String::new();
-        if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
+        if prometheus_client::encoding::text::encode_registry(&mut text, &self.registry).is_err() {
             text.clear();
         }
         text
@@ -485,7 +487,10 @@ pub async fn start(
         mdns: config.mdns,
     };
     let idle_timeout = config.idle_timeout;
-    let mut registry = Registry::with_prefix("libp2p");
+    // Not `with_prefix("libp2p")`: libp2p-metrics registers each of its
+    // families under a "libp2p" sub-registry already (that gave
+    // `libp2p_libp2p_…`).
+    let mut registry = Registry::default();
     let mut swarm = SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_quic()

@@ -1,5 +1,5 @@
 //! The carriers against real servers on 127.0.0.1, started here from the
-//! Debian packages `.ci/run` installs (buildmesh-test-servers): a mail
+//! Debian packages `scripts/setup` installs (buildmesh-test-servers): a mail
 //! through aiosmtpd, a line through ngircd, webhooks and commit statuses
 //! to HTTP receivers that record (and, for statuses, check) what they get.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]

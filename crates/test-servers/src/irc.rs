@@ -56,7 +56,7 @@ IncludeDir = {dir}/conf.d
 impl IrcServer {
     /// Whether ngircd is here (see [`require`]).
     pub fn available() -> bool {
-        require("ngircd", NGIRCD)
+        require("ngircd", NGIRCD, "ngircd")
     }
 
     /// Starts ngircd on a free port and waits until it listens.

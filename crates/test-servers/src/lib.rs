@@ -6,23 +6,33 @@
 //! ([`IrcListener`]), and HTTP receivers that record what they get
 //! ([`HttpSink`], also in a mode that checks GitHub's and Gitea's commit
 //! status API). Each listens on 127.0.0.1 on a free port, is started by the
-//! test itself and is stopped when dropped. `.ci/run` installs the Debian
-//! packages; elsewhere a test calls [`require`] (or a server's
-//! `available()`) first and is skipped when they are missing, unless
-//! `BUILDMESH_REQUIRE_SERVERS` is set.
+//! test itself and is stopped when dropped. `scripts/setup` installs the
+//! Debian packages; a test calls [`require`] (or a server's `available()`)
+//! first. Without them it fails if `BUILDMESH_REQUIRE_SERVERS` is set (as
+//! `scripts/test` sets it), and is otherwise [`skip`]ped, saying so.
+//!
+//! And for `/metrics`, Prometheus itself ([`Prometheus`], Debian's
+//! prometheus) scraping a node, and its linter ([`check_metrics`]),
+//! required when `BUILDMESH_REQUIRE_PROMETHEUS` is set.
+//!
+//! [`skip`] is also how any other test that needs a program (bubblewrap,
+//! Chromium) says it cannot run here.
 //!
 //! A failure here is a failed test, so this crate panics, with what it
 //! was waiting for and what the server printed.
 
 mod http;
 mod irc;
+mod prometheus;
 mod smtp;
 
 pub use http::{HttpSink, Request, StatusApi};
 pub use irc::{IrcListener, IrcMessage, IrcServer};
+pub use prometheus::{Prometheus, REQUIRE_PROMETHEUS_ENV, check_metrics};
 pub use smtp::{Mail, SmtpSink};
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -30,8 +40,13 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// The environment variable that turns a missing server into a failure
-/// (set by `.ci/run`, so CI never passes by skipping).
+/// (set by `scripts/test`, so its run, and CI's, never passes by skipping).
 pub const REQUIRE_ENV: &str = "BUILDMESH_REQUIRE_SERVERS";
+
+/// The file to which [`skip`] adds a line per skipped test: `scripts/test`
+/// names one and prints it after the run, since nextest shows nothing a
+/// passing test printed.
+pub const SKIPPED_LOG_ENV: &str = "BUILDMESH_SKIPPED_LOG";
 
 /// How long a server may take to listen.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -47,35 +62,69 @@ const POLL_INTERVAL: Duration = Duration::from_millis(10);
 /// may take the port between our probe and the server's bind).
 const START_ATTEMPTS: usize = 5;
 
-/// Whether `path` (the program `name`) is here. If not, prints why the
-/// test is skipped and returns false; but with [`REQUIRE_ENV`] set it
-/// panics, so CI fails instead of skipping.
-pub fn require(name: &str, path: &str) -> bool {
-    if Path::new(path).exists() {
-        return true;
-    }
-    missing(&format!("{name} ({path})"))
+/// Whether `path` (the program `name`, from the Debian `package`) is
+/// here; if not, [`skip`] under [`REQUIRE_ENV`].
+pub fn require(name: &str, path: &str, package: &str) -> bool {
+    Path::new(path).exists() || skip(&format!("{name} ({path})"), package, REQUIRE_ENV)
 }
 
-/// Whether Debian's Python ([`PYTHON`]) can import `module`; like
-/// [`require`] when it cannot.
-pub fn require_python_module(module: &str) -> bool {
+/// Whether Debian's Python ([`PYTHON`]) can import `module` (from the
+/// Debian `package`); if not, [`skip`] under [`REQUIRE_ENV`].
+pub fn require_python_module(module: &str, package: &str) -> bool {
     let imported = Command::new(PYTHON)
         .args(["-c", &format!("import {module}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|status| status.success());
-    imported || missing(&format!("the Python module {module} (for {PYTHON})"))
+    imported
+        || skip(
+            &format!("the Python module {module} (for {PYTHON})"),
+            package,
+            REQUIRE_ENV,
+        )
 }
 
-fn missing(what: &str) -> bool {
+/// For a test that cannot run here because `what` (from the Debian
+/// `package`) is missing: with `require_env` set it panics, naming the
+/// package, so the run fails; otherwise it prints a SKIPPED line, adds it
+/// to [`SKIPPED_LOG_ENV`]'s file, and returns false, and the test returns
+/// (it passes without having run: hence the noise).
+pub fn skip(what: &str, package: &str, require_env: &str) -> bool {
+    let test = running_test();
     assert!(
-        std::env::var_os(REQUIRE_ENV).is_none(),
-        "{what} is missing and {REQUIRE_ENV} is set; `.ci/run` installs it (python3-aiosmtpd, ngircd)"
+        std::env::var_os(require_env).is_none(),
+        "{test} needs {what}, which is missing: install Debian's {package} \
+         (scripts/setup does), or skip this test with BUILDMESH_SKIP_MISSING=1 scripts/test \
+         ({require_env} is set)"
     );
-    eprintln!("skipped: {what} is missing (`.ci/run` installs the Debian packages)");
+    let line = format!(
+        "SKIPPED {test}: {what} is missing (Debian's {package}; scripts/setup installs it)"
+    );
+    eprintln!("{line}");
+    if let Some(path) = std::env::var_os(SKIPPED_LOG_ENV) {
+        // Appends: the lines of tests in other processes do not mix.
+        let file = OpenOptions::new().create(true).append(true).open(&path);
+        if let Err(error) = file.and_then(|mut file| writeln!(file, "{line}")) {
+            eprintln!("cannot add to {path:?}: {error}");
+        }
+    }
     false
+}
+
+/// `binary::test`, as near as we can tell: the test binary's name without
+/// cargo's hash, and the thread's name, which libtest sets to the test's.
+fn running_test() -> String {
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.file_stem()?.to_string_lossy().into_owned()))
+        .map(|stem| match stem.rsplit_once('-') {
+            Some((name, hash)) if hash.chars().all(|c| c.is_ascii_hexdigit()) => name.to_owned(),
+            _ => stem,
+        })
+        .unwrap_or_default();
+    let thread = std::thread::current();
+    format!("{binary}::{}", thread.name().unwrap_or("?"))
 }
 
 /// A port on 127.0.0.1 nobody listened on a moment ago.

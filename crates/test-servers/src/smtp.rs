@@ -139,7 +139,8 @@ fn decode_word(word: &str) -> Option<(String, usize)> {
 impl SmtpSink {
     /// Whether aiosmtpd is here (see [`require`]).
     pub fn available() -> bool {
-        require("python3", PYTHON) && require_python_module("aiosmtpd")
+        require("python3", PYTHON, "python3")
+            && require_python_module("aiosmtpd", "python3-aiosmtpd")
     }
 
     /// Starts aiosmtpd on a free port and waits until it listens.

@@ -380,20 +380,32 @@ pub fn wait_converged(nodes: &[&Node], count: u64, deadline: Duration) -> Durati
 
 /// A GET returning the raw body bytes.
 pub fn http_raw(addr: &str, path: &str) -> (u16, Vec<u8>) {
+    let (code, _, body) = http_get(addr, path, &[]);
+    (code, body)
+}
+
+/// A GET with extra request headers: the status, the response's header
+/// lines (names in lower case) and the raw body.
+pub fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(40)))
         .unwrap();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n"
     )
     .unwrap();
     let mut response = Vec::new();
     stream.read_to_end(&mut response).unwrap();
     let code = String::from_utf8_lossy(&response[9..12]).parse().unwrap();
     let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-    (code, response[split..].to_vec())
+    let head = String::from_utf8_lossy(&response[..split]).to_ascii_lowercase();
+    (code, head, response[split..].to_vec())
 }
 
 /// A git repository in a temp dir, committed to with the git CLI.
