@@ -98,18 +98,25 @@ pub fn highlight(text: &str) -> (String, usize) {
     (html, marked)
 }
 
-/// The last `lines` lines of `text` (a final line break does not start
-/// another), within its last `bytes_max` bytes, from a line's start if
-/// one starts there: what a reader looks at first when a step failed.
+/// The last `lines` lines of `text` that are not blank (a final line
+/// break does not start another; blank lines between them are kept, not
+/// counted: test runners pad their summaries with them), within its last
+/// `bytes_max` bytes, from a line's start if one starts there: what a
+/// reader looks at first when a step failed.
 pub fn last_lines(text: &str, lines: usize, bytes_max: usize) -> &str {
     if lines == 0 {
         return "";
     }
     let body = text.strip_suffix('\n').unwrap_or(text);
-    let from_lines = body
-        .rmatch_indices('\n')
-        .nth(lines - 1)
-        .map_or(0, |(at, _)| at + 1);
+    let (mut counted, mut end, mut from_lines) = (0, body.len(), 0);
+    for (at, _) in body.rmatch_indices('\n') {
+        counted += usize::from(!body[at + 1..end].trim().is_empty());
+        if counted == lines {
+            from_lines = at + 1;
+            break;
+        }
+        end = at;
+    }
     let mut from_bytes = text.len().saturating_sub(bytes_max);
     while !text.is_char_boundary(from_bytes) {
         from_bytes += 1;
@@ -200,6 +207,11 @@ mod tests {
     fn the_last_lines_are_bounded_in_lines_and_bytes() {
         let text = "one\ntwo\nthree\nfour\n";
         assert_eq!(last_lines(text, 2, 100), "three\nfour\n");
+        assert_eq!(
+            last_lines("one\ntwo\n\n  \nthree\n\n", 2, 100),
+            "two\n\n  \nthree\n\n",
+            "blank lines are kept but not counted"
+        );
         assert_eq!(last_lines("one\ntwo", 1, 100), "two");
         assert_eq!(last_lines(text, 10, 100), text);
         assert_eq!(last_lines(text, 0, 100), "");
