@@ -57,10 +57,39 @@ impl NodeApi {
                     "its address is from {}: is that node running? start it, or pick another with --node",
                     file.display()
                 );
+                api.check_is_of(data_dir)?;
                 Ok(api)
             }
             Err(_) => NodeApi::parse(DEFAULT_NODE),
         }
+    }
+
+    /// Fails unless the node answering is the one whose data dir is
+    /// `data_dir`: after that node stopped, another (a second `up` on the
+    /// default port) may answer at its address, and entries signed for
+    /// one project must not go to a stranger's node by accident.
+    fn check_is_of(&self, data_dir: &DataDir) -> Result<()> {
+        let Ok(key) = crate::keyfile::read(&data_dir.key_file()) else {
+            return Ok(());
+        };
+        let expected = buildmesh_protocol::PublicKey::from(key.verifying_key()).to_string();
+        let (code, node) = self.get("/api/v1/node")?;
+        let answered = node["public_key"].as_str().unwrap_or_default();
+        if code == 200 && answered == expected {
+            return Ok(());
+        }
+        bail!(
+            "the node of {} is not running: another node answers at http://{} (key {}); start \
+             it (buildmesh up in its checkout, or buildmesh node), or pick a node with --node",
+            data_dir.root().display(),
+            self.authority,
+            answered.chars().take(12).collect::<String>()
+        )
+    }
+
+    /// `http://HOST:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.authority)
     }
 
     /// `GET path`: the status code and the JSON body.

@@ -32,15 +32,31 @@ impl DataDir {
     /// given, else that of the `buildmesh up` checkout the command runs
     /// in (so its keys and node are found with no option), else the
     /// default.
+    ///
+    /// The `up` checkout's directory is named on standard error (once): a
+    /// maintainer with a key of their own must not sign with `up`'s
+    /// without knowing.
     pub fn for_command(given: Option<PathBuf>) -> DataDir {
-        given
-            .map(DataDir)
-            .or_else(|| {
-                std::env::current_dir()
-                    .ok()
-                    .and_then(|d| DataDir::of_up(&d))
-            })
-            .unwrap_or_else(|| DataDir(default_root()))
+        static SAID: std::sync::Once = std::sync::Once::new();
+        if let Some(given) = given {
+            return DataDir(given);
+        }
+        match std::env::current_dir()
+            .ok()
+            .and_then(|d| DataDir::of_up(&d))
+        {
+            Some(up) => {
+                SAID.call_once(|| {
+                    eprintln!(
+                        "(using the keys and node of `buildmesh up` in {}; --data-dir, --key or \
+                         --node pick others)",
+                        up.0.display()
+                    );
+                });
+                up
+            }
+            None => DataDir(default_root()),
+        }
     }
 
     /// The data dir of the `buildmesh up` checkout `dir` is in, if one

@@ -8,8 +8,7 @@ use buildmesh_core::claim::CellKey;
 use buildmesh_core::view::{Matrix, MatrixOptions, Row};
 use buildmesh_http::views::{MATRIX_ROWS_MAX, Views};
 use buildmesh_protocol::{BuildResult, CommitId, EntryId, Outcome, ProjectId, StepStatus};
-use buildmesh_runner::{BlobDir, LOG_BYTES_MAX_DEFAULT, StepEvent};
-use std::net::SocketAddr;
+use buildmesh_runner::{BlobDir, StepEvent};
 
 /// Where `up`'s lines point: its dashboard, and the logs to quote.
 pub struct Terminal {
@@ -19,12 +18,10 @@ pub struct Terminal {
 }
 
 impl Terminal {
-    /// Prints for a node serving its dashboard on `http`.
-    pub fn new(http: SocketAddr, blobs: BlobDir) -> Terminal {
-        Terminal {
-            base: format!("http://{http}"),
-            blobs,
-        }
+    /// Prints links under `base` (`http://HOST:PORT`, no trailing `/`),
+    /// and quotes logs from `blobs`.
+    pub fn new(base: String, blobs: BlobDir) -> Terminal {
+        Terminal { base, blobs }
     }
 
     /// A build starts: where to watch it.
@@ -32,7 +29,7 @@ impl Terminal {
         println!(
             "building {} for {}, live at {}",
             cell.commit.short(),
-            cell.platform,
+            printable(&cell.platform, 64),
             self.live_url(cell.project, &cell.commit, &cell.platform)
         );
     }
@@ -62,21 +59,23 @@ impl Terminal {
         else {
             return;
         };
-        let lines = match self.blobs.read(&step.log, LOG_BYTES_MAX_DEFAULT) {
+        let lines = match read_end(&self.blobs.path(&step.log), TAIL_BYTES) {
             Ok(log) => buildmesh_notify::message::log_tail(&log),
             Err(error) => {
                 tracing::debug!(%error, "cannot read the failing step's log");
                 return;
             }
         };
-        if lines.is_empty() {
-            println!("  {} printed nothing", step.name);
-            return;
-        }
-        println!("  last lines of {}:", step.name);
+        let name = printable(&step.name, 64);
+        let mut text = if lines.is_empty() {
+            format!("  {name} printed nothing\n")
+        } else {
+            format!("  last lines of {name}:\n")
+        };
         for line in lines {
-            println!("  | {line}");
+            text.push_str(&format!("  | {line}\n"));
         }
+        print!("{text}");
     }
 
     /// Where each declared branch of each project stands, by the log this
@@ -103,10 +102,13 @@ impl Terminal {
             }
         }
         if !lines.is_empty() {
-            println!("where things stand:");
+            // One write: a build starting meanwhile prints between blocks,
+            // not inside this one.
+            let mut text = "where things stand:\n".to_owned();
             for line in lines {
-                println!("  {line}");
+                text.push_str(&format!("  {line}\n"));
             }
+            print!("{text}");
         }
     }
 
@@ -121,7 +123,8 @@ impl Terminal {
             .filter_map(|(platform, cell)| {
                 let newest = cell.results.iter().max_by_key(|r| r.at)?;
                 Some(format!(
-                    "{platform} {} {}/results/{}",
+                    "{} {} {}/results/{}",
+                    printable(platform, 64),
                     outcome_word(newest.outcome),
                     self.base,
                     newest.id
@@ -129,8 +132,9 @@ impl Terminal {
             })
             .collect();
         let mut line = format!(
-            "{} {branch} {} {}: {}",
-            matrix.name,
+            "{} {} {} {}: {}",
+            printable(matrix.name, 64),
+            printable(branch, 100),
             row.commit.short(),
             printable(row.title, 60),
             verdicts.join(", ")
@@ -151,6 +155,21 @@ impl Terminal {
     }
 }
 
+/// Most of a failing log read for its last lines: enough for them, and
+/// never the whole of a log of many megabytes.
+const TAIL_BYTES: u64 = 64 * 1024;
+
+/// The last `bytes` bytes of the file at `path`.
+fn read_end(path: &std::path::Path, bytes: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(bytes)))?;
+    let mut end = Vec::new();
+    file.take(bytes).read_to_end(&mut end)?;
+    Ok(end)
+}
+
 fn all_rows() -> MatrixOptions {
     MatrixOptions {
         branch: None,
@@ -169,6 +188,10 @@ fn newest_built<'m, 'a>(rows: &'m [Row<'a>]) -> Option<(usize, &'m Row<'a>)> {
 /// in 12.3s` as it ends.
 fn step_line(event: StepEvent<'_>) -> String {
     match event {
+        StepEvent::Fetching => "  fetching the repository …".to_owned(),
+        StepEvent::CheckedOut { duration_ms } => {
+            format!("  checked out in {}", seconds(duration_ms))
+        }
         StepEvent::Started { index, count, name } => {
             format!("  [{}/{count}] {} …", index + 1, printable(name, 64))
         }
@@ -200,10 +223,10 @@ pub fn describe(result: &BuildResult) -> String {
         .steps
         .iter()
         .map(|s| match s.status {
-            StepStatus::Skipped => format!("{} skipped", s.name),
+            StepStatus::Skipped => format!("{} skipped", printable(&s.name, 64)),
             status => format!(
                 "{} {} {}",
-                s.name,
+                printable(&s.name, 64),
                 status_text(status),
                 seconds(s.duration_ms)
             ),
@@ -212,7 +235,7 @@ pub fn describe(result: &BuildResult) -> String {
     let mut line = format!(
         "result {} {} {}",
         result.commit.short(),
-        result.platform,
+        printable(&result.platform, 64),
         outcome_word(result.outcome)
     );
     if !steps.is_empty() {
@@ -222,7 +245,8 @@ pub fn describe(result: &BuildResult) -> String {
         .error
         .as_deref()
         .map(str::trim)
-        .filter(|e| !e.is_empty());
+        .filter(|e| !e.is_empty())
+        .map(|e| printable(e, 1000));
     match (reason, steps.is_empty()) {
         (Some(reason), true) => line.push_str(&format!(": {reason}")),
         (Some(reason), false) => line.push_str(&format!(" ({reason})")),
@@ -258,12 +282,18 @@ fn seconds(ms: u64) -> String {
     format!("{:.1}s", ms as f64 / 1000.0)
 }
 
-/// At most `max` characters of `text` with control characters (which
-/// could drive the terminal: anyone can write a commit title) as `?`.
-fn printable(text: &str, max: usize) -> String {
+/// At most `max` characters of `text` for the terminal: line breaks and
+/// tabs as spaces, other control characters (which could drive the
+/// terminal: anyone can write a commit title, a project name, a recipe
+/// that fails to parse) as `?`.
+pub fn printable(text: &str, max: usize) -> String {
     text.chars()
         .take(max)
-        .map(|c| if c.is_control() { '?' } else { c })
+        .map(|c| match c {
+            '\n' | '\t' => ' ',
+            c if c.is_control() => '?',
+            c => c,
+        })
         .collect()
 }
 

@@ -203,6 +203,15 @@ fn up_shows_a_build_step_by_step_and_where_things_stand_after_a_restart() {
     );
     assert!(building.contains(&live), "{building}");
     assert!(building.contains(&commit), "{building}");
+    // The poller's mirror usually holds the commit already: no fetch.
+    let mut checked_out = up.next();
+    if checked_out == "  fetching the repository …" {
+        checked_out = up.next();
+    }
+    assert!(
+        checked_out.starts_with("  checked out in "),
+        "{checked_out}"
+    );
     assert_eq!(up.next(), "  [1/2] compile …");
     let compiled = up.next();
     assert!(
@@ -287,6 +296,8 @@ fn up_shows_a_build_step_by_step_and_where_things_stand_after_a_restart() {
 
     let port = up.port;
     up.stop();
+    let url_file = repo.path().join(".git/buildmesh/http.url");
+    assert!(!url_file.exists(), "a stopped node's address is not left");
     let mut again = Up::start_on(repo.path(), port);
     assert_eq!(
         again.line(|l| l.starts_with("where things stand")),
@@ -299,4 +310,37 @@ fn up_shows_a_build_step_by_step_and_where_things_stand_after_a_restart() {
     );
     assert!(branch.contains(" FAILED http://"), "{branch}");
     assert!(branch.contains("/results/"), "{branch}");
+
+    // A second `up` here, on another port, stops before it prints.
+    let second = Command::new(env!("CARGO_BIN_EXE_buildmesh"))
+        .args(["up", "--http", &format!("127.0.0.1:{}", free_port())])
+        .current_dir(repo.path())
+        .output()
+        .unwrap();
+    let said = text(&second.stderr);
+    assert!(!second.status.success());
+    assert!(said.contains("already runs for this checkout"), "{said}");
+    assert!(second.stdout.is_empty(), "{}", text(&second.stdout));
+
+    // Another checkout whose node is stopped does not take this node for
+    // its own, though its stale address file names this one's.
+    let other = Repo::new();
+    let other_dir = other.path().join(".git/buildmesh");
+    let keygen = buildmesh_in(
+        other.path(),
+        &["keygen", "--data-dir", other_dir.to_str().unwrap()],
+    );
+    assert!(keygen.status.success(), "{}", text(&keygen.stderr));
+    std::fs::write(
+        other_dir.join("http.url"),
+        format!("http://{}\n", again.addr()),
+    )
+    .unwrap();
+    let lost = buildmesh_in(other.path(), &["status"]);
+    let said = text(&lost.stderr);
+    assert!(!lost.status.success());
+    assert!(
+        said.contains("is not running: another node answers"),
+        "{said}"
+    );
 }

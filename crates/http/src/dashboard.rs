@@ -511,11 +511,16 @@ fn svg_response(status: StatusCode, svg: String) -> Response {
         .into_response()
 }
 
-/// Why `selector` picks no one badge: the candidates, each with the
-/// badge URL only it answers.
+/// Most projects an answer about a badge lists: anyone can declare many
+/// projects of one name, and each badge request must stay small.
+const LISTED_MAX: usize = 20;
+
+/// Why `selector` picks no one badge: the candidates (the first
+/// [`LISTED_MAX`]), each with the badge URL only it answers.
 fn ambiguous(selector: &str, candidates: &[Named<'_>]) -> String {
-    let each: Vec<String> = candidates
+    let mut each: Vec<String> = candidates
         .iter()
+        .take(LISTED_MAX)
         .map(|p| {
             format!(
                 "{} (project {}, owner {}: /badges/{}.svg?owner={})",
@@ -527,6 +532,9 @@ fn ambiguous(selector: &str, candidates: &[Named<'_>]) -> String {
             )
         })
         .collect();
+    if candidates.len() > LISTED_MAX {
+        each.push(format!("and {} more", candidates.len() - LISTED_MAX));
+    }
     format!(
         "{selector:?} names {} projects on this node: {}. Add ?owner= with the owner's key \
          (or its start), or give the project id.",
@@ -538,7 +546,6 @@ fn ambiguous(selector: &str, candidates: &[Named<'_>]) -> String {
 /// Why `selector` (of `owner`) names no project, and which ones this
 /// node has.
 fn unknown(selector: &str, owner: Option<&str>, known: &[Named<'_>]) -> String {
-    const LISTED_MAX: usize = 20;
     let mut names: Vec<String> = known
         .iter()
         .take(LISTED_MAX)

@@ -37,10 +37,19 @@ pub struct BuildJob {
 /// channel rather than to the network).
 pub type OutputCallback = dyn Fn(usize, &str, &[u8]) + Send + Sync;
 
-/// A step starting or ending: what a terminal or page following a build
-/// shows between "building" and the result.
+/// A build's progress: what a terminal or page following it shows
+/// between "building" and the result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepEvent<'a> {
+    /// The commit is not in the mirror yet: fetching the repository (the
+    /// first build of a project is mostly this).
+    Fetching,
+    /// The commit is checked out in a fresh work dir, this long after the
+    /// build began (fetch included).
+    CheckedOut {
+        /// Since the build began.
+        duration_ms: u64,
+    },
     /// Step `index` (0-based) of `count` starts.
     Started {
         /// Its place in the recipe.
@@ -216,6 +225,7 @@ fn build(
     result: &mut BuildResult,
     warnings: &mut Vec<String>,
 ) -> Result<(), BuildError> {
+    let began = std::time::Instant::now();
     let mirror = mirror_with(job, context)?;
     let recipe = recipe_at(&mirror, &job.commit)?;
     let work =
@@ -225,6 +235,12 @@ fn build(
         })?;
     mirror.checkout(&job.commit, work.path())?;
     drop(mirror); // no need to hold the repository open while steps run
+    tell(
+        context,
+        StepEvent::CheckedOut {
+            duration_ms: u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX),
+        },
+    );
     let cache = project_cache(context, &job.project, warnings)?;
     let jail = context.sandbox.as_ref().map(|sandbox| {
         let (tmp, home) = work.scratch();
@@ -329,6 +345,13 @@ fn project_cache(
     Ok(Some(path))
 }
 
+/// Tells whoever follows the build (the `on_step` callback) of `event`.
+pub(crate) fn tell(context: &RunnerContext, event: StepEvent<'_>) {
+    if let Some(on_step) = &context.on_step {
+        on_step(event);
+    }
+}
+
 /// The repository's mirror, fetched only if it lacks the commit.
 fn mirror_with(job: &BuildJob, context: &RunnerContext) -> Result<Mirror, BuildError> {
     if !context.allow_local_repositories && mirror::is_local(&job.repository) {
@@ -336,6 +359,7 @@ fn mirror_with(job: &BuildJob, context: &RunnerContext) -> Result<Mirror, BuildE
     }
     let mirror = Mirror::open_or_create(&context.mirrors, &job.repository)?;
     if !mirror.has_commit(&job.commit) {
+        tell(context, StepEvent::Fetching);
         mirror.fetch(&context.cancel)?;
     }
     if !mirror.has_commit(&job.commit) {

@@ -26,7 +26,7 @@ pub fn run(args: KeygenArgs) -> anyhow::Result<ExitCode> {
 pub fn show(args: IdArgs) -> anyhow::Result<ExitCode> {
     let path = args
         .key
-        .unwrap_or_else(|| DataDir::resolve(args.data_dir.data_dir).key_file());
+        .unwrap_or_else(|| DataDir::for_command(args.data_dir.data_dir).key_file());
     let key = keyfile::read(&path)?;
     println!("{}", PublicKey::from(key.verifying_key()));
     Ok(ExitCode::SUCCESS)

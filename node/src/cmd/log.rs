@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 /// Writes the header and every entry of the store, in (author, seq) order.
 pub fn export(args: ExportArgs) -> Result<ExitCode> {
-    let data_dir = DataDir::resolve(args.data_dir.data_dir);
+    let data_dir = DataDir::for_command(args.data_dir.data_dir);
     let store = open_store(&data_dir)?;
     let count = match &args.out {
         None => write_export(&store, io::stdout().lock())?,

@@ -149,7 +149,12 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
 
     let blobs = config.data_dir.blobs();
     let terminal = config.report.then(|| {
-        let blobs = BlobDir::open(&blobs).map(|dir| Arc::new(Terminal::new(http_addr, dir)));
+        // The links a person opens: the public URL if there is one.
+        let base = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", reachable(http_addr)));
+        let blobs = BlobDir::open(&blobs).map(|dir| Arc::new(Terminal::new(base, dir)));
         blobs.context("cannot open the blob directory")
     });
     let terminal = terminal.transpose()?;
@@ -187,6 +192,8 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
         tokio::spawn(say_where_things_stand(terminal, views_rx.clone()));
     }
     let outcome = driver.run(stop_signal()).await;
+    // Commands must not take whatever answers there next for this node.
+    let _ = std::fs::remove_file(config.data_dir.http_url());
     let _ = stop_http.send(());
     let _ = http.await;
     outcome
@@ -197,16 +204,21 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
 /// whatever port). A wildcard address is written as loopback, which
 /// reaches it from this machine.
 fn write_http_url(data_dir: &crate::data_dir::DataDir, addr: std::net::SocketAddr) -> Result<()> {
-    let mut addr = addr;
+    let file = data_dir.http_url();
+    std::fs::write(&file, format!("http://{}\n", reachable(addr)))
+        .with_context(|| format!("cannot write {}", file.display()))
+}
+
+/// `addr` as this machine reaches it: a wildcard address is no place a
+/// browser or a command can connect to, loopback is.
+fn reachable(mut addr: std::net::SocketAddr) -> std::net::SocketAddr {
     if addr.ip().is_unspecified() {
         addr.set_ip(match addr {
             std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
             std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
         });
     }
-    let file = data_dir.http_url();
-    std::fs::write(&file, format!("http://{addr}\n"))
-        .with_context(|| format!("cannot write {}", file.display()))
+    addr
 }
 
 /// Once the views thread has read the log at start: where each branch

@@ -68,6 +68,9 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
     })
 }
 
+/// Most projects an error lists.
+const LISTED_MAX: usize = 20;
+
 /// The id of the project `selector` names among `known` (id, name,
 /// owner): its name, its full id, or a unique prefix of its id (as
 /// `status` prints them; the rule badges follow too,
@@ -84,12 +87,17 @@ fn select(known: &[(ProjectId, String, PublicKey)], selector: &str) -> Result<St
     match select_project(&named, selector, None) {
         Ok(project) => Ok(project.id.to_string()),
         Err(NotSelected::Unknown) => {
-            let names: Vec<String> = named
+            let mut names: Vec<String> = named
                 .iter()
-                .map(|p| format!("{} ({})", p.name, p.id.short()))
+                .take(LISTED_MAX)
+                .map(|p| format!("{} ({})", short(p.name, 64), p.id.short()))
                 .collect();
+            if named.len() > LISTED_MAX {
+                names.push(format!("and {} more", named.len() - LISTED_MAX));
+            }
             bail!(
-                "no project {selector:?} on this node; it has: {}",
+                "no project {:?} on this node; it has: {}",
+                short(selector, 100),
                 if names.is_empty() {
                     "none".to_owned()
                 } else {
@@ -98,12 +106,17 @@ fn select(known: &[(ProjectId, String, PublicKey)], selector: &str) -> Result<St
             )
         }
         Err(NotSelected::Ambiguous(matching)) => {
-            let ids: Vec<String> = matching
+            let mut ids: Vec<String> = matching
                 .iter()
-                .map(|p| format!("{} {}", p.name, p.id))
+                .take(LISTED_MAX)
+                .map(|p| format!("{} {} (owner {})", short(p.name, 64), p.id, p.owner))
                 .collect();
+            if matching.len() > LISTED_MAX {
+                ids.push(format!("and {} more", matching.len() - LISTED_MAX));
+            }
             bail!(
-                "{selector:?} names {} projects: {}; give more of the id",
+                "{:?} names {} projects: {}; give more of the id",
+                short(selector, 100),
                 matching.len(),
                 ids.join(", ")
             )

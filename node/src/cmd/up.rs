@@ -8,6 +8,7 @@
 
 use super::node::{load_or_create_key, run_with};
 use crate::cli::UpArgs;
+use crate::client::NodeApi;
 use crate::clock;
 use crate::config::{DEFAULT_HTTP, NodeConfig, Schedule, detected_platform};
 use crate::data_dir::DataDir;
@@ -30,7 +31,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
     let branch = args
         .branch
         .clone()
-        .or(head.branch)
+        .or(head.branch.clone())
         .context("HEAD is not on a branch: check one out, or give --branch")?;
     let http = args.http.clone().unwrap_or_else(|| DEFAULT_HTTP.to_owned());
     // Before anything is created or printed: a second `up` whose port is
@@ -40,7 +41,15 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
             "cannot listen on {http} (is another buildmesh up running? pick another with --http)"
         )
     })?;
-    check_recipe(&root, &head.info.commit)?;
+    let built = if Some(&branch) == head.branch.as_ref() {
+        head.info.commit.clone()
+    } else {
+        buildmesh_runner::describe_local(&dir, &branch)
+            .with_context(|| format!("no branch {branch} in this checkout"))?
+            .info
+            .commit
+    };
+    check_recipe(&root, &built, &branch)?;
     let data_dir = DataDir::resolve(Some(
         args.data_dir
             .clone()
@@ -49,6 +58,16 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(data_dir.root())
         .with_context(|| format!("cannot create {}", data_dir.root().display()))?;
     let node_key = load_or_create_key(&data_dir.key_file())?;
+    // A second `up` in this checkout on another port would fail later on
+    // the store's lock, after printing as if it started.
+    if data_dir.http_url().exists()
+        && let Ok(running) = NodeApi::locate(None, &data_dir)
+    {
+        bail!(
+            "buildmesh up already runs for this checkout, at {} (stop it first, or use that one)",
+            running.url()
+        );
+    }
     let node = PublicKey::from(node_key.verifying_key());
     load_or_create_key(&data_dir.maintainer_key())?;
 
@@ -128,23 +147,23 @@ timeout_secs = 1800
 /// Stops `up` at start if the commit checked out has no recipe it can run:
 /// every build of it would end in the same error, said only after a
 /// minute of announcing, claiming and cloning.
-fn check_recipe(root: &Path, commit: &CommitId) -> Result<()> {
+fn check_recipe(root: &Path, commit: &CommitId, branch: &str) -> Result<()> {
     let repo = Mirror::open_local(root)?;
-    let short = commit.short();
+    let short = format!("{} (the head of {branch})", commit.short());
     match repo.read_file_at(commit, RECIPE_PATH, RECIPE_BYTES_MAX)? {
         Some(bytes) => Recipe::parse(&bytes).map(drop).with_context(|| {
             format!(
-                "{RECIPE_PATH} in commit {short} (HEAD) is not a recipe buildmesh can run: fix \
+                "{RECIPE_PATH} in commit {short} is not a recipe buildmesh can run: fix \
                  it (docs/recipe.md), commit, and run buildmesh up again"
             )
         }),
         None if root.join(RECIPE_PATH).is_file() => bail!(
-            "{RECIPE_PATH} is in the working tree but not in commit {short} (HEAD), and \
+            "{RECIPE_PATH} is in the working tree but not in commit {short}, and \
              buildmesh builds commits: commit it (git add {RECIPE_PATH} && git commit) and run \
              buildmesh up again"
         ),
         None => bail!(
-            "no {RECIPE_PATH} in commit {short} (HEAD): it tells buildmesh how to build and test \
+            "no {RECIPE_PATH} in commit {short}: it tells buildmesh how to build and test \
              this project. Write one at the top of the checkout, commit it, and run buildmesh up \
              again; for example:\n\n{RECIPE_EXAMPLE}\nEach step is a shell command run in a fresh \
              checkout of the commit; docs/recipe.md in buildmesh's source has every option."

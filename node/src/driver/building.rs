@@ -4,6 +4,7 @@ use super::Driver;
 use crate::builds::executor::BuildDone;
 use crate::builds::key_of;
 use crate::builds::poller::{NewCommits, NewPull};
+use crate::terminal::printable;
 use anyhow::Result;
 use buildmesh_core::service::Input;
 use buildmesh_protocol::{CommitAnnouncement, Outcome, PullAnnouncement};
@@ -18,8 +19,8 @@ impl Driver {
                 println!(
                     "announced {} on {}: {}",
                     info.commit.short(),
-                    news.branch,
-                    info.title
+                    printable(&news.branch, 100),
+                    printable(&info.title, 100)
                 );
             }
             commits.push(CommitAnnouncement {
@@ -43,8 +44,8 @@ impl Driver {
                 "announced {} as pull request {} into {}: {}",
                 pull.head.commit.short(),
                 pull.number,
-                pull.base,
-                pull.head.title
+                printable(&pull.base, 100),
+                printable(&pull.head.title, 100)
             );
         }
         let announcement = PullAnnouncement {

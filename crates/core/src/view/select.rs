@@ -35,10 +35,13 @@ pub enum NotSelected<'a> {
 /// The project of `known` that `selector` names, among those whose owner
 /// key starts with `owner` (hex, any case; `None`: any owner).
 ///
-/// `selector` matches a project whose name is exactly it, or whose full
-/// id it is (any case); only if none does, and it is hex, the projects
-/// whose id starts with it. An empty selector or owner, or an owner that
-/// is not hex, matches nothing.
+/// A full id (any case) of a known project picks it, whatever names
+/// others chose: an id cannot be taken, and a stranger's project named
+/// like it must not break a badge that gives it. Otherwise `selector`
+/// matches the projects named exactly it and, if it is hex, those whose
+/// id starts with it: a stranger's project named like the start of mine
+/// makes it ambiguous, never silently theirs. An empty selector or owner,
+/// or an owner that is not hex, matches nothing.
 pub fn select_project<'a>(
     known: &[Named<'a>],
     selector: &str,
@@ -54,21 +57,19 @@ pub fn select_project<'a>(
             .as_ref()
             .is_none_or(|o| p.owner.to_string().starts_with(o))
     };
+    if let Ok(id) = selector.parse::<ProjectId>()
+        && let Some(project) = known.iter().filter(owned).find(|p| p.id == id)
+    {
+        return Ok(*project);
+    }
     let lower = selector.to_ascii_lowercase();
-    let mut matching: Vec<Named<'a>> = known
+    let hex = is_hex(selector);
+    let matching: Vec<Named<'a>> = known
         .iter()
         .filter(owned)
-        .filter(|p| p.name == selector || p.id.to_string() == lower)
+        .filter(|p| p.name == selector || (hex && p.id.to_string().starts_with(&lower)))
         .copied()
         .collect();
-    if matching.is_empty() && is_hex(selector) {
-        matching = known
-            .iter()
-            .filter(owned)
-            .filter(|p| p.id.to_string().starts_with(&lower))
-            .copied()
-            .collect();
-    }
     match matching[..] {
         [one] => Ok(one),
         [] => Err(NotSelected::Unknown),
@@ -163,10 +164,12 @@ mod tests {
     }
 
     #[test]
-    fn a_name_wins_over_an_id_start_and_nothing_else_matches() {
-        // `cafe` is a name here and the start of another project's id: the
-        // name wins, and no id start is looked for.
-        assert_eq!(picked("cafe", None), Ok(ProjectId(key("77"))));
+    fn a_name_like_an_id_start_is_ambiguous_and_nothing_else_matches() {
+        // `cafe` is a name here and the start of another project's id:
+        // neither wins; the owner settles it.
+        assert_eq!(picked("cafe", None), Err(2));
+        assert_eq!(picked("cafe", Some("cc")), Ok(ProjectId(key("77"))));
+        assert_eq!(picked("cafe", Some("bb")), Ok(ProjectId(key("cafe01"))));
         assert_eq!(picked("nope", None), Err(0));
         assert_eq!(picked("", None), Err(0));
         assert_eq!(picked("hello", Some("")), Err(0));
@@ -177,5 +180,34 @@ mod tests {
             select_project(&[], "hello", None),
             Err(NotSelected::Unknown)
         );
+    }
+
+    /// A stranger's project named exactly like my id, or like the start
+    /// of it `status` prints, does not take my badge or my `--project`.
+    #[test]
+    fn a_stranger_cannot_take_an_id_or_its_start_by_naming_a_project_after_it() {
+        let mine = Named {
+            id: ProjectId(key("e4079666f42c")),
+            name: "hello",
+            owner: PublicKey(key("aa11")),
+        };
+        let full = mine.id.to_string();
+        let short = &full[..12];
+        let copycat = |name| Named {
+            id: ProjectId(key("99")),
+            name,
+            owner: PublicKey(key("ee55")),
+        };
+        let known = [mine, copycat(&full), copycat(short)];
+        assert_eq!(select_project(&known, &full, None), Ok(mine));
+        assert_eq!(
+            select_project(&known, &full.to_ascii_uppercase(), None),
+            Ok(mine)
+        );
+        match select_project(&known, short, None) {
+            Err(NotSelected::Ambiguous(all)) => assert!(all.contains(&mine)),
+            other => panic!("the start of my id is not theirs: {other:?}"),
+        }
+        assert_eq!(select_project(&known, short, Some("aa")), Ok(mine));
     }
 }

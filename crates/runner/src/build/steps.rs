@@ -1,6 +1,6 @@
 //! Running a recipe's steps in order until one fails.
 
-use super::{BuildError, RunnerContext, StepEvent};
+use super::{BuildError, RunnerContext, StepEvent, tell};
 use crate::recipe::{Recipe, Step};
 use crate::sandbox::Jail;
 use crate::step::{StepOptions, StepRun, run_step_in};
@@ -99,23 +99,26 @@ fn run_one(
             .then_some(&forward as &dyn Fn(&[u8])),
     };
     let name = step.name.as_str();
-    let tell = |event: StepEvent<'_>| {
-        if let Some(on_step) = &context.on_step {
-            on_step(event);
-        }
-    };
     tracing::info!(step = %step.name, "step started");
-    tell(StepEvent::Started { index, count, name });
-    let run = run_step_in(step, place.dir, place.jail, &context.blobs, &options)?;
-    tracing::info!(step = %step.name, status = ?run.status, ms = run.duration_ms, "step ended");
-    tell(StepEvent::Ended {
-        index,
-        count,
-        name,
-        status: run.status,
-        duration_ms: run.duration_ms,
-    });
-    Ok(run)
+    tell(context, StepEvent::Started { index, count, name });
+    let run = run_step_in(step, place.dir, place.jail, &context.blobs, &options);
+    let (status, duration_ms) = match &run {
+        Ok(run) => (run.status, run.duration_ms),
+        // Its log could not be stored: the build stops with an error.
+        Err(_) => (StepStatus::FailedToStart, 0),
+    };
+    tracing::info!(step = %step.name, ?status, ms = duration_ms, "step ended");
+    tell(
+        context,
+        StepEvent::Ended {
+            index,
+            count,
+            name,
+            status,
+            duration_ms,
+        },
+    );
+    run
 }
 
 fn step_result(step: &Step, run: StepRun) -> StepResult {
