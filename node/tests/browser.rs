@@ -636,9 +636,13 @@ fn a_live_page_opened_mid_build_shows_it_all_then_the_result() {
     let live = format!("/live/{project}/{commit}/linux");
     let cache = node.dir().join("cache").join(&project);
     wait_file(&cache.join("early"));
+    // The step made the file, but its `early` may still be on its way to
+    // the node's live hub: seen on the live stream, it is held there (the
+    // hub keeps each chunk before it sends it on).
+    wait_live_output(&node.http, &format!("/api/v1{live}"), "early");
 
-    // Opened after `early` was printed, the page shows it, and the build
-    // runs on: `late` is not printed until the test says so.
+    // Opened after the node had `early`, the page can only have it from
+    // the backlog: the step prints nothing more until the test says so.
     let page = browser.open(&format!("http://{}{live}", node.http));
     let log = browser.wait_for(
         &page,
@@ -648,6 +652,7 @@ fn a_live_page_opened_mid_build_shows_it_all_then_the_result() {
     );
     let log = log.as_str().unwrap();
     assert!(log.contains("== slow =="), "{log}");
+    assert_eq!(log.matches("early").count(), 1, "{log}");
     assert!(!log.contains("late"), "{log}");
     let heading = browser.eval(&page, "document.querySelector('h1').textContent");
     assert!(
@@ -670,6 +675,34 @@ fn a_live_page_opened_mid_build_shows_it_all_then_the_result() {
     assert!(text.contains("early\nlate"), "{text}");
     // Asked again, the live address sends a browser to that result.
     assert_eq!(redirect(&node.http, &live), (303, path.to_owned()));
+}
+
+/// Reads the live stream at `path` until an `output` event carries
+/// `text`: then the node's live hub holds it, for whoever subscribes next.
+fn wait_live_output(addr: &str, path: &str, text: &str) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    // Only a safety net: the output is there within moments.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    let carried = |seen: &[u8]| {
+        String::from_utf8_lossy(seen)
+            .split("\n\n")
+            .any(|event| event.contains("event: output") && event.contains(text))
+    };
+    while !carried(&seen) {
+        assert!(Instant::now() < deadline, "{text:?} never streamed");
+        let left = deadline.saturating_duration_since(Instant::now());
+        let timeout = Some(left.max(Duration::from_millis(1)));
+        stream.set_read_timeout(timeout).unwrap();
+        let mut buffer = [0u8; 4096];
+        match stream.read(&mut buffer) {
+            Ok(0) => panic!("the live stream ended: {}", String::from_utf8_lossy(&seen)),
+            Ok(n) => seen.extend_from_slice(&buffer[..n]),
+            Err(error) => panic!("{error}: {}", String::from_utf8_lossy(&seen)),
+        }
+    }
 }
 
 /// Waits until `path` exists (a step made it).

@@ -58,6 +58,9 @@ pub struct Executor {
     restart: BTreeMap<CellName, (String, Option<Arc<StepCallback>>)>,
     next_generation: u64,
     done: mpsc::Sender<BuildDone>,
+    /// Set once the node stops: the results it still signs then must not
+    /// start another build.
+    stopping: bool,
 }
 
 impl Executor {
@@ -76,6 +79,7 @@ impl Executor {
             restart: BTreeMap::new(),
             next_generation: 0,
             done,
+            stopping: false,
         })
     }
 
@@ -88,6 +92,9 @@ impl Executor {
         repository: String,
         on_step: Option<Arc<StepCallback>>,
     ) -> std::io::Result<()> {
+        if self.stopping {
+            return Err(std::io::Error::other("the node is stopping"));
+        }
         if let Some((_, cancel)) = self.running.get(&cell) {
             if cancel.is_cancelled() {
                 self.restart.insert(cell, (repository, on_step));
@@ -179,8 +186,10 @@ impl Executor {
         self.live.ended(cell, crate::clock::now(), cancelled);
     }
 
-    /// Cancels every build (the node is stopping).
+    /// Cancels every build, and starts none from now on (the node is
+    /// stopping).
     pub fn cancel_all(&mut self) {
+        self.stopping = true;
         self.restart.clear();
         for (_, cancel) in self.running.values() {
             cancel.cancel();

@@ -132,7 +132,7 @@ impl Builds {
     }
 
     /// Cancels every build (the node is stopping); each still reports, once
-    /// its steps are killed and its work dir removed.
+    /// its steps are killed and its work dir removed. None starts after.
     pub fn stop(&mut self) {
         self.executor.cancel_all();
     }

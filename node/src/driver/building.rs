@@ -65,16 +65,7 @@ impl Driver {
     /// unless it was cancelled (someone else builds the cell, or it is
     /// done) or it is an older build's report.
     pub(super) async fn build_done(&mut self, done: BuildDone) -> Result<()> {
-        // Every build that ran is counted, also one cancelled and started
-        // again since.
-        let outcome = done.report.result.outcome;
-        self.status
-            .send_modify(|s| match (done.cancelled, outcome) {
-                (true, _) => s.builds_cancelled += 1,
-                (false, Outcome::Passed) => s.builds_passed += 1,
-                (false, Outcome::Failed) => s.builds_failed += 1,
-                (false, Outcome::Error) => s.builds_errored += 1,
-            });
+        self.count_ended(&done);
         if !self.builds.ended(&done.cell, done.generation) {
             return Ok(());
         }
@@ -99,5 +90,18 @@ impl Driver {
             terminal.failing_tail(&result);
         }
         Ok(())
+    }
+
+    /// Counts a build that ran, for the status: every one is, also one
+    /// cancelled and started again since.
+    pub(super) fn count_ended(&self, done: &BuildDone) {
+        let outcome = done.report.result.outcome;
+        self.status
+            .send_modify(|s| match (done.cancelled, outcome) {
+                (true, _) => s.builds_cancelled += 1,
+                (false, Outcome::Passed) => s.builds_passed += 1,
+                (false, Outcome::Failed) => s.builds_failed += 1,
+                (false, Outcome::Error) => s.builds_errored += 1,
+            });
     }
 }

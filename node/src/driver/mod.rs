@@ -7,6 +7,7 @@
 mod actions;
 mod building;
 mod scheduled;
+mod stopping;
 
 pub use scheduled::MaintainerKeyPath;
 
@@ -33,13 +34,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
-
-/// How long a stopping node waits for its cancelled builds to end. A
-/// cancelled step is killed within milliseconds and its output drained
-/// within seconds; what else a build does (a fetch, a checkout, copying
-/// artifacts) checks the cancel flag or ends soon. Well under the 90 s a
-/// service manager (systemd) gives before it sends SIGKILL.
-const BUILDS_STOP_WAIT: Duration = Duration::from_secs(20);
 
 /// Everything the running node owns.
 pub struct Driver {
@@ -78,7 +72,8 @@ impl Driver {
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<()> {
         let served = self.serve(shutdown).await;
         // Also after an error: a build thread dies with the process, and
-        // would leave its work dir behind.
+        // would leave its work dir behind. Before the flush: a build that
+        // ended just before the stop has its result signed meanwhile.
         self.stop_builds().await;
         served?;
         tracing::info!("stopping: flushing the store");
@@ -88,34 +83,6 @@ impl Driver {
             .context("cannot flush the store")?;
         self.mesh.shutdown().await;
         Ok(())
-    }
-
-    /// Cancels every build and waits (up to [`BUILDS_STOP_WAIT`]) until
-    /// each has reported: a build's thread removes its work dir, after
-    /// killing its steps, before it reports.
-    async fn stop_builds(&mut self) {
-        self.builds.stop();
-        if self.builds.idle() {
-            return;
-        }
-        tracing::info!("stopping: cancelling the builds under way");
-        let deadline = Instant::now() + BUILDS_STOP_WAIT;
-        while !self.builds.idle() {
-            match tokio::time::timeout_at(deadline, self.builds_done.recv()).await {
-                Ok(Some(done)) => {
-                    self.builds.ended(&done.cell, done.generation);
-                }
-                Ok(None) => return,
-                Err(_) => {
-                    tracing::warn!(
-                        "builds still running {} s after they were cancelled; stopping without \
-                         them (the next start removes their work dirs)",
-                        BUILDS_STOP_WAIT.as_secs()
-                    );
-                    return;
-                }
-            }
-        }
     }
 
     /// The event loop: until `shutdown` completes or the mesh stops.

@@ -40,11 +40,27 @@ pub struct Backlog {
     pub chunks: Vec<Chunk>,
 }
 
+/// Most bytes of text one piece of kept output holds. Output is kept in
+/// pieces so that past the budget the oldest whole pieces go
+/// (`pop_front`) and the front one is cut by moving an offset: a new
+/// chunk never moves the output kept before it, which happens on the
+/// build's output thread under the hub's lock.
+const PIECE_BYTES_MAX: usize = 8 * 1024;
+
+/// Some consecutive output of one step, at most [`PIECE_BYTES_MAX`] bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Piece {
+    step: String,
+    text: String,
+}
+
 /// Output of one running build, bounded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Tail {
-    chunks: VecDeque<Chunk>,
-    /// Bytes held: texts and step names.
+    pieces: VecDeque<Piece>,
+    /// Bytes at the start of the front piece that were cut already.
+    front_cut: usize,
+    /// Bytes kept: texts (after the front cut) and step names.
     bytes: usize,
     cut_bytes: u64,
 }
@@ -52,55 +68,102 @@ struct Tail {
 impl Tail {
     fn new() -> Tail {
         Tail {
-            chunks: VecDeque::new(),
+            pieces: VecDeque::new(),
+            front_cut: 0,
             bytes: 0,
             cut_bytes: 0,
         }
     }
 
     fn push(&mut self, step: &str, text: &str, budget: usize) {
-        match self.chunks.back_mut() {
-            Some(last) if last.step == step => last.text.push_str(text),
-            _ => {
-                self.chunks.push_back(Chunk {
-                    step: step.to_owned(),
-                    text: text.to_owned(),
-                });
-                self.bytes += step.len();
-            }
+        let mut rest = text;
+        while !rest.is_empty() {
+            let taken = self.append(step, rest);
+            rest = &rest[taken..];
         }
-        self.bytes += text.len();
         self.shrink(budget);
     }
 
-    /// Drops the oldest output until what is held fits `budget`.
+    /// Appends as much of `text` as the last piece has room for, or starts
+    /// a piece; returns how many bytes were taken (at least one character).
+    fn append(&mut self, step: &str, text: &str) -> usize {
+        if let Some(last) = self.pieces.back_mut()
+            && last.step == step
+        {
+            let room = PIECE_BYTES_MAX.saturating_sub(last.text.len());
+            let taken = char_floor(text, room);
+            if taken > 0 {
+                last.text.push_str(&text[..taken]);
+                self.bytes += taken;
+                return taken;
+            }
+        }
+        // A piece holds at least one character, whatever its size.
+        let taken = match char_floor(text, PIECE_BYTES_MAX) {
+            0 => text.chars().next().map_or(text.len(), char::len_utf8),
+            taken => taken,
+        };
+        self.pieces.push_back(Piece {
+            step: step.to_owned(),
+            text: text[..taken].to_owned(),
+        });
+        self.bytes += step.len() + taken;
+        taken
+    }
+
+    /// Drops the oldest output until what is kept fits `budget`: whole
+    /// pieces first, then the front of the oldest one left.
     fn shrink(&mut self, budget: usize) {
         while self.bytes > budget {
             let excess = self.bytes - budget;
-            let Some(first) = self.chunks.front_mut() else {
+            let Some(front) = self.pieces.front() else {
                 self.bytes = 0;
                 return;
             };
-            let cut = cut_point(&first.text, excess);
-            if cut < first.text.len() {
-                first.text.drain(..cut);
+            let kept = front.text.get(self.front_cut..).unwrap_or_default();
+            let cut = cut_point(kept, excess);
+            if cut < kept.len() {
+                self.front_cut += cut;
                 self.bytes -= cut;
                 self.cut_bytes += cut as u64;
             } else {
-                let gone = first.text.len();
-                self.bytes -= gone + first.step.len();
-                self.cut_bytes += gone as u64;
-                self.chunks.pop_front();
+                self.bytes -= kept.len() + front.step.len();
+                self.cut_bytes += kept.len() as u64;
+                self.pieces.pop_front();
+                self.front_cut = 0;
             }
         }
     }
 
+    /// The kept output, consecutive pieces of a step as one chunk.
     fn backlog(&self) -> Backlog {
+        let mut chunks: Vec<Chunk> = Vec::new();
+        for (index, piece) in self.pieces.iter().enumerate() {
+            let skip = if index == 0 { self.front_cut } else { 0 };
+            let text = piece.text.get(skip..).unwrap_or_default();
+            match chunks.last_mut() {
+                Some(last) if last.step == piece.step => last.text.push_str(text),
+                _ => chunks.push(Chunk {
+                    step: piece.step.clone(),
+                    text: text.to_owned(),
+                }),
+            }
+        }
         Backlog {
             cut_bytes: self.cut_bytes,
-            chunks: self.chunks.iter().cloned().collect(),
+            chunks,
         }
     }
+}
+
+/// The longest prefix of `text` no longer than `max` bytes that ends on a
+/// character boundary, as a length.
+fn char_floor(text: &str, max: usize) -> usize {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
 }
 
 /// Where to cut `text` to drop at least `excess` bytes: on a character
@@ -316,6 +379,27 @@ mod tests {
     }
 
     #[test]
+    fn past_the_budget_whole_pieces_go_and_pieces_stay_small() {
+        let mut buffers = LiveBuffers::default();
+        buffers.started(cell(1), Timestamp(0));
+        let line = format!("{}\n", "y".repeat(99));
+        for _ in 0..10_000 {
+            buffers.output(&cell(1), "test", &line);
+        }
+        let (_, tail) = &buffers.running[&cell(1)];
+        assert!(tail.pieces.iter().all(|p| p.text.len() <= PIECE_BYTES_MAX));
+        assert!(tail.pieces.len() <= LIVE_TAIL_BYTES / PIECE_BYTES_MAX + 2);
+        assert!(tail.front_cut < PIECE_BYTES_MAX);
+        assert!(buffers.bytes() <= LIVE_TAIL_BYTES);
+        let backlog = buffers.backlog(&cell(1)).unwrap();
+        assert_eq!(backlog.chunks.len(), 1, "one step, one chunk");
+        let kept = text(&backlog);
+        assert!(kept.len() + "test".len() * tail.pieces.len() > LIVE_TAIL_BYTES - 2 * 1024);
+        assert!(kept.starts_with('y') && kept.ends_with('\n'));
+        assert_eq!(backlog.cut_bytes as usize + kept.len(), 10_000 * 100);
+    }
+
+    #[test]
     fn an_ended_build_is_remembered_then_forgotten() {
         let mut buffers = LiveBuffers::default();
         buffers.started(cell(1), Timestamp(5));
@@ -351,5 +435,70 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    /// What was written, as (step, text) in order.
+    fn written_chunks(writes: &[(usize, String)]) -> Vec<(String, String)> {
+        writes
+            .iter()
+            .map(|(step, text)| (format!("step{step}"), text.clone()))
+            .collect()
+    }
+
+    /// The last `kept` bytes of `writes`, as a late comer should get them:
+    /// consecutive output of a step as one chunk, no empty chunk.
+    fn expected_suffix(writes: &[(String, String)], kept: usize) -> Vec<Chunk> {
+        let total: usize = writes.iter().map(|(_, t)| t.len()).sum();
+        let mut skip = total - kept;
+        let mut chunks: Vec<Chunk> = Vec::new();
+        for (step, text) in writes {
+            let from = skip.min(text.len());
+            skip -= from;
+            let text = &text[from..];
+            if text.is_empty() {
+                continue;
+            }
+            match chunks.last_mut() {
+                Some(last) if last.step == *step => last.text.push_str(text),
+                _ => chunks.push(Chunk {
+                    step: step.clone(),
+                    text: text.to_owned(),
+                }),
+            }
+        }
+        chunks
+    }
+
+    proptest::proptest! {
+        /// Whatever is written, what is kept fits the budget, is exactly
+        /// the newest output (by step), and the cut count accounts for the
+        /// rest; each piece stays small.
+        #[test]
+        fn what_is_kept_is_the_newest_output_within_the_budget(
+            budget in 1usize..40_000,
+            writes in proptest::collection::vec(
+                (0usize..3, "([a-z\n]{0,40}|[é€😀x\n]{0,20}|[ab\n]{0,12000})"),
+                0..40,
+            ),
+        ) {
+            let mut buffers = LiveBuffers::new(budget);
+            buffers.started(cell(1), Timestamp(0));
+            for (step, text) in &writes {
+                buffers.output(&cell(1), &format!("step{step}"), text);
+            }
+            let backlog = buffers.backlog(&cell(1)).unwrap();
+            let kept = text(&backlog);
+            let written = written_chunks(&writes);
+            let all: String = written.iter().map(|(_, t)| t.as_str()).collect();
+            proptest::prop_assert!(buffers.bytes() <= budget);
+            proptest::prop_assert!(kept.len() <= budget);
+            proptest::prop_assert!(all.ends_with(&kept));
+            proptest::prop_assert_eq!(backlog.cut_bytes as usize + kept.len(), all.len());
+            proptest::prop_assert_eq!(&backlog.chunks, &expected_suffix(&written, kept.len()));
+            let (_, tail) = &buffers.running[&cell(1)];
+            proptest::prop_assert!(tail.pieces.iter().all(|p| p.text.len() <= PIECE_BYTES_MAX));
+            let held: usize = tail.pieces.iter().map(|p| p.step.len() + p.text.len()).sum();
+            proptest::prop_assert_eq!(held - tail.front_cut, buffers.bytes());
+        }
     }
 }
