@@ -1,15 +1,16 @@
 //! Whole builds in the bubblewrap sandbox (issue 12): what a step can see,
 //! write, reach and leave behind. Needs `bwrap` (Debian's bubblewrap,
-//! which `scripts/setup` installs); without it these tests fail if
-//! `BUILDMESH_REQUIRE_SANDBOX` is set, as `scripts/test` sets it, and
-//! are otherwise skipped, saying so.
+//! which `scripts/setup` installs) and unprivileged user namespaces;
+//! without a sandbox these tests fail if `BUILDMESH_REQUIRE_SANDBOX` is
+//! set, as `scripts/test` sets it, and are otherwise skipped, saying
+//! whether bwrap is missing or installed but refused.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
 use buildmesh_protocol::{Outcome, StepStatus};
-use buildmesh_runner::{BuildReport, Limits, Sandbox, SandboxConfig, run_build};
+use buildmesh_runner::{BuildReport, Limits, Sandbox, SandboxConfig, SandboxError, run_build};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::{Node, Source, is_live};
@@ -30,11 +31,14 @@ fn sandboxed(limits: Limits) -> Option<Node> {
             Some(node)
         }
         Err(error) => {
-            buildmesh_test_servers::skip(
-                &format!("a working bubblewrap sandbox ({error})"),
-                "bubblewrap",
-                "BUILDMESH_REQUIRE_SANDBOX",
-            );
+            // A bwrap that is installed but refused (user namespaces off)
+            // is not fixed by installing bubblewrap: say which it is.
+            let missing = match &error {
+                SandboxError::NoBubblewrap { .. } => Some("bubblewrap"),
+                SandboxError::NoPrlimit(_) => Some("util-linux"),
+                SandboxError::Refused(_) | SandboxError::Io(_) => None,
+            };
+            buildmesh_test_servers::skip_sandbox(missing, &error);
             None
         }
     }

@@ -15,8 +15,10 @@
 //! prometheus) scraping a node, and its linter ([`check_metrics`]),
 //! required when `BUILDMESH_REQUIRE_PROMETHEUS` is set.
 //!
-//! [`skip`] is also how any other test that needs a program (bubblewrap,
-//! Chromium) says it cannot run here.
+//! [`skip`] is also how any other test that needs a program (Chromium,
+//! curl) says it cannot run here; [`skip_unusable`] says a program is
+//! installed but cannot run here, and [`skip_sandbox`] tells the two apart
+//! for bubblewrap, whose sandbox a container often forbids.
 //!
 //! A failure here is a failed test, so this crate panics, with what it
 //! was waiting for and what the server printed.
@@ -42,6 +44,10 @@ use std::time::{Duration, Instant};
 /// The environment variable that turns a missing server into a failure
 /// (set by `scripts/test`, so its run, and CI's, never passes by skipping).
 pub const REQUIRE_ENV: &str = "BUILDMESH_REQUIRE_SERVERS";
+
+/// The environment variable that turns a bubblewrap sandbox that cannot
+/// run into a failure (set by `scripts/test`).
+pub const REQUIRE_SANDBOX_ENV: &str = "BUILDMESH_REQUIRE_SANDBOX";
 
 /// The file to which [`skip`] adds a line per skipped test: `scripts/test`
 /// names one and prints it after the run, since nextest shows nothing a
@@ -91,16 +97,60 @@ pub fn require_python_module(module: &str, package: &str) -> bool {
 /// to [`SKIPPED_LOG_ENV`]'s file, and returns false, and the test returns
 /// (it passes without having run: hence the noise).
 pub fn skip(what: &str, package: &str, require_env: &str) -> bool {
+    not_here(
+        &format!("{what}, which is missing: install Debian's {package} (scripts/setup does)"),
+        &format!("{what} is missing (Debian's {package}; scripts/setup installs it)"),
+        require_env,
+    )
+}
+
+/// As [`skip`], for `what` that is installed but cannot run here, for a
+/// reason (`why`) that installing it again does not change: the message
+/// says so, rather than naming a package the machine already has.
+pub fn skip_unusable(what: &str, why: &str, require_env: &str) -> bool {
+    not_here(
+        &format!("{what}, which is installed but cannot run here: {why}"),
+        &format!("{what} is installed but cannot run here: {why}"),
+        require_env,
+    )
+}
+
+/// For a test that needs a bubblewrap sandbox that the runner's probe
+/// could not start (`error`, its reason). `missing`: the Debian package of
+/// a program that is not installed (`bubblewrap`, `util-linux`); `None`:
+/// all are, and the system refuses to let `bwrap` make a sandbox (most
+/// often unprivileged user namespaces are off: a container, Ubuntu's
+/// AppArmor), which no package changes. [`skip`] or [`skip_unusable`]
+/// under [`REQUIRE_SANDBOX_ENV`].
+pub fn skip_sandbox(missing: Option<&str>, error: &dyn std::fmt::Display) -> bool {
+    match missing {
+        Some(package) => skip(
+            &format!("a program the sandbox runs ({error})"),
+            package,
+            REQUIRE_SANDBOX_ENV,
+        ),
+        None => skip_unusable(
+            "bubblewrap (bwrap)",
+            &format!(
+                "it cannot start a sandbox (user namespaces off? installing bubblewrap again \
+                 does not help; see docs/operating.md, \"User namespaces\"): {error}"
+            ),
+            REQUIRE_SANDBOX_ENV,
+        ),
+    }
+}
+
+/// A test cannot run here: with `require_env` set, panic with `needs`;
+/// otherwise print `skipped`, add it to [`SKIPPED_LOG_ENV`]'s file, and
+/// return false.
+fn not_here(needs: &str, skipped: &str, require_env: &str) -> bool {
     let test = running_test();
     assert!(
         std::env::var_os(require_env).is_none(),
-        "{test} needs {what}, which is missing: install Debian's {package} \
-         (scripts/setup does), or skip this test with BUILDMESH_SKIP_MISSING=1 scripts/test \
+        "{test} needs {needs}; or skip this test with BUILDMESH_SKIP_MISSING=1 scripts/test \
          ({require_env} is set)"
     );
-    let line = format!(
-        "SKIPPED {test}: {what} is missing (Debian's {package}; scripts/setup installs it)"
-    );
+    let line = format!("SKIPPED {test}: {skipped}");
     eprintln!("{line}");
     if let Some(path) = std::env::var_os(SKIPPED_LOG_ENV) {
         // Appends: the lines of tests in other processes do not mix.
