@@ -297,8 +297,8 @@ pub fn printable(text: &str, max: usize) -> String {
         .collect()
 }
 
-/// `text` as one URL path segment.
-fn percent_encode(text: &str) -> String {
+/// `text` as one URL path segment or query value.
+pub fn percent_encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

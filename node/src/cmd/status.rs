@@ -48,7 +48,10 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
     for project in projects {
         let mut path = format!("/api/v1/projects/{project}/matrix?rows={}", args.rows);
         if let Some(branch) = &args.branch {
-            path.push_str(&format!("&branch={}", encode(branch)));
+            path.push_str(&format!(
+                "&branch={}",
+                crate::terminal::percent_encode(branch)
+            ));
         }
         let (code, matrix) = api.get(&path)?;
         if code != 200 {
@@ -205,25 +208,10 @@ fn commit_text(text: &str) -> String {
         .map_or_else(|_| short(text, 10), |commit| commit.short())
 }
 
-/// At most `max` characters of `text`, control characters (which could
-/// drive the terminal: anyone can write a commit title) shown as `?`.
+/// At most `max` characters of `text`, printable (anyone can write a
+/// commit title or a project name).
 fn short(text: &str, max: usize) -> String {
-    text.chars()
-        .take(max)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
-}
-
-/// Percent-encodes a query value.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    crate::terminal::printable(text, max)
 }
 
 /// ANSI colours, only for a terminal and unless NO_COLOR is set.
