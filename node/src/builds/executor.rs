@@ -132,7 +132,7 @@ impl Executor {
             .name(format!("build-{}", cell.1.short()))
             .spawn(move || {
                 let report = run_build(&job, &context);
-                let cancelled = context.cancel.is_cancelled();
+                let cancelled = cut_short(context.cancel.is_cancelled(), &report.result);
                 let _ = done.blocking_send(BuildDone {
                     cell: name,
                     generation,
@@ -194,5 +194,52 @@ impl Executor {
         for (_, cancel) in self.running.values() {
             cancel.cancel();
         }
+    }
+}
+
+/// Whether a build whose cancel switch reads `cancel_set` when it ends was
+/// cut short by it, so that its result is not worth publishing. One that
+/// ran to a verdict of its own (no error: passed, or a step failed by
+/// itself) is whole, though a cancel or a stop came as it removed its work
+/// dir, which for a large build takes seconds; one that ended in an error
+/// while cancelled most likely ended so because of the cancel.
+fn cut_short(cancel_set: bool, result: &buildmesh_protocol::BuildResult) -> bool {
+    cancel_set && result.error.is_some()
+}
+
+#[cfg(test)]
+mod cut_short_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use buildmesh_protocol::{BuildResult, Outcome};
+
+    fn result(outcome: Outcome, error: Option<&str>) -> BuildResult {
+        BuildResult {
+            project: ProjectId([1; 32]),
+            commit: CommitId::from_bytes(&[0xab; 20]).unwrap(),
+            platform: "linux".into(),
+            outcome,
+            steps: Vec::new(),
+            artifacts: Vec::new(),
+            metrics: Default::default(),
+            environment: Default::default(),
+            error: error.map(str::to_owned),
+        }
+    }
+
+    /// A stop that lands after the last step keeps the build's result.
+    #[test]
+    fn a_build_that_reached_its_verdict_is_whole_though_cancelled_after() {
+        assert!(!cut_short(true, &result(Outcome::Passed, None)));
+        assert!(!cut_short(true, &result(Outcome::Failed, None)));
+        assert!(cut_short(
+            true,
+            &result(Outcome::Error, Some("build cancelled"))
+        ));
+        assert!(!cut_short(
+            false,
+            &result(Outcome::Error, Some("no recipe"))
+        ));
     }
 }
