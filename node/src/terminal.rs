@@ -52,11 +52,7 @@ impl Terminal {
 
     /// The last lines of the step that failed `result`, if one did.
     pub fn failing_tail(&self, result: &BuildResult) {
-        let Some(step) = result
-            .steps
-            .iter()
-            .find(|s| !matches!(s.status, StepStatus::Exited(0) | StepStatus::Skipped))
-        else {
+        let Some(step) = result.failing_step() else {
             return;
         };
         let lines = match read_end(&self.blobs.path(&step.log), TAIL_BYTES) {
@@ -310,13 +306,14 @@ pub fn percent_encode(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
     use buildmesh_protocol::{BlobHash, StepResult};
 
-    fn result(outcome: Outcome, error: Option<&str>) -> BuildResult {
+    /// A result with no steps, for the node's unit tests.
+    pub(crate) fn result(outcome: Outcome, error: Option<&str>) -> BuildResult {
         BuildResult {
             project: ProjectId([1; 32]),
             commit: CommitId::from_bytes(&[0xab; 20]).unwrap(),

@@ -401,7 +401,20 @@ impl PullAnnouncement {
     }
 }
 
+impl StepStatus {
+    /// Whether the step failed: it ran and did not exit 0, or could not
+    /// start. A skipped step did not fail; an earlier one did.
+    pub fn failed(self) -> bool {
+        !matches!(self, StepStatus::Exited(0) | StepStatus::Skipped)
+    }
+}
+
 impl BuildResult {
+    /// The first step that failed: where a person looks first.
+    pub fn failing_step(&self) -> Option<&StepResult> {
+        self.steps.iter().find(|s| s.status.failed())
+    }
+
     fn validate(&self) -> Result<(), InvalidBody> {
         commit(&self.commit)?;
         short("platform", &self.platform)?;
@@ -478,5 +491,24 @@ fn commit(id: &CommitId) -> Result<(), InvalidBody> {
         Ok(())
     } else {
         Err(InvalidBody::CommitId(id.as_bytes().len()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_failed_if_it_ran_and_did_not_exit_0_or_could_not_start() {
+        assert!(!StepStatus::Exited(0).failed());
+        assert!(!StepStatus::Skipped.failed());
+        for failed in [
+            StepStatus::Exited(1),
+            StepStatus::Signalled(9),
+            StepStatus::TimedOut,
+            StepStatus::FailedToStart,
+        ] {
+            assert!(failed.failed(), "{failed:?}");
+        }
     }
 }
