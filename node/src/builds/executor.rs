@@ -212,21 +212,8 @@ mod cut_short_tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use buildmesh_protocol::{BuildResult, Outcome};
-
-    fn result(outcome: Outcome, error: Option<&str>) -> BuildResult {
-        BuildResult {
-            project: ProjectId([1; 32]),
-            commit: CommitId::from_bytes(&[0xab; 20]).unwrap(),
-            platform: "linux".into(),
-            outcome,
-            steps: Vec::new(),
-            artifacts: Vec::new(),
-            metrics: Default::default(),
-            environment: Default::default(),
-            error: error.map(str::to_owned),
-        }
-    }
+    use crate::terminal::tests::result;
+    use buildmesh_protocol::Outcome;
 
     /// A stop that lands after the last step keeps the build's result.
     #[test]
