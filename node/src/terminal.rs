@@ -5,7 +5,7 @@
 //! says where each branch stands.
 
 use buildmesh_core::claim::CellKey;
-use buildmesh_core::view::{Matrix, MatrixOptions, Row};
+use buildmesh_core::view::{Matrix, MatrixOptions, Policy, Row};
 use buildmesh_http::views::{MATRIX_ROWS_MAX, Views};
 use buildmesh_protocol::{BuildResult, CommitId, EntryId, Outcome, ProjectId, StepStatus};
 use buildmesh_runner::{BlobDir, StepEvent};
@@ -55,7 +55,7 @@ impl Terminal {
         let Some(step) = result.failing_step() else {
             return;
         };
-        let lines = match read_end(&self.blobs.path(&step.log), TAIL_BYTES) {
+        let lines = match self.blobs.read_end(&step.log, TAIL_BYTES) {
             Ok(log) => buildmesh_notify::message::log_tail(&log),
             Err(error) => {
                 tracing::debug!(%error, "cannot read the failing step's log");
@@ -79,14 +79,13 @@ impl Terminal {
     pub fn standing(&self, views: &Views) {
         let mut lines = Vec::new();
         for view in views.projects.values() {
-            let Some(declared) = buildmesh_core::view::matrix(&view.log, views.at, &all_rows())
-            else {
+            let Some(policy) = Policy::of(&view.log) else {
                 continue;
             };
-            for branch in declared.branches {
+            for branch in &policy.declaration.branches {
                 let options = MatrixOptions {
                     branch: Some(branch.clone()),
-                    ..all_rows()
+                    rows_max: Some(MATRIX_ROWS_MAX),
                 };
                 let Some(matrix) = buildmesh_core::view::matrix(&view.log, views.at, &options)
                 else {
@@ -154,24 +153,6 @@ impl Terminal {
 /// Most of a failing log read for its last lines: enough for them, and
 /// never the whole of a log of many megabytes.
 const TAIL_BYTES: u64 = 64 * 1024;
-
-/// The last `bytes` bytes of the file at `path`.
-fn read_end(path: &std::path::Path, bytes: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = std::fs::File::open(path)?;
-    let len = file.metadata()?.len();
-    file.seek(SeekFrom::Start(len.saturating_sub(bytes)))?;
-    let mut end = Vec::new();
-    file.take(bytes).read_to_end(&mut end)?;
-    Ok(end)
-}
-
-fn all_rows() -> MatrixOptions {
-    MatrixOptions {
-        branch: None,
-        rows_max: Some(MATRIX_ROWS_MAX),
-    }
-}
 
 /// The newest row with a result, and how many newer rows have none.
 fn newest_built<'m, 'a>(rows: &'m [Row<'a>]) -> Option<(usize, &'m Row<'a>)> {

@@ -10,7 +10,7 @@
 use buildmesh_protocol::BlobHash;
 use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -69,6 +69,17 @@ impl BlobDir {
             .take(bytes_max)
             .read_to_end(&mut content)?;
         Ok(content)
+    }
+
+    /// The last `bytes_max` bytes of a blob: where a log says what went
+    /// wrong, without reading a log of many megabytes whole.
+    pub fn read_end(&self, hash: &BlobHash, bytes_max: u64) -> io::Result<Vec<u8>> {
+        let mut file = File::open(self.path(hash))?;
+        let len = file.metadata()?.len();
+        file.seek(SeekFrom::Start(len.saturating_sub(bytes_max)))?;
+        let mut end = Vec::new();
+        file.take(bytes_max).read_to_end(&mut end)?;
+        Ok(end)
     }
 
     /// A writer that keeps the first `cap` bytes (all of them if `None`)
@@ -189,6 +200,8 @@ mod tests {
         assert_eq!(hash, BlobHash::of(b"hello"));
         assert_eq!(std::fs::read(blobs.path(&hash)).unwrap(), b"hello");
         assert_eq!(blobs.read(&hash, 3).unwrap(), b"hel");
+        assert_eq!(blobs.read_end(&hash, 3).unwrap(), b"llo");
+        assert_eq!(blobs.read_end(&hash, 99).unwrap(), b"hello");
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1, "no temporary file is left behind");
     }
