@@ -114,22 +114,7 @@ fn world() -> World {
             .iter()
             .filter(|(p, _)| *p == project)
             .map(|(_, e)| e);
-        let log = ProjectLog::from_entries(&project, own, Default::default());
-        let options = MatrixOptions {
-            branch: None,
-            rows_max: Some(50),
-        };
-        let derived = matrix(&log, NOW, &options).unwrap();
-        let matrix_json: Arc<[u8]> = json::matrix(&derived).to_string().into_bytes().into();
-        let summary = Summary::of(&derived);
-        views.projects.insert(
-            project,
-            ProjectView {
-                log: Arc::new(log),
-                matrix_json,
-                summary,
-            },
-        );
+        views.projects.insert(project, project_view(&project, own));
     }
     World {
         ada: ada.author(),
@@ -139,6 +124,27 @@ fn world() -> World {
         tools,
         commit,
         views,
+    }
+}
+
+/// The views of `project` from its `entries`, as the views thread makes
+/// them.
+fn project_view<'e>(
+    project: &ProjectId,
+    entries: impl IntoIterator<Item = &'e Entry>,
+) -> ProjectView {
+    let log = ProjectLog::from_entries(project, entries, Default::default());
+    let options = MatrixOptions {
+        branch: None,
+        rows_max: Some(50),
+    };
+    let derived = matrix(&log, NOW, &options).unwrap();
+    let matrix_json: Arc<[u8]> = json::matrix(&derived).to_string().into_bytes().into();
+    let summary = Summary::of(&derived);
+    ProjectView {
+        log: Arc::new(log),
+        matrix_json,
+        summary,
     }
 }
 
@@ -421,4 +427,33 @@ async fn badges_are_addressed_by_name_and_an_ambiguous_name_is_a_409() {
             .body
             .contains(&format!("my tools ({})", w.tools.short()))
     );
+}
+
+/// The attack the review found, tried over HTTP: a stranger declares
+/// projects named exactly like my project's id and like the 12 digits of
+/// it lists show. My badge by id still answers mine; by those 12 digits it
+/// is ambiguous (409), never the stranger's.
+#[tokio::test]
+async fn a_stranger_naming_projects_after_my_id_does_not_take_my_badge() {
+    let mut w = world();
+    let mut eve = ChainWriter::new(SigningKey::from_bytes(&[9; 32]));
+    let (full, short) = (w.shop.to_string(), w.shop.short());
+    for (t, name) in [(1, full.as_str()), (2, short.as_str())] {
+        let copycat = ProjectId::derive(&eve.author(), name);
+        let entry = eve.write(Timestamp(t), declaration(name)).unwrap();
+        w.views
+            .projects
+            .insert(copycat, project_view(&copycat, [&entry]));
+    }
+    let addr = serve(w.views, None).await;
+    let by_id = get(addr, &format!("/badges/{full}.svg"), &[]).await;
+    assert_eq!(by_id.code, 200);
+    assert!(
+        by_id.body.contains("<title>shop: failed</title>"),
+        "{}",
+        by_id.body
+    );
+    let by_start = get(addr, &format!("/badges/{short}.svg"), &[]).await;
+    assert_eq!(by_start.code, 409, "{}", by_start.body);
+    assert!(by_start.body.contains(&full), "{}", by_start.body);
 }
