@@ -17,6 +17,7 @@ mod summary;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod transitions;
+mod trends;
 mod work;
 
 pub use acceptance::{Acceptance, Verdict};
@@ -28,9 +29,10 @@ pub use leases::{
 };
 pub use matrix::{Matrix, MatrixOptions, Row, matrix};
 pub use policy::{Builders, Policy};
-pub use project_log::{CellFact, Fact, LEASE_MS_MAX, Labels, ProjectLog};
+pub use project_log::{CellFact, Fact, LEASE_MS_MAX, Labels, Measures, ProjectLog};
 pub use pulls::{Pull, PullHead, PullSummary, Pulls, overall, overall_status, pull, pulls};
 pub use select::{Named, NotSelected, select_project};
 pub use summary::{NewestCommit, Summary};
 pub use transitions::{Change, RowChanges, transitions};
+pub use trends::{DURATION, Point, STEP_DURATION, SeriesOptions, metric_names, series};
 pub use work::{CellEvent, Declined, WantedCell, Watch, Work, projects, same_repository, work};

@@ -36,7 +36,23 @@ pub struct ProjectLog {
     pub forces: Vec<Entry>,
     /// Authors with a fork proof against them: none of their entries count.
     pub forked: BTreeSet<PublicKey>,
+    /// The numbers each result states (its metrics and durations), by
+    /// result entry: what trends are drawn from.
+    pub measures: BTreeMap<EntryId, Measures>,
+    /// The metric names measures name, each once.
+    pub metric_names: Labels,
 }
+
+/// One result's numbers, as (name number in [`ProjectLog::metric_names`],
+/// value), sorted by name number.
+pub type Measures = Vec<(u32, f64)>;
+
+/// The built-in metric every result has: the build's duration, the sum of
+/// its steps', in seconds.
+pub const DURATION: &str = "duration_seconds";
+
+/// The prefix of a built-in metric per step: `step_seconds.NAME`.
+pub const STEP_DURATION: &str = "step_seconds.";
 
 impl ProjectLog {
     /// Reads `project`'s entries from `store`: its declarations and trust
@@ -144,13 +160,23 @@ impl ProjectLog {
     ) -> Result<(), S::Error> {
         for commit in commits {
             let prefix = IndexKey::Commit(&self.project, &commit).prefix();
-            let facts = fetch(store, &prefix, false, usize::MAX)?
-                .iter()
-                .filter_map(|e| CellFact::of(e, &mut self.platforms))
-                .collect();
+            let entries = fetch(store, &prefix, false, usize::MAX)?;
+            let mut facts = Vec::with_capacity(entries.len());
+            for entry in &entries {
+                facts.extend(self.cell_fact(entry));
+            }
             self.cells.insert(commit, facts);
         }
         Ok(())
+    }
+
+    /// The fact a claim or result states, keeping a result's numbers.
+    fn cell_fact(&mut self, entry: &Entry) -> Option<CellFact> {
+        if let Body::Result(result) = entry.body() {
+            let measures = measures_of(result, &mut self.metric_names);
+            self.measures.insert(entry.id(), measures);
+        }
+        CellFact::of(entry, &mut self.platforms)
     }
 
     /// The commit a force names: the commit itself, or the newest
@@ -203,7 +229,7 @@ impl ProjectLog {
             | Body::Result(BuildResult {
                 project: p, commit, ..
             }) if p == project => {
-                let fact = CellFact::of(entry, &mut self.platforms);
+                let fact = self.cell_fact(entry);
                 self.cells.entry(commit.clone()).or_default().extend(fact);
                 return;
             }
@@ -405,4 +431,24 @@ impl Labels {
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
+}
+
+/// A result's metrics and built-in durations, named by `names`: finite
+/// values only (a metric is a number a chart can place).
+fn measures_of(result: &BuildResult, names: &mut Labels) -> Measures {
+    let seconds = |ms: u64| ms as f64 / 1000.0;
+    let total: u64 = result.steps.iter().map(|s| s.duration_ms).sum();
+    let mut measures = Measures::with_capacity(result.metrics.len() + result.steps.len() + 1);
+    for (name, value) in &result.metrics {
+        measures.push((names.intern(name), *value));
+    }
+    measures.push((names.intern(DURATION), seconds(total)));
+    for step in &result.steps {
+        let name = format!("{STEP_DURATION}{}", step.name);
+        measures.push((names.intern(&name), seconds(step.duration_ms)));
+    }
+    measures.retain(|(_, value)| value.is_finite());
+    measures.sort_by_key(|(name, _)| *name);
+    measures.dedup_by_key(|(name, _)| *name);
+    measures
 }

@@ -1,0 +1,95 @@
+//! A metric over time, as a pure function of entries: the values results
+//! state, per platform, oldest commit first, from results that count.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+mod fixtures;
+
+use buildmesh_core::log::{self, ChainWriter, MemStore};
+use buildmesh_core::view::{DURATION, ProjectLog, SeriesOptions, metric_names, series};
+use buildmesh_protocol::{Body, BuilderPolicy, Outcome, ProjectId, Timestamp};
+use fixtures::{NOW, PLATFORMS, announce, declaration, result, writer};
+
+fn write(store: &mut MemStore, who: &mut ChainWriter, t: &mut u64, body: Body) {
+    *t += 1;
+    let entry = who.write(Timestamp(*t), body).unwrap();
+    let outcome = log::insert(store, entry.clone()).unwrap();
+    log::Aside::default()
+        .settle(store, NOW, [(entry, outcome)])
+        .unwrap();
+}
+
+fn with_metric(project: ProjectId, n: u8, platform: &str, value: f64) -> Body {
+    let mut body = result(project, n, platform, Outcome::Passed);
+    if let Body::Result(r) = &mut body {
+        r.metrics.insert("coverage".into(), value);
+    }
+    body
+}
+
+/// Twenty commits with known coverage on one platform and another value
+/// on the other; a stranger's result for commit 5 does not count.
+#[test]
+fn a_series_is_each_commits_value_oldest_first_from_counting_results() {
+    let mut store = MemStore::default();
+    let (mut alice, mut bob, mut eve) = (writer("alice"), writer("bob"), writer("eve"));
+    let project = ProjectId::derive(&alice.author(), "demo");
+    let mut t = NOW.0 - 100_000;
+    let only_bob = BuilderPolicy::Only(vec![bob.author()]);
+    write(
+        &mut store,
+        &mut alice,
+        &mut t,
+        declaration(&PLATFORMS, only_bob, 1),
+    );
+    for n in 0..20u8 {
+        write(&mut store, &mut alice, &mut t, announce(project, n));
+        let value = f64::from(n) * 1.5;
+        write(
+            &mut store,
+            &mut bob,
+            &mut t,
+            with_metric(project, n, PLATFORMS[0], value),
+        );
+        write(
+            &mut store,
+            &mut bob,
+            &mut t,
+            with_metric(project, n, PLATFORMS[1], 99.0),
+        );
+    }
+    write(
+        &mut store,
+        &mut eve,
+        &mut t,
+        with_metric(project, 5, PLATFORMS[0], -1.0),
+    );
+    let log = ProjectLog::load(&store, &project, usize::MAX).unwrap();
+    let options = |metric: &str, platform: &str, rows_max| SeriesOptions {
+        branch: Some("main".into()),
+        platform: platform.into(),
+        metric: metric.into(),
+        rows_max,
+    };
+    let linux = series(&log, NOW, &options("coverage", PLATFORMS[0], 50));
+    let values: Vec<f64> = linux.iter().map(|p| p.value).collect();
+    let expected: Vec<f64> = (0..20u8).map(|n| f64::from(n) * 1.5).collect();
+    assert_eq!(values, expected);
+    assert_eq!(linux[0].commit, &fixtures::commit(0));
+    assert_eq!(linux[19].title, "commit 19");
+    let newest = series(&log, NOW, &options("coverage", PLATFORMS[0], 3));
+    assert_eq!(
+        newest.iter().map(|p| p.value).collect::<Vec<_>>(),
+        [25.5, 27.0, 28.5]
+    );
+    let mac = series(&log, NOW, &options("coverage", PLATFORMS[1], 50));
+    assert!(mac.iter().all(|p| p.value == 99.0) && mac.len() == 20);
+    let durations = series(&log, NOW, &options(DURATION, PLATFORMS[0], 50));
+    assert_eq!(durations.len(), 20);
+    assert!(durations.iter().all(|p| p.value == 1.2), "{durations:?}");
+    assert!(series(&log, NOW, &options("nope", PLATFORMS[0], 50)).is_empty());
+    assert!(series(&log, NOW, &options("coverage", "plan9", 50)).is_empty());
+    assert_eq!(
+        metric_names(&log),
+        ["coverage", DURATION, "step_seconds.test", "tests"]
+    );
+}
