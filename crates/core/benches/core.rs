@@ -5,7 +5,7 @@
 
 use buildmesh_core::log::{self, BatchLimits, ChainWriter, MemStore, VersionVector, lacks};
 use buildmesh_core::notify::{recent_events, statuses};
-use buildmesh_core::view::{MatrixOptions, ProjectLog, matrix};
+use buildmesh_core::view::{MatrixOptions, ProjectLog, SeriesOptions, matrix, series};
 use buildmesh_protocol::{
     BlobHash, Body, BuildResult, BuilderPolicy, Claim, CommitAnnouncement, CommitId, Entry,
     Outcome, ProjectDeclaration, ProjectId, StepResult, StepStatus, Timestamp,
@@ -36,8 +36,11 @@ fn platform(p: u32) -> String {
     format!("platform-{p}")
 }
 
+/// Metrics each result states (issue 17's trends bench: 20).
+const METRICS: u32 = 20;
+
 /// 1,000 commits × 10 platforms, each cell claimed and built by one of ten
-/// builders: 21,001 entries.
+/// builders: 21,001 entries, each result with [`METRICS`] metrics.
 fn big_project() -> (ProjectId, Vec<Entry>) {
     let mut owner = writer(0);
     let project = ProjectId::derive(&owner.author(), "big");
@@ -114,7 +117,9 @@ fn big_project() -> (ProjectId, Vec<Entry>) {
                                 log_bytes: 0,
                             }],
                             artifacts: vec![],
-                            metrics: BTreeMap::new(),
+                            metrics: (0..METRICS)
+                                .map(|m| (format!("metric_{m}"), f64::from(c + m)))
+                                .collect(),
                             environment: BTreeMap::new(),
                             error: None,
                         }),
@@ -217,5 +222,42 @@ fn bench_notify(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_matrix, bench_lacks, bench_notify);
+/// Issue 17's trends: one series over 1,000 commits, and every series of
+/// a metrics page (20 metrics × 10 platforms) over the newest 100.
+fn bench_trends(c: &mut Criterion) {
+    let (project, entries) = big_project();
+    let log = ProjectLog::from_entries(&project, &entries, Default::default());
+    let now = Timestamp(NOW.0 + u64::from(COMMITS) * 1000);
+    let options = |metric: u32, p: u32, rows_max| SeriesOptions {
+        branch: Some("main".into()),
+        platform: platform(p),
+        metric: format!("metric_{metric}"),
+        rows_max,
+    };
+    let mut group = c.benchmark_group("trends 1000 commits x 10 platforms x 20 metrics");
+    group.sample_size(20);
+    group.bench_function("one series of 1000 commits", |b| {
+        b.iter(|| black_box(series(&log, now, &options(3, 4, 1000)).len()))
+    });
+    group.bench_function("a page: 200 series of 100 commits", |b| {
+        b.iter(|| {
+            let mut points = 0;
+            for metric in 0..METRICS {
+                for p in 0..PLATFORMS {
+                    points += series(&log, now, &options(metric, p, 100)).len();
+                }
+            }
+            black_box(points)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_matrix,
+    bench_lacks,
+    bench_notify,
+    bench_trends
+);
 criterion_main!(benches);
