@@ -5,7 +5,9 @@
 
 use buildmesh_core::log::{self, BatchLimits, ChainWriter, MemStore, VersionVector, lacks};
 use buildmesh_core::notify::{recent_events, statuses};
-use buildmesh_core::view::{MatrixOptions, ProjectLog, SeriesOptions, matrix, series};
+use buildmesh_core::view::{
+    MatrixOptions, ProjectLog, SeriesOptions, matrix, series, series_table,
+};
 use buildmesh_protocol::{
     BlobHash, Body, BuildResult, BuilderPolicy, Claim, CommitAnnouncement, CommitId, Entry,
     Outcome, ProjectDeclaration, ProjectId, StepResult, StepStatus, Timestamp,
@@ -239,7 +241,10 @@ fn bench_trends(c: &mut Criterion) {
     group.bench_function("one series of 1000 commits", |b| {
         b.iter(|| black_box(series(&log, now, &options(3, 4, 1000)).len()))
     });
-    group.bench_function("a page: 200 series of 100 commits", |b| {
+    group.bench_function("a page: 200 series of 100 commits, one matrix", |b| {
+        b.iter(|| black_box(series_table(&log, now, Some("main".into()), 100).len()))
+    });
+    group.bench_function("a page: 200 series of 100 commits, a matrix each", |b| {
         b.iter(|| {
             let mut points = 0;
             for metric in 0..METRICS {

@@ -34,5 +34,7 @@ pub use pulls::{Pull, PullHead, PullSummary, Pulls, overall, overall_status, pul
 pub use select::{Named, NotSelected, select_project};
 pub use summary::{NewestCommit, Summary};
 pub use transitions::{Change, RowChanges, transitions};
-pub use trends::{DURATION, Point, STEP_DURATION, SeriesOptions, metric_names, series};
+pub use trends::{
+    DURATION, Point, STEP_DURATION, SeriesOptions, metric_names, series, series_table,
+};
 pub use work::{CellEvent, Declined, WantedCell, Watch, Work, projects, same_repository, work};

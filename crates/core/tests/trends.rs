@@ -5,7 +5,9 @@
 mod fixtures;
 
 use buildmesh_core::log::{self, ChainWriter, MemStore};
-use buildmesh_core::view::{DURATION, ProjectLog, SeriesOptions, metric_names, series};
+use buildmesh_core::view::{
+    DURATION, ProjectLog, SeriesOptions, metric_names, series, series_table,
+};
 use buildmesh_protocol::{Body, BuilderPolicy, Outcome, ProjectId, Timestamp};
 use fixtures::{NOW, PLATFORMS, announce, declaration, result, writer};
 
@@ -92,4 +94,10 @@ fn a_series_is_each_commits_value_oldest_first_from_counting_results() {
         metric_names(&log),
         ["coverage", DURATION, "step_seconds.test", "tests"]
     );
+    // The table a page draws holds the same series, each at once.
+    let table = series_table(&log, NOW, Some("main".into()), 50);
+    for ((metric, platform), points) in &table {
+        assert_eq!(points, &series(&log, NOW, &options(metric, platform, 50)));
+    }
+    assert_eq!(table.len(), 4 * PLATFORMS.len());
 }

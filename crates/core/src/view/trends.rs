@@ -6,6 +6,7 @@
 use super::matrix::{MatrixOptions, matrix};
 use super::project_log::{Measures, ProjectLog};
 use buildmesh_protocol::{CommitId, EntryId, Timestamp};
+use std::collections::BTreeMap;
 
 pub use super::project_log::{DURATION, STEP_DURATION};
 
@@ -31,7 +32,8 @@ pub struct Point<'a> {
     pub title: &'a str,
     /// When it was first announced.
     pub announced_at: Timestamp,
-    /// The value its newest counting result states.
+    /// The value its cell's newest counting result states (a commit whose
+    /// newest result does not state the metric has no point).
     pub value: f64,
     /// That result.
     pub result: EntryId,
@@ -58,11 +60,12 @@ pub fn series<'a>(log: &'a ProjectLog, now: Timestamp, options: &SeriesOptions) 
         .iter()
         .filter_map(|row| {
             let cell = row.cells.get(column)?;
-            let (result, value) = cell
+            let result = cell
                 .results
                 .iter()
-                .filter_map(|r| Some((r, value_of(log.measures.get(&r.id)?, name)?)))
-                .max_by_key(|(r, _)| (r.at, r.id))?;
+                .filter(|r| log.measures.contains_key(&r.id))
+                .max_by_key(|r| (r.at, r.id))?;
+            let value = value_of(log.measures.get(&result.id)?, name)?;
             Some(Point {
                 commit: row.commit,
                 title: row.title,
@@ -74,6 +77,52 @@ pub fn series<'a>(log: &'a ProjectLog, now: Timestamp, options: &SeriesOptions) 
         .collect();
     points.reverse();
     points
+}
+
+/// Every series of a branch at once, by (metric, platform), as a metrics
+/// page shows them: one matrix derivation for all, where [`series`]
+/// derives one per series. Each commit's value comes from the newest
+/// counting result of its cell, as in [`series`].
+pub fn series_table<'a>(
+    log: &'a ProjectLog,
+    now: Timestamp,
+    branch: Option<String>,
+    rows_max: usize,
+) -> BTreeMap<(&'a str, &'a str), Vec<Point<'a>>> {
+    let mut table: BTreeMap<(&'a str, &'a str), Vec<Point<'a>>> = BTreeMap::new();
+    let options = MatrixOptions {
+        branch,
+        rows_max: Some(rows_max),
+    };
+    let Some(matrix) = matrix(log, now, &options) else {
+        return table;
+    };
+    for row in matrix.rows.iter().rev() {
+        for (platform, cell) in matrix.platforms.iter().zip(&row.cells) {
+            let newest = cell
+                .results
+                .iter()
+                .filter(|r| log.measures.contains_key(&r.id))
+                .max_by_key(|r| (r.at, r.id));
+            let Some((result, measures)) = newest.and_then(|r| Some((r, log.measures.get(&r.id)?)))
+            else {
+                continue;
+            };
+            for (name, value) in measures {
+                let Some(metric) = log.metric_names.label(*name) else {
+                    continue;
+                };
+                table.entry((metric, platform)).or_default().push(Point {
+                    commit: row.commit,
+                    title: row.title,
+                    announced_at: row.announced_at,
+                    value: *value,
+                    result: result.id,
+                });
+            }
+        }
+    }
+    table
 }
 
 /// The metrics any result of `log` states, by name.
