@@ -7,7 +7,8 @@
 use crate::error::InvalidBody;
 use crate::ids::{BlobHash, CommitId, ProjectId, PublicKey};
 use crate::limits::{
-    COMMIT_PARENTS_MAX, LIST_ITEMS_MAX, LONG_TEXT_BYTES_MAX, SHORT_TEXT_BYTES_MAX,
+    COMMIT_PARENTS_MAX, FAILING_TESTS_MAX, LIST_ITEMS_MAX, LONG_TEXT_BYTES_MAX,
+    SHORT_TEXT_BYTES_MAX,
 };
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -37,6 +38,11 @@ pub enum Body {
     /// A pull request was closed (merged or not): its heads are no
     /// longer work, until a newer `Pull` reopens it.
     PullClosed(PullClosed),
+    /// A result with what its tests said. Builders write it when a build
+    /// reported tests and [`Body::Result`] otherwise; appended rather than
+    /// added to [`BuildResult`] so every result signed before keeps
+    /// decoding.
+    Tested(TestedResult),
 }
 
 /// The kind of a body, for indexes and counters.
@@ -62,6 +68,8 @@ pub enum BodyKind {
     Pull,
     /// [`Body::PullClosed`]
     PullClosed,
+    /// [`Body::Tested`]
+    Tested,
 }
 
 /// A project as its maintainer declares it. The latest declaration by the
@@ -303,6 +311,39 @@ pub struct PullAnnouncement {
     pub committed_at: Timestamp,
 }
 
+/// A result and its tests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestedResult {
+    /// The result, as [`Body::Result`] carries it.
+    pub result: BuildResult,
+    /// What the build's test reports (or its test runner's summary) said.
+    pub tests: TestSummary,
+}
+
+/// What a build's tests said: counts, and the failing tests by name so
+/// that every node can tell which tests fail since when, and which are
+/// flaky, from signed entries alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestSummary {
+    /// Tests that passed.
+    pub passed: u64,
+    /// Tests that failed (an assertion did not hold).
+    pub failed: u64,
+    /// Tests that were skipped or ignored.
+    pub skipped: u64,
+    /// Tests that could not run to a verdict (JUnit's `error`).
+    pub errored: u64,
+    /// Failed and errored tests by name, at most [`FAILING_TESTS_MAX`]:
+    /// fewer than `failed + errored` when a build had more.
+    pub failing: Vec<String>,
+    /// Where the numbers came from: `junit` for report files, or the test
+    /// runner whose summary lines were read (`cargo test`, `pytest`, ...).
+    pub source: String,
+    /// The failing tests with their output, as JSON (`docs/recipe.md`),
+    /// when a report had them.
+    pub details: Option<BlobHash>,
+}
+
 /// A pull request closed on its forge, as a trusted announcer heard. The
 /// pull request stays listed but its heads are not built any more: a
 /// closed pull request's head is nobody's next merge. A [`Body::Pull`]
@@ -329,6 +370,32 @@ impl Body {
             Body::Setting(_) => BodyKind::Setting,
             Body::Pull(_) => BodyKind::Pull,
             Body::PullClosed(_) => BodyKind::PullClosed,
+            Body::Tested(_) => BodyKind::Tested,
+        }
+    }
+
+    /// The body a builder writes for `result`: [`Body::Tested`] when the
+    /// build reported tests, [`Body::Result`] when it did not.
+    pub fn of_result(result: BuildResult, tests: Option<TestSummary>) -> Body {
+        match tests {
+            Some(tests) => Body::Tested(TestedResult { result, tests }),
+            None => Body::Result(result),
+        }
+    }
+
+    /// The result this body carries, with or without tests.
+    pub fn result(&self) -> Option<&BuildResult> {
+        match self {
+            Body::Result(result) | Body::Tested(TestedResult { result, .. }) => Some(result),
+            _ => None,
+        }
+    }
+
+    /// What the result's tests said, when it carries them.
+    pub fn tests(&self) -> Option<&TestSummary> {
+        match self {
+            Body::Tested(tested) => Some(&tested.tests),
+            _ => None,
         }
     }
 
@@ -348,6 +415,10 @@ impl Body {
             Body::Pull(p) => p.validate(),
             Body::PullClosed(c) if c.number == 0 => Err(InvalidBody::Empty("number")),
             Body::PullClosed(_) => Ok(()),
+            Body::Tested(t) => {
+                t.result.validate()?;
+                t.tests.validate()
+            }
         }
     }
 }
@@ -446,6 +517,18 @@ impl BuildResult {
             },
         )?;
         self.error.as_deref().map_or(Ok(()), |e| long("error", e))
+    }
+}
+
+impl TestSummary {
+    fn validate(&self) -> Result<(), InvalidBody> {
+        if self.failing.len() > FAILING_TESTS_MAX {
+            return Err(InvalidBody::TooMany("failing tests", FAILING_TESTS_MAX));
+        }
+        self.failing
+            .iter()
+            .try_for_each(|t| short("test name", t))?;
+        short("test source", &self.source)
     }
 }
 

@@ -15,5 +15,10 @@ pub const LONG_TEXT_BYTES_MAX: usize = 4096;
 /// Most items in any list inside a body (branches, platforms, steps, ...).
 pub const LIST_ITEMS_MAX: usize = 256;
 
+/// Most failing tests a result names. With names of up to
+/// [`SHORT_TEXT_BYTES_MAX`] bytes they take at most 8 KiB of an entry;
+/// the full list stays in the result's details blob.
+pub const FAILING_TESTS_MAX: usize = 32;
+
 /// Most parents a commit announcement may name.
 pub const COMMIT_PARENTS_MAX: usize = 16;

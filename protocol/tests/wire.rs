@@ -13,8 +13,8 @@ use buildmesh_protocol::{
     Artifact, Body, BuildResult, BuilderPolicy, Claim, CommitAnnouncement, CommitId, DecodeError,
     ENTRY_BYTES_MAX, Entry, EntryContent, EntryId, ForceBuild, ForceTarget, InvalidBody, Outcome,
     ProjectDeclaration, ProjectId, ProjectSetting, PublicKey, PullAnnouncement, PullClosed, Role,
-    SIGNATURE_BYTES, Setting, SignError, StepResult, StepStatus, Timestamp, TrustChange,
-    signed_message,
+    SIGNATURE_BYTES, Setting, SignError, StepResult, StepStatus, TestSummary, TestedResult,
+    Timestamp, TrustChange, signed_message,
 };
 use ed25519_dalek::{Signer, SigningKey};
 use proptest::prelude::*;
@@ -279,8 +279,30 @@ mod strategy {
             )
     }
 
+    pub fn tests() -> impl Strategy<Value = TestSummary> {
+        (
+            any::<[u64; 4]>(),
+            vec(short_text(), 0..=buildmesh_protocol::FAILING_TESTS_MAX),
+            short_text(),
+            proptest::option::of(blob_hash()),
+        )
+            .prop_map(
+                |([passed, failed, skipped, errored], failing, source, details)| TestSummary {
+                    passed,
+                    failed,
+                    skipped,
+                    errored,
+                    failing,
+                    source,
+                    details,
+                },
+            )
+    }
+
     pub fn body() -> impl Strategy<Value = Body> {
         prop_oneof![
+            (result(), tests())
+                .prop_map(|(result, tests)| Body::Tested(TestedResult { result, tests })),
             project().prop_map(Body::Project),
             announcement().prop_map(Body::Announce),
             claim().prop_map(Body::Claim),
@@ -475,6 +497,26 @@ mod spec {
                 w.raw32(&c.project.0);
                 w.u64(c.number);
             }
+            Body::Tested(t) => {
+                w.u32(10);
+                result(w, &t.result);
+                tests(w, &t.tests);
+            }
+        }
+    }
+
+    fn tests(w: &mut Writer, t: &TestSummary) {
+        [t.passed, t.failed, t.skipped, t.errored]
+            .into_iter()
+            .for_each(|n| w.u64(n));
+        w.texts(&t.failing);
+        w.text(&t.source);
+        match &t.details {
+            None => w.u8(0),
+            Some(hash) => {
+                w.u8(1);
+                w.raw32(&hash.0);
+            }
         }
     }
 
@@ -611,7 +653,23 @@ mod support {
                 project: project_id(),
                 number: 7,
             }),
+            Body::Tested(TestedResult {
+                result: result(),
+                tests: tests(),
+            }),
         ]
+    }
+
+    pub fn tests() -> TestSummary {
+        TestSummary {
+            passed: 38,
+            failed: 1,
+            skipped: 2,
+            errored: 0,
+            failing: vec!["tests::parses_prerelease".into()],
+            source: "junit".into(),
+            details: Some(buildmesh_protocol::BlobHash::of(b"details")),
+        }
     }
 
     pub fn pull() -> PullAnnouncement {
@@ -1677,6 +1735,42 @@ mod body_limits {
     #[test]
     fn result_limits() {
         run(support::result(), result_cases(), Body::Result);
+    }
+
+    #[test]
+    fn tested_result_limits() {
+        let tested = |result| {
+            Body::Tested(TestedResult {
+                result,
+                tests: support::tests(),
+            })
+        };
+        run(support::result(), result_cases(), tested);
+        let with = |tests| {
+            Body::Tested(TestedResult {
+                result: support::result(),
+                tests,
+            })
+        };
+        let max = buildmesh_protocol::FAILING_TESTS_MAX;
+        let failing = |n, len| TestSummary {
+            failing: vec![text(len); n],
+            ..support::tests()
+        };
+        assert_eq!(check(with(failing(max, SHORT))), Ok(()));
+        assert_eq!(
+            check(with(failing(max + 1, 1))),
+            Err(TooMany("failing tests", max))
+        );
+        assert_eq!(
+            check(with(failing(1, SHORT + 1))),
+            Err(TooLong("test name", SHORT))
+        );
+        let source = TestSummary {
+            source: text(SHORT + 1),
+            ..support::tests()
+        };
+        assert_eq!(check(with(source)), Err(TooLong("test source", SHORT)));
     }
 
     #[test]

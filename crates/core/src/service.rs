@@ -224,7 +224,11 @@ impl<S: EntryStore> Service<S> {
                 repositories,
                 number,
             } => self.close_pull(now, &repositories, number)?,
-            Input::BuildEnded { cell, result } => self.build_ended(now, cell, result)?,
+            Input::BuildEnded {
+                cell,
+                result,
+                tests,
+            } => self.build_ended(now, cell, result, tests)?,
             Input::BuildNotStarted(cell) => {
                 self.claimer.handle(now, ClaimInput::BuildAbandoned(cell));
             }

@@ -619,11 +619,19 @@ impl Sim {
             };
             Box::new(build_result(&cell, outcome))
         });
-        self.feed(node, Input::BuildEnded { cell, result });
+        let tests = None;
+        self.feed(
+            node,
+            Input::BuildEnded {
+                cell,
+                result,
+                tests,
+            },
+        );
     }
 
     fn note_result(&mut self, node: usize, entry: &Entry) {
-        if let Body::Result(result) = entry.body() {
+        if let Some(result) = entry.body().result() {
             let cell = CellKey {
                 project: result.project,
                 commit: result.commit.clone(),

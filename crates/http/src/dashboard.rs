@@ -13,7 +13,7 @@ use buildmesh_core::view::{
     CellStatus, Fact, MatrixOptions, Named, NotSelected, Policy, Summary, matrix, pulls,
     select_project,
 };
-use buildmesh_protocol::{BlobHash, Body, CommitId, EntryId, ForceTarget, ProjectId};
+use buildmesh_protocol::{BlobHash, CommitId, EntryId, ForceTarget, ProjectId};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use tokio::sync::oneshot;
@@ -258,7 +258,7 @@ pub(crate) async fn result_json(State(state): State<AppState>, Path(id): Path<St
             return crate::error(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down");
         }
     };
-    let Body::Result(result) = entry.body() else {
+    let Some(result) = entry.body().result() else {
         return crate::error(StatusCode::NOT_FOUND, "this entry is not a build result");
     };
     let trusted = state
@@ -293,7 +293,7 @@ pub(crate) async fn result(State(state): State<AppState>, Path(id): Path<String>
             );
         }
     };
-    let Body::Result(result) = entry.body() else {
+    let Some(result) = entry.body().result() else {
         return not_found(&state, "this entry is not a build result");
     };
     let project_view = state.views.borrow().projects.get(&result.project).cloned();

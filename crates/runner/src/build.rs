@@ -14,7 +14,7 @@ use crate::mirror::{self, Mirror, MirrorError};
 use crate::recipe::{RECIPE_BYTES_MAX, RECIPE_PATH, Recipe, RecipeError};
 use crate::sandbox::{DiskWatch, Jail, JailDirs, SANDBOX_CACHE, Sandbox};
 use crate::workdir::WorkDir;
-use buildmesh_protocol::{BuildResult, CommitId, Outcome, ProjectId, StepStatus};
+use buildmesh_protocol::{BuildResult, CommitId, Outcome, ProjectId, StepStatus, TestSummary};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -136,6 +136,9 @@ impl std::fmt::Debug for RunnerContext {
 pub struct BuildReport {
     /// Ready to sign: it passes `Body::validate` and fits in one entry.
     pub result: BuildResult,
+    /// What the build's tests said, when it reported tests: signed with
+    /// the result as one [`buildmesh_protocol::Body::Tested`].
+    pub tests: Option<TestSummary>,
     /// Things a person should know that are not failures: metrics not
     /// captured, artifacts left out, strings cut to fit the protocol.
     pub warnings: Vec<String>,
@@ -406,5 +409,9 @@ fn finish(mut result: BuildResult, mut warnings: Vec<String>) -> BuildReport {
         fit::fit_texts(&mut bare);
         result = bare;
     }
-    BuildReport { result, warnings }
+    BuildReport {
+        result,
+        tests: None,
+        warnings,
+    }
 }

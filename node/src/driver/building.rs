@@ -82,7 +82,16 @@ impl Driver {
         // Printed after the result's page, which signing it names.
         let tail = result.clone().zip(self.terminal.clone());
         let cell = key_of(&done.cell);
-        let handled = self.handle(Input::BuildEnded { cell, result }).await;
+        let tests = (!done.cancelled)
+            .then(|| done.report.tests.clone())
+            .flatten();
+        let handled = self
+            .handle(Input::BuildEnded {
+                cell,
+                result,
+                tests,
+            })
+            .await;
         // After the result is signed: its live page goes to it.
         self.builds.live_ended(&done.cell, done.cancelled);
         handled?;

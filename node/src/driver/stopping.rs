@@ -150,6 +150,7 @@ mod tests {
             generation,
             report: BuildReport {
                 result,
+                tests: None,
                 warnings: Vec::new(),
             },
             cancelled,

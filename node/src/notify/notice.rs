@@ -6,7 +6,7 @@ use buildmesh_core::notify::Event;
 use buildmesh_core::view::{CellStatus, MatrixOptions, ProjectLog, matrix};
 use buildmesh_http::Command;
 use buildmesh_notify::message::{Notice, PlatformNote, Suspect, log_tail};
-use buildmesh_protocol::{Body, EntryId, Timestamp};
+use buildmesh_protocol::{EntryId, Timestamp};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -129,9 +129,7 @@ async fn failing_step(
         .await
         .ok()?
         .ok()??;
-    let Body::Result(built) = entry.body() else {
-        return None;
-    };
+    let built = entry.body().result()?;
     let step = built.failing_step()?;
     let (reply, answer) = oneshot::channel();
     let log = match commands

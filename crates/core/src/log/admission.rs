@@ -15,7 +15,7 @@
 use super::index::IndexKey;
 use super::ingest::Quota;
 use super::store::ChainStore;
-use buildmesh_protocol::{Body, ENTRY_BYTES_MAX, Entry};
+use buildmesh_protocol::{Body, ENTRY_BYTES_MAX, Entry, TestedResult};
 
 /// Most entries in one author's chain: a node key that claims and reports
 /// a thousand builds a day reaches it after about 500 days and must then
@@ -93,7 +93,9 @@ pub fn has_role<S: ChainStore>(store: &S, entry: &Entry) -> Result<bool, S::Erro
     match entry.body() {
         Body::Project(_) => return Ok(true),
         Body::Claim(c) if opens(&c.project)? => return Ok(true),
-        Body::Result(r) if opens(&r.project)? => return Ok(true),
+        Body::Result(r) | Body::Tested(TestedResult { result: r, .. }) if opens(&r.project)? => {
+            return Ok(true);
+        }
         _ => {}
     }
     store.has_index(&IndexKey::Role(&entry.author()).prefix())

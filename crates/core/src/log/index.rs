@@ -8,7 +8,7 @@
 
 use buildmesh_protocol::{
     Body, BuilderPolicy, CommitId, Entry, EntryId, ProjectDeclaration, ProjectId, PublicKey,
-    Timestamp,
+    TestedResult, Timestamp,
 };
 
 /// What to scan for. Each variant's [`IndexKey::prefix`] selects its entries.
@@ -145,7 +145,7 @@ pub fn index_keys(entry: &Entry) -> Vec<Vec<u8>> {
             IndexKey::Cell(&c.project, &c.commit, &c.platform).prefix(),
             &id,
         )],
-        Body::Result(r) => vec![with_id(
+        Body::Result(r) | Body::Tested(TestedResult { result: r, .. }) => vec![with_id(
             IndexKey::Cell(&r.project, &r.commit, &r.platform).prefix(),
             &id,
         )],

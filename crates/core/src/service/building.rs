@@ -8,7 +8,7 @@ use crate::log::EntryStore;
 use crate::replicator::WriteError;
 use buildmesh_protocol::{
     Body, BuildResult, Claim, CommitAnnouncement, EntryId, ProjectId, PullAnnouncement, PullClosed,
-    Renewal, SignedBid, SignedRenewal, Timestamp,
+    Renewal, SignedBid, SignedRenewal, TestSummary, Timestamp,
 };
 use std::collections::BTreeSet;
 
@@ -102,9 +102,10 @@ impl<S: EntryStore> Service<S> {
         now: Timestamp,
         cell: CellKey,
         result: Option<Box<BuildResult>>,
+        tests: Option<TestSummary>,
     ) -> Result<(), S::Error> {
         if let Some(result) = result
-            && let Some(id) = self.write_entry(now, "result", Body::Result(*result))?
+            && let Some(id) = self.write_entry(now, "result", Body::of_result(*result, tests))?
         {
             self.notice(Notice::ResultWritten {
                 cell: cell.clone(),

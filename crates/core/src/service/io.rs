@@ -4,7 +4,7 @@ use crate::claim::CellKey;
 use crate::replicator::{self, PeerId, RequestId};
 use crate::view::{Declined, LiveLeases, Watch, Work};
 use buildmesh_protocol::{
-    BuildResult, CommitAnnouncement, DecodeError, Entry, EntryId, PullAnnouncement,
+    BuildResult, CommitAnnouncement, DecodeError, Entry, EntryId, PullAnnouncement, TestSummary,
 };
 use std::sync::Arc;
 
@@ -94,6 +94,8 @@ pub enum Input {
         cell: CellKey,
         /// The result to sign and spread; `None` after a cancel.
         result: Option<Box<BuildResult>>,
+        /// What its tests said, when the build reported tests.
+        tests: Option<TestSummary>,
     },
     /// The build of `cell` that [`Action::StartBuild`] asked for could not
     /// be started: nothing was built, and the cell is claimed again later.

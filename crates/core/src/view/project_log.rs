@@ -5,7 +5,7 @@ use super::policy::Policy;
 use crate::log::{EntryStore, IndexKey};
 use buildmesh_protocol::{
     Body, BuildResult, Claim, CommitId, Entry, EntryId, ForceTarget, Outcome, ProjectId, PublicKey,
-    Timestamp,
+    TestSummary, TestedResult, Timestamp,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -41,6 +41,23 @@ pub struct ProjectLog {
     pub measures: BTreeMap<EntryId, Measures>,
     /// The metric names measures name, each once.
     pub metric_names: Labels,
+    /// The failing tests each result with tests names, by result entry:
+    /// what flaky tests are found from.
+    pub failing_tests: BTreeMap<EntryId, FailingTests>,
+    /// The test names failing tests name, each once.
+    pub test_names: Labels,
+}
+
+/// The tests one result says failed, as numbers in
+/// [`ProjectLog::test_names`], sorted.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FailingTests {
+    /// The failing tests it names.
+    pub names: Vec<u32>,
+    /// Whether that is all of them: a result names at most
+    /// `FAILING_TESTS_MAX`, so a test it does not name may still have
+    /// failed when it had more.
+    pub complete: bool,
 }
 
 /// One result's numbers, as (name number in [`ProjectLog::metric_names`],
@@ -53,6 +70,15 @@ pub const DURATION: &str = "duration_seconds";
 
 /// The prefix of a built-in metric per step: `step_seconds.NAME`.
 pub const STEP_DURATION: &str = "step_seconds.";
+
+/// The built-in metrics of a result with tests, from its test summary.
+pub const TESTS_PASSED: &str = "tests_passed";
+/// See [`TESTS_PASSED`].
+pub const TESTS_FAILED: &str = "tests_failed";
+/// See [`TESTS_PASSED`].
+pub const TESTS_SKIPPED: &str = "tests_skipped";
+/// See [`TESTS_PASSED`].
+pub const TESTS_ERRORED: &str = "tests_errored";
 
 impl ProjectLog {
     /// Reads `project`'s entries from `store`: its declarations and trust
@@ -172,9 +198,14 @@ impl ProjectLog {
 
     /// The fact a claim or result states, keeping a result's numbers.
     fn cell_fact(&mut self, entry: &Entry) -> Option<CellFact> {
-        if let Body::Result(result) = entry.body() {
-            let measures = measures_of(result, &mut self.metric_names);
+        if let Some(result) = entry.body().result() {
+            let tests = entry.body().tests();
+            let measures = measures_of(result, tests, &mut self.metric_names);
             self.measures.insert(entry.id(), measures);
+            if let Some(tests) = tests {
+                let failing = failing_of(tests, &mut self.test_names);
+                self.failing_tests.insert(entry.id(), failing);
+            }
         }
         CellFact::of(entry, &mut self.platforms)
     }
@@ -225,9 +256,19 @@ impl ProjectLog {
             Body::Announce(a) if a.project == *project => &mut self.announcements,
             Body::Claim(Claim {
                 project: p, commit, ..
-            })
-            | Body::Result(BuildResult {
+            }) if p == project => {
+                let fact = self.cell_fact(entry);
+                self.cells.entry(commit.clone()).or_default().extend(fact);
+                return;
+            }
+            Body::Result(BuildResult {
                 project: p, commit, ..
+            })
+            | Body::Tested(TestedResult {
+                result: BuildResult {
+                    project: p, commit, ..
+                },
+                ..
             }) if p == project => {
                 let fact = self.cell_fact(entry);
                 self.cells.entry(commit.clone()).or_default().extend(fact);
@@ -338,8 +379,10 @@ impl CellFact {
                     },
                 )
             }
-            Body::Result(r) => (&r.platform, Fact::Result { outcome: r.outcome }),
-            _ => return None,
+            body => match body.result() {
+                Some(r) => (&r.platform, Fact::Result { outcome: r.outcome }),
+                None => return None,
+            },
         };
         let platform = labels.intern(platform);
         Some(CellFact {
@@ -435,10 +478,10 @@ impl Labels {
 
 /// A result's metrics and built-in durations, named by `names`: finite
 /// values only (a metric is a number a chart can place).
-fn measures_of(result: &BuildResult, names: &mut Labels) -> Measures {
+fn measures_of(result: &BuildResult, tests: Option<&TestSummary>, names: &mut Labels) -> Measures {
     let seconds = |ms: u64| ms as f64 / 1000.0;
     let total: u64 = result.steps.iter().map(|s| s.duration_ms).sum();
-    let mut measures = Measures::with_capacity(result.metrics.len() + result.steps.len() + 1);
+    let mut measures = Measures::with_capacity(result.metrics.len() + result.steps.len() + 5);
     for (name, value) in &result.metrics {
         measures.push((names.intern(name), *value));
     }
@@ -447,8 +490,30 @@ fn measures_of(result: &BuildResult, names: &mut Labels) -> Measures {
         let name = format!("{STEP_DURATION}{}", step.name);
         measures.push((names.intern(&name), seconds(step.duration_ms)));
     }
+    if let Some(tests) = tests {
+        for (name, count) in [
+            (TESTS_PASSED, tests.passed),
+            (TESTS_FAILED, tests.failed),
+            (TESTS_SKIPPED, tests.skipped),
+            (TESTS_ERRORED, tests.errored),
+        ] {
+            measures.push((names.intern(name), count as f64));
+        }
+    }
     measures.retain(|(_, value)| value.is_finite());
     measures.sort_by_key(|(name, _)| *name);
     measures.dedup_by_key(|(name, _)| *name);
     measures
+}
+
+/// A result's failing tests, interned.
+fn failing_of(tests: &TestSummary, names: &mut Labels) -> FailingTests {
+    let mut numbers: Vec<u32> = tests.failing.iter().map(|t| names.intern(t)).collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    let named = u64::try_from(tests.failing.len()).unwrap_or(u64::MAX);
+    FailingTests {
+        names: numbers,
+        complete: named >= tests.failed.saturating_add(tests.errored),
+    }
 }
