@@ -4,7 +4,8 @@
 mod maintainer;
 
 pub use maintainer::{
-    AnnounceArgs, DeclareArgs, ForceArgs, ProjectCommand, RoleArg, SignerArgs, TrustArgs,
+    AnnounceArgs, DeclareArgs, ForceArgs, ProjectCommand, RoleArg, SignerArgs, ThresholdsArgs,
+    TrustArgs,
 };
 
 use clap::{Args, Parser, Subcommand};

@@ -27,6 +27,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Log(LogCommand::Verify(args)) => log::verify(args),
         Command::Project(ProjectCommand::Declare(args)) => maintainer::declare(args),
         Command::Project(ProjectCommand::Trust(args)) => maintainer::trust(args),
+        Command::Project(ProjectCommand::Thresholds(args)) => maintainer::thresholds(args),
         Command::Announce(args) => maintainer::announce(args),
         Command::Force(args) => maintainer::force(args),
     }

@@ -387,3 +387,88 @@ fn wait_until(mut done: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(300));
     }
 }
+
+/// A recipe whose build prints `lines: N` and keeps it as the metric
+/// `lines`.
+fn lines_recipe(lines: u32) -> String {
+    format!(
+        "[[step]]\nname = \"test\"\ncommand = \"echo lines: {lines}\"\n\n\
+         [metrics]\nlines = {{ step = \"test\", regex = 'lines: (\\d+)' }}\n"
+    )
+}
+
+/// Lines 100, then 98, then 98 again: with the operator's "lines drop 1"
+/// and the maintainer's "lines below 99" (set with `project thresholds`),
+/// the drop is one regression event naming both crossings, and nothing
+/// else is told.
+#[test]
+fn a_metric_that_crosses_thresholds_is_told_once_as_a_regression() {
+    let hook = HttpSink::start(vec![]);
+    let files = tempfile::tempdir().unwrap();
+    let config = write_config(
+        files.path(),
+        &format!(
+            r#"
+[[notify]]
+name = "regressions"
+kind = "webhook"
+url = "{hook}"
+events = ["regression"]
+thresholds = ["lines drop 1"]
+"#,
+            hook = hook.url(),
+        ),
+    );
+    let keys = Maintainer::new();
+    let node = launch(tempfile::tempdir().unwrap(), &keys, &config);
+    let repo = Repo::new();
+    let first = repo.commit_recipe(&lines_recipe(100), "Start");
+    let project = declare(
+        keys.path(),
+        &node,
+        "hello",
+        &repo,
+        &["linux"],
+        &node,
+        &[&node],
+    );
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_buildmesh"))
+        .args(["project", "thresholds", "hello", "lines below 99", "--key"])
+        .arg(keys.path().join("maintainer.key"))
+        .args(["--node", &format!("http://{}", node.http)])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(said.contains("threshold set: lines below 99"), "{said}");
+    wait_decided(&node, &project, &first, "passed");
+    let dropped = repo.commit_recipe(&lines_recipe(98), "Count fewer lines");
+    wait_decided(&node, &project, &dropped, "passed");
+    let requests = hook.wait_for(1, WAIT);
+    let same = repo.commit_file("README", "more", "Document lines");
+    wait_decided(&node, &project, &same, "passed");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(hook.requests().len(), 1, "{:#?}", hook.requests());
+    let event = requests[0].json();
+    assert_eq!(event["type"], "org.buildmesh.build.regression");
+    let data = &event["data"];
+    assert_eq!(data["commit"]["id"], dropped.as_str());
+    let mut crossed: Vec<String> = data["crossings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(
+                (c["previous"].as_f64(), c["value"].as_f64()),
+                (Some(100.0), Some(98.0))
+            );
+            c["threshold"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    crossed.sort();
+    assert_eq!(crossed, ["lines below 99", "lines drop 1"]);
+    assert_eq!(
+        data["headline"],
+        format!("main regressed lines on linux at {}", short(&dropped))
+    );
+}

@@ -8,7 +8,7 @@ use crate::error::InvalidBody;
 use crate::ids::{BlobHash, CommitId, ProjectId, PublicKey};
 use crate::limits::{
     COMMIT_PARENTS_MAX, FAILING_TESTS_MAX, LIST_ITEMS_MAX, LONG_TEXT_BYTES_MAX,
-    SHORT_TEXT_BYTES_MAX,
+    SHORT_TEXT_BYTES_MAX, THRESHOLDS_MAX,
 };
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -270,6 +270,10 @@ pub enum Setting {
     /// default because a pull request is anyone's code, and builders run
     /// it on their own machines.
     PullRequests(bool),
+    /// The project's thresholds on its metrics, the whole list (an empty
+    /// one clears them): a commit whose value crosses one is a regression,
+    /// told as an event of its own and marked on the metric's chart.
+    Thresholds(Vec<Threshold>),
 }
 
 /// Which setting a [`Setting`] sets, whatever its value.
@@ -277,6 +281,8 @@ pub enum Setting {
 pub enum SettingKind {
     /// [`Setting::PullRequests`]
     PullRequests,
+    /// [`Setting::Thresholds`]
+    Thresholds,
 }
 
 impl Setting {
@@ -284,7 +290,66 @@ impl Setting {
     pub fn kind(&self) -> SettingKind {
         match self {
             Setting::PullRequests(_) => SettingKind::PullRequests,
+            Setting::Thresholds(_) => SettingKind::Thresholds,
         }
+    }
+
+    fn validate(&self) -> Result<(), InvalidBody> {
+        match self {
+            Setting::PullRequests(_) => Ok(()),
+            Setting::Thresholds(list) => {
+                list_of("thresholds", list, THRESHOLDS_MAX, Threshold::validate)
+            }
+        }
+    }
+}
+
+/// A bound on one metric of a project, per platform.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Threshold {
+    /// The metric's name, as results and the trends page name it.
+    pub metric: String,
+    /// What crossing it means.
+    pub rule: ThresholdRule,
+}
+
+/// When a commit's value of a metric is a regression.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum ThresholdRule {
+    /// The value rose above this where the previous commit's did not
+    /// (`tests_failed` above 0).
+    Above(f64),
+    /// The value fell below this where the previous commit's did not
+    /// (`coverage_lines` below 80).
+    Below(f64),
+    /// The value is lower than the previous commit's by more than this
+    /// (`coverage_lines` must not drop by more than 1 point).
+    DropsBy(f64),
+    /// The value is higher than the previous commit's by more than this
+    /// (`duration_seconds` must not grow by more than 60).
+    RisesBy(f64),
+}
+
+impl ThresholdRule {
+    /// The rule's number.
+    pub fn value(self) -> f64 {
+        match self {
+            ThresholdRule::Above(v)
+            | ThresholdRule::Below(v)
+            | ThresholdRule::DropsBy(v)
+            | ThresholdRule::RisesBy(v) => v,
+        }
+    }
+}
+
+impl Threshold {
+    fn validate(&self) -> Result<(), InvalidBody> {
+        short("metric", &self.metric)?;
+        let value = self.rule.value();
+        if !value.is_finite() {
+            return Err(InvalidBody::NotFinite("threshold"));
+        }
+        Ok(())
     }
 }
 
@@ -411,7 +476,8 @@ impl Body {
             }
             Body::Result(r) => r.validate(),
             Body::Force(f) => f.validate(),
-            Body::Trust(_) | Body::Revoke(_) | Body::Setting(_) => Ok(()),
+            Body::Trust(_) | Body::Revoke(_) => Ok(()),
+            Body::Setting(s) => s.setting.validate(),
             Body::Pull(p) => p.validate(),
             Body::PullClosed(c) if c.number == 0 => Err(InvalidBody::Empty("number")),
             Body::PullClosed(_) => Ok(()),
@@ -563,8 +629,17 @@ fn list<T>(
     items: &[T],
     check: impl Fn(&T) -> Result<(), InvalidBody>,
 ) -> Result<(), InvalidBody> {
-    if items.len() > LIST_ITEMS_MAX {
-        return Err(InvalidBody::TooMany(field, LIST_ITEMS_MAX));
+    list_of(field, items, LIST_ITEMS_MAX, check)
+}
+
+fn list_of<T>(
+    field: &'static str,
+    items: &[T],
+    max: usize,
+    check: impl Fn(&T) -> Result<(), InvalidBody>,
+) -> Result<(), InvalidBody> {
+    if items.len() > max {
+        return Err(InvalidBody::TooMany(field, max));
     }
     items.iter().try_for_each(check)
 }

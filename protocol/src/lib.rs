@@ -58,7 +58,8 @@ pub use bid::{
 pub use body::{
     Artifact, Body, BodyKind, BuildResult, BuilderPolicy, Claim, CommitAnnouncement, ForceBuild,
     ForceTarget, Outcome, ProjectDeclaration, ProjectSetting, PullAnnouncement, PullClosed, Role,
-    Setting, SettingKind, StepResult, StepStatus, TestSummary, TestedResult, TrustChange,
+    Setting, SettingKind, StepResult, StepStatus, TestSummary, TestedResult, Threshold,
+    ThresholdRule, TrustChange,
 };
 pub use canonical::{ENTRY_DOMAIN, FORMAT_VERSION};
 pub use digest::SetDigest;

@@ -20,5 +20,8 @@ pub const LIST_ITEMS_MAX: usize = 256;
 /// the full list stays in the result's details blob.
 pub const FAILING_TESTS_MAX: usize = 32;
 
+/// Most thresholds one project sets.
+pub const THRESHOLDS_MAX: usize = 64;
+
 /// Most parents a commit announcement may name.
 pub const COMMIT_PARENTS_MAX: usize = 16;

@@ -14,7 +14,7 @@ use buildmesh_protocol::{
     ENTRY_BYTES_MAX, Entry, EntryContent, EntryId, ForceBuild, ForceTarget, InvalidBody, Outcome,
     ProjectDeclaration, ProjectId, ProjectSetting, PublicKey, PullAnnouncement, PullClosed, Role,
     SIGNATURE_BYTES, Setting, SignError, StepResult, StepStatus, TestSummary, TestedResult,
-    Timestamp, TrustChange, signed_message,
+    Threshold, ThresholdRule, Timestamp, TrustChange, signed_message,
 };
 use ed25519_dalek::{Signer, SigningKey};
 use proptest::prelude::*;
@@ -247,11 +247,23 @@ mod strategy {
         })
     }
 
+    pub fn threshold() -> impl Strategy<Value = Threshold> {
+        let value = -1e9f64..1e9;
+        let rule = prop_oneof![
+            value.clone().prop_map(ThresholdRule::Above),
+            value.clone().prop_map(ThresholdRule::Below),
+            value.clone().prop_map(ThresholdRule::DropsBy),
+            value.prop_map(ThresholdRule::RisesBy),
+        ];
+        (short_text(), rule).prop_map(|(metric, rule)| Threshold { metric, rule })
+    }
+
     pub fn setting() -> impl Strategy<Value = ProjectSetting> {
-        (project_id(), any::<bool>()).prop_map(|(project, on)| ProjectSetting {
-            project,
-            setting: Setting::PullRequests(on),
-        })
+        let setting = prop_oneof![
+            any::<bool>().prop_map(Setting::PullRequests),
+            vec(threshold(), 0..=4).prop_map(Setting::Thresholds),
+        ];
+        (project_id(), setting).prop_map(|(project, setting)| ProjectSetting { project, setting })
     }
 
     pub fn pull() -> impl Strategy<Value = PullAnnouncement> {
@@ -473,10 +485,25 @@ mod spec {
             Body::Setting(s) => {
                 w.u32(7);
                 w.raw32(&s.project.0);
-                match s.setting {
+                match &s.setting {
                     Setting::PullRequests(on) => {
                         w.u32(0);
-                        w.u8(u8::from(on));
+                        w.u8(u8::from(*on));
+                    }
+                    Setting::Thresholds(list) => {
+                        w.u32(1);
+                        w.len(list.len());
+                        for t in list {
+                            w.text(&t.metric);
+                            let (index, value) = match t.rule {
+                                ThresholdRule::Above(v) => (0, v),
+                                ThresholdRule::Below(v) => (1, v),
+                                ThresholdRule::DropsBy(v) => (2, v),
+                                ThresholdRule::RisesBy(v) => (3, v),
+                            };
+                            w.u32(index);
+                            w.f64(value);
+                        }
                     }
                 }
             }
@@ -1735,6 +1762,35 @@ mod body_limits {
     #[test]
     fn result_limits() {
         run(support::result(), result_cases(), Body::Result);
+    }
+
+    #[test]
+    fn threshold_limits() {
+        let with = |list| {
+            Body::Setting(ProjectSetting {
+                project: support::project_id(),
+                setting: Setting::Thresholds(list),
+            })
+        };
+        let one = |metric: String, value| Threshold {
+            metric,
+            rule: ThresholdRule::DropsBy(value),
+        };
+        let max = buildmesh_protocol::THRESHOLDS_MAX;
+        assert_eq!(check(with(vec![])), Ok(()));
+        assert_eq!(check(with(vec![one(text(SHORT), 1.0); max])), Ok(()));
+        assert_eq!(
+            check(with(vec![one("c".into(), 1.0); max + 1])),
+            Err(TooMany("thresholds", max))
+        );
+        assert_eq!(
+            check(with(vec![one(text(SHORT + 1), 1.0)])),
+            Err(TooLong("metric", SHORT))
+        );
+        assert_eq!(
+            check(with(vec![one("c".into(), f64::NAN)])),
+            Err(InvalidBody::NotFinite("threshold"))
+        );
     }
 
     #[test]

@@ -16,6 +16,8 @@ mod events;
 mod notifier;
 mod status;
 
-pub use events::{Event, EventKey, EventKind, events, recent_events, settled};
+pub use events::{
+    Crossing, Event, EventKey, EventKind, events, recent_events, regressions, settled,
+};
 pub use notifier::{Message, Notifier, NotifierConfig, NotifierStats, NotifyAction, NotifyInput};
 pub use status::{StatusKey, StatusState, StatusUpdate, pull_statuses, statuses};

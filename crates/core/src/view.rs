@@ -16,6 +16,7 @@ mod select;
 mod summary;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod thresholds;
 mod transitions;
 mod trends;
 mod work;
@@ -33,8 +34,9 @@ pub use project_log::{CellFact, Fact, LEASE_MS_MAX, Labels, Measures, ProjectLog
 pub use pulls::{Pull, PullHead, PullSummary, Pulls, overall, overall_status, pull, pulls};
 pub use select::{Named, NotSelected, select_project};
 pub use summary::{NewestCommit, Summary};
+pub use thresholds::{Described, ThresholdError, crosses, crossings, parse_threshold};
 pub use transitions::{Change, RowChanges, transitions};
 pub use trends::{
-    DURATION, Point, STEP_DURATION, SeriesOptions, metric_names, series, series_table,
+    DURATION, Point, STEP_DURATION, SeriesOptions, metric_names, series, series_table, table_of,
 };
 pub use work::{CellEvent, Declined, WantedCell, Watch, Work, projects, same_repository, work};

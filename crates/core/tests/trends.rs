@@ -5,10 +5,11 @@
 mod fixtures;
 
 use buildmesh_core::log::{self, ChainWriter, MemStore};
+use buildmesh_core::notify::{EventKind, regressions};
 use buildmesh_core::view::{
-    DURATION, ProjectLog, SeriesOptions, metric_names, series, series_table,
+    DURATION, ProjectLog, SeriesOptions, metric_names, parse_threshold, series, series_table,
 };
-use buildmesh_protocol::{Body, BuilderPolicy, Outcome, ProjectId, Timestamp};
+use buildmesh_protocol::{Body, BuilderPolicy, Outcome, ProjectId, TestSummary, Timestamp};
 use fixtures::{NOW, PLATFORMS, announce, declaration, result, writer};
 
 fn write(store: &mut MemStore, who: &mut ChainWriter, t: &mut u64, body: Body) {
@@ -100,4 +101,117 @@ fn a_series_is_each_commits_value_oldest_first_from_counting_results() {
         assert_eq!(points, &series(&log, NOW, &options(metric, platform, 50)));
     }
     assert_eq!(table.len(), 4 * PLATFORMS.len());
+}
+
+fn tested(project: ProjectId, n: u8, platform: &str, failed: u64) -> Body {
+    let Body::Result(result) = result(project, n, platform, Outcome::Passed) else {
+        unreachable!("the fixture writes results");
+    };
+    let failing = (0..failed).map(|k| format!("tests::case_{k}")).collect();
+    Body::of_result(
+        result,
+        Some(TestSummary {
+            passed: 40 - failed,
+            failed,
+            skipped: 2,
+            errored: 0,
+            failing,
+            source: "junit".into(),
+            details: None,
+        }),
+    )
+}
+
+/// A result with tests is a result (it fills its cell) and its counts are
+/// metrics; its failing tests are kept by name.
+#[test]
+fn a_tested_results_counts_are_metrics_and_its_failing_tests_are_kept() {
+    let mut store = MemStore::default();
+    let (mut alice, mut bob) = (writer("alice"), writer("bob"));
+    let project = ProjectId::derive(&alice.author(), "demo");
+    let mut t = NOW.0 - 100_000;
+    let only_bob = BuilderPolicy::Only(vec![bob.author()]);
+    write(
+        &mut store,
+        &mut alice,
+        &mut t,
+        declaration(&PLATFORMS, only_bob, 1),
+    );
+    write(&mut store, &mut alice, &mut t, announce(project, 0));
+    write(
+        &mut store,
+        &mut bob,
+        &mut t,
+        tested(project, 0, PLATFORMS[0], 2),
+    );
+    let log = ProjectLog::load(&store, &project, usize::MAX).unwrap();
+    let table = series_table(&log, NOW, Some("main".into()), 10);
+    let value = |metric: &str| table[&(metric, PLATFORMS[0])][0].value;
+    assert_eq!(value("tests_failed"), 2.0);
+    assert_eq!(value("tests_passed"), 38.0);
+    assert_eq!(value("tests_skipped"), 2.0);
+    assert_eq!(value("tests_errored"), 0.0);
+    let failing = log.failing_tests.values().next().unwrap();
+    assert!(failing.complete);
+    let names: Vec<&str> = failing
+        .names
+        .iter()
+        .map(|n| log.test_names.label(*n).unwrap())
+        .collect();
+    assert_eq!(names, ["tests::case_0", "tests::case_1"]);
+}
+
+/// Coverage 80 for ten commits, then 78.5 (a drop of 1.5) and 78 after:
+/// with "coverage drop 1" that is exactly one regression, on the commit
+/// that dropped, however often the events are derived as commits come.
+#[test]
+fn a_threshold_crossing_is_exactly_one_event() {
+    let mut store = MemStore::default();
+    let (mut alice, mut bob) = (writer("alice"), writer("bob"));
+    let project = ProjectId::derive(&alice.author(), "demo");
+    let mut t = NOW.0 - 100_000;
+    let only_bob = BuilderPolicy::Only(vec![bob.author()]);
+    write(
+        &mut store,
+        &mut alice,
+        &mut t,
+        declaration(&PLATFORMS, only_bob, 1),
+    );
+    let drop = parse_threshold("coverage drop 1").unwrap();
+    let above = parse_threshold("tests above 100").unwrap();
+    let mut found = Vec::new();
+    for n in 0..16u8 {
+        write(&mut store, &mut alice, &mut t, announce(project, n));
+        let value = match n {
+            0..10 => 80.0,
+            10 => 78.5,
+            _ => 78.0,
+        };
+        for platform in PLATFORMS {
+            write(
+                &mut store,
+                &mut bob,
+                &mut t,
+                with_metric(project, n, platform, value),
+            );
+        }
+        let log = ProjectLog::load(&store, &project, usize::MAX).unwrap();
+        let thresholds = [drop.clone(), above.clone()];
+        for event in regressions(&log, NOW, "main", 5, &thresholds) {
+            assert_eq!(event.kind, EventKind::Regression);
+            assert!(event.row_decided);
+            if !found.contains(&event) {
+                found.push(event);
+            }
+        }
+    }
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let event = &found[0];
+    assert_eq!(event.commit, fixtures::commit(10));
+    assert_eq!(event.platforms, PLATFORMS.map(String::from));
+    assert_eq!(event.crossings.len(), 2);
+    assert!(event.crossings.iter().all(|c| c.metric == "coverage"
+        && c.threshold == "coverage drop 1"
+        && c.previous == 80.0
+        && c.value == 78.5));
 }

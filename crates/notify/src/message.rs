@@ -115,6 +115,7 @@ impl Notice {
             EventKind::Fixed => "fixed",
             EventKind::StillFailing => "still failing",
             EventKind::Decided => "built",
+            EventKind::Regression => "regressed",
         }
     }
 
@@ -130,6 +131,9 @@ impl Notice {
         let event = &self.event;
         let on = match event.kind {
             EventKind::Decided => self.verdicts(),
+            EventKind::Regression => {
+                format!("{} on {}", self.metrics(), and_list(&event.platforms))
+            }
             _ => format!("on {}", and_list(&event.platforms)),
         };
         let by = match event.kind {
@@ -142,6 +146,19 @@ impl Notice {
             self.verb(),
             self.short()
         )
+    }
+
+    /// For a regression: the metrics that crossed ("coverage_lines and
+    /// mccabe_max").
+    fn metrics(&self) -> String {
+        let mut names: Vec<String> = self
+            .event
+            .crossings
+            .iter()
+            .map(|c| clean(&c.metric))
+            .collect();
+        names.dedup();
+        and_list(&names)
     }
 
     /// For a decided row: "failed on linux, passed on mac".
@@ -200,6 +217,19 @@ impl Notice {
                     "  {short}  {}  {}\n",
                     clean(&suspect.author),
                     clean(&suspect.title)
+                );
+            }
+        }
+        if !self.event.crossings.is_empty() {
+            out += "\nThresholds crossed:\n";
+            for c in &self.event.crossings {
+                out += &format!(
+                    "  {}: {} {} -> {} (threshold: {})\n",
+                    clean(&c.platform),
+                    clean(&c.metric),
+                    number(c.previous),
+                    number(c.value),
+                    clean(&c.threshold)
                 );
             }
         }
@@ -266,6 +296,14 @@ impl Notice {
                 "author": s.author,
                 "title": s.title,
             })).collect::<Vec<_>>(),
+            "crossings": event.crossings.iter().map(|c| json!({
+                "platform": c.platform,
+                "metric": c.metric,
+                "threshold": c.threshold,
+                "previous": c.previous,
+                "value": c.value,
+                "result": c.result.to_string(),
+            })).collect::<Vec<_>>(),
         })
     }
 
@@ -294,6 +332,13 @@ impl Notice {
     pub fn matrix(&self) -> Value {
         json!({ "msgtype": "m.text", "body": format!("{}\n\n{}", self.line(), self.text()) })
     }
+}
+
+/// A metric's value as people read it: at most four decimals, no
+/// trailing zeros (`78.5`, `80`).
+fn number(value: f64) -> String {
+    let text = format!("{value:.4}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 /// "a", "a and b", "a, b and c".
@@ -330,6 +375,7 @@ mod tests {
                 blamelist: vec![commit.clone()],
                 at: Timestamp(1_764_000_000_000),
                 row_decided: true,
+                crossings: Vec::new(),
             },
             project_name: "demo".into(),
             title: "Make parsing faster".into(),
@@ -351,6 +397,35 @@ mod tests {
             }],
             link: Some("https://ci.example.org/projects/p/commits/c".into()),
         }
+    }
+
+    #[test]
+    fn a_regression_names_its_metrics_values_and_threshold() {
+        let mut regressed = notice(EventKind::Regression);
+        regressed.event.platforms = vec!["linux-aarch64".into()];
+        regressed.event.crossings = vec![buildmesh_core::notify::Crossing {
+            platform: "linux-aarch64".into(),
+            metric: "coverage_lines".into(),
+            threshold: "coverage_lines drop 1".into(),
+            previous: 80.0,
+            value: 78.5,
+            result: buildmesh_protocol::EntryId([7; 32]),
+        }];
+        assert_eq!(
+            regressed.headline(),
+            "main regressed coverage_lines on linux-aarch64 at 8d8d8d8d"
+        );
+        let text = regressed.text();
+        assert!(
+            text.contains(
+                "linux-aarch64: coverage_lines 80 -> 78.5 (threshold: coverage_lines drop 1)"
+            ),
+            "{text}"
+        );
+        let data = regressed.data();
+        assert_eq!(data["kind"], "regression");
+        assert_eq!(data["crossings"][0]["value"], 78.5);
+        assert_eq!(data["crossings"][0]["threshold"], "coverage_lines drop 1");
     }
 
     #[test]

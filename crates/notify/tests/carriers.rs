@@ -41,6 +41,7 @@ fn notice(kind: EventKind) -> Notice {
             blamelist: vec![earlier.clone(), this.clone()],
             at: Timestamp(1_764_000_000_000),
             row_decided: true,
+            crossings: Vec::new(),
         },
         project_name: "demo".into(),
         title: "Make parsing faster — naïvely".into(),

@@ -38,6 +38,36 @@ pub enum ProjectCommand {
     Declare(DeclareArgs),
     /// Trust a key for a role in a project, or withdraw it (--revoke).
     Trust(TrustArgs),
+    /// Set the thresholds on a project's metrics: a commit that crosses
+    /// one is a regression, told to every notifier that tells of
+    /// `regression` events and marked red on the metrics page.
+    ///
+    /// The list replaces the last one. Each threshold is METRIC, then
+    /// above, below, drop or rise, then a number:
+    ///
+    ///   buildmesh project thresholds hello "coverage_lines drop 1"
+    ///     "tests_failed above 0" "mccabe_max above 15"
+    ///
+    /// "above"/"below" are crossed once, when the value passes the level;
+    /// "drop"/"rise" compare each commit with the one before. With no
+    /// threshold given it prints the ones set; --clear removes them all.
+    Thresholds(ThresholdsArgs),
+}
+
+/// `buildmesh project thresholds`
+#[derive(Debug, Args)]
+pub struct ThresholdsArgs {
+    /// The project (one of yours): its name, its id, or a unique start of
+    /// its id.
+    pub name: String,
+    /// A threshold: "METRIC above|below|drop|rise NUMBER" (repeatable).
+    #[arg(value_name = "THRESHOLD")]
+    pub thresholds: Vec<String>,
+    /// Remove every threshold.
+    #[arg(long, conflicts_with = "thresholds")]
+    pub clear: bool,
+    #[command(flatten)]
+    pub signer: SignerArgs,
 }
 
 /// `buildmesh project declare`

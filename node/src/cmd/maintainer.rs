@@ -1,7 +1,9 @@
 //! `buildmesh project`, `announce`, `force`: a maintainer signs an entry
 //! and hands it to a node, which spreads it to the mesh.
 
-use crate::cli::{AnnounceArgs, DeclareArgs, ForceArgs, RoleArg, SignerArgs, TrustArgs};
+use crate::cli::{
+    AnnounceArgs, DeclareArgs, ForceArgs, RoleArg, SignerArgs, ThresholdsArgs, TrustArgs,
+};
 use crate::client::{NodeApi, error_text};
 use crate::clock;
 use crate::config::detected_platform;
@@ -9,6 +11,7 @@ use crate::data_dir::DataDir;
 use crate::keyfile;
 use crate::maintainer::MaintainerKey;
 use anyhow::{Context, Result, bail};
+use buildmesh_core::view::{Described, parse_threshold};
 use buildmesh_protocol::{
     Body, BuilderPolicy, CommitAnnouncement, CommitId, Entry, ForceBuild, ForceTarget,
     ProjectDeclaration, ProjectId, ProjectSetting, PublicKey, Role, Setting, SettingKind,
@@ -97,6 +100,43 @@ pub fn trust(args: TrustArgs) -> Result<ExitCode> {
     let (entry, _) = sign_and_send(&args.signer, body)?;
     let verb = if args.revoke { "revoked" } else { "trusted" };
     println!("{verb} {subject} as {:?} in {}", args.role, args.name);
+    println!("entry {}", entry.id());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `buildmesh project thresholds`
+pub fn thresholds(args: ThresholdsArgs) -> Result<ExitCode> {
+    let (project, _) = project_of(&args.signer, &args.name)?;
+    if args.thresholds.is_empty() && !args.clear {
+        let set = MaintainerKey::open(&key_path(&args.signer))?
+            .latest_setting(&project, SettingKind::Thresholds)?;
+        match set {
+            Some(Setting::Thresholds(list)) if !list.is_empty() => {
+                println!("thresholds of {}:", args.name);
+                list.iter().for_each(|t| println!("  {}", Described(t)));
+            }
+            _ => println!(
+                "{} has no thresholds; set some with                  `buildmesh project thresholds {} \"coverage_lines drop 1\"`",
+                args.name, args.name
+            ),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let list = args
+        .thresholds
+        .iter()
+        .map(|t| parse_threshold(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let body = Body::Setting(ProjectSetting {
+        project,
+        setting: Setting::Thresholds(list.clone()),
+    });
+    let (entry, _) = sign_and_send(&args.signer, body)?;
+    if list.is_empty() {
+        println!("thresholds of {} cleared", args.name);
+    }
+    list.iter()
+        .for_each(|t| println!("threshold set: {}", Described(t)));
     println!("entry {}", entry.id());
     Ok(ExitCode::SUCCESS)
 }

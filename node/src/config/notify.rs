@@ -3,11 +3,13 @@
 
 use anyhow::{Context, Result, bail};
 use buildmesh_core::notify::{EventKind, NotifierConfig};
+use buildmesh_core::view::parse_threshold;
 use buildmesh_notify::forge::ForgeKind;
 use buildmesh_notify::irc::IrcConfig;
 use buildmesh_notify::smtp::{Security, SmtpConfig};
 use buildmesh_notify::webhook::Format;
 use buildmesh_notify::{is_loopback_host, is_loopback_url};
+use buildmesh_protocol::{THRESHOLDS_MAX, Threshold};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -29,6 +31,8 @@ pub(super) struct FileNotify {
     events: Option<Vec<String>>,
     #[serde(default)]
     flaky_platforms: Vec<String>,
+    #[serde(default)]
+    thresholds: Vec<String>,
     max_age_secs: Option<u64>,
     per_minute: Option<u32>,
     settle_secs: Option<u64>,
@@ -88,6 +92,9 @@ pub struct NotifySpec {
     pub kinds: BTreeSet<EventKind>,
     /// Platforms whose lone failures are not called broken.
     pub flaky: BTreeSet<String>,
+    /// The operator's thresholds, told as regressions on top of each
+    /// project's own.
+    pub thresholds: Vec<Threshold>,
     /// Age bound, rate, retries.
     pub notifier: NotifierConfig,
     /// How long an event of a row not yet decided waits for the row's
@@ -178,6 +185,14 @@ impl FileNotify {
             }
         }
         let kinds = event_kinds(self.events.as_deref())?;
+        let thresholds = self
+            .thresholds
+            .iter()
+            .map(|t| parse_threshold(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        if thresholds.len() > THRESHOLDS_MAX {
+            bail!("thresholds: at most {THRESHOLDS_MAX}");
+        }
         let notifier = notifier_config(self.max_age_secs, self.per_minute, 20)?;
         let settle_secs = self.settle_secs.unwrap_or(300);
         if settle_secs > 24 * 3600 {
@@ -195,6 +210,7 @@ impl FileNotify {
             branches: self.branches,
             kinds,
             flaky: self.flaky_platforms.into_iter().collect(),
+            thresholds,
             notifier,
             settle_ms: settle_secs * 1000,
             carrier,
@@ -345,7 +361,11 @@ impl FileStatus {
 
 fn event_kinds(given: Option<&[String]>) -> Result<BTreeSet<EventKind>> {
     let Some(given) = given else {
-        return Ok(BTreeSet::from([EventKind::Broken, EventKind::Fixed]));
+        return Ok(BTreeSet::from([
+            EventKind::Broken,
+            EventKind::Fixed,
+            EventKind::Regression,
+        ]));
     };
     given
         .iter()
@@ -355,7 +375,7 @@ fn event_kinds(given: Option<&[String]>) -> Result<BTreeSet<EventKind>> {
                 .find(|k| k.name() == name)
                 .ok_or_else(|| {
                     anyhow::anyhow!(
-                        "event {name:?} is not one of broken, fixed, still_failing, decided"
+                        "event {name:?} is not one of broken, fixed, still_failing, decided, regression"
                     )
                 })
         })

@@ -5,8 +5,8 @@ use super::notice;
 use crate::config::{Carrier, NodeConfig, NotifySpec, StatusSpec};
 use anyhow::{Context, Result};
 use buildmesh_core::notify::{
-    Event, EventKey, Notifier, NotifyAction, NotifyInput, StatusKey, StatusUpdate, pull_statuses,
-    recent_events, settled, statuses,
+    Event, EventKey, EventKind, Notifier, NotifyAction, NotifyInput, StatusKey, StatusUpdate,
+    pull_statuses, recent_events, regressions, settled, statuses,
 };
 use buildmesh_core::view::{Acceptance, MatrixOptions, Policy, ProjectLog, Verdict, matrix, pulls};
 use buildmesh_http::Command;
@@ -141,9 +141,17 @@ impl Channels {
                     true => &policy.declaration.branches,
                     false => &channel.spec.branches,
                 };
+                let mut thresholds = policy.thresholds().to_vec();
+                thresholds.extend(channel.spec.thresholds.iter().cloned());
                 for branch in branches {
+                    let log = &view.log;
+                    let mut events =
+                        recent_events(log, now, branch, EVENT_ROWS, &channel.spec.flaky);
+                    if channel.spec.kinds.contains(&EventKind::Regression) {
+                        events.extend(regressions(log, now, branch, EVENT_ROWS, &thresholds));
+                    }
                     found.extend(
-                        recent_events(&view.log, now, branch, EVENT_ROWS, &channel.spec.flaky)
+                        events
                             .into_iter()
                             .filter(|e| channel.spec.kinds.contains(&e.kind))
                             .filter(|e| settled(e, now, channel.spec.settle_ms)),

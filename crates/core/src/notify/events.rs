@@ -1,8 +1,10 @@
 //! The events of a branch's rows: broken, fixed, still failing, decided.
 
-use crate::view::{Change, Matrix, MatrixOptions, ProjectLog, matrix, transitions};
-use buildmesh_protocol::{CommitId, ProjectId, Timestamp};
-use std::collections::BTreeSet;
+use crate::view::{
+    Change, Described, Matrix, MatrixOptions, ProjectLog, crossings, matrix, table_of, transitions,
+};
+use buildmesh_protocol::{CommitId, EntryId, ProjectId, Threshold, Timestamp};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What happened to a commit's row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -16,6 +18,8 @@ pub enum EventKind {
     StillFailing,
     /// Every platform of the row is decided.
     Decided,
+    /// Some metric crossed a threshold (`coverage_lines drop 1`).
+    Regression,
 }
 
 impl EventKind {
@@ -26,15 +30,17 @@ impl EventKind {
             EventKind::Fixed => "fixed",
             EventKind::StillFailing => "still_failing",
             EventKind::Decided => "decided",
+            EventKind::Regression => "regression",
         }
     }
 
     /// Every kind.
-    pub const ALL: [EventKind; 4] = [
+    pub const ALL: [EventKind; 5] = [
         EventKind::Broken,
         EventKind::Fixed,
         EventKind::StillFailing,
         EventKind::Decided,
+        EventKind::Regression,
     ];
 }
 
@@ -59,7 +65,29 @@ pub struct Event {
     /// Every platform of the row is decided: no platform can join the
     /// event any more.
     pub row_decided: bool,
+    /// For `Regression`: each metric that crossed a threshold.
+    pub crossings: Vec<Crossing>,
 }
+
+/// One metric of one platform that crossed a threshold on a commit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Crossing {
+    /// The platform.
+    pub platform: String,
+    /// The metric.
+    pub metric: String,
+    /// The threshold, as people write it (`coverage_lines drop 1`).
+    pub threshold: String,
+    /// The previous commit's value on the platform.
+    pub previous: f64,
+    /// This commit's value.
+    pub value: f64,
+    /// The result that states it.
+    pub result: EntryId,
+}
+
+// Values are finite (the protocol refuses others), so equality is total.
+impl Eq for Crossing {}
 
 /// What names an event for "sent once": the same row and kind found again
 /// by a later derivation is the same event.
@@ -129,6 +157,7 @@ pub fn events(matrix: &Matrix<'_>, branch: &str, flaky: &BTreeSet<String>) -> Ve
             blamelist,
             at,
             row_decided: row.decided(),
+            crossings: Vec::new(),
         };
         if !broken.is_empty() {
             let blamelist = rows[first_suspect..=n]
@@ -185,6 +214,70 @@ pub fn recent_events(
     let mut found = events(&derived, branch, flaky);
     found.retain(|e| shown.contains(&e.commit));
     found
+}
+
+/// The regressions of `branch`'s newest `rows` commits: one event per
+/// commit naming every metric and platform that crossed one of
+/// `thresholds` there. Like [`recent_events`], as many rows again are read
+/// so the oldest shown commit has a previous value to compare with.
+pub fn regressions(
+    log: &ProjectLog,
+    now: Timestamp,
+    branch: &str,
+    rows: usize,
+    thresholds: &[Threshold],
+) -> Vec<Event> {
+    let options = MatrixOptions {
+        branch: Some(branch.to_owned()),
+        rows_max: Some(rows.saturating_mul(2)),
+    };
+    let Some(derived) = matrix(log, now, &options).filter(|_| !thresholds.is_empty()) else {
+        return Vec::new();
+    };
+    let table = table_of(log, &derived);
+    let mut by_commit: BTreeMap<&CommitId, (Timestamp, Vec<Crossing>)> = BTreeMap::new();
+    for threshold in thresholds {
+        let series = table.iter().filter(|((m, _), _)| *m == threshold.metric);
+        for ((metric, platform), points) in series {
+            let crossed = crossings(points, threshold.rule);
+            for (n, point) in points.iter().enumerate().filter(|(n, _)| crossed[*n]) {
+                let slot = by_commit.entry(point.commit).or_default();
+                slot.0 = slot.0.max(point.written_at);
+                slot.1.push(Crossing {
+                    platform: (*platform).to_owned(),
+                    metric: (*metric).to_owned(),
+                    threshold: Described(threshold).to_string(),
+                    previous: points[n - 1].value,
+                    value: point.value,
+                    result: point.result,
+                });
+            }
+        }
+    }
+    let decided: BTreeMap<&CommitId, bool> = transitions(&derived)
+        .iter()
+        .map(|r| (r.row.commit, r.decided()))
+        .collect();
+    let shown: BTreeSet<&CommitId> = derived.rows.iter().take(rows).map(|r| r.commit).collect();
+    by_commit
+        .into_iter()
+        .filter(|(commit, _)| shown.contains(commit))
+        .map(|(commit, (at, crossings))| {
+            let platforms: BTreeSet<String> =
+                crossings.iter().map(|c| c.platform.clone()).collect();
+            Event {
+                project: log.project,
+                branch: branch.to_owned(),
+                commit: commit.clone(),
+                kind: EventKind::Regression,
+                platforms: platforms.into_iter().collect(),
+                blamelist: Vec::new(),
+                at,
+                row_decided: decided.get(commit).copied().unwrap_or(false),
+                crossings,
+            }
+        })
+        .collect()
 }
 
 /// Whether `event` may be told at `now`: its row is decided, or its

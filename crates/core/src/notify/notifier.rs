@@ -358,6 +358,7 @@ mod tests {
             blamelist: Vec::new(),
             at,
             row_decided: true,
+            crossings: Vec::new(),
         }
     }
 

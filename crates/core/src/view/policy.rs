@@ -4,6 +4,7 @@ use super::project_log::ProjectLog;
 use crate::claim::Rivals;
 use buildmesh_protocol::{
     Body, BuilderPolicy, Entry, ProjectDeclaration, PublicKey, Role, Setting, SettingKind,
+    Threshold,
 };
 use std::collections::BTreeSet;
 
@@ -22,6 +23,7 @@ pub struct Policy<'a> {
     builders: Builders,
     /// Whether pull requests' heads are built (docs/protocol.md §6.2).
     pull_requests: bool,
+    thresholds: &'a [Threshold],
 }
 
 /// Whose builds count: everyone but the revoked, or only the listed.
@@ -81,6 +83,11 @@ impl<'a> Policy<'a> {
             latest_setting(log, &owner, SettingKind::PullRequests),
             Some(Setting::PullRequests(true))
         );
+        if let Some(Setting::Thresholds(list)) =
+            latest_setting(log, &owner, SettingKind::Thresholds)
+        {
+            policy.thresholds = list;
+        }
         Some(policy)
     }
 
@@ -114,6 +121,7 @@ impl<'a> Policy<'a> {
             announcers: declaration.announcers.iter().copied().collect(),
             builders,
             pull_requests: false,
+            thresholds: &[],
         }
     }
 
@@ -156,6 +164,12 @@ impl<'a> Policy<'a> {
     /// owner's `Setting` says so: a pull request is anyone's code).
     pub fn pull_requests(&self) -> bool {
         self.pull_requests
+    }
+
+    /// The owner's thresholds on the project's metrics (its newest
+    /// `Thresholds` setting; none until one is set).
+    pub fn thresholds(&self) -> &'a [Threshold] {
+        self.thresholds
     }
 }
 

@@ -3,7 +3,7 @@
 //! (trusted builders'), oldest first, as a chart draws it. Durations are
 //! metrics of every result ([`DURATION`], [`STEP_DURATION`]).
 
-use super::matrix::{MatrixOptions, matrix};
+use super::matrix::{Matrix, MatrixOptions, matrix};
 use super::project_log::{Measures, ProjectLog};
 use buildmesh_protocol::{CommitId, EntryId, Timestamp};
 use std::collections::BTreeMap;
@@ -37,6 +37,8 @@ pub struct Point<'a> {
     pub value: f64,
     /// That result.
     pub result: EntryId,
+    /// When that result was written.
+    pub written_at: Timestamp,
 }
 
 /// The points of one series, oldest commit first; commits with no
@@ -72,6 +74,7 @@ pub fn series<'a>(log: &'a ProjectLog, now: Timestamp, options: &SeriesOptions) 
                 announced_at: row.announced_at,
                 value,
                 result: result.id,
+                written_at: result.at,
             })
         })
         .collect();
@@ -89,14 +92,21 @@ pub fn series_table<'a>(
     branch: Option<String>,
     rows_max: usize,
 ) -> BTreeMap<(&'a str, &'a str), Vec<Point<'a>>> {
-    let mut table: BTreeMap<(&'a str, &'a str), Vec<Point<'a>>> = BTreeMap::new();
     let options = MatrixOptions {
         branch,
         rows_max: Some(rows_max),
     };
-    let Some(matrix) = matrix(log, now, &options) else {
-        return table;
-    };
+    matrix(log, now, &options)
+        .map(|m| table_of(log, &m))
+        .unwrap_or_default()
+}
+
+/// [`series_table`] of a matrix already derived.
+pub fn table_of<'a>(
+    log: &'a ProjectLog,
+    matrix: &Matrix<'a>,
+) -> BTreeMap<(&'a str, &'a str), Vec<Point<'a>>> {
+    let mut table: BTreeMap<(&'a str, &'a str), Vec<Point<'a>>> = BTreeMap::new();
     for row in matrix.rows.iter().rev() {
         for (platform, cell) in matrix.platforms.iter().zip(&row.cells) {
             let newest = cell
@@ -118,6 +128,7 @@ pub fn series_table<'a>(
                     announced_at: row.announced_at,
                     value: *value,
                     result: result.id,
+                    written_at: result.at,
                 });
             }
         }
