@@ -7,6 +7,7 @@
 mod acceptance;
 mod blame;
 mod cell;
+mod flaky;
 mod leases;
 mod matrix;
 mod policy;
@@ -24,13 +25,14 @@ mod work;
 pub use acceptance::{Acceptance, Verdict};
 pub use blame::{Blame, blame};
 pub use cell::{Cell, CellResult, CellStatus};
+pub use flaky::{Evidence, FlakyTest, flaky_numbers, flaky_of, flaky_tests, only_flaky_failures};
 pub use leases::{
     LEASES_MAX, LEASES_PER_BUILDER_MAX, LiveLeases, RENEWAL_LEASE_MS_MAX, RENEWAL_SKEW_MS, Renewed,
     renews_a_claim,
 };
 pub use matrix::{Matrix, MatrixOptions, Row, matrix};
 pub use policy::{Builders, Policy};
-pub use project_log::{CellFact, Fact, LEASE_MS_MAX, Labels, Measures, ProjectLog};
+pub use project_log::{CellFact, Fact, FailingTests, LEASE_MS_MAX, Labels, Measures, ProjectLog};
 pub use pulls::{Pull, PullHead, PullSummary, Pulls, overall, overall_status, pull, pulls};
 pub use select::{Named, NotSelected, select_project};
 pub use summary::{NewestCommit, Summary};

@@ -10,8 +10,8 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use buildmesh_core::view::{
-    CellStatus, Fact, MatrixOptions, Named, NotSelected, Policy, Summary, matrix, pulls,
-    select_project,
+    CellStatus, Fact, Matrix, MatrixOptions, Named, NotSelected, Policy, ProjectLog, Summary,
+    flaky_numbers, flaky_of, matrix, only_flaky_failures, pulls, select_project,
 };
 use buildmesh_protocol::{BlobHash, CommitId, EntryId, ForceTarget, ProjectId};
 use serde::Deserialize;
@@ -47,7 +47,7 @@ pub(crate) fn problem(state: &AppState, status: StatusCode, what: &str) -> Respo
 /// The published views of `project` for a page: a 400 page if it is not
 /// a project id at all, a 404 page if no such project is declared (as
 /// docs/http-api.md says, and as the JSON routes answer).
-fn page_view(state: &AppState, project: &str) -> Result<ProjectView, Box<Response>> {
+pub(crate) fn page_view(state: &AppState, project: &str) -> Result<ProjectView, Box<Response>> {
     let Ok(id) = project.parse::<ProjectId>() else {
         return Err(Box::new(problem(
             state,
@@ -137,6 +137,7 @@ pub(crate) async fn project(
                 branch.as_deref(),
                 csrf.as_deref(),
                 Some(&base),
+                &flaky_cells(&view.log, &m),
             )
         })
     })
@@ -153,6 +154,24 @@ pub(crate) async fn project(
             "rendering failed",
         ),
     }
+}
+
+/// The cells of `m` whose only failures are flaky tests, judged by the
+/// flaky tests of the same rows.
+fn flaky_cells(log: &ProjectLog, m: &Matrix<'_>) -> pages::FlakyCells {
+    let flaky = flaky_numbers(log, &flaky_of(log, m));
+    let mut cells = pages::FlakyCells::new();
+    if flaky.is_empty() {
+        return cells;
+    }
+    for (n, row) in m.rows.iter().enumerate() {
+        for (column, cell) in row.cells.iter().enumerate() {
+            if only_flaky_failures(log, cell, &flaky) {
+                cells.insert((n, column));
+            }
+        }
+    }
+    cells
 }
 
 /// `/projects/{project}/pulls/{number}`: one pull request's heads.
@@ -311,12 +330,17 @@ pub(crate) async fn result(State(state): State<AppState>, Path(id): Path<String>
         None => (String::new(), false),
     };
     let hashes: Vec<BlobHash> = result.steps.iter().map(|s| s.log).collect();
+    let details = entry.body().tests().and_then(|t| t.details);
     let blobs = state.blobs.clone();
-    let logs = tokio::task::spawn_blocking(move || {
-        hashes
+    let (logs, failing_tests) = tokio::task::spawn_blocking(move || {
+        let logs = hashes
             .iter()
             .map(|hash| blobs.as_deref().and_then(|dir| tail(dir, hash)))
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>();
+        let failing = details
+            .zip(blobs.as_deref())
+            .and_then(|(hash, dir)| failing_tests(dir, &hash));
+        (logs, failing)
     })
     .await
     .unwrap_or_default();
@@ -331,11 +355,28 @@ pub(crate) async fn result(State(state): State<AppState>, Path(id): Path<String>
         signature_ok: true,
         trusted,
         logs,
+        tests: entry.body().tests(),
+        failing_tests,
     };
     page(
         StatusCode::OK,
         pages::result(Site { node_key: &key }, &view),
     )
+}
+
+/// The failing tests of a details blob this node holds, if it is no
+/// larger than [`pages::DETAILS_BYTES_MAX`] and is the documented JSON.
+fn failing_tests(dir: &std::path::Path, hash: &BlobHash) -> Option<Vec<pages::FailingTest>> {
+    use std::io::Read;
+    let file = std::fs::File::open(dir.join(hash.to_string())).ok()?;
+    if file.metadata().ok()?.len() > pages::DETAILS_BYTES_MAX {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    file.take(pages::DETAILS_BYTES_MAX)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    pages::parse_details(&bytes)
 }
 
 /// The last [`LOG_TAIL_BYTES`] of a blob this node holds, as text.

@@ -131,6 +131,15 @@ pub fn result(entry: &Entry, result: &BuildResult, trusted: bool) -> Value {
             "bytes": a.bytes,
         })).collect::<Vec<_>>(),
         "metrics": result.metrics,
+        "tests": entry.body().tests().map(|t| json!({
+            "passed": t.passed,
+            "failed": t.failed,
+            "skipped": t.skipped,
+            "errored": t.errored,
+            "failing": t.failing,
+            "source": t.source,
+            "details": t.details.map(|h| h.to_string()),
+        })),
         "environment": result.environment,
     })
 }

@@ -44,6 +44,7 @@ mod conn;
 mod dashboard;
 mod entries;
 mod events;
+mod flaky;
 mod hooks;
 pub mod json;
 pub mod live;
@@ -496,6 +497,7 @@ fn app(backend: Backend, limits: &Limits, public_url: Option<Arc<str>>) -> Route
             get(dashboard::commit),
         )
         .route("/projects/{project}/pulls/{number}", get(dashboard::pull))
+        .route("/projects/{project}/flaky", get(flaky::page))
         .route(
             "/projects/{project}/force",
             post(dashboard::force).layer(timed),
@@ -518,6 +520,7 @@ fn app(backend: Backend, limits: &Limits, public_url: Option<Arc<str>>) -> Route
             get(projects::commit),
         )
         .route("/api/v1/projects/{project}/pulls", get(projects::pulls))
+        .route("/api/v1/projects/{project}/flaky", get(flaky::api))
         .route(
             "/api/v1/projects/{project}/pulls/{number}",
             get(projects::pull),

@@ -24,6 +24,7 @@
 
 mod audit;
 mod commit;
+mod flaky;
 mod force;
 mod html;
 mod layout;
@@ -34,19 +35,22 @@ mod mesh;
 mod projects;
 mod pulls;
 mod result;
+mod test_report;
 
 pub use audit::{AuditResult, audit, verify_command};
 pub use commit::commit;
+pub use flaky::flaky;
 pub use force::force_form;
 pub use html::escape;
 pub(crate) use html::query_value;
 pub use live::{LiveGone, live, live_gone};
 pub use log::{FAILURE_MARKS, looks_like_failure};
-pub use matrix::{badge_url, matrix, matrix_with_pulls};
+pub use matrix::{FlakyCells, badge_url, matrix, matrix_with_pulls};
 pub use mesh::mesh;
 pub use projects::projects;
 pub use pulls::{pull, pulls_section};
 pub use result::{ResultView, result};
+pub use test_report::{DETAILS_BYTES_MAX, FailingTest, parse_details};
 
 /// What every page shows around its content: the node serving it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -179,9 +179,15 @@ pub struct ForceArgs {
     /// project wants].
     #[arg(long = "platform", value_name = "LABEL")]
     pub platforms: Vec<String>,
-    /// Why, for the record.
-    #[arg(long, default_value = "forced by the maintainer")]
-    pub reason: String,
+    /// Why, for the record [default: "forced by the maintainer"].
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Build the commit again to tell a flaky test from a broken one: if
+    /// a test that failed passes on the second build, the project's flaky
+    /// page lists it as flaky on that commit ("same commit"); if it fails
+    /// again, the code is broken.
+    #[arg(long, requires = "commit")]
+    pub flaky_check: bool,
     #[command(flatten)]
     pub signer: SignerArgs,
 }

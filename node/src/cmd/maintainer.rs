@@ -166,6 +166,10 @@ pub fn announce(args: AnnounceArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The reason a flaky check's force gives, for the record.
+const FLAKY_CHECK_REASON: &str =
+    "flaky check: the same commit built again, to tell a flaky test from a broken one";
+
 /// `buildmesh force`
 pub fn force(args: ForceArgs) -> Result<ExitCode> {
     let target = match (&args.commit, &args.branch) {
@@ -174,15 +178,26 @@ pub fn force(args: ForceArgs) -> Result<ExitCode> {
         (None, None) => bail!("say what to build: --commit ID or --branch NAME"),
     };
     let (project, _) = project_of(&args.signer, &args.project)?;
+    let reason = match (args.flaky_check, args.reason) {
+        (true, None) => FLAKY_CHECK_REASON.to_owned(),
+        (_, Some(reason)) => reason,
+        (false, None) => "forced by the maintainer".to_owned(),
+    };
     let body = Body::Force(ForceBuild {
         project,
         target,
         platforms: args.platforms,
-        reason: args.reason,
+        reason,
     });
     let (entry, _) = sign_and_send(&args.signer, body)?;
     println!("forced a build in {}", args.project);
     println!("entry {}", entry.id());
+    if args.flaky_check {
+        println!(
+            "when its result is in, a test that failed before and passes now is listed as \
+             flaky (same commit) on /projects/{project}/flaky; one that fails again is broken"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

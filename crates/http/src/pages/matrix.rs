@@ -7,6 +7,7 @@ use crate::json;
 use buildmesh_core::view::{Blame, blame};
 use buildmesh_core::view::{Cell, CellStatus, Matrix, Pulls, Row};
 use buildmesh_protocol::{CommitId, ProjectId};
+use std::collections::BTreeSet;
 
 /// The matrix page of a project: one row per commit (in the matrix's
 /// order, newest first), one coloured cell per platform, linking to the
@@ -24,8 +25,12 @@ pub fn matrix(
     branch: Option<&str>,
     csrf: Option<&str>,
 ) -> String {
-    matrix_with_pulls(site, matrix, None, branch, csrf, None)
+    matrix_with_pulls(site, matrix, None, branch, csrf, None, &FlakyCells::new())
 }
+
+/// Cells whose only failures are flaky tests, as (row, column) of the
+/// matrix: marked, as their red may say nothing about the code.
+pub type FlakyCells = BTreeSet<(usize, usize)>;
 
 /// [`matrix`], with the project's recent pull requests listed under it
 /// (see [`super::pulls_section`]) when `pulls` is given, and the
@@ -38,13 +43,14 @@ pub fn matrix_with_pulls(
     branch: Option<&str>,
     csrf: Option<&str>,
     base_url: Option<&str>,
+    flaky: &FlakyCells,
 ) -> String {
     let blame = blame(matrix);
     let mut body = header(matrix, branch);
     if let Some(blame) = &blame {
         body.push_str(&blame_box(&matrix.project, blame));
     }
-    body.push_str(&table(matrix, blame.as_ref()));
+    body.push_str(&table(matrix, blame.as_ref(), flaky));
     if let Some(pulls) = pulls {
         body.push_str(&super::pulls_section(pulls));
     }
@@ -114,7 +120,7 @@ fn blame_box(project: &ProjectId, blame: &Blame<'_>) -> String {
     )
 }
 
-fn table(matrix: &Matrix<'_>, blame: Option<&Blame<'_>>) -> String {
+fn table(matrix: &Matrix<'_>, blame: Option<&Blame<'_>>, flaky: &FlakyCells) -> String {
     if matrix.rows.is_empty() {
         return "<p>No commits announced yet. Nodes that watch the repository announce \
                 new commits on its branches; <code>buildmesh announce</code> announces one by hand.</p>\n"
@@ -128,9 +134,10 @@ fn table(matrix: &Matrix<'_>, blame: Option<&Blame<'_>>) -> String {
     let rows: String = matrix
         .rows
         .iter()
-        .map(|row| {
+        .enumerate()
+        .map(|(n, row)| {
             let first = blame.is_some_and(|b| b.first_failing == row.commit);
-            table_row(matrix, row, first)
+            table_row(matrix, row, first, |column| flaky.contains(&(n, column)))
         })
         .collect();
     format!(
@@ -139,7 +146,12 @@ fn table(matrix: &Matrix<'_>, blame: Option<&Blame<'_>>) -> String {
     )
 }
 
-fn table_row(matrix: &Matrix<'_>, row: &Row<'_>, first_failing: bool) -> String {
+fn table_row(
+    matrix: &Matrix<'_>,
+    row: &Row<'_>,
+    first_failing: bool,
+    flaky: impl Fn(usize) -> bool,
+) -> String {
     let project = matrix.project;
     let commit = format!(
         "<a class=\"id\" href=\"{}\" title=\"{} announced {}\">{}</a>",
@@ -165,7 +177,10 @@ fn table_row(matrix: &Matrix<'_>, row: &Row<'_>, first_failing: bool) -> String 
         .platforms
         .iter()
         .zip(&row.cells)
-        .map(|(platform, cell)| cell_td(&matrix.project, row.commit, platform, cell))
+        .enumerate()
+        .map(|(column, (platform, cell))| {
+            cell_td(&matrix.project, row.commit, platform, cell, flaky(column))
+        })
         .collect();
     format!(
         "<tr{class}><td>{commit}{tag}</td><td>{}</td><td>{}</td><td>{}</td>{cells}</tr>\n",
@@ -175,7 +190,13 @@ fn table_row(matrix: &Matrix<'_>, row: &Row<'_>, first_failing: bool) -> String 
     )
 }
 
-fn cell_td(project: &ProjectId, commit: &CommitId, platform: &str, cell: &Cell) -> String {
+fn cell_td(
+    project: &ProjectId,
+    commit: &CommitId,
+    platform: &str,
+    cell: &Cell,
+    flaky_only: bool,
+) -> String {
     let live = (cell.status == CellStatus::Claimed && cell.results.is_empty())
         .then(|| format!("/live/{project}/{commit}/{}", query_value(platform)));
     let href = cell
@@ -183,6 +204,17 @@ fn cell_td(project: &ProjectId, commit: &CommitId, platform: &str, cell: &Cell) 
         .first()
         .map(|r| format!("/results/{}", r.id))
         .or(live);
+    if flaky_only {
+        let title = format!(
+            "{}; every failing test is a known flaky one",
+            cell_title(platform, cell)
+        );
+        return format!(
+            "<td class=\"cell flaky-only\">{} <a class=\"tag\" href=\"/projects/{project}/flaky\" \
+             title=\"only flaky tests failed\">flaky</a></td>",
+            status_box(cell.status, href.as_deref(), &title)
+        );
+    }
     format!(
         "<td class=\"cell\">{}</td>",
         status_box(cell.status, href.as_deref(), &cell_title(platform, cell))
@@ -372,6 +404,7 @@ mod tests {
             Some(HOSTILE),
             Some(HOSTILE),
             Some(HOSTILE),
+            &FlakyCells::new(),
         );
         assert!(html.contains("snippet"));
         assert!(!html.contains(HOSTILE));
@@ -415,7 +448,15 @@ mod tests {
         );
         m.name = "my lib";
         let base = "https://ci.example.org";
-        let html = matrix_with_pulls(Site::default(), &m, None, None, None, Some(base));
+        let html = matrix_with_pulls(
+            Site::default(),
+            &m,
+            None,
+            None,
+            None,
+            Some(base),
+            &FlakyCells::new(),
+        );
         let owner = PublicKey([7; 32]);
         let project = ProjectId([5; 32]);
         let badge = format!("{base}/badges/my%20lib.svg?owner={owner}");

@@ -3,7 +3,7 @@
 use super::html::{bytes, duration, escape, id, id_link, link, outcome_status, status_box, time};
 use super::{Site, layout, log};
 use buildmesh_protocol::{
-    BuildResult, EntryId, ProjectId, PublicKey, StepResult, StepStatus, Timestamp,
+    BuildResult, EntryId, ProjectId, PublicKey, StepResult, StepStatus, TestSummary, Timestamp,
 };
 
 /// What the result page shows: a result entry and what the node knows
@@ -29,6 +29,11 @@ pub struct ResultView<'a> {
     /// Per step, in step order: the log text if this node holds it,
     /// already cut to its tail.
     pub logs: Vec<Option<String>>,
+    /// What its tests said, if it reported tests.
+    pub tests: Option<&'a TestSummary>,
+    /// The failing tests with their output, if this node holds the
+    /// details blob.
+    pub failing_tests: Option<Vec<super::FailingTest>>,
 }
 
 /// The result page: commit, platform, outcome, builder with its
@@ -41,6 +46,12 @@ pub fn result(site: Site<'_>, view: &ResultView<'_>) -> String {
         body.push_str(&format!(
             "<h2>Error</h2>\n<div class=\"problem\">{}</div>\n",
             escape(error)
+        ));
+    }
+    if let Some(tests) = view.tests {
+        body.push_str(&super::test_report::section(
+            tests,
+            view.failing_tests.as_deref(),
         ));
     }
     body.push_str(&where_it_failed(&result.steps, &view.logs));
@@ -315,6 +326,8 @@ mod tests {
             written_at: Timestamp(1_764_000_000_000),
             signature_ok: true,
             trusted: false,
+            tests: None,
+            failing_tests: None,
             logs,
         };
         super::result(Site::default(), &view)
