@@ -31,7 +31,7 @@ fn page(status: StatusCode, html: String) -> Response {
     (status, Html(html)).into_response()
 }
 
-fn not_found(state: &AppState, what: &str) -> Response {
+pub(crate) fn not_found(state: &AppState, what: &str) -> Response {
     let key = state.status.borrow().public_key.clone();
     page(
         StatusCode::NOT_FOUND,
@@ -47,7 +47,7 @@ pub(crate) fn problem(state: &AppState, status: StatusCode, what: &str) -> Respo
 /// The published views of `project` for a page: a 400 page if it is not
 /// a project id at all, a 404 page if no such project is declared (as
 /// docs/http-api.md says, and as the JSON routes answer).
-fn page_view(state: &AppState, project: &str) -> Result<ProjectView, Box<Response>> {
+pub(crate) fn page_view(state: &AppState, project: &str) -> Result<ProjectView, Box<Response>> {
     let Ok(id) = project.parse::<ProjectId>() else {
         return Err(Box::new(problem(
             state,

@@ -55,6 +55,7 @@ mod peers;
 mod per_client;
 mod projects;
 mod streams;
+pub mod trends;
 pub mod views;
 
 pub use conn::{
@@ -496,6 +497,7 @@ fn app(backend: Backend, limits: &Limits, public_url: Option<Arc<str>>) -> Route
             get(dashboard::commit),
         )
         .route("/projects/{project}/pulls/{number}", get(dashboard::pull))
+        .route("/projects/{project}/metrics", get(trends::page))
         .route(
             "/projects/{project}/force",
             post(dashboard::force).layer(timed),
@@ -517,6 +519,7 @@ fn app(backend: Backend, limits: &Limits, public_url: Option<Arc<str>>) -> Route
             "/api/v1/projects/{project}/commits/{commit}",
             get(projects::commit),
         )
+        .route("/api/v1/projects/{project}/metrics", get(trends::json))
         .route("/api/v1/projects/{project}/pulls", get(projects::pulls))
         .route(
             "/api/v1/projects/{project}/pulls/{number}",

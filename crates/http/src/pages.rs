@@ -8,7 +8,8 @@
 //! | page | path | links to |
 //! |------|------|----------|
 //! | [`projects`] | `/` | `/projects/{project}`, commits |
-//! | [`matrix`] | `/projects/{project}` (`?branch=`) | commits, results, `/projects/{project}/force` |
+//! | [`matrix`] | `/projects/{project}` (`?branch=`) | commits, results, `/projects/{project}/force`, `/projects/{project}/metrics` |
+//! | [`trends`] | `/projects/{project}/metrics` (`?branch=&platform=&metric=&rows=`) | `/results/{entry}`, the matrix, the JSON |
 //! | [`commit`] | `/projects/{project}/commits/{commit}` | `/results/{entry}` |
 //! | [`pull`] | `/projects/{project}/pulls/{number}` | commits, `/results/{entry}` |
 //! | [`result`] | `/results/{entry}` | `/api/v1/blobs/{hash}`, `/api/v1/entries/{entry}` |
@@ -34,6 +35,7 @@ mod mesh;
 mod projects;
 mod pulls;
 mod result;
+mod trends;
 
 pub use audit::{AuditResult, audit, verify_command};
 pub use commit::commit;
@@ -47,6 +49,8 @@ pub use mesh::mesh;
 pub use projects::projects;
 pub use pulls::{pull, pulls_section};
 pub use result::{ResultView, result};
+pub(crate) use trends::is_builtin as is_metric_builtin;
+pub use trends::{Chart, ChartPoint, TrendsView, chart_svg, trends};
 
 /// What every page shows around its content: the node serving it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

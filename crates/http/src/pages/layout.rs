@@ -43,6 +43,17 @@ mark.fail{background:#8b1e1e;color:#fff}
 summary{cursor:pointer}
 form input[type=text]{font-family:ui-monospace,monospace}
 fieldset{border:1px solid #ddd}
+.charts{display:flex;flex-wrap:wrap;gap:.8em}
+figure.chart{margin:0;background:#fff;border:1px solid #ddd;padding:.4em .6em}
+figcaption .platform{font-weight:bold;margin-right:.6em}
+figcaption .last{font-size:1.6em;font-weight:bold;margin-right:.4em}
+svg.chart{display:block}
+svg.chart .axis{stroke:#999}
+svg.chart .tick{font-size:11px;fill:#555}
+svg.chart .line{fill:none;stroke:#1f6feb;stroke-width:1.5}
+svg.chart circle{fill:#1f6feb}
+svg.chart circle.crossing{fill:#c62828}
+.crossing-note{color:#c62828;margin-left:.6em}
 ";
 
 /// A complete document: `title` is text (escaped here), `body` and
