@@ -41,7 +41,7 @@ pub use audit::{AuditResult, audit, verify_command};
 pub use commit::commit;
 pub use force::force_form;
 pub use html::escape;
-pub(crate) use html::query_value;
+pub(crate) use html::{push_hex, query_value};
 pub use live::{LiveGone, live, live_gone};
 pub use log::{FAILURE_MARKS, looks_like_failure};
 pub use matrix::{badge_url, matrix, matrix_with_pulls};

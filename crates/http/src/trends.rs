@@ -219,6 +219,14 @@ fn as_text<T: Display, S: Serializer>(value: &T, serializer: S) -> Result<S::Ok,
     serializer.collect_str(value)
 }
 
+/// An id's bytes as hex: [`pages::push_hex`], not `Display` (which goes
+/// through `hex::encode`): a default answer holds some 20,000 ids.
+fn as_hex<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    let mut text = String::with_capacity(bytes.len() * 2);
+    pages::push_hex(&mut text, bytes);
+    serializer.serialize_str(&text)
+}
+
 /// The answer of `GET /api/v1/projects/{project}/metrics`.
 #[derive(Serialize)]
 struct TrendsJson<'a> {
@@ -242,13 +250,13 @@ struct SeriesJson<'a> {
 
 #[derive(Serialize)]
 struct PointJson<'a> {
-    #[serde(serialize_with = "as_text")]
-    commit: &'a buildmesh_protocol::CommitId,
+    #[serde(serialize_with = "as_hex")]
+    commit: &'a [u8],
     title: &'a str,
     announced_at: u64,
     value: f64,
-    #[serde(serialize_with = "as_text")]
-    result: buildmesh_protocol::EntryId,
+    #[serde(serialize_with = "as_hex")]
+    result: [u8; 32],
 }
 
 fn series_json<'a>((metric, platform, points): &'a Series<'a>) -> Option<SeriesJson<'a>> {
@@ -262,11 +270,11 @@ fn series_json<'a>((metric, platform, points): &'a Series<'a>) -> Option<SeriesJ
         points: points
             .iter()
             .map(|p| PointJson {
-                commit: p.commit,
+                commit: p.commit.as_bytes(),
                 title: p.title,
                 announced_at: p.announced_at.0,
                 value: p.value,
-                result: p.result,
+                result: p.result.0,
             })
             .collect(),
         last,
@@ -286,10 +294,13 @@ fn answer_json(log: &ProjectLog, at: Timestamp, query: TrendsQuery) -> Result<Ve
         rows: selection.rows,
         series: series.iter().filter_map(series_json).collect(),
     };
-    serde_json::to_vec(&body).map_err(|e| Refusal {
+    let points: usize = body.series.iter().map(|s| s.points.len()).sum();
+    let mut bytes = Vec::with_capacity(256 + body.series.len() * 128 + points * 260);
+    serde_json::to_writer(&mut bytes, &body).map_err(|e| Refusal {
         status: StatusCode::INTERNAL_SERVER_ERROR,
         message: format!("cannot write the answer: {e}"),
-    })
+    })?;
+    Ok(bytes)
 }
 
 /// `GET /api/v1/projects/{project}/metrics`: the series of every metric

@@ -2,7 +2,7 @@
 //! on the server as inline SVG, so it reads without JavaScript and a test
 //! can read every value back from the DOM.
 
-use super::html::{escape, id, link, query_value};
+use super::html::{escape, escape_into, id, link, push_hex, query_value};
 use super::{Site, layout};
 use buildmesh_core::view::{DURATION, Point, STEP_DURATION};
 use buildmesh_protocol::{CommitId, EntryId, ProjectId};
@@ -76,6 +76,8 @@ pub struct TrendsView<'a> {
 /// numbers (the recipe's `[metrics]`).
 pub fn trends(site: Site<'_>, view: &TrendsView<'_>) -> String {
     let mut body = header(view);
+    let points: usize = view.charts.iter().map(|c| c.points.len()).sum();
+    body.reserve(view.charts.len() * 1_200 + points * 340);
     if view.charts.is_empty() {
         body.push_str(&nothing_yet(view));
     }
@@ -231,7 +233,7 @@ fn figure(out: &mut String, chart: &Chart<'_>) {
         );
     }
     out.push_str("</figcaption>\n");
-    out.push_str(&chart_svg(chart));
+    chart_into(out, chart);
     out.push_str("</figure>\n");
 }
 
@@ -310,6 +312,15 @@ fn y_of(fraction: f64) -> f64 {
 /// value) linking to its result. Points whose value is not finite are
 /// left out; coordinates are always finite. Empty if no point is left.
 pub fn chart_svg(chart: &Chart<'_>) -> String {
+    let mut svg = String::new();
+    chart_into(&mut svg, chart);
+    svg
+}
+
+/// [`chart_svg`], appended to `out`. A default page draws some 10,000
+/// points, so this writes in place: no string per point, coordinates as
+/// whole tenths, ids by [`push_hex`], titles by [`escape_into`].
+fn chart_into(out: &mut String, chart: &Chart<'_>) {
     let points: Vec<&ChartPoint<'_>> = chart
         .points
         .iter()
@@ -320,12 +331,12 @@ pub fn chart_svg(chart: &Chart<'_>) -> String {
         points.first(),
         points.last(),
     ) else {
-        return String::new();
+        return;
     };
     let unit = unit(chart.metric);
-    let mut svg = String::with_capacity(600 + points.len() * 320);
+    out.reserve(800 + points.len() * 340);
     let _ = writeln!(
-        svg,
+        out,
         "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" \
          width=\"{WIDTH}\" height=\"{HEIGHT}\" role=\"img\" aria-label=\"{} on {}: {} commits, \
          last {}{unit}, min {}{unit}, max {}{unit}\">",
@@ -336,26 +347,33 @@ pub fn chart_svg(chart: &Chart<'_>) -> String {
         number(range.min),
         number(range.max),
     );
-    axes(
-        &mut svg,
-        range,
-        unit,
-        first.commit,
-        last.commit,
-        points.len(),
-    );
-    svg.push_str("<polyline class=\"line\" points=\"");
-    for (index, point) in points.iter().enumerate() {
-        let (x, y) = (x_of(index, points.len()), y_of(range.fraction(point.value)));
-        let _ = write!(svg, "{}{x:.1},{y:.1}", if index == 0 { "" } else { " " });
+    axes(out, range, unit, first.commit, last.commit, points.len());
+    let at: Vec<(f64, f64)> = (0..points.len())
+        .zip(&points)
+        .map(|(index, p)| (x_of(index, points.len()), y_of(range.fraction(p.value))))
+        .collect();
+    out.push_str("<polyline class=\"line\" points=\"");
+    for (index, (x, y)) in at.iter().enumerate() {
+        if index > 0 {
+            out.push(' ');
+        }
+        push_tenths(out, *x);
+        out.push(',');
+        push_tenths(out, *y);
     }
-    svg.push_str("\"/>\n");
-    for (index, point) in points.iter().enumerate() {
-        let (x, y) = (x_of(index, points.len()), y_of(range.fraction(point.value)));
-        circle(&mut svg, point, x, y, unit);
+    out.push_str("\"/>\n");
+    for (point, (x, y)) in points.iter().zip(&at) {
+        circle(out, point, *x, *y, unit);
     }
-    svg.push_str("</svg>\n");
-    svg
+    out.push_str("</svg>\n");
+}
+
+/// A coordinate to one decimal, such as `64.0`: written from whole tenths,
+/// since formatting floats to a precision was the page's costliest part.
+/// Coordinates lie in the chart, so the clamp changes none.
+fn push_tenths(out: &mut String, value: f64) {
+    let tenths = (value.clamp(0.0, 100_000.0) * 10.0).round() as u32;
+    let _ = write!(out, "{}.{}", tenths / 10, tenths % 10);
 }
 
 /// The axes and their labels.
@@ -412,22 +430,33 @@ fn axes(
 
 /// One point: a circle linking to its result, with its value and commit
 /// as data attributes and a tooltip.
-fn circle(svg: &mut String, point: &ChartPoint<'_>, x: f64, y: f64, unit: &str) {
+fn circle(out: &mut String, point: &ChartPoint<'_>, x: f64, y: f64, unit: &str) {
     let (class, radius, note) = if point.crossing {
-        (" class=\"crossing\"", 5.0, " (crossed the threshold)")
+        (" class=\"crossing\"", "5", " (crossed the threshold)")
     } else {
-        ("", 3.5, "")
+        ("", "3.5", "")
     };
+    out.push_str("<a href=\"/results/");
+    push_hex(out, point.result.as_bytes());
+    let _ = write!(out, "\"><circle{class} cx=\"");
+    push_tenths(out, x);
+    out.push_str("\" cy=\"");
+    push_tenths(out, y);
+    let _ = write!(
+        out,
+        "\" r=\"{radius}\" data-value=\"{}\" data-commit=\"",
+        point.value
+    );
+    let commit = point.commit.as_bytes();
+    push_hex(out, commit);
+    out.push_str("\"><title>");
+    push_hex(out, &commit[..commit.len().min(5)]);
+    out.push(' ');
+    escape_into(out, point.title);
     let _ = writeln!(
-        svg,
-        "<a href=\"/results/{}\"><circle{class} cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"{radius}\" \
-         data-value=\"{}\" data-commit=\"{}\"><title>{} {}: {}{unit}{note}</title></circle></a>",
-        point.result,
-        point.value,
-        point.commit,
-        point.commit.short(),
-        escape(point.title),
-        number(point.value),
+        out,
+        ": {}{unit}{note}</title></circle></a>",
+        number(point.value)
     );
 }
 
@@ -442,10 +471,21 @@ pub(crate) fn number(value: f64) -> String {
     }
     let magnitude = value.abs();
     if value == value.trunc() && magnitude < 1e15 {
-        return format!("{value:.0}");
+        return (value as i64).to_string();
     }
     if !(1e-3..1e6).contains(&magnitude) {
         return format!("{value:.3e}");
+    }
+    // The shortest form that reads back (fast) when it is short enough,
+    // else rounded to four significant digits (slow: exact formatting).
+    let shortest = value.to_string();
+    let significant = shortest
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .skip_while(|d| *d == b'0')
+        .count();
+    if significant <= 4 {
+        return shortest;
     }
     let digits = (3 - magnitude.log10().floor() as i32).clamp(0, 6) as usize;
     let text = format!("{value:.digits$}");
@@ -728,5 +768,10 @@ mod tests {
         assert_eq!(number(2.5e9), "2500000000");
         assert_eq!(number(2.5e20), "2.500e20");
         assert_eq!(number(f64::NAN), "–");
+        assert_eq!(number(-3.0), "-3");
+        assert_eq!(number(0.001234), "0.001234");
+        assert_eq!(number(0.0012346), "0.001235");
+        assert_eq!(number(-12.5), "-12.5");
+        assert_eq!(number(999_999.5), "1000000");
     }
 }
