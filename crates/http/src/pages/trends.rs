@@ -72,7 +72,7 @@ pub struct TrendsView<'a> {
 /// The page `/projects/{project}/metrics`: a header saying what is shown
 /// (branch, how many commits, links to the matrix, other branches and the
 /// JSON), then each metric under its name with one chart per platform
-/// ([`chart`]), or in words why there is nothing to chart and how to get
+/// ([`chart_svg`]), or in words why there is nothing to chart and how to get
 /// numbers (the recipe's `[metrics]`).
 pub fn trends(site: Site<'_>, view: &TrendsView<'_>) -> String {
     let mut body = header(view);
@@ -100,25 +100,26 @@ pub(crate) fn is_builtin(metric: &str) -> bool {
     metric == DURATION || metric.starts_with(STEP_DURATION)
 }
 
-/// The query string (with its `?`, or empty) that asks for `view`'s
-/// selection again, with `branch` instead of its own.
-fn query(view: &TrendsView<'_>, branch: Option<&str>) -> String {
-    let mut pairs = Vec::new();
-    let rows = view.rows.to_string();
+/// The query string (with its `?`, or empty) of a selection: `rows` only
+/// when not the default.
+fn query(
+    branch: Option<&str>,
+    platform: Option<&str>,
+    metric: Option<&str>,
+    rows: usize,
+) -> String {
+    let rows_text = rows.to_string();
+    let rows = (rows != crate::trends::ROWS_DEFAULT).then_some(rows_text.as_str());
     let fields = [
         ("branch", branch),
-        ("platform", view.platform),
-        ("metric", view.metric),
-        (
-            "rows",
-            (view.rows != crate::trends::ROWS_DEFAULT).then_some(rows.as_str()),
-        ),
+        ("platform", platform),
+        ("metric", metric),
+        ("rows", rows),
     ];
-    for (key, value) in fields {
-        if let Some(value) = value {
-            pairs.push(format!("{key}={}", query_value(value)));
-        }
-    }
+    let pairs: Vec<String> = fields
+        .iter()
+        .filter_map(|(key, value)| value.map(|v| format!("{key}={}", query_value(v))))
+        .collect();
     if pairs.is_empty() {
         String::new()
     } else {
@@ -141,7 +142,8 @@ fn header(view: &TrendsView<'_>) -> String {
         .iter()
         .filter(|b| Some(b.as_str()) != view.branch)
         .map(|b| {
-            let href = format!("/projects/{project}/metrics{}", query(view, Some(b)));
+            let query = query(Some(b), view.platform, view.metric, view.rows);
+            let href = format!("/projects/{project}/metrics{query}");
             link(&href, b)
         })
         .collect();
@@ -157,23 +159,17 @@ fn header(view: &TrendsView<'_>) -> String {
         }
     }
     if !filters.is_empty() {
-        let all = TrendsView {
-            platform: None,
-            metric: None,
-            ..view.clone()
-        };
-        let href = format!("/projects/{project}/metrics{}", query(&all, view.branch));
+        let all = query(view.branch, None, None, view.rows);
+        let href = format!("/projects/{project}/metrics{all}");
         let _ = write!(filters, " ({})", link(&href, "show all"));
     }
-    let json = format!(
-        "/api/v1/projects/{project}/metrics{}",
-        query(view, view.branch)
-    );
+    let same = query(view.branch, view.platform, view.metric, view.rows);
+    let json = format!("/api/v1/projects/{project}/metrics{same}");
     format!(
         "<p>{}</p>\n<h1>{}: metrics over time</h1>\n\
-         <p>The newest {} commits on {scope}{filters}, oldest on the left{others} · {} · {}</p>\n\
-         <p class=\"note\">Each point is a commit: the value its newest result that counts \
-         states (trusted builders' only). Point at one for its commit and value; it links to \
+         <p>The newest commits (up to {}) on {scope}{filters}, oldest on the left{others} · {} · {}</p>\n\
+         <p class=\"note\">Each point is one commit's value, from its newest result that \
+         counts (a trusted builder's). Point at it for the commit and the value; click it for \
          the result.</p>\n",
         link(&matrix, &format!("← {}", view.name)),
         escape(view.name),
@@ -746,7 +742,7 @@ mod tests {
         assert!(html.contains("Nothing to chart yet"));
         assert!(html.contains("duration_seconds"));
         assert!(html.contains("<code>[metrics]</code>"));
-        assert!(html.contains("The newest 20 commits on branch <code>main</code>"));
+        assert!(html.contains("The newest commits (up to 20) on branch <code>main</code>"));
         assert!(
             html.contains("metrics?branch=main&amp;rows=20\">JSON"),
             "{html}"
@@ -755,6 +751,10 @@ mod tests {
         let html = trends(Site::default(), &view);
         assert!(html.contains("what you asked for"));
         assert!(html.contains("only metric <code>coverage</code>"));
+        assert!(html.contains(&format!(
+            "<a href=\"/projects/{project}/metrics?branch=main&amp;rows=20\">show all</a>"
+        )));
+        assert!(html.contains("metrics?branch=main&amp;metric=coverage&amp;rows=20\">JSON"));
     }
 
     #[test]
