@@ -75,24 +75,25 @@ pub struct TrendsView<'a> {
 /// ([`chart_svg`]), or in words why there is nothing to chart and how to get
 /// numbers (the recipe's `[metrics]`).
 pub fn trends(site: Site<'_>, view: &TrendsView<'_>) -> String {
-    let mut body = header(view);
     let points: usize = view.charts.iter().map(|c| c.points.len()).sum();
-    body.reserve(view.charts.len() * 1_200 + points * 340);
-    if view.charts.is_empty() {
-        body.push_str(&nothing_yet(view));
-    }
-    let mut rest = view.charts.as_slice();
-    while let Some(first) = rest.first() {
-        let count = rest.iter().take_while(|c| c.metric == first.metric).count();
-        let (group, after) = rest.split_at(count);
-        metric_section(&mut body, group);
-        rest = after;
-    }
-    if !view.charts.is_empty() && view.charts.iter().all(|c| is_builtin(c.metric)) {
-        body.push_str(&recipe_hint());
-    }
+    let bytes = 4_000 + view.charts.len() * 1_200 + points * 340;
     let title = format!("{}: metrics", view.name);
-    layout::page(site, &title, &body, None)
+    layout::page_with(site, &title, None, bytes, |body| {
+        body.push_str(&header(view));
+        if view.charts.is_empty() {
+            body.push_str(&nothing_yet(view));
+        }
+        let mut rest = view.charts.as_slice();
+        while let Some(first) = rest.first() {
+            let count = rest.iter().take_while(|c| c.metric == first.metric).count();
+            let (group, after) = rest.split_at(count);
+            metric_section(body, group);
+            rest = after;
+        }
+        if !view.charts.is_empty() && view.charts.iter().all(|c| is_builtin(c.metric)) {
+            body.push_str(&recipe_hint());
+        }
+    })
 }
 
 /// Whether every result has this metric, without a recipe asking.
@@ -368,8 +369,21 @@ fn chart_into(out: &mut String, chart: &Chart<'_>) {
 /// since formatting floats to a precision was the page's costliest part.
 /// Coordinates lie in the chart, so the clamp changes none.
 fn push_tenths(out: &mut String, value: f64) {
-    let tenths = (value.clamp(0.0, 100_000.0) * 10.0).round() as u32;
-    let _ = write!(out, "{}.{}", tenths / 10, tenths % 10);
+    let tenths = (value.clamp(0.0, 99_999.0) * 10.0).round() as u32;
+    let mut digits = [b'0'; 7];
+    let mut rest = tenths / 10;
+    let mut start = digits.len() - 2;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    digits[5] = b'.';
+    digits[6] = b'0' + (tenths % 10) as u8;
+    out.extend(digits[start..].iter().map(|d| char::from(*d)));
 }
 
 /// The axes and their labels.
@@ -755,6 +769,23 @@ mod tests {
             "<a href=\"/projects/{project}/metrics?branch=main&amp;rows=20\">show all</a>"
         )));
         assert!(html.contains("metrics?branch=main&amp;metric=coverage&amp;rows=20\">JSON"));
+    }
+
+    #[test]
+    fn coordinates_are_written_to_one_decimal() {
+        for (value, text) in [
+            (0.0, "0.0"),
+            (64.0, "64.0"),
+            (207.04, "207.0"),
+            (9.96, "10.0"),
+            (126.35, "126.4"),
+            (99_999.0, "99999.0"),
+            (-3.0, "0.0"),
+        ] {
+            let mut out = String::new();
+            push_tenths(&mut out, value);
+            assert_eq!(out, text, "{value}");
+        }
     }
 
     #[test]
