@@ -2,7 +2,8 @@
 //! which `scripts/setup` installs) loads the matrix page of a node with a
 //! passed and a failed cell, and we check what a person sees there; a
 //! failing result page, measured to show its failure without scrolling; a
-//! live page opened mid-build, followed to the result; and a hostile page
+//! live page opened mid-build, followed to the result; a project's metrics
+//! page, whose 20 known values are read back from its SVG; and a hostile page
 //! on another loopback port tries to make the browser ban a peer and force
 //! a build.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
@@ -740,4 +741,114 @@ fn redirect(addr: &str, path: &str) -> (u16, String) {
             location = value.trim().to_owned();
         }
     }
+}
+
+/// The known coverage of the `i`th commit of the metrics test: fractions,
+/// negatives and repeats, each printed exactly by the page.
+fn coverage_of(i: u32) -> f64 {
+    f64::from((i * 37) % 23) * 1.25 - 5.0 + f64::from(i) / 1000.0
+}
+
+/// Issue 17: a project of 20 commits, each with one trusted result whose
+/// coverage is known; its metrics page, as Chromium renders it, draws the
+/// 20 values oldest first, each point linking to its result and naming
+/// its commit.
+#[test]
+fn the_metrics_page_draws_the_known_values_in_order() {
+    use buildmesh_core::log::ChainWriter;
+    use buildmesh_protocol::{
+        Body, BuildResult, BuilderPolicy, Outcome, ProjectDeclaration, ProjectId, Timestamp,
+    };
+    use ed25519_dalek::SigningKey;
+
+    if !have_chromium() {
+        return;
+    }
+    let mut maintainer = ChainWriter::new(SigningKey::from_bytes(&[31; 32]));
+    let mut builder = ChainWriter::new(SigningKey::from_bytes(&[32; 32]));
+    let project = ProjectId::derive(&maintainer.author(), "metered");
+    let declaration = Body::Project(ProjectDeclaration {
+        name: "metered".into(),
+        repository: "https://example.invalid/metered.git".into(),
+        branches: vec!["main".into()],
+        platforms: vec!["linux".into()],
+        announcers: Vec::new(),
+        builders: BuilderPolicy::Only(vec![builder.author()]),
+        builds_per_cell: 1,
+    });
+    let mut wire = vec![
+        maintainer
+            .write(Timestamp(1), declaration)
+            .unwrap()
+            .to_wire(),
+    ];
+    for i in 0..20u32 {
+        let at = Timestamp(1_000 + u64::from(i) * 1_000);
+        let announce = support::announcement(project, i, at);
+        wire.push(maintainer.write(at, announce).unwrap().to_wire());
+        let result = Body::Result(BuildResult {
+            project,
+            commit: support::commit_of(i),
+            platform: "linux".into(),
+            outcome: Outcome::Passed,
+            steps: Vec::new(),
+            artifacts: Vec::new(),
+            metrics: [("coverage".to_owned(), coverage_of(i))].into(),
+            environment: Default::default(),
+            error: None,
+        });
+        wire.push(builder.write(at.plus_ms(500), result).unwrap().to_wire());
+    }
+    let node = Node::start(None);
+    node.submit(&wire);
+    let api = format!("/api/v1/projects/{project}/metrics?metric=coverage");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, answer) = http(&node.http, "GET", &api, "");
+        let points = answer["series"][0]["points"].as_array().map_or(0, Vec::len);
+        if code == 200 && points == 20 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never 20 points: {answer}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let output = chromium(
+        &format!("http://{}/projects/{project}/metrics", node.http),
+        &[],
+    );
+    let dom = String::from_utf8_lossy(&output.stdout);
+    let section = dom
+        .split("<section class=\"metric\">")
+        .find(|s| s.contains("<code>coverage</code>"))
+        .unwrap_or_else(|| panic!("no coverage section: {dom}"));
+    let chart = &section[..section.find("</svg>").expect("a chart")];
+    let circles: Vec<&str> = chart.split("<circle").skip(1).collect();
+    let attribute = |circle: &str, name: &str| -> String {
+        let marker = format!("{name}=\"");
+        let start = circle.find(&marker).expect(name) + marker.len();
+        circle[start..start + circle[start..].find('"').unwrap()].to_owned()
+    };
+    let drawn: Vec<f64> = circles
+        .iter()
+        .map(|c| attribute(c, "data-value").parse().unwrap())
+        .collect();
+    let known: Vec<f64> = (0..20).map(coverage_of).collect();
+    assert_eq!(drawn, known, "{chart}");
+    let commits: Vec<String> = circles
+        .iter()
+        .map(|c| attribute(c, "data-commit"))
+        .collect();
+    let expected: Vec<String> = (0..20).map(|i| support::commit_of(i).to_string()).collect();
+    assert_eq!(commits, expected);
+    assert_eq!(chart.matches("<a href=\"/results/").count(), 20, "{chart}");
+    assert!(chart.contains("commit number 19: "), "{chart}");
+    assert!(
+        dom.contains("<span class=\"platform\">linux</span>"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("duration_seconds"),
+        "durations are charted too"
+    );
 }

@@ -31,7 +31,7 @@ fn page(status: StatusCode, html: String) -> Response {
     (status, Html(html)).into_response()
 }
 
-fn not_found(state: &AppState, what: &str) -> Response {
+pub(crate) fn not_found(state: &AppState, what: &str) -> Response {
     let key = state.status.borrow().public_key.clone();
     page(
         StatusCode::NOT_FOUND,

@@ -56,6 +56,7 @@ mod peers;
 mod per_client;
 mod projects;
 mod streams;
+pub mod trends;
 pub mod views;
 
 pub use conn::{
@@ -498,6 +499,7 @@ fn app(backend: Backend, limits: &Limits, public_url: Option<Arc<str>>) -> Route
         )
         .route("/projects/{project}/pulls/{number}", get(dashboard::pull))
         .route("/projects/{project}/flaky", get(flaky::page))
+        .route("/projects/{project}/metrics", get(trends::page))
         .route(
             "/projects/{project}/force",
             post(dashboard::force).layer(timed),
@@ -519,6 +521,7 @@ fn app(backend: Backend, limits: &Limits, public_url: Option<Arc<str>>) -> Route
             "/api/v1/projects/{project}/commits/{commit}",
             get(projects::commit),
         )
+        .route("/api/v1/projects/{project}/metrics", get(trends::json))
         .route("/api/v1/projects/{project}/pulls", get(projects::pulls))
         .route("/api/v1/projects/{project}/flaky", get(flaky::api))
         .route(

@@ -8,7 +8,8 @@
 //! | page | path | links to |
 //! |------|------|----------|
 //! | [`projects`] | `/` | `/projects/{project}`, commits |
-//! | [`matrix`] | `/projects/{project}` (`?branch=`) | commits, results, `/projects/{project}/force` |
+//! | [`matrix`] | `/projects/{project}` (`?branch=`) | commits, results, `/projects/{project}/force`, `/projects/{project}/metrics` |
+//! | [`trends`] | `/projects/{project}/metrics` (`?branch=&platform=&metric=&rows=`) | `/results/{entry}`, the matrix, the JSON |
 //! | [`commit`] | `/projects/{project}/commits/{commit}` | `/results/{entry}` |
 //! | [`pull`] | `/projects/{project}/pulls/{number}` | commits, `/results/{entry}` |
 //! | [`result`] | `/results/{entry}` | `/api/v1/blobs/{hash}`, `/api/v1/entries/{entry}` |
@@ -36,13 +37,14 @@ mod projects;
 mod pulls;
 mod result;
 mod test_report;
+mod trends;
 
 pub use audit::{AuditResult, audit, verify_command};
 pub use commit::commit;
 pub use flaky::flaky;
 pub use force::force_form;
 pub use html::escape;
-pub(crate) use html::query_value;
+pub(crate) use html::{push_hex, query_value};
 pub use live::{LiveGone, live, live_gone};
 pub use log::{FAILURE_MARKS, looks_like_failure};
 pub use matrix::{FlakyCells, badge_url, matrix, matrix_with_pulls};
@@ -51,6 +53,8 @@ pub use projects::projects;
 pub use pulls::{pull, pulls_section};
 pub use result::{ResultView, result};
 pub use test_report::{DETAILS_BYTES_MAX, FailingTest, parse_details};
+pub(crate) use trends::is_builtin as is_metric_builtin;
+pub use trends::{Chart, ChartPoint, TrendsView, chart_svg, trends};
 
 /// What every page shows around its content: the node serving it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -1,7 +1,8 @@
 //! The dashboard's pages and badges over a real socket on 127.0.0.1, from
 //! views derived (as the node derives them) from signed entries: what a
 //! person reads on the projects, audit and mesh pages, the badge snippet
-//! of a project page, and badges addressed by name.
+//! of a project page, badges addressed by name, and a project's metrics
+//! over time (its JSON and its charts).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use buildmesh_core::log::ChainWriter;
@@ -456,4 +457,221 @@ async fn a_stranger_naming_projects_after_my_id_does_not_take_my_badge() {
     let by_start = get(addr, &format!("/badges/{short}.svg"), &[]).await;
     assert_eq!(by_start.code, 409, "{}", by_start.body);
     assert!(by_start.body.contains(&full), "{}", by_start.body);
+}
+
+/// A project `metered` on branches main and dev, on linux and mac, with
+/// three commits on main whose results state `coverage` (linux 10, 30,
+/// 20; mac 1, 2, 3) and one commit on dev (linux 99); the views and the
+/// commits, oldest first.
+fn metered() -> (ProjectId, Vec<CommitId>, Views) {
+    let mut ada = ChainWriter::new(SigningKey::from_bytes(&[1; 32]));
+    let mut builder = ChainWriter::new(SigningKey::from_bytes(&[3; 32]));
+    let project = ProjectId::derive(&ada.author(), "metered");
+    let mut declared = declaration("metered");
+    if let Body::Project(p) = &mut declared {
+        p.branches = vec!["main".into(), "dev".into()];
+    }
+    let mut entries = vec![ada.write(Timestamp(1), declared).unwrap()];
+    let commits: Vec<CommitId> = (1..=4u8)
+        .map(|n| CommitId::from_bytes(&[n; 20]).unwrap())
+        .collect();
+    let values = [(10.0, 1.0), (30.0, 2.0), (20.0, 3.0), (99.0, 99.0)];
+    for (n, (commit, (linux, mac))) in commits.iter().zip(values).enumerate() {
+        let at = Timestamp(NOW.0 - 60_000 + n as u64 * 1_000);
+        let announcement = Body::Announce(CommitAnnouncement {
+            project,
+            branch: if n == 3 { "dev" } else { "main" }.into(),
+            commit: commit.clone(),
+            parents: vec![],
+            title: format!("Change <{n}>"),
+            author: "Ada <ada@example.org>".into(),
+            committed_at: at,
+        });
+        entries.push(ada.write(at, announcement).unwrap());
+        for (platform, value) in [("linux", linux), ("mac", mac)] {
+            let mut body = result(project, commit, platform, Outcome::Passed);
+            if let Body::Result(r) = &mut body {
+                r.metrics.insert("coverage".into(), value);
+            }
+            entries.push(builder.write(at.plus_ms(10), body).unwrap());
+        }
+    }
+    let mut views = Views {
+        at: NOW,
+        ..Views::default()
+    };
+    views
+        .projects
+        .insert(project, project_view(&project, &entries));
+    (project, commits, views)
+}
+
+/// `GET /api/v1/projects/{project}/metrics` and its errors, as JSON.
+async fn metrics_json(addr: SocketAddr, path: &str) -> (u16, serde_json::Value) {
+    let reply = get(addr, path, &[]).await;
+    assert!(
+        reply.head.contains("content-type: application/json"),
+        "{path}: {}",
+        reply.head
+    );
+    (reply.code, serde_json::from_str(&reply.body).unwrap())
+}
+
+/// Issue 17: every metric on every platform over the first declared
+/// branch, oldest first, with last, min and max; the options narrow it;
+/// malformed options are a 400 and unknown names a 404 naming what exists.
+#[tokio::test]
+async fn the_metrics_api_gives_each_series_oldest_first_and_says_what_exists() {
+    let (project, commits, views) = metered();
+    let addr = serve(views, None).await;
+    let base = format!("/api/v1/projects/{project}/metrics");
+    let (code, all) = metrics_json(addr, &base).await;
+    assert_eq!(code, 200, "{all}");
+    assert_eq!(all["project"], project.to_string());
+    assert_eq!(all["name"], "metered");
+    assert_eq!(all["branch"], "main");
+    assert_eq!(all["rows"], 50);
+    let names: Vec<(String, String)> = all["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let text = |k: &str| s[k].as_str().unwrap().to_owned();
+            (text("metric"), text("platform"))
+        })
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("coverage", "linux"),
+        ("coverage", "mac"),
+        ("duration_seconds", "linux"),
+        ("duration_seconds", "mac"),
+    ]
+    .iter()
+    .map(|(m, p)| (m.to_string(), p.to_string()))
+    .collect();
+    assert_eq!(names, expected, "own metrics first, platforms as declared");
+    let linux = &all["series"][0];
+    let values: Vec<f64> = linux["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(values, [10.0, 30.0, 20.0]);
+    assert_eq!(
+        (&linux["last"], &linux["min"], &linux["max"]),
+        (
+            &serde_json::json!(20.0),
+            &serde_json::json!(10.0),
+            &serde_json::json!(30.0)
+        )
+    );
+    let first = &linux["points"][0];
+    assert_eq!(first["commit"], commits[0].to_string());
+    assert_eq!(first["title"], "Change <0>");
+    assert_eq!(first["announced_at"], NOW.0 - 60_000);
+    assert_eq!(first["result"].as_str().unwrap().len(), 64);
+
+    let (_, one) = metrics_json(addr, &format!("{base}?metric=coverage&platform=mac&rows=2")).await;
+    assert_eq!(one["series"].as_array().unwrap().len(), 1);
+    let mac: Vec<f64> = one["series"][0]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(mac, [2.0, 3.0], "the newest 2, oldest first");
+    let (_, dev) = metrics_json(addr, &format!("{base}?branch=dev&metric=coverage")).await;
+    assert_eq!(dev["branch"], "dev");
+    assert_eq!(
+        dev["series"][0]["points"][0]["commit"],
+        commits[3].to_string()
+    );
+    assert_eq!(dev["series"][0]["last"], 99.0);
+
+    for (query, code, says) in [
+        ("rows=501", 400, "1 to 500"),
+        ("rows=0", 400, "1 to 500"),
+        ("rows=many", 400, "1 to 500"),
+        ("branch=", 400, "1 to 256 bytes"),
+        ("colour=red", 400, "unknown field"),
+        (
+            "branch=nope",
+            404,
+            "has no branch \"nope\"; it has \"dev\", \"main\"",
+        ),
+        ("platform=plan9", 404, "it declares \"linux\", \"mac\""),
+        ("metric=speed", 404, "\"coverage\", \"duration_seconds\""),
+    ] {
+        let (got, body) = metrics_json(addr, &format!("{base}?{query}")).await;
+        assert_eq!(got, code, "{query}: {body}");
+        let message = body["error"].as_str().unwrap();
+        assert!(message.contains(says), "{query}: {message}");
+    }
+    let (code, _) = metrics_json(addr, "/api/v1/projects/nothex/metrics").await;
+    assert_eq!(code, 400);
+    let unknown = format!("/api/v1/projects/{}/metrics", "ab".repeat(32));
+    let (code, body) = metrics_json(addr, &unknown).await;
+    assert_eq!(code, 404, "{body}");
+}
+
+/// Issue 17: the page draws the same values, says so when there is
+/// nothing to draw, and answers errors as pages.
+#[tokio::test]
+async fn the_metrics_page_draws_each_value_and_answers_errors_as_pages() {
+    let (project, commits, mut views) = metered();
+    let w = world();
+    views
+        .projects
+        .insert(w.tools, w.views.projects[&w.tools].clone());
+    let addr = serve(views, None).await;
+    let page = get(
+        addr,
+        &format!("/projects/{project}/metrics?metric=coverage"),
+        &[],
+    )
+    .await;
+    assert_eq!(page.code, 200);
+    assert!(page.head.contains("content-type: text/html"));
+    let html = page.body;
+    assert_eq!(html.matches("<svg class=\"chart\"").count(), 2, "{html}");
+    for (value, commit) in [
+        ("10", &commits[0]),
+        ("30", &commits[1]),
+        ("20", &commits[2]),
+    ] {
+        assert!(
+            html.contains(&format!("data-value=\"{value}\" data-commit=\"{commit}\"")),
+            "{value}: {html}"
+        );
+    }
+    assert!(html.contains("Change &lt;0&gt;: 10</title>"));
+    assert!(!html.contains("Change <0>"));
+    let matrix = get(addr, &format!("/projects/{project}"), &[]).await.body;
+    assert!(matrix.contains(&format!("href=\"/projects/{project}/metrics\"")));
+
+    let empty = get(addr, &format!("/projects/{}/metrics", w.tools), &[]).await;
+    assert_eq!(empty.code, 200);
+    assert!(
+        empty.body.contains("Nothing to chart yet"),
+        "{}",
+        empty.body
+    );
+    assert!(empty.body.contains("<code>[metrics]</code>"));
+    let missing = get(
+        addr,
+        &format!("/projects/{project}/metrics?metric=speed"),
+        &[],
+    )
+    .await;
+    assert_eq!(missing.code, 404);
+    assert!(missing.head.contains("content-type: text/html"));
+    assert!(
+        missing.body.contains("&quot;coverage&quot;"),
+        "{}",
+        missing.body
+    );
+    let too_many = get(addr, &format!("/projects/{project}/metrics?rows=501"), &[]).await;
+    assert_eq!(too_many.code, 400);
+    assert!(too_many.body.contains("1 to 500"));
 }

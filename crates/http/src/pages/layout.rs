@@ -43,23 +43,55 @@ mark.fail{background:#8b1e1e;color:#fff}
 summary{cursor:pointer}
 form input[type=text]{font-family:ui-monospace,monospace}
 fieldset{border:1px solid #ddd}
+.charts{display:flex;flex-wrap:wrap;gap:.8em}
+figure.chart{margin:0;background:#fff;border:1px solid #ddd;padding:.4em .6em}
+figcaption .platform{font-weight:bold;margin-right:.6em}
+figcaption .last{font-size:1.6em;font-weight:bold;margin-right:.4em}
+svg.chart{display:block}
+svg.chart .axis{stroke:#999}
+svg.chart .tick{font-size:11px;fill:#555}
+svg.chart .line{fill:none;stroke:#1f6feb;stroke-width:1.5}
+svg.chart circle{fill:#1f6feb}
+svg.chart circle.crossing{fill:#c62828}
+.crossing-note{color:#c62828;margin-left:.6em}
 ";
 
 /// A complete document: `title` is text (escaped here), `body` and
 /// `script` are HTML this module's callers built.
 pub(crate) fn page(site: Site<'_>, title: &str, body: &str, script: Option<&str>) -> String {
-    let script = script
-        .map(|js| format!("<script>\n{js}\n</script>\n"))
-        .unwrap_or_default();
-    format!(
+    page_with(site, title, script, body.len(), |out| out.push_str(body))
+}
+
+/// [`page`], whose body `write` appends in place (`body_bytes`, about):
+/// a page of megabytes is then written once, never copied into its frame.
+pub(crate) fn page_with(
+    site: Site<'_>,
+    title: &str,
+    script: Option<&str>,
+    body_bytes: usize,
+    write: impl FnOnce(&mut String),
+) -> String {
+    let mut out = String::with_capacity(STYLE.len() + body_bytes + 1024);
+    out.push_str(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{} · buildmesh</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n\
-         {}<main>\n{body}</main>\n{}{script}</body>\n</html>\n",
-        escape(title),
-        nav(),
-        footer(site),
-    )
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>",
+    );
+    out.push_str(&escape(title));
+    out.push_str(" · buildmesh</title>\n<style>\n");
+    out.push_str(STYLE);
+    out.push_str("</style>\n</head>\n<body>\n");
+    out.push_str(nav());
+    out.push_str("<main>\n");
+    write(&mut out);
+    out.push_str("</main>\n");
+    out.push_str(&footer(site));
+    if let Some(js) = script {
+        out.push_str("<script>\n");
+        out.push_str(js);
+        out.push_str("\n</script>\n");
+    }
+    out.push_str("</body>\n</html>\n");
+    out
 }
 
 fn nav() -> &'static str {

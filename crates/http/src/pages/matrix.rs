@@ -80,12 +80,24 @@ fn header(matrix: &Matrix<'_>, branch: Option<&str>) -> String {
         ),
         None => "Commits on every watched branch, newest first".to_owned(),
     };
+    let on_branch = branch
+        .map(|b| format!("?branch={}", query_value(b)))
+        .unwrap_or_default();
     format!(
-        "<h1>{}</h1>\n<p>Repository {} · maintainer {} · project {}</p>\n<p class=\"note\">{filter}</p>\n",
+        "<h1>{}</h1>\n<p>Repository {} · maintainer {} · project {}</p>\n\
+         <p>{} · {}</p>\n<p class=\"note\">{filter}</p>\n",
         escape(matrix.name),
         external_link(matrix.repository),
         id(&matrix.owner.short(), &matrix.owner.to_string()),
         id(&project.short(), &project.to_string()),
+        link(
+            &format!("/projects/{project}/metrics{on_branch}"),
+            "Metrics over time"
+        ),
+        link(
+            &format!("/api/v1/projects/{project}/matrix{on_branch}"),
+            "this matrix as JSON"
+        ),
     )
 }
 
@@ -358,6 +370,9 @@ mod tests {
         assert!(html.contains("! error</span>"));
         assert!(html.contains("claimed by 030303030303"));
         assert!(html.contains(&format!("/projects/{project}?branch=main")));
+        assert!(html.contains(&format!(
+            "<a href=\"/projects/{project}/metrics\">Metrics over time</a>"
+        )));
         assert!(html.contains("new EventSource(\"/api/v1/events\")"));
         assert!(html.contains(&format!("action=\"/projects/{project}/force\"")));
         assert!(!html.contains("first failing"));
@@ -436,6 +451,10 @@ mod tests {
         assert!(!list.contains(&ids[0].short()));
         assert!(list.find("Carol") < list.find("Bob"));
         assert!(html.contains("Commits on branch <code>main</code>"));
+        let project = ProjectId([5; 32]);
+        assert!(html.contains(&format!(
+            "<a href=\"/projects/{project}/metrics?branch=main\">Metrics over time</a>"
+        )));
     }
 
     #[test]
