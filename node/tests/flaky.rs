@@ -9,7 +9,9 @@ mod support;
 
 use std::process::Command;
 use std::time::Duration;
-use support::{Maintainer, Node, Repo, declare, http, http_get, local_builder_flags, result_of, wait_cell};
+use support::{
+    Maintainer, Node, Repo, declare, http, http_get, local_builder_flags, result_of, wait_cell,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -39,19 +41,44 @@ fn a_rebuild_that_passes_a_failed_test_lists_it_as_flaky() {
     );
     let repo = Repo::new();
     let commit = repo.commit_recipe(ONCE_FLAKY, "Talk to the network");
-    let project = declare(keys.path(), &node, "hello", &repo, &["linux"], &node, &[&node]);
-    let cell = wait_cell(&node, &project, &commit, "linux", WAIT, |c| c["status"] == "failed");
+    let project = declare(
+        keys.path(),
+        &node,
+        "hello",
+        &repo,
+        &["linux"],
+        &node,
+        &[&node],
+    );
+    let cell = wait_cell(&node, &project, &commit, "linux", WAIT, |c| {
+        c["status"] == "failed"
+    });
     let result = result_of(&node, &cell);
     assert_eq!(result["tests"]["failed"], 1, "{result}");
     assert_eq!(result["tests"]["passed"], 1);
-    assert_eq!(result["tests"]["failing"], serde_json::json!(["tests::flaky_one"]));
+    assert_eq!(
+        result["tests"]["failing"],
+        serde_json::json!(["tests::flaky_one"])
+    );
     let flaky_path = format!("/api/v1/projects/{project}/flaky");
     let (code, none) = http(&node.http, "GET", &flaky_path, "");
     assert_eq!(code, 200, "{none}");
-    assert_eq!(none["tests"], serde_json::json!([]), "one failure is not flaky yet");
+    assert_eq!(
+        none["tests"],
+        serde_json::json!([]),
+        "one failure is not flaky yet"
+    );
 
     let output = Command::new(env!("CARGO_BIN_EXE_buildmesh"))
-        .args(["force", "--project", "hello", "--commit", &commit, "--flaky-check", "--key"])
+        .args([
+            "force",
+            "--project",
+            "hello",
+            "--commit",
+            &commit,
+            "--flaky-check",
+            "--key",
+        ])
         .arg(keys.path().join("maintainer.key"))
         .args(["--node", &format!("http://{}", node.http)])
         .output()
@@ -75,7 +102,10 @@ fn a_rebuild_that_passes_a_failed_test_lists_it_as_flaky() {
     let (code, _, page) = http_get(&node.http, &format!("/projects/{project}/flaky"), &[]);
     let page = String::from_utf8(page).unwrap();
     assert_eq!(code, 200);
-    assert!(page.contains("<code>tests::flaky_one</code></td><td>same commit</td>"), "{page}");
+    assert!(
+        page.contains("<code>tests::flaky_one</code></td><td>same commit</td>"),
+        "{page}"
+    );
     let (_, _, matrix) = http_get(&node.http, &format!("/projects/{project}"), &[]);
     let matrix = String::from_utf8(matrix).unwrap();
     assert!(matrix.contains("class=\"cell flaky-only\""), "{matrix}");

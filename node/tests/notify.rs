@@ -471,4 +471,17 @@ thresholds = ["lines drop 1"]
         data["headline"],
         format!("main regressed lines on linux at {}", short(&dropped))
     );
+    // The chart marks the point that crossed the project's threshold (the
+    // operator's are its notifier's own).
+    let path = format!("/projects/{project}/metrics?metric=lines");
+    let (code, _, page) = support::http_get(&node.http, &path, &[]);
+    let page = String::from_utf8(page).unwrap();
+    assert_eq!(code, 200, "{page}");
+    assert_eq!(page.matches("class=\"crossing\"").count(), 1, "{page}");
+    let marked = page.split("class=\"crossing\"").nth(1).unwrap();
+    let marked = &marked[..marked.find("</circle>").unwrap()];
+    assert!(
+        marked.contains(&format!("data-commit=\"{dropped}\"")),
+        "{marked}"
+    );
 }

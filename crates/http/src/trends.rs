@@ -14,7 +14,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use buildmesh_core::view::{Point, Policy, ProjectLog, metric_names, series_table};
+use buildmesh_core::view::{Point, Policy, ProjectLog, crossings, metric_names, series_table};
 use buildmesh_protocol::{Body, Timestamp};
 use serde::{Deserialize, Serialize, Serializer};
 use std::collections::BTreeSet;
@@ -339,12 +339,27 @@ fn answer_page(
 ) -> Result<String, Refusal> {
     let selection = select(log, query)?;
     let series = derive(log, at, &selection);
+    let thresholds = Policy::of(log).map(|p| p.thresholds()).unwrap_or_default();
     let charts = series
         .iter()
-        .map(|(metric, platform, points)| Chart {
-            metric,
-            platform,
-            points: points.iter().map(ChartPoint::from).collect(),
+        .map(|(metric, platform, points)| {
+            let mut crossed = vec![false; points.len()];
+            for threshold in thresholds.iter().filter(|t| t.metric == *metric) {
+                let these = crossings(points, threshold.rule);
+                crossed.iter_mut().zip(these).for_each(|(c, t)| *c |= t);
+            }
+            Chart {
+                metric,
+                platform,
+                points: points
+                    .iter()
+                    .zip(crossed)
+                    .map(|(point, crossing)| ChartPoint {
+                        crossing,
+                        ..ChartPoint::from(point)
+                    })
+                    .collect(),
+            }
         })
         .collect();
     let view = TrendsView {
