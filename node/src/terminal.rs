@@ -7,7 +7,9 @@
 use buildmesh_core::claim::CellKey;
 use buildmesh_core::view::{Matrix, MatrixOptions, Policy, Row};
 use buildmesh_http::views::{MATRIX_ROWS_MAX, Views};
-use buildmesh_protocol::{BuildResult, CommitId, EntryId, Outcome, ProjectId, StepStatus};
+use buildmesh_protocol::{
+    BuildResult, CommitId, EntryId, Outcome, ProjectId, StepStatus, TestSummary,
+};
 use buildmesh_runner::{BlobDir, StepEvent};
 
 /// Where `up`'s lines point: its dashboard, and the logs to quote.
@@ -43,6 +45,11 @@ impl Terminal {
     /// link, see [`Terminal::written`]) the failing step's last lines.
     pub fn result(&self, result: &BuildResult) {
         println!("{}", describe(result));
+    }
+
+    /// What the build's tests said, under its result line.
+    pub fn tests(&self, tests: &TestSummary) {
+        println!("{}", tests_line(tests));
     }
 
     /// The result is signed and stored as entry `id`: its page.
@@ -195,6 +202,41 @@ fn step_line(event: StepEvent<'_>) -> String {
 
 /// One line about a result: `result 3f2a1b4c5d linux FAILED: format ok
 /// 0.4s, test exit 1 12.3s, lint skipped`, with the reason of an error.
+/// "  tests: 38 passed, 2 failed, 1 skipped (cargo test); failing: a, b".
+pub fn tests_line(tests: &TestSummary) -> String {
+    let mut parts = vec![format!("{} passed", tests.passed)];
+    for (n, word) in [
+        (tests.failed, "failed"),
+        (tests.errored, "errored"),
+        (tests.skipped, "skipped"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {word}"));
+        }
+    }
+    let mut line = format!(
+        "  tests: {} ({})",
+        parts.join(", "),
+        printable(&tests.source, 64)
+    );
+    const NAMED: usize = 5;
+    if !tests.failing.is_empty() {
+        let names: Vec<String> = tests
+            .failing
+            .iter()
+            .take(NAMED)
+            .map(|t| printable(t, 200))
+            .collect();
+        line.push_str(&format!("; failing: {}", names.join(", ")));
+        let total = tests.failed.saturating_add(tests.errored);
+        let more = total.saturating_sub(names.len() as u64);
+        if more > 0 {
+            line.push_str(&format!(" and {more} more"));
+        }
+    }
+    line
+}
+
 pub fn describe(result: &BuildResult) -> String {
     let steps: Vec<String> = result
         .steps

@@ -73,6 +73,9 @@ impl Driver {
             let result = done.report.result;
             if let Some(terminal) = &self.terminal {
                 terminal.result(&result);
+                if let Some(tests) = &done.report.tests {
+                    terminal.tests(tests);
+                }
             }
             for warning in &done.report.warnings {
                 tracing::warn!(commit = %result.commit, %warning, "build");
