@@ -63,6 +63,7 @@ mod metrics;
 mod mirror;
 mod process;
 mod recipe;
+mod reports;
 mod sandbox;
 mod step;
 mod workdir;
@@ -85,6 +86,9 @@ pub use recipe::{
     METRICS_MAX, MetricSource, MetricTake, NAME_BYTES_MAX, RECIPE_BYTES_MAX, RECIPE_PATH,
     REPORT_PATTERNS_MAX, REPORTS_STEP, Recipe, RecipeError, Reports, STEP_ENV_MAX, STEPS_MAX, Step,
     TIMEOUT_SECS_DEFAULT, TIMEOUT_SECS_MAX, TOOL_BYTES_MAX, TOOLS_MAX,
+};
+pub use reports::{
+    REPORT_BYTES_MAX, REPORT_FILE_BYTES_MAX, REPORT_FILES_MAX, SUMMARY_LOG_BYTES_MAX,
 };
 pub use sandbox::{
     Limits, SANDBOX_CACHE, SANDBOX_HOME, SANDBOX_WORK_DIR, Sandbox, SandboxConfig, SandboxError,
