@@ -244,6 +244,94 @@ mod tests {
         assert_eq!(result.artifacts[0].name.len(), 10);
     }
 
+    fn tests_failing(count: usize, name_bytes: usize) -> TestSummary {
+        TestSummary {
+            passed: 1,
+            failed: u64::try_from(count).unwrap(),
+            skipped: 0,
+            errored: 0,
+            failing: (0..count)
+                .map(|i| format!("{i:02}{}", "t".repeat(name_bytes - 2)))
+                .collect(),
+            source: "junit".into(),
+            details: Some(BlobHash::of(b"details")),
+        }
+    }
+
+    fn step(i: usize, command_bytes: usize) -> buildmesh_protocol::StepResult {
+        buildmesh_protocol::StepResult {
+            name: format!("step {i}"),
+            command: "c".repeat(command_bytes),
+            status: buildmesh_protocol::StepStatus::Exited(0),
+            duration_ms: 1,
+            log: BlobHash::of(b""),
+            log_bytes: 0,
+        }
+    }
+
+    /// Ten commands of 4 KiB fit with short failing names and not with
+    /// 32 names of 256 bytes: the names are cut, the commands are not.
+    #[test]
+    fn failing_names_are_cut_before_anything_else() {
+        let mut result = result_with(Vec::new());
+        result.steps = (0..10).map(|i| step(i, LONG_TEXT_BYTES_MAX)).collect();
+        let mut tests = Some(tests_failing(FAILING_TESTS_MAX, SHORT_TEXT_BYTES_MAX));
+        assert!(fits(&result, None) && !fits(&result, tests.as_ref()));
+        let mut warnings = Vec::new();
+        fit_entry(&mut result, &mut tests, &mut warnings);
+        assert!(fits(&result, tests.as_ref()));
+        let tests = tests.unwrap();
+        assert_eq!(tests.failing.len(), FAILING_TESTS_MAX);
+        assert!(
+            tests
+                .failing
+                .iter()
+                .all(|n| n.len() <= FAILING_NAME_BYTES_SHRUNK)
+        );
+        assert!(tests.failing[1].starts_with("01"));
+        assert!(
+            result
+                .steps
+                .iter()
+                .all(|s| s.command.len() == LONG_TEXT_BYTES_MAX)
+        );
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+    }
+
+    /// Names go before artifacts, which are what the build is for.
+    #[test]
+    fn failing_names_go_before_artifacts() {
+        let artifacts: Vec<_> = (0..10).map(|i| artifact(i, 4000)).collect();
+        let mut result = result_with(artifacts);
+        let mut tests = Some(tests_failing(FAILING_TESTS_MAX, SHORT_TEXT_BYTES_MAX));
+        assert!(fits(&result, None) && !fits(&result, tests.as_ref()));
+        let mut warnings = Vec::new();
+        fit_entry(&mut result, &mut tests, &mut warnings);
+        assert!(fits(&result, tests.as_ref()));
+        assert_eq!(result.artifacts.len(), 10, "{warnings:?}");
+        assert_eq!(tests.unwrap().failed, 32, "the counts stay");
+    }
+
+    #[test]
+    fn summaries_are_cut_to_the_protocols_limits() {
+        let mut tests = tests_failing(FAILING_TESTS_MAX + 5, SHORT_TEXT_BYTES_MAX + 9);
+        tests.source = "s".repeat(SHORT_TEXT_BYTES_MAX + 1);
+        fit_tests(&mut tests);
+        assert_eq!(tests.failing.len(), FAILING_TESTS_MAX);
+        assert!(
+            tests
+                .failing
+                .iter()
+                .all(|n| n.len() <= SHORT_TEXT_BYTES_MAX)
+        );
+        assert!(tests.source.len() <= SHORT_TEXT_BYTES_MAX);
+        assert!(
+            Body::of_result(result_with(Vec::new()), Some(tests))
+                .validate()
+                .is_ok()
+        );
+    }
+
     #[test]
     fn truncation_respects_characters() {
         assert_eq!(truncate("short", 10), "short");

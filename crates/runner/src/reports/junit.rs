@@ -250,6 +250,23 @@ mod tests {
         );
     }
 
+    /// Behind the first pass, quick-junit itself expands no entity a
+    /// file declares: it refuses the reference.
+    #[test]
+    fn quick_junit_alone_expands_no_declared_entity() {
+        let laughs = "<?xml version=\"1.0\"?>\n<!DOCTYPE t [<!ENTITY a \"aaaaaaaa\">\
+                      <!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;\"><!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;\">]>\n\
+                      <testsuites><testsuite name=\"&c;\"><testcase name=\"t\">\
+                      <failure>&c;</failure></testcase></testsuite></testsuites>";
+        let e = Report::deserialize_from_str(laughs)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("testsuite"), "{e}");
+        let text = "<testsuites><testsuite name=\"s\"><testcase name=\"t\">\
+                    <failure>&c;</failure></testcase></testsuite></testsuites>";
+        assert!(Report::deserialize_from_str(text).is_err());
+    }
+
     #[test]
     fn hostile_and_broken_files_are_refused_with_where() {
         let laughs = "<?xml version=\"1.0\"?>\n<!DOCTYPE t [<!ENTITY a \"aaaa\"><!ENTITY b \"&a;&a;\">]>\n\

@@ -123,9 +123,10 @@ impl Tally {
 
     /// `40 tests: 36 passed, 2 failed, 1 errored, 1 skipped`.
     pub(crate) fn describe(&self) -> String {
+        let total = self.total();
         format!(
-            "{} tests: {} passed, {} failed, {} errored, {} skipped",
-            self.total(),
+            "{total} {}: {} passed, {} failed, {} errored, {} skipped",
+            if total == 1 { "test" } else { "tests" },
             self.passed,
             self.failed,
             self.errored,
