@@ -23,8 +23,14 @@
 //! 6. after a passing build, copy the files `[artifacts]` names into blobs
 //!    too, and list them by name, hash and size: only regular files with a
 //!    single link, opened beneath the work dir, ever leave it;
-//! 7. capture metrics and the builder's environment, and fit every string
-//!    into the protocol's limits so the result can be signed.
+//! 7. read what the steps reported, whatever the outcome: `[reports]`
+//!    JUnit, coverage and metrics files (refused, with a reason in an added
+//!    `reports` step, when hostile), or without a JUnit report the summary
+//!    lines of `cargo test`, cargo-nextest, pytest and `go test`, into the
+//!    report's [`TestSummary`](buildmesh_protocol::TestSummary);
+//! 8. capture metrics and the builder's environment, and fit every string
+//!    into the protocol's limits so the result (with its tests) can be
+//!    signed.
 //!
 //! The API is blocking and owns no async runtime: the node calls
 //! [`run_build`] from a thread (or `spawn_blocking`) and bounds how many run

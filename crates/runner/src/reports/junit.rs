@@ -278,11 +278,12 @@ mod tests {
             e.starts_with("truncated") || e.starts_with("malformed XML at line"),
             "{e}"
         );
-        let e = read("<testsuites><testsuite name=\"a\"><testcase/></testsuite></testsuites>")
+        let e = read("<testsuites><testsuite name=\"s\"><testcase/></testsuite></testsuites>")
             .unwrap_err();
-        assert!(
-            e.contains("not a JUnit report") && e.contains("name"),
-            "{e}"
+        assert_eq!(
+            e,
+            "not a JUnit report: at testsuites/testsuite[0](\"s\")/testcase[0]/@name: \
+             missing required attribute: name"
         );
     }
 }
