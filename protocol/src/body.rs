@@ -547,8 +547,14 @@ impl StepStatus {
 }
 
 impl BuildResult {
-    /// The first step that failed: where a person looks first.
+    /// The first step that failed: where a person looks first. A passing
+    /// build has none, even when a step after the recipe's own (the
+    /// runner's informational `reports` step, which cannot change the
+    /// outcome) says it could not read everything.
     pub fn failing_step(&self) -> Option<&StepResult> {
+        if self.outcome == Outcome::Passed {
+            return None;
+        }
         self.steps.iter().find(|s| s.status.failed())
     }
 
@@ -668,5 +674,45 @@ mod tests {
         ] {
             assert!(failed.failed(), "{failed:?}");
         }
+    }
+
+    fn step(name: &str, status: StepStatus) -> StepResult {
+        StepResult {
+            name: name.into(),
+            command: "x".into(),
+            status,
+            duration_ms: 0,
+            log: BlobHash::of(b""),
+            log_bytes: 0,
+        }
+    }
+
+    /// The runner's `reports` step comes after the recipe's and may say
+    /// `Exited(1)` (a report it could not read) without failing the build.
+    #[test]
+    fn the_failing_step_is_the_first_that_failed_and_a_passing_build_has_none() {
+        let mut result = BuildResult {
+            project: ProjectId([1; 32]),
+            commit: "ab".repeat(20).parse().unwrap_or_else(|e| panic!("{e:?}")),
+            platform: "linux".into(),
+            outcome: Outcome::Failed,
+            steps: vec![
+                step("build", StepStatus::Exited(0)),
+                step("test", StepStatus::Exited(101)),
+                step("after", StepStatus::Skipped),
+                step("reports", StepStatus::Exited(1)),
+            ],
+            artifacts: Vec::new(),
+            metrics: BTreeMap::new(),
+            environment: BTreeMap::new(),
+            error: None,
+        };
+        let name = |r: &BuildResult| r.failing_step().map(|s| s.name.clone());
+        assert_eq!(name(&result).as_deref(), Some("test"));
+        result.steps.remove(1);
+        result.outcome = Outcome::Passed;
+        assert_eq!(name(&result), None);
+        result.outcome = Outcome::Error;
+        assert_eq!(name(&result).as_deref(), Some("reports"));
     }
 }

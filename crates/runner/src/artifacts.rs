@@ -64,7 +64,22 @@ pub(crate) fn capture_artifacts(
     let mut explained = Vec::new();
     for pattern in patterns {
         let said = notes.count + refused.len();
-        found.push(expand(pattern, &inside, &mut notes, refused));
+        found.push(expand(pattern, &inside, &mut |trouble| match trouble {
+            Trouble::Directory { dir, why } if why.is_safety() => refused.push(
+                &format!("artifact path {:?}: directory", pattern.text),
+                dir,
+                &why,
+            ),
+            Trouble::Directory { dir, why } => notes.push(format!(
+                "artifact path {:?}: directory {} not searched: {why}",
+                pattern.text,
+                shown(dir)
+            )),
+            Trouble::NotUtf8(name) => notes.push(format!(
+                "artifact {} left out: its name is not UTF-8",
+                shown(&name)
+            )),
+        }));
         explained.push(notes.count + refused.len() > said);
     }
     let mut matched = Matched::default();
@@ -94,15 +109,29 @@ pub(crate) fn capture_artifacts(
     artifacts
 }
 
+/// What [`expand`] ran into while listing directories.
+pub(crate) enum Trouble<'a> {
+    /// A directory on the way could not be listed (`Missing` ones are
+    /// not reported: nothing there to match).
+    Directory {
+        /// Relative to the work dir; `.` for the work dir itself.
+        dir: &'a str,
+        /// Why.
+        why: Refusal,
+    },
+    /// A name the glob matches is not UTF-8 (lossily shown): it cannot
+    /// be listed by name, so it is left out.
+    NotUtf8(String),
+}
+
 /// Every name relative to the work dir that `pattern` names (without a
 /// glob) or matches (listing directories), in no particular order. Names
 /// without a glob are not looked at here; directories listed are reached
-/// as files are, without links.
-fn expand(
+/// as files are, without links. What gets in the way goes to `trouble`.
+pub(crate) fn expand(
     pattern: &ArtifactPattern,
     inside: &Inside,
-    notes: &mut Notes,
-    refused: &mut Refused,
+    trouble: &mut dyn FnMut(Trouble<'_>),
 ) -> Vec<String> {
     let mut found = vec![String::new()];
     for component in &pattern.components {
@@ -124,20 +153,8 @@ fn expand(
                 Ok(entries) => entries,
                 // Not a directory, or not there: nothing to match in it.
                 Err(Refusal::Missing) => continue,
-                Err(why) if why.is_safety() => {
-                    refused.push(
-                        &format!("artifact path {:?}: directory", pattern.text),
-                        dir,
-                        &why,
-                    );
-                    continue;
-                }
                 Err(why) => {
-                    notes.push(format!(
-                        "artifact path {:?}: directory {} not searched: {why}",
-                        pattern.text,
-                        shown(dir)
-                    ));
+                    trouble(Trouble::Directory { dir, why });
                     continue;
                 }
             };
@@ -148,10 +165,7 @@ fn expand(
                     None => {
                         let lossy = entry.to_string_lossy();
                         if glob::matches(component, &lossy) {
-                            notes.push(format!(
-                                "artifact {} left out: its name is not UTF-8",
-                                shown(&join(&lossy))
-                            ));
+                            trouble(Trouble::NotUtf8(join(&lossy)));
                         }
                     }
                 }

@@ -12,6 +12,7 @@ use crate::inside::Refused;
 use crate::metrics::capture_metrics;
 use crate::mirror::{self, Mirror, MirrorError};
 use crate::recipe::{RECIPE_BYTES_MAX, RECIPE_PATH, Recipe, RecipeError};
+use crate::reports;
 use crate::sandbox::{DiskWatch, Jail, JailDirs, SANDBOX_CACHE, Sandbox};
 use crate::workdir::WorkDir;
 use buildmesh_protocol::{BuildResult, CommitId, Outcome, ProjectId, StepStatus, TestSummary};
@@ -206,12 +207,14 @@ pub fn run_build(job: &BuildJob, context: &RunnerContext) -> BuildReport {
     let _entered = span.enter();
     let mut result = empty_result(job.project, &job.commit, &job.platform);
     let mut warnings = Vec::new();
-    if let Err(error) = build(job, context, &mut result, &mut warnings) {
+    let mut tests = None;
+    if let Err(error) = build(job, context, &mut result, &mut tests, &mut warnings) {
         tracing::warn!("build not judged: {error}");
         result.outcome = Outcome::Error;
         result.error = Some(error.to_string());
         // Only a passing build keeps artifacts (one cancelled while they
-        // were copied is not one).
+        // were copied is not one), and one that tried to publish what it
+        // must not keeps none, not even its reports.
         result.artifacts.clear();
     }
     if result.environment.is_empty() {
@@ -219,13 +222,14 @@ pub fn run_build(job: &BuildJob, context: &RunnerContext) -> BuildReport {
             capture_environment(&[], &BTreeMap::new(), &context.work, &context.cancel);
     }
     tracing::info!(outcome = ?result.outcome, "build finished");
-    finish(result, warnings)
+    finish(result, tests, warnings)
 }
 
 fn build(
     job: &BuildJob,
     context: &RunnerContext,
     result: &mut BuildResult,
+    tests: &mut Option<TestSummary>,
     warnings: &mut Vec<String>,
 ) -> Result<(), BuildError> {
     let began = std::time::Instant::now();
@@ -297,6 +301,8 @@ fn build(
         warnings,
         &mut refused,
     );
+    // Read whatever the outcome: failing tests are the point of a report.
+    *tests = reports::read(&recipe, result, work.path(), &context.blobs, warnings).apply(result);
     result.environment = capture_environment_in(
         &recipe.tools,
         &recipe.inherited(),
@@ -399,19 +405,27 @@ fn empty_result(project: ProjectId, commit: &CommitId, platform: &str) -> BuildR
 
 /// Fits the result to the protocol; should that ever fail, replaces it with
 /// an error result that certainly fits, so the build is never lost.
-fn finish(mut result: BuildResult, mut warnings: Vec<String>) -> BuildReport {
+fn finish(
+    mut result: BuildResult,
+    mut tests: Option<TestSummary>,
+    mut warnings: Vec<String>,
+) -> BuildReport {
     fit::fit_texts(&mut result);
-    fit::fit_entry(&mut result, &mut warnings);
-    if !fit::fits(&result) {
+    if let Some(tests) = &mut tests {
+        fit::fit_tests(tests);
+    }
+    fit::fit_entry(&mut result, &mut tests, &mut warnings);
+    if !fit::fits(&result, tests.as_ref()) {
         warnings.push("result could not be made to fit in one entry; steps left out".into());
         let mut bare = empty_result(result.project, &result.commit, &result.platform);
         bare.error = Some("the build's result was too large to sign".into());
         fit::fit_texts(&mut bare);
         result = bare;
+        tests = None;
     }
     BuildReport {
         result,
-        tests: None,
+        tests,
         warnings,
     }
 }

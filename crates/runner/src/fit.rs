@@ -10,10 +10,14 @@
 //! artifact that does not fit is left out whole.
 
 use buildmesh_protocol::{
-    Body, BuildResult, Entry, EntryContent, LIST_ITEMS_MAX, LONG_TEXT_BYTES_MAX, PublicKey,
-    SHORT_TEXT_BYTES_MAX, Timestamp,
+    Body, BuildResult, Entry, EntryContent, FAILING_TESTS_MAX, LIST_ITEMS_MAX, LONG_TEXT_BYTES_MAX,
+    PublicKey, SHORT_TEXT_BYTES_MAX, TestSummary, Timestamp,
 };
 use ed25519_dalek::SigningKey;
+
+/// How long a failing test's name is kept when the whole result does not
+/// fit otherwise, bytes: still enough to tell most tests apart.
+const FAILING_NAME_BYTES_SHRUNK: usize = 64;
 
 /// Marks where a string was cut.
 const ELLIPSIS: &str = "…";
@@ -72,16 +76,46 @@ pub(crate) fn fit_texts(result: &mut BuildResult) {
         .map(|e| truncate(e, LONG_TEXT_BYTES_MAX));
 }
 
-/// Shrinks `result` until it fits in one signed entry: first step commands,
-/// environment values and the error to a few hundred bytes, then to a few
-/// dozen, then the environment to os, arch and kernel, and last drops
-/// artifacts, the last listed first. Without artifacts, recipe limits
-/// (64 steps, 64 metrics, 16 tools, 64-byte names) make the environment
-/// stage always enough; artifacts (at most 32, but names up to 4096 bytes)
-/// can still be too many, and are what the build is for, so they go last.
-pub(crate) fn fit_entry(result: &mut BuildResult, warnings: &mut Vec<String>) {
+/// Cuts a test summary to the protocol's limits: at most
+/// [`FAILING_TESTS_MAX`] failing names, each and the source at most
+/// [`SHORT_TEXT_BYTES_MAX`] bytes (the runner makes none longer; this
+/// guards the rule).
+pub(crate) fn fit_tests(tests: &mut TestSummary) {
+    tests.failing.truncate(FAILING_TESTS_MAX);
+    for name in &mut tests.failing {
+        *name = truncate(name, SHORT_TEXT_BYTES_MAX);
+    }
+    tests.source = truncate(&tests.source, SHORT_TEXT_BYTES_MAX);
+}
+
+/// Shrinks `result` (signed with `tests`) until it fits in one signed
+/// entry. Failing tests' names go first, since the details blob keeps
+/// them whole: cut to [`FAILING_NAME_BYTES_SHRUNK`] bytes. Then step
+/// commands, environment values and the error to a few hundred bytes, then
+/// to a few dozen, then the environment to os, arch and kernel, then the
+/// failing names altogether (the counts stay), and last artifacts, the
+/// last listed first. Without artifacts, recipe limits (64 steps, 64
+/// metrics, 16 tools, 64-byte names) make the environment stage always
+/// enough; artifacts (at most 32, and as many JUnit files, but names up
+/// to 4096 bytes) can still be too many, and are what the build is for,
+/// so they go last.
+pub(crate) fn fit_entry(
+    result: &mut BuildResult,
+    tests: &mut Option<TestSummary>,
+    warnings: &mut Vec<String>,
+) {
+    let fitted = fits(result, tests.as_ref());
+    if let Some(tests) = tests.as_mut().filter(|_| !fitted) {
+        for name in &mut tests.failing {
+            *name = truncate(name, FAILING_NAME_BYTES_SHRUNK);
+        }
+        warnings.push(format!(
+            "result too large for one entry: failing tests' names cut to \
+             {FAILING_NAME_BYTES_SHRUNK} bytes"
+        ));
+    }
     for (command_max, value_max) in [(256, 256), (48, 64)] {
-        if fits(result) {
+        if fits(result, tests.as_ref()) {
             return;
         }
         shrink(result, command_max, value_max);
@@ -90,14 +124,32 @@ pub(crate) fn fit_entry(result: &mut BuildResult, warnings: &mut Vec<String>) {
              environment values to {value_max}"
         ));
     }
-    if !fits(result) {
+    if !fits(result, tests.as_ref()) {
         result
             .environment
             .retain(|k, _| matches!(k.as_str(), "os" | "arch" | "kernel"));
         warnings.push("result too large for one entry: tool versions left out".into());
     }
+    let fitted = fits(result, tests.as_ref());
+    if let Some(tests) = tests.as_mut().filter(|_| !fitted) {
+        tests.failing.clear();
+        warnings.push(
+            "result too large for one entry: failing tests' names left out (the details \
+             blob has them)"
+                .into(),
+        );
+    }
+    drop_artifacts(result, tests.as_ref(), warnings);
+}
+
+/// Drops artifacts, the last listed first, until `result` fits.
+fn drop_artifacts(
+    result: &mut BuildResult,
+    tests: Option<&TestSummary>,
+    warnings: &mut Vec<String>,
+) {
     let mut dropped = Vec::new();
-    while !fits(result) {
+    while !fits(result, tests) {
         let Some(artifact) = result.artifacts.pop() else {
             break;
         };
@@ -124,13 +176,15 @@ fn shrink(result: &mut BuildResult, command_max: usize, value_max: usize) {
     result.error = result.error.as_deref().map(|e| truncate(e, 4 * value_max));
 }
 
-/// Whether `result` signs: the protocol's own check of limits and size,
+/// Whether `result` signs, with `tests`, as the node signs it
+/// ([`Body::of_result`]): the protocol's own check of limits and size,
 /// run with a throwaway key (an entry's size does not depend on the key,
 /// the sequence number or the time, which are all fixed-width).
-pub(crate) fn fits(result: &BuildResult) -> bool {
+pub(crate) fn fits(result: &BuildResult, tests: Option<&TestSummary>) -> bool {
     let key = SigningKey::from_bytes(&[1; 32]);
     let author = PublicKey::from(key.verifying_key());
-    let content = EntryContent::first(author, Timestamp(0), Body::Result(result.clone()));
+    let body = Body::of_result(result.clone(), tests.cloned());
+    let content = EntryContent::first(author, Timestamp(0), body);
     Entry::sign(&key, content).is_ok()
 }
 
@@ -170,8 +224,8 @@ mod tests {
         let mut result = result_with(artifacts.clone());
         let mut warnings = Vec::new();
         fit_texts(&mut result);
-        fit_entry(&mut result, &mut warnings);
-        assert!(fits(&result));
+        fit_entry(&mut result, &mut None, &mut warnings);
+        assert!(fits(&result, None));
         let kept = result.artifacts.len();
         assert!((1..32).contains(&kept), "{kept}");
         assert_eq!(result.artifacts[..], artifacts[..kept], "a prefix, uncut");
@@ -188,6 +242,94 @@ mod tests {
         fit_texts(&mut result);
         assert_eq!(result.artifacts.len(), 1);
         assert_eq!(result.artifacts[0].name.len(), 10);
+    }
+
+    fn tests_failing(count: usize, name_bytes: usize) -> TestSummary {
+        TestSummary {
+            passed: 1,
+            failed: u64::try_from(count).unwrap(),
+            skipped: 0,
+            errored: 0,
+            failing: (0..count)
+                .map(|i| format!("{i:02}{}", "t".repeat(name_bytes - 2)))
+                .collect(),
+            source: "junit".into(),
+            details: Some(BlobHash::of(b"details")),
+        }
+    }
+
+    fn step(i: usize, command_bytes: usize) -> buildmesh_protocol::StepResult {
+        buildmesh_protocol::StepResult {
+            name: format!("step {i}"),
+            command: "c".repeat(command_bytes),
+            status: buildmesh_protocol::StepStatus::Exited(0),
+            duration_ms: 1,
+            log: BlobHash::of(b""),
+            log_bytes: 0,
+        }
+    }
+
+    /// Ten commands of 4 KiB fit with short failing names and not with
+    /// 32 names of 256 bytes: the names are cut, the commands are not.
+    #[test]
+    fn failing_names_are_cut_before_anything_else() {
+        let mut result = result_with(Vec::new());
+        result.steps = (0..10).map(|i| step(i, LONG_TEXT_BYTES_MAX)).collect();
+        let mut tests = Some(tests_failing(FAILING_TESTS_MAX, SHORT_TEXT_BYTES_MAX));
+        assert!(fits(&result, None) && !fits(&result, tests.as_ref()));
+        let mut warnings = Vec::new();
+        fit_entry(&mut result, &mut tests, &mut warnings);
+        assert!(fits(&result, tests.as_ref()));
+        let tests = tests.unwrap();
+        assert_eq!(tests.failing.len(), FAILING_TESTS_MAX);
+        assert!(
+            tests
+                .failing
+                .iter()
+                .all(|n| n.len() <= FAILING_NAME_BYTES_SHRUNK)
+        );
+        assert!(tests.failing[1].starts_with("01"));
+        assert!(
+            result
+                .steps
+                .iter()
+                .all(|s| s.command.len() == LONG_TEXT_BYTES_MAX)
+        );
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+    }
+
+    /// Names go before artifacts, which are what the build is for.
+    #[test]
+    fn failing_names_go_before_artifacts() {
+        let artifacts: Vec<_> = (0..10).map(|i| artifact(i, 4000)).collect();
+        let mut result = result_with(artifacts);
+        let mut tests = Some(tests_failing(FAILING_TESTS_MAX, SHORT_TEXT_BYTES_MAX));
+        assert!(fits(&result, None) && !fits(&result, tests.as_ref()));
+        let mut warnings = Vec::new();
+        fit_entry(&mut result, &mut tests, &mut warnings);
+        assert!(fits(&result, tests.as_ref()));
+        assert_eq!(result.artifacts.len(), 10, "{warnings:?}");
+        assert_eq!(tests.unwrap().failed, 32, "the counts stay");
+    }
+
+    #[test]
+    fn summaries_are_cut_to_the_protocols_limits() {
+        let mut tests = tests_failing(FAILING_TESTS_MAX + 5, SHORT_TEXT_BYTES_MAX + 9);
+        tests.source = "s".repeat(SHORT_TEXT_BYTES_MAX + 1);
+        fit_tests(&mut tests);
+        assert_eq!(tests.failing.len(), FAILING_TESTS_MAX);
+        assert!(
+            tests
+                .failing
+                .iter()
+                .all(|n| n.len() <= SHORT_TEXT_BYTES_MAX)
+        );
+        assert!(tests.source.len() <= SHORT_TEXT_BYTES_MAX);
+        assert!(
+            Body::of_result(result_with(Vec::new()), Some(tests))
+                .validate()
+                .is_ok()
+        );
     }
 
     #[test]

@@ -23,8 +23,14 @@
 //! 6. after a passing build, copy the files `[artifacts]` names into blobs
 //!    too, and list them by name, hash and size: only regular files with a
 //!    single link, opened beneath the work dir, ever leave it;
-//! 7. capture metrics and the builder's environment, and fit every string
-//!    into the protocol's limits so the result can be signed.
+//! 7. read what the steps reported, whatever the outcome: `[reports]`
+//!    JUnit, coverage and metrics files (refused, with a reason in an added
+//!    `reports` step, when hostile), or without a JUnit report the summary
+//!    lines of `cargo test`, cargo-nextest, pytest and `go test`, into the
+//!    report's [`TestSummary`](buildmesh_protocol::TestSummary);
+//! 8. capture metrics and the builder's environment, and fit every string
+//!    into the protocol's limits so the result (with its tests) can be
+//!    signed.
 //!
 //! The API is blocking and owns no async runtime: the node calls
 //! [`run_build`] from a thread (or `spawn_blocking`) and bounds how many run
@@ -63,6 +69,7 @@ mod metrics;
 mod mirror;
 mod process;
 mod recipe;
+mod reports;
 mod sandbox;
 mod step;
 mod workdir;
@@ -82,9 +89,12 @@ pub use mirror::{
 pub use process::PATH_DEFAULT;
 pub use recipe::{
     ARTIFACT_PATTERN_BYTES_MAX, ARTIFACT_PATTERNS_MAX, ArtifactPattern, COMMAND_BYTES_MAX,
-    METRICS_MAX, MetricSource, MetricTake, NAME_BYTES_MAX, RECIPE_BYTES_MAX, RECIPE_PATH, Recipe,
-    RecipeError, STEP_ENV_MAX, STEPS_MAX, Step, TIMEOUT_SECS_DEFAULT, TIMEOUT_SECS_MAX,
-    TOOL_BYTES_MAX, TOOLS_MAX,
+    METRICS_MAX, MetricSource, MetricTake, NAME_BYTES_MAX, RECIPE_BYTES_MAX, RECIPE_PATH,
+    REPORT_PATTERNS_MAX, REPORTS_STEP, Recipe, RecipeError, Reports, STEP_ENV_MAX, STEPS_MAX, Step,
+    TIMEOUT_SECS_DEFAULT, TIMEOUT_SECS_MAX, TOOL_BYTES_MAX, TOOLS_MAX,
+};
+pub use reports::{
+    REPORT_BYTES_MAX, REPORT_FILE_BYTES_MAX, REPORT_FILES_MAX, SUMMARY_LOG_BYTES_MAX,
 };
 pub use sandbox::{
     Limits, SANDBOX_CACHE, SANDBOX_HOME, SANDBOX_WORK_DIR, Sandbox, SandboxConfig, SandboxError,

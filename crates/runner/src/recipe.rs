@@ -9,6 +9,7 @@
 
 mod check;
 mod raw;
+mod reports;
 mod take;
 
 pub use take::MetricTake;
@@ -43,6 +44,12 @@ pub const ARTIFACT_PATTERNS_MAX: usize = 32;
 /// Longest artifact pattern, bytes: a file it names must fit the protocol's
 /// long-text limit, or it could not be listed.
 pub const ARTIFACT_PATTERN_BYTES_MAX: usize = buildmesh_protocol::LONG_TEXT_BYTES_MAX;
+/// Most patterns in `[reports] junit`.
+pub const REPORT_PATTERNS_MAX: usize = 16;
+/// The name of the step the runner adds to a result whose recipe has
+/// `[reports]`: its log says what was read and what was refused. A recipe
+/// with `[reports]` may not name a step so.
+pub const REPORTS_STEP: &str = "reports";
 /// Step timeout when the recipe gives none.
 pub const TIMEOUT_SECS_DEFAULT: u64 = 3600;
 /// Longest step timeout accepted: one day.
@@ -64,6 +71,9 @@ pub struct Recipe {
     /// Files kept after a passing build: paths relative to the work dir,
     /// each component possibly a `*`/`?` glob ([`ArtifactPattern`]).
     pub artifacts: Vec<ArtifactPattern>,
+    /// Test reports, coverage and metrics files to read after the steps;
+    /// `None` when the recipe has no `[reports]` table.
+    pub reports: Option<Reports>,
     /// Whether steps may reach the network (`network = false` at the top
     /// of the recipe turns it off; a node's operator may turn it off for
     /// every build). Only a sandboxed step can be kept off the network.
@@ -140,6 +150,20 @@ impl ArtifactPattern {
 /// Whether one path component holds a wildcard.
 pub(crate) fn is_glob(component: &str) -> bool {
     component.contains(['*', '?'])
+}
+
+/// A recipe's `[reports]`: files the steps write, read after them (also
+/// when a step failed) into the result's tests and metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reports {
+    /// JUnit XML files: paths relative to the work dir, globs as in
+    /// `[artifacts] paths`.
+    pub junit: Vec<ArtifactPattern>,
+    /// One LCOV or Cobertura file (told apart by content): line and branch
+    /// coverage.
+    pub coverage: Option<ArtifactPattern>,
+    /// One file of `name value [unit]` lines (Hydra's convention).
+    pub metrics: Option<ArtifactPattern>,
 }
 
 /// Where a metric's number comes from.
@@ -222,6 +246,20 @@ pub enum RecipeError {
     Artifact {
         /// 0-based index in the list.
         index: usize,
+        /// What is wrong.
+        problem: String,
+    },
+    /// `[reports]` is there but names no file.
+    #[error(
+        "[reports] names no file; give junit = [\"...\"], coverage = \"...\" or \
+         metrics = \"...\", or remove the table"
+    )]
+    NoReports,
+    /// A `[reports]` entry is wrong.
+    #[error("reports.{field}: {problem}")]
+    Report {
+        /// `junit`, `junit[0]`, `coverage` or `metrics`.
+        field: String,
         /// What is wrong.
         problem: String,
     },

@@ -55,12 +55,17 @@ pub(crate) fn recipe(raw: RawRecipe) -> Result<Recipe, RecipeError> {
             artifact(text).map_err(|problem| RecipeError::Artifact { index, problem })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let reports = raw.reports.map(super::reports::check).transpose()?;
+    if reports.is_some() {
+        super::reports::name_is_free(&steps)?;
+    }
     Ok(Recipe {
         steps,
         metrics,
         tools,
         inherit,
         artifacts,
+        reports,
         network: raw.network,
     })
 }
@@ -124,7 +129,7 @@ fn step_problem(raw: &RawStep) -> Result<(), String> {
     raw.env.iter().try_for_each(|(k, v)| env_problem(k, v))
 }
 
-fn name_problem(name: &str) -> Result<(), String> {
+pub(super) fn name_problem(name: &str) -> Result<(), String> {
     if name.trim().is_empty() {
         return Err("name is empty".into());
     }
@@ -253,7 +258,7 @@ fn tool(index: usize, command: &str) -> Result<(), RecipeError> {
     no_nul("command", command).map_err(fail)
 }
 
-fn artifact(text: String) -> Result<ArtifactPattern, String> {
+pub(super) fn artifact(text: String) -> Result<ArtifactPattern, String> {
     if text.trim().is_empty() {
         return Err("path is empty".into());
     }

@@ -16,6 +16,9 @@ pub(crate) struct RawRecipe {
     pub environment: RawEnvironment,
     #[serde(default)]
     pub artifacts: RawArtifacts,
+    /// `None` when the recipe has no `[reports]` table: then no `reports`
+    /// step is added to the result.
+    pub reports: Option<RawReports>,
     #[serde(default = "default_network")]
     pub network: bool,
 }
@@ -59,6 +62,15 @@ pub(crate) struct RawEnvironment {
 pub(crate) struct RawArtifacts {
     #[serde(default)]
     pub paths: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawReports {
+    #[serde(default)]
+    pub junit: Vec<String>,
+    pub coverage: Option<String>,
+    pub metrics: Option<String>,
 }
 
 fn default_network() -> bool {

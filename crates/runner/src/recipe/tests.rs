@@ -236,3 +236,97 @@ fn artifact_paths_are_checked() {
     let e = error("[[step]]\nname = \"a\"\ncommand = \"x\"\n[artifacts]\npath = [\"x\"]\n");
     assert!(e.contains("unknown field `path`"), "{e}");
 }
+
+const ONE_STEP: &str = "[[step]]\nname = \"test\"\ncommand = \"x\"\n";
+
+#[test]
+fn reports_parse_and_are_optional() {
+    let recipe = Recipe::parse(
+        format!(
+            "{ONE_STEP}[reports]\njunit = [\"target/nextest/ci/junit.xml\", \"reports/*.xml\"]\n\
+             coverage = \"coverage.xml\"\nmetrics = \"./metrics.txt\"\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let reports = recipe.reports.unwrap();
+    let [nextest, globbed] = &reports.junit[..] else {
+        panic!("{reports:?}")
+    };
+    assert_eq!(nextest.components, ["target", "nextest", "ci", "junit.xml"]);
+    assert!(globbed.is_glob());
+    assert_eq!(reports.coverage.unwrap().components, ["coverage.xml"]);
+    assert_eq!(reports.metrics.unwrap().components, ["metrics.txt"]);
+    let only = Recipe::parse(format!("{ONE_STEP}[reports]\nmetrics = \"m\"\n").as_bytes());
+    let only = only.unwrap().reports.unwrap();
+    assert!(only.junit.is_empty() && only.coverage.is_none());
+    assert!(
+        Recipe::parse(ONE_STEP.as_bytes())
+            .unwrap()
+            .reports
+            .is_none()
+    );
+}
+
+#[test]
+fn reports_are_checked_and_errors_say_what_to_do() {
+    let reports = |table: &str| error(&format!("{ONE_STEP}[reports]\n{table}\n"));
+    let e = reports("");
+    assert!(
+        e.starts_with("[reports] names no file") && e.contains("junit = "),
+        "{e}"
+    );
+    let e = reports("junit = [\"ok.xml\", \"../up.xml\"]");
+    assert!(
+        e.contains("reports.junit[1]") && e.contains("without '..'"),
+        "{e}"
+    );
+    let e = reports("junit = [\"/etc/passwd\"]");
+    assert!(
+        e.contains("reports.junit[0]") && e.contains("relative"),
+        "{e}"
+    );
+    let e = reports("coverage = \"cov/*.xml\"");
+    assert!(
+        e.contains("reports.coverage") && e.contains("name one file"),
+        "{e}"
+    );
+    let e = reports("metrics = \"\"");
+    assert!(e.contains("reports.metrics: path is empty"), "{e}");
+    let e = reports(&format!(
+        "metrics = \"{}\"",
+        "m".repeat(ARTIFACT_PATTERN_BYTES_MAX + 1)
+    ));
+    assert!(
+        e.contains("reports.metrics") && e.contains("the limit is 4096"),
+        "{e}"
+    );
+    let many: Vec<String> = (0..=REPORT_PATTERNS_MAX)
+        .map(|i| format!("\"r{i}.xml\""))
+        .collect();
+    let e = reports(&format!("junit = [{}]", many.join(", ")));
+    assert!(
+        e.contains("reports.junit: 17 patterns; the limit is 16"),
+        "{e}"
+    );
+    let e = reports("junit = \"one.xml\"");
+    assert!(e.contains("invalid type") && e.contains("line"), "{e}");
+    let e = reports("lcov = \"x\"");
+    assert!(e.contains("unknown field `lcov`"), "{e}");
+}
+
+#[test]
+fn a_step_may_not_take_the_reports_steps_name_when_there_are_reports() {
+    let named = "[[step]]\nname = \"build\"\ncommand = \"x\"\n\
+                 [[step]]\nname = \"reports\"\ncommand = \"y\"\n";
+    let e = error(&format!("{named}[reports]\nmetrics = \"m\"\n"));
+    assert!(
+        e.starts_with("step 2 (\"reports\"): the name \"reports\" is taken")
+            && e.contains("rename"),
+        "{e}"
+    );
+    assert!(
+        Recipe::parse(named.as_bytes()).is_ok(),
+        "free without [reports]"
+    );
+}
