@@ -363,6 +363,28 @@ pub(crate) mod tests {
 
     /// Issue 16, item 5: an error with no steps said "ERROR:  (…)".
     #[test]
+    fn the_tests_line_counts_and_names_the_first_failures() {
+        let mut tests = TestSummary {
+            passed: 38,
+            failed: 7,
+            skipped: 1,
+            errored: 0,
+            failing: (0..7).map(|n| format!("t::case_{n}")).collect(),
+            source: "cargo test".into(),
+            details: None,
+        };
+        assert_eq!(
+            tests_line(&tests),
+            "  tests: 38 passed, 7 failed, 1 skipped (cargo test); failing: t::case_0, \
+             t::case_1, t::case_2, t::case_3, t::case_4 and 2 more"
+        );
+        tests.failed = 0;
+        tests.skipped = 0;
+        tests.failing.clear();
+        assert_eq!(tests_line(&tests), "  tests: 38 passed (cargo test)");
+    }
+
+    #[test]
     fn an_error_result_says_why_in_one_clause() {
         assert_eq!(
             describe(&result(
