@@ -229,6 +229,10 @@ fn up_shows_a_build_step_by_step_and_where_things_stand_after_a_restart() {
     assert!(result.starts_with(&format!("result {short} ")), "{result}");
     assert!(result.contains(" FAILED: compile ok "), "{result}");
     assert!(result.contains(", test exit 3 "), "{result}");
+    assert_eq!(
+        up.next(),
+        "  tests: 2 passed, 1 failed (cargo test); failing: parser::empty"
+    );
     let page = up.next();
     let prefix = format!("  http://{}/results/", up.addr());
     assert!(page.starts_with(&prefix), "{page}");

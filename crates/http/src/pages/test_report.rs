@@ -55,12 +55,13 @@ pub fn section(tests: &TestSummary, details: Option<&[FailingTest]>) -> String {
     if failing == 0 {
         return html;
     }
-    html.push_str("<h3>Failing tests</h3>\n");
     match details {
         Some(list) if !list.is_empty() => {
+            html.push_str("<ul class=\"failing\">\n");
             for test in list.iter().take(SHOWN_MAX) {
                 html.push_str(&one(test));
             }
+            html.push_str("</ul>\n");
             if list.len() > SHOWN_MAX {
                 html.push_str(&format!(
                     "<p class=\"note\">and {} more in the report.</p>\n",
@@ -112,20 +113,24 @@ fn one(test: &FailingTest) -> String {
     let message = test
         .message
         .as_deref()
+        .map(|m| m.lines().next().unwrap_or("").trim())
         .filter(|m| !m.is_empty())
-        .map(|m| format!("<p class=\"problem\">{}</p>\n", escape(m)))
+        .map(|m| format!(": {}", escape(m)))
         .unwrap_or_default();
-    let output = test
-        .output
-        .as_deref()
-        .filter(|o| !o.is_empty())
-        .map(|o| log::log_box(log::last_lines(o, OUTPUT_LINES, 16 * 1024), None).0)
-        .unwrap_or_default();
-    format!(
-        "<details class=\"failing-test\" open><summary><code>{}</code> {}{suite}</summary>\n{message}{output}</details>\n",
+    let heading = format!(
+        "<code>{}</code> {}{suite}{message}",
         escape(&test.name),
         escape(&test.status),
-    )
+    );
+    // One line per test, so the page's first screen still reaches "where
+    // it failed"; the output opens on a click.
+    match test.output.as_deref().filter(|o| !o.trim().is_empty()) {
+        Some(output) => {
+            let shown = log::log_box(log::last_lines(output, OUTPUT_LINES, 16 * 1024), None).0;
+            format!("<li><details><summary>{heading}</summary>\n{shown}</details></li>\n")
+        }
+        None => format!("<li>{heading}</li>\n"),
+    }
 }
 
 #[cfg(test)]
