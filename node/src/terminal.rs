@@ -200,8 +200,6 @@ fn step_line(event: StepEvent<'_>) -> String {
     }
 }
 
-/// One line about a result: `result 3f2a1b4c5d linux FAILED: format ok
-/// 0.4s, test exit 1 12.3s, lint skipped`, with the reason of an error.
 /// "  tests: 38 passed, 2 failed, 1 skipped (cargo test); failing: a, b".
 pub fn tests_line(tests: &TestSummary) -> String {
     let mut parts = vec![format!("{} passed", tests.passed)];
@@ -237,6 +235,8 @@ pub fn tests_line(tests: &TestSummary) -> String {
     line
 }
 
+/// One line about a result: `result 3f2a1b4c5d linux FAILED: format ok
+/// 0.4s, test exit 1 12.3s, lint skipped`, with the reason of an error.
 pub fn describe(result: &BuildResult) -> String {
     let steps: Vec<String> = result
         .steps

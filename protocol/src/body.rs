@@ -349,6 +349,15 @@ impl Threshold {
         if !value.is_finite() {
             return Err(InvalidBody::NotFinite("threshold"));
         }
+        // A drop or rise is an amount: a negative one would make every
+        // commit a regression.
+        if matches!(
+            self.rule,
+            ThresholdRule::DropsBy(_) | ThresholdRule::RisesBy(_)
+        ) && value < 0.0
+        {
+            return Err(InvalidBody::Negative("threshold amount"));
+        }
         Ok(())
     }
 }

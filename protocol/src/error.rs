@@ -59,6 +59,9 @@ pub enum InvalidBody {
     /// entry holding it could not be compared or deduplicated by value.
     #[error("{0} must be a finite number")]
     NotFinite(&'static str),
+    /// A number that must not be below zero is.
+    #[error("{0} must not be negative")]
+    Negative(&'static str),
     /// A commit id of the wrong length.
     #[error("commit id is {0} bytes; git ids are 20 or 32")]
     CommitId(usize),

@@ -249,11 +249,12 @@ mod strategy {
 
     pub fn threshold() -> impl Strategy<Value = Threshold> {
         let value = -1e9f64..1e9;
+        let amount = 0f64..1e9;
         let rule = prop_oneof![
             value.clone().prop_map(ThresholdRule::Above),
-            value.clone().prop_map(ThresholdRule::Below),
-            value.clone().prop_map(ThresholdRule::DropsBy),
-            value.prop_map(ThresholdRule::RisesBy),
+            value.prop_map(ThresholdRule::Below),
+            amount.clone().prop_map(ThresholdRule::DropsBy),
+            amount.prop_map(ThresholdRule::RisesBy),
         ];
         (short_text(), rule).prop_map(|(metric, rule)| Threshold { metric, rule })
     }
@@ -1791,6 +1792,15 @@ mod body_limits {
             check(with(vec![one("c".into(), f64::NAN)])),
             Err(InvalidBody::NotFinite("threshold"))
         );
+        assert_eq!(
+            check(with(vec![one("c".into(), -1.0)])),
+            Err(InvalidBody::Negative("threshold amount"))
+        );
+        let below = Threshold {
+            metric: "c".into(),
+            rule: ThresholdRule::Below(-1.0),
+        };
+        assert_eq!(check(with(vec![below])), Ok(()), "a level may be negative");
     }
 
     #[test]

@@ -25,7 +25,7 @@ mod work;
 pub use acceptance::{Acceptance, Verdict};
 pub use blame::{Blame, blame};
 pub use cell::{Cell, CellResult, CellStatus};
-pub use flaky::{Evidence, FlakyTest, flaky_numbers, flaky_of, flaky_tests, only_flaky_failures};
+pub use flaky::{Evidence, FlakyTest, flaky_of, flaky_tests, only_flaky_failures, proven_flaky};
 pub use leases::{
     LEASES_MAX, LEASES_PER_BUILDER_MAX, LiveLeases, RENEWAL_LEASE_MS_MAX, RENEWAL_SKEW_MS, Renewed,
     renews_a_claim,

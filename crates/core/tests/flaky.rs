@@ -9,7 +9,7 @@ mod fixtures;
 
 use buildmesh_core::log::{self, ChainWriter, MemStore};
 use buildmesh_core::view::{
-    Evidence, MatrixOptions, ProjectLog, flaky_numbers, flaky_tests, matrix, only_flaky_failures,
+    Evidence, MatrixOptions, ProjectLog, flaky_tests, matrix, only_flaky_failures, proven_flaky,
 };
 use buildmesh_protocol::{Body, BuilderPolicy, Outcome, ProjectId, TestSummary, Timestamp};
 use fixtures::{NOW, PLATFORMS, announce, declaration, result, writer};
@@ -124,9 +124,10 @@ fn a_test_failing_on_one_builder_and_passing_on_another_is_flaky() {
         [PLATFORMS[0]]
     );
 
-    // Commit 2's cell failed (bob) but only by a flaky test; commit 4's
-    // failure is real.
-    let numbers = flaky_numbers(&log, &flaky);
+    // Commit 2's cell failed (bob) but only by a test proven flaky there;
+    // commit 3's flipped test is only suspected (a break fixed by the next
+    // commit looks the same), and commit 4's failure is real.
+    let numbers = proven_flaky(&log, &flaky);
     let options = MatrixOptions {
         branch: Some("main".into()),
         rows_max: None,
@@ -141,12 +142,31 @@ fn a_test_failing_on_one_builder_and_passing_on_another_is_flaky() {
         &row.cells[0]
     };
     assert!(only_flaky_failures(&log, cell_of(2), &numbers));
-    assert!(only_flaky_failures(&log, cell_of(3), &numbers));
+    assert!(!only_flaky_failures(&log, cell_of(3), &numbers));
     assert!(!only_flaky_failures(&log, cell_of(4), &numbers));
     assert!(
         !only_flaky_failures(&log, cell_of(1), &numbers),
         "a passed cell"
     );
+}
+
+/// A flipped test whose commit is built again and fails again is broken
+/// there, not flaky: the flaky check settled it.
+#[test]
+fn a_second_build_that_fails_again_settles_a_flipped_test_as_broken() {
+    let mut mesh = Mesh::new();
+    for n in 0..3u8 {
+        mesh.announce(n);
+    }
+    mesh.report(0, 0, &[]);
+    mesh.report(0, 1, &["parse::rejects_empty"]);
+    mesh.report(0, 2, &[]);
+    let log = mesh.log();
+    let flipped = flaky_tests(&log, NOW, None, 50);
+    assert_eq!(flipped.len(), 1);
+    assert_eq!(flipped[0].evidence, Evidence::Flipped);
+    mesh.report(0, 1, &["parse::rejects_empty"]);
+    assert!(flaky_tests(&mesh.log(), NOW, None, 50).is_empty());
 }
 
 #[test]

@@ -11,7 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use buildmesh_core::view::{
     CellStatus, Fact, Matrix, MatrixOptions, Named, NotSelected, Policy, ProjectLog, Summary,
-    flaky_numbers, flaky_of, matrix, only_flaky_failures, pulls, select_project,
+    flaky_of, matrix, only_flaky_failures, proven_flaky, pulls, select_project,
 };
 use buildmesh_protocol::{BlobHash, CommitId, EntryId, ForceTarget, ProjectId};
 use serde::Deserialize;
@@ -159,7 +159,7 @@ pub(crate) async fn project(
 /// The cells of `m` whose only failures are flaky tests, judged by the
 /// flaky tests of the same rows.
 fn flaky_cells(log: &ProjectLog, m: &Matrix<'_>) -> pages::FlakyCells {
-    let flaky = flaky_numbers(log, &flaky_of(log, m));
+    let flaky = proven_flaky(log, &flaky_of(log, m));
     let mut cells = pages::FlakyCells::new();
     if flaky.is_empty() {
         return cells;

@@ -27,6 +27,10 @@ pub const ROWS_DEFAULT: usize = 50;
 /// platform at this many points is already a few megabytes.
 pub const ROWS_MAX: usize = 500;
 
+/// Most points one answer holds (the default, every series of 50 commits,
+/// is some 10,000 for a project of 10 platforms and 20 metrics).
+pub const POINTS_MAX: usize = 25_000;
+
 /// Longest branch, platform or metric name a request may give.
 const NAME_BYTES_MAX: usize = 256;
 
@@ -198,7 +202,15 @@ type Series<'a> = (&'a str, &'a str, Vec<Point<'a>>);
 /// The selected series, each metric's together: the project's own
 /// metrics first, then the durations every build has; platforms in the
 /// order the project declares them.
-fn derive<'a>(log: &'a ProjectLog, at: Timestamp, selection: &Selection<'_>) -> Vec<Series<'a>> {
+///
+/// Refused past [`POINTS_MAX`] points: an answer's size is what the
+/// asker chooses, and a page of every series at the most rows would be
+/// hundreds of megabytes.
+fn derive<'a>(
+    log: &'a ProjectLog,
+    at: Timestamp,
+    selection: &Selection<'_>,
+) -> Result<Vec<Series<'a>>, Refusal> {
     let table = series_table(log, at, selection.branch.clone(), selection.rows);
     let wanted = |wanted: &Option<String>, have: &str| wanted.as_deref().is_none_or(|w| w == have);
     let mut series: Vec<Series<'a>> = table
@@ -212,7 +224,19 @@ fn derive<'a>(log: &'a ProjectLog, at: Timestamp, selection: &Selection<'_>) -> 
     series.sort_by_cached_key(|(metric, platform, _)| {
         (pages::is_metric_builtin(metric), *metric, column(platform))
     });
-    series
+    let points: usize = series.iter().map(|(_, _, p)| p.len()).sum();
+    within_points(points, series.len(), selection.rows)?;
+    Ok(series)
+}
+
+fn within_points(points: usize, series: usize, rows: usize) -> Result<(), Refusal> {
+    if points <= POINTS_MAX {
+        return Ok(());
+    }
+    Err(Refusal::bad(format!(
+        "this asks for {points} points ({series} series over up to {rows} commits); at most \
+         {POINTS_MAX}: narrow it with metric=NAME, platform=LABEL or fewer rows"
+    )))
 }
 
 fn as_text<T: Display, S: Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
@@ -286,7 +310,7 @@ fn series_json<'a>((metric, platform, points): &'a Series<'a>) -> Option<SeriesJ
 /// The JSON bytes of the selected series.
 fn answer_json(log: &ProjectLog, at: Timestamp, query: TrendsQuery) -> Result<Vec<u8>, Refusal> {
     let selection = select(log, query)?;
-    let series = derive(log, at, &selection);
+    let series = derive(log, at, &selection)?;
     let body = TrendsJson {
         project: log.project,
         name: selection.name,
@@ -338,7 +362,7 @@ fn answer_page(
     site: Site<'_>,
 ) -> Result<String, Refusal> {
     let selection = select(log, query)?;
-    let series = derive(log, at, &selection);
+    let series = derive(log, at, &selection)?;
     let thresholds = Policy::of(log).map(|p| p.thresholds()).unwrap_or_default();
     let charts = series
         .iter()
@@ -414,6 +438,27 @@ pub(crate) async fn page(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_holds_at_most_so_many_points() {
+        assert!(within_points(POINTS_MAX, 50, 500).is_ok());
+        let Err(refusal) = within_points(POINTS_MAX + 1, 210, 500) else {
+            panic!("past the limit is refused");
+        };
+        assert_eq!(refusal.status, StatusCode::BAD_REQUEST);
+        assert!(
+            refusal
+                .message
+                .contains("210 series over up to 500 commits"),
+            "{}",
+            refusal.message
+        );
+        assert!(
+            refusal.message.contains("metric=NAME"),
+            "{}",
+            refusal.message
+        );
+    }
 
     #[test]
     fn rows_are_one_to_the_limit() {

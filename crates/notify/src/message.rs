@@ -157,7 +157,14 @@ impl Notice {
             .iter()
             .map(|c| clean(&c.metric))
             .collect();
+        names.sort();
         names.dedup();
+        const SHOWN: usize = 3;
+        if names.len() > SHOWN {
+            let more = names.len() - SHOWN;
+            names.truncate(SHOWN);
+            names.push(format!("{more} more"));
+        }
         and_list(&names)
     }
 

@@ -15,10 +15,6 @@ use buildmesh_protocol::{
 };
 use ed25519_dalek::SigningKey;
 
-/// How long a failing test's name is kept when the whole result does not
-/// fit otherwise, bytes: still enough to tell most tests apart.
-const FAILING_NAME_BYTES_SHRUNK: usize = 64;
-
 /// Marks where a string was cut.
 const ELLIPSIS: &str = "…";
 
@@ -90,11 +86,10 @@ pub(crate) fn fit_tests(tests: &mut TestSummary) {
 
 /// Shrinks `result` (signed with `tests`) until it fits in one signed
 /// entry. Failing tests' names go first, since the details blob keeps
-/// them whole: cut to [`FAILING_NAME_BYTES_SHRUNK`] bytes. Then step
-/// commands, environment values and the error to a few hundred bytes, then
-/// to a few dozen, then the environment to os, arch and kernel, then the
-/// failing names altogether (the counts stay), and last artifacts, the
-/// last listed first. Without artifacts, recipe limits (64 steps, 64
+/// them whole: the last named first, each left out whole (the counts
+/// stay). Then step commands, environment values and the error to a few
+/// hundred bytes, then to a few dozen, then the environment to os, arch
+/// and kernel, and last artifacts, the last listed first. Without artifacts, recipe limits (64 steps, 64
 /// metrics, 16 tools, 64-byte names) make the environment stage always
 /// enough; artifacts (at most 32, and as many JUnit files, but names up
 /// to 4096 bytes) can still be too many, and are what the build is for,
@@ -104,15 +99,22 @@ pub(crate) fn fit_entry(
     tests: &mut Option<TestSummary>,
     warnings: &mut Vec<String>,
 ) {
-    let fitted = fits(result, tests.as_ref());
-    if let Some(tests) = tests.as_mut().filter(|_| !fitted) {
-        for name in &mut tests.failing {
-            *name = truncate(name, FAILING_NAME_BYTES_SHRUNK);
+    // Names are left out whole, the last first, never cut: the same test
+    // must have the same name in every result, or two results failing it
+    // would look like one failing and one passing it (flaky). A shorter
+    // list says nothing of the tests it leaves out.
+    if let Some(tests) = tests.as_mut() {
+        let named = tests.failing.len();
+        while !tests.failing.is_empty() && !fits(result, Some(tests)) {
+            tests.failing.pop();
         }
-        warnings.push(format!(
-            "result too large for one entry: failing tests' names cut to \
-             {FAILING_NAME_BYTES_SHRUNK} bytes"
-        ));
+        if tests.failing.len() < named {
+            warnings.push(format!(
+                "result too large for one entry: {} of {named} failing tests named \
+                 (the details blob has them all)",
+                tests.failing.len()
+            ));
+        }
     }
     for (command_max, value_max) in [(256, 256), (48, 64)] {
         if fits(result, tests.as_ref()) {
@@ -129,15 +131,6 @@ pub(crate) fn fit_entry(
             .environment
             .retain(|k, _| matches!(k.as_str(), "os" | "arch" | "kernel"));
         warnings.push("result too large for one entry: tool versions left out".into());
-    }
-    let fitted = fits(result, tests.as_ref());
-    if let Some(tests) = tests.as_mut().filter(|_| !fitted) {
-        tests.failing.clear();
-        warnings.push(
-            "result too large for one entry: failing tests' names left out (the details \
-             blob has them)"
-                .into(),
-        );
     }
     drop_artifacts(result, tests.as_ref(), warnings);
 }
@@ -269,10 +262,11 @@ mod tests {
         }
     }
 
-    /// Ten commands of 4 KiB fit with short failing names and not with
-    /// 32 names of 256 bytes: the names are cut, the commands are not.
+    /// Ten commands of 4 KiB fit with a few failing names and not with
+    /// 32 names of 256 bytes: names are left out whole (never cut, so one
+    /// test has one name in every result), the commands stay.
     #[test]
-    fn failing_names_are_cut_before_anything_else() {
+    fn failing_names_are_left_out_whole_before_anything_else() {
         let mut result = result_with(Vec::new());
         result.steps = (0..10).map(|i| step(i, LONG_TEXT_BYTES_MAX)).collect();
         let mut tests = Some(tests_failing(FAILING_TESTS_MAX, SHORT_TEXT_BYTES_MAX));
@@ -281,12 +275,12 @@ mod tests {
         fit_entry(&mut result, &mut tests, &mut warnings);
         assert!(fits(&result, tests.as_ref()));
         let tests = tests.unwrap();
-        assert_eq!(tests.failing.len(), FAILING_TESTS_MAX);
+        assert!(!tests.failing.is_empty() && tests.failing.len() < FAILING_TESTS_MAX);
         assert!(
             tests
                 .failing
                 .iter()
-                .all(|n| n.len() <= FAILING_NAME_BYTES_SHRUNK)
+                .all(|n| n.len() == SHORT_TEXT_BYTES_MAX)
         );
         assert!(tests.failing[1].starts_with("01"));
         assert!(

@@ -116,7 +116,7 @@ pub fn thresholds(args: ThresholdsArgs) -> Result<ExitCode> {
                 list.iter().for_each(|t| println!("  {}", Described(t)));
             }
             _ => println!(
-                "{} has no thresholds; set some with                  `buildmesh project thresholds {} \"coverage_lines drop 1\"`",
+                "{} has no thresholds; set some with `buildmesh project thresholds {} \"coverage_lines drop 1\"`",
                 args.name, args.name
             ),
         }

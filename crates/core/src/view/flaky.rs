@@ -11,7 +11,9 @@
 //! failing one (a result names at most 32; one that had more says nothing
 //! of the rest). A commit that broke a test and the very next one that
 //! fixed it also look "flipped": `buildmesh force --flaky-check` builds the
-//! commit again, and a second result settles it as "same commit" or not.
+//! commit again, and a second result settles it: "same commit" if the test
+//! passes, broken (not listed) if it fails again. Only tests proven flaky
+//! on one commit excuse a red cell ([`only_flaky_failures`]).
 
 use super::cell::Cell;
 use super::matrix::{Matrix, MatrixOptions, matrix};
@@ -95,9 +97,11 @@ pub fn flaky_of<'a>(log: &'a ProjectLog, matrix: &Matrix<'a>) -> Vec<FlakyTest<'
                     .all(|v| v.is_some_and(|(_, v)| v.passed(test)))
             };
             for &test in &here.failed {
+                // A cell built twice that failed the test both times
+                // settled it: broken there, not flaky.
                 let evidence = if here.passed(test) {
                     Some(Evidence::SameCommit)
-                } else if around(test) {
+                } else if here.reports == 1 && around(test) {
                     Some(Evidence::Flipped)
                 } else {
                     None
@@ -165,10 +169,14 @@ pub fn only_flaky_failures(log: &ProjectLog, cell: &Cell, flaky: &BTreeSet<u32>)
             .all(|f| f.complete && !f.names.is_empty() && f.names.iter().all(|n| flaky.contains(n)))
 }
 
-/// The numbers of `tests`' names.
-pub fn flaky_numbers(log: &ProjectLog, tests: &[FlakyTest<'_>]) -> BTreeSet<u32> {
+/// The numbers of the tests of `tests` proven flaky (failed and did not
+/// fail on one commit): those a matrix cell may be excused for. A flipped
+/// test is only suspected: a commit that broke it and the next that fixed
+/// it look the same, and a real regression must stay red.
+pub fn proven_flaky(log: &ProjectLog, tests: &[FlakyTest<'_>]) -> BTreeSet<u32> {
     tests
         .iter()
+        .filter(|t| t.evidence == Evidence::SameCommit)
         .filter_map(|t| log.test_names.number(t.name))
         .collect()
 }
@@ -180,6 +188,8 @@ struct Verdicts {
     /// The complete failing lists of results that reported tests: a test
     /// missing from one of them did not fail there.
     complete: Vec<BTreeSet<u32>>,
+    /// How many results reported tests.
+    reports: usize,
 }
 
 impl Verdicts {
@@ -194,13 +204,13 @@ fn verdicts(log: &ProjectLog, cell: &Cell) -> Option<Verdicts> {
     let mut verdicts = Verdicts {
         failed: BTreeSet::new(),
         complete: Vec::new(),
+        reports: 0,
     };
-    let mut any = false;
     for result in &cell.results {
         let Some(tests) = log.failing_tests.get(&result.id) else {
             continue;
         };
-        any = true;
+        verdicts.reports += 1;
         verdicts.failed.extend(tests.names.iter().copied());
         if tests.complete {
             verdicts
@@ -208,5 +218,5 @@ fn verdicts(log: &ProjectLog, cell: &Cell) -> Option<Verdicts> {
                 .push(tests.names.iter().copied().collect());
         }
     }
-    any.then_some(verdicts)
+    (verdicts.reports > 0).then_some(verdicts)
 }

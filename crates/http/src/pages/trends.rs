@@ -19,8 +19,9 @@ pub struct ChartPoint<'a> {
     pub value: f64,
     /// The result that states it: the point links there.
     pub result: EntryId,
-    /// Whether the value crossed a regression threshold: the point is
-    /// drawn in red and says so. Nothing sets it yet; thresholds will.
+    /// Whether the value crossed one of the project's thresholds
+    /// (`buildmesh project thresholds`): the point is drawn in red and
+    /// says so.
     pub crossing: bool,
 }
 

@@ -16,6 +16,12 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus};
 use quick_xml::Writer;
 use quick_xml::events::{BytesEnd, BytesStart, Event};
 
+/// Most `<testcase>`s read from one file. The parsed report takes some
+/// hundreds of bytes per case: this bounds what one file of tiny cases
+/// (16 MiB of them would be some 400,000) costs the builder, far above
+/// what a real suite writes to one file.
+pub(crate) const TESTCASES_MAX: usize = 50_000;
+
 /// The tests of one JUnit file, or why it cannot be read.
 pub(crate) fn read(text: &str) -> Result<Tally, String> {
     let normal = normal_form(text)?;
@@ -96,9 +102,19 @@ fn normal_form(text: &str) -> Result<String, String> {
     let mut writer = Writer::new(Vec::with_capacity(text.len() + 32));
     // Whether the root is a bare <testsuite>, once it is seen.
     let mut bare = None;
+    let mut cases = 0usize;
     xml::walk(text, &mut |_, event| {
         let out = match event {
             Event::Start(element) | Event::Empty(element) => {
+                if element.name().as_ref() == b"testcase" {
+                    cases += 1;
+                    if cases > TESTCASES_MAX {
+                        return Err(format!(
+                            "more than {TESTCASES_MAX} test cases in one file; split the \
+                             report (a file per test binary or package)"
+                        ));
+                    }
+                }
                 if bare.is_none() {
                     bare = Some(root(element)?);
                     if bare == Some(true) {
@@ -166,6 +182,18 @@ fn write(writer: &mut Writer<Vec<u8>>, event: Event<'_>) -> Result<(), String> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_file_of_too_many_test_cases_is_refused_before_it_is_parsed() {
+        let case = "<testcase name=\"t\"/>";
+        let many = |n| format!("<testsuite name=\"s\">{}</testsuite>", case.repeat(n));
+        assert_eq!(
+            read(&many(TESTCASES_MAX)).unwrap().passed,
+            TESTCASES_MAX as u64
+        );
+        let error = read(&many(TESTCASES_MAX + 1)).unwrap_err();
+        assert!(error.contains("more than 50000 test cases"), "{error}");
+    }
 
     /// Written by cargo-nextest 0.9.143 (`[profile.ci.junit]`) for a crate
     /// with two passing tests and two failing ones.

@@ -51,6 +51,31 @@ fn lines(log: &str) -> impl Iterator<Item = &str> {
 mod tests {
     use super::*;
 
+    /// A build prints what it likes: counts past u64 saturate instead of
+    /// overflowing (which would panic the build's thread in a debug build
+    /// and lose the cell's slot).
+    #[test]
+    fn huge_counts_saturate() {
+        let max = u64::MAX;
+        let logs = [
+            format!(
+                "test result: ok. {max} passed; 0 failed; {max} ignored; 0 measured; 0 filtered out\n\
+                 test result: ok. {max} passed; 0 failed; {max} ignored; 0 measured; 0 filtered out\n"
+            ),
+            format!(
+                "     Summary [   0.1s] 1 tests run: {max} passed, {max} skipped\n\
+                      Summary [   0.1s] 1 tests run: {max} passed, {max} skipped\n"
+            ),
+            format!(
+                "=== {max} passed, {max} failed in 0.1s ===\n=== {max} passed, {max} failed in 0.1s ===\n"
+            ),
+        ];
+        for log in &logs {
+            let (tally, _) = read(log).unwrap_or_else(|| panic!("read: {log}"));
+            assert_eq!(tally.passed, max, "{log}");
+        }
+    }
+
     #[test]
     fn counts_are_a_number_and_a_word() {
         assert_eq!(count(" 12 passed"), Some((12, "passed")));

@@ -65,9 +65,9 @@ fn add_result(tally: &mut Tally, rest: &str) -> bool {
     let mut found = false;
     for item in items.split(';') {
         match count(item) {
-            Some((n, "passed")) => tally.passed += n,
-            Some((n, "failed")) => tally.failed += n,
-            Some((n, "ignored")) => tally.skipped += n,
+            Some((n, "passed")) => tally.passed = tally.passed.saturating_add(n),
+            Some((n, "failed")) => tally.failed = tally.failed.saturating_add(n),
+            Some((n, "ignored")) => tally.skipped = tally.skipped.saturating_add(n),
             Some(_) => {}
             None => continue,
         }

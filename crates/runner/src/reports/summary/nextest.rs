@@ -39,10 +39,10 @@ fn add_summary(tally: &mut Tally, rest: &str) -> bool {
         // "5 passed (1 slow, 1 flaky)": the details are not counts.
         let item = item.split(" (").next().unwrap_or_default();
         match count(item) {
-            Some((n, "passed")) => tally.passed += n,
-            Some((n, "failed" | "timed out")) => tally.failed += n,
-            Some((n, "exec failed")) => tally.errored += n,
-            Some((n, "skipped")) => tally.skipped += n,
+            Some((n, "passed")) => tally.passed = tally.passed.saturating_add(n),
+            Some((n, "failed" | "timed out")) => tally.failed = tally.failed.saturating_add(n),
+            Some((n, "exec failed")) => tally.errored = tally.errored.saturating_add(n),
+            Some((n, "skipped")) => tally.skipped = tally.skipped.saturating_add(n),
             _ => {}
         }
     }

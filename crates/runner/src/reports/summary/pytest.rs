@@ -38,10 +38,10 @@ fn closing_line(line: &str) -> Option<Tally> {
     for item in items.split(", ") {
         let (n, word) = count(item)?;
         match word {
-            "passed" | "xpassed" => tally.passed += n,
-            "failed" => tally.failed += n,
-            "skipped" | "xfailed" => tally.skipped += n,
-            "error" | "errors" => tally.errored += n,
+            "passed" | "xpassed" => tally.passed = tally.passed.saturating_add(n),
+            "failed" => tally.failed = tally.failed.saturating_add(n),
+            "skipped" | "xfailed" => tally.skipped = tally.skipped.saturating_add(n),
+            "error" | "errors" => tally.errored = tally.errored.saturating_add(n),
             "deselected" | "warning" | "warnings" | "rerun" => continue,
             _ => return None,
         }
