@@ -44,8 +44,18 @@ fn hostile_reports_are_refused_and_the_node_reads_the_next_build() {
     let node = builder(vec![], &["linux"], &keys);
     let repo = Repo::new();
     let hostile = repo.commit_recipe(HOSTILE, "Write hostile reports");
-    let project = declare(keys.path(), &node, "hello", &repo, &["linux"], &node, &[&node]);
-    let cell = wait_cell(&node, &project, &hostile, "linux", WAIT, |c| c["status"] == "passed");
+    let project = declare(
+        keys.path(),
+        &node,
+        "hello",
+        &repo,
+        &["linux"],
+        &node,
+        &[&node],
+    );
+    let cell = wait_cell(&node, &project, &hostile, "linux", WAIT, |c| {
+        c["status"] == "passed"
+    });
     let result = result_of(&node, &cell);
     assert_eq!(result["outcome"], "passed", "{result}");
     assert!(result["tests"].is_null(), "nothing was read: {result}");
@@ -62,10 +72,15 @@ fn hostile_reports_are_refused_and_the_node_reads_the_next_build() {
     }
 
     let honest = repo.commit_recipe(HONEST, "Report honestly");
-    let cell = wait_cell(&node, &project, &honest, "linux", WAIT, |c| c["status"] == "passed");
+    let cell = wait_cell(&node, &project, &honest, "linux", WAIT, |c| {
+        c["status"] == "passed"
+    });
     let result = result_of(&node, &cell);
     assert_eq!(result["tests"]["passed"], 1, "{result}");
     assert_eq!(result["tests"]["failed"], 1);
-    assert_eq!(result["tests"]["failing"], serde_json::json!(["calc::subtracts"]));
+    assert_eq!(
+        result["tests"]["failing"],
+        serde_json::json!(["calc::subtracts"])
+    );
     assert_eq!(result["tests"]["source"], "junit");
 }

@@ -332,18 +332,10 @@ pub(crate) async fn result(State(state): State<AppState>, Path(id): Path<String>
     let hashes: Vec<BlobHash> = result.steps.iter().map(|s| s.log).collect();
     let details = entry.body().tests().and_then(|t| t.details);
     let blobs = state.blobs.clone();
-    let (logs, failing_tests) = tokio::task::spawn_blocking(move || {
-        let logs = hashes
-            .iter()
-            .map(|hash| blobs.as_deref().and_then(|dir| tail(dir, hash)))
-            .collect::<Vec<_>>();
-        let failing = details
-            .zip(blobs.as_deref())
-            .and_then(|(hash, dir)| failing_tests(dir, &hash));
-        (logs, failing)
-    })
-    .await
-    .unwrap_or_default();
+    let (logs, failing_tests) =
+        tokio::task::spawn_blocking(move || read_blobs(blobs.as_deref(), &hashes, details))
+            .await
+            .unwrap_or_default();
     let key = state.status.borrow().public_key.clone();
     let view = ResultView {
         id: &EntryId(id),
@@ -362,6 +354,23 @@ pub(crate) async fn result(State(state): State<AppState>, Path(id): Path<String>
         StatusCode::OK,
         pages::result(Site { node_key: &key }, &view),
     )
+}
+
+/// What the result page reads from blobs: each step's log tail, and the
+/// failing tests of the details blob, of those this node holds.
+fn read_blobs(
+    dir: Option<&std::path::Path>,
+    logs: &[BlobHash],
+    details: Option<BlobHash>,
+) -> (Vec<Option<String>>, Option<Vec<pages::FailingTest>>) {
+    let tails = logs
+        .iter()
+        .map(|hash| dir.and_then(|dir| tail(dir, hash)))
+        .collect();
+    let failing = details
+        .zip(dir)
+        .and_then(|(hash, dir)| failing_tests(dir, &hash));
+    (tails, failing)
 }
 
 /// The failing tests of a details blob this node holds, if it is no

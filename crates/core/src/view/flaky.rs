@@ -59,6 +59,44 @@ pub struct FlakyTest<'a> {
     pub evidence: Evidence,
 }
 
+impl<'a> FlakyTest<'a> {
+    /// A test seen failing first on `at`, not yet seen flaky.
+    fn new(name: &'a str, at: (&'a CommitId, Timestamp)) -> FlakyTest<'a> {
+        FlakyTest {
+            name,
+            platforms: BTreeSet::new(),
+            since: at,
+            last: at,
+            flaky_commits: 0,
+            failed_commits: 0,
+            evidence: Evidence::Flipped,
+        }
+    }
+
+    /// It failed on `at` on `platform`, flaky there if `evidence` says so.
+    fn saw(
+        &mut self,
+        platform: &'a str,
+        at: (&'a CommitId, Timestamp),
+        evidence: Option<Evidence>,
+    ) {
+        self.failed_commits += 1;
+        let Some(evidence) = evidence else {
+            return;
+        };
+        self.platforms.insert(platform);
+        self.flaky_commits += 1;
+        self.evidence = self.evidence.max(evidence);
+        let first = self.flaky_commits == 1;
+        if first || at.1 < self.since.1 {
+            self.since = at;
+        }
+        if first || at.1 > self.last.1 {
+            self.last = at;
+        }
+    }
+}
+
 /// The flaky tests of `branch`'s newest `rows` commits, most often flaky
 /// first.
 pub fn flaky_tests<'a>(
@@ -110,28 +148,10 @@ pub fn flaky_of<'a>(log: &'a ProjectLog, matrix: &Matrix<'a>) -> Vec<FlakyTest<'
                     continue;
                 };
                 let at = (row.commit, row.announced_at);
-                let entry = found.entry(test).or_insert_with(|| FlakyTest {
-                    name,
-                    platforms: BTreeSet::new(),
-                    since: at,
-                    last: at,
-                    flaky_commits: 0,
-                    failed_commits: 0,
-                    evidence: Evidence::Flipped,
-                });
-                entry.failed_commits += 1;
-                if let Some(evidence) = evidence {
-                    entry.platforms.insert(platform);
-                    entry.flaky_commits += 1;
-                    entry.evidence = entry.evidence.max(evidence);
-                    let first = entry.flaky_commits == 1;
-                    if first || at.1 < entry.since.1 {
-                        entry.since = at;
-                    }
-                    if first || at.1 > entry.last.1 {
-                        entry.last = at;
-                    }
-                }
+                found
+                    .entry(test)
+                    .or_insert_with(|| FlakyTest::new(name, at))
+                    .saw(platform, at, evidence);
             }
         }
     }
