@@ -273,6 +273,28 @@ test result: ok. 24 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fin
     assert_eq!(take.combine(counts), Some(73.0));
 }
 
+/// buildmesh's own recipe reads the coverage and complexity its steps write
+/// (docs/recipe.md, "buildmesh's own recipe"): renaming the file on one
+/// side only would leave the metrics out of every build.
+#[test]
+fn buildmeshs_own_recipe_reports_what_its_steps_write() {
+    use buildmesh_runner::Recipe;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.buildmesh.toml");
+    let recipe = Recipe::parse(&std::fs::read(path).unwrap()).unwrap();
+    let reports = recipe.reports.as_ref().expect("[reports]");
+    for (step, file, writer) in [
+        ("coverage", &reports.coverage, "--output-path "),
+        ("complexity", &reports.metrics, "> "),
+    ] {
+        let file = &file.as_ref().expect(step).text;
+        let command = &recipe.step(step).expect(step).command;
+        assert!(
+            command.contains(&format!("{writer}{file}")),
+            "step {step} writes {file}: {command}"
+        );
+    }
+}
+
 /// The `take` example in docs/recipe.md parses, and each metric's pattern
 /// finds its number in the sample line the comment above it quotes.
 #[test]

@@ -18,7 +18,9 @@
 //! [`skip`] is also how any other test that needs a program (Chromium,
 //! curl) says it cannot run here; [`skip_unusable`] says a program is
 //! installed but cannot run here, and [`skip_sandbox`] tells the two apart
-//! for bubblewrap, whose sandbox a container often forbids.
+//! for bubblewrap, whose sandbox a container often forbids;
+//! [`skip_not_installed`] names the command that installs a program that
+//! is no Debian package.
 //!
 //! A failure here is a failed test, so this crate panics, with what it
 //! was waiting for and what the server printed.
@@ -48,6 +50,12 @@ pub const REQUIRE_ENV: &str = "BUILDMESH_REQUIRE_SERVERS";
 /// The environment variable that turns a bubblewrap sandbox that cannot
 /// run into a failure (set by `scripts/test`).
 pub const REQUIRE_SANDBOX_ENV: &str = "BUILDMESH_REQUIRE_SANDBOX";
+
+/// The environment variable that turns a missing tool of buildmesh's own
+/// recipe (rust-code-analysis-cli, which `scripts/complexity` runs) into
+/// a failure. `scripts/test` does not set it: those tools come from the
+/// Rust registry, not Debian, and `scripts/setup` does not install them.
+pub const REQUIRE_RECIPE_TOOLS_ENV: &str = "BUILDMESH_REQUIRE_RECIPE_TOOLS";
 
 /// The file to which [`skip`] adds a line per skipped test: `scripts/test`
 /// names one and prints it after the run, since nextest shows nothing a
@@ -111,6 +119,17 @@ pub fn skip_unusable(what: &str, why: &str, require_env: &str) -> bool {
     not_here(
         &format!("{what}, which is installed but cannot run here: {why}"),
         &format!("{what} is installed but cannot run here: {why}"),
+        require_env,
+    )
+}
+
+/// As [`skip`], for `what`, a program that is no Debian package: the
+/// messages name `install`, the command that installs it (`cargo install
+/// --locked ...`).
+pub fn skip_not_installed(what: &str, install: &str, require_env: &str) -> bool {
+    not_here(
+        &format!("{what}, which is missing: install it with `{install}`"),
+        &format!("{what} is missing (`{install}` installs it)"),
         require_env,
     )
 }
