@@ -85,7 +85,7 @@ fn header(matrix: &Matrix<'_>, branch: Option<&str>) -> String {
         .unwrap_or_default();
     format!(
         "<h1>{}</h1>\n<p>Repository {} · maintainer {} · project {}</p>\n\
-         <p>{} · {}</p>\n<p class=\"note\">{filter}</p>\n",
+         <p>{} · {} · {}</p>\n<p class=\"note\">{filter}</p>\n",
         escape(matrix.name),
         external_link(matrix.repository),
         id(&matrix.owner.short(), &matrix.owner.to_string()),
@@ -93,6 +93,10 @@ fn header(matrix: &Matrix<'_>, branch: Option<&str>) -> String {
         link(
             &format!("/projects/{project}/metrics{on_branch}"),
             "Metrics over time"
+        ),
+        link(
+            &format!("/projects/{project}/flaky{on_branch}"),
+            "Flaky tests"
         ),
         link(
             &format!("/api/v1/projects/{project}/matrix{on_branch}"),
