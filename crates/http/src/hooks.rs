@@ -270,3 +270,8 @@ mod tests {
         ));
     }
 }
+
+/// [`pull::parse`], for `crate::fuzzing`.
+pub(crate) fn fuzz_parse(body: &[u8]) -> bool {
+    pull::parse(body).is_ok()
+}

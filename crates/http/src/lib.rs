@@ -889,3 +889,13 @@ async fn not_found() -> Response {
         "no such endpoint; see docs/http-api.md",
     )
 }
+
+/// The parsers of what a stranger sends this server, for the fuzz targets
+/// in `fuzz/` (not an API): a forge's webhook body.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// A pull request webhook's body: whether it was taken.
+    pub fn webhook(body: &[u8]) -> bool {
+        crate::hooks::fuzz_parse(body)
+    }
+}

@@ -101,3 +101,27 @@ pub use sandbox::{
 };
 pub use step::{OnOutput, StepOptions, StepRun, run_step};
 pub use workdir::{is_work_dir_name, remove_leftover_work_dirs};
+
+/// The parsers of what a build writes and prints, for the fuzz targets in
+/// `fuzz/` (not an API: each answers only whether its input was taken).
+/// They read bytes a stranger's build controls, so they must refuse, never
+/// panic nor loop, whatever they are given.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// A JUnit file's text.
+    pub fn junit(text: &str) -> bool {
+        crate::reports::junit::read(text).is_ok()
+    }
+    /// An LCOV or Cobertura file's text.
+    pub fn coverage(text: &str) -> bool {
+        crate::reports::coverage::read(text).is_ok()
+    }
+    /// A Hydra metrics file's text.
+    pub fn metrics_file(text: &str) -> bool {
+        !crate::reports::hydra::read(text).metrics.is_empty()
+    }
+    /// A step's output, for test runners' summary lines.
+    pub fn summary(log: &str) -> bool {
+        crate::reports::summary::read(log).is_some()
+    }
+}

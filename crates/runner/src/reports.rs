@@ -15,12 +15,12 @@
 //! functions over text; this module is the edge that finds and reads the
 //! files and stores blobs.
 
-mod coverage;
+pub(crate) mod coverage;
 mod details;
 mod files;
-mod hydra;
-mod junit;
-mod summary;
+pub(crate) mod hydra;
+pub(crate) mod junit;
+pub(crate) mod summary;
 mod tally;
 mod xml;
 
