@@ -218,6 +218,11 @@ pub fn signature_matches(secret: &[u8], body: &[u8], given: &str) -> bool {
     mac.verify_slice(&given).is_ok()
 }
 
+/// [`pull::parse`], for `crate::fuzzing`.
+pub(crate) fn fuzz_parse(body: &[u8]) -> bool {
+    pull::parse(body).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,9 +274,4 @@ mod tests {
             "zz"
         ));
     }
-}
-
-/// [`pull::parse`], for `crate::fuzzing`.
-pub(crate) fn fuzz_parse(body: &[u8]) -> bool {
-    pull::parse(body).is_ok()
 }
