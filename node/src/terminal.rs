@@ -282,6 +282,10 @@ fn outcome_word(outcome: Outcome) -> &'static str {
         Outcome::Passed => "passed",
         Outcome::Failed => "FAILED",
         Outcome::Error => "ERROR",
+        Outcome::Warnings => "passed with WARNINGS",
+        Outcome::Skipped => "skipped by the recipe",
+        Outcome::Retry => "stopped before a verdict (retry)",
+        Outcome::Cancelled => "cancelled",
     }
 }
 

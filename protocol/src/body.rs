@@ -152,11 +152,18 @@ pub struct BuildResult {
     pub metrics: BTreeMap<String, f64>,
     /// The builder's environment: os, arch, kernel, tool versions.
     pub environment: BTreeMap<String, String>,
-    /// Why, when the outcome is [`Outcome::Error`].
+    /// Why the build has no verdict of its own: when the outcome is
+    /// [`Outcome::Error`], [`Outcome::Skipped`], [`Outcome::Retry`] or
+    /// [`Outcome::Cancelled`].
     pub error: Option<String>,
 }
 
-/// A build's verdict.
+/// A build's verdict, in Buildbot's vocabulary where it fits: `Passed` is
+/// its `success`, `Failed` its `failure`, `Error` its `exception`. Only
+/// `Passed`, `Warnings` and `Failed` are votes on whether the commit
+/// works ([`Outcome::vote`]); the others say why a build has no verdict.
+/// Variants after `Error` were appended: a node older than them refuses
+/// a result that carries one (docs/protocol.md §2.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Outcome {
     /// Every step exited zero.
@@ -165,6 +172,70 @@ pub enum Outcome {
     Failed,
     /// The build could not be judged (no recipe, checkout failed, ...).
     Error,
+    /// Every step that must pass passed; a step the recipe marks
+    /// `on_failure = "warn"` failed.
+    Warnings,
+    /// The recipe at this commit does not build this platform.
+    Skipped,
+    /// The builder stopped before a verdict (its node was stopping): the
+    /// cell is open to any builder again, this one included.
+    Retry,
+    /// The build was stopped because the cell needed it no more (enough
+    /// builders reported first).
+    Cancelled,
+}
+
+/// What a verdict says of the commit, when it says anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Vote {
+    /// The commit works on the platform (`success` or `warnings`).
+    Pass,
+    /// It does not (`failure`).
+    Fail,
+}
+
+impl Outcome {
+    /// Every outcome, in wire order.
+    pub const ALL: [Outcome; 7] = [
+        Outcome::Passed,
+        Outcome::Failed,
+        Outcome::Error,
+        Outcome::Warnings,
+        Outcome::Skipped,
+        Outcome::Retry,
+        Outcome::Cancelled,
+    ];
+
+    /// The vote this verdict casts on a cell's quorum: only a build that
+    /// ran the recipe to its end says whether the commit works.
+    pub fn vote(self) -> Option<Vote> {
+        match self {
+            Outcome::Passed | Outcome::Warnings => Some(Vote::Pass),
+            Outcome::Failed => Some(Vote::Fail),
+            Outcome::Error | Outcome::Skipped | Outcome::Retry | Outcome::Cancelled => None,
+        }
+    }
+
+    /// Whether the builder is done with the cell: its result settles its
+    /// part. A `Retry` or a `Cancelled` does not; the cell still wants
+    /// a build.
+    pub fn settles(self) -> bool {
+        !matches!(self, Outcome::Retry | Outcome::Cancelled)
+    }
+
+    /// Buildbot's name for it (`success`, `warnings`, `failure`,
+    /// `skipped`, `exception`, `retry`, `cancelled`).
+    pub fn buildbot_name(self) -> &'static str {
+        match self {
+            Outcome::Passed => "success",
+            Outcome::Warnings => "warnings",
+            Outcome::Failed => "failure",
+            Outcome::Skipped => "skipped",
+            Outcome::Error => "exception",
+            Outcome::Retry => "retry",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
 }
 
 /// One step of a build.
@@ -274,6 +345,10 @@ pub enum Setting {
     /// one clears them): a commit whose value crosses one is a regression,
     /// told as an event of its own and marked on the metric's chart.
     Thresholds(Vec<Threshold>),
+    /// Whether a cell passes only when two trusted builders or more
+    /// report the same hash for every artifact (default: no). Off by
+    /// default because most builds are not bit-for-bit reproducible.
+    Reproducible(bool),
 }
 
 /// Which setting a [`Setting`] sets, whatever its value.
@@ -283,6 +358,8 @@ pub enum SettingKind {
     PullRequests,
     /// [`Setting::Thresholds`]
     Thresholds,
+    /// [`Setting::Reproducible`]
+    Reproducible,
 }
 
 impl Setting {
@@ -291,12 +368,13 @@ impl Setting {
         match self {
             Setting::PullRequests(_) => SettingKind::PullRequests,
             Setting::Thresholds(_) => SettingKind::Thresholds,
+            Setting::Reproducible(_) => SettingKind::Reproducible,
         }
     }
 
     fn validate(&self) -> Result<(), InvalidBody> {
         match self {
-            Setting::PullRequests(_) => Ok(()),
+            Setting::PullRequests(_) | Setting::Reproducible(_) => Ok(()),
             Setting::Thresholds(list) => {
                 list_of("thresholds", list, THRESHOLDS_MAX, Threshold::validate)
             }

@@ -59,7 +59,7 @@ pub use body::{
     Artifact, Body, BodyKind, BuildResult, BuilderPolicy, Claim, CommitAnnouncement, ForceBuild,
     ForceTarget, Outcome, ProjectDeclaration, ProjectSetting, PullAnnouncement, PullClosed, Role,
     Setting, SettingKind, StepResult, StepStatus, TestSummary, TestedResult, Threshold,
-    ThresholdRule, TrustChange,
+    ThresholdRule, TrustChange, Vote,
 };
 pub use canonical::{ENTRY_DOMAIN, FORMAT_VERSION};
 pub use digest::SetDigest;

@@ -131,11 +131,7 @@ mod strategy {
     }
 
     pub fn outcome() -> impl Strategy<Value = Outcome> {
-        prop_oneof![
-            Just(Outcome::Passed),
-            Just(Outcome::Failed),
-            Just(Outcome::Error)
-        ]
+        proptest::sample::select(Outcome::ALL.to_vec())
     }
 
     pub fn step_status() -> impl Strategy<Value = StepStatus> {
@@ -263,6 +259,7 @@ mod strategy {
         let setting = prop_oneof![
             any::<bool>().prop_map(Setting::PullRequests),
             vec(threshold(), 0..=4).prop_map(Setting::Thresholds),
+            any::<bool>().prop_map(Setting::Reproducible),
         ];
         (project_id(), setting).prop_map(|(project, setting)| ProjectSetting { project, setting })
     }
@@ -491,6 +488,10 @@ mod spec {
                         w.u32(0);
                         w.u8(u8::from(*on));
                     }
+                    Setting::Reproducible(on) => {
+                        w.u32(2);
+                        w.u8(u8::from(*on));
+                    }
                     Setting::Thresholds(list) => {
                         w.u32(1);
                         w.len(list.len());
@@ -572,6 +573,10 @@ mod spec {
             Outcome::Passed => 0,
             Outcome::Failed => 1,
             Outcome::Error => 2,
+            Outcome::Warnings => 3,
+            Outcome::Skipped => 4,
+            Outcome::Retry => 5,
+            Outcome::Cancelled => 6,
         });
         w.len(r.steps.len());
         r.steps.iter().for_each(|s| step(w, s));

@@ -13,6 +13,8 @@ mod matrix;
 mod policy;
 mod project_log;
 mod pulls;
+mod quorum;
+mod reproducible;
 mod select;
 mod summary;
 #[cfg(any(test, feature = "testing"))]
@@ -34,6 +36,10 @@ pub use matrix::{Matrix, MatrixOptions, Row, matrix};
 pub use policy::{Builders, Policy};
 pub use project_log::{CellFact, Fact, FailingTests, LEASE_MS_MAX, Labels, Measures, ProjectLog};
 pub use pulls::{Pull, PullHead, PullSummary, Pulls, overall, overall_status, pull, pulls};
+pub use quorum::{Decision, Tally};
+pub use reproducible::{
+    Agreement, ArtifactBuild, ArtifactCheck, artifact_checks, overall_agreement,
+};
 pub use select::{Named, NotSelected, select_project};
 pub use summary::{NewestCommit, Summary};
 pub use thresholds::{Described, ThresholdError, crosses, crossings, parse_threshold};

@@ -330,3 +330,94 @@ fn a_result_ends_its_builders_claim() {
     w.by(&mut bob, claim(p, 1, LINUX, again));
     assert_eq!(claimed_by(&w), Some((bob.author(), again)), "a new claim");
 }
+
+/// A result of `outcome` that kept `app.bin` with content `bytes`.
+fn with_artifact(project: ProjectId, n: u8, outcome: Outcome, bytes: &[u8]) -> Body {
+    let mut body = result(project, n, LINUX, outcome);
+    if let Body::Result(r) = &mut body {
+        r.artifacts = vec![buildmesh_protocol::Artifact {
+            name: "app.bin".into(),
+            hash: buildmesh_protocol::BlobHash::of(bytes),
+            bytes: bytes.len() as u64,
+        }];
+    }
+    body
+}
+
+/// The lying builder: with two builds per cell, a pass against a
+/// failure is `disagree`; the third builder's failure decides.
+#[test]
+fn a_lying_builder_is_outvoted_after_the_cell_disagrees() {
+    let (mut liar, mut honest, mut third) = (writer("bob"), writer("carol"), writer("dave"));
+    let mut w = World::new(BuilderPolicy::Open, 2);
+    let p = w.project;
+    w.owner(announce(p, 1));
+    w.by(&mut liar, result(p, 1, LINUX, Outcome::Passed));
+    assert_eq!(w.status(0, LINUX), CellStatus::Pending, "one pass of two");
+    w.by(&mut honest, result(p, 1, LINUX, Outcome::Failed));
+    assert_eq!(w.status(0, LINUX), CellStatus::Disagree);
+    // Results that are not votes change nothing.
+    w.by(&mut third, result(p, 1, LINUX, Outcome::Retry));
+    assert_eq!(w.status(0, LINUX), CellStatus::Disagree);
+    w.by(&mut third, result(p, 1, LINUX, Outcome::Failed));
+    assert_eq!(w.status(0, LINUX), CellStatus::Failed);
+    // A fourth dissenter makes it flaky: two on each side.
+    let mut fourth = writer("erin");
+    w.by(&mut fourth, result(p, 1, LINUX, Outcome::Warnings));
+    assert_eq!(w.status(0, LINUX), CellStatus::Flaky);
+}
+
+#[test]
+fn skipped_cells_are_settled_and_warnings_are_passes() {
+    let (mut bob, mut carol) = (writer("bob"), writer("carol"));
+    let mut w = World::new(BuilderPolicy::Open, 1);
+    let p = w.project;
+    w.owner(announce(p, 1));
+    w.by(&mut bob, result(p, 1, LINUX, Outcome::Skipped));
+    w.by(&mut carol, result(p, 1, MAC, Outcome::Warnings));
+    assert_eq!(w.status(0, LINUX), CellStatus::Skipped);
+    assert_eq!(w.status(0, MAC), CellStatus::Passed);
+    w.by(&mut bob, result(p, 1, MAC, Outcome::Cancelled));
+    assert_eq!(w.status(0, MAC), CellStatus::Passed, "a cancel is no vote");
+}
+
+#[test]
+fn a_project_that_requires_reproducible_artifacts_holds_back_differing_cells() {
+    let (mut bob, mut carol, mut dave) = (writer("bob"), writer("carol"), writer("dave"));
+    let mut w = World::new(BuilderPolicy::Open, 1);
+    let p = w.project;
+    w.owner(announce(p, 1));
+    w.owner(announce(p, 2));
+    w.by(&mut bob, with_artifact(p, 1, Outcome::Passed, b"same"));
+    w.by(&mut bob, with_artifact(p, 2, Outcome::Passed, b"one"));
+    w.by(&mut carol, with_artifact(p, 2, Outcome::Passed, b"two"));
+    // Row 0 is the newest commit, 2; row 1 is commit 1.
+    assert_eq!(w.status(1, LINUX), CellStatus::Passed, "not required yet");
+    assert_eq!(w.status(0, LINUX), CellStatus::Passed);
+    w.owner(Body::Setting(buildmesh_protocol::ProjectSetting {
+        project: p,
+        setting: buildmesh_protocol::Setting::Reproducible(true),
+    }));
+    assert_eq!(
+        w.status(1, LINUX),
+        CellStatus::Pending,
+        "one copy proves nothing: a second builder is wanted"
+    );
+    assert_eq!(w.status(0, LINUX), CellStatus::Differs);
+    w.by(&mut dave, with_artifact(p, 1, Outcome::Passed, b"same"));
+    assert_eq!(w.status(1, LINUX), CellStatus::Passed);
+
+    let log = w.log();
+    let m = derive(&log, NOW);
+    let checks = buildmesh_core::view::artifact_checks(&log, &m.rows[0].cells[0].results);
+    assert_eq!(checks.len(), 1);
+    assert_eq!(
+        checks[0].agreement,
+        buildmesh_core::view::Agreement::Differs
+    );
+    let builders: BTreeSet<_> = checks[0].builds.iter().map(|b| b.builder).collect();
+    assert_eq!(
+        builders,
+        [bob.author(), carol.author()].into_iter().collect()
+    );
+}

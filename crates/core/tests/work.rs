@@ -267,3 +267,56 @@ fn force(project: ProjectId, n: u8) -> Body {
         reason: "again".into(),
     })
 }
+
+/// A cell whose builders disagree wants one more builder than have built
+/// it, so the claimer asks a builder that has not; a retry is no build,
+/// so the cell goes on wanting one from anyone, its builder included.
+#[test]
+fn a_disagreeing_cell_wants_one_more_builder_and_a_retry_is_no_build() {
+    let mut maintainer = writer("maintainer");
+    let (mut bob, mut carol) = (writer("bob"), writer("carol"));
+    let owner: PublicKey = maintainer.author();
+    let project = ProjectId::derive(&owner, "demo");
+    let mut store = MemStore::default();
+    let put = |store: &mut MemStore, writer: &mut buildmesh_core::log::ChainWriter, at, body| {
+        log::insert(store, writer.write(Timestamp(at), body).unwrap()).unwrap();
+    };
+    put(
+        &mut store,
+        &mut maintainer,
+        1,
+        declaration(&["linux"], BuilderPolicy::Open, 2),
+    );
+    put(&mut store, &mut maintainer, 2, announce(project, 1));
+    let linux: BTreeSet<String> = ["linux".to_string()].into();
+    let accept = Acceptance::only(project);
+    let found = |store: &MemStore| {
+        work(store, &owner, &linux, &accept, 50, &LiveLeases::default()).unwrap()
+    };
+    assert_eq!(found(&store).wanted[0].builds, 2);
+    put(
+        &mut store,
+        &mut bob,
+        3,
+        fixtures::result(project, 1, "linux", Outcome::Retry),
+    );
+    let work = found(&store);
+    assert_eq!(work.wanted[0].builds, 2);
+    assert!(work.events.is_empty(), "a retry does not finish the cell");
+    put(
+        &mut store,
+        &mut bob,
+        4,
+        fixtures::result(project, 1, "linux", Outcome::Passed),
+    );
+    put(
+        &mut store,
+        &mut carol,
+        5,
+        fixtures::result(project, 1, "linux", Outcome::Failed),
+    );
+    let work = found(&store);
+    assert_eq!(work.wanted[0].builds, 3, "one more builder decides");
+    assert_eq!(work.waiting(), 1);
+    assert_eq!(work.events.len(), 2);
+}

@@ -24,6 +24,8 @@ pub enum Color {
     Building,
     /// Grey, `#9f9f9f`.
     Unknown,
+    /// Purple, `#8e44ad`: builders disagree.
+    Disagree,
 }
 
 impl Color {
@@ -35,6 +37,7 @@ impl Color {
             Color::Error => "#fe7d37",
             Color::Building => "#dfb317",
             Color::Unknown => "#9f9f9f",
+            Color::Disagree => "#8e44ad",
         }
     }
 }
@@ -109,7 +112,8 @@ pub fn titled(label: &str, message: &str, color: Color, title: &str) -> String {
 }
 
 /// A badge for a cell status, worded as the JSON API words it (`passed`,
-/// `failed`, `error`, `building`, `pending`); `None` is `unknown`.
+/// `failed`, `error`, `building`, `pending`, `disagree`, `flaky`,
+/// `differs`, `skipped`); `None` is `unknown`.
 pub fn for_status(label: &str, status: Option<CellStatus>) -> String {
     let (message, color) = match status {
         None => ("unknown", Color::Unknown),
@@ -124,7 +128,8 @@ fn color_of(status: CellStatus) -> Color {
         CellStatus::Failed => Color::Failed,
         CellStatus::Error => Color::Error,
         CellStatus::Claimed => Color::Building,
-        CellStatus::Pending => Color::Unknown,
+        CellStatus::Pending | CellStatus::Skipped => Color::Unknown,
+        CellStatus::Disagree | CellStatus::Flaky | CellStatus::Differs => Color::Disagree,
     }
 }
 

@@ -11,7 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use buildmesh_core::view::{
     CellStatus, Fact, Matrix, MatrixOptions, Named, NotSelected, Policy, ProjectLog, Summary,
-    flaky_of, matrix, only_flaky_failures, proven_flaky, pulls, select_project,
+    artifact_checks, flaky_of, matrix, only_flaky_failures, proven_flaky, pulls, select_project,
 };
 use buildmesh_protocol::{BlobHash, CommitId, EntryId, ForceTarget, ProjectId};
 use serde::Deserialize;
@@ -239,12 +239,18 @@ pub(crate) async fn commit(
     let html = tokio::task::spawn_blocking(move || {
         let m = matrix(&view.log, at, &options)?;
         let row = m.rows.iter().find(|r| *r.commit == commit)?;
+        let artifacts: Vec<_> = row
+            .cells
+            .iter()
+            .map(|cell| artifact_checks(&view.log, &cell.results))
+            .collect();
         Some(pages::commit(
             Site { node_key: &key },
             m.name,
             &m.project,
             row,
             m.platforms,
+            &artifacts,
         ))
     })
     .await;
@@ -620,18 +626,10 @@ fn unknown(selector: &str, owner: Option<&str>, known: &[Named<'_>]) -> String {
     )
 }
 
-/// One status for a row: the worst that matters.
+/// One status for a row: the worst that matters; `None` for no cells.
 fn overall(statuses: impl Iterator<Item = CellStatus>) -> Option<CellStatus> {
     let all: Vec<CellStatus> = statuses.collect();
-    [
-        CellStatus::Failed,
-        CellStatus::Error,
-        CellStatus::Claimed,
-        CellStatus::Pending,
-    ]
-    .into_iter()
-    .find(|s| all.contains(s))
-    .or_else(|| (!all.is_empty()).then_some(CellStatus::Passed))
+    (!all.is_empty()).then(|| buildmesh_core::view::overall_status(all.into_iter()))
 }
 
 /// The force form's fields (`platform` may repeat), with its `csrf` field

@@ -1,7 +1,7 @@
 //! The JSON shapes of the API: ids and keys as lower-case hex, statuses
 //! and outcomes as lower-case words (docs/http-api.md).
 
-use buildmesh_core::view::{Cell, CellStatus, Matrix, Pull, Pulls, Row, Summary};
+use buildmesh_core::view::{ArtifactCheck, Cell, CellStatus, Matrix, Pull, Pulls, Row, Summary};
 use buildmesh_protocol::{BuildResult, Entry, Outcome, StepStatus};
 use serde_json::{Value, json};
 
@@ -49,12 +49,37 @@ pub fn summary(summary: &Summary) -> Value {
     })
 }
 
-/// One commit of a matrix, with its platforms named.
-pub fn commit(matrix: &Matrix<'_>, commit_row: &Row<'_>) -> Value {
+/// One commit of a matrix, with its platforms named, and each cell's
+/// artifacts compared across its builders (`artifacts`, one list per
+/// cell, in column order).
+pub fn commit(
+    matrix: &Matrix<'_>,
+    commit_row: &Row<'_>,
+    artifacts: &[Vec<ArtifactCheck>],
+) -> Value {
     let mut value = row(commit_row);
     value["project"] = json!(matrix.project.to_string());
     value["platforms"] = json!(matrix.platforms);
+    if let Some(cells) = value["cells"].as_array_mut() {
+        for (cell, checks) in cells.iter_mut().zip(artifacts) {
+            cell["artifacts"] = checks.iter().map(artifact_check).collect();
+        }
+    }
     value
+}
+
+/// One artifact name of a cell: whether its builders agree, and each
+/// builder's hash.
+fn artifact_check(check: &ArtifactCheck) -> Value {
+    json!({
+        "name": check.name,
+        "agreement": check.agreement.name(),
+        "builds": check.builds.iter().map(|b| json!({
+            "builder": b.builder.to_string(),
+            "hash": b.hash.to_string(),
+            "result": b.result.to_string(),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 /// A project's recent pull requests, each with its latest head's cells.
@@ -195,13 +220,7 @@ pub fn entry(entry: &Entry) -> Value {
 
 /// A cell status as the API names it.
 pub fn status(status: CellStatus) -> &'static str {
-    match status {
-        CellStatus::Pending => "pending",
-        CellStatus::Claimed => "building",
-        CellStatus::Passed => "passed",
-        CellStatus::Failed => "failed",
-        CellStatus::Error => "error",
-    }
+    status.name()
 }
 
 /// An outcome as the API names it.
@@ -210,5 +229,9 @@ pub fn outcome(outcome: Outcome) -> &'static str {
         Outcome::Passed => "passed",
         Outcome::Failed => "failed",
         Outcome::Error => "error",
+        Outcome::Warnings => "warnings",
+        Outcome::Skipped => "skipped",
+        Outcome::Retry => "retry",
+        Outcome::Cancelled => "cancelled",
     }
 }

@@ -9,7 +9,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use buildmesh_core::view::{MatrixOptions, matrix as derive};
+use buildmesh_core::view::{MatrixOptions, artifact_checks, matrix as derive};
 use buildmesh_protocol::ProjectId;
 use serde::Deserialize;
 
@@ -195,7 +195,12 @@ pub(crate) async fn commit(
     let found = tokio::task::spawn_blocking(move || {
         let m = derive(&view.log, at, &options)?;
         let row = m.rows.iter().find(|r| *r.commit == commit)?;
-        Some(json::commit(&m, row))
+        let artifacts: Vec<_> = row
+            .cells
+            .iter()
+            .map(|cell| artifact_checks(&view.log, &cell.results))
+            .collect();
+        Some(json::commit(&m, row, &artifacts))
     })
     .await;
     match found {

@@ -7,6 +7,7 @@
 
 use crate::{Error, http_client};
 use buildmesh_core::notify::{StatusState, StatusUpdate};
+use buildmesh_core::view::CellStatus;
 use serde_json::json;
 
 /// Which API dialect (they differ in headers only).
@@ -81,11 +82,15 @@ fn description(status: &StatusUpdate) -> String {
         0 | 1 => String::new(),
         n => format!(" ({n} builds)"),
     };
-    let what = match status.state {
-        StatusState::Pending => "Building",
-        StatusState::Success => "Passed",
-        StatusState::Failure => "Failed",
-        StatusState::Error => "Could not build",
+    let what = match (status.cell, status.state) {
+        (CellStatus::Disagree, _) => "Builders disagree, one more builds",
+        (CellStatus::Flaky, _) => "Flaky: builders keep disagreeing",
+        (CellStatus::Skipped, _) => "Skipped by the recipe",
+        (CellStatus::Differs, _) => "Builders' artifacts differ",
+        (_, StatusState::Pending) => "Building",
+        (_, StatusState::Success) => "Passed",
+        (_, StatusState::Failure) => "Failed",
+        (_, StatusState::Error) => "Could not build",
     };
     format!("{what} on {}{builders}", status.platform)
         .chars()

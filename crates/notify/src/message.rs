@@ -116,6 +116,9 @@ impl Notice {
             EventKind::StillFailing => "still failing",
             EventKind::Decided => "built",
             EventKind::Regression => "regressed",
+            EventKind::Disagree => "has builders disagreeing",
+            EventKind::Flaky => "flaky",
+            EventKind::Differs => "built differently",
         }
     }
 
@@ -171,7 +174,9 @@ impl Notice {
     /// For a decided row: "failed on linux, passed on mac".
     fn verdicts(&self) -> String {
         let mut parts = Vec::new();
-        for outcome in ["failed", "error", "passed"] {
+        for outcome in [
+            "failed", "disagree", "flaky", "differs", "error", "passed", "skipped",
+        ] {
             let on: Vec<String> = self
                 .platforms
                 .iter()

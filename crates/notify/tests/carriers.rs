@@ -5,6 +5,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use buildmesh_core::notify::{Event, EventKind, StatusState, StatusUpdate};
+use buildmesh_core::view::CellStatus;
 use buildmesh_notify::Error;
 use buildmesh_notify::forge::{ForgeConfig, ForgeKind, StatusPoster};
 use buildmesh_notify::irc::{self, IrcConfig};
@@ -319,6 +320,12 @@ fn status(state: StatusState) -> StatusUpdate {
         commit: commit(0x8d),
         platform: "linux-aarch64".into(),
         state,
+        cell: match state {
+            StatusState::Pending => CellStatus::Claimed,
+            StatusState::Success => CellStatus::Passed,
+            StatusState::Failure => CellStatus::Failed,
+            StatusState::Error => CellStatus::Error,
+        },
         result: None,
         results: 1,
         at: Timestamp(1_764_000_000_000),

@@ -235,6 +235,16 @@ fn build(
     let began = std::time::Instant::now();
     let mirror = mirror_with(job, context)?;
     let recipe = recipe_at(&mirror, &job.commit)?;
+    if !recipe.builds_platform(&job.platform) {
+        tracing::info!("the recipe does not build this platform: skipped");
+        result.outcome = Outcome::Skipped;
+        result.error = Some(format!(
+            "{RECIPE_PATH} lists platforms = {:?}, which leaves out {}",
+            recipe.platforms.as_deref().unwrap_or_default(),
+            job.platform
+        ));
+        return Ok(());
+    }
     let work =
         WorkDir::create(&context.work, &job.commit).map_err(|source| BuildError::WorkDir {
             path: context.work.clone(),
@@ -282,7 +292,7 @@ fn build(
     };
     let logs = steps::run_all(&recipe, &place, context, result)?;
     let mut refused = Refused::default();
-    if result.outcome == Outcome::Passed {
+    if matches!(result.outcome, Outcome::Passed | Outcome::Warnings) {
         result.artifacts = capture_artifacts(
             &recipe.artifacts,
             work.path(),

@@ -41,6 +41,8 @@ pub const COMMAND_BYTES_MAX: usize = buildmesh_protocol::LONG_TEXT_BYTES_MAX;
 pub const TOOL_BYTES_MAX: usize = buildmesh_protocol::SHORT_TEXT_BYTES_MAX;
 /// Most patterns in `[artifacts] paths`.
 pub const ARTIFACT_PATTERNS_MAX: usize = 32;
+/// Most labels in `platforms`.
+pub const PLATFORMS_MAX: usize = 64;
 /// Longest artifact pattern, bytes: a file it names must fit the protocol's
 /// long-text limit, or it could not be listed.
 pub const ARTIFACT_PATTERN_BYTES_MAX: usize = buildmesh_protocol::LONG_TEXT_BYTES_MAX;
@@ -78,9 +80,20 @@ pub struct Recipe {
     /// of the recipe turns it off; a node's operator may turn it off for
     /// every build). Only a sandboxed step can be kept off the network.
     pub network: bool,
+    /// The platforms the recipe builds at this commit (`platforms = [...]`
+    /// at the top); `None`: all. A builder of another platform runs no
+    /// step and reports [`buildmesh_protocol::Outcome::Skipped`].
+    pub platforms: Option<Vec<String>>,
 }
 
 impl Recipe {
+    /// Whether a builder of `platform` runs this recipe.
+    pub fn builds_platform(&self, platform: &str) -> bool {
+        self.platforms
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|p| p == platform))
+    }
+
     /// `step`'s environment: the inherited variables the node has, then
     /// the step's own.
     pub fn environment_of(&self, step: &Step) -> BTreeMap<String, String> {
@@ -126,6 +139,10 @@ pub struct Step {
     pub timeout: Duration,
     /// Variables added to the step's (otherwise cleared) environment.
     pub env: BTreeMap<String, String>,
+    /// `on_failure = "warn"`: its failure does not fail the build, which
+    /// goes on and ends in [`buildmesh_protocol::Outcome::Warnings`] (a
+    /// linter a project is not ready to enforce).
+    pub warn_on_failure: bool,
 }
 
 /// One entry of `[artifacts] paths`: a relative path whose components may
@@ -214,6 +231,14 @@ pub enum RecipeError {
         count: usize,
         /// The limit.
         max: usize,
+    },
+    /// A `platforms` label is wrong.
+    #[error("platforms[{index}]: {problem}")]
+    Platform {
+        /// 0-based index in the list.
+        index: usize,
+        /// What is wrong.
+        problem: String,
     },
     /// A step is wrong.
     #[error("step {number} ({name:?}): {problem}")]

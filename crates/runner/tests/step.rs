@@ -53,6 +53,7 @@ impl Bench {
             command: command.into(),
             timeout,
             env: env.clone(),
+            warn_on_failure: false,
         };
         let options = StepOptions {
             log_bytes_max: 1 << 20,
@@ -195,6 +196,7 @@ fn output_past_the_cap_is_counted_and_noted() {
         command: "head -c 5000 /dev/zero | tr '\\0' x".into(),
         timeout: LONG,
         env: BTreeMap::new(),
+        warn_on_failure: false,
     };
     let seen = Mutex::new(0usize);
     let count = |bytes: &[u8]| *seen.lock().unwrap() += bytes.len();
@@ -227,6 +229,7 @@ fn a_step_that_cannot_start_says_why() {
         command: "true".into(),
         timeout: LONG,
         env: BTreeMap::new(),
+        warn_on_failure: false,
     };
     let options = StepOptions {
         log_bytes_max: 1000,

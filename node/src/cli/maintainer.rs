@@ -93,10 +93,14 @@ pub struct DeclareArgs {
     #[arg(long = "builder", value_name = "KEY", conflicts_with = "open")]
     pub builders: Vec<String>,
     /// Count every node's results: one failed build from anyone turns a
-    /// cell red. For communities that accept that; otherwise list builders.
+    /// cell red (or `disagree`, when another builder passed it). For
+    /// communities that accept that; otherwise list builders.
     #[arg(long)]
     pub open: bool,
-    /// Independent builds each cell needs before it shows as passed.
+    /// Independent builds each cell needs before it shows as passed. Two
+    /// or more catch a lying or broken builder: when trusted builders
+    /// disagree the cell shows `disagree` and one more builder decides;
+    /// when they keep disagreeing it shows `flaky`.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub builds_per_cell: u8,
     /// Build pull requests too: nodes that announce for the project check
@@ -109,6 +113,13 @@ pub struct DeclareArgs {
     /// off.
     #[arg(long)]
     pub pull_requests: bool,
+    /// Pass a cell only when two trusted builders or more report the same
+    /// hash for every artifact it keeps; a cell whose builders' artifacts
+    /// differ shows `differs`. Implies at least two builds per cell. For
+    /// projects whose builds are bit-for-bit reproducible. Declaring again
+    /// without this flag turns it off.
+    #[arg(long)]
+    pub reproducible: bool,
     #[command(flatten)]
     pub signer: SignerArgs,
 }

@@ -52,30 +52,44 @@ pub fn declare(args: DeclareArgs) -> Result<ExitCode> {
     let project = ProjectId::derive(&signer, &name);
     println!("declared project {name}: {project}");
     println!("entry {}", entry.id());
-    set_pull_requests(&args.signer, project, args.pull_requests)?;
+    set_switch(
+        &args.signer,
+        project,
+        Setting::PullRequests(args.pull_requests),
+    )?;
+    set_switch(
+        &args.signer,
+        project,
+        Setting::Reproducible(args.reproducible),
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes the project's `PullRequests` setting if it changes what the
-/// key last set (never set counts as off): `--pull-requests` turns it on,
-/// a declaration without it turns it off again.
-fn set_pull_requests(signer: &SignerArgs, project: ProjectId, on: bool) -> Result<()> {
-    let last = MaintainerKey::open(&key_path(signer))?
-        .latest_setting(&project, SettingKind::PullRequests)?;
-    let was_on = last == Some(Setting::PullRequests(true));
+/// Writes one of the project's on/off settings if it changes what the key
+/// last set (never set counts as off): its flag turns it on, a
+/// declaration without the flag turns it off again.
+fn set_switch(signer: &SignerArgs, project: ProjectId, setting: Setting) -> Result<()> {
+    let (on, what) = match setting {
+        Setting::PullRequests(on) => (on, "pull request builds"),
+        Setting::Reproducible(on) => (on, "reproducible artifacts required"),
+        Setting::Thresholds(_) => return Ok(()),
+    };
+    let kind = setting.kind();
+    let last = MaintainerKey::open(&key_path(signer))?.latest_setting(&project, kind)?;
+    let was_on = matches!(
+        last,
+        Some(Setting::PullRequests(true) | Setting::Reproducible(true))
+    );
     if was_on == on {
         if on {
-            println!("pull requests are built (already on)");
+            println!("{what}: on (already)");
         }
         return Ok(());
     }
-    let body = Body::Setting(ProjectSetting {
-        project,
-        setting: Setting::PullRequests(on),
-    });
+    let body = Body::Setting(ProjectSetting { project, setting });
     let (entry, _) = sign_and_send(signer, body)?;
     let state = if on { "on" } else { "off" };
-    println!("pull request builds {state}: entry {}", entry.id());
+    println!("{what}: {state}: entry {}", entry.id());
     Ok(())
 }
 

@@ -232,13 +232,18 @@ impl Paint {
     }
 
     /// A cell as one symbol: passed ✓, failed ✗, error !, building …,
-    /// pending ·; coloured when painting.
+    /// disagree ≠, flaky ≈, differs ≢, skipped –, pending ·; coloured when
+    /// painting.
     fn cell(&self, status: &str) -> String {
         let (symbol, colour) = match status {
             "passed" => ("✓", "32"),
             "failed" => ("✗", "31"),
             "error" => ("!", "33"),
             "building" => ("…", "36"),
+            "disagree" => ("≠", "35"),
+            "flaky" => ("≈", "35"),
+            "skipped" => ("–", "90"),
+            "differs" => ("≢", "35"),
             _ => ("·", "90"),
         };
         self.wrap(colour, symbol)

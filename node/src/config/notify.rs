@@ -365,6 +365,9 @@ fn event_kinds(given: Option<&[String]>) -> Result<BTreeSet<EventKind>> {
             EventKind::Broken,
             EventKind::Fixed,
             EventKind::Regression,
+            EventKind::Disagree,
+            EventKind::Flaky,
+            EventKind::Differs,
         ]));
     };
     given
@@ -375,7 +378,7 @@ fn event_kinds(given: Option<&[String]>) -> Result<BTreeSet<EventKind>> {
                 .find(|k| k.name() == name)
                 .ok_or_else(|| {
                     anyhow::anyhow!(
-                        "event {name:?} is not one of broken, fixed, still_failing, decided, regression"
+                        "event {name:?} is not one of broken, fixed, still_failing, decided, regression, disagree, flaky, differs"
                     )
                 })
         })

@@ -111,9 +111,12 @@ impl Driver {
         self.status
             .send_modify(|s| match (done.cancelled, outcome) {
                 (true, _) => s.builds_cancelled += 1,
-                (false, Outcome::Passed) => s.builds_passed += 1,
+                (false, Outcome::Passed | Outcome::Warnings) => s.builds_passed += 1,
                 (false, Outcome::Failed) => s.builds_failed += 1,
                 (false, Outcome::Error) => s.builds_errored += 1,
+                (false, Outcome::Skipped | Outcome::Retry | Outcome::Cancelled) => {
+                    s.builds_cancelled += 1
+                }
             });
     }
 }

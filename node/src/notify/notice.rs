@@ -59,10 +59,8 @@ pub fn draft(
             .max_by_key(|r| (r.at, r.id))
             .map(|r| r.id);
         let outcome = match cell.status {
-            CellStatus::Passed => "passed",
-            CellStatus::Failed => "failed",
-            CellStatus::Error => "error",
             CellStatus::Pending | CellStatus::Claimed => "not decided",
+            status => status.name(),
         };
         platforms.push(PlatformNote {
             platform: platform.clone(),

@@ -20,6 +20,15 @@ pub enum EventKind {
     Decided,
     /// Some metric crossed a threshold (`coverage_lines drop 1`).
     Regression,
+    /// Trusted builders disagree on some platform (one passed, one
+    /// failed): a lying or broken builder, or a flaky commit. Another
+    /// builder decides.
+    Disagree,
+    /// Trusted builders kept disagreeing on some platform.
+    Flaky,
+    /// Trusted builders' artifacts differ on some platform, and the
+    /// project requires them to agree.
+    Differs,
 }
 
 impl EventKind {
@@ -31,16 +40,22 @@ impl EventKind {
             EventKind::StillFailing => "still_failing",
             EventKind::Decided => "decided",
             EventKind::Regression => "regression",
+            EventKind::Disagree => "disagree",
+            EventKind::Flaky => "flaky",
+            EventKind::Differs => "differs",
         }
     }
 
     /// Every kind.
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 8] = [
         EventKind::Broken,
         EventKind::Fixed,
         EventKind::StillFailing,
         EventKind::Decided,
         EventKind::Regression,
+        EventKind::Disagree,
+        EventKind::Flaky,
+        EventKind::Differs,
     ];
 }
 
@@ -171,6 +186,16 @@ pub fn events(matrix: &Matrix<'_>, branch: &str, flaky: &BTreeSet<String>) -> Ve
         }
         if !fixed.is_empty() {
             found.push(event(EventKind::Fixed, named(fixed), Vec::new()));
+        }
+        for (kind, change) in [
+            (EventKind::Disagree, Change::Disagree),
+            (EventKind::Flaky, Change::Flaky),
+            (EventKind::Differs, Change::Differs),
+        ] {
+            let columns: Vec<usize> = row.columns(change).collect();
+            if !columns.is_empty() {
+                found.push(event(kind, named(columns), Vec::new()));
+            }
         }
         if row.decided() {
             found.push(event(

@@ -41,6 +41,9 @@ pub struct StatusUpdate {
     pub platform: String,
     /// Its state.
     pub state: StatusState,
+    /// The cell's own status, which says more than the forge's four
+    /// states can (`disagree` is pending there, `flaky` an error).
+    pub cell: CellStatus,
     /// The newest result behind it (none while pending), for the link.
     pub result: Option<EntryId>,
     /// How many results were behind the cell when it took this state: a
@@ -117,10 +120,14 @@ fn status_of(
 ) -> Option<StatusUpdate> {
     let state = match cell.status {
         CellStatus::Pending => return None,
-        CellStatus::Claimed => StatusState::Pending,
-        CellStatus::Passed => StatusState::Success,
+        // Builders disagree and another build is wanted: not decided.
+        CellStatus::Claimed | CellStatus::Disagree => StatusState::Pending,
+        // The recipe does not build it here: nothing to wait for.
+        CellStatus::Passed | CellStatus::Skipped => StatusState::Success,
         CellStatus::Failed => StatusState::Failure,
-        CellStatus::Error => StatusState::Error,
+        // Neither passed nor failed, and no build will tell: a person
+        // must look.
+        CellStatus::Error | CellStatus::Flaky | CellStatus::Differs => StatusState::Error,
     };
     let newest = cell.results.iter().max_by_key(|r| (r.at, r.id));
     Some(StatusUpdate {
@@ -128,6 +135,7 @@ fn status_of(
         commit: commit.clone(),
         platform: platform.to_owned(),
         state,
+        cell: cell.status,
         result: newest.map(|r| r.id),
         results: cell.results.len(),
         at: newest.map_or(now, |r| r.at),
@@ -141,7 +149,7 @@ mod tests {
     use super::*;
     use crate::notify::{Notifier, NotifierConfig, NotifyAction, NotifyInput};
     use crate::view::testing::{commits, matrix, row};
-    use crate::view::{CellResult, CellStatus::*};
+    use crate::view::{CellResult, CellStatus, CellStatus::*};
     use buildmesh_protocol::{Outcome, PublicKey};
 
     const T: Timestamp = Timestamp(1_764_000_000_000);
@@ -191,6 +199,12 @@ mod tests {
             commit: commits(1)[0].clone(),
             platform: "linux".into(),
             state,
+            cell: match state {
+                StatusState::Pending => CellStatus::Claimed,
+                StatusState::Success => CellStatus::Passed,
+                StatusState::Failure => CellStatus::Failed,
+                StatusState::Error => CellStatus::Error,
+            },
             result: None,
             results,
             at: T,

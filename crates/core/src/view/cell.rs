@@ -1,6 +1,9 @@
 //! One cell of the matrix: a commit on a platform.
 
+use super::project_log::ProjectLog;
 use super::project_log::{CellFact, Fact};
+use super::quorum::{Decision, Tally};
+use super::reproducible::{Agreement, artifact_checks, overall_agreement};
 use buildmesh_protocol::{EntryId, Outcome, PublicKey, Timestamp};
 use serde::Serialize;
 
@@ -17,6 +20,55 @@ pub enum CellStatus {
     Failed,
     /// A build could not judge it (no recipe, checkout failed, ...).
     Error,
+    /// Trusted builders disagree (one passed, one failed): a builder that
+    /// has not built it decides ([`super::quorum`]).
+    Disagree,
+    /// Trusted builders kept disagreeing, two or more on each side: the
+    /// verdict depends on who builds it.
+    Flaky,
+    /// The recipe at this commit does not build this platform.
+    Skipped,
+    /// Builders passed it but their artifacts differ, and the project
+    /// requires them to agree ([`super::reproducible`]).
+    Differs,
+}
+
+impl CellStatus {
+    /// Every status.
+    pub const ALL: [CellStatus; 9] = [
+        CellStatus::Pending,
+        CellStatus::Claimed,
+        CellStatus::Passed,
+        CellStatus::Failed,
+        CellStatus::Error,
+        CellStatus::Disagree,
+        CellStatus::Flaky,
+        CellStatus::Skipped,
+        CellStatus::Differs,
+    ];
+
+    /// Its name in the API, pages and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            CellStatus::Pending => "pending",
+            CellStatus::Claimed => "building",
+            CellStatus::Passed => "passed",
+            CellStatus::Failed => "failed",
+            CellStatus::Error => "error",
+            CellStatus::Disagree => "disagree",
+            CellStatus::Flaky => "flaky",
+            CellStatus::Skipped => "skipped",
+            CellStatus::Differs => "differs",
+        }
+    }
+
+    /// Whether more builds may still change it.
+    pub fn decided(self) -> bool {
+        !matches!(
+            self,
+            CellStatus::Pending | CellStatus::Claimed | CellStatus::Disagree
+        )
+    }
 }
 
 /// A cell and the entries behind its status. Cells sit in their row in
@@ -57,10 +109,11 @@ impl Cell {
     /// Judges a cell from the claims and results that count (trusted
     /// builders in good standing), at time `now`.
     ///
-    /// Precedence: a failure by anyone is `Failed`; otherwise
-    /// `builds_needed` distinct passing builders make `Passed`; otherwise
-    /// any error is `Error`; otherwise a lease that has not expired is
-    /// `Claimed`; otherwise `Pending` (a lapsed lease reopens the cell).
+    /// Precedence: what the builders' votes decide ([`Tally::decide`]:
+    /// `Failed`, `Passed`, `Disagree` or `Flaky`); otherwise any error is
+    /// `Error`; otherwise a skip is `Skipped`; otherwise a lease that has
+    /// not expired is `Claimed`; otherwise `Pending` (a lapsed lease
+    /// reopens the cell).
     pub fn judge<'a>(
         facts: impl IntoIterator<Item = &'a CellFact>,
         builds_needed: u8,
@@ -104,32 +157,44 @@ impl Cell {
         }
     }
 
+    /// Holds back a `Passed` cell whose artifacts do not agree, for a
+    /// project that requires them to: one that differs makes it
+    /// `Differs`; one that only one builder reported leaves it `Claimed`
+    /// or `Pending` until a second builder does.
+    pub fn require_agreement(&mut self, log: &ProjectLog) {
+        if self.status != CellStatus::Passed {
+            return;
+        }
+        match overall_agreement(&artifact_checks(log, &self.results)) {
+            Some(Agreement::Differs) => self.status = CellStatus::Differs,
+            Some(Agreement::Unchecked) if self.claimed_by.is_some() => {
+                self.status = CellStatus::Claimed;
+            }
+            Some(Agreement::Unchecked) => self.status = CellStatus::Pending,
+            Some(Agreement::Reproducible) | None => {}
+        }
+    }
+
     fn status(results: &[CellResult], claimed: bool, builds_needed: u8) -> CellStatus {
         let any = |outcome| results.iter().any(|r| r.outcome == outcome);
-        if any(Outcome::Failed) {
-            CellStatus::Failed
-        } else if distinct_passers(results) >= usize::from(builds_needed.max(1)) {
-            CellStatus::Passed
-        } else if any(Outcome::Error) {
-            CellStatus::Error
-        } else if claimed {
-            CellStatus::Claimed
-        } else {
-            CellStatus::Pending
+        match tally(results).decide(builds_needed) {
+            Decision::Failed => CellStatus::Failed,
+            Decision::Passed => CellStatus::Passed,
+            Decision::Disagree => CellStatus::Disagree,
+            Decision::Flaky => CellStatus::Flaky,
+            Decision::Undecided if any(Outcome::Error) => CellStatus::Error,
+            Decision::Undecided if any(Outcome::Skipped) => CellStatus::Skipped,
+            Decision::Undecided if claimed => CellStatus::Claimed,
+            Decision::Undecided => CellStatus::Pending,
         }
     }
 }
 
-/// Distinct builders among passing results (usually one or two, so a
-/// quadratic scan beats allocating a set).
-fn distinct_passers(results: &[CellResult]) -> usize {
-    let passing = || results.iter().filter(|r| r.outcome == Outcome::Passed);
-    passing()
-        .enumerate()
-        .filter(|(i, r)| {
-            !passing()
-                .take(*i)
-                .any(|earlier| earlier.builder == r.builder)
-        })
-        .count()
+/// The votes of `results`.
+pub(super) fn tally(results: &[CellResult]) -> Tally {
+    let mut tally = Tally::default();
+    for r in results {
+        tally.add(r.builder, r.at, r.id, r.outcome);
+    }
+    tally
 }

@@ -118,9 +118,15 @@ impl<'e> Columns<'e> {
         let counted = entries
             .iter()
             .filter(|f| log.in_good_standing(&f.author) && policy.trusts_builder(&f.author));
-        let builds = policy.declaration.builds_per_cell;
+        let builds = policy.builds_per_cell();
         self.split(counted)
-            .map(|in_cell| Cell::judge(in_cell.iter().map(|(_, fact)| *fact), builds, now))
+            .map(|in_cell| {
+                let mut cell = Cell::judge(in_cell.iter().map(|(_, fact)| *fact), builds, now);
+                if policy.reproducible() {
+                    cell.require_agreement(log);
+                }
+                cell
+            })
             .collect()
     }
 

@@ -23,6 +23,8 @@ pub struct Policy<'a> {
     builders: Builders,
     /// Whether pull requests' heads are built (docs/protocol.md §6.2).
     pull_requests: bool,
+    /// Whether a cell passes only when its artifacts agree (§6.3).
+    reproducible: bool,
     thresholds: &'a [Threshold],
 }
 
@@ -83,6 +85,10 @@ impl<'a> Policy<'a> {
             latest_setting(log, &owner, SettingKind::PullRequests),
             Some(Setting::PullRequests(true))
         );
+        policy.reproducible = matches!(
+            latest_setting(log, &owner, SettingKind::Reproducible),
+            Some(Setting::Reproducible(true))
+        );
         if let Some(Setting::Thresholds(list)) =
             latest_setting(log, &owner, SettingKind::Thresholds)
         {
@@ -121,6 +127,7 @@ impl<'a> Policy<'a> {
             announcers: declaration.announcers.iter().copied().collect(),
             builders,
             pull_requests: false,
+            reproducible: false,
             thresholds: &[],
         }
     }
@@ -164,6 +171,24 @@ impl<'a> Policy<'a> {
     /// owner's `Setting` says so: a pull request is anyone's code).
     pub fn pull_requests(&self) -> bool {
         self.pull_requests
+    }
+
+    /// Whether the owner requires builders' artifacts to agree before a
+    /// cell passes (off unless an owner's `Setting` says so).
+    pub fn reproducible(&self) -> bool {
+        self.reproducible
+    }
+
+    /// How many builders' results each cell wants: the declared count,
+    /// and at least two when artifacts must agree (one copy proves
+    /// nothing).
+    pub fn builds_per_cell(&self) -> u8 {
+        let declared = self.declaration.builds_per_cell;
+        if self.reproducible {
+            declared.max(2)
+        } else {
+            declared
+        }
     }
 
     /// The owner's thresholds on the project's metrics (its newest

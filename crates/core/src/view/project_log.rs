@@ -4,8 +4,8 @@ use super::leases::LiveLeases;
 use super::policy::Policy;
 use crate::log::{EntryStore, IndexKey};
 use buildmesh_protocol::{
-    Body, BuildResult, Claim, CommitId, Entry, EntryId, ForceTarget, Outcome, ProjectId, PublicKey,
-    TestSummary, TestedResult, Timestamp,
+    BlobHash, Body, BuildResult, Claim, CommitId, Entry, EntryId, ForceTarget, Outcome, ProjectId,
+    PublicKey, TestSummary, TestedResult, Timestamp,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -46,6 +46,9 @@ pub struct ProjectLog {
     pub failing_tests: BTreeMap<EntryId, FailingTests>,
     /// The test names failing tests name, each once.
     pub test_names: Labels,
+    /// The artifacts each result with any names, as (name, hash), by
+    /// result entry: what reproducibility is judged from.
+    pub artifacts: BTreeMap<EntryId, Vec<(String, BlobHash)>>,
 }
 
 /// The tests one result says failed, as numbers in
@@ -205,6 +208,14 @@ impl ProjectLog {
             if let Some(tests) = tests {
                 let failing = failing_of(tests, &mut self.test_names);
                 self.failing_tests.insert(entry.id(), failing);
+            }
+            if !result.artifacts.is_empty() {
+                let kept = result
+                    .artifacts
+                    .iter()
+                    .map(|a| (a.name.clone(), a.hash))
+                    .collect();
+                self.artifacts.insert(entry.id(), kept);
             }
         }
         CellFact::of(entry, &mut self.platforms)

@@ -190,28 +190,33 @@ pub fn pull(log: &ProjectLog, number: u64, now: Timestamp) -> Option<Pull<'_>> {
     })
 }
 
-/// A row's cells as one state: `Failed` if any failed, else `Error` if
-/// any erred, else `Passed` if all passed (and there is at least one),
-/// else `Claimed` if any is being built, else `Pending`.
+/// A row's cells as one state: the worst that any cell is, in the order
+/// `Failed`, `Disagree`, `Flaky`, `Differs`, `Error`; else `Passed` if every cell
+/// passed or was skipped (`Skipped` if all were); else `Claimed` if any
+/// is being built; else `Pending`.
 pub fn overall(cells: &[Cell]) -> CellStatus {
     overall_status(cells.iter().map(|c| c.status))
 }
 
 /// [`overall`] of bare statuses (a [`super::Summary`] keeps no cells).
 pub fn overall_status(statuses: impl Iterator<Item = CellStatus> + Clone) -> CellStatus {
+    use CellStatus::{Claimed, Differs, Disagree, Error, Failed, Flaky, Passed, Pending, Skipped};
     let any = |status| statuses.clone().any(|s| s == status);
-    let mut all_passed = statuses.clone().peekable();
-    let all_passed = all_passed.peek().is_some() && all_passed.all(|s| s == CellStatus::Passed);
-    if any(CellStatus::Failed) {
-        CellStatus::Failed
-    } else if any(CellStatus::Error) {
-        CellStatus::Error
-    } else if all_passed {
-        CellStatus::Passed
-    } else if any(CellStatus::Claimed) {
-        CellStatus::Claimed
+    let done = statuses.clone().next().is_some()
+        && statuses.clone().all(|s| matches!(s, Passed | Skipped));
+    if let Some(worst) = [Failed, Disagree, Flaky, Differs, Error]
+        .into_iter()
+        .find(|s| any(*s))
+    {
+        worst
+    } else if done && any(Passed) {
+        Passed
+    } else if done {
+        Skipped
+    } else if any(Claimed) {
+        Claimed
     } else {
-        CellStatus::Pending
+        Pending
     }
 }
 
@@ -278,4 +283,26 @@ pub(super) fn is_open(
     newest: (Timestamp, EntryId),
 ) -> bool {
     closes.get(&number).is_none_or(|closed| *closed < newest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use CellStatus::{Claimed, Disagree, Error, Failed, Flaky, Passed, Pending, Skipped};
+
+    fn of(statuses: &[CellStatus]) -> CellStatus {
+        overall_status(statuses.iter().copied())
+    }
+
+    #[test]
+    fn a_row_is_its_worst_cell_and_passes_only_when_every_cell_is_done() {
+        assert_eq!(of(&[Passed, Flaky, Disagree]), Disagree);
+        assert_eq!(of(&[Passed, Flaky, Error]), Flaky);
+        assert_eq!(of(&[Disagree, Failed]), Failed);
+        assert_eq!(of(&[Passed, Skipped]), Passed);
+        assert_eq!(of(&[Skipped, Skipped]), Skipped);
+        assert_eq!(of(&[Passed, Claimed]), Claimed);
+        assert_eq!(of(&[Skipped, Pending]), Pending);
+        assert_eq!(of(&[]), Pending);
+    }
 }

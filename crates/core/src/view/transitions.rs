@@ -22,6 +22,17 @@ pub enum Change {
     /// The build could not judge the commit (no recipe, a step past its
     /// timeout, ...). The platform's pass/fail history goes on past it.
     Errored,
+    /// Trusted builders disagree on the commit; another builder is
+    /// wanted. Not decided yet, and the history goes on past it.
+    Disagree,
+    /// Trusted builders kept disagreeing. Decided, but neither passed nor
+    /// failed: the history goes on past it.
+    Flaky,
+    /// The recipe does not build this platform at this commit.
+    Skipped,
+    /// Builders passed it with differing artifacts, and the project
+    /// requires them to agree. Decided; the history goes on past it.
+    Differs,
 }
 
 /// One commit's row, with each platform's change.
@@ -35,9 +46,12 @@ pub struct RowChanges<'m> {
 }
 
 impl RowChanges<'_> {
-    /// Every cell of the row is decided.
+    /// Every cell of the row is decided (a cell whose builders disagree
+    /// is not: a build is still wanted).
     pub fn decided(&self) -> bool {
-        self.changes.iter().all(Option::is_some)
+        self.changes
+            .iter()
+            .all(|c| c.is_some_and(|c| c != Change::Disagree))
     }
 
     /// The columns whose change is `change`.
@@ -80,6 +94,10 @@ fn change(status: CellStatus, last: &mut Option<CellStatus>) -> Option<Change> {
         (CellStatus::Passed, Some(CellStatus::Failed)) => Change::Fixed,
         (CellStatus::Passed, _) => Change::StillPassing,
         (CellStatus::Error, _) => return Some(Change::Errored),
+        (CellStatus::Disagree, _) => return Some(Change::Disagree),
+        (CellStatus::Flaky, _) => return Some(Change::Flaky),
+        (CellStatus::Skipped, _) => return Some(Change::Skipped),
+        (CellStatus::Differs, _) => return Some(Change::Differs),
         (CellStatus::Pending | CellStatus::Claimed, _) => return None,
     };
     *last = Some(status);
@@ -139,6 +157,33 @@ mod tests {
                 [Some(Broken), Some(Fixed)],
             ]
         );
+    }
+
+    /// Disagreement and flakiness are told, but a platform's history
+    /// reads past them: a failure after a flaky cell is compared with the
+    /// pass before it. A disagreeing cell still wants a build, so its row
+    /// is not decided.
+    #[test]
+    fn disagree_and_flaky_cells_are_told_and_the_history_reads_past_them() {
+        use CellStatus::{Disagree as D, Flaky as K, Skipped as S};
+        assert_eq!(
+            changes(&[[P, P], [D, K], [K, S], [F, F]]),
+            [
+                [Some(StillPassing), Some(StillPassing)],
+                [Some(Change::Disagree), Some(Change::Flaky)],
+                [Some(Change::Flaky), Some(Change::Skipped)],
+                [Some(Broken), Some(Broken)],
+            ]
+        );
+        let ids = commits(2);
+        let platforms = vec!["linux".to_string(), "mac".to_string()];
+        let m = matrix(
+            &platforms,
+            vec![row(&ids[1], &[K, S]), row(&ids[0], &[D, P])],
+        );
+        let found = transitions(&m);
+        assert!(!found[0].decided());
+        assert!(found[1].decided());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use super::leases::LiveLeases;
 use super::policy::{Builders, Policy};
 use super::project_log::{Fact, ProjectLog, fetch};
 use super::pulls::{closes, is_open};
+use super::quorum::Tally;
 use crate::log::{EntryStore, IndexKey};
 use buildmesh_protocol::{Body, CommitId, EntryId, ProjectId, PublicKey, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
@@ -382,13 +383,45 @@ fn wanted_cells(
             cells.into_iter().map(move |(platform, since)| WantedCell {
                 project: log.project,
                 repository: declaration.repository.clone(),
+                builds: builds_wanted(log, policy, &commit, &platform, since),
                 commit: commit.clone(),
                 platform,
-                builds: declaration.builds_per_cell,
                 since,
             })
         })
         .collect()
+}
+
+/// How many builders' results the cell wants: the project's count, or
+/// one more than have voted while they disagree ([`Tally::builds_wanted`]),
+/// counting trusted builders' results written since `since`.
+fn builds_wanted(
+    log: &ProjectLog,
+    policy: &Policy<'_>,
+    commit: &CommitId,
+    platform: &str,
+    since: Timestamp,
+) -> u8 {
+    let needed = policy.builds_per_cell();
+    let (Some(facts), Some(label)) = (log.cells.get(commit), log.platforms.number(platform)) else {
+        return needed;
+    };
+    let mut tally = Tally::default();
+    let mut finished = BTreeSet::new();
+    for fact in facts.iter().filter(|f| {
+        f.platform == label
+            && f.at >= since
+            && policy.trusts_builder(&f.author)
+            && log.in_good_standing(&f.author)
+    }) {
+        if let Fact::Result { outcome } = fact.what {
+            tally.add(fact.author, fact.at, fact.id, outcome);
+            if outcome.settles() {
+                finished.insert(fact.author);
+            }
+        }
+    }
+    tally.builds_wanted(needed, finished.len())
 }
 
 /// The commits announced on `branches` and the pull request `heads`
@@ -484,6 +517,12 @@ fn events(log: &ProjectLog, policy: &Policy<'_>, wanted: &[WantedCell]) -> Vec<C
         let platform = log.platforms.number(&cell.platform);
         for fact in facts.iter().filter(|f| Some(f.platform) == platform) {
             if !policy.trusts_builder(&fact.author) || !log.in_good_standing(&fact.author) {
+                continue;
+            }
+            // A builder that stopped short (retry, cancelled) has not
+            // built the cell: it may take it again, and it does not count
+            // towards the builds the cell wants.
+            if matches!(fact.what, Fact::Result { outcome } if !outcome.settles()) {
                 continue;
             }
             events.push(CellEvent {

@@ -149,6 +149,10 @@ pub(crate) fn symbol(status: CellStatus) -> &'static str {
         CellStatus::Error => "!",
         CellStatus::Claimed => "…",
         CellStatus::Pending => "·",
+        CellStatus::Disagree => "≠",
+        CellStatus::Flaky => "≈",
+        CellStatus::Skipped => "–",
+        CellStatus::Differs => "≢",
     }
 }
 
@@ -158,6 +162,12 @@ pub(crate) fn outcome_status(outcome: Outcome) -> CellStatus {
         Outcome::Passed => CellStatus::Passed,
         Outcome::Failed => CellStatus::Failed,
         Outcome::Error => CellStatus::Error,
+        // A pass with warnings is a pass (the result's page says which
+        // step warned).
+        Outcome::Warnings => CellStatus::Passed,
+        Outcome::Skipped => CellStatus::Skipped,
+        // No verdict: the cell is open again.
+        Outcome::Retry | Outcome::Cancelled => CellStatus::Pending,
     }
 }
 

@@ -26,6 +26,10 @@ span.status,.legend .status{display:inline-block}
 .error{background:#d9480f}
 .building{background:#f0ad00;color:#222}
 .pending{background:#c8c8c8;color:#222}
+.disagree{background:#6a1b9a}
+.flaky{background:repeating-linear-gradient(135deg,#6a1b9a 0 6px,#8e4aa8 6px 12px)}
+.skipped{background:#eee;color:#555}
+.differs{background:#4a148c}
 .tag{display:inline-block;padding:0 6px;border-radius:3px;font-size:12px;background:#eee;margin:0 2px}
 .tag.good{background:#d4edda}
 .tag.bad{background:#f8d7da}

@@ -268,9 +268,22 @@ pub(super) fn legend_items() -> String {
     let entries = [
         (CellStatus::Passed, "enough trusted builders passed it"),
         (CellStatus::Failed, "a trusted builder saw it fail"),
+        (
+            CellStatus::Disagree,
+            "trusted builders disagree: one more builder decides",
+        ),
+        (CellStatus::Flaky, "trusted builders keep disagreeing"),
+        (
+            CellStatus::Differs,
+            "builders' artifacts differ, and the project requires them to agree",
+        ),
         (CellStatus::Error, "a build could not judge it"),
         (CellStatus::Claimed, "a builder holds it now"),
         (CellStatus::Pending, "nobody builds it yet"),
+        (
+            CellStatus::Skipped,
+            "the recipe does not build this platform",
+        ),
     ];
     let items: Vec<String> = entries
         .iter()

@@ -21,7 +21,9 @@ pub(super) struct Place<'a> {
 /// Runs every step of `recipe` in `dir`, appending one [`StepResult`] per
 /// step to `result` and setting its outcome: `Passed` if all exited 0,
 /// `Failed` from the first that did not (later steps are `Skipped`, with
-/// the empty log). Returns each run step's log, for metrics.
+/// the empty log), `Warnings` if only steps marked `on_failure = "warn"`
+/// failed (the build goes on past them). Returns each run step's log, for
+/// metrics.
 ///
 /// Cancellation and an unstorable log stop the build with an error; the
 /// steps not run are still listed, as skipped.
@@ -34,6 +36,7 @@ pub(super) fn run_all(
     let empty = empty_log(context);
     let mut logs = BTreeMap::new();
     let mut failed = false;
+    let mut warned = false;
     let mut stopped = None;
     for (index, step) in recipe.steps.iter().enumerate() {
         if context.cancel.is_cancelled() && stopped.is_none() {
@@ -54,7 +57,12 @@ pub(super) fn run_all(
         };
         match run_one((index, recipe.steps.len()), &prepared, place, context) {
             Ok(run) => {
-                failed = run.status != StepStatus::Exited(0);
+                let bad = run.status != StepStatus::Exited(0);
+                if step.warn_on_failure {
+                    warned |= bad;
+                } else {
+                    failed = bad;
+                }
                 logs.insert(step.name.clone(), run.log.hash);
                 result.steps.push(step_result(step, run));
             }
@@ -73,6 +81,8 @@ pub(super) fn run_all(
     }
     result.outcome = if failed {
         Outcome::Failed
+    } else if warned {
+        Outcome::Warnings
     } else {
         Outcome::Passed
     };

@@ -1,10 +1,10 @@
 //! Turns a [`RawRecipe`] into a [`Recipe`], or says what is wrong and where.
 
-use super::raw::{RawMetric, RawRecipe, RawStep};
+use super::raw::{RawMetric, RawOnFailure, RawRecipe, RawStep};
 use super::{
     ARTIFACT_PATTERN_BYTES_MAX, ARTIFACT_PATTERNS_MAX, ArtifactPattern, COMMAND_BYTES_MAX,
-    METRICS_MAX, MetricSource, MetricTake, NAME_BYTES_MAX, Recipe, RecipeError, STEP_ENV_MAX,
-    STEPS_MAX, Step, TIMEOUT_SECS_MAX, TOOL_BYTES_MAX, TOOLS_MAX,
+    METRICS_MAX, MetricSource, MetricTake, NAME_BYTES_MAX, PLATFORMS_MAX, Recipe, RecipeError,
+    STEP_ENV_MAX, STEPS_MAX, Step, TIMEOUT_SECS_MAX, TOOL_BYTES_MAX, TOOLS_MAX,
 };
 use regex::bytes::{Regex, RegexBuilder};
 use std::collections::{BTreeMap, BTreeSet};
@@ -67,7 +67,32 @@ pub(crate) fn recipe(raw: RawRecipe) -> Result<Recipe, RecipeError> {
         artifacts,
         reports,
         network: raw.network,
+        platforms: raw.platforms.map(platforms).transpose()?,
     })
+}
+
+/// `platforms = [...]`: labels as projects declare them.
+fn platforms(list: Vec<String>) -> Result<Vec<String>, RecipeError> {
+    if list.is_empty() {
+        return Err(RecipeError::Platform {
+            index: 0,
+            problem: "the list is empty, so no platform would build; remove `platforms` to \
+                      build on every platform the project declares"
+                .into(),
+        });
+    }
+    count("platforms", list.len(), PLATFORMS_MAX)?;
+    for (index, label) in list.iter().enumerate() {
+        let problem = if label.trim().is_empty() {
+            "is empty".to_owned()
+        } else if label.len() > TOOL_BYTES_MAX {
+            format!("is {} bytes; the limit is {TOOL_BYTES_MAX}", label.len())
+        } else {
+            continue;
+        };
+        return Err(RecipeError::Platform { index, problem });
+    }
+    Ok(list)
 }
 
 fn count(what: &'static str, count: usize, max: usize) -> Result<(), RecipeError> {
@@ -97,6 +122,7 @@ fn steps(raw: Vec<RawStep>) -> Result<Vec<Step>, RecipeError> {
             command: raw.command,
             timeout: Duration::from_secs(raw.timeout_secs),
             env: raw.env,
+            warn_on_failure: raw.on_failure == RawOnFailure::Warn,
         });
     }
     Ok(steps)

@@ -21,6 +21,8 @@ pub(crate) struct RawRecipe {
     pub reports: Option<RawReports>,
     #[serde(default = "default_network")]
     pub network: bool,
+    /// `None`: every platform builds it.
+    pub platforms: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -32,6 +34,20 @@ pub(crate) struct RawStep {
     pub timeout_secs: u64,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub on_failure: RawOnFailure,
+}
+
+/// What a step's failure does to the build (Buildbot's `flunkOnFailure`
+/// and `warnOnFailure`, as one choice).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RawOnFailure {
+    /// The build fails and later steps are skipped.
+    #[default]
+    Fail,
+    /// The build goes on, and ends in `warnings` if nothing else failed.
+    Warn,
 }
 
 /// Either `{ step, regex }` (with an optional `take`) or `{ file }`. Not
