@@ -90,7 +90,7 @@ impl ProjectLine {
 }
 
 impl fmt::Display for ProjectLine {
-    /// `project hello (5f1c2a3b4c5d): 3 commits; newest 8d3e1f2a9b0c: linux passed, mac failed`
+    /// `project hello (5f1c2a3b4c5d): 3 commits; newest 8d3e1f2a9b: linux passed, mac failed`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -108,7 +108,7 @@ impl fmt::Display for ProjectLine {
             write!(
                 f,
                 "; newest {}: {}",
-                printable(newest, 12),
+                crate::finding::short_commit(newest),
                 cells.join(", ")
             )?;
         }
@@ -436,7 +436,7 @@ mod tests {
         assert_eq!(
             text,
             "node http://127.0.0.1:7878 : 1,234 entries, 1 project, 0 findings\n  \
-             project hello (5f1c5f1c5f1c): 3 commits; newest 8d3e8d3e8d3e: linux passed\n"
+             project hello (5f1c5f1c5f1c): 3 commits; newest 8d3e8d3e8d: linux passed\n"
         );
         let json = clean.to_json();
         assert_eq!(json["format"], "buildmesh-verify");

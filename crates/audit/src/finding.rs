@@ -56,7 +56,7 @@ impl At {
 }
 
 impl fmt::Display for At {
-    /// `project NAME (ID12)`, `… commit C12`, `… commit C12 × PLATFORM`.
+    /// `project NAME (ID12)`, `… commit C10`, `… commit C10 × PLATFORM`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -65,7 +65,7 @@ impl fmt::Display for At {
             printable(&self.project, 12)
         )?;
         if let Some(commit) = &self.commit {
-            write!(f, " commit {}", printable(commit, 12))?;
+            write!(f, " commit {}", short_commit(commit))?;
         }
         if let Some(platform) = &self.platform {
             write!(f, " × {}", printable(platform, 64))?;
@@ -368,19 +368,33 @@ fn named(names: &LineNames) -> String {
     if text.is_empty() { text } else { text + " " }
 }
 
-/// A JSON value from a node, short and printable: strings bare.
+/// A JSON value from a node, short and printable: strings bare, `null`
+/// as `none`, anything cut short ending in `…`.
 fn shown(value: &Value) -> String {
-    match value {
-        Value::String(text) => printable(text, 100),
-        Value::Null => "nothing".into(),
-        other => printable(&other.to_string(), 200),
+    let (text, max) = match value {
+        Value::String(text) => (text.clone(), 100),
+        Value::Null => return "none".into(),
+        other => (other.to_string(), 160),
+    };
+    let mut shown = printable(&text, max);
+    if text.chars().count() > max {
+        shown.push('…');
     }
+    shown
+}
+
+/// A commit as `git log --oneline` and `buildmesh status` show it, or at
+/// most 12 characters of what was served if that is no commit id.
+pub(crate) fn short_commit(commit: &str) -> String {
+    commit
+        .parse::<buildmesh_protocol::CommitId>()
+        .map_or_else(|_| printable(commit, 12), |c| c.short())
 }
 
 fn alternatives(values: &[Value]) -> String {
     let shown: Vec<String> = values.iter().map(shown).collect();
     match shown.len() {
-        0 => "nothing".into(),
+        0 => "none".into(),
         _ => shown.join(" or "),
     }
 }

@@ -82,7 +82,7 @@ fn a_lease_may_be_live_or_lapsed() {
         format!(
             "project hello ({}) commit {} × linux: served as passed; its entries give building or pending",
             &PROJECT[..12],
-            &C2[..12]
+            &C2[..10]
         )
     );
 }
