@@ -252,6 +252,24 @@ impl Finding {
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Finding::NotAnExport { .. }
+            | Finding::BadEntry { .. }
+            | Finding::DuplicateEntry { .. }
+            | Finding::RefusedEntry { .. }
+            | Finding::MissingEntry { .. } => self.fmt_log(f),
+            Finding::CellStatus { .. }
+            | Finding::ResultNotInLog { .. }
+            | Finding::ResultNotCounted { .. }
+            | Finding::ResultDropped { .. } => self.fmt_cell(f),
+            _ => self.fmt_views(f),
+        }
+    }
+}
+
+impl Finding {
+    /// A finding about the entries.
+    fn fmt_log(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
             Finding::NotAnExport { error } => {
                 write!(
                     f,
@@ -284,6 +302,13 @@ impl fmt::Display for Finding {
                 f,
                 "author {author}: the node serves {unchained} later entries but not seq {missing_seq}, which they chain to (an entry left out)"
             ),
+            _ => Ok(()),
+        }
+    }
+
+    /// A finding about projects, matrices and rows.
+    fn fmt_views(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
             Finding::ProjectNotServed { at } => {
                 write!(f, "{at}: declared in the log, not listed by the node")
             }
@@ -327,6 +352,13 @@ impl fmt::Display for Finding {
             Finding::RowsOutOfOrder { at, .. } => {
                 write!(f, "{at}: rows served in another order than the log gives")
             }
+            _ => Ok(()),
+        }
+    }
+
+    /// A finding about one cell.
+    fn fmt_cell(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
             Finding::CellStatus {
                 at,
                 served,
@@ -358,6 +390,7 @@ impl fmt::Display for Finding {
                 shown(outcome),
                 shown(builder)
             ),
+            _ => Ok(()),
         }
     }
 }
