@@ -57,6 +57,24 @@ pub enum Command {
     /// Show the platform matrix of every project a node knows (or one),
     /// newest commit first, in colour when the output is a terminal.
     Status(StatusArgs),
+    /// Check a node from outside: every signed entry it serves, and
+    /// whether the matrix it shows is the one those entries give.
+    ///
+    /// A node's matrix, badges and pages are its word; only its entries are
+    /// signed. verify downloads them (GET /api/v1/entries), checks each
+    /// (strict decoding, signature, id, each author's chain), derives every
+    /// project's matrix from them with the node's own code, and compares
+    /// that with what the node serves, cell by cell. With --file it checks
+    /// an export instead and prints the matrix its entries give.
+    ///
+    /// A finding is something the node (or file) shows that its signed
+    /// entries do not give: an entry that does not check out, an entry left
+    /// out of a chain, a cell status, a result or a row that differs, a
+    /// project listed or left out. A note is a fact an honest log records
+    /// too (a fork kept as proof against its author; in an export, entries
+    /// waiting for a predecessor) and is never a finding.
+    #[command(after_help = VERIFY_EXAMPLES)]
+    Verify(CheckArgs),
     /// Declare projects and trust keys (signed with your maintainer key).
     #[command(subcommand)]
     Project(ProjectCommand),
@@ -212,6 +230,51 @@ pub struct StatusArgs {
     /// How many commits to show per project.
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub rows: usize,
+}
+
+/// What `buildmesh verify --help` ends with.
+const VERIFY_EXAMPLES: &str = "\
+Examples:
+  buildmesh verify --node http://127.0.0.1:7878
+      every entry that node serves, and every project's matrix against them
+  buildmesh verify --node http://ci.example.org:7878 --project hello
+      one project (its name, its id, or the start of its id)
+  buildmesh verify --node http://127.0.0.1:7878 --json | jq '.findings[].text'
+      for scripts: the shape is in docs/operating.md (verify)
+  buildmesh log export --data-dir DIR > log.jsonl && buildmesh verify --file log.jsonl
+      an export of a stopped node's store, and the matrix its entries give
+  curl -sS http://127.0.0.1:7878/api/v1/entries | buildmesh verify --file -
+      an export read from standard input
+
+Exit status: 0 when nothing was found (notes allowed), 1 on any finding,
+2 when the check could not be made (node unreachable, not an export, a bad
+option): the message says what to do.";
+
+/// `buildmesh verify`
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["node", "file"])))]
+pub struct CheckArgs {
+    /// The node to check: its HTTP address, e.g. http://127.0.0.1:7878.
+    #[arg(long, value_name = "URL")]
+    pub node: Option<String>,
+    /// Check this export instead (`buildmesh log export`, or a saved
+    /// GET /api/v1/entries); `-` reads standard input.
+    #[arg(long, value_name = "EXPORT")]
+    pub file: Option<PathBuf>,
+    /// Only this project: its name, its id, or a unique start of its id.
+    #[arg(long, value_name = "PROJECT")]
+    pub project: Option<String>,
+    /// Print JSON for scripts instead of the report (its shape is in
+    /// docs/operating.md).
+    #[arg(long)]
+    pub json: bool,
+    /// Largest log to download from the node, in MiB: a node is a
+    /// stranger, and its whole log is held in memory to be checked.
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    pub max_log_mib: u64,
+    /// Give up on downloading the node's log after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub timeout_secs: u64,
 }
 
 /// `buildmesh up`

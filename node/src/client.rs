@@ -1,17 +1,48 @@
 //! A small HTTP/1.1 client for talking to a node's API from the command
-//! line: one request per connection, JSON in and out.
+//! line: one request per connection, JSON in and out, and (for
+//! `buildmesh verify`) answers read as they come within stated bounds.
+
+mod body;
 
 use crate::data_dir::DataDir;
 use anyhow::{Context, Result, bail};
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
+use std::io::{BufReader, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
 
 /// How long a node may take to answer.
 pub const ANSWER_WAIT: Duration = Duration::from_secs(60);
 
 /// Largest answer read: a node's JSON answers are far smaller.
 pub const ANSWER_BYTES_MAX: u64 = 64 * 1024 * 1024;
+
+/// Longest wait for a connection to a node.
+pub const CONNECT_WAIT: Duration = Duration::from_secs(10);
+
+/// Bounds on one answer read as it comes ([`NodeApi::get_body`]).
+#[derive(Debug, Clone)]
+pub struct Bounds {
+    /// Largest body; reading past it fails.
+    pub bytes_max: u64,
+    /// Time for the whole answer, head and body.
+    pub within: Duration,
+    /// The error past `bytes_max`: what the answer was and how to allow more.
+    pub too_large: String,
+}
+
+impl Bounds {
+    /// The bounds of a JSON answer: [`ANSWER_BYTES_MAX`], [`ANSWER_WAIT`].
+    pub fn json() -> Bounds {
+        Bounds {
+            bytes_max: ANSWER_BYTES_MAX,
+            within: ANSWER_WAIT,
+            too_large: format!(
+                "the answer is larger than {} MiB, more than any JSON answer of a node",
+                ANSWER_BYTES_MAX >> 20
+            ),
+        }
+    }
+}
 
 /// The node a command talks to when told nothing else.
 pub const DEFAULT_NODE: &str = "http://127.0.0.1:7878";
@@ -100,6 +131,61 @@ impl NodeApi {
     /// `POST path` with a JSON body.
     pub fn post(&self, path: &str, body: &serde_json::Value) -> Result<(u16, serde_json::Value)> {
         self.request("POST", path, Some(body))
+    }
+
+    /// `GET path`, its body read as it comes, within `bounds`: reading
+    /// fails (never stops short) past the size or the time.
+    pub fn get_body(&self, path: &str, bounds: &Bounds) -> Result<(u16, Box<dyn Read + Send>)> {
+        let url = format!("http://{}{path}", self.authority);
+        let mut stream = self.connect()?;
+        let head = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
+            self.authority
+        );
+        stream
+            .write_all(head.as_bytes())
+            .with_context(|| format!("cannot send to {url}"))?;
+        let deadline = Instant::now() + bounds.within;
+        let what = format!("the answer of {url}");
+        let reader = body::Deadline::new(stream, deadline, ANSWER_WAIT, what);
+        let mut input = BufReader::with_capacity(64 * 1024, reader);
+        let head = body::read_head(&mut input).with_context(|| format!("no answer from {url}"))?;
+        let body = body::body(input, &head, bounds.bytes_max, bounds.too_large.clone());
+        Ok((head.status, body))
+    }
+
+    /// `GET path` within [`Bounds::json`]: the status and the body as JSON,
+    /// or (inner `Err`) why the body is not JSON. The outer `Err` is a
+    /// failure to talk to the node at all.
+    pub fn get_json(&self, path: &str) -> Result<(u16, Result<serde_json::Value, String>)> {
+        let (status, mut body) = self.get_body(path, &Bounds::json())?;
+        let mut bytes = Vec::new();
+        body.read_to_end(&mut bytes)
+            .with_context(|| format!("reading http://{}{path}", self.authority))?;
+        let json = serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}"));
+        Ok((status, json))
+    }
+
+    /// A connection to the node, given up after [`CONNECT_WAIT`].
+    fn connect(&self) -> Result<TcpStream> {
+        let unreachable = || {
+            format!(
+                "cannot reach a node at http://{} ({})",
+                self.authority, self.hint
+            )
+        };
+        let addresses = self.authority.to_socket_addrs().with_context(unreachable)?;
+        let mut last = None;
+        for address in addresses {
+            match TcpStream::connect_timeout(&address, CONNECT_WAIT) {
+                Ok(stream) => return Ok(stream),
+                Err(error) => last = Some(error),
+            }
+        }
+        match last {
+            Some(error) => Err(error).with_context(unreachable),
+            None => bail!("{}: the name resolves to no address", unreachable()),
+        }
     }
 
     fn request(

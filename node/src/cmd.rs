@@ -6,6 +6,7 @@ mod maintainer;
 mod node;
 mod status;
 mod up;
+mod verify;
 
 use crate::cli::{Cli, Command, LogCommand, ProjectCommand};
 use std::process::ExitCode;
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Node(args) => node::run(args),
         Command::Up(args) => up::run(args),
         Command::Status(args) => status::run(args),
+        Command::Verify(args) => verify::run(args),
         Command::Log(LogCommand::Export(args)) => log::export(args),
         Command::Log(LogCommand::Verify(args)) => log::verify(args),
         Command::Project(ProjectCommand::Declare(args)) => maintainer::declare(args),

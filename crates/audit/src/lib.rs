@@ -1,11 +1,19 @@
-//! The log export format and its verifier.
+//! The log export format, its verifier, and checking a node's views
+//! against its log.
 //!
 //! An export is a stream of JSON lines: one [`Header`], then one
 //! [`ExportedEntry`] per entry (`docs/protocol.md` §7). It carries the exact
 //! signed bytes, so a third party can check it with any ed25519 library;
-//! [`Verifier`] is our own such check.
+//! [`Verifier`] is our own such check (`buildmesh log verify`).
 //!
-//! This crate reads and writes strings, not files: the caller owns the IO.
+//! `buildmesh verify` goes further: from the entries that verified
+//! ([`Verifier::finish_with_log`]) it derives every project's matrix with
+//! the node's own view code ([`derive_matrices`]), compares it with what a
+//! node serves ([`compare_matrix`], [`compare_projects`]), and sorts what
+//! it found into findings and notes ([`classify`], [`Check`]).
+//!
+//! This crate reads and writes strings and JSON values, not files or
+//! sockets: the caller owns the IO.
 //!
 //! ```
 //! use buildmesh_audit::{Header, Verifier, export_line};
@@ -37,12 +45,34 @@
 
 #![deny(missing_docs)]
 
+mod check;
+mod compare;
+mod derive;
+mod finding;
 mod format;
 mod report;
+mod text;
 mod verify;
 
+pub use check::{
+    CHECK_FORMAT, CHECK_VERSION, Check, LISTED_MAX, ProjectLine, Reads, Source, classify,
+};
+pub use compare::{ServedProject, compare_matrix, compare_projects};
+pub use derive::{
+    DeriveOptions, DerivedMatrix, EVERY_LEASE_LAPSED, EVERY_LEASE_LIVE, derive_matrices,
+};
+pub use finding::{At, Finding, Note};
 pub use format::{
     ExportedEntry, FORMAT_NAME, FORMAT_VERSION, FormatError, Header, LINE_BYTES_MAX, export_line,
 };
-pub use report::{Problem, Report};
+pub use report::{LineNames, Problem, Report};
+pub use text::printable;
 pub use verify::Verifier;
+
+/// Whether `store` holds an entry whose id is `id` (hex): what
+/// [`compare_matrix`] asks of the log.
+pub fn holds(store: &buildmesh_core::log::MemStore, id: &str) -> bool {
+    use buildmesh_core::log::ChainStore;
+    id.parse::<buildmesh_protocol::EntryId>()
+        .is_ok_and(|id| store.contains(&id).unwrap_or(false))
+}

@@ -1,7 +1,7 @@
 //! Verifying an export, line by line.
 
 use crate::format::{ExportedEntry, Header};
-use crate::report::{Problem, Report};
+use crate::report::{LineNames, Problem, Report};
 use buildmesh_core::log::{self, EntryStore, Ingested, MemStore};
 use buildmesh_protocol::PublicKey;
 use std::collections::BTreeMap;
@@ -17,8 +17,10 @@ pub struct Verifier {
     /// before the declaration that names it. Offered again at the end.
     waiting: Vec<(usize, buildmesh_protocol::Entry)>,
     header_seen: bool,
+    exported_at: Option<u64>,
     lines: usize,
     problems: Vec<Problem>,
+    named: BTreeMap<usize, LineNames>,
 }
 
 impl Verifier {
@@ -37,21 +39,29 @@ impl Verifier {
         }
         if !self.header_seen {
             self.header_seen = true;
-            if let Err(error) = Header::parse(text) {
-                self.problems.push(Problem::BadHeader(error));
+            match Header::parse(text) {
+                Ok(header) => self.exported_at = Some(header.exported_at),
+                Err(error) => self.problems.push(Problem::BadHeader(error)),
             }
             return;
         }
         let line = self.lines;
         match ExportedEntry::parse(text) {
-            Err(error) => self.problems.push(Problem::BadLine { line, error }),
+            Err(error) => {
+                self.named.insert(line, LineNames::of_text(text));
+                self.problems.push(Problem::BadLine { line, error });
+            }
             Ok(entry) => {
                 let id = entry.id();
                 match infallible(log::ingest(&mut self.store, entry.clone())) {
-                    Ingested::Duplicate => self.problems.push(Problem::Duplicate { line, id }),
+                    Ingested::Duplicate => {
+                        self.named.insert(line, LineNames::of_entry(&entry));
+                        self.problems.push(Problem::Duplicate { line, id });
+                    }
                     Ingested::Rejected(log::Rejected::NoRole) => self.waiting.push((line, entry)),
                     Ingested::Rejected(reason) => {
-                        self.problems.push(Problem::Refused { line, reason })
+                        self.named.insert(line, LineNames::of_entry(&entry));
+                        self.problems.push(Problem::Refused { line, reason });
                     }
                     _ => {}
                 }
@@ -76,7 +86,15 @@ impl Verifier {
     }
 
     /// The report: everything found line by line, then forks and gaps.
-    pub fn finish(mut self) -> Report {
+    pub fn finish(self) -> Report {
+        self.finish_with_log().0
+    }
+
+    /// [`Verifier::finish`], and the log the export's valid entries make:
+    /// what views are derived from (`crate::derive_matrices`). It holds
+    /// every entry that verified, linked or not, exactly as a node's store
+    /// would after taking them.
+    pub fn finish_with_log(mut self) -> (Report, MemStore) {
         self.offer_waiting();
         let mut problems = self.problems;
         if !self.header_seen {
@@ -109,12 +127,15 @@ impl Verifier {
                 unchained: count,
             });
         }
-        Report {
+        let report = Report {
             lines: self.lines,
             entries: self.store.entries().count(),
             heads,
             problems,
-        }
+            named: self.named,
+            exported_at: self.exported_at,
+        };
+        (report, self.store)
     }
 }
 
@@ -138,8 +159,9 @@ impl Verifier {
                 break;
             }
         }
-        for (line, _) in std::mem::take(&mut self.waiting) {
+        for (line, entry) in std::mem::take(&mut self.waiting) {
             let reason = log::Rejected::NoRole;
+            self.named.insert(line, LineNames::of_entry(&entry));
             self.problems.push(Problem::Refused { line, reason });
         }
     }

@@ -1,13 +1,14 @@
 //! HTTP receivers that record every request: a webhook sink answering
-//! from a script, and a commit status API that checks each request
-//! against GitHub's (or Gitea's) documented shape.
+//! from a script, a commit status API that checks each request against
+//! GitHub's (or Gitea's) documented shape, and a site that serves given
+//! pages (a node that lies, for `buildmesh verify`).
 
 use crate::lock;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -84,6 +85,9 @@ enum Mode {
     Record,
     /// Checks each request as the API would, with this token.
     Statuses(StatusApi, String),
+    /// Answers a path (the query ignored) with its page: content type and
+    /// body; anything else with 404.
+    Pages(BTreeMap<String, (String, Vec<u8>)>),
 }
 
 struct State {
@@ -119,6 +123,18 @@ impl HttpSink {
     /// and an invalid request with 422, recording what was wrong.
     pub fn statuses(api: StatusApi, token: &str) -> HttpSink {
         HttpSink::serve(Mode::Statuses(api, token.to_owned()), Vec::new())
+    }
+
+    /// A site that answers `GET PATH` (whatever the query) with 200 and
+    /// the page's body, given as (path, content type, body), and every
+    /// other request with 404 and a JSON error: a stand-in for a node that
+    /// serves what the test makes up.
+    pub fn pages(pages: Vec<(String, String, Vec<u8>)>) -> HttpSink {
+        let pages = pages
+            .into_iter()
+            .map(|(path, content_type, body)| (path, (content_type, body)))
+            .collect();
+        HttpSink::serve(Mode::Pages(pages), Vec::new())
     }
 
     /// [`HttpSink::statuses`] for GitHub.
@@ -181,7 +197,7 @@ impl HttpSink {
     pub fn api_root(&self) -> String {
         match &self.state.mode {
             Mode::Statuses(api, _) => format!("{}{}", self.url(), api.prefix()),
-            Mode::Record => self.url(),
+            Mode::Record | Mode::Pages(_) => self.url(),
         }
     }
 
@@ -252,8 +268,26 @@ async fn receive(
         status: 0,
         problems: Vec::new(),
     };
+    if let Mode::Pages(pages) = &state.mode {
+        let page = pages.get(uri.path()).filter(|_| method == Method::GET);
+        request.status = if page.is_some() { 200 } else { 404 };
+        lock(&state.requests).push(request);
+        state.changed.notify_all();
+        return match page {
+            Some((content_type, body)) => (
+                [(axum::http::header::CONTENT_TYPE, content_type.clone())],
+                body.clone(),
+            )
+                .into_response(),
+            None => (
+                StatusCode::NOT_FOUND,
+                axum::Json(json!({ "error": "no such page here" })),
+            )
+                .into_response(),
+        };
+    }
     let (status, answer) = match &state.mode {
-        Mode::Record => scripted(&state),
+        Mode::Record | Mode::Pages(_) => scripted(&state),
         Mode::Statuses(api, token) => {
             let (status, answer, problems) = check_status(*api, token, &request, &body);
             request.problems = problems;

@@ -100,10 +100,15 @@ fn verify_store(store: &SledStore) -> Result<Report> {
     Ok(verifier.finish())
 }
 
+fn verify_lines(input: impl BufRead) -> Result<Report> {
+    let mut verifier = Verifier::new();
+    feed_lines(input, &mut verifier)?;
+    Ok(verifier.finish())
+}
+
 /// Feeds lines to the verifier without ever holding more than one bounded
 /// line in memory, so a hostile file cannot exhaust it.
-fn verify_lines(mut input: impl BufRead) -> Result<Report> {
-    let mut verifier = Verifier::new();
+pub(super) fn feed_lines(mut input: impl BufRead, verifier: &mut Verifier) -> Result<()> {
     let mut line = Vec::with_capacity(4096);
     loop {
         line.clear();
@@ -120,7 +125,7 @@ fn verify_lines(mut input: impl BufRead) -> Result<Report> {
         }
         verifier.line(&String::from_utf8_lossy(&line));
     }
-    Ok(verifier.finish())
+    Ok(())
 }
 
 fn skip_line(input: &mut impl BufRead) -> Result<usize> {

@@ -78,7 +78,7 @@ const LISTED_MAX: usize = 20;
 /// owner): its name, its full id, or a unique prefix of its id (as
 /// `status` prints them; the rule badges follow too,
 /// [`select_project`]), each refused with what to give instead.
-fn select(known: &[(ProjectId, String, PublicKey)], selector: &str) -> Result<String> {
+pub(super) fn select(known: &[(ProjectId, String, PublicKey)], selector: &str) -> Result<String> {
     let named: Vec<Named<'_>> = known
         .iter()
         .map(|(id, name, owner)| Named {

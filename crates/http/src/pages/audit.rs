@@ -44,8 +44,11 @@ pub fn audit(
         "<h1>Audit</h1>\n<p>Every entry is signed by its author. To check every signature, \
          id and chain of this node's log yourself, run:</p>\n<pre class=\"snippet\"><code>{}</code></pre>\n\
          <p class=\"note\">It reads the log as <code>GET /api/v1/entries</code> streams it; a stopped \
-         node's own store checks with <code>buildmesh log verify --data-dir DIR</code>.</p>\n{}{}",
+         node's own store checks with <code>buildmesh log verify --data-dir DIR</code>.</p>\n\
+         <p>To check those entries and, as well, that the matrix this node shows is the one they give \
+         (every cell, every result), from any machine:</p>\n<pre class=\"snippet\"><code>{}</code></pre>\n{}{}",
         escape(&verify_command(base_url)),
+        escape(&check_command(base_url)),
         forks_table(forks),
         results_table(results)
     );
@@ -57,6 +60,13 @@ pub fn audit(
 pub fn verify_command(base_url: &str) -> String {
     let url = format!("{base_url}/api/v1/entries").replace('\'', "'\\''");
     format!("curl -sS '{url}' | buildmesh log verify")
+}
+
+/// The command that checks this node from outside, its matrix included
+/// (`buildmesh verify`, docs/operating.md), ready to paste.
+pub fn check_command(base_url: &str) -> String {
+    let url = base_url.replace('\'', "'\\''");
+    format!("buildmesh verify --node '{url}'")
 }
 
 fn entry_link(entry: &EntryId) -> String {
@@ -207,6 +217,13 @@ mod tests {
         assert!(html.contains(
             "<code>curl -sS &#39;http://127.0.0.1:7878/api/v1/entries&#39; | buildmesh log verify</code>"
         ));
+        assert!(
+            html.contains("<code>buildmesh verify --node &#39;http://127.0.0.1:7878&#39;</code>")
+        );
+        assert_eq!(
+            check_command("https://ci.example.org/it's"),
+            "buildmesh verify --node 'https://ci.example.org/it'\\''s'"
+        );
         assert_eq!(
             verify_command("https://ci.example.org/it's"),
             "curl -sS 'https://ci.example.org/it'\\''s/api/v1/entries' | buildmesh log verify"
