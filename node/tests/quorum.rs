@@ -190,3 +190,45 @@ fn differing_artifacts_show_differs_with_both_hashes_and_fail_a_required_agreeme
         assert!(page.contains(&hash[..12]), "{hash} missing from the page");
     }
 }
+
+/// The first build sleeps long enough to be stopped; every later one
+/// passes at once (the project's cache remembers).
+const SLOW_ONCE: &str = r#"[[step]]
+name = "test"
+command = '''
+if [ -e "$BUILDMESH_CACHE/ran" ]; then exit 0; fi
+touch "$BUILDMESH_CACHE/ran"
+sleep 60
+'''
+"#;
+
+/// A node stopped mid-build signs a `retry` result, which ends its claim
+/// without a vote: the cell is not failed, and the node builds it again
+/// once it starts.
+#[test]
+fn a_build_cut_short_by_a_stop_is_a_retry_and_is_built_again() {
+    let keys = Maintainer::new();
+    let node = builder(tempfile::tempdir().unwrap(), vec![], &keys, false);
+    let repo = Repo::new();
+    let commit = repo.commit_recipe(SLOW_ONCE, "Slow tests");
+    let project = declare_with(
+        keys.path(),
+        &node,
+        "retry",
+        &repo,
+        &["linux"],
+        &node,
+        &[node.key()],
+        &[],
+    );
+    wait_cell(&node, &project, &commit, "linux", WAIT, |c| {
+        c["status"] == "building"
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let dir = node.stop();
+    let node = builder(dir, vec![], &keys, false);
+    let cell = wait_cell(&node, &project, &commit, "linux", WAIT, |c| {
+        c["status"] == "passed"
+    });
+    assert_eq!(outcomes(&cell), ["passed", "retry"], "{cell}");
+}

@@ -26,8 +26,9 @@ pub(super) trait WindDown {
     /// A build that ended before the stop cancelled it: its result is
     /// signed and stored like any other.
     async fn finished(&mut self, done: BuildDone);
-    /// A build the stop (or an earlier cancel) cut short: only counted.
-    fn cancelled(&mut self, done: BuildDone);
+    /// A build the stop (or an earlier cancel) cut short: signed as a
+    /// `Retry` result, which says why its claim ended and is no vote.
+    async fn cancelled(&mut self, done: BuildDone);
 }
 
 /// Takes in build reports until every build has reported (or none can
@@ -35,7 +36,7 @@ pub(super) trait WindDown {
 pub(super) async fn wind_down(builds: &mut impl WindDown, deadline: Instant) -> bool {
     while !builds.idle() {
         match tokio::time::timeout_at(deadline, builds.next_report()).await {
-            Ok(Some(done)) if done.cancelled => builds.cancelled(done),
+            Ok(Some(done)) if done.cancelled => builds.cancelled(done).await,
             Ok(Some(done)) => builds.finished(done).await,
             Ok(None) => return true,
             Err(_) => return false,
@@ -82,12 +83,29 @@ impl WindDown for Driver {
         }
     }
 
-    fn cancelled(&mut self, done: BuildDone) {
-        self.count_ended(&done);
-        if self.builds.ended(&done.cell, done.generation) {
-            self.builds.live_ended(&done.cell, true);
+    async fn cancelled(&mut self, done: BuildDone) {
+        // The log says why the claim ended before its lease: the builder
+        // stopped. A retry is no vote, and any builder (this one, once
+        // started again, included) may take the cell.
+        if let Err(error) = self.build_done(retry(done)).await {
+            tracing::warn!(%error, "stopping: a build the stop cut short");
         }
     }
+}
+
+/// A build cut short by the node's stop, as the `Retry` result that ends
+/// its claim: the steps run so far (the one that was running killed), no
+/// artifacts, no tests.
+fn retry(mut done: BuildDone) -> BuildDone {
+    let result = &mut done.report.result;
+    result.outcome = buildmesh_protocol::Outcome::Retry;
+    result.error = Some(
+        "the builder's node stopped before the build ended; any builder may build it again".into(),
+    );
+    result.artifacts.clear();
+    done.report.tests = None;
+    done.cancelled = false;
+    done
 }
 
 #[cfg(test)]
@@ -126,7 +144,7 @@ mod tests {
             self.signed.push(done.generation);
         }
 
-        fn cancelled(&mut self, done: BuildDone) {
+        async fn cancelled(&mut self, done: BuildDone) {
             self.running -= 1;
             self.counted.push(done.generation);
         }
@@ -168,6 +186,24 @@ mod tests {
         assert!(wind_down(&mut builds, deadline).await);
         assert_eq!(builds.signed, [1, 3]);
         assert_eq!(builds.counted, [2]);
+    }
+
+    #[test]
+    fn a_build_cut_short_by_the_stop_becomes_a_retry_without_artifacts_or_tests() {
+        let mut done = report(4, true);
+        done.report
+            .result
+            .artifacts
+            .push(buildmesh_protocol::Artifact {
+                name: "half".into(),
+                hash: buildmesh_protocol::BlobHash::of(b"half"),
+                bytes: 4,
+            });
+        let done = retry(done);
+        assert!(!done.cancelled, "signed like a finished build");
+        assert_eq!(done.report.result.outcome, Outcome::Retry);
+        assert!(done.report.result.artifacts.is_empty());
+        assert!(done.report.result.error.unwrap().contains("stopped"));
     }
 
     #[tokio::test]
