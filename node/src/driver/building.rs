@@ -1,6 +1,7 @@
 //! What the poller found and what the executor reported, for the service.
 
 use super::Driver;
+use crate::attester::Attested;
 use crate::builds::executor::BuildDone;
 use crate::builds::key_of;
 use crate::builds::poller::{NewCommits, NewPull};
@@ -88,11 +89,21 @@ impl Driver {
         let tests = (!done.cancelled)
             .then(|| done.report.tests.clone())
             .flatten();
+        // Before the entry: it names them.
+        let attestation = result.as_ref().and_then(|result| {
+            self.attester.attest(&Attested {
+                repository: &done.repository,
+                result,
+                tests: tests.as_ref(),
+                recipe_sha256: done.report.recipe_sha256,
+            })
+        });
         let handled = self
             .handle(Input::BuildEnded {
                 cell,
                 result,
                 tests,
+                attestation,
             })
             .await;
         // After the result is signed: its live page goes to it.
