@@ -12,8 +12,8 @@ mod support;
 
 use buildmesh_core::log::ChainWriter;
 use buildmesh_protocol::{ProjectId, Timestamp, sha256};
-use ed25519_dalek::SigningKey;
 use buildmesh_test_servers::require_venv_module;
+use ed25519_dalek::SigningKey;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -59,11 +59,7 @@ fn script(path: &str) -> PathBuf {
 }
 
 fn run(python: &Path, args: &[&Path], more: &[&str]) -> Output {
-    let output = Command::new(python)
-        .args(args)
-        .args(more)
-        .output()
-        .unwrap();
+    let output = Command::new(python).args(args).args(more).output().unwrap();
     eprintln!("{}", String::from_utf8_lossy(&output.stderr));
     output
 }
@@ -106,7 +102,11 @@ fn bundle_of(node: &Node, cell: &Value) -> (String, String, Vec<u8>) {
         head.contains("content-type: application/vnd.in-toto.bundle"),
         "{head}"
     );
-    assert_eq!(sha256(&[&bundle]).to_vec(), named, "the entry names the bundle served");
+    assert_eq!(
+        sha256(&[&bundle]).to_vec(),
+        named,
+        "the entry names the bundle served"
+    );
     let result = result_of(node, cell);
     assert_eq!(
         result["attestation"],
@@ -141,7 +141,15 @@ fn results_attestations_verify_with_securesystemslib_and_fail_after_any_byte_cha
     let node = launch(&keys, config.path());
     let repo = Repo::new();
     let passing = repo.commit_recipe(PASSING, "passing");
-    let project = declare(keys.path(), &node, "attested", &repo, &["linux"], &node, &[&node]);
+    let project = declare(
+        keys.path(),
+        &node,
+        "attested",
+        &repo,
+        &["linux"],
+        &node,
+        &[&node],
+    );
     let cell = wait_cell(&node, &project, &passing, "linux", WAIT, |c| {
         c["status"] == "passed"
     });
@@ -170,7 +178,10 @@ fn results_attestations_verify_with_securesystemslib_and_fail_after_any_byte_cha
     assert_eq!(predicate["failedTests"], serde_json::json!([]));
     assert_eq!(predicate["buildmesh"]["tests"]["passed"], 2);
     let provenance = &statements[1];
-    assert_eq!(provenance["predicateType"], "https://slsa.dev/provenance/v1");
+    assert_eq!(
+        provenance["predicateType"],
+        "https://slsa.dev/provenance/v1"
+    );
     assert_eq!(provenance["subject"][0]["name"], "dist/hello.txt");
     assert_eq!(
         provenance["subject"][0]["digest"]["sha256"],
@@ -192,13 +203,23 @@ fn results_attestations_verify_with_securesystemslib_and_fail_after_any_byte_cha
     let counts: Value = serde_json::from_slice(&output.stdout).unwrap();
     eprintln!("tampered: {counts}");
     assert_eq!(counts["envelopes"], 2);
-    assert_eq!(counts["signature"], 128, "64 bytes in each of two envelopes");
+    assert_eq!(
+        counts["signature"], 128,
+        "64 bytes in each of two envelopes"
+    );
     assert!(counts["payload"].as_u64().unwrap() > 500, "{counts}");
-    assert_eq!(counts["line"], bundle.len() as u64 - 2, "every byte but the line ends");
+    assert_eq!(
+        counts["line"],
+        bundle.len() as u64 - 2,
+        "every byte but the line ends"
+    );
     // The same verdict through the documented command, and under
     // another key: exit 1, saying why.
     let mut changed = bundle.clone();
-    let payload = bundle.windows(11).position(|w| w == b"\"payload\":\"").unwrap();
+    let payload = bundle
+        .windows(11)
+        .position(|w| w == b"\"payload\":\"")
+        .unwrap();
     changed[payload + 100] ^= 0x01;
     std::fs::write(file.path(), &changed).unwrap();
     let verify = script("../scripts/verify-attestation.py");
@@ -209,7 +230,11 @@ fn results_attestations_verify_with_securesystemslib_and_fail_after_any_byte_cha
     std::fs::write(file.path(), &bundle).unwrap();
     let output = run(&python, &[&verify, file.path()], &[&keys.key]);
     assert_eq!(output.status.code(), Some(1), "another key: {output:?}");
-    let output = run(&python, &[&verify, file.path()], &[&builder, &"ab".repeat(20)]);
+    let output = run(
+        &python,
+        &[&verify, file.path()],
+        &[&builder, &"ab".repeat(20)],
+    );
     assert_eq!(output.status.code(), Some(1), "another commit: {output:?}");
 
     // A failing build: FAILED, naming the failing test; no provenance.
@@ -238,7 +263,10 @@ fn entries_without_attestations_answer_404_saying_why() {
         "",
     );
     assert_eq!(code, 404, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("no entry"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("no entry"),
+        "{body}"
+    );
     let (code, body) = http(&node.http, "GET", "/api/v1/results/xyz/attestation", "");
     assert_eq!(code, 400, "{body}");
 

@@ -119,10 +119,12 @@ pub const VENV_ENV: &str = "BUILDMESH_VENV";
 
 /// The venv's Python, where `scripts/setup` puts it.
 pub fn venv_python() -> PathBuf {
-    let venv = std::env::var_os(VENV_ENV).map(PathBuf::from).unwrap_or_else(|| {
-        let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/"), PathBuf::from);
-        home.join(".cache/buildmesh/venv")
-    });
+    let venv = std::env::var_os(VENV_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/"), PathBuf::from);
+            home.join(".cache/buildmesh/venv")
+        });
     venv.join("bin/python3")
 }
 
@@ -141,7 +143,10 @@ pub fn require_venv_module(module: &str) -> Option<PathBuf> {
     if imported {
         return Some(python);
     }
-    let what = format!("the Python module {module} (in the venv of {})", python.display());
+    let what = format!(
+        "the Python module {module} (in the venv of {})",
+        python.display()
+    );
     skip_not_installed(&what, "scripts/setup", REQUIRE_ENV);
     None
 }
