@@ -66,6 +66,15 @@ fn commit_page(facts: &Facts<'_>) -> Option<String> {
     })
 }
 
+/// The predicate's `failedTests`: the names the result gives, or none
+/// when no test failed; left out when tests failed but the report named
+/// none (a runner's summary line counts them only), since an empty list
+/// would say that none failed.
+fn failed_tests(tests: &TestSummary) -> Option<Vec<String>> {
+    let failed = tests.failed.saturating_add(tests.errored);
+    (failed == 0 || !tests.failing.is_empty()).then(|| tests.failing.clone())
+}
+
 /// The test-result Statement of `facts`.
 pub fn test_result(facts: &Facts<'_>) -> Statement<TestResult> {
     let result = facts.result;
@@ -73,7 +82,7 @@ pub fn test_result(facts: &Facts<'_>) -> Statement<TestResult> {
         result: verdict(result.outcome),
         configuration: recipe(facts).into_iter().collect(),
         url: commit_page(facts),
-        failed_tests: facts.tests.map(|t| t.failing.clone()),
+        failed_tests: facts.tests.and_then(failed_tests),
         buildmesh: Extension {
             project: result.project.to_string(),
             platform: result.platform.clone(),

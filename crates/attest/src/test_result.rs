@@ -24,8 +24,9 @@ pub struct TestResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// The tests that failed or errored, by name (at most 32: the result
-    /// entry's own list), when the build reported tests. Tests that
-    /// passed are counted, not named, so `passedTests` is left out.
+    /// entry's own list), when the build reported tests and named those
+    /// that failed (an empty list: none failed). Tests that passed are
+    /// counted, not named, so `passedTests` is left out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed_tests: Option<Vec<String>>,
     /// buildmesh's extension field (the framework's parsing rules let

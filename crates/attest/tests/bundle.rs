@@ -144,6 +144,36 @@ fn failing_tests_are_named_and_counted_and_no_url_is_made_up() {
     );
 }
 
+/// An empty `failedTests` would say that no test failed: it is left out
+/// when tests failed that the report did not name, and empty only when
+/// none failed.
+#[test]
+fn failed_tests_is_empty_only_when_none_failed() {
+    let failed_tests = |outcome, failed, failing: Vec<String>| {
+        let result = result(outcome, Vec::new());
+        let tests = TestSummary {
+            failed,
+            failing,
+            ..tests()
+        };
+        let facts = Facts {
+            repository: REPOSITORY,
+            result: &result,
+            tests: Some(&tests),
+            recipe_sha256: None,
+            public_url: None,
+        };
+        let statements = verified_statements(&bundle(&facts, &key()).unwrap(), &key());
+        statements[0]["predicate"].get("failedTests").cloned()
+    };
+    assert_eq!(failed_tests(Outcome::Passed, 0, vec![]), Some(json!([])));
+    assert_eq!(failed_tests(Outcome::Failed, 3, vec![]), None);
+    assert_eq!(
+        failed_tests(Outcome::Failed, 3, vec!["a".into()]),
+        Some(json!(["a"]))
+    );
+}
+
 #[test]
 fn artifacts_get_slsa_provenance_naming_the_builder_commit_and_recipe() {
     let artifact = Artifact {

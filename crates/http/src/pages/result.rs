@@ -103,8 +103,7 @@ fn summary(view: &ResultView<'_>) -> String {
         "<p>{}</p>\n<h1>Result {}</h1>\n<table>\n\
          <tr><th>Commit</th><td>{}</td></tr>\n<tr><th>Platform</th><td><code>{}</code></td></tr>\n\
          <tr><th>Outcome</th><td>{}</td></tr>\n<tr><th>Builder</th><td>{} {signature} {trust}</td></tr>\n\
-         <tr><th>Written</th><td>{}</td></tr>\n<tr><th>Entry</th><td>{}</td></tr>\n\
-         <tr><th>Attestation</th><td>{}</td></tr>\n</table>\n",
+         <tr><th>Written</th><td>{}</td></tr>\n<tr><th>Entry</th><td>{} · {}</td></tr>\n</table>\n",
         link(
             &format!("/projects/{project}"),
             &format!("← {}", view.project_name)
@@ -127,24 +126,24 @@ fn summary(view: &ResultView<'_>) -> String {
     )
 }
 
-/// A link to the result's attestations, or why there are none.
+/// A link to the result's attestations, or a word on why there are
+/// none. One line beside the entry's: the failure must stay on screen.
 fn attestation(view: &ResultView<'_>) -> String {
+    let what = if view.result.artifacts.is_empty() {
+        "the in-toto test result, signed by the builder (DSSE): any in-toto or DSSE tool \
+         verifies it with the builder's key"
+    } else {
+        "the in-toto test result and SLSA provenance of the artifacts, signed by the builder \
+         (DSSE): any in-toto or DSSE tool verifies them with the builder's key"
+    };
     match view.attestation {
         Some(_) => format!(
-            "{} <span class=\"note\">in-toto test result{}, signed by the builder (DSSE); \
-             any in-toto or DSSE tool verifies it</span>",
-            link(
-                &format!("/api/v1/results/{}/attestation", view.id),
-                "in-toto bundle"
-            ),
-            if view.result.artifacts.is_empty() {
-                ""
-            } else {
-                " and SLSA provenance of the artifacts"
-            },
+            "<a href=\"/api/v1/results/{}/attestation\" title=\"{}\">attestation (in-toto)</a>",
+            view.id,
+            escape(what)
         ),
-        None => "<span class=\"note\">none: the builder signed this result without \
-                 attestations (a node older than them)</span>"
+        None => "<span class=\"note\" title=\"the builder signed this result without \
+                 attestations, as nodes did before them\">no attestation</span>"
             .to_owned(),
     }
 }
