@@ -290,3 +290,43 @@ fn entries_without_attestations_answer_404_saying_why() {
         assert!(body["error"].as_str().unwrap().contains(says), "{body}");
     }
 }
+
+/// A node that did not build a result serves its attestations all the
+/// same, fetched from the builder by hash like any blob: the same bytes,
+/// which the entry it holds names.
+#[test]
+fn another_node_serves_a_results_attestation_fetched_from_its_builder() {
+    let keys = Maintainer::new();
+    let config = tempfile::tempdir().unwrap();
+    let builder = launch(&keys, config.path());
+    let repo = Repo::new();
+    let commit = repo.commit_recipe(PASSING, "passing");
+    let project = declare(
+        keys.path(),
+        &builder,
+        "fetched",
+        &repo,
+        &["linux"],
+        &builder,
+        &[&builder],
+    );
+    let passed = |c: &Value| c["status"] == "passed";
+    let cell = wait_cell(&builder, &project, &commit, "linux", WAIT, passed);
+    let (id, _, built) = bundle_of(&builder, &cell);
+    let reader = Node::start(Some(&builder));
+    let cell = wait_cell(&reader, &project, &commit, "linux", WAIT, passed);
+    assert_eq!(cell["results"][0]["id"], id);
+    let path = format!("/api/v1/results/{id}/attestation");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let served = loop {
+        let (code, head, body) = http_get(&reader.http, &path, &[]);
+        if code == 200 {
+            assert!(head.contains("application/vnd.in-toto.bundle"), "{head}");
+            break body;
+        }
+        // 404 until the reader is connected to the builder.
+        assert!(std::time::Instant::now() < deadline, "{code} {head}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(served, built);
+}
