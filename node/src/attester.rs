@@ -7,6 +7,7 @@ use buildmesh_attest::{Facts, bundle};
 use buildmesh_protocol::{BlobHash, BuildResult, TestSummary};
 use buildmesh_runner::BlobDir;
 use ed25519_dalek::SigningKey;
+use std::sync::Arc;
 
 /// Signs and stores a result's attestations.
 pub struct Attester {
@@ -28,13 +29,13 @@ impl std::fmt::Debug for Attester {
 
 /// One build's result as it will be signed, and what else its
 /// attestations say.
-pub struct Attested<'a> {
+pub struct Attested {
     /// The repository the commit was fetched from.
-    pub repository: &'a str,
+    pub repository: String,
     /// The result.
-    pub result: &'a BuildResult,
+    pub result: BuildResult,
     /// Its tests.
-    pub tests: Option<&'a TestSummary>,
+    pub tests: Option<TestSummary>,
     /// The recipe's SHA-256, when the build read it.
     pub recipe_sha256: Option<[u8; 32]>,
 }
@@ -53,11 +54,13 @@ impl Attester {
     /// the result entry to name. `None` if they could not be made or
     /// stored (a full disk): the result is then signed without them, as a
     /// node before attestations did, rather than lost.
-    pub fn attest(&self, what: &Attested<'_>) -> Option<BlobHash> {
+    /// Blocking (it syncs the blob to disk): call it off the driver's
+    /// task, as [`Attester::attest_off_task`] does.
+    pub fn attest(&self, what: &Attested) -> Option<BlobHash> {
         let facts = Facts {
-            repository: what.repository,
-            result: what.result,
-            tests: what.tests,
+            repository: &what.repository,
+            result: &what.result,
+            tests: what.tests.as_ref(),
             recipe_sha256: what.recipe_sha256,
             public_url: self.public_url.as_deref(),
         };
@@ -74,5 +77,17 @@ impl Attester {
                 None
             }
         }
+    }
+
+    /// [`Attester::attest`] on a blocking thread, so that the driver goes
+    /// on serving its peers while the blob is written and synced.
+    pub async fn attest_off_task(self: &Arc<Self>, what: Attested) -> Option<BlobHash> {
+        let attester = Arc::clone(self);
+        tokio::task::spawn_blocking(move || attester.attest(&what))
+            .await
+            .unwrap_or_else(|error| {
+                tracing::error!(%error, "signing a result's attestations stopped");
+                None
+            })
     }
 }

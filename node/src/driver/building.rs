@@ -90,14 +90,18 @@ impl Driver {
             .then(|| done.report.tests.clone())
             .flatten();
         // Before the entry: it names them.
-        let attestation = result.as_ref().and_then(|result| {
-            self.attester.attest(&Attested {
-                repository: &done.repository,
-                result,
-                tests: tests.as_ref(),
-                recipe_sha256: done.report.recipe_sha256,
-            })
-        });
+        let attestation = match &result {
+            Some(result) => {
+                let what = Attested {
+                    repository: done.repository,
+                    result: (**result).clone(),
+                    tests: tests.clone(),
+                    recipe_sha256: done.report.recipe_sha256,
+                };
+                self.attester.attest_off_task(what).await
+            }
+            None => None,
+        };
         let handled = self
             .handle(Input::BuildEnded {
                 cell,

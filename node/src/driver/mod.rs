@@ -52,7 +52,7 @@ pub struct Driver {
     /// The executor and the poller.
     pub builds: Builds,
     /// Signs the attestations of the node's results.
-    pub attester: Attester,
+    pub attester: Arc<Attester>,
     /// New commits and pull request heads the poller found.
     pub new_commits: mpsc::Receiver<Found>,
     /// Builds that ended.
