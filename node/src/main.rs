@@ -4,6 +4,7 @@
 //! opens files and stores, and hands the work to the library crates. Exit
 //! codes are decided in one place, here.
 
+mod attester;
 mod builds;
 mod cli;
 mod client;

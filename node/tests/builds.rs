@@ -49,12 +49,16 @@ fn finished_cell(node: &Node, project: &str, commit: &str) -> serde_json::Value 
     )
 }
 
-/// The result entry behind a finished cell, decoded.
+/// The result entry behind a finished cell, decoded: a builder signs
+/// every result as `Attested`, naming its attestations.
 fn result_of(node: &Node, cell: &serde_json::Value) -> serde_json::Value {
     let id = cell["results"][0]["id"].as_str().unwrap();
     let (code, entry) = http(&node.http, "GET", &format!("/api/v1/entries/{id}"), "");
     assert_eq!(code, 200, "{entry}");
-    entry["body"]["Result"].clone()
+    let attested = &entry["body"]["Attested"];
+    let hash = attested["attestation"].as_array().map(Vec::len);
+    assert_eq!(hash, Some(32), "{entry}");
+    attested["result"].clone()
 }
 
 const PASSING: &str = r#"

@@ -43,6 +43,12 @@ pub enum Body {
     /// added to [`BuildResult`] so every result signed before keeps
     /// decoding.
     Tested(TestedResult),
+    /// A result, its tests when the build reported any, and the hash of
+    /// the blob of standard attestations (in-toto statements in DSSE
+    /// envelopes) its builder signed for it. Builders write it for every
+    /// result once they make attestations; appended so every result signed
+    /// before keeps decoding.
+    Attested(AttestedResult),
 }
 
 /// The kind of a body, for indexes and counters.
@@ -70,6 +76,8 @@ pub enum BodyKind {
     PullClosed,
     /// [`Body::Tested`]
     Tested,
+    /// [`Body::Attested`]
+    Attested,
 }
 
 /// A project as its maintainer declares it. The latest declaration by the
@@ -472,6 +480,21 @@ pub struct TestedResult {
     pub tests: TestSummary,
 }
 
+/// A result, its tests, and its attestations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttestedResult {
+    /// The result, as [`Body::Result`] carries it.
+    pub result: BuildResult,
+    /// What the build's tests said, when it reported tests.
+    pub tests: Option<TestSummary>,
+    /// The blob of the builder's attestations of this result: an in-toto
+    /// bundle (JSON Lines of DSSE envelopes, signed with the builder's
+    /// node key), served by `GET /api/v1/results/{id}/attestation`. The
+    /// entry names it by hash, so the attestations are as authentic as
+    /// the entry; they cannot name the entry, signed after them.
+    pub attestation: BlobHash,
+}
+
 /// What a build's tests said: counts, and the failing tests by name so
 /// that every node can tell which tests fail since when, and which are
 /// flaky, from signed entries alone.
@@ -523,22 +546,36 @@ impl Body {
             Body::Pull(_) => BodyKind::Pull,
             Body::PullClosed(_) => BodyKind::PullClosed,
             Body::Tested(_) => BodyKind::Tested,
+            Body::Attested(_) => BodyKind::Attested,
         }
     }
 
-    /// The body a builder writes for `result`: [`Body::Tested`] when the
-    /// build reported tests, [`Body::Result`] when it did not.
-    pub fn of_result(result: BuildResult, tests: Option<TestSummary>) -> Body {
-        match tests {
-            Some(tests) => Body::Tested(TestedResult { result, tests }),
-            None => Body::Result(result),
+    /// The body a builder writes for `result`: [`Body::Attested`] when it
+    /// signed attestations of it (their blob's hash), otherwise
+    /// [`Body::Tested`] when the build reported tests and [`Body::Result`]
+    /// when it did not.
+    pub fn of_result(
+        result: BuildResult,
+        tests: Option<TestSummary>,
+        attestation: Option<BlobHash>,
+    ) -> Body {
+        match (attestation, tests) {
+            (Some(attestation), tests) => Body::Attested(AttestedResult {
+                result,
+                tests,
+                attestation,
+            }),
+            (None, Some(tests)) => Body::Tested(TestedResult { result, tests }),
+            (None, None) => Body::Result(result),
         }
     }
 
     /// The result this body carries, with or without tests.
     pub fn result(&self) -> Option<&BuildResult> {
         match self {
-            Body::Result(result) | Body::Tested(TestedResult { result, .. }) => Some(result),
+            Body::Result(result)
+            | Body::Tested(TestedResult { result, .. })
+            | Body::Attested(AttestedResult { result, .. }) => Some(result),
             _ => None,
         }
     }
@@ -547,6 +584,16 @@ impl Body {
     pub fn tests(&self) -> Option<&TestSummary> {
         match self {
             Body::Tested(tested) => Some(&tested.tests),
+            Body::Attested(attested) => attested.tests.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The hash of the result's attestations blob, when its builder
+    /// signed some (results written before attestations have none).
+    pub fn attestation(&self) -> Option<BlobHash> {
+        match self {
+            Body::Attested(attested) => Some(attested.attestation),
             _ => None,
         }
     }
@@ -571,6 +618,10 @@ impl Body {
             Body::Tested(t) => {
                 t.result.validate()?;
                 t.tests.validate()
+            }
+            Body::Attested(a) => {
+                a.result.validate()?;
+                a.tests.as_ref().map_or(Ok(()), TestSummary::validate)
             }
         }
     }

@@ -56,10 +56,10 @@ pub use bid::{
     bid_signed_message,
 };
 pub use body::{
-    Artifact, Body, BodyKind, BuildResult, BuilderPolicy, Claim, CommitAnnouncement, ForceBuild,
-    ForceTarget, Outcome, ProjectDeclaration, ProjectSetting, PullAnnouncement, PullClosed, Role,
-    Setting, SettingKind, StepResult, StepStatus, TestSummary, TestedResult, Threshold,
-    ThresholdRule, TrustChange, Vote,
+    Artifact, AttestedResult, Body, BodyKind, BuildResult, BuilderPolicy, Claim,
+    CommitAnnouncement, ForceBuild, ForceTarget, Outcome, ProjectDeclaration, ProjectSetting,
+    PullAnnouncement, PullClosed, Role, Setting, SettingKind, StepResult, StepStatus, TestSummary,
+    TestedResult, Threshold, ThresholdRule, TrustChange, Vote,
 };
 pub use canonical::{ENTRY_DOMAIN, FORMAT_VERSION};
 pub use digest::SetDigest;

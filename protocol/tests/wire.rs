@@ -10,11 +10,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use buildmesh_protocol::{
-    Artifact, Body, BuildResult, BuilderPolicy, Claim, CommitAnnouncement, CommitId, DecodeError,
-    ENTRY_BYTES_MAX, Entry, EntryContent, EntryId, ForceBuild, ForceTarget, InvalidBody, Outcome,
-    ProjectDeclaration, ProjectId, ProjectSetting, PublicKey, PullAnnouncement, PullClosed, Role,
-    SIGNATURE_BYTES, Setting, SignError, StepResult, StepStatus, TestSummary, TestedResult,
-    Threshold, ThresholdRule, Timestamp, TrustChange, signed_message,
+    Artifact, AttestedResult, BlobHash, Body, BuildResult, BuilderPolicy, Claim,
+    CommitAnnouncement, CommitId, DecodeError, ENTRY_BYTES_MAX, Entry, EntryContent, EntryId,
+    ForceBuild, ForceTarget, InvalidBody, Outcome, ProjectDeclaration, ProjectId, ProjectSetting,
+    PublicKey, PullAnnouncement, PullClosed, Role, SIGNATURE_BYTES, Setting, SignError, StepResult,
+    StepStatus, TestSummary, TestedResult, Threshold, ThresholdRule, Timestamp, TrustChange,
+    signed_message,
 };
 use ed25519_dalek::{Signer, SigningKey};
 use proptest::prelude::*;
@@ -313,6 +314,13 @@ mod strategy {
         prop_oneof![
             (result(), tests())
                 .prop_map(|(result, tests)| Body::Tested(TestedResult { result, tests })),
+            (result(), proptest::option::of(tests()), blob_hash()).prop_map(
+                |(result, tests, attestation)| Body::Attested(AttestedResult {
+                    result,
+                    tests,
+                    attestation,
+                })
+            ),
             project().prop_map(Body::Project),
             announcement().prop_map(Body::Announce),
             claim().prop_map(Body::Claim),
@@ -531,6 +539,18 @@ mod spec {
                 result(w, &t.result);
                 tests(w, &t.tests);
             }
+            Body::Attested(a) => {
+                w.u32(11);
+                result(w, &a.result);
+                match &a.tests {
+                    None => w.u8(0),
+                    Some(t) => {
+                        w.u8(1);
+                        tests(w, t);
+                    }
+                }
+                w.raw32(&a.attestation.0);
+            }
         }
     }
 
@@ -689,6 +709,16 @@ mod support {
             Body::Tested(TestedResult {
                 result: result(),
                 tests: tests(),
+            }),
+            Body::Attested(AttestedResult {
+                result: result(),
+                tests: Some(tests()),
+                attestation: BlobHash::of(b"attestation"),
+            }),
+            Body::Attested(AttestedResult {
+                result: result(),
+                tests: None,
+                attestation: BlobHash::of(b"attestation"),
             }),
         ]
     }
@@ -853,6 +883,35 @@ mod layout {
     use super::*;
     use ed25519_dalek::{Signature, VerifyingKey};
     use sha2::{Digest, Sha256};
+
+    /// §2.2, body 11: an `Attested` result is the bytes of the same
+    /// `Result` (body 3) under index 11, then its tests as an `Option`
+    /// (`00` for none; `01` and the summary of a `Tested`, body 10), then
+    /// the attestation's 32 hash bytes.
+    #[test]
+    fn an_attested_result_is_a_result_then_its_tests_then_the_hash() {
+        let hash = BlobHash([0x5a; 32]);
+        let body_of = |body| support::sign(body).content_bytes()[85..].to_vec();
+        let result = body_of(Body::Result(support::result()));
+        let tested = body_of(Body::Tested(TestedResult {
+            result: support::result(),
+            tests: support::tests(),
+        }));
+        let summary = &tested[result.len()..];
+        for (tests, option) in [
+            (None, vec![0]),
+            (Some(support::tests()), [&[1], summary].concat()),
+        ] {
+            let entry = support::sign(Body::Attested(AttestedResult {
+                result: support::result(),
+                tests,
+                attestation: hash,
+            }));
+            let content = entry.content_bytes();
+            assert_eq!(&content[81..85], &11u32.to_le_bytes());
+            assert_eq!(&content[85..], [&result[..], &option, &hash.0].concat());
+        }
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
@@ -1056,7 +1115,7 @@ mod garbage {
         #[test]
         fn random_bodies_are_refused(
             header in vec(any::<u8>(), 80),
-            variant in 0u32..10,
+            variant in 0u32..12,
             tail in vec(any::<u8>(), 0..600),
         ) {
             let mut bytes = vec![0; SIGNATURE_BYTES];
@@ -1293,7 +1352,7 @@ mod non_canonical {
     #[test]
     fn unknown_variants_are_refused() {
         let entry = support::sign(Body::Trust(support::trust()));
-        for variant in [10u32, 11, u32::MAX] {
+        for variant in [10u32, 11, 12, u32::MAX] {
             let mut bytes = entry.content_bytes().to_vec();
             bytes[81..85].copy_from_slice(&variant.to_le_bytes());
             let result = support::decode_signed(&bytes);
@@ -1842,6 +1901,38 @@ mod body_limits {
             ..support::tests()
         };
         assert_eq!(check(with(source)), Err(TooLong("test source", SHORT)));
+    }
+
+    /// An attested result is checked as a tested one: its result, and its
+    /// tests when it has some.
+    #[test]
+    fn attested_result_limits() {
+        fn attested(result: BuildResult, tests: Option<TestSummary>) -> Body {
+            Body::Attested(AttestedResult {
+                result,
+                tests,
+                attestation: BlobHash::of(b"attestation"),
+            })
+        }
+        run(support::result(), result_cases(), |r| attested(r, None));
+        run(support::result(), result_cases(), |r| {
+            attested(r, Some(support::tests()))
+        });
+        let with = |tests| attested(support::result(), Some(tests));
+        let max = buildmesh_protocol::FAILING_TESTS_MAX;
+        let failing = |n, len| TestSummary {
+            failing: vec![text(len); n],
+            ..support::tests()
+        };
+        assert_eq!(check(with(failing(max, SHORT))), Ok(()));
+        assert_eq!(
+            check(with(failing(max + 1, 1))),
+            Err(TooMany("failing tests", max))
+        );
+        assert_eq!(
+            check(with(failing(1, SHORT + 1))),
+            Err(TooLong("test name", SHORT))
+        );
     }
 
     #[test]

@@ -228,7 +228,8 @@ impl<S: EntryStore> Service<S> {
                 cell,
                 result,
                 tests,
-            } => self.build_ended(now, cell, result, tests)?,
+                attestation,
+            } => self.build_ended(now, cell, result, tests, attestation)?,
             Input::BuildNotStarted(cell) => {
                 self.claimer.handle(now, ClaimInput::BuildAbandoned(cell));
             }

@@ -77,7 +77,7 @@ impl Mesh {
             details: None,
         };
         let mut builder = std::mem::replace(&mut self.builders[b], writer("unused"));
-        self.write_by(&mut builder, Body::of_result(result, Some(tests)));
+        self.write_by(&mut builder, Body::of_result(result, Some(tests), None));
         self.builders[b] = builder;
     }
 
@@ -189,7 +189,7 @@ fn a_result_that_names_only_some_failures_proves_no_pass() {
         details: None,
     };
     let mut carol = std::mem::replace(&mut mesh.builders[1], writer("unused"));
-    mesh.write_by(&mut carol, Body::of_result(result, Some(tests)));
+    mesh.write_by(&mut carol, Body::of_result(result, Some(tests), None));
     let log = mesh.log();
     assert!(flaky_tests(&log, NOW, None, 50).is_empty());
 }

@@ -9,7 +9,9 @@ use buildmesh_core::notify::{EventKind, regressions};
 use buildmesh_core::view::{
     DURATION, ProjectLog, SeriesOptions, metric_names, parse_threshold, series, series_table,
 };
-use buildmesh_protocol::{Body, BuilderPolicy, Outcome, ProjectId, TestSummary, Timestamp};
+use buildmesh_protocol::{
+    BlobHash, Body, BuilderPolicy, Outcome, ProjectId, TestSummary, Timestamp,
+};
 use fixtures::{NOW, PLATFORMS, announce, declaration, result, writer};
 
 fn write(store: &mut MemStore, who: &mut ChainWriter, t: &mut u64, body: Body) {
@@ -103,7 +105,13 @@ fn a_series_is_each_commits_value_oldest_first_from_counting_results() {
     assert_eq!(table.len(), 4 * PLATFORMS.len());
 }
 
-fn tested(project: ProjectId, n: u8, platform: &str, failed: u64) -> Body {
+fn tested(
+    project: ProjectId,
+    n: u8,
+    platform: &str,
+    failed: u64,
+    attestation: Option<BlobHash>,
+) -> Body {
     let Body::Result(result) = result(project, n, platform, Outcome::Passed) else {
         unreachable!("the fixture writes results");
     };
@@ -119,6 +127,7 @@ fn tested(project: ProjectId, n: u8, platform: &str, failed: u64) -> Body {
             source: "junit".into(),
             details: None,
         }),
+        attestation,
     )
 }
 
@@ -126,6 +135,17 @@ fn tested(project: ProjectId, n: u8, platform: &str, failed: u64) -> Body {
 /// metrics; its failing tests are kept by name.
 #[test]
 fn a_tested_results_counts_are_metrics_and_its_failing_tests_are_kept() {
+    tested_results_counts_are_metrics(None);
+}
+
+/// So are an attested result's (`Body::Attested`, which builders write
+/// with their attestations' hash).
+#[test]
+fn an_attested_results_counts_are_metrics_and_its_failing_tests_are_kept() {
+    tested_results_counts_are_metrics(Some(BlobHash::of(b"attestation")));
+}
+
+fn tested_results_counts_are_metrics(attestation: Option<BlobHash>) {
     let mut store = MemStore::default();
     let (mut alice, mut bob) = (writer("alice"), writer("bob"));
     let project = ProjectId::derive(&alice.author(), "demo");
@@ -142,7 +162,7 @@ fn a_tested_results_counts_are_metrics_and_its_failing_tests_are_kept() {
         &mut store,
         &mut bob,
         &mut t,
-        tested(project, 0, PLATFORMS[0], 2),
+        tested(project, 0, PLATFORMS[0], 2, attestation),
     );
     let log = ProjectLog::load(&store, &project, usize::MAX).unwrap();
     let table = series_table(&log, NOW, Some("main".into()), 10);

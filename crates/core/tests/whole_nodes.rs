@@ -620,12 +620,19 @@ impl Sim {
             Box::new(build_result(&cell, outcome))
         });
         let tests = None;
+        // Builders sign attestations of results they judged (a result
+        // with one is `Body::Attested`): both kinds must fill cells alike.
+        let attestation = result
+            .as_ref()
+            .filter(|r| r.outcome != Outcome::Error)
+            .map(|r| BlobHash::of(format!("{}{}", r.commit, r.platform).as_bytes()));
         self.feed(
             node,
             Input::BuildEnded {
                 cell,
                 result,
                 tests,
+                attestation,
             },
         );
     }
@@ -989,8 +996,10 @@ impl Sim {
         for stored in service.replicator().store().entries() {
             let (commit, platform, claim) = match stored.entry.body() {
                 Body::Claim(c) => (c.commit.clone(), c.platform.clone(), true),
-                Body::Result(r) => (r.commit.clone(), r.platform.clone(), false),
-                _ => continue,
+                body => match body.result() {
+                    Some(r) => (r.commit.clone(), r.platform.clone(), false),
+                    None => continue,
+                },
             };
             if self.trusted.contains(&stored.entry.author()) {
                 *per_cell

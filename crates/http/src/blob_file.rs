@@ -47,6 +47,9 @@ pub(crate) enum BlobKind {
     Bytes,
     /// `text/plain; charset=utf-8` (`?view=text`).
     Text,
+    /// A result's attestations: an in-toto bundle (JSON Lines of DSSE
+    /// envelopes), `application/vnd.in-toto.bundle`.
+    Attestation,
 }
 
 impl BlobKind {
@@ -56,6 +59,7 @@ impl BlobKind {
         match self {
             BlobKind::Bytes => "application/octet-stream",
             BlobKind::Text => "text/plain; charset=utf-8",
+            BlobKind::Attestation => buildmesh_attest::BUNDLE_MEDIA_TYPE,
         }
     }
 }

@@ -355,6 +355,7 @@ pub(crate) async fn result(State(state): State<AppState>, Path(id): Path<String>
         logs,
         tests: entry.body().tests(),
         failing_tests,
+        attestation: entry.body().attestation(),
     };
     page(
         StatusCode::OK,

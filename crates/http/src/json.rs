@@ -165,6 +165,7 @@ pub fn result(entry: &Entry, result: &BuildResult, trusted: bool) -> Value {
             "source": t.source,
             "details": t.details.map(|h| h.to_string()),
         })),
+        "attestation": entry.body().attestation().map(|h| h.to_string()),
         "environment": result.environment,
     })
 }

@@ -38,6 +38,7 @@
 
 #![deny(missing_docs)]
 
+mod attestation;
 pub mod badge;
 mod blob_file;
 mod conn;
@@ -529,6 +530,7 @@ fn app(backend: Backend, limits: &Limits, public_url: Option<Arc<str>>) -> Route
             get(projects::pull),
         )
         .route("/api/v1/results/{id}", get(dashboard::result_json))
+        .route("/api/v1/results/{id}/attestation", get(attestation::serve))
         .route("/api/v1/entries/{id}", get(entry))
         .route(
             "/api/v1/hooks/{forge}",
@@ -817,6 +819,17 @@ async fn blob(
         Some("text") => blob_file::BlobKind::Text,
         Some(_) => return error(StatusCode::BAD_REQUEST, "view is text, or not given"),
     };
+    serve_blob(&state, client, hash, kind).await
+}
+
+/// Blob `hash` as `kind`: from this node's blob dir, or else fetched from
+/// its peers within the per-client and node-wide budgets.
+pub(crate) async fn serve_blob(
+    state: &AppState,
+    client: SocketAddr,
+    hash: [u8; 32],
+    kind: blob_file::BlobKind,
+) -> Response {
     if let Some(response) = match &state.blobs {
         Some(dir) => blob_file::serve(dir, hash, kind).await,
         None => None,

@@ -138,8 +138,12 @@ pub struct BuildReport {
     /// Ready to sign: it passes `Body::validate` and fits in one entry.
     pub result: BuildResult,
     /// What the build's tests said, when it reported tests: signed with
-    /// the result as one [`buildmesh_protocol::Body::Tested`].
+    /// the result (as one [`buildmesh_protocol::Body::Attested`]).
     pub tests: Option<TestSummary>,
+    /// The SHA-256 of the recipe's bytes (`.buildmesh.toml` at the
+    /// commit), when the build got as far as reading it: the configuration
+    /// its attestations name, which anyone can check against the commit.
+    pub recipe_sha256: Option<[u8; 32]>,
     /// Things a person should know that are not failures: metrics not
     /// captured, artifacts left out, strings cut to fit the protocol.
     pub warnings: Vec<String>,
@@ -208,7 +212,14 @@ pub fn run_build(job: &BuildJob, context: &RunnerContext) -> BuildReport {
     let mut result = empty_result(job.project, &job.commit, &job.platform);
     let mut warnings = Vec::new();
     let mut tests = None;
-    if let Err(error) = build(job, context, &mut result, &mut tests, &mut warnings) {
+    let mut recipe_sha256 = None;
+    let outputs = Outputs {
+        result: &mut result,
+        tests: &mut tests,
+        recipe_sha256: &mut recipe_sha256,
+        warnings: &mut warnings,
+    };
+    if let Err(error) = build(job, context, outputs) {
         tracing::warn!("build not judged: {error}");
         result.outcome = Outcome::Error;
         result.error = Some(error.to_string());
@@ -222,19 +233,36 @@ pub fn run_build(job: &BuildJob, context: &RunnerContext) -> BuildReport {
             capture_environment(&[], &BTreeMap::new(), &context.work, &context.cancel);
     }
     tracing::info!(outcome = ?result.outcome, "build finished");
-    finish(result, tests, warnings)
+    let mut report = finish(result, tests, warnings);
+    report.recipe_sha256 = recipe_sha256;
+    report
 }
 
-fn build(
-    job: &BuildJob,
-    context: &RunnerContext,
-    result: &mut BuildResult,
-    tests: &mut Option<TestSummary>,
-    warnings: &mut Vec<String>,
-) -> Result<(), BuildError> {
+/// What a build fills in as it goes, kept when it stops early.
+struct Outputs<'a> {
+    result: &'a mut BuildResult,
+    tests: &'a mut Option<TestSummary>,
+    recipe_sha256: &'a mut Option<[u8; 32]>,
+    warnings: &'a mut Vec<String>,
+}
+
+fn build(job: &BuildJob, context: &RunnerContext, out: Outputs<'_>) -> Result<(), BuildError> {
+    let Outputs {
+        result,
+        tests,
+        recipe_sha256,
+        warnings,
+    } = out;
     let began = std::time::Instant::now();
     let mirror = mirror_with(job, context)?;
-    let recipe = recipe_at(&mirror, &job.commit)?;
+    let bytes = recipe_at(&mirror, &job.commit)?;
+    // Also when the recipe does not parse: the result's attestations then
+    // name the bytes that were read.
+    *recipe_sha256 = Some(buildmesh_protocol::sha256(&[&bytes]));
+    let recipe = Recipe::parse(&bytes).map_err(|source| BuildError::Recipe {
+        commit: job.commit.clone(),
+        source,
+    })?;
     if !recipe.builds_platform(&job.platform) {
         tracing::info!("the recipe does not build this platform: skipped");
         result.outcome = Outcome::Skipped;
@@ -388,14 +416,11 @@ fn mirror_with(job: &BuildJob, context: &RunnerContext) -> Result<Mirror, BuildE
     Ok(mirror)
 }
 
-fn recipe_at(mirror: &Mirror, commit: &CommitId) -> Result<Recipe, BuildError> {
-    let bytes = mirror
+/// The recipe's bytes at `commit`.
+fn recipe_at(mirror: &Mirror, commit: &CommitId) -> Result<Vec<u8>, BuildError> {
+    mirror
         .read_file_at(commit, RECIPE_PATH, RECIPE_BYTES_MAX)?
-        .ok_or_else(|| BuildError::NoRecipe(commit.clone()))?;
-    Recipe::parse(&bytes).map_err(|source| BuildError::Recipe {
-        commit: commit.clone(),
-        source,
-    })
+        .ok_or_else(|| BuildError::NoRecipe(commit.clone()))
 }
 
 /// A result with no steps, judged `Error` until the steps say otherwise.
@@ -436,6 +461,7 @@ fn finish(
     BuildReport {
         result,
         tests,
+        recipe_sha256: None,
         warnings,
     }
 }

@@ -10,8 +10,8 @@
 //! artifact that does not fit is left out whole.
 
 use buildmesh_protocol::{
-    Body, BuildResult, Entry, EntryContent, FAILING_TESTS_MAX, LIST_ITEMS_MAX, LONG_TEXT_BYTES_MAX,
-    PublicKey, SHORT_TEXT_BYTES_MAX, TestSummary, Timestamp,
+    BlobHash, Body, BuildResult, Entry, EntryContent, FAILING_TESTS_MAX, LIST_ITEMS_MAX,
+    LONG_TEXT_BYTES_MAX, PublicKey, SHORT_TEXT_BYTES_MAX, TestSummary, Timestamp,
 };
 use ed25519_dalek::SigningKey;
 
@@ -169,14 +169,15 @@ fn shrink(result: &mut BuildResult, command_max: usize, value_max: usize) {
     result.error = result.error.as_deref().map(|e| truncate(e, 4 * value_max));
 }
 
-/// Whether `result` signs, with `tests`, as the node signs it
-/// ([`Body::of_result`]): the protocol's own check of limits and size,
-/// run with a throwaway key (an entry's size does not depend on the key,
-/// the sequence number or the time, which are all fixed-width).
+/// Whether `result` signs, with `tests` and its attestations' hash, as
+/// the node signs it ([`Body::of_result`], a [`Body::Attested`]): the
+/// protocol's own check of limits and size, run with a throwaway key and
+/// hash (an entry's size does not depend on the key, the hash, the
+/// sequence number or the time, which are all fixed-width).
 pub(crate) fn fits(result: &BuildResult, tests: Option<&TestSummary>) -> bool {
     let key = SigningKey::from_bytes(&[1; 32]);
     let author = PublicKey::from(key.verifying_key());
-    let body = Body::of_result(result.clone(), tests.cloned());
+    let body = Body::of_result(result.clone(), tests.cloned(), Some(BlobHash::ZERO));
     let content = EntryContent::first(author, Timestamp(0), body);
     Entry::sign(&key, content).is_ok()
 }
@@ -185,7 +186,7 @@ pub(crate) fn fits(result: &BuildResult, tests: Option<&TestSummary>) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use buildmesh_protocol::{Artifact, BlobHash, Outcome, ProjectId};
+    use buildmesh_protocol::{Artifact, Outcome, ProjectId};
     use std::collections::BTreeMap;
 
     fn result_with(artifacts: Vec<Artifact>) -> BuildResult {
@@ -320,7 +321,7 @@ mod tests {
         );
         assert!(tests.source.len() <= SHORT_TEXT_BYTES_MAX);
         assert!(
-            Body::of_result(result_with(Vec::new()), Some(tests))
+            Body::of_result(result_with(Vec::new()), Some(tests), None)
                 .validate()
                 .is_ok()
         );

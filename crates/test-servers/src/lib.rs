@@ -112,6 +112,45 @@ pub fn skip(what: &str, package: &str, require_env: &str) -> bool {
     )
 }
 
+/// The environment variable that names the venv `scripts/setup` makes
+/// for the PyPI packages of `scripts/python-requirements.txt` (by default
+/// `~/.cache/buildmesh/venv`).
+pub const VENV_ENV: &str = "BUILDMESH_VENV";
+
+/// The venv's Python, where `scripts/setup` puts it.
+pub fn venv_python() -> PathBuf {
+    let venv = std::env::var_os(VENV_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/"), PathBuf::from);
+            home.join(".cache/buildmesh/venv")
+        });
+    venv.join("bin/python3")
+}
+
+/// The venv's Python ([`venv_python`]) if it can import `module` (a
+/// package of `scripts/python-requirements.txt`); if not, [`skip`] under
+/// [`REQUIRE_ENV`] (a failure when `scripts/test` runs it), naming
+/// `scripts/setup`, which makes the venv.
+pub fn require_venv_module(module: &str) -> Option<PathBuf> {
+    let python = venv_python();
+    let imported = Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if imported {
+        return Some(python);
+    }
+    let what = format!(
+        "the Python module {module} (in the venv of {})",
+        python.display()
+    );
+    skip_not_installed(&what, "scripts/setup", REQUIRE_ENV);
+    None
+}
+
 /// As [`skip`], for `what` that is installed but cannot run here, for a
 /// reason (`why`) that installing it again does not change: the message
 /// says so, rather than naming a package the machine already has.

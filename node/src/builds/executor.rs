@@ -19,6 +19,8 @@ pub type CellName = (ProjectId, CommitId, String);
 pub struct BuildDone {
     /// The cell built.
     pub cell: CellName,
+    /// The repository it was fetched from (its attestations name it).
+    pub repository: String,
     /// Which build of the cell this was (a cell cancelled then claimed
     /// again has two, the first still winding down).
     pub generation: u64,
@@ -120,7 +122,7 @@ impl Executor {
         }));
         let job = BuildJob {
             project: cell.0,
-            repository,
+            repository: repository.clone(),
             commit: cell.1.clone(),
             platform: cell.2.clone(),
         };
@@ -135,6 +137,7 @@ impl Executor {
                 let cancelled = cut_short(context.cancel.is_cancelled(), &report.result);
                 let _ = done.blocking_send(BuildDone {
                     cell: name,
+                    repository,
                     generation,
                     report,
                     cancelled,

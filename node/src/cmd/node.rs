@@ -91,6 +91,11 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
         platforms: config.platforms.iter().cloned().collect(),
         schedules: config.schedules.clone(),
     };
+    let attester = Arc::new(crate::attester::Attester::new(
+        key.clone(),
+        config.public_url.clone(),
+        BlobDir::open(config.data_dir.blobs()).context("cannot open the blob directory")?,
+    ));
     let mut service = Service::new(service_config, key, store, seed, now)?;
     if !seed_entries.is_empty() {
         let wires: Vec<&[u8]> = seed_entries.iter().map(Vec::as_slice).collect();
@@ -169,6 +174,7 @@ async fn serve(config: NodeConfig, seed_entries: Vec<Vec<u8>>) -> Result<()> {
         blob_waiters: Default::default(),
         verifier: Verifier::start(VERIFY_THREADS_MAX)?,
         builds,
+        attester,
         new_commits,
         builds_done,
         terminal: terminal.clone(),

@@ -1,6 +1,7 @@
 //! What the poller found and what the executor reported, for the service.
 
 use super::Driver;
+use crate::attester::Attested;
 use crate::builds::executor::BuildDone;
 use crate::builds::key_of;
 use crate::builds::poller::{NewCommits, NewPull};
@@ -88,11 +89,25 @@ impl Driver {
         let tests = (!done.cancelled)
             .then(|| done.report.tests.clone())
             .flatten();
+        // Before the entry: it names them.
+        let attestation = match &result {
+            Some(result) => {
+                let what = Attested {
+                    repository: done.repository,
+                    result: (**result).clone(),
+                    tests: tests.clone(),
+                    recipe_sha256: done.report.recipe_sha256,
+                };
+                self.attester.attest_off_task(what).await
+            }
+            None => None,
+        };
         let handled = self
             .handle(Input::BuildEnded {
                 cell,
                 result,
                 tests,
+                attestation,
             })
             .await;
         // After the result is signed: its live page goes to it.

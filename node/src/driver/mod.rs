@@ -11,6 +11,7 @@ mod stopping;
 
 pub use scheduled::MaintainerKeyPath;
 
+use crate::attester::Attester;
 use crate::builds::Builds;
 use crate::builds::executor::BuildDone;
 use crate::builds::poller::Found;
@@ -50,6 +51,8 @@ pub struct Driver {
     pub verifier: Verifier,
     /// The executor and the poller.
     pub builds: Builds,
+    /// Signs the attestations of the node's results.
+    pub attester: Arc<Attester>,
     /// New commits and pull request heads the poller found.
     pub new_commits: mpsc::Receiver<Found>,
     /// Builds that ended.

@@ -165,10 +165,12 @@ mod tests {
         };
         BuildDone {
             cell: (ProjectId([1; 32]), commit, "linux".into()),
+            repository: "/nowhere".into(),
             generation,
             report: BuildReport {
                 result,
                 tests: None,
+                recipe_sha256: None,
                 warnings: Vec::new(),
             },
             cancelled,

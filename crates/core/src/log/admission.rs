@@ -15,7 +15,7 @@
 use super::index::IndexKey;
 use super::ingest::Quota;
 use super::store::ChainStore;
-use buildmesh_protocol::{Body, ENTRY_BYTES_MAX, Entry, TestedResult};
+use buildmesh_protocol::{AttestedResult, Body, ENTRY_BYTES_MAX, Entry, TestedResult};
 
 /// Most entries in one author's chain: a node key that claims and reports
 /// a thousand builds a day reaches it after about 500 days and must then
@@ -93,7 +93,11 @@ pub fn has_role<S: ChainStore>(store: &S, entry: &Entry) -> Result<bool, S::Erro
     match entry.body() {
         Body::Project(_) => return Ok(true),
         Body::Claim(c) if opens(&c.project)? => return Ok(true),
-        Body::Result(r) | Body::Tested(TestedResult { result: r, .. }) if opens(&r.project)? => {
+        Body::Result(r)
+        | Body::Tested(TestedResult { result: r, .. })
+        | Body::Attested(AttestedResult { result: r, .. })
+            if opens(&r.project)? =>
+        {
             return Ok(true);
         }
         _ => {}

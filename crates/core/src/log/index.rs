@@ -7,8 +7,8 @@
 //! scans; it never looks inside them.
 
 use buildmesh_protocol::{
-    Body, BuilderPolicy, CommitId, Entry, EntryId, ProjectDeclaration, ProjectId, PublicKey,
-    TestedResult, Timestamp,
+    AttestedResult, Body, BuilderPolicy, CommitId, Entry, EntryId, ProjectDeclaration, ProjectId,
+    PublicKey, TestedResult, Timestamp,
 };
 
 /// What to scan for. Each variant's [`IndexKey::prefix`] selects its entries.
@@ -145,7 +145,9 @@ pub fn index_keys(entry: &Entry) -> Vec<Vec<u8>> {
             IndexKey::Cell(&c.project, &c.commit, &c.platform).prefix(),
             &id,
         )],
-        Body::Result(r) | Body::Tested(TestedResult { result: r, .. }) => vec![with_id(
+        Body::Result(r)
+        | Body::Tested(TestedResult { result: r, .. })
+        | Body::Attested(AttestedResult { result: r, .. }) => vec![with_id(
             IndexKey::Cell(&r.project, &r.commit, &r.platform).prefix(),
             &id,
         )],

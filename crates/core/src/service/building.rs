@@ -7,8 +7,8 @@ use crate::claim::{CellKey, ClaimAction, ClaimInput};
 use crate::log::EntryStore;
 use crate::replicator::WriteError;
 use buildmesh_protocol::{
-    Body, BuildResult, Claim, CommitAnnouncement, EntryId, ProjectId, PullAnnouncement, PullClosed,
-    Renewal, SignedBid, SignedRenewal, TestSummary, Timestamp,
+    BlobHash, Body, BuildResult, Claim, CommitAnnouncement, EntryId, ProjectId, PullAnnouncement,
+    PullClosed, Renewal, SignedBid, SignedRenewal, TestSummary, Timestamp,
 };
 use std::collections::BTreeSet;
 
@@ -103,9 +103,11 @@ impl<S: EntryStore> Service<S> {
         cell: CellKey,
         result: Option<Box<BuildResult>>,
         tests: Option<TestSummary>,
+        attestation: Option<BlobHash>,
     ) -> Result<(), S::Error> {
         if let Some(result) = result
-            && let Some(id) = self.write_entry(now, "result", Body::of_result(*result, tests))?
+            && let Some(id) =
+                self.write_entry(now, "result", Body::of_result(*result, tests, attestation))?
         {
             self.notice(Notice::ResultWritten {
                 cell: cell.clone(),

@@ -4,7 +4,8 @@ use crate::claim::CellKey;
 use crate::replicator::{self, PeerId, RequestId};
 use crate::view::{Declined, LiveLeases, Watch, Work};
 use buildmesh_protocol::{
-    BuildResult, CommitAnnouncement, DecodeError, Entry, EntryId, PullAnnouncement, TestSummary,
+    BlobHash, BuildResult, CommitAnnouncement, DecodeError, Entry, EntryId, PullAnnouncement,
+    TestSummary,
 };
 use std::sync::Arc;
 
@@ -96,6 +97,10 @@ pub enum Input {
         result: Option<Box<BuildResult>>,
         /// What its tests said, when the build reported tests.
         tests: Option<TestSummary>,
+        /// The blob of the attestations the node signed of the result,
+        /// which the result's entry names ([`buildmesh_protocol::Body::Attested`]);
+        /// `None`: the node made none.
+        attestation: Option<BlobHash>,
     },
     /// The build of `cell` that [`Action::StartBuild`] asked for could not
     /// be started: nothing was built, and the cell is claimed again later.

@@ -4,8 +4,8 @@ use super::leases::LiveLeases;
 use super::policy::Policy;
 use crate::log::{EntryStore, IndexKey};
 use buildmesh_protocol::{
-    BlobHash, Body, BuildResult, Claim, CommitId, Entry, EntryId, ForceTarget, Outcome, ProjectId,
-    PublicKey, TestSummary, TestedResult, Timestamp,
+    AttestedResult, BlobHash, Body, BuildResult, Claim, CommitId, Entry, EntryId, ForceTarget,
+    Outcome, ProjectId, PublicKey, TestSummary, TestedResult, Timestamp,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -276,6 +276,12 @@ impl ProjectLog {
                 project: p, commit, ..
             })
             | Body::Tested(TestedResult {
+                result: BuildResult {
+                    project: p, commit, ..
+                },
+                ..
+            })
+            | Body::Attested(AttestedResult {
                 result: BuildResult {
                     project: p, commit, ..
                 },

@@ -3,7 +3,8 @@
 use super::html::{bytes, duration, escape, id, id_link, link, outcome_status, status_box, time};
 use super::{Site, layout, log};
 use buildmesh_protocol::{
-    BuildResult, EntryId, ProjectId, PublicKey, StepResult, StepStatus, TestSummary, Timestamp,
+    BlobHash, BuildResult, EntryId, ProjectId, PublicKey, StepResult, StepStatus, TestSummary,
+    Timestamp,
 };
 
 /// What the result page shows: a result entry and what the node knows
@@ -34,6 +35,8 @@ pub struct ResultView<'a> {
     /// The failing tests with their output, if this node holds the
     /// details blob.
     pub failing_tests: Option<Vec<super::FailingTest>>,
+    /// The blob of the builder's attestations of it, if it made some.
+    pub attestation: Option<BlobHash>,
 }
 
 /// The result page: commit, platform, outcome, builder with its
@@ -100,7 +103,7 @@ fn summary(view: &ResultView<'_>) -> String {
         "<p>{}</p>\n<h1>Result {}</h1>\n<table>\n\
          <tr><th>Commit</th><td>{}</td></tr>\n<tr><th>Platform</th><td><code>{}</code></td></tr>\n\
          <tr><th>Outcome</th><td>{}</td></tr>\n<tr><th>Builder</th><td>{} {signature} {trust}</td></tr>\n\
-         <tr><th>Written</th><td>{}</td></tr>\n<tr><th>Entry</th><td>{}</td></tr>\n</table>\n",
+         <tr><th>Written</th><td>{}</td></tr>\n<tr><th>Entry</th><td>{} · {}</td></tr>\n</table>\n",
         link(
             &format!("/projects/{project}"),
             &format!("← {}", view.project_name)
@@ -119,7 +122,30 @@ fn summary(view: &ResultView<'_>) -> String {
             &format!("/api/v1/entries/{}", view.id),
             "signed entry (JSON)"
         ),
+        attestation(view),
     )
+}
+
+/// A link to the result's attestations, or a word on why there are
+/// none. One line beside the entry's: the failure must stay on screen.
+fn attestation(view: &ResultView<'_>) -> String {
+    let what = if view.result.artifacts.is_empty() {
+        "the in-toto test result, signed by the builder (DSSE): any in-toto or DSSE tool \
+         verifies it with the builder's key"
+    } else {
+        "the in-toto test result and SLSA provenance of the artifacts, signed by the builder \
+         (DSSE): any in-toto or DSSE tool verifies them with the builder's key"
+    };
+    match view.attestation {
+        Some(_) => format!(
+            "<a href=\"/api/v1/results/{}/attestation\" title=\"{}\">attestation (in-toto)</a>",
+            view.id,
+            escape(what)
+        ),
+        None => "<span class=\"note\" title=\"the builder signed this result without \
+                 attestations, as nodes did before them\">no attestation</span>"
+            .to_owned(),
+    }
 }
 
 /// How a step ended, in words, and whether that is good, bad or neither.
@@ -276,7 +302,7 @@ fn pairs<'a>(heading: &str, pairs: impl Iterator<Item = (&'a str, String)>) -> S
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use buildmesh_protocol::{Artifact, BlobHash, CommitId, Outcome};
+    use buildmesh_protocol::{Artifact, CommitId, Outcome};
 
     const HOSTILE: &str = "<script>alert(1)</script>";
     const ESCAPED: &str = "&lt;script&gt;alert(1)&lt;/script&gt;";
@@ -328,6 +354,7 @@ mod tests {
             trusted: false,
             tests: None,
             failing_tests: None,
+            attestation: Some(BlobHash([6; 32])),
             logs,
         };
         super::result(Site::default(), &view)
@@ -349,6 +376,10 @@ mod tests {
         assert!(html.contains("<code>linux-x86_64</code>"));
         assert!(html.contains("✓ signature verified"));
         assert!(html.contains("not trusted by this project"));
+        assert!(html.contains(&format!(
+            "href=\"/api/v1/results/{}/attestation\"",
+            EntryId([0xee; 32])
+        )));
         assert!(html.contains(&PublicKey([9; 32]).short()));
         assert!(html.contains("2025-11-24 16:00:00 UTC"));
         assert!(
