@@ -3,9 +3,10 @@
 use super::html::{
     escape, id, id_link, link, outcome_status, query_value, status_box, symbol, time, time_text,
 };
+use super::matrix::meaning;
 use super::{Site, layout};
 use crate::json;
-use buildmesh_core::view::{Agreement, ArtifactCheck, Cell, Row};
+use buildmesh_core::view::{Agreement, ArtifactCheck, Cell, CellStatus, Row};
 use buildmesh_protocol::ProjectId;
 
 /// The page of one commit of project `project` (named `project_name`):
@@ -33,12 +34,34 @@ pub fn commit(
         .zip(&row.cells)
         .map(|(platform, cell)| platform_row(platform, cell))
         .collect();
+    // The states that need words beyond their box: what a reader of a
+    // disagreeing cell must know is that it is not over yet.
+    let mut unusual: Vec<CellStatus> = row
+        .cells
+        .iter()
+        .map(|c| c.status)
+        .filter(|s| {
+            matches!(
+                s,
+                CellStatus::Disagree
+                    | CellStatus::Flaky
+                    | CellStatus::Differs
+                    | CellStatus::Skipped
+            )
+        })
+        .collect();
+    unusual.sort_unstable();
+    unusual.dedup();
+    let notes: String = unusual
+        .iter()
+        .map(|s| format!("<p class=\"note\">{} {}.</p>\n", symbol(*s), meaning(*s)))
+        .collect();
     let body = format!(
         "<p>{}</p>\n<h1>Commit {}</h1>\n<p>{}</p>\n<table>\n\
          <tr><th>Id</th><td><code>{}</code></td></tr>\n<tr><th>Author</th><td>{}</td></tr>\n\
          <tr><th>Branches</th><td>{}</td></tr>\n<tr><th>Announced</th><td>{}</td></tr>\n</table>\n\
          <h2>Platforms</h2>\n<table>\n<tr><th>Platform</th><th>Status</th><th>Results</th><th>Claim</th></tr>\n\
-         {cells}</table>\n{}",
+         {cells}</table>\n{notes}{}",
         link(
             &format!("/projects/{project}"),
             &format!("← {project_name}")
@@ -148,7 +171,7 @@ pub(super) fn platform_row(platform: &str, cell: &Cell) -> String {
 mod tests {
     use super::*;
     use buildmesh_core::view::testing::{commits, row};
-    use buildmesh_core::view::{ArtifactBuild, CellResult, CellStatus};
+    use buildmesh_core::view::{ArtifactBuild, CellResult};
     use buildmesh_protocol::{BlobHash, EntryId, Outcome, PublicKey, Timestamp};
 
     const HOSTILE: &str = "<script>alert(1)</script>";
@@ -237,6 +260,9 @@ mod tests {
             assert!(html.contains(&format!("/results/{}", EntryId([n + 20; 32]))));
         }
         assert!(html.contains("≢ differs"));
+        assert!(
+            html.contains("≢ builders' artifacts differ, and the project requires them to agree.")
+        );
     }
 
     #[test]

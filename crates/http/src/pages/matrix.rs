@@ -262,32 +262,45 @@ fn legend() -> String {
     )
 }
 
+/// The states in the order the legend shows them.
+const LEGEND: [CellStatus; 9] = [
+    CellStatus::Passed,
+    CellStatus::Failed,
+    CellStatus::Disagree,
+    CellStatus::Flaky,
+    CellStatus::Differs,
+    CellStatus::Error,
+    CellStatus::Claimed,
+    CellStatus::Pending,
+    CellStatus::Skipped,
+];
+
+/// What a state means, in a few words for the legend and the commit page.
+pub(super) fn meaning(status: CellStatus) -> &'static str {
+    match status {
+        CellStatus::Passed => "enough trusted builders passed it",
+        CellStatus::Failed => "a trusted builder saw it fail",
+        CellStatus::Disagree => {
+            "trusted builders disagree: one more builder, one that has not built it, decides"
+        }
+        CellStatus::Flaky => "trusted builders keep disagreeing, two or more on each side",
+        CellStatus::Differs => "builders' artifacts differ, and the project requires them to agree",
+        CellStatus::Error => "a build could not judge it",
+        CellStatus::Claimed => "a builder holds it now",
+        CellStatus::Pending => "nobody builds it yet",
+        CellStatus::Skipped => "the recipe does not build this platform",
+    }
+}
+
 /// Each state's box and what it means, as every page with states shows
 /// them.
 pub(super) fn legend_items() -> String {
-    let entries = [
-        (CellStatus::Passed, "enough trusted builders passed it"),
-        (CellStatus::Failed, "a trusted builder saw it fail"),
-        (
-            CellStatus::Disagree,
-            "trusted builders disagree: one more builder decides",
-        ),
-        (CellStatus::Flaky, "trusted builders keep disagreeing"),
-        (
-            CellStatus::Differs,
-            "builders' artifacts differ, and the project requires them to agree",
-        ),
-        (CellStatus::Error, "a build could not judge it"),
-        (CellStatus::Claimed, "a builder holds it now"),
-        (CellStatus::Pending, "nobody builds it yet"),
-        (
-            CellStatus::Skipped,
-            "the recipe does not build this platform",
-        ),
-    ];
-    let items: Vec<String> = entries
+    let items: Vec<String> = LEGEND
         .iter()
-        .map(|(status, meaning)| format!("{} {meaning}", status_box(*status, None, meaning)))
+        .map(|status| {
+            let meaning = meaning(*status);
+            format!("{} {meaning}", status_box(*status, None, meaning))
+        })
         .collect();
     items.join(" · ")
 }
