@@ -45,6 +45,7 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
     }
     let paint = Paint::new();
     let mut broken = false;
+    let mut seen = std::collections::BTreeSet::new();
     for project in projects {
         let mut path = format!("/api/v1/projects/{project}/matrix?rows={}", args.rows);
         if let Some(branch) = &args.branch {
@@ -63,12 +64,28 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
             bail!("{why}");
         }
         broken |= print_matrix(&matrix, args.branch.as_deref(), &paint);
+        seen.extend(statuses(&matrix));
+    }
+    if !seen.is_empty() {
+        println!("{}", paint.legend(&seen));
     }
     Ok(if broken {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Every cell status a matrix shows.
+fn statuses(matrix: &Value) -> Vec<String> {
+    matrix["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row["cells"].as_array().into_iter().flatten())
+        .filter_map(|cell| cell["status"].as_str())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Most projects an error lists.
@@ -249,6 +266,16 @@ impl Paint {
         self.wrap(colour, symbol)
     }
 
+    /// What each symbol shown means, by name: symbols alone
+    /// are not enough for a state a person may not have met yet.
+    fn legend(&self, seen: &std::collections::BTreeSet<String>) -> String {
+        let words: Vec<String> = seen
+            .iter()
+            .map(|status| format!("{} {status}", self.cell(status)))
+            .collect();
+        words.join("  ")
+    }
+
     fn wrap(&self, code: &str, text: &str) -> String {
         if self.on {
             format!("\x1b[{code}m{text}\x1b[0m")
@@ -263,6 +290,15 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn the_legend_names_each_symbol_shown() {
+        let seen = ["passed", "disagree", "differs"].map(str::to_owned).into();
+        assert_eq!(
+            Paint { on: false }.legend(&seen),
+            "≢ differs  ≠ disagree  ✓ passed"
+        );
+    }
 
     /// Issue 16, item 3: `status --project` takes what `status` prints.
     #[test]
