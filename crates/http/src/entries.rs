@@ -41,10 +41,9 @@ pub(crate) async fn stream(
     ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     query: Result<Query<EntriesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let have = match query.map(|Query(q)| q.have.as_deref().map(parse_have)) {
-        Ok(None) => VersionVector::new(),
-        Ok(Some(Ok(have))) => have,
-        Ok(Some(Err(why))) => return error(StatusCode::BAD_REQUEST, &why),
+    let have = match query.map(|Query(q)| have_of(&q)) {
+        Ok(Ok(have)) => have,
+        Ok(Err(why)) => return error(StatusCode::BAD_REQUEST, &why),
         Err(rejection) => return error(StatusCode::BAD_REQUEST, &rejection.body_text()),
     };
     let permit = match state.stream_permit(client, StreamKind::Export) {
@@ -127,6 +126,14 @@ impl Export {
 
 /// Entries and where the next batch starts.
 type Batch = (Vec<Entry>, Option<SyncCursor>);
+
+/// What the asker holds: its `have`, or nothing.
+pub(crate) fn have_of(query: &EntriesQuery) -> Result<VersionVector, String> {
+    query
+        .have
+        .as_deref()
+        .map_or_else(|| Ok(VersionVector::new()), parse_have)
+}
 
 /// `AUTHOR:SEQ,...` as a version vector.
 fn parse_have(text: &str) -> Result<VersionVector, String> {

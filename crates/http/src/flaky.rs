@@ -26,7 +26,7 @@ pub(crate) struct FlakyQuery {
 }
 
 /// The branch and rows a query asks for, or why not.
-fn options(log: &ProjectLog, query: &FlakyQuery) -> Result<(String, usize), String> {
+pub(crate) fn options(log: &ProjectLog, query: &FlakyQuery) -> Result<(String, usize), String> {
     let rows = query.rows.unwrap_or(FLAKY_ROWS_DEFAULT);
     let max = crate::views::MATRIX_ROWS_MAX;
     if !(1..=max).contains(&rows) {

@@ -907,8 +907,66 @@ async fn not_found() -> Response {
 /// in `fuzz/` (not an API): a forge's webhook body.
 #[doc(hidden)]
 pub mod fuzzing {
+    use serde::de::DeserializeOwned;
+
     /// A pull request webhook's body: whether it was taken.
     pub fn webhook(body: &[u8]) -> bool {
         crate::hooks::fuzz_parse(body)
+    }
+
+    /// A request's query string, as every handler that takes one reads
+    /// it: decoded as axum's `Query` decodes it (serde_urlencoded), then
+    /// checked as the handler checks it, against a log with no project.
+    /// Returns how many handlers would take it.
+    pub fn query(text: &str) -> usize {
+        let log = buildmesh_core::view::ProjectLog::default();
+        let taken = [
+            decoded::<crate::projects::MatrixQuery>(text)
+                .is_some_and(|q| crate::projects::matrix_options(q).is_ok()),
+            decoded::<crate::entries::EntriesQuery>(text)
+                .is_some_and(|q| crate::entries::have_of(&q).is_ok()),
+            decoded::<crate::flaky::FlakyQuery>(text)
+                .is_some_and(|q| crate::flaky::options(&log, &q).is_ok()),
+            decoded::<crate::trends::TrendsQuery>(text)
+                .is_some_and(|q| crate::trends::select(&log, q).is_ok()),
+            decoded::<crate::dashboard::BranchQuery>(text).is_some(),
+            decoded::<crate::dashboard::BadgeQuery>(text).is_some(),
+            decoded::<crate::operator::LoginQuery>(text).is_some(),
+            decoded::<crate::BlobView>(text).is_some(),
+        ];
+        taken.into_iter().filter(|t| *t).count()
+    }
+
+    fn decoded<T: DeserializeOwned>(text: &str) -> Option<T> {
+        serde_urlencoded::from_str(text).ok()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::query;
+
+        /// What the fuzz target drives is what the handlers decide.
+        #[test]
+        fn each_handler_takes_its_own_query_and_refuses_a_bad_one() {
+            assert_eq!(
+                query(""),
+                7,
+                "every handler but trends (it needs a project)"
+            );
+            // The pages' queries and the flaky list's let unknown
+            // parameters pass.
+            let lenient = query("unknown=1");
+            assert_eq!(lenient, 5);
+            assert_eq!(
+                query("rows=0"),
+                lenient - 1,
+                "flaky refuses rows=0, as the matrix"
+            );
+            assert_eq!(query("rows=50"), lenient + 1, "the matrix takes rows=50");
+            let key = "ab".repeat(32);
+            assert_eq!(query(&format!("have={key}:3")), lenient + 1, "the export");
+            assert_eq!(query("have=zz:3"), lenient);
+            assert_eq!(query("have=%zz"), lenient);
+        }
     }
 }

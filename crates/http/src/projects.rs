@@ -47,30 +47,16 @@ pub(crate) async fn matrix(
         Ok(view) => view,
         Err(response) => return *response,
     };
-    if query.branch.is_none() && query.rows.is_none() {
-        return (
-            [(header::CONTENT_TYPE, "application/json")],
-            view.matrix_json.to_vec(),
-        )
-            .into_response();
-    }
-    let rows = query.rows.unwrap_or(MATRIX_ROWS_DEFAULT);
-    if !(1..=MATRIX_ROWS_MAX).contains(&rows) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            &format!("rows must be 1 to {MATRIX_ROWS_MAX}"),
-        );
-    }
-    if query
-        .branch
-        .as_ref()
-        .is_some_and(|b| b.is_empty() || b.len() > 256)
-    {
-        return error(StatusCode::BAD_REQUEST, "branch must be 1 to 256 bytes");
-    }
-    let options = MatrixOptions {
-        branch: query.branch,
-        rows_max: Some(rows),
+    let options = match matrix_options(query) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            return (
+                [(header::CONTENT_TYPE, "application/json")],
+                view.matrix_json.to_vec(),
+            )
+                .into_response();
+        }
+        Err(why) => return error(StatusCode::BAD_REQUEST, &why),
     };
     let at = state.views.borrow().at;
     let derived = tokio::task::spawn_blocking(move || {
@@ -85,6 +71,29 @@ pub(crate) async fn matrix(
             "deriving the matrix failed",
         ),
     }
+}
+
+/// The options a matrix query asks for: `None` for none (the published
+/// matrix answers), or why they are refused.
+pub(crate) fn matrix_options(query: MatrixQuery) -> Result<Option<MatrixOptions>, String> {
+    if query.branch.is_none() && query.rows.is_none() {
+        return Ok(None);
+    }
+    let rows = query.rows.unwrap_or(MATRIX_ROWS_DEFAULT);
+    if !(1..=MATRIX_ROWS_MAX).contains(&rows) {
+        return Err(format!("rows must be 1 to {MATRIX_ROWS_MAX}"));
+    }
+    if query
+        .branch
+        .as_ref()
+        .is_some_and(|b| b.is_empty() || b.len() > 256)
+    {
+        return Err("branch must be 1 to 256 bytes".into());
+    }
+    Ok(Some(MatrixOptions {
+        branch: query.branch,
+        rows_max: Some(rows),
+    }))
 }
 
 /// Most pull requests `GET /api/v1/projects/{project}/pulls` lists.

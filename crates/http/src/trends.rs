@@ -49,7 +49,7 @@ pub(crate) struct TrendsQuery {
 
 /// A request checked against the project it names.
 #[derive(Debug, Clone, PartialEq)]
-struct Selection<'a> {
+pub(crate) struct Selection<'a> {
     name: &'a str,
     branches: &'a [String],
     platforms: &'a [String],
@@ -61,7 +61,7 @@ struct Selection<'a> {
 
 /// Why a request is not answered: its status and what to do instead.
 #[derive(Debug, Clone, PartialEq)]
-struct Refusal {
+pub(crate) struct Refusal {
     status: StatusCode,
     message: String,
 }
@@ -128,7 +128,7 @@ fn listed<'a>(names: impl Iterator<Item = &'a str>) -> String {
 /// Checks `query` against `log`'s project: malformed values are a 400, a
 /// branch, platform or metric the project does not have a 404 naming what
 /// it has. The branch defaults to the first the project declares.
-fn select(log: &ProjectLog, query: TrendsQuery) -> Result<Selection<'_>, Refusal> {
+pub(crate) fn select(log: &ProjectLog, query: TrendsQuery) -> Result<Selection<'_>, Refusal> {
     let rows = rows_of(query.rows.as_deref())?;
     let branch = name_of("branch", query.branch)?;
     let platform = name_of("platform", query.platform)?;
