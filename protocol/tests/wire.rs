@@ -1352,7 +1352,7 @@ mod non_canonical {
     #[test]
     fn unknown_variants_are_refused() {
         let entry = support::sign(Body::Trust(support::trust()));
-        for variant in [10u32, 11, 12, u32::MAX] {
+        for variant in [12u32, 13, u32::MAX] {
             let mut bytes = entry.content_bytes().to_vec();
             bytes[81..85].copy_from_slice(&variant.to_le_bytes());
             let result = support::decode_signed(&bytes);
@@ -1361,6 +1361,45 @@ mod non_canonical {
                 "{variant}: {result:?}"
             );
         }
+    }
+
+    /// §2.3: an `Outcome` past `Cancelled` (6) and a `Setting` past
+    /// `Reproducible` (2) are unknown, so refused: the appended variants
+    /// are the last ones.
+    #[test]
+    fn outcomes_and_settings_past_the_last_are_refused() {
+        let bytes_of = |outcome| {
+            let mut result = support::result();
+            result.outcome = outcome;
+            support::sign(Body::Result(result)).content_bytes().to_vec()
+        };
+        let (warned, cancelled) = (bytes_of(Outcome::Warnings), bytes_of(Outcome::Cancelled));
+        let at: Vec<usize> = (0..warned.len())
+            .filter(|i| warned[*i] != cancelled[*i])
+            .collect();
+        assert_eq!(at.len(), 1, "the outcome is one byte apart: {at:?}");
+        assert_eq!(cancelled[at[0]], 6);
+        let mut bytes = cancelled.clone();
+        bytes[at[0]] = 7;
+        let result = support::decode_signed(&bytes);
+        assert!(
+            matches!(result, Err(DecodeError::Malformed(_))),
+            "{result:?}"
+        );
+
+        let setting = Body::Setting(ProjectSetting {
+            project: support::project_id(),
+            setting: Setting::Reproducible(true),
+        });
+        let mut bytes = support::sign(setting).content_bytes().to_vec();
+        let last = bytes.len() - 1;
+        assert_eq!(&bytes[last - 4..last], &[2, 0, 0, 0], "Reproducible is 2");
+        bytes[last - 4] = 3;
+        let result = support::decode_signed(&bytes);
+        assert!(
+            matches!(result, Err(DecodeError::Malformed(_))),
+            "{result:?}"
+        );
     }
 
     /// §2: a `bool` is one byte, `00` or `01`; anything else is refused.

@@ -67,12 +67,13 @@ fn commit_page(facts: &Facts<'_>) -> Option<String> {
 }
 
 /// The predicate's `failedTests`: the names the result gives, or none
-/// when no test failed; left out when tests failed but the report named
-/// none (a runner's summary line counts them only), since an empty list
-/// would say that none failed.
+/// when no test failed; left out when they are not every failing test (a
+/// runner's summary line counts them only, and an entry names at most
+/// 32), since a consumer reads the list as complete.
 fn failed_tests(tests: &TestSummary) -> Option<Vec<String>> {
     let failed = tests.failed.saturating_add(tests.errored);
-    (failed == 0 || !tests.failing.is_empty()).then(|| tests.failing.clone())
+    let named = u64::try_from(tests.failing.len()).unwrap_or(u64::MAX);
+    (named == failed).then(|| tests.failing.clone())
 }
 
 /// The test-result Statement of `facts`.

@@ -144,8 +144,8 @@ fn failing_tests_are_named_and_counted_and_no_url_is_made_up() {
     );
 }
 
-/// An empty `failedTests` would say that no test failed: it is left out
-/// when tests failed that the report did not name, and empty only when
+/// A consumer reads `failedTests` as every failing test: it is left out
+/// when tests failed that the result does not name, and empty only when
 /// none failed.
 #[test]
 fn failed_tests_is_empty_only_when_none_failed() {
@@ -170,6 +170,11 @@ fn failed_tests_is_empty_only_when_none_failed() {
     assert_eq!(failed_tests(Outcome::Failed, 3, vec![]), None);
     assert_eq!(
         failed_tests(Outcome::Failed, 3, vec!["a".into()]),
+        None,
+        "one name of three failing would read as the whole list"
+    );
+    assert_eq!(
+        failed_tests(Outcome::Failed, 1, vec!["a".into()]),
         Some(json!(["a"]))
     );
 }

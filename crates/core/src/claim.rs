@@ -201,6 +201,7 @@ impl Claimer {
                 lease_expires,
             } => self.claimed(now, cell, builder, at, lease_expires),
             ClaimInput::Finished { cell, builder, at } => self.finished(now, cell, builder, at),
+            ClaimInput::Stopped { cell, builder, at } => self.stopped(now, cell, builder, at),
             ClaimInput::Bid(bid) => self.bid_received(now, bid),
             ClaimInput::BuildEnded(cell) => self.build_ended(now, &cell),
             ClaimInput::BuildAbandoned(cell) => self.build_abandoned(now, &cell),

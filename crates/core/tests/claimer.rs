@@ -514,6 +514,38 @@ fn other_platforms_stale_bids_and_our_own_echo_are_ignored() {
     assert_eq!(net.claimer("alice").cells_tracked(), 0);
 }
 
+/// A builder that stopped without a verdict (a `Retry` result) ends its
+/// claim: the cell opens at once, not when the lease lapses, and the
+/// claim fed again (every derivation feeds it) stays ended.
+#[test]
+fn a_retry_ends_its_builders_claim_at_once() {
+    let mut net = Net::new(&["alice"], config());
+    let claimed = ClaimInput::Claimed {
+        cell: cell(1),
+        builder: key("bob"),
+        at: T0,
+        lease_expires: T0.plus_ms(30_000),
+    };
+    net.send("alice", 0, claimed.clone());
+    net.run_for(10);
+    net.want(&cell(1), 1, Timestamp(0));
+    net.run_for(2_000);
+    assert!(net.starts(&cell(1)).is_empty(), "bob holds it");
+    let stopped = ClaimInput::Stopped {
+        cell: cell(1),
+        builder: key("bob"),
+        at: net.now,
+    };
+    net.send("alice", 0, stopped);
+    net.send("alice", 10, claimed);
+    net.run_for(5_000);
+    assert_eq!(
+        net.starts(&cell(1)).len(),
+        1,
+        "well before bob's lease lapsed"
+    );
+}
+
 #[test]
 fn a_claim_seen_before_the_want_keeps_us_off_the_cell() {
     let mut net = Net::new(&["alice"], config());

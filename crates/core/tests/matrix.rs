@@ -421,3 +421,26 @@ fn a_project_that_requires_reproducible_artifacts_holds_back_differing_cells() {
         [bob.author(), carol.author()].into_iter().collect()
     );
 }
+
+/// The review's case: a passing builder that keeps no artifact must not
+/// hold a reproducible project's cell back for ever: its missing copy is
+/// a difference.
+#[test]
+fn a_passing_builder_without_the_artifact_makes_it_differ() {
+    let (mut bob, mut carol) = (writer("bob"), writer("carol"));
+    let mut w = World::new(BuilderPolicy::Open, 1);
+    let p = w.project;
+    w.owner(announce(p, 1));
+    w.owner(Body::Setting(buildmesh_protocol::ProjectSetting {
+        project: p,
+        setting: buildmesh_protocol::Setting::Reproducible(true),
+    }));
+    w.by(&mut bob, with_artifact(p, 1, Outcome::Passed, b"app"));
+    assert_eq!(w.status(0, LINUX), CellStatus::Pending, "one copy so far");
+    w.by(&mut carol, result(p, 1, LINUX, Outcome::Passed));
+    assert_eq!(w.status(0, LINUX), CellStatus::Differs);
+    let log = w.log();
+    let m = derive(&log, NOW);
+    let checks = buildmesh_core::view::artifact_checks(&log, &m.rows[0].cells[0].results);
+    assert_eq!(checks[0].missing, [carol.author()]);
+}

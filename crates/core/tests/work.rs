@@ -302,7 +302,11 @@ fn a_disagreeing_cell_wants_one_more_builder_and_a_retry_is_no_build() {
     );
     let work = found(&store);
     assert_eq!(work.wanted[0].builds, 2);
-    assert!(work.events.is_empty(), "a retry does not finish the cell");
+    assert_eq!(work.waiting(), 1, "a retry does not finish the cell");
+    assert!(
+        work.events.iter().all(|e| e.stopped),
+        "it only ends bob's claim"
+    );
     put(
         &mut store,
         &mut bob,
@@ -318,5 +322,46 @@ fn a_disagreeing_cell_wants_one_more_builder_and_a_retry_is_no_build() {
     let work = found(&store);
     assert_eq!(work.wanted[0].builds, 3, "one more builder decides");
     assert_eq!(work.waiting(), 1);
-    assert_eq!(work.events.len(), 2);
+    assert_eq!(work.events.len(), 3, "the retry, as the end of bob's claim");
+    assert_eq!(work.events.iter().filter(|e| e.stopped).count(), 1);
+}
+
+/// The review's case: a pass, a force, then a failure. The matrix shows
+/// the dissent, so the cell must want a build from someone who has not
+/// built it since the force, or it stays `disagree` for ever.
+#[test]
+fn a_dissent_across_a_force_still_wants_a_deciding_build() {
+    let mut maintainer = writer("maintainer");
+    let (mut bob, mut carol) = (writer("bob"), writer("carol"));
+    let owner: PublicKey = maintainer.author();
+    let project = ProjectId::derive(&owner, "demo");
+    let mut store = MemStore::default();
+    let put = |store: &mut MemStore, writer: &mut buildmesh_core::log::ChainWriter, at, body| {
+        log::insert(store, writer.write(Timestamp(at), body).unwrap()).unwrap();
+    };
+    put(
+        &mut store,
+        &mut maintainer,
+        1,
+        declaration(&["linux"], BuilderPolicy::Open, 1),
+    );
+    put(&mut store, &mut maintainer, 2, announce(project, 1));
+    put(
+        &mut store,
+        &mut bob,
+        3,
+        fixtures::result(project, 1, "linux", Outcome::Passed),
+    );
+    put(&mut store, &mut maintainer, 4, force(project, 1));
+    put(
+        &mut store,
+        &mut carol,
+        5,
+        fixtures::result(project, 1, "linux", Outcome::Failed),
+    );
+    let linux: BTreeSet<String> = ["linux".to_string()].into();
+    let accept = Acceptance::only(project);
+    let work = work(&store, &owner, &linux, &accept, 50, &LiveLeases::default()).unwrap();
+    assert_eq!(work.wanted[0].builds, 2);
+    assert_eq!(work.waiting(), 1, "a build since the force is still wanted");
 }

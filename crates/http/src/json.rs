@@ -79,6 +79,7 @@ fn artifact_check(check: &ArtifactCheck) -> Value {
             "hash": b.hash.to_string(),
             "result": b.result.to_string(),
         })).collect::<Vec<_>>(),
+        "missing": check.missing.iter().map(ToString::to_string).collect::<Vec<_>>(),
     })
 }
 

@@ -63,6 +63,9 @@ pub struct Executor {
     /// Set once the node stops: the results it still signs then must not
     /// start another build.
     stopping: bool,
+    /// Builds (by generation) cancelled because the cell needed them no
+    /// more, not by the node's stop: until their reports arrive.
+    withdrawn: std::collections::BTreeSet<u64>,
 }
 
 impl Executor {
@@ -82,6 +85,7 @@ impl Executor {
             next_generation: 0,
             done,
             stopping: false,
+            withdrawn: std::collections::BTreeSet::new(),
         })
     }
 
@@ -155,9 +159,10 @@ impl Executor {
     /// Stops the build of `cell`, if running; its report still arrives.
     pub fn cancel(&mut self, cell: &CellName) {
         self.restart.remove(cell);
-        if let Some((_, cancel)) = self.running.get(cell) {
+        if let Some((generation, cancel)) = self.running.get(cell) {
             tracing::info!(commit = %cell.1, platform = %cell.2, "build cancelled");
             cancel.cancel();
+            self.withdrawn.insert(*generation);
         }
     }
 
@@ -165,6 +170,7 @@ impl Executor {
     /// (`false`: it was an older build, or the cell was claimed again and
     /// its new build has started).
     pub fn ended(&mut self, cell: &CellName, generation: u64) -> std::io::Result<bool> {
+        self.withdrawn.remove(&generation);
         if self.running.get(cell).is_none_or(|(g, _)| *g != generation) {
             return Ok(false);
         }
@@ -175,6 +181,13 @@ impl Executor {
                 .map(|()| false),
             None => Ok(true),
         }
+    }
+
+    /// Whether build `generation` was cancelled because its cell needed it
+    /// no more (not by the node's stop): such a build has no verdict to
+    /// tell, not even a retry.
+    pub fn withdrawn(&self, generation: u64) -> bool {
+        self.withdrawn.contains(&generation)
     }
 
     /// Whether no build is running (a cancelled one counts until its

@@ -96,6 +96,12 @@ impl Builds {
         }
     }
 
+    /// Whether build `generation` was cancelled because its cell needed
+    /// it no more, not by the node's stop.
+    pub fn withdrawn(&self, generation: u64) -> bool {
+        self.executor.withdrawn(generation)
+    }
+
     /// Tells live pages that the build of `cell` is over; after its
     /// result, if any, is signed.
     pub fn live_ended(&self, cell: &CellName, cancelled: bool) {

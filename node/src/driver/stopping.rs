@@ -84,6 +84,14 @@ impl WindDown for Driver {
     }
 
     async fn cancelled(&mut self, done: BuildDone) {
+        if self.builds.withdrawn(done.generation) {
+            // Cancelled before the stop because the cell got its results
+            // elsewhere: only counted, as when the node runs on.
+            if let Err(error) = self.build_done(done).await {
+                tracing::warn!(%error, "stopping: a cancelled build");
+            }
+            return;
+        }
         // The log says why the claim ended before its lease: the builder
         // stopped. A retry is no vote, and any builder (this one, once
         // started again, included) may take the cell.

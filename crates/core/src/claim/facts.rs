@@ -106,6 +106,29 @@ impl Claimer {
         self.reconsider(now, id);
     }
 
+    /// `builder` wrote a result without a verdict at `at`: its claim is
+    /// cut there (and stays cut as the claim is fed again), so the cell
+    /// opens at once instead of when the lease lapses.
+    pub(super) fn stopped(
+        &mut self,
+        now: Timestamp,
+        key: CellKey,
+        builder: PublicKey,
+        at: Timestamp,
+    ) {
+        if builder == self.me {
+            // Our own: we know whether we build it.
+            return;
+        }
+        let Some(id) = self.cell_id(now, key) else {
+            return;
+        };
+        if let Some(cell) = self.cells.get_mut(&id) {
+            cell.cut_claim(&builder, at.min(now));
+        }
+        self.reconsider(now, id);
+    }
+
     pub(super) fn bid_received(&mut self, now: Timestamp, bid: Bid) {
         if bid.bidder == self.me || bid.at.0.abs_diff(now.0) > BID_AGE_MS_MAX {
             return;

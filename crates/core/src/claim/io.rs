@@ -98,6 +98,17 @@ pub enum ClaimInput {
         /// When the result was written.
         at: Timestamp,
     },
+    /// A trusted builder stopped building the cell at `at` without a
+    /// verdict (a `Retry` or `Cancelled` result): its claim ends there, but
+    /// it has not built the cell, so the cell still wants a build.
+    Stopped {
+        /// The cell.
+        cell: CellKey,
+        /// Who stopped.
+        builder: PublicKey,
+        /// When its result was written.
+        at: Timestamp,
+    },
     /// A verified bid from another node (or our own echoed back: ignored).
     Bid(Bid),
     /// Our build of the cell ended (its result is written and will also

@@ -71,6 +71,11 @@ impl<S: EntryStore> Service<S> {
                     at: event.at,
                     lease_expires,
                 },
+                None if event.stopped => ClaimInput::Stopped {
+                    cell,
+                    builder: event.builder,
+                    at: event.at,
+                },
                 None => ClaimInput::Finished {
                     cell,
                     builder: event.builder,

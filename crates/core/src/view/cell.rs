@@ -61,14 +61,6 @@ impl CellStatus {
             CellStatus::Differs => "differs",
         }
     }
-
-    /// Whether more builds may still change it.
-    pub fn decided(self) -> bool {
-        !matches!(
-            self,
-            CellStatus::Pending | CellStatus::Claimed | CellStatus::Disagree
-        )
-    }
 }
 
 /// A cell and the entries behind its status. Cells sit in their row in

@@ -94,15 +94,17 @@ impl Tally {
 
     /// How many distinct builders' results the cell wants in all: the
     /// project's `needed`, or, while its builders disagree, one more than
-    /// the `finished` builders (voters, and those whose builds ended in
-    /// an error or a skip), so that a builder that has not built it is
-    /// asked.
+    /// the `finished` builders (those whose results the claimer counts:
+    /// votes, errors and skips since the cell's latest force), so that a
+    /// builder that has not built it is asked.
     pub fn builds_wanted(&self, needed: u8, finished: usize) -> u8 {
         match self.decide(needed) {
             Decision::Disagree => {
-                let more = finished.max(self.voters()).saturating_add(1);
+                let more = finished.saturating_add(1);
                 u8::try_from(more).unwrap_or(u8::MAX).max(needed)
             }
+            // Settled without a side winning: no build changes that.
+            Decision::Flaky => u8::try_from(finished).unwrap_or(u8::MAX).min(needed),
             _ => needed,
         }
     }
@@ -157,6 +159,9 @@ mod tests {
         // One build per cell is no excuse to pick a side.
         assert_eq!(tally(&[Passed, Failed]).decide(1), Decision::Disagree);
         assert_eq!(tally(&[Failed, Passed]).builds_wanted(1, 2), 3);
+        // After a force, the claimer counts only who built since: the
+        // pass before it is hidden there, but the dissent is not.
+        assert_eq!(tally(&[Passed, Failed]).builds_wanted(1, 1), 2);
     }
 
     #[test]
@@ -177,6 +182,7 @@ mod tests {
         let t = tally(&[Passed, Failed, Passed, Failed]);
         assert_eq!(t.decide(2), Decision::Flaky);
         assert_eq!(t.builds_wanted(2, 4), 2);
+        assert_eq!(t.builds_wanted(5, 4), 4, "not five: flaky is settled");
         assert_eq!(
             tally(&[Passed, Failed, Passed, Failed, Passed]).decide(2),
             Decision::Flaky

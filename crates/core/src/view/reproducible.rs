@@ -18,9 +18,10 @@ use std::collections::BTreeMap;
 pub enum Agreement {
     /// Two builders or more, one hash.
     Reproducible,
-    /// Two builders or more, more than one hash.
+    /// Two builders or more passed the cell, and their copies differ: more
+    /// than one hash, or some kept no copy at all.
     Differs,
-    /// Only one builder reported it so far.
+    /// Only one builder passed the cell so far.
     Unchecked,
 }
 
@@ -55,20 +56,30 @@ pub struct ArtifactCheck {
     pub agreement: Agreement,
     /// Each builder's copy, in builder order.
     pub builds: Vec<ArtifactBuild>,
+    /// The passing builders that kept no copy of it, in key order.
+    pub missing: Vec<PublicKey>,
 }
 
 /// The artifacts of a cell whose counted results are `results`, by name:
-/// each passing builder's newest passing result's. Failed builds keep no
-/// artifacts, and a builder's older build is not a second witness.
+/// those of each builder whose newest vote is a pass, from that result.
+/// Failed builds keep no artifacts, and a builder's older build is not a
+/// second witness.
 pub fn artifact_checks(log: &ProjectLog, results: &[CellResult]) -> Vec<ArtifactCheck> {
-    let mut newest: BTreeMap<PublicKey, (Timestamp, EntryId)> = BTreeMap::new();
-    for r in results
-        .iter()
-        .filter(|r| r.outcome.vote() == Some(Vote::Pass))
-    {
-        let slot = newest.entry(r.builder).or_insert((r.at, r.id));
-        *slot = (*slot).max((r.at, r.id));
+    // Each builder's newest vote, as the quorum counts it; only a pass
+    // brings its artifacts.
+    let mut votes: BTreeMap<PublicKey, (Timestamp, EntryId, Option<Vote>)> = BTreeMap::new();
+    for r in results.iter().filter(|r| r.outcome.vote().is_some()) {
+        let this = (r.at, r.id, r.outcome.vote());
+        let slot = votes.entry(r.builder).or_insert(this);
+        if (this.0, this.1) > (slot.0, slot.1) {
+            *slot = this;
+        }
     }
+    let newest: BTreeMap<PublicKey, (Timestamp, EntryId)> = votes
+        .into_iter()
+        .filter(|(_, (_, _, vote))| *vote == Some(Vote::Pass))
+        .map(|(builder, (at, id, _))| (builder, (at, id)))
+        .collect();
     let mut by_name: BTreeMap<&str, Vec<ArtifactBuild>> = BTreeMap::new();
     for (builder, (_, result)) in &newest {
         for (name, hash) in log.artifacts.get(result).into_iter().flatten() {
@@ -81,16 +92,28 @@ pub fn artifact_checks(log: &ProjectLog, results: &[CellResult]) -> Vec<Artifact
     }
     by_name
         .into_iter()
-        .map(|(name, builds)| ArtifactCheck {
-            name: name.to_owned(),
-            agreement: agreement(&builds),
-            builds,
+        .map(|(name, builds)| {
+            let missing: Vec<PublicKey> = newest
+                .keys()
+                .filter(|k| !builds.iter().any(|b| b.builder == **k))
+                .copied()
+                .collect();
+            ArtifactCheck {
+                name: name.to_owned(),
+                agreement: agreement(&builds, &missing),
+                builds,
+                missing,
+            }
         })
         .collect()
 }
 
-fn agreement(builds: &[ArtifactBuild]) -> Agreement {
+/// A builder that passed without a copy built something else as much as
+/// one with another hash did; and if a missing copy left the artifact
+/// unchecked, a builder that keeps nothing could hold back every cell.
+fn agreement(builds: &[ArtifactBuild], missing: &[PublicKey]) -> Agreement {
     match builds {
+        _ if !missing.is_empty() => Agreement::Differs,
         [] | [_] => Agreement::Unchecked,
         [first, rest @ ..] if rest.iter().all(|b| b.hash == first.hash) => Agreement::Reproducible,
         _ => Agreement::Differs,

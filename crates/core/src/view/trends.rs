@@ -65,7 +65,7 @@ pub fn series<'a>(log: &'a ProjectLog, now: Timestamp, options: &SeriesOptions) 
             let result = cell
                 .results
                 .iter()
-                .filter(|r| log.measures.contains_key(&r.id))
+                .filter(|r| measured(r) && log.measures.contains_key(&r.id))
                 .max_by_key(|r| (r.at, r.id))?;
             let value = value_of(log.measures.get(&result.id)?, name)?;
             Some(Point {
@@ -112,7 +112,7 @@ pub fn table_of<'a>(
             let newest = cell
                 .results
                 .iter()
-                .filter(|r| log.measures.contains_key(&r.id))
+                .filter(|r| measured(r) && log.measures.contains_key(&r.id))
                 .max_by_key(|r| (r.at, r.id));
             let Some((result, measures)) = newest.and_then(|r| Some((r, log.measures.get(&r.id)?)))
             else {
@@ -154,4 +154,11 @@ fn value_of(measures: &Measures, name: u32) -> Option<f64> {
         .binary_search_by_key(&name, |(n, _)| *n)
         .ok()
         .map(|at| measures[at].1)
+}
+
+/// Whether a result's numbers describe the commit: not a build that
+/// stopped short (retry, cancelled) nor one that ran nothing (skipped),
+/// whose duration would be a point of its own.
+fn measured(result: &super::CellResult) -> bool {
+    result.outcome.settles() && result.outcome != buildmesh_protocol::Outcome::Skipped
 }

@@ -118,6 +118,9 @@ pub struct CellEvent {
     pub at: Timestamp,
     /// A claim's lease expiry, renewals counted; `None` for a result.
     pub lease_expires: Option<Timestamp>,
+    /// A result without a verdict (`Retry`, `Cancelled`): its builder's
+    /// claim ends, but the cell is not built.
+    pub stopped: bool,
 }
 
 /// Everything the log asks of one node.
@@ -167,7 +170,11 @@ impl Work {
     /// node sees it.
     pub fn waiting(&self) -> usize {
         let mut results: BTreeMap<CellRef<'_>, Vec<(&PublicKey, Timestamp)>> = BTreeMap::new();
-        for event in self.events.iter().filter(|e| e.lease_expires.is_none()) {
+        for event in self
+            .events
+            .iter()
+            .filter(|e| e.lease_expires.is_none() && !e.stopped)
+        {
             results
                 .entry((&event.project, &event.commit, event.platform.as_str()))
                 .or_default()
@@ -392,9 +399,11 @@ fn wanted_cells(
         .collect()
 }
 
-/// How many builders' results the cell wants: the project's count, or
-/// one more than have voted while they disagree ([`Tally::builds_wanted`]),
-/// counting trusted builders' results written since `since`.
+/// How many builders' results the cell wants: the project's count, or,
+/// while its builders disagree, one more than have finished it since
+/// `since` (the claimer counts those), so a builder that has not built it
+/// since is asked. Whether they disagree is judged on every trusted
+/// result, as the matrix judges it: a force does not hide the dissent.
 fn builds_wanted(
     log: &ProjectLog,
     policy: &Policy<'_>,
@@ -409,14 +418,11 @@ fn builds_wanted(
     let mut tally = Tally::default();
     let mut finished = BTreeSet::new();
     for fact in facts.iter().filter(|f| {
-        f.platform == label
-            && f.at >= since
-            && policy.trusts_builder(&f.author)
-            && log.in_good_standing(&f.author)
+        f.platform == label && policy.trusts_builder(&f.author) && log.in_good_standing(&f.author)
     }) {
         if let Fact::Result { outcome } = fact.what {
             tally.add(fact.author, fact.at, fact.id, outcome);
-            if outcome.settles() {
+            if outcome.settles() && fact.at >= since {
                 finished.insert(fact.author);
             }
         }
@@ -520,11 +526,9 @@ fn events(log: &ProjectLog, policy: &Policy<'_>, wanted: &[WantedCell]) -> Vec<C
                 continue;
             }
             // A builder that stopped short (retry, cancelled) has not
-            // built the cell: it may take it again, and it does not count
-            // towards the builds the cell wants.
-            if matches!(fact.what, Fact::Result { outcome } if !outcome.settles()) {
-                continue;
-            }
+            // built the cell: its claim ends, it may take the cell again,
+            // and it does not count towards the builds the cell wants.
+            let stopped = matches!(fact.what, Fact::Result { outcome } if !outcome.settles());
             events.push(CellEvent {
                 project: cell.project,
                 commit: cell.commit.clone(),
@@ -538,6 +542,7 @@ fn events(log: &ProjectLog, policy: &Policy<'_>, wanted: &[WantedCell]) -> Vec<C
                     Fact::Claim { lease_expires, .. } => Some(lease_expires),
                     Fact::Result { .. } => None,
                 },
+                stopped,
             });
         }
     }

@@ -100,6 +100,9 @@ fn artifacts_section(platforms: &[String], artifacts: &[Vec<ArtifactCheck>]) -> 
                         )
                     )
                 })
+                .chain(check.missing.iter().map(|builder| {
+                    format!("none by {}", id(&builder.short(), &builder.to_string()))
+                }))
                 .collect();
             let agreement = check.agreement.name();
             rows.push_str(&format!(
@@ -230,6 +233,7 @@ mod tests {
             name: name.to_owned(),
             agreement,
             builds: vec![build(1), build(2)],
+            missing: vec![PublicKey([9; 32])],
         }
     }
 
@@ -260,6 +264,8 @@ mod tests {
             assert!(html.contains(&format!("/results/{}", EntryId([n + 20; 32]))));
         }
         assert!(html.contains("≢ differs"));
+        let none = format!("none by <code title=\"{}\">", PublicKey([9; 32]));
+        assert!(html.contains(&none), "{html}");
         assert!(
             html.contains("≢ builders' artifacts differ, and the project requires them to agree.")
         );
