@@ -169,25 +169,46 @@ fn only_trusted_builders_count_and_trust_can_change() {
         subject: mallory.author(),
         role: Role::Builder,
     }));
+    // Her failure was written before the revocation: it still counts.
     w.by(&mut bob, result(p, 1, LINUX, Outcome::Passed));
-    assert_eq!(w.status(0, LINUX), CellStatus::Passed);
+    assert_eq!(w.status(0, LINUX), CellStatus::Disagree);
+    // What she writes after it does not.
+    w.by(&mut mallory, result(p, 1, MAC, Outcome::Failed));
+    assert_eq!(w.status(0, MAC), CellStatus::Pending);
 }
 
+/// Issue 18: a revocation counts from the revocation entry on. The
+/// revoked builder's earlier results stand; its later ones count nowhere,
+/// also after the project is declared again; a new `Trust` gives the role
+/// back.
 #[test]
-fn revoking_a_builder_of_an_open_project_excludes_only_it() {
+fn revoking_a_builder_counts_from_the_revocation_on() {
     let (mut bob, mut carol) = (writer("bob"), writer("carol"));
-    let mut w = World::new(BuilderPolicy::Open, 1);
+    let both = BuilderPolicy::Only(vec![bob.author(), carol.author()]);
+    let mut w = World::new(both, 1);
     let p = w.project;
     w.owner(announce(p, 1));
+    w.owner(announce(p, 2));
     w.by(&mut bob, result(p, 1, LINUX, Outcome::Failed));
     w.by(&mut carol, result(p, 1, MAC, Outcome::Passed));
-    w.owner(Body::Revoke(TrustChange {
+    let revoke = TrustChange {
         project: p,
         subject: bob.author(),
         role: Role::Builder,
-    }));
+    };
+    w.owner(Body::Revoke(revoke.clone()));
+    // Row 1 is commit 1, row 0 commit 2.
+    assert_eq!(w.status(1, LINUX), CellStatus::Failed, "written before");
+    assert_eq!(w.status(1, MAC), CellStatus::Passed);
+    w.by(&mut bob, result(p, 2, LINUX, Outcome::Failed));
+    assert_eq!(w.status(0, LINUX), CellStatus::Pending, "written after");
+    // A declaration that no longer names him keeps the revocation's time.
+    let carol_only = BuilderPolicy::Only(vec![carol.author()]);
+    w.owner(declaration(&PLATFORMS, carol_only, 1));
+    assert_eq!(w.status(1, LINUX), CellStatus::Failed, "a new declaration");
     assert_eq!(w.status(0, LINUX), CellStatus::Pending);
-    assert_eq!(w.status(0, MAC), CellStatus::Passed);
+    w.owner(Body::Trust(revoke));
+    assert_eq!(w.status(0, LINUX), CellStatus::Failed, "trusted again");
 }
 
 #[test]

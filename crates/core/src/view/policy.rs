@@ -4,9 +4,9 @@ use super::project_log::ProjectLog;
 use crate::claim::Rivals;
 use buildmesh_protocol::{
     Body, BuilderPolicy, Entry, ProjectDeclaration, PublicKey, Role, Setting, SettingKind,
-    Threshold,
+    Threshold, Timestamp,
 };
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A project's current declaration and the keys it trusts.
 ///
@@ -25,6 +25,9 @@ pub struct Policy<'a> {
     pull_requests: bool,
     /// Whether a cell passes only when its artifacts agree (§6.3).
     reproducible: bool,
+    /// Builders whose role a `Revoke` withdrew, with its time: their
+    /// results written before still count.
+    revoked_at: BTreeMap<PublicKey, Timestamp>,
     thresholds: &'a [Threshold],
 }
 
@@ -78,9 +81,9 @@ impl<'a> Policy<'a> {
         let owner = first.author();
         owned.retain(|e| e.author() == owner);
         owned.sort_by_key(|e| e.seq());
-        let mut policy = owned.into_iter().fold(None, |policy, entry| {
-            Policy::step(policy, owner, entry.body())
-        })?;
+        let mut policy = owned
+            .into_iter()
+            .fold(None, |policy, entry| Policy::step(policy, owner, entry))?;
         policy.pull_requests = matches!(
             latest_setting(log, &owner, SettingKind::PullRequests),
             Some(Setting::PullRequests(true))
@@ -99,15 +102,29 @@ impl<'a> Policy<'a> {
 
     /// One owner entry applied; trust changes before the first declaration
     /// have nothing to change and are ignored.
-    fn step(policy: Option<Policy<'a>>, owner: PublicKey, body: &'a Body) -> Option<Policy<'a>> {
-        match (policy, body) {
-            (_, Body::Project(declaration)) => Some(Policy::declared(owner, declaration)),
+    ///
+    /// A builder's revocation counts from the revocation entry on: its
+    /// results written before it (by their timestamps) keep counting,
+    /// across later declarations too, until a `Trust` gives the role back.
+    fn step(policy: Option<Policy<'a>>, owner: PublicKey, entry: &'a Entry) -> Option<Policy<'a>> {
+        match (policy, entry.body()) {
+            (old, Body::Project(declaration)) => {
+                let mut policy = Policy::declared(owner, declaration);
+                policy.revoked_at = old.map(|o| o.revoked_at).unwrap_or_default();
+                Some(policy)
+            }
             (Some(mut policy), Body::Trust(t)) => {
                 policy.set(t.role, t.subject, true);
+                if t.role == Role::Builder {
+                    policy.revoked_at.remove(&t.subject);
+                }
                 Some(policy)
             }
             (Some(mut policy), Body::Revoke(t)) => {
                 policy.set(t.role, t.subject, false);
+                if t.role == Role::Builder {
+                    policy.revoked_at.insert(t.subject, entry.timestamp());
+                }
                 Some(policy)
             }
             (policy, _) => policy,
@@ -128,6 +145,7 @@ impl<'a> Policy<'a> {
             builders,
             pull_requests: false,
             reproducible: false,
+            revoked_at: BTreeMap::new(),
             thresholds: &[],
         }
     }
@@ -155,6 +173,16 @@ impl<'a> Policy<'a> {
     /// Whether `key` may announce commits.
     pub fn may_announce(&self, key: &PublicKey) -> bool {
         *key == self.owner || self.announcers.contains(key)
+    }
+
+    /// Whether a result `key` wrote at `at` counts: the key is trusted now,
+    /// or its role was revoked after `at` (docs/protocol.md §6.1).
+    pub fn counts_result(&self, key: &PublicKey, at: Timestamp) -> bool {
+        self.trusts_builder(key)
+            || self
+                .revoked_at
+                .get(key)
+                .is_some_and(|revoked| at < *revoked)
     }
 
     /// Whether `key`'s claims and results count.

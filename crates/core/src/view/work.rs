@@ -7,6 +7,7 @@
 
 use super::acceptance::{Acceptance, Verdict};
 use super::leases::LiveLeases;
+use super::matrix::counts;
 use super::policy::{Builders, Policy};
 use super::project_log::{Fact, ProjectLog, fetch};
 use super::pulls::{closes, is_open};
@@ -417,9 +418,10 @@ fn builds_wanted(
     };
     let mut tally = Tally::default();
     let mut finished = BTreeSet::new();
-    for fact in facts.iter().filter(|f| {
-        f.platform == label && policy.trusts_builder(&f.author) && log.in_good_standing(&f.author)
-    }) {
+    for fact in facts
+        .iter()
+        .filter(|f| f.platform == label && counts(policy, f) && log.in_good_standing(&f.author))
+    {
         if let Fact::Result { outcome } = fact.what {
             tally.add(fact.author, fact.at, fact.id, outcome);
             if outcome.settles() && fact.at >= since {
@@ -522,7 +524,7 @@ fn events(log: &ProjectLog, policy: &Policy<'_>, wanted: &[WantedCell]) -> Vec<C
         };
         let platform = log.platforms.number(&cell.platform);
         for fact in facts.iter().filter(|f| Some(f.platform) == platform) {
-            if !policy.trusts_builder(&fact.author) || !log.in_good_standing(&fact.author) {
+            if !counts(policy, fact) || !log.in_good_standing(&fact.author) {
                 continue;
             }
             // A builder that stopped short (retry, cancelled) has not
