@@ -268,58 +268,79 @@ fn force(project: ProjectId, n: u8) -> Body {
     })
 }
 
+/// One linux project of `k` builds per cell, open to every builder, with
+/// commit 1 announced; the quorum tests add results to it.
+struct Quorum {
+    store: MemStore,
+    maintainer: buildmesh_core::log::ChainWriter,
+    owner: PublicKey,
+    project: ProjectId,
+    at: u64,
+}
+
+impl Quorum {
+    fn new(k: u8) -> Quorum {
+        let maintainer = writer("maintainer");
+        let owner = maintainer.author();
+        let mut quorum = Quorum {
+            store: MemStore::default(),
+            maintainer,
+            owner,
+            project: ProjectId::derive(&owner, "demo"),
+            at: 0,
+        };
+        quorum.owner_writes(declaration(&["linux"], BuilderPolicy::Open, k));
+        quorum.owner_writes(announce(quorum.project, 1));
+        quorum
+    }
+
+    fn owner_writes(&mut self, body: Body) {
+        self.at += 1;
+        let entry = self.maintainer.write(Timestamp(self.at), body).unwrap();
+        log::insert(&mut self.store, entry).unwrap();
+    }
+
+    fn result(&mut self, builder: &mut buildmesh_core::log::ChainWriter, outcome: Outcome) {
+        self.at += 1;
+        let body = fixtures::result(self.project, 1, "linux", outcome);
+        let entry = builder.write(Timestamp(self.at), body).unwrap();
+        log::insert(&mut self.store, entry).unwrap();
+    }
+
+    fn work(&self) -> buildmesh_core::view::Work {
+        let linux: BTreeSet<String> = ["linux".to_string()].into();
+        let accept = Acceptance::only(self.project);
+        work(
+            &self.store,
+            &self.owner,
+            &linux,
+            &accept,
+            50,
+            &LiveLeases::default(),
+        )
+        .unwrap()
+    }
+}
+
 /// A cell whose builders disagree wants one more builder than have built
 /// it, so the claimer asks a builder that has not; a retry is no build,
 /// so the cell goes on wanting one from anyone, its builder included.
 #[test]
 fn a_disagreeing_cell_wants_one_more_builder_and_a_retry_is_no_build() {
-    let mut maintainer = writer("maintainer");
     let (mut bob, mut carol) = (writer("bob"), writer("carol"));
-    let owner: PublicKey = maintainer.author();
-    let project = ProjectId::derive(&owner, "demo");
-    let mut store = MemStore::default();
-    let put = |store: &mut MemStore, writer: &mut buildmesh_core::log::ChainWriter, at, body| {
-        log::insert(store, writer.write(Timestamp(at), body).unwrap()).unwrap();
-    };
-    put(
-        &mut store,
-        &mut maintainer,
-        1,
-        declaration(&["linux"], BuilderPolicy::Open, 2),
-    );
-    put(&mut store, &mut maintainer, 2, announce(project, 1));
-    let linux: BTreeSet<String> = ["linux".to_string()].into();
-    let accept = Acceptance::only(project);
-    let found = |store: &MemStore| {
-        work(store, &owner, &linux, &accept, 50, &LiveLeases::default()).unwrap()
-    };
-    assert_eq!(found(&store).wanted[0].builds, 2);
-    put(
-        &mut store,
-        &mut bob,
-        3,
-        fixtures::result(project, 1, "linux", Outcome::Retry),
-    );
-    let work = found(&store);
+    let mut q = Quorum::new(2);
+    assert_eq!(q.work().wanted[0].builds, 2);
+    q.result(&mut bob, Outcome::Retry);
+    let work = q.work();
     assert_eq!(work.wanted[0].builds, 2);
     assert_eq!(work.waiting(), 1, "a retry does not finish the cell");
     assert!(
         work.events.iter().all(|e| e.stopped),
         "it only ends bob's claim"
     );
-    put(
-        &mut store,
-        &mut bob,
-        4,
-        fixtures::result(project, 1, "linux", Outcome::Passed),
-    );
-    put(
-        &mut store,
-        &mut carol,
-        5,
-        fixtures::result(project, 1, "linux", Outcome::Failed),
-    );
-    let work = found(&store);
+    q.result(&mut bob, Outcome::Passed);
+    q.result(&mut carol, Outcome::Failed);
+    let work = q.work();
     assert_eq!(work.wanted[0].builds, 3, "one more builder decides");
     assert_eq!(work.waiting(), 1);
     assert_eq!(work.events.len(), 3, "the retry, as the end of bob's claim");
@@ -331,37 +352,12 @@ fn a_disagreeing_cell_wants_one_more_builder_and_a_retry_is_no_build() {
 /// built it since the force, or it stays `disagree` for ever.
 #[test]
 fn a_dissent_across_a_force_still_wants_a_deciding_build() {
-    let mut maintainer = writer("maintainer");
     let (mut bob, mut carol) = (writer("bob"), writer("carol"));
-    let owner: PublicKey = maintainer.author();
-    let project = ProjectId::derive(&owner, "demo");
-    let mut store = MemStore::default();
-    let put = |store: &mut MemStore, writer: &mut buildmesh_core::log::ChainWriter, at, body| {
-        log::insert(store, writer.write(Timestamp(at), body).unwrap()).unwrap();
-    };
-    put(
-        &mut store,
-        &mut maintainer,
-        1,
-        declaration(&["linux"], BuilderPolicy::Open, 1),
-    );
-    put(&mut store, &mut maintainer, 2, announce(project, 1));
-    put(
-        &mut store,
-        &mut bob,
-        3,
-        fixtures::result(project, 1, "linux", Outcome::Passed),
-    );
-    put(&mut store, &mut maintainer, 4, force(project, 1));
-    put(
-        &mut store,
-        &mut carol,
-        5,
-        fixtures::result(project, 1, "linux", Outcome::Failed),
-    );
-    let linux: BTreeSet<String> = ["linux".to_string()].into();
-    let accept = Acceptance::only(project);
-    let work = work(&store, &owner, &linux, &accept, 50, &LiveLeases::default()).unwrap();
+    let mut q = Quorum::new(1);
+    q.result(&mut bob, Outcome::Passed);
+    q.owner_writes(force(q.project, 1));
+    q.result(&mut carol, Outcome::Failed);
+    let work = q.work();
     assert_eq!(work.wanted[0].builds, 2);
     assert_eq!(work.waiting(), 1, "a build since the force is still wanted");
 }
