@@ -272,7 +272,8 @@ pub struct CheckArgs {
     /// stranger, and its whole log is held in memory to be checked.
     #[arg(long, value_name = "MIB", default_value_t = 1024)]
     pub max_log_mib: u64,
-    /// Give up on downloading the node's log after this many seconds.
+    /// Give up after this many seconds: on downloading the node's log,
+    /// and on asking for more of its matrices.
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     pub timeout_secs: u64,
 }

@@ -66,8 +66,12 @@ pub fn check(api: &NodeApi, args: &CheckArgs) -> Result<Check> {
     }
 }
 
-/// One read: the project list, the log, the matrices; compared.
+/// One read: the project list, the log, the matrices; compared. The
+/// whole read, not only the log's download, ends by `--timeout-secs` (a
+/// hostile node could list many projects and trickle each matrix): past
+/// it, no further matrix is asked for (each is bounded on its own).
 fn check_once(api: &NodeApi, args: &CheckArgs) -> Result<Check> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(args.timeout_secs);
     let (served, listing) = served_projects(api)?;
     let (report, store) = read_log(api, args)?;
     let now = clock::now();
@@ -93,6 +97,14 @@ fn check_once(api: &NodeApi, args: &CheckArgs) -> Result<Check> {
         .filter(|d| only.as_ref().is_none_or(|only| *only == d.project))
         .filter(|d| listed.contains(&d.project));
     for matrix in compared {
+        if std::time::Instant::now() > deadline {
+            bail!(
+                "checking {} took longer than --timeout-secs ({} s) before every project's \
+                 matrix was compared; raise it for a node this large",
+                api.url(),
+                args.timeout_secs
+            );
+        }
         findings.extend(compare_served(api, matrix, &store)?);
     }
     Ok(Check {
