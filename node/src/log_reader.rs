@@ -1,6 +1,6 @@
 //! What the HTTP server reads from the log without asking the driver.
 
-use buildmesh_core::log::{BatchLimits, lacks};
+use buildmesh_core::log::{BatchLimits, ChainStore, EntryStore, lacks};
 use buildmesh_http::LogReader;
 use buildmesh_protocol::{Entry, SyncCursor, VersionVector};
 use buildmesh_store::{SledReader, SledStore};
@@ -55,6 +55,25 @@ impl LogReader for CachedDigest {
         };
         let batch = lacks(&self.store, have, resume, limits).map_err(|e| e.to_string())?;
         Ok((batch.entries, batch.resume))
+    }
+
+    fn fork_evidence(&self) -> Result<Vec<Entry>, String> {
+        let forks = self.store.forks().map_err(|e| e.to_string())?;
+        let mut evidence = Vec::new();
+        for (_, proof) in forks {
+            for id in [proof.first, proof.second] {
+                if evidence.len() >= buildmesh_http::FORK_EVIDENCE_MAX {
+                    return Ok(evidence);
+                }
+                // A linked sibling is in the export already.
+                if let Some(stored) = self.store.get(&id).map_err(|e| e.to_string())?
+                    && !stored.linked
+                {
+                    evidence.push(stored.entry);
+                }
+            }
+        }
+        Ok(evidence)
     }
 
     fn digest(&self) -> Result<(u64, [u8; 32]), String> {

@@ -470,3 +470,42 @@ fn a_result_left_out_of_the_entries_but_listed_in_the_matrix_is_caught() {
     assert_eq!(json["attempts"], 2, "a difference in views is read twice");
     assert_eq!(json["settled"], true);
 }
+
+/// A fork whose only evidence is a sibling that does not link (its `prev`
+/// names an entry the node never saw) keeps the builder's results from
+/// counting on the node. The export ends with that sibling, so verify
+/// sees the same fork and finds nothing; without it, every cell the
+/// builder decided would read as doctored.
+#[test]
+fn a_fork_sibling_that_does_not_link_is_served_and_verify_agrees() {
+    let (node, log) = honest_node();
+    let url = format!("http://{}", node.http);
+    let mut other = ChainWriter::new(SigningKey::from_bytes(&[22; 32]));
+    let t = now();
+    let unsent = result(log.project, &log.commits[0], "linux", Outcome::Failed);
+    other.write(t, unsent).unwrap();
+    let late = result(log.project, &log.commits[0], "mac", Outcome::Failed);
+    let broken = other.write(Timestamp(t.0 + 1), late).unwrap();
+    node.submit(&[broken.to_wire()]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let served = loop {
+        let export = String::from_utf8(fetch(&node.http, "/api/v1/entries")).unwrap();
+        let matrix = fetch(
+            &node.http,
+            &format!("/api/v1/projects/{}/matrix", log.project),
+        );
+        let matrix: Value = serde_json::from_slice(&matrix).unwrap();
+        // The builder's results no longer count: commit 0 is pending.
+        let last_row = &matrix["rows"][2]["cells"][0]["status"];
+        if export.contains(&broken.id().to_string()) && last_row == "pending" {
+            break export;
+        }
+        assert!(Instant::now() < deadline, "{export}\n{matrix}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(served.trim_end().ends_with('}'), "{served}");
+    let output = verify(&["--node", &url]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}{output:?}");
+    assert!(text.contains("0 findings (2 notes)"), "{text}");
+}

@@ -58,6 +58,7 @@ pub(crate) async fn stream(
         header: Some(format!("{}\n", Header::new(now).to_line())),
         batch: VecDeque::new(),
         next: Some(None),
+        evidence_due: true,
         _permit: permit,
     };
     let lines = futures::stream::unfold(export, |mut export| async move {
@@ -83,6 +84,9 @@ struct Export {
     /// Where the next batch starts; `None` once the log is read through
     /// (or reading it failed).
     next: Option<Option<SyncCursor>>,
+    /// Whether the fork evidence is still to be sent, after the linked
+    /// entries.
+    evidence_due: bool,
     /// Held while the export lives.
     _permit: StreamPermit,
 }
@@ -100,7 +104,17 @@ impl Export {
                 line.push('\n');
                 return Some(Ok(line));
             }
-            let resume = self.next.take()?;
+            let Some(resume) = self.next.take() else {
+                // The linked log is through: then the fork evidence, once.
+                if !std::mem::take(&mut self.evidence_due) {
+                    return None;
+                }
+                match self.evidence().await {
+                    Ok(entries) => self.batch = entries.into(),
+                    Err(why) => return Some(Err(std::io::Error::other(why))),
+                }
+                continue;
+            };
             match self.read(resume).await {
                 Ok((entries, next)) => {
                     self.batch = entries.into();
@@ -111,6 +125,16 @@ impl Export {
                 Err(why) => return Some(Err(std::io::Error::other(why))),
             }
         }
+    }
+
+    /// The fork evidence the linked entries leave out, on a blocking
+    /// thread, in turn with the other exports.
+    async fn evidence(&self) -> Result<Vec<Entry>, String> {
+        let _turn = self.streams.export_read().await;
+        let log = self.log.clone();
+        tokio::task::spawn_blocking(move || log.fork_evidence())
+            .await
+            .map_err(|_| "reading the log failed".to_string())?
     }
 
     /// One batch from the store, on a blocking thread, in turn with the

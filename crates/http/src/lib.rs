@@ -196,7 +196,19 @@ pub trait LogReader: Send + Sync + 'static {
         let _ = (have, resume);
         Err("this node does not serve its entries".into())
     }
+
+    /// The entries of the fork proofs the log holds that a linked export
+    /// leaves out (a sibling that does not link), at most
+    /// [`FORK_EVIDENCE_MAX`]: with them, whoever reads the export sees
+    /// the fork that keeps the author's entries from counting.
+    fn fork_evidence(&self) -> Result<Vec<buildmesh_protocol::Entry>, String> {
+        Ok(Vec::new())
+    }
 }
+
+/// Most entries of fork evidence one export ends with: two per forked
+/// author, for 512 authors.
+pub const FORK_EVIDENCE_MAX: usize = 1024;
 
 /// A peer as this node knows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
