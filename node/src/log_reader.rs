@@ -12,10 +12,12 @@ use std::time::{Duration, Instant};
 /// a stream of full scans.
 pub const DIGEST_AGE_MAX: Duration = Duration::from_millis(250);
 
-/// The entry-set digest, recomputed only when the log has grown (entries
-/// are never removed, so an equal count means an equal set), and then at
-/// most once per [`DIGEST_AGE_MAX`]. Each digest comes with the count it
-/// covers, so a stale one is never mistaken for a current one.
+/// The entry-set digest, recomputed only when the log has changed, and
+/// then at most once per [`DIGEST_AGE_MAX`]. Entries are removed only when
+/// a fork freezes their author, and the store counts those removals, so an
+/// equal count of entries and of removals means an equal set. Each digest
+/// comes with the count it covers, so a stale one is never mistaken for a
+/// current one.
 pub struct CachedDigest {
     reader: SledReader,
     /// For serving entries (`GET /api/v1/entries`).
@@ -26,6 +28,8 @@ pub struct CachedDigest {
 #[derive(Clone, Copy)]
 struct Computed {
     entries: u64,
+    /// Entries ever removed when it was computed.
+    removed: u64,
     digest: [u8; 32],
     at: Instant,
 }
@@ -61,15 +65,18 @@ impl LogReader for CachedDigest {
         // Held while computing: concurrent pollers wait for one scan
         // rather than each starting their own.
         let mut last = self.last.lock().map_err(|_| "a digest reader panicked")?;
+        let removed = self.reader.removed().map_err(|e| e.to_string())?;
         let count = self.reader.entries().map_err(|e| e.to_string())?;
         if let Some(known) = *last
-            && (known.entries == count || known.at.elapsed() < DIGEST_AGE_MAX)
+            && ((known.entries == count && known.removed == removed)
+                || known.at.elapsed() < DIGEST_AGE_MAX)
         {
             return Ok((known.entries, known.digest));
         }
         let (entries, digest) = self.reader.digest().map_err(|e| e.to_string())?;
         *last = Some(Computed {
             entries,
+            removed,
             digest,
             at: Instant::now(),
         });
