@@ -121,6 +121,12 @@ impl<S: EntryStore> Replicator<S> {
         store: S,
         seed: u64,
     ) -> Result<Self, S::Error> {
+        let mut store = store;
+        // A store written before forks froze their authors may hold
+        // entries past a fork: forget them (docs/protocol.md §6).
+        if log::freeze_forked(&mut store)? > 0 {
+            store.flush()?;
+        }
         let writer = ChainWriter::resume(key, &store)?;
         Ok(Replicator {
             config,

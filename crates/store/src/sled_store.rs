@@ -344,6 +344,12 @@ impl ChainStore for SledStore {
                 }
             }
         }
+        let mut gone = 0u64;
+        for (_, _, id) in &batch.removed {
+            if records.contains_key(id) || self.tree.contains_key(keys::entry(id))? {
+                gone += 1;
+            }
+        }
         for (id, value) in records {
             writes.insert(&keys::entry(&id)[..], value);
         }
@@ -360,11 +366,7 @@ impl ChainStore for SledStore {
             writes.insert(&keys::usage(author)[..], &keys::encode_usage(usage)[..]);
         }
         // Removals last: in a sled batch the last write to a key wins.
-        let mut gone = 0u64;
         for (author, seq, id) in &batch.removed {
-            if records.contains_key(id) || self.tree.contains_key(keys::entry(id))? {
-                gone += 1;
-            }
             writes.remove(&keys::entry(id)[..]);
             writes.remove(&keys::chain(author, *seq, id)[..]);
         }
