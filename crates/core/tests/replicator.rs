@@ -902,9 +902,14 @@ fn an_older_peer_that_refuses_fork_requests_is_left_alone() {
     net.settle();
     net.assert_converged();
     assert_eq!(net.fork_refusals, 1, "asked once");
+    let interval = ReplicatorConfig::default().sync_interval_ms;
     for _ in 0..3 {
         net.write("old", 5);
         net.write("new", 5);
+        net.now = net.now.plus_ms(interval + 1);
+        for node in [net.id("new"), net.id("old")] {
+            net.queue.push_back((node, Input::Tick));
+        }
         net.settle();
     }
     net.assert_converged();
