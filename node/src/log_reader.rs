@@ -1,6 +1,6 @@
 //! What the HTTP server reads from the log without asking the driver.
 
-use buildmesh_core::log::{BatchLimits, lacks};
+use buildmesh_core::log::{BatchLimits, lacks, unlinked_evidence};
 use buildmesh_http::LogReader;
 use buildmesh_protocol::{Entry, SyncCursor, VersionVector};
 use buildmesh_store::{SledReader, SledStore};
@@ -59,6 +59,11 @@ impl LogReader for CachedDigest {
         };
         let batch = lacks(&self.store, have, resume, limits).map_err(|e| e.to_string())?;
         Ok((batch.entries, batch.resume))
+    }
+
+    fn evidence(&self) -> Result<Vec<Entry>, String> {
+        let evidence = unlinked_evidence(&self.store).map_err(|e| e.to_string())?;
+        Ok(evidence.into_iter().map(|(_, entry)| entry).collect())
     }
 
     fn digest(&self) -> Result<(u64, [u8; 32]), String> {

@@ -45,6 +45,7 @@ mod dashboard;
 mod entries;
 mod events;
 mod flaky;
+mod forks;
 mod hooks;
 pub mod json;
 pub mod live;
@@ -194,6 +195,14 @@ pub trait LogReader: Send + Sync + 'static {
     > {
         let _ = (have, resume);
         Err("this node does not serve its entries".into())
+    }
+
+    /// The entries of the fork proofs the log holds that [`LogReader::lacks`]
+    /// leaves out because they do not link
+    /// (`buildmesh_core::log::unlinked_evidence`): what an export adds at
+    /// its end so that whoever checks it sees each fork the node sees.
+    fn evidence(&self) -> Result<Vec<buildmesh_protocol::Entry>, String> {
+        Ok(Vec::new())
     }
 }
 
@@ -485,6 +494,7 @@ fn app(backend: Backend, limits: &Limits, public_url: Option<Arc<str>>) -> Route
     Router::new()
         .route("/api/v1/node", get(node))
         .route("/api/v1/peers", get(peers_list))
+        .route("/api/v1/forks", get(forks::list))
         .route(
             "/api/v1/entries",
             post(submit).layer(timed).get(entries::stream),
