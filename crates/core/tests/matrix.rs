@@ -179,15 +179,94 @@ fn revoking_a_builder_of_an_open_project_excludes_only_it() {
     let mut w = World::new(BuilderPolicy::Open, 1);
     let p = w.project;
     w.owner(announce(p, 1));
-    w.by(&mut bob, result(p, 1, LINUX, Outcome::Failed));
-    w.by(&mut carol, result(p, 1, MAC, Outcome::Passed));
+    w.owner(announce(p, 2));
     w.owner(Body::Revoke(TrustChange {
         project: p,
         subject: bob.author(),
         role: Role::Builder,
     }));
+    w.by(&mut bob, result(p, 1, LINUX, Outcome::Failed));
+    w.by(&mut carol, result(p, 1, MAC, Outcome::Passed));
+    assert_eq!(w.status(1, LINUX), CellStatus::Pending);
+    assert_eq!(w.status(1, MAC), CellStatus::Passed);
+}
+
+fn revoke(project: ProjectId, who: &ChainWriter) -> Body {
+    Body::Revoke(TrustChange {
+        project,
+        subject: who.author(),
+        role: Role::Builder,
+    })
+}
+
+/// Issue 18, point 3: revocation counts from the revocation entry on. A
+/// result its builder signed while trusted keeps counting; one signed
+/// after the revocation does not, nor does a claim once it is revoked.
+#[test]
+fn a_revoked_builder_keeps_what_it_signed_before_and_loses_what_after() {
+    let (mut bob, mut mallory) = (writer("bob"), writer("mallory"));
+    let mut w = World::new(
+        BuilderPolicy::Only(vec![bob.author(), mallory.author()]),
+        1,
+    );
+    let p = w.project;
+    w.owner(announce(p, 1));
+    w.owner(announce(p, 2));
+    w.by(&mut mallory, result(p, 1, LINUX, Outcome::Passed));
+    w.by(&mut mallory, claim(p, 1, MAC, NOW.plus_ms(60_000)));
+    assert_eq!(w.status(1, MAC), CellStatus::Claimed);
+    w.owner(revoke(p, &mallory));
+    w.by(&mut mallory, result(p, 2, LINUX, Outcome::Passed));
+    assert_eq!(w.status(1, LINUX), CellStatus::Passed, "signed before: counts");
+    assert_eq!(w.status(0, LINUX), CellStatus::Pending, "signed after: does not");
+    assert_eq!(w.status(1, MAC), CellStatus::Pending, "its claim no longer holds the cell");
+    w.by(&mut bob, result(p, 2, LINUX, Outcome::Failed));
+    assert_eq!(w.status(0, LINUX), CellStatus::Failed, "no disagreement with it");
+    // Trusted again, it counts again, whenever it signed.
+    w.owner(Body::Trust(TrustChange {
+        project: p,
+        subject: mallory.author(),
+        role: Role::Builder,
+    }));
+    assert_eq!(w.status(0, LINUX), CellStatus::Disagree);
+}
+
+/// The revocation's timestamp is when it takes effect: an owner who
+/// thinks a key was stolen dates it back (to when the theft may have
+/// begun, or to the epoch), and what the key signed since counts no more.
+#[test]
+fn a_revocation_dated_back_takes_back_what_was_signed_since() {
+    let mallory = writer("mallory");
+    let mut w = World::new(BuilderPolicy::Only(vec![mallory.author()]), 1);
+    let p = w.project;
+    w.owner(announce(p, 1));
+    let mut m = mallory;
+    w.by(&mut m, result(p, 1, LINUX, Outcome::Passed));
+    assert_eq!(w.status(0, LINUX), CellStatus::Passed);
+    w.t += 1;
+    let dated_back = w.alice.write(Timestamp(0), revoke(p, &m)).unwrap();
+    w.offer(dated_back);
     assert_eq!(w.status(0, LINUX), CellStatus::Pending);
-    assert_eq!(w.status(0, MAC), CellStatus::Passed);
+}
+
+/// A declaration that no longer lists a builder, or that closes an open
+/// project, takes trust away from its own timestamp on, as a revocation.
+#[test]
+fn a_declaration_that_drops_builders_counts_from_its_time() {
+    let (mut bob, mut carol) = (writer("bob"), writer("carol"));
+    let mut w = World::new(BuilderPolicy::Open, 1);
+    let p = w.project;
+    w.owner(announce(p, 1));
+    w.owner(announce(p, 2));
+    w.by(&mut carol, result(p, 1, LINUX, Outcome::Passed));
+    w.owner(declaration(&PLATFORMS, BuilderPolicy::Only(vec![bob.author()]), 1));
+    w.by(&mut carol, result(p, 2, LINUX, Outcome::Passed));
+    assert_eq!(w.status(1, LINUX), CellStatus::Passed, "while open: counts");
+    assert_eq!(w.status(0, LINUX), CellStatus::Pending, "after closing: does not");
+    w.by(&mut bob, result(p, 2, MAC, Outcome::Passed));
+    w.owner(declaration(&PLATFORMS, BuilderPolicy::Only(vec![carol.author()]), 1));
+    assert_eq!(w.status(0, MAC), CellStatus::Passed, "bob's, from before it was dropped");
+    assert_eq!(w.status(0, LINUX), CellStatus::Passed, "carol's, trusted again");
 }
 
 #[test]

@@ -291,7 +291,9 @@ pub(crate) async fn result_json(State(state): State<AppState>, Path(id): Path<St
         .borrow()
         .projects
         .get(&result.project)
-        .and_then(|view| Policy::of(&view.log).map(|p| p.trusts_builder(&entry.author())))
+        .and_then(|view| {
+            Policy::of(&view.log).map(|p| p.counts_result(&entry.author(), entry.timestamp()))
+        })
         .unwrap_or(false);
     axum::Json(crate::json::result(&entry, result, trusted)).into_response()
 }
@@ -330,7 +332,7 @@ pub(crate) async fn result(State(state): State<AppState>, Path(id): Path<String>
                     .as_ref()
                     .map_or("", |p| p.declaration.name.as_str())
                     .to_owned(),
-                policy.is_some_and(|p| p.trusts_builder(&entry.author())),
+                policy.is_some_and(|p| p.counts_result(&entry.author(), entry.timestamp())),
             )
         }
         None => (String::new(), false),
@@ -442,7 +444,7 @@ pub(crate) async fn audit(
                 };
                 let trusted = policy
                     .as_ref()
-                    .is_some_and(|p| p.trusts_builder(&fact.author));
+                    .is_some_and(|p| p.counts_result(&fact.author, fact.at));
                 let result = AuditResult {
                     id: fact.id,
                     project: view.log.project,

@@ -117,7 +117,7 @@ impl<'e> Columns<'e> {
         let entries = log.cells.get(commit).map_or(&[][..], Vec::as_slice);
         let counted = entries
             .iter()
-            .filter(|f| log.in_good_standing(&f.author) && policy.trusts_builder(&f.author));
+            .filter(|f| log.in_good_standing(&f.author) && policy.counts(f));
         let builds = policy.builds_per_cell();
         self.split(counted)
             .map(|in_cell| {

@@ -411,7 +411,7 @@ fn builds_wanted(
     for fact in facts.iter().filter(|f| {
         f.platform == label
             && f.at >= since
-            && policy.trusts_builder(&f.author)
+            && policy.counts(f)
             && log.in_good_standing(&f.author)
     }) {
         if let Fact::Result { outcome } = fact.what {
@@ -516,7 +516,7 @@ fn events(log: &ProjectLog, policy: &Policy<'_>, wanted: &[WantedCell]) -> Vec<C
         };
         let platform = log.platforms.number(&cell.platform);
         for fact in facts.iter().filter(|f| Some(f.platform) == platform) {
-            if !policy.trusts_builder(&fact.author) || !log.in_good_standing(&fact.author) {
+            if !policy.counts(fact) || !log.in_good_standing(&fact.author) {
                 continue;
             }
             // A builder that stopped short (retry, cancelled) has not
