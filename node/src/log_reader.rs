@@ -1,6 +1,6 @@
 //! What the HTTP server reads from the log without asking the driver.
 
-use buildmesh_core::log::{BatchLimits, ChainStore, EntryStore, lacks};
+use buildmesh_core::log::{BatchLimits, lacks, unlinked_evidence};
 use buildmesh_http::LogReader;
 use buildmesh_protocol::{Entry, SyncCursor, VersionVector};
 use buildmesh_store::{SledReader, SledStore};
@@ -12,10 +12,12 @@ use std::time::{Duration, Instant};
 /// a stream of full scans.
 pub const DIGEST_AGE_MAX: Duration = Duration::from_millis(250);
 
-/// The entry-set digest, recomputed only when the log has grown (entries
-/// are never removed, so an equal count means an equal set), and then at
-/// most once per [`DIGEST_AGE_MAX`]. Each digest comes with the count it
-/// covers, so a stale one is never mistaken for a current one.
+/// The entry-set digest, recomputed only when the log has changed, and
+/// then at most once per [`DIGEST_AGE_MAX`]. Entries are removed only when
+/// a fork freezes their author, and the store counts those removals, so an
+/// equal count of entries and of removals means an equal set. Each digest
+/// comes with the count it covers, so a stale one is never mistaken for a
+/// current one.
 pub struct CachedDigest {
     reader: SledReader,
     /// For serving entries (`GET /api/v1/entries`).
@@ -26,6 +28,8 @@ pub struct CachedDigest {
 #[derive(Clone, Copy)]
 struct Computed {
     entries: u64,
+    /// Entries ever removed when it was computed.
+    removed: u64,
     digest: [u8; 32],
     at: Instant,
 }
@@ -57,38 +61,27 @@ impl LogReader for CachedDigest {
         Ok((batch.entries, batch.resume))
     }
 
-    fn fork_evidence(&self) -> Result<Vec<Entry>, String> {
-        let forks = self.store.forks().map_err(|e| e.to_string())?;
-        let mut evidence = Vec::new();
-        for (_, proof) in forks {
-            for id in [proof.first, proof.second] {
-                if evidence.len() >= buildmesh_http::FORK_EVIDENCE_MAX {
-                    return Ok(evidence);
-                }
-                // A linked sibling is in the export already.
-                if let Some(stored) = self.store.get(&id).map_err(|e| e.to_string())?
-                    && !stored.linked
-                {
-                    evidence.push(stored.entry);
-                }
-            }
-        }
-        Ok(evidence)
+    fn evidence(&self) -> Result<Vec<Entry>, String> {
+        let evidence = unlinked_evidence(&self.store).map_err(|e| e.to_string())?;
+        Ok(evidence.into_iter().map(|(_, entry)| entry).collect())
     }
 
     fn digest(&self) -> Result<(u64, [u8; 32]), String> {
         // Held while computing: concurrent pollers wait for one scan
         // rather than each starting their own.
         let mut last = self.last.lock().map_err(|_| "a digest reader panicked")?;
+        let removed = self.reader.removed().map_err(|e| e.to_string())?;
         let count = self.reader.entries().map_err(|e| e.to_string())?;
         if let Some(known) = *last
-            && (known.entries == count || known.at.elapsed() < DIGEST_AGE_MAX)
+            && ((known.entries == count && known.removed == removed)
+                || known.at.elapsed() < DIGEST_AGE_MAX)
         {
             return Ok((known.entries, known.digest));
         }
         let (entries, digest) = self.reader.digest().map_err(|e| e.to_string())?;
         *last = Some(Computed {
             entries,
+            removed,
             digest,
             at: Instant::now(),
         });

@@ -75,5 +75,6 @@ pub use time::Timestamp;
 pub use verify::KeyCache;
 pub use version::VersionVector;
 pub use wire::{
-    REQUEST_BYTES_MAX, RESPONSE_BYTES_MAX, Refusal, Request, Response, SYNC_LEASES_MAX, SyncCursor,
+    FORKS_ENTRIES_MAX, FORKS_HEADS_MAX, FORKS_KNOWN_MAX, Head, REQUEST_BYTES_MAX,
+    RESPONSE_BYTES_MAX, Refusal, Request, Response, SYNC_LEASES_MAX, SyncCursor,
 };

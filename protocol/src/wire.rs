@@ -3,7 +3,7 @@
 //! varints, little-endian) under a size limit enforced before allocating.
 
 use crate::error::DecodeError;
-use crate::ids::{BlobHash, PublicKey};
+use crate::ids::{BlobHash, EntryId, PublicKey};
 use crate::version::VersionVector;
 use bincode::config::{Configuration, Limit, LittleEndian, Varint};
 use serde::{Deserialize, Serialize};
@@ -18,6 +18,31 @@ pub const RESPONSE_BYTES_MAX: usize = 8 * 1024 * 1024;
 
 /// Most lease renewals one sync response carries.
 pub const SYNC_LEASES_MAX: usize = 1024;
+
+/// Most authors a [`Request::Forks`] may name in `known`; a node reads
+/// the first this many and ignores the rest.
+pub const FORKS_KNOWN_MAX: usize = 1024;
+
+/// Most heads a [`Request::Forks`] may name; a node reads the first this
+/// many and ignores the rest.
+pub const FORKS_HEADS_MAX: usize = 1024;
+
+/// Most entries one [`Response::Forks`] carries: 16 proofs of two entries
+/// each, or entries that contradict the asker's heads. At most 3 MiB, well
+/// within [`RESPONSE_BYTES_MAX`].
+pub const FORKS_ENTRIES_MAX: usize = 64;
+
+/// One entry the asker of [`Request::Forks`] holds: "if you hold another
+/// entry of this author at this sequence number, send it".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    /// Its author.
+    pub author: PublicKey,
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its id.
+    pub id: EntryId,
+}
 
 /// Where the next batch for the same sync starts.
 ///
@@ -43,6 +68,18 @@ pub enum Request {
     },
     /// "Send me the blob with this hash, if you have it."
     Blob(BlobHash),
+    /// "Send me the fork proofs you hold against authors other than these
+    /// (or lower than these), and the entries you hold that contradict
+    /// these of mine" (docs/protocol.md §6, "Forks travel"). A version
+    /// vector cannot show two nodes that each hold one of two entries at
+    /// one sequence number: this does.
+    Forks {
+        /// Authors the asker holds a fork proof against, each with the
+        /// proof's sequence number; at most [`FORKS_KNOWN_MAX`] are read.
+        known: Vec<(PublicKey, u64)>,
+        /// Entries the asker holds; at most [`FORKS_HEADS_MAX`] are read.
+        heads: Vec<Head>,
+    },
 }
 
 /// The answer to a [`Request`].
@@ -64,6 +101,13 @@ pub enum Response {
     Blob(Option<Vec<u8>>),
     /// The request was refused: the asker is over its rate or sent garbage.
     Refused(Refusal),
+    /// The answer to [`Request::Forks`]: wire forms of entries, at most
+    /// [`FORKS_ENTRIES_MAX`]; the asker takes them through its ordinary
+    /// merge rules, which find the forks.
+    Forks {
+        /// Wire forms of entries (§4 of docs/protocol.md).
+        entries: Vec<Vec<u8>>,
+    },
 }
 
 /// Why a request was refused.
@@ -139,6 +183,19 @@ mod tests {
         assert_eq!(Response::decode(&response.encode()), Ok(response));
         let refused = Response::Refused(Refusal::RateLimited);
         assert_eq!(Response::decode(&refused.encode()), Ok(refused));
+        let forks = Request::Forks {
+            known: vec![(PublicKey([3; 32]), 9)],
+            heads: vec![Head {
+                author: PublicKey([4; 32]),
+                seq: 2,
+                id: EntryId([5; 32]),
+            }],
+        };
+        assert_eq!(Request::decode(&forks.encode()), Ok(forks));
+        let proofs = Response::Forks {
+            entries: vec![vec![6], vec![7, 8]],
+        };
+        assert_eq!(Response::decode(&proofs.encode()), Ok(proofs));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::derive::DerivedMatrix;
 use crate::finding::{Finding, Note};
 use crate::report::{Problem, Report};
 use crate::text::{grouped, printable};
-use buildmesh_core::log::ForkKind;
+use buildmesh_core::log::{ForkKind, Rejected};
 use serde_json::{Value, json};
 use std::fmt;
 
@@ -287,7 +287,8 @@ fn list<T: fmt::Display>(f: &mut fmt::Formatter<'_>, what: &str, items: &[T]) ->
 /// docs/protocol.md §7.3 says an honest export reads: forks are notes
 /// always; a gap is a note in an export of a node's store (pending entries)
 /// and a finding in a node's whole `GET /api/v1/entries`, which serves
-/// linked entries only; everything else is a finding.
+/// linked entries only; an entry past a fork is a note (an older node
+/// keeps such entries; they count nowhere); everything else is a finding.
 pub fn classify(report: &Report, source: &Source) -> (Vec<Finding>, Vec<Note>) {
     let mut findings = Vec::new();
     let mut notes = Vec::new();
@@ -308,6 +309,14 @@ pub fn classify(report: &Report, source: &Source) -> (Vec<Finding>, Vec<Note>) {
             Problem::Duplicate { line, id } => findings.push(Finding::DuplicateEntry {
                 line: *line,
                 id: id.to_string(),
+            }),
+            Problem::Refused {
+                line,
+                reason: Rejected::Frozen { seq, fork_seq },
+            } => notes.push(Note::PastFork {
+                line: *line,
+                seq: *seq,
+                fork_seq: *fork_seq,
             }),
             Problem::Refused { line, reason } => findings.push(Finding::RefusedEntry {
                 line: *line,
@@ -379,6 +388,45 @@ mod tests {
             [Finding::MissingEntry { missing_seq: 4, .. }]
         ));
         assert!(matches!(&notes[..], [Note::Fork { seq: 3, .. }]));
+    }
+
+    /// An older node keeps what its forked authors signed past the fork;
+    /// a verifier's log refuses it. That is a fact about the author (it
+    /// counts nowhere either way), not about the node.
+    #[test]
+    fn entries_past_a_fork_are_notes_other_refusals_findings() {
+        let frozen = Problem::Refused {
+            line: 9,
+            reason: Rejected::Frozen {
+                seq: 5,
+                fork_seq: 3,
+            },
+        };
+        let no_role = Problem::Refused {
+            line: 10,
+            reason: Rejected::NoRole,
+        };
+        let (findings, notes) = classify(
+            &report(vec![frozen, no_role]),
+            &Source::Node("http://n".into()),
+        );
+        assert!(matches!(
+            &findings[..],
+            [Finding::RefusedEntry { line: 10, .. }]
+        ));
+        assert_eq!(
+            notes,
+            [Note::PastFork {
+                line: 9,
+                seq: 5,
+                fork_seq: 3
+            }]
+        );
+        assert!(
+            notes[0]
+                .to_string()
+                .contains("past the fork proven at seq 3")
+        );
     }
 
     #[test]

@@ -450,6 +450,18 @@ pub enum Note {
         /// The two entries.
         entries: [String; 2],
     },
+    /// An entry signed past a fork proven against its author: nodes no
+    /// longer keep such entries (docs/protocol.md §6, "Freezing"), but a
+    /// node older than that rule, or its export, still holds them. They
+    /// count nowhere either way.
+    PastFork {
+        /// 1-based line number.
+        line: usize,
+        /// The entry's sequence number.
+        seq: u64,
+        /// The fork's: the last sequence number nodes keep.
+        fork_seq: u64,
+    },
     /// In an export of a node's store (`buildmesh log export`): entries
     /// waiting for a predecessor the node has not received yet.
     Gap {
@@ -482,6 +494,14 @@ impl fmt::Display for Note {
                     entries[0], entries[1]
                 )
             }
+            Note::PastFork {
+                line,
+                seq,
+                fork_seq,
+            } => write!(
+                f,
+                "line {line}: seq {seq} is past the fork proven at seq {fork_seq}; nodes no longer keep such entries (an older node may)"
+            ),
             Note::Gap {
                 author,
                 missing_seq,

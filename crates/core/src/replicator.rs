@@ -11,6 +11,10 @@
 //!   its version vector and takes what it lacks in bounded batches, resumed
 //!   by cursor until the peer has nothing more;
 //! - it answers peers' sync requests the same way, within a per-peer rate;
+//! - after a sync it started, it asks the peer for the fork proofs it
+//!   lacks and answers peers' such requests (`forks`): a version vector
+//!   cannot show that two nodes hold different entries at one sequence
+//!   number;
 //! - it checks every gossiped entry and reports a verdict, so gossipsub only
 //!   forwards entries the log accepts;
 //! - it counts offences per peer and disconnects past a threshold; a peer
@@ -22,6 +26,7 @@
 //!   fetches again; losing them forks nobody, as losing our own writes would.
 
 mod blob_fetch;
+mod forks;
 mod io;
 mod limiter;
 mod peer;
@@ -110,6 +115,9 @@ pub struct Replicator<S: EntryStore> {
     stats: ReplicatorStats,
     /// Live lease renewals, served with the first batch of every sync.
     leases: Vec<Vec<u8>>,
+    /// The boundary of each forked author as last seen: a new or lower
+    /// one makes us ask every peer (see `forks`).
+    forks_seen: BTreeMap<buildmesh_protocol::PublicKey, u64>,
 }
 
 impl<S: EntryStore> Replicator<S> {
@@ -121,7 +129,18 @@ impl<S: EntryStore> Replicator<S> {
         store: S,
         seed: u64,
     ) -> Result<Self, S::Error> {
+        let mut store = store;
+        // A store written before forks froze their authors may hold
+        // entries past a fork: forget them (docs/protocol.md §6).
+        if log::freeze_forked(&mut store)? > 0 {
+            store.flush()?;
+        }
         let writer = ChainWriter::resume(key, &store)?;
+        let forks_seen = store
+            .forks()?
+            .into_iter()
+            .map(|(author, proof)| (author, proof.seq))
+            .collect();
         Ok(Replicator {
             config,
             store,
@@ -137,6 +156,7 @@ impl<S: EntryStore> Replicator<S> {
             rng: seed | 1,
             stats: ReplicatorStats::default(),
             leases: Vec::new(),
+            forks_seen,
         })
     }
 
@@ -342,8 +362,15 @@ impl<S: EntryStore> Replicator<S> {
         &mut self,
         offered: impl IntoIterator<Item = (Entry, log::Ingested)>,
     ) -> Result<(), S::Error> {
+        let offered: Vec<(Entry, log::Ingested)> = offered.into_iter().collect();
+        let fork = offered
+            .iter()
+            .any(|(_, outcome)| forks::may_prove_a_fork(outcome));
         let taken = self.aside.settle(&mut self.store, self.now, offered)?;
         self.took_from_aside(taken);
+        if fork {
+            self.forks_may_have_changed()?;
+        }
         Ok(())
     }
 

@@ -235,3 +235,103 @@ fn a_writer_resumes_its_chain_from_the_store() {
         Ingested::Applied { linked: 1 }
     );
 }
+
+/// docs/protocol.md §6, "Freezing": once a fork is proven, nothing of the
+/// author past it is kept, whether it came before the proof or after.
+#[test]
+fn a_fork_freezes_its_author_past_the_fork() {
+    let (mut store, _) = granted(&["alice", "bob"]);
+    let e = chain(&mut writer("alice"), 6);
+    let author = e[0].author();
+    log::insert_batch(&mut store, e.iter().cloned()).unwrap();
+    let before = store.usage(&author).unwrap();
+    let twin = rogue("alice", 3, &e[1], 7);
+    let Ingested::Fork(proof) = log::insert(&mut store, twin.clone()).unwrap() else {
+        panic!("no fork")
+    };
+    assert_eq!((proof.kind, proof.seq), (ForkKind::Equivocation, 3));
+    assert_eq!(store.version(&author).unwrap(), 3);
+    for later in &e[3..] {
+        assert!(!store.contains(&later.id()).unwrap(), "seq {}", later.seq());
+    }
+    assert!(store.contains(&twin.id()).unwrap() && store.contains(&e[2].id()).unwrap());
+    let after = store.usage(&author).unwrap();
+    assert!(after.bytes < before.bytes, "the quota usage went down too");
+    assert_eq!(
+        log::insert(&mut store, e[4].clone()).unwrap(),
+        Ingested::Rejected(Rejected::Frozen {
+            seq: 5,
+            fork_seq: 3
+        })
+    );
+
+    // A store that saw the fork first holds exactly the same.
+    let (mut fresh, _) = granted(&["alice", "bob"]);
+    log::insert(&mut fresh, twin).unwrap();
+    for entry in e.iter().rev() {
+        log::insert(&mut fresh, entry.clone()).unwrap();
+    }
+    assert!(fresh.same_contents(&store), "order does not matter");
+    assert_eq!(fresh.usage(&author).unwrap(), after);
+}
+
+/// The boundary is the lowest fork: a lower proof arriving later moves it
+/// down (and forgets the evidence of the higher one), a higher one
+/// arriving later is refused.
+#[test]
+fn the_lowest_fork_is_the_boundary_in_any_order() {
+    let e = chain(&mut writer("alice"), 8);
+    let high = rogue("alice", 6, &e[4], 1);
+    let low = rogue("alice", 3, &e[1], 2);
+    let mut stores = Vec::new();
+    for order in [[&high, &low], [&low, &high]] {
+        let (mut store, _) = granted(&["alice", "bob"]);
+        log::insert_batch(&mut store, e.iter().cloned()).unwrap();
+        for fork in order {
+            log::insert(&mut store, (*fork).clone()).unwrap();
+        }
+        assert_eq!(store.fork(&e[0].author()).unwrap().map(|p| p.seq), Some(3));
+        assert!(!store.contains(&high.id()).unwrap());
+        stores.push(store);
+    }
+    assert!(stores[0].same_contents(&stores[1]));
+}
+
+/// The freeze within one atomic batch (a sync batch): the same as one by one.
+#[test]
+fn a_batch_that_proves_a_fork_freezes_like_single_entries() {
+    let e = chain(&mut writer("alice"), 6);
+    let twin = rogue("alice", 2, &e[0], 9);
+    let mut batch: Vec<Entry> = e.clone();
+    batch.insert(3, twin.clone());
+    let (mut batched, _) = granted(&["alice", "bob"]);
+    let outcomes = log::insert_batch(&mut batched, batch.iter().cloned()).unwrap();
+    assert!(outcomes.contains(&Ingested::Rejected(Rejected::Frozen {
+        seq: 6,
+        fork_seq: 2
+    })));
+    let (mut single, _) = granted(&["alice", "bob"]);
+    for entry in &batch {
+        log::insert(&mut single, entry.clone()).unwrap();
+    }
+    assert!(batched.same_contents(&single));
+    assert_eq!(batched.version(&e[0].author()).unwrap(), 2);
+    assert_eq!(
+        log::unlinked_evidence(&batched).unwrap(),
+        Vec::new(),
+        "both siblings link: a sync serves them"
+    );
+}
+
+/// A broken link's second entry never links: it is the evidence an export
+/// of linked entries must add.
+#[test]
+fn unlinked_evidence_names_what_a_sync_leaves_out() {
+    let (mut store, _) = granted(&["alice", "bob"]);
+    let e = chain(&mut writer("alice"), 3);
+    let stray = rogue("alice", 3, &e[0], 9);
+    log::insert_batch(&mut store, e[..2].iter().cloned()).unwrap();
+    log::insert(&mut store, stray.clone()).unwrap();
+    let evidence = log::unlinked_evidence(&store).unwrap();
+    assert_eq!(evidence, vec![(e[0].author(), stray)]);
+}

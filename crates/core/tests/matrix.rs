@@ -169,9 +169,10 @@ fn only_trusted_builders_count_and_trust_can_change() {
         subject: mallory.author(),
         role: Role::Builder,
     }));
-    // Her failure was written before the revocation: it still counts.
+    // Her failure was written before she was trusted: once revoked, she
+    // is trusted neither now nor when she signed it.
     w.by(&mut bob, result(p, 1, LINUX, Outcome::Passed));
-    assert_eq!(w.status(0, LINUX), CellStatus::Disagree);
+    assert_eq!(w.status(0, LINUX), CellStatus::Passed);
     // What she writes after it does not.
     w.by(&mut mallory, result(p, 1, MAC, Outcome::Failed));
     assert_eq!(w.status(0, MAC), CellStatus::Pending);
@@ -189,26 +190,126 @@ fn revoking_a_builder_counts_from_the_revocation_on() {
     let p = w.project;
     w.owner(announce(p, 1));
     w.owner(announce(p, 2));
-    w.by(&mut bob, result(p, 1, LINUX, Outcome::Failed));
-    w.by(&mut carol, result(p, 1, MAC, Outcome::Passed));
-    let revoke = TrustChange {
+    w.owner(Body::Revoke(TrustChange {
         project: p,
         subject: bob.author(),
         role: Role::Builder,
-    };
-    w.owner(Body::Revoke(revoke.clone()));
-    // Row 1 is commit 1, row 0 commit 2.
-    assert_eq!(w.status(1, LINUX), CellStatus::Failed, "written before");
+    }));
+    w.by(&mut bob, result(p, 1, LINUX, Outcome::Failed));
+    w.by(&mut carol, result(p, 1, MAC, Outcome::Passed));
+    assert_eq!(w.status(1, LINUX), CellStatus::Pending);
     assert_eq!(w.status(1, MAC), CellStatus::Passed);
+}
+
+fn revoke(project: ProjectId, who: &ChainWriter) -> Body {
+    Body::Revoke(TrustChange {
+        project,
+        subject: who.author(),
+        role: Role::Builder,
+    })
+}
+
+/// Issue 18, point 3: revocation counts from the revocation entry on. A
+/// result its builder signed while trusted keeps counting; one signed
+/// after the revocation does not, nor does a claim once it is revoked.
+#[test]
+fn a_revoked_builder_keeps_what_it_signed_before_and_loses_what_after() {
+    let (mut bob, mut mallory) = (writer("bob"), writer("mallory"));
+    let mut w = World::new(BuilderPolicy::Only(vec![bob.author(), mallory.author()]), 1);
+    let p = w.project;
+    w.owner(announce(p, 1));
+    w.owner(announce(p, 2));
+    w.by(&mut mallory, result(p, 1, LINUX, Outcome::Passed));
+    w.by(&mut mallory, claim(p, 1, MAC, NOW.plus_ms(60_000)));
+    assert_eq!(w.status(1, MAC), CellStatus::Claimed);
+    w.owner(revoke(p, &mallory));
+    w.by(&mut mallory, result(p, 2, LINUX, Outcome::Passed));
+    assert_eq!(
+        w.status(1, LINUX),
+        CellStatus::Passed,
+        "signed before: counts"
+    );
+    assert_eq!(
+        w.status(0, LINUX),
+        CellStatus::Pending,
+        "signed after: does not"
+    );
+    assert_eq!(
+        w.status(1, MAC),
+        CellStatus::Pending,
+        "its claim no longer holds the cell"
+    );
     w.by(&mut bob, result(p, 2, LINUX, Outcome::Failed));
-    assert_eq!(w.status(0, LINUX), CellStatus::Pending, "written after");
-    // A declaration that no longer names him keeps the revocation's time.
-    let carol_only = BuilderPolicy::Only(vec![carol.author()]);
-    w.owner(declaration(&PLATFORMS, carol_only, 1));
-    assert_eq!(w.status(1, LINUX), CellStatus::Failed, "a new declaration");
+    assert_eq!(
+        w.status(0, LINUX),
+        CellStatus::Failed,
+        "no disagreement with it"
+    );
+    // Trusted again, it counts again, whenever it signed.
+    w.owner(Body::Trust(TrustChange {
+        project: p,
+        subject: mallory.author(),
+        role: Role::Builder,
+    }));
+    assert_eq!(w.status(0, LINUX), CellStatus::Disagree);
+}
+
+/// The revocation's timestamp is when it takes effect: an owner who
+/// thinks a key was stolen dates it back (to when the theft may have
+/// begun, or to the epoch), and what the key signed since counts no more.
+#[test]
+fn a_revocation_dated_back_takes_back_what_was_signed_since() {
+    let mallory = writer("mallory");
+    let mut w = World::new(BuilderPolicy::Only(vec![mallory.author()]), 1);
+    let p = w.project;
+    w.owner(announce(p, 1));
+    let mut m = mallory;
+    w.by(&mut m, result(p, 1, LINUX, Outcome::Passed));
+    assert_eq!(w.status(0, LINUX), CellStatus::Passed);
+    w.t += 1;
+    let dated_back = w.alice.write(Timestamp(0), revoke(p, &m)).unwrap();
+    w.offer(dated_back);
     assert_eq!(w.status(0, LINUX), CellStatus::Pending);
-    w.owner(Body::Trust(revoke));
-    assert_eq!(w.status(0, LINUX), CellStatus::Failed, "trusted again");
+}
+
+/// A declaration that no longer lists a builder, or that closes an open
+/// project, takes trust away from its own timestamp on, as a revocation.
+#[test]
+fn a_declaration_that_drops_builders_counts_from_its_time() {
+    let (mut bob, mut carol) = (writer("bob"), writer("carol"));
+    let mut w = World::new(BuilderPolicy::Open, 1);
+    let p = w.project;
+    w.owner(announce(p, 1));
+    w.owner(announce(p, 2));
+    w.by(&mut carol, result(p, 1, LINUX, Outcome::Passed));
+    w.owner(declaration(
+        &PLATFORMS,
+        BuilderPolicy::Only(vec![bob.author()]),
+        1,
+    ));
+    w.by(&mut carol, result(p, 2, LINUX, Outcome::Passed));
+    assert_eq!(w.status(1, LINUX), CellStatus::Passed, "while open: counts");
+    assert_eq!(
+        w.status(0, LINUX),
+        CellStatus::Pending,
+        "after closing: does not"
+    );
+    w.by(&mut bob, result(p, 2, MAC, Outcome::Passed));
+    w.owner(declaration(
+        &PLATFORMS,
+        BuilderPolicy::Only(vec![carol.author()]),
+        1,
+    ));
+    assert_eq!(
+        w.status(0, MAC),
+        CellStatus::Passed,
+        "bob's, from before it was dropped"
+    );
+    assert_eq!(
+        w.status(0, LINUX),
+        CellStatus::Passed,
+        "carol's, trusted again"
+    );
 }
 
 #[test]

@@ -46,6 +46,13 @@ struct Net {
     held: Vec<(PeerId, Input)>,
     /// Lease renewals a node heard in sync answers: (node, peer, wires).
     leases_heard: Vec<(PeerId, PeerId, Vec<Vec<u8>>)>,
+    /// Nodes as old as before fork requests: they refuse one as malformed.
+    old: BTreeSet<PeerId>,
+    /// Nodes whose fork answers the network tampers with.
+    tampered: BTreeSet<PeerId>,
+    /// Fork requests sent, and those answered `Refused(Malformed)`.
+    fork_requests: u64,
+    fork_refusals: u64,
 }
 
 impl Net {
@@ -66,6 +73,10 @@ impl Net {
             hold_verify: None,
             held: Vec::new(),
             leases_heard: Vec::new(),
+            old: BTreeSet::new(),
+            tampered: BTreeSet::new(),
+            fork_requests: 0,
+            fork_refusals: 0,
         };
         for (i, name) in names.iter().enumerate() {
             net.add(name, i as u64);
@@ -145,7 +156,14 @@ impl Net {
         match action {
             Action::Request { peer, bytes } => {
                 self.requests_sent += 1;
-                if self.links.contains(&(at, peer)) {
+                let forks = matches!(Request::decode(&bytes), Ok(Request::Forks { .. }));
+                self.fork_requests += u64::from(forks);
+                if forks && self.old.contains(&peer) && self.links.contains(&(at, peer)) {
+                    self.fork_refusals += 1;
+                    let bytes = Response::Refused(buildmesh_protocol::Refusal::Malformed).encode();
+                    self.queue
+                        .push_back((at, Input::ResponseReceived { peer, bytes }));
+                } else if self.links.contains(&(at, peer)) {
                     self.next_id += 1;
                     self.requests.insert(self.next_id, (at, peer));
                     self.queue.push_back((
@@ -160,8 +178,16 @@ impl Net {
                     self.queue.push_back((at, Input::RequestFailed(peer)));
                 }
             }
-            Action::Respond { id, bytes } => {
+            Action::Respond { id, mut bytes } => {
                 let (asker, answerer) = self.requests.remove(&id).unwrap();
+                if self.tampered.contains(&answerer)
+                    && let Ok(Response::Forks { mut entries }) = Response::decode(&bytes)
+                {
+                    for entry in &mut entries {
+                        entry[90] ^= 0x40;
+                    }
+                    bytes = Response::Forks { entries }.encode();
+                }
                 if self.links.contains(&(answerer, asker)) {
                     self.queue.push_back((
                         asker,
@@ -291,10 +317,16 @@ fn a_late_joiner_catches_up_in_bounded_batches() {
     net.settle();
     net.assert_converged();
     let batches = 10_000u64.div_ceil(1024);
+    let syncs = net.requests_sent - net.fork_requests;
     assert!(
-        net.requests_sent <= batches + 2,
-        "{} requests for {batches} batches",
-        net.requests_sent
+        syncs <= batches + 2,
+        "{syncs} sync requests for {batches} batches"
+    );
+    // Each side asks the other once for fork proofs after its sync.
+    assert!(
+        net.fork_requests <= 2,
+        "{} fork requests",
+        net.fork_requests
     );
 }
 
@@ -726,4 +758,221 @@ fn a_request_never_answered_is_given_up_and_asked_again() {
         }
     }
     assert_eq!(requests(&mut node), 1, "given up and asked again");
+}
+
+impl Net {
+    /// Hands `entries` to `name` as a client would (`POST /api/v1/entries`).
+    fn submit(
+        &mut self,
+        name: &str,
+        entries: &[&Entry],
+    ) -> Vec<buildmesh_core::replicator::Submitted> {
+        let id = self.id(name);
+        let wires: Vec<Vec<u8>> = entries.iter().map(|e| e.to_wire()).collect();
+        let wires: Vec<&[u8]> = wires.iter().map(Vec::as_slice).collect();
+        let results = self.nodes.get_mut(&id).unwrap().submit(&wires).unwrap();
+        self.drain(id);
+        results
+    }
+
+    fn assert_same_stores(&self) {
+        let mut nodes = self.nodes.values();
+        let first = nodes.next().unwrap().store();
+        for node in nodes {
+            assert!(
+                node.store().same_contents(first),
+                "two nodes hold different logs"
+            );
+        }
+    }
+}
+
+/// An author that has a role (it declares a project), its first `n`
+/// entries, and a writer for what comes next.
+fn mallory(n: u64) -> (buildmesh_core::log::ChainWriter, Vec<Entry>) {
+    let mut writer = fixtures::writer("mallory");
+    let entries = (0..n)
+        .map(|i| {
+            let body = nth_body(&writer.author(), i);
+            writer.write(Timestamp(i + 1), body).unwrap()
+        })
+        .collect();
+    (writer, entries)
+}
+
+fn announce_as(writer: &mut buildmesh_core::log::ChainWriter, n: u8) -> Entry {
+    let project = ProjectId::derive(&writer.author(), "demo");
+    writer
+        .write(
+            Timestamp(1_000 + u64::from(n)),
+            fixtures::announce(project, n),
+        )
+        .unwrap()
+}
+
+/// Issue 18, point 3: two entries at one sequence number, one handed to
+/// each end of a line of five while the ends are cut off, so that no node
+/// ever holds both by sync alone (a version vector says "seq 4" either
+/// way). Fork requests prove the fork on every node, the middle ones
+/// included, and freeze the author there everywhere.
+#[test]
+fn a_fork_no_node_saw_whole_is_proven_and_frozen_on_all_five() {
+    let names = ["n1", "n2", "n3", "n4", "n5"];
+    let mut net = Net::new(&names);
+    for pair in names.windows(2) {
+        net.connect(pair[0], pair[1]);
+    }
+    net.settle();
+    let (writer, common) = mallory(3);
+    let author = writer.author();
+    net.submit("n1", &common.iter().collect::<Vec<_>>());
+    net.settle();
+    net.cut("n1", "n2");
+    net.cut("n4", "n5");
+    net.settle();
+    let (mut a, mut b) = (writer.clone(), writer);
+    let (a4, b4) = (announce_as(&mut a, 10), announce_as(&mut b, 20));
+    assert_eq!((a4.seq(), b4.seq()), (4, 4));
+    net.submit("n1", &[&a4]);
+    net.submit("n5", &[&b4]);
+    net.settle();
+    assert!(
+        net.nodes
+            .values()
+            .all(|n| n.store().fork(&author).unwrap().is_none())
+    );
+
+    // n1's side heals first, so n2, n3 and n4 all take a4 by sync; then
+    // n5 with b4 joins: every vector says "seq 4", on both sides.
+    net.connect("n1", "n2");
+    net.settle();
+    assert!(net.node("n4").store().contains(&a4.id()).unwrap());
+    net.connect("n4", "n5");
+    net.settle();
+    for name in names {
+        let store = net.node(name).store();
+        let proof = store.fork(&author).unwrap();
+        assert_eq!(proof.map(|p| p.seq), Some(4), "{name} holds the proof");
+        assert!(
+            store.contains(&a4.id()).unwrap() && store.contains(&b4.id()).unwrap(),
+            "{name}"
+        );
+        assert_eq!(store.version(&author).unwrap(), 4, "{name}");
+    }
+    net.assert_same_stores();
+
+    // What the author signs next is refused everywhere, not stored.
+    let a5 = announce_as(&mut a, 12);
+    let outcome = net.submit("n3", &[&a5]);
+    assert!(
+        matches!(
+            outcome.as_slice(),
+            [buildmesh_core::replicator::Submitted::Ingested(
+                _,
+                buildmesh_core::log::Ingested::Rejected(buildmesh_core::log::Rejected::Frozen {
+                    seq: 5,
+                    fork_seq: 4
+                })
+            )]
+        ),
+        "{outcome:?}"
+    );
+    assert!(
+        net.disconnects.is_empty(),
+        "nobody was blamed: {:?}",
+        net.disconnects
+    );
+}
+
+/// Two histories of equal length from seq 4 on: each node's vector says
+/// "seq 9", so sync sees nothing. The heads named in fork requests show
+/// the fork at seq 9; the probes behind it walk the boundary down to
+/// seq 4, where the histories parted, and both nodes end with one log.
+#[test]
+fn a_fork_at_equal_heights_is_found_and_walked_back_to_where_it_began() {
+    let mut net = Net::new(&["left", "right"]);
+    let (writer, common) = mallory(3);
+    let author = writer.author();
+    let common: Vec<&Entry> = common.iter().collect();
+    net.submit("left", &common);
+    net.submit("right", &common);
+    let (mut a, mut b) = (writer.clone(), writer);
+    let left: Vec<Entry> = (0..6).map(|n| announce_as(&mut a, n)).collect();
+    let right: Vec<Entry> = (0..6).map(|n| announce_as(&mut b, 100 + n)).collect();
+    net.submit("left", &left.iter().collect::<Vec<_>>());
+    net.submit("right", &right.iter().collect::<Vec<_>>());
+    net.settle();
+    assert_eq!(net.node("left").store().version(&author).unwrap(), 9);
+
+    net.connect("left", "right");
+    net.settle();
+    for name in ["left", "right"] {
+        let store = net.node(name).store();
+        assert_eq!(
+            store.fork(&author).unwrap().map(|p| p.seq),
+            Some(4),
+            "{name}"
+        );
+        assert_eq!(store.version(&author).unwrap(), 4, "{name}");
+        assert!(store.contains(&left[0].id()).unwrap() && store.contains(&right[0].id()).unwrap());
+        assert_eq!(
+            store.len().unwrap(),
+            3 + 2,
+            "{name}: the common part and both seq 4s"
+        );
+    }
+    net.assert_same_stores();
+}
+
+/// A node that predates fork requests refuses one as malformed: it is not
+/// asked again while connected, not blamed, and syncs as before.
+#[test]
+fn an_older_peer_that_refuses_fork_requests_is_left_alone() {
+    let mut net = Net::new(&["new", "old"]);
+    net.old.insert(net.id("old"));
+    net.write("old", 20);
+    net.connect("new", "old");
+    net.settle();
+    net.assert_converged();
+    assert_eq!(net.fork_refusals, 1, "asked once");
+    let interval = ReplicatorConfig::default().sync_interval_ms;
+    for _ in 0..3 {
+        net.write("old", 5);
+        net.write("new", 5);
+        net.now = net.now.plus_ms(interval + 1);
+        for node in [net.id("new"), net.id("old")] {
+            net.queue.push_back((node, Input::Tick));
+        }
+        net.settle();
+    }
+    net.assert_converged();
+    assert_eq!(net.fork_refusals, 1, "and not again on this connection");
+    assert!(net.disconnects.is_empty(), "{:?}", net.disconnects);
+    assert_eq!(net.node("new").stats().offences, 0);
+}
+
+/// An answer to a fork request is checked like a sync batch: one entry
+/// that does not verify condemns the peer, and nothing is taken.
+#[test]
+fn a_forged_fork_answer_is_refused_and_its_peer_dropped() {
+    let mut net = Net::new(&["honest", "liar"]);
+    let (writer, common) = mallory(3);
+    let author = writer.author();
+    let (mut a, mut b) = (writer.clone(), writer);
+    let (a4, b4) = (announce_as(&mut a, 1), announce_as(&mut b, 2));
+    let mut shared: Vec<&Entry> = common.iter().collect();
+    shared.push(&a4);
+    net.submit("honest", &shared);
+    net.submit("liar", &shared);
+    net.submit("liar", &[&b4]);
+    net.tampered.insert(net.id("liar"));
+    net.connect("honest", "liar");
+    net.settle();
+    assert!(net.node("liar").store().fork(&author).unwrap().is_some());
+    assert!(net.node("honest").store().fork(&author).unwrap().is_none());
+    assert!(net.disconnects.iter().any(|(at, peer, why)| {
+        *at == net.id("honest")
+            && *peer == net.id("liar")
+            && matches!(why, Misbehaviour::BadEntry(_))
+    }));
 }

@@ -2,7 +2,11 @@
 //! export format (docs/protocol.md §7), so anyone can audit a node's log
 //! without stopping it. `?have=AUTHOR:SEQ,...` (a version vector) asks only
 //! for what the client lacks: a client cut off mid-stream asks again with
-//! what it got, and the stream resumes there.
+//! what it got, and the stream resumes there. The linked entries come
+//! first, by author and sequence number; then the entries of the node's
+//! fork proofs that do not link, so that a verifier sees every fork the
+//! node holds (a forked author counts nowhere, and a verifier that did not
+//! know why would think the node's matrix doctored).
 
 use crate::streams::{StreamKind, StreamPermit, Streams};
 use crate::{AppState, LogReader, error};
@@ -58,7 +62,7 @@ pub(crate) async fn stream(
         header: Some(format!("{}\n", Header::new(now).to_line())),
         batch: VecDeque::new(),
         next: Some(None),
-        evidence_due: true,
+        evidence_sent: false,
         _permit: permit,
     };
     let lines = futures::stream::unfold(export, |mut export| async move {
@@ -84,9 +88,8 @@ struct Export {
     /// Where the next batch starts; `None` once the log is read through
     /// (or reading it failed).
     next: Option<Option<SyncCursor>>,
-    /// Whether the fork evidence is still to be sent, after the linked
-    /// entries.
-    evidence_due: bool,
+    /// The fork evidence that does not link was read, after the rest.
+    evidence_sent: bool,
     /// Held while the export lives.
     _permit: StreamPermit,
 }
@@ -105,11 +108,10 @@ impl Export {
                 return Some(Ok(line));
             }
             let Some(resume) = self.next.take() else {
-                // The linked log is through: then the fork evidence, once.
-                if !std::mem::take(&mut self.evidence_due) {
+                if std::mem::replace(&mut self.evidence_sent, true) {
                     return None;
                 }
-                match self.evidence().await {
+                match self.read_evidence().await {
                     Ok(entries) => self.batch = entries.into(),
                     Err(why) => return Some(Err(std::io::Error::other(why))),
                 }
@@ -122,19 +124,12 @@ impl Export {
                 }
                 // An error ends the stream early; the client asks again
                 // with what it got.
-                Err(why) => return Some(Err(std::io::Error::other(why))),
+                Err(why) => {
+                    self.evidence_sent = true;
+                    return Some(Err(std::io::Error::other(why)));
+                }
             }
         }
-    }
-
-    /// The fork evidence the linked entries leave out, on a blocking
-    /// thread, in turn with the other exports.
-    async fn evidence(&self) -> Result<Vec<Entry>, String> {
-        let _turn = self.streams.export_read().await;
-        let log = self.log.clone();
-        tokio::task::spawn_blocking(move || log.fork_evidence())
-            .await
-            .map_err(|_| "reading the log failed".to_string())?
     }
 
     /// One batch from the store, on a blocking thread, in turn with the
@@ -143,6 +138,17 @@ impl Export {
         let _turn = self.streams.export_read().await;
         let (log, have) = (self.log.clone(), self.have.clone());
         tokio::task::spawn_blocking(move || log.lacks(&have, resume))
+            .await
+            .map_err(|_| "reading the log failed".to_string())?
+    }
+}
+
+impl Export {
+    /// The fork evidence a sync leaves out, read once the rest is sent.
+    async fn read_evidence(&self) -> Result<Vec<Entry>, String> {
+        let _turn = self.streams.export_read().await;
+        let log = self.log.clone();
+        tokio::task::spawn_blocking(move || log.evidence())
             .await
             .map_err(|_| "reading the log failed".to_string())?
     }

@@ -46,6 +46,7 @@ mod dashboard;
 mod entries;
 mod events;
 mod flaky;
+mod forks;
 mod hooks;
 pub mod json;
 pub mod live;
@@ -197,18 +198,14 @@ pub trait LogReader: Send + Sync + 'static {
         Err("this node does not serve its entries".into())
     }
 
-    /// The entries of the fork proofs the log holds that a linked export
-    /// leaves out (a sibling that does not link), at most
-    /// [`FORK_EVIDENCE_MAX`]: with them, whoever reads the export sees
-    /// the fork that keeps the author's entries from counting.
-    fn fork_evidence(&self) -> Result<Vec<buildmesh_protocol::Entry>, String> {
+    /// The entries of the fork proofs the log holds that [`LogReader::lacks`]
+    /// leaves out because they do not link
+    /// (`buildmesh_core::log::unlinked_evidence`): what an export adds at
+    /// its end so that whoever checks it sees each fork the node sees.
+    fn evidence(&self) -> Result<Vec<buildmesh_protocol::Entry>, String> {
         Ok(Vec::new())
     }
 }
-
-/// Most entries of fork evidence one export ends with: two per forked
-/// author, for 512 authors.
-pub const FORK_EVIDENCE_MAX: usize = 1024;
 
 /// A peer as this node knows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -498,6 +495,7 @@ fn app(backend: Backend, limits: &Limits, public_url: Option<Arc<str>>) -> Route
     Router::new()
         .route("/api/v1/node", get(node))
         .route("/api/v1/peers", get(peers_list))
+        .route("/api/v1/forks", get(forks::list))
         .route(
             "/api/v1/entries",
             post(submit).layer(timed).get(entries::stream),

@@ -8,7 +8,7 @@
 //! | `f`    | author (32)                  | fork proof (73, see [`encode_fork`])   |
 //! | `i`    | index key as core built it   | empty                                  |
 //! | `u`    | author (32)                  | linked chain's bytes BE (8), declarations BE (4) |
-//! | `m`    | meta name (`format`, `count`)| format: u32 BE (4); count: u64 BE (8)  |
+//! | `m`    | meta name (`format`, `count`, `removed`) | format: u32 BE (4); count, removed: u64 BE (8) |
 //!
 //! Big-endian sequence numbers make byte order sequence order, so a prefix
 //! scan of `c` ‖ author walks one chain in order, and a scan of all of `c`
@@ -35,6 +35,10 @@ pub(crate) const USAGE: u8 = b'u';
 pub(crate) const META_FORMAT: &[u8] = b"mformat";
 /// Key of the entry count.
 pub(crate) const META_COUNT: &[u8] = b"mcount";
+/// Key of how many entries were ever removed (a forked author's past its
+/// fork); absent means none. With the count it tells whether the set of
+/// entries may have changed.
+pub(crate) const META_REMOVED: &[u8] = b"mremoved";
 
 /// Length of an encoded [`ForkProof`]: seq (8), kind (1), first (32), second (32).
 pub(crate) const FORK_BYTES: usize = 73;

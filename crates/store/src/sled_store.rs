@@ -59,6 +59,8 @@ pub struct SledStore {
     /// Entries held; mirrors the `count` meta record, written in the same
     /// batch as the entries it counts. Unused by a read-only handle.
     count: u64,
+    /// Entries ever removed; mirrors the `removed` meta record.
+    removed: u64,
     /// A handle from [`SledStore::read_only`] refuses writes.
     writable: bool,
 }
@@ -129,12 +131,17 @@ impl SledStore {
                 0
             }
         };
+        let removed = match tree.get(keys::META_REMOVED)? {
+            Some(value) => keys::decode_u64(keys::META_REMOVED, &value)?,
+            None => 0,
+        };
         tracing::debug!(dir = %dir.display(), entries = count, "opened the entry store");
         let mut store = SledStore {
             db,
             tree,
             dir: dir.to_path_buf(),
             count,
+            removed,
             writable: true,
         };
         if store
@@ -291,6 +298,15 @@ impl ChainStore for SledStore {
             .is_some())
     }
 
+    fn index_keys_under(&self, prefix: &[u8], limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut found = Vec::new();
+        for item in self.tree.scan_prefix(keys::index(prefix)).take(limit) {
+            let (key, _) = item?;
+            found.extend(key.get(1..).map(<[u8]>::to_vec));
+        }
+        Ok(found)
+    }
+
     fn apply(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
         if !self.writable {
             return Err(StoreError::ReadOnly);
@@ -328,6 +344,12 @@ impl ChainStore for SledStore {
                 }
             }
         }
+        let mut gone = 0u64;
+        for (_, _, id) in &batch.removed {
+            if records.contains_key(id) || self.tree.contains_key(keys::entry(id))? {
+                gone += 1;
+            }
+        }
         for (id, value) in records {
             writes.insert(&keys::entry(&id)[..], value);
         }
@@ -343,12 +365,25 @@ impl ChainStore for SledStore {
         for (author, usage) in &batch.usage {
             writes.insert(&keys::usage(author)[..], &keys::encode_usage(usage)[..]);
         }
-        let count = self.count + added;
-        if added > 0 {
+        // Removals last: in a sled batch the last write to a key wins.
+        for (author, seq, id) in &batch.removed {
+            writes.remove(&keys::entry(id)[..]);
+            writes.remove(&keys::chain(author, *seq, id)[..]);
+        }
+        for key in &batch.unindex {
+            writes.remove(keys::index(key));
+        }
+        let count = (self.count + added).saturating_sub(gone);
+        if added > 0 || gone > 0 {
             writes.insert(keys::META_COUNT, &keys::encode_u64(count)[..]);
+        }
+        let removed = self.removed + gone;
+        if gone > 0 {
+            writes.insert(keys::META_REMOVED, &keys::encode_u64(removed)[..]);
         }
         self.tree.apply_batch(writes)?;
         self.count = count;
+        self.removed = removed;
         Ok(())
     }
 }
@@ -370,6 +405,7 @@ impl SledStore {
             tree: self.tree.clone(),
             dir: self.dir.clone(),
             count: 0,
+            removed: 0,
             writable: false,
         }
     }
@@ -392,6 +428,16 @@ impl SledReader {
                 keys::META_COUNT,
                 "the entry count is missing",
             )),
+        }
+    }
+
+    /// How many entries were ever removed from the store (a forked
+    /// author's, past its fork): with [`SledReader::entries`], whether the
+    /// set of entries may have changed since an earlier look.
+    pub fn removed(&self) -> Result<u64, StoreError> {
+        match self.tree.get(keys::META_REMOVED)? {
+            Some(value) => keys::decode_u64(keys::META_REMOVED, &value),
+            None => Ok(0),
         }
     }
 

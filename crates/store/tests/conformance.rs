@@ -310,15 +310,25 @@ fn equivocations_are_kept_as_proof() {
         pair.ingest(&too_many),
         Ingested::Rejected(Rejected::TooManySiblings { seq: 3 })
     );
-    // A successor of a fork branch: links to a branch that is not the chain.
+    // Past the fork the author is frozen: nothing more of it is kept.
     let on_branch = common::broken_link(n, 4, 7);
-    assert!(matches!(pair.ingest(&on_branch), Ingested::Fork(_)));
-    // An equivocation at seq 1, which every node must prove the same way.
+    assert_eq!(
+        pair.ingest(&on_branch),
+        Ingested::Rejected(Rejected::Frozen {
+            seq: 4,
+            fork_seq: 3
+        })
+    );
+    // An equivocation at seq 1, which every node must prove the same way:
+    // the boundary moves down and the entries past it are forgotten, on
+    // disk as in memory.
     assert!(matches!(
         pair.ingest(&common::equivocation(n, &chain, 1, 3)),
         Ingested::Fork(_)
     ));
     pair.assert_same();
+    assert_eq!(pair.sled().version(&chain[0].author()).unwrap(), 1);
+    assert_eq!(pair.sled().at(&chain[0].author(), 3).unwrap(), Vec::new());
     pair.reopen();
     pair.assert_same();
 }
@@ -374,7 +384,8 @@ fn duplicates_change_nothing() {
     let mut pair = Pair::new();
     let chain = common::chain(10, 8);
     pair.ingest_all(chain.iter().filter(|e| e.seq() != 4));
-    let fork = common::equivocation(10, &chain, 2, 1);
+    // At the head, so the fork freezes nothing that comes again below.
+    let fork = common::equivocation(10, &chain, 8, 1);
     pair.ingest(&fork);
     let before = pair.sled().len().unwrap();
     let again = pair.ingest_all(chain.iter().filter(|e| e.seq() != 4).chain([&fork]));

@@ -4,7 +4,7 @@
 
 mod common;
 
-use buildmesh_core::log::{self, EntryStore, IndexKey, Ingested, StoredEntry};
+use buildmesh_core::log::{self, EntryStore, IndexKey, Ingested, Rejected, StoredEntry};
 use buildmesh_store::{SledStore, StoreError};
 use std::time::Duration;
 
@@ -38,12 +38,13 @@ fn contents_survive_close_and_open() {
             log::insert_batch(&mut store, chain.iter().filter(|e| e.seq() != 30).cloned()).unwrap();
         assert_eq!(outcomes[30], Ingested::Pending { missing_seq: 30 });
     }
+    // A fork at seq 5 freezes chain 21 there: its later entries are gone.
     log::insert(&mut store, common::equivocation(21, &chains[1], 5, 1)).unwrap();
     let before = snapshot(&store);
     assert_eq!(
         store.len().unwrap(),
-        1 + 3 * 39 + 1,
-        "roles, chains, a twin"
+        1 + 2 * 39 + 5 + 1,
+        "roles, two chains with a gap, the forked one up to its fork, a twin"
     );
     drop(store);
 
@@ -52,16 +53,23 @@ fn contents_survive_close_and_open() {
     assert_eq!(store.dir(), dir.path());
 
     // And it keeps working: fill the gaps, reopen, everything is linked.
-    for chain in &chains {
+    for chain in [&chains[0], &chains[2]] {
         assert_eq!(
             log::insert(&mut store, chain[29].clone()).unwrap(),
             Ingested::Applied { linked: 11 }
         );
     }
+    assert_eq!(
+        log::insert(&mut store, chains[1][29].clone()).unwrap(),
+        Ingested::Rejected(Rejected::Frozen {
+            seq: 30,
+            fork_seq: 5
+        })
+    );
     drop(store);
     let store = SledStore::open(dir.path()).unwrap();
-    assert_eq!(store.versions().unwrap().total(), 1 + 3 * 40);
-    assert_eq!(store.len().unwrap(), 1 + 3 * 40 + 1);
+    assert_eq!(store.versions().unwrap().total(), 1 + 2 * 40 + 5);
+    assert_eq!(store.len().unwrap(), 1 + 2 * 40 + 5 + 1);
     // The equivocation names a linked predecessor, so it is linked too.
     assert!(store.all_entries().all(|s| s.unwrap().linked));
 }

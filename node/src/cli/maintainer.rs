@@ -135,9 +135,17 @@ pub struct TrustArgs {
     /// The role granted or withdrawn.
     #[arg(long, value_enum)]
     pub role: RoleArg,
-    /// Withdraw the role instead of granting it.
+    /// Withdraw the role instead of granting it. A builder's results
+    /// signed before the revocation keep counting; later ones do not.
     #[arg(long)]
     pub revoke: bool,
+    /// With --revoke --role builder: when the revocation takes effect, if
+    /// not now. `all` takes back every result the key signed; a number is
+    /// milliseconds since the Unix epoch (as entries and the API show
+    /// times). For a key you think was stolen: it can date its results as
+    /// it likes, so date the revocation to before the theft, or `all`.
+    #[arg(long, value_name = "all|MS", requires = "revoke")]
+    pub since: Option<String>,
     #[command(flatten)]
     pub signer: SignerArgs,
 }

@@ -15,7 +15,7 @@ use buildmesh_core::view::{Described, parse_threshold};
 use buildmesh_protocol::{
     Body, BuilderPolicy, CommitAnnouncement, CommitId, Entry, ForceBuild, ForceTarget,
     ProjectDeclaration, ProjectId, ProjectSetting, PublicKey, Role, Setting, SettingKind,
-    TrustChange,
+    Timestamp, TrustChange,
 };
 use ed25519_dalek::SigningKey;
 use std::path::PathBuf;
@@ -111,11 +111,38 @@ pub fn trust(args: TrustArgs) -> Result<ExitCode> {
     } else {
         Body::Trust(change)
     };
-    let (entry, _) = sign_and_send(&args.signer, body)?;
+    let at = match args.since.as_deref() {
+        None => clock::now(),
+        Some(_) if role != Role::Builder => {
+            bail!("--since dates a builder's revocation; an announcer's counts whenever it is")
+        }
+        Some(since) => parse_since(since)?,
+    };
+    let (entry, _) = sign_and_send_at(&args.signer, body, at)?;
     let verb = if args.revoke { "revoked" } else { "trusted" };
     println!("{verb} {subject} as {:?} in {}", args.role, args.name);
+    if args.since.is_some() {
+        println!(
+            "from {}: its results signed since then no longer count",
+            at.rfc3339()
+        );
+    }
     println!("entry {}", entry.id());
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--since all` or milliseconds since the Unix epoch.
+fn parse_since(text: &str) -> Result<Timestamp> {
+    if text == "all" {
+        return Ok(Timestamp(0));
+    }
+    match text.parse::<u64>() {
+        Ok(ms) => Ok(Timestamp(ms)),
+        Err(_) => bail!(
+            "--since takes `all` or milliseconds since the Unix epoch (such as {}), not {text:?}",
+            clock::now().0
+        ),
+    }
 }
 
 /// `buildmesh project thresholds`
@@ -269,6 +296,11 @@ fn pick(mine: &[ProjectId], by_name: ProjectId, prefix: &str) -> Result<ProjectI
 /// Signs `body` with the maintainer key (creating the key on first use),
 /// records it, and hands it with the key's latest entries to the node.
 fn sign_and_send(signer: &SignerArgs, body: Body) -> Result<(Entry, PublicKey)> {
+    sign_and_send_at(signer, body, clock::now())
+}
+
+/// [`sign_and_send`], the entry dated `at`.
+fn sign_and_send_at(signer: &SignerArgs, body: Body, at: Timestamp) -> Result<(Entry, PublicKey)> {
     let path = key_path(signer);
     if !path.exists() {
         let key = SigningKey::generate(&mut rand::rng());
@@ -282,7 +314,7 @@ fn sign_and_send(signer: &SignerArgs, body: Body) -> Result<(Entry, PublicKey)> 
     }
     let api = node_api(signer)?;
     let mut key = MaintainerKey::open(&path)?;
-    let entry = key.sign(clock::now(), body)?;
+    let entry = key.sign(at, body)?;
     let (recent, public) = (key.to_send(), key.public());
     let all = key.all()?;
     // The entry is recorded: the key is free for other commands while we

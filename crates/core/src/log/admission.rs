@@ -42,13 +42,20 @@ pub struct Usage {
 impl Usage {
     /// With `entry` added.
     pub fn plus(self, entry: &Entry) -> Usage {
-        let declaration = matches!(
-            entry.body(),
-            Body::Project(_) | Body::Trust(_) | Body::Revoke(_)
-        );
+        let declaration = is_declaration(entry);
         Usage {
             bytes: self.bytes.saturating_add(entry.wire_len() as u64),
             declarations: self.declarations.saturating_add(u32::from(declaration)),
+        }
+    }
+
+    /// With `entry` taken away again: a linked entry forgotten because its
+    /// author forked before it (docs/protocol.md §6, "Freezing").
+    pub fn minus(self, entry: &Entry) -> Usage {
+        let declaration = is_declaration(entry);
+        Usage {
+            bytes: self.bytes.saturating_sub(entry.wire_len() as u64),
+            declarations: self.declarations.saturating_sub(u32::from(declaration)),
         }
     }
 
@@ -82,6 +89,14 @@ impl Usage {
     pub fn within_quota(self) -> bool {
         self.past_quota().is_none()
     }
+}
+
+/// Whether `entry` counts against [`AUTHOR_DECLARATIONS_MAX`].
+fn is_declaration(entry: &Entry) -> bool {
+    matches!(
+        entry.body(),
+        Body::Project(_) | Body::Trust(_) | Body::Revoke(_)
+    )
 }
 
 /// Whether the log may hold `entry` as far as roles go: its author has a

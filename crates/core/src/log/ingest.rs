@@ -2,6 +2,7 @@
 
 use super::admission::{AUTHOR_ENTRIES_MAX, Usage, has_role};
 use super::fork::ForkProof;
+use super::freeze::freeze;
 use super::index::index_keys;
 use super::staged::Staged;
 use super::store::{ChainStore, EntryStore, StoredEntry, WriteBatch};
@@ -66,6 +67,19 @@ pub enum Rejected {
          project's owner name it (in the declaration, or with `buildmesh project trust`)"
     )]
     NoRole,
+    /// The author forked at or before `fork_seq`: nothing of it past that
+    /// is kept (docs/protocol.md §6, "Freezing").
+    #[error(
+        "its author signed two histories (a fork proven at sequence number {fork_seq}): \
+         nothing it signed past that is kept, and none of its entries count"
+    )]
+    Frozen {
+        /// The entry's sequence number.
+        seq: u64,
+        /// The lowest fork proven against its author: the last sequence
+        /// number kept.
+        fork_seq: u64,
+    },
     /// The author's chain is past one of its quotas for good.
     #[error("its author's chain is past its quota of {0}; the author needs a new key")]
     OverQuota(Quota),
@@ -197,6 +211,16 @@ fn plan<S: ChainStore>(store: &S, entry: Entry) -> Result<(Ingested, WriteBatch)
         return Ok((Ingested::Duplicate, batch));
     }
     let (author, seq) = (entry.author(), entry.seq());
+    let held = store.fork(&author)?;
+    if let Some(held) = held
+        && seq > held.seq
+    {
+        let refused = Rejected::Frozen {
+            seq,
+            fork_seq: held.seq,
+        };
+        return Ok((Ingested::Rejected(refused), batch));
+    }
     if seq > AUTHOR_ENTRIES_MAX {
         let refused = Rejected::OverQuota(Quota::Entries);
         return Ok((Ingested::Rejected(refused), batch));
@@ -223,10 +247,13 @@ fn plan<S: ChainStore>(store: &S, entry: Entry) -> Result<(Ingested, WriteBatch)
     let successors = store.at(&author, seq.saturating_add(1))?;
 
     let proof = fork_proof(&entry, &siblings, &predecessors, &successors);
+    // The author's boundary moves down when this proof is lower than any
+    // held (or the first): everything past it goes, once linking is done.
+    let lowered = proof
+        .map(|proof| proof.canonical(held))
+        .filter(|canonical| held.is_none_or(|h| canonical.seq < h.seq));
     if let Some(proof) = proof {
-        batch
-            .forks
-            .push((author, proof.canonical(store.fork(&author)?)));
+        batch.forks.push((author, proof.canonical(held)));
     }
     let mut linked = seq == 1
         || predecessors
@@ -250,6 +277,9 @@ fn plan<S: ChainStore>(store: &S, entry: Entry) -> Result<(Ingested, WriteBatch)
         batch.index.extend(index_keys(&entry));
     }
     batch.entries.push(StoredEntry { entry, linked });
+    if let Some(canonical) = lowered {
+        freeze(store, &author, canonical.seq, &mut batch)?;
+    }
 
     let outcome = match (proof, linked) {
         (Some(proof), _) => Ingested::Fork(proof),

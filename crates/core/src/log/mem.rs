@@ -70,6 +70,28 @@ impl MemState {
         self.forks.extend(batch.forks.iter().copied());
         self.index.extend(batch.index.iter().cloned());
         self.usage.extend(batch.usage.iter().copied());
+        for (author, seq, id) in &batch.removed {
+            self.chains.remove(&(*author, *seq, *id));
+            self.entries.remove(id);
+            self.linked_elsewhere.remove(id);
+        }
+        for key in &batch.unindex {
+            self.index.remove(key);
+        }
+    }
+
+    /// Whether this state holds index key `key`.
+    pub(crate) fn has_index_key(&self, key: &[u8]) -> bool {
+        self.index.contains(key)
+    }
+
+    pub(crate) fn index_keys_under(&self, prefix: &[u8], limit: usize) -> Vec<Vec<u8>> {
+        self.index
+            .range(prefix.to_vec()..)
+            .take_while(|key| key.starts_with(prefix))
+            .take(limit)
+            .cloned()
+            .collect()
     }
 
     pub(crate) fn has_index(&self, prefix: &[u8]) -> bool {
@@ -150,6 +172,10 @@ impl ChainStore for MemStore {
 
     fn has_index(&self, prefix: &[u8]) -> Result<bool, Infallible> {
         Ok(self.current.has_index(prefix))
+    }
+
+    fn index_keys_under(&self, prefix: &[u8], limit: usize) -> Result<Vec<Vec<u8>>, Infallible> {
+        Ok(self.current.index_keys_under(prefix, limit))
     }
 
     fn apply(&mut self, batch: WriteBatch) -> Result<(), Infallible> {

@@ -6,7 +6,7 @@ use super::mem::MemState;
 use super::store::{ChainStore, StoredEntry, WriteBatch};
 use buildmesh_protocol::{Entry, EntryId, PublicKey};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A store seen through the writes of a batch not yet applied.
 ///
@@ -25,6 +25,10 @@ pub struct Staged<'s, S: ChainStore> {
     linked: Vec<(PublicKey, u64, EntryId)>,
     /// Index keys of entries linked by the staged writes.
     index: Vec<Vec<u8>>,
+    /// Base entries the staged writes remove (a fork froze their author).
+    removed: BTreeMap<EntryId, (PublicKey, u64)>,
+    /// Base index keys the staged writes remove.
+    unindexed: BTreeSet<Vec<u8>>,
     /// The base's `max_seq` and `version` per author, read once per batch:
     /// the base does not change while a batch is staged.
     base_authors: RefCell<BTreeMap<PublicKey, (u64, u64)>>,
@@ -38,6 +42,8 @@ impl<'s, S: ChainStore> Staged<'s, S> {
             overlay: MemState::default(),
             linked: Vec::new(),
             index: Vec::new(),
+            removed: BTreeMap::new(),
+            unindexed: BTreeSet::new(),
             base_authors: RefCell::new(BTreeMap::new()),
         }
     }
@@ -55,6 +61,12 @@ impl<'s, S: ChainStore> Staged<'s, S> {
             forks: self.overlay.forks.into_iter().collect(),
             index: self.index,
             usage: self.overlay.usage.into_iter().collect(),
+            removed: self
+                .removed
+                .into_iter()
+                .map(|(id, (author, seq))| (author, seq, id))
+                .collect(),
+            unindex: self.unindexed.into_iter().collect(),
         }
     }
 
@@ -66,6 +78,13 @@ impl<'s, S: ChainStore> Staged<'s, S> {
         let known = (self.base.max_seq(author)?, self.base.version(author)?);
         self.base_authors.borrow_mut().insert(*author, known);
         Ok(known)
+    }
+
+    /// The removed base index keys under `prefix`.
+    fn unindexed_under<'a>(&'a self, prefix: &'a [u8]) -> impl Iterator<Item = &'a Vec<u8>> {
+        self.unindexed
+            .range(prefix.to_vec()..)
+            .take_while(move |key| key.starts_with(prefix))
     }
 
     /// Base entries the staged writes have linked since.
@@ -81,6 +100,9 @@ impl<S: ChainStore> ChainStore for Staged<'_, S> {
         if let Some(stored) = self.overlay.entries.get(id) {
             return Ok(Some(stored.clone()));
         }
+        if self.removed.contains_key(id) {
+            return Ok(None);
+        }
         let mut found = self.base.get(id)?;
         if let Some(stored) = found.as_mut() {
             self.mark_linked(stored);
@@ -89,7 +111,8 @@ impl<S: ChainStore> ChainStore for Staged<'_, S> {
     }
 
     fn contains(&self, id: &EntryId) -> Result<bool, S::Error> {
-        Ok(self.overlay.entries.contains_key(id) || self.base.contains(id)?)
+        Ok(self.overlay.entries.contains_key(id)
+            || (!self.removed.contains_key(id) && self.base.contains(id)?))
     }
 
     /// Past the base's highest sequence number for the author, only the
@@ -101,7 +124,7 @@ impl<S: ChainStore> ChainStore for Staged<'_, S> {
             return Ok(true);
         }
         let (base_max, _) = self.base_author(&entry.author())?;
-        if entry.seq() > base_max {
+        if entry.seq() > base_max || self.removed.contains_key(&id) {
             return Ok(false);
         }
         self.base.contains(&id)
@@ -114,6 +137,7 @@ impl<S: ChainStore> ChainStore for Staged<'_, S> {
         } else {
             self.base.at(author, seq)?
         };
+        found.retain(|stored| !self.removed.contains_key(&stored.entry.id()));
         found.iter_mut().for_each(|stored| self.mark_linked(stored));
         found.extend(self.overlay.at(author, seq));
         Ok(found)
@@ -146,15 +170,54 @@ impl<S: ChainStore> ChainStore for Staged<'_, S> {
     }
 
     fn has_index(&self, prefix: &[u8]) -> Result<bool, S::Error> {
-        Ok(self.overlay.has_index(prefix) || self.base.has_index(prefix)?)
+        if self.overlay.has_index(prefix) {
+            return Ok(true);
+        }
+        let gone = self.unindexed_under(prefix).count();
+        if gone == 0 {
+            return self.base.has_index(prefix);
+        }
+        // Some base keys under the prefix are removed: is another left?
+        let keys = self.base.index_keys_under(prefix, gone + 1)?;
+        Ok(keys.iter().any(|key| !self.unindexed.contains(key)))
+    }
+
+    fn index_keys_under(&self, prefix: &[u8], limit: usize) -> Result<Vec<Vec<u8>>, S::Error> {
+        let gone = self.unindexed_under(prefix).count();
+        let mut keys = self
+            .base
+            .index_keys_under(prefix, limit.saturating_add(gone))?;
+        keys.retain(|key| !self.unindexed.contains(key));
+        keys.extend(self.overlay.index_keys_under(prefix, limit));
+        keys.sort();
+        keys.dedup();
+        keys.truncate(limit);
+        Ok(keys)
     }
 
     fn apply(&mut self, batch: WriteBatch) -> Result<(), S::Error> {
+        // What the batch removes is staged here if it was, else in the base.
+        for (author, seq, id) in &batch.removed {
+            if !self.overlay.entries.contains_key(id) {
+                self.removed.insert(*id, (*author, *seq));
+            }
+        }
+        for key in &batch.unindex {
+            if !self.overlay.has_index_key(key) {
+                self.unindexed.insert(key.clone());
+            }
+        }
         self.overlay.apply(&batch);
         let in_base =
             |link: &&(PublicKey, u64, EntryId)| !self.overlay.entries.contains_key(&link.2);
         self.linked.extend(batch.linked.iter().filter(in_base));
         self.index.extend(batch.index);
+        if !batch.removed.is_empty() {
+            let gone: BTreeSet<EntryId> = batch.removed.iter().map(|(_, _, id)| *id).collect();
+            self.linked.retain(|(_, _, id)| !gone.contains(id));
+            let unindexed: BTreeSet<&Vec<u8>> = batch.unindex.iter().collect();
+            self.index.retain(|key| !unindexed.contains(key));
+        }
         Ok(())
     }
 }

@@ -32,6 +32,12 @@ pub struct WriteBatch {
     pub index: Vec<Vec<u8>>,
     /// What authors' linked chains now use of their quotas.
     pub usage: Vec<(PublicKey, Usage)>,
+    /// Entries to forget, `(author, seq, id)`: a forked author's entries
+    /// past its fork (docs/protocol.md §6, "Freezing"). Applied after
+    /// everything above.
+    pub removed: Vec<(PublicKey, u64, EntryId)>,
+    /// Index keys to forget: those of the removed entries that were linked.
+    pub unindex: Vec<Vec<u8>>,
 }
 
 impl WriteBatch {
@@ -43,6 +49,8 @@ impl WriteBatch {
             && self.forks.is_empty()
             && self.index.is_empty()
             && self.usage.is_empty()
+            && self.removed.is_empty()
+            && self.unindex.is_empty()
     }
 }
 
@@ -87,6 +95,11 @@ pub trait ChainStore {
 
     /// Whether any index key starts with `prefix` (who has a role).
     fn has_index(&self, prefix: &[u8]) -> Result<bool, Self::Error>;
+
+    /// The first `limit` index keys (whole keys) that start with `prefix`,
+    /// in key order: what a store seen through staged removals needs to
+    /// answer [`ChainStore::has_index`].
+    fn index_keys_under(&self, prefix: &[u8], limit: usize) -> Result<Vec<Vec<u8>>, Self::Error>;
 
     /// Applies `batch` atomically.
     fn apply(&mut self, batch: WriteBatch) -> Result<(), Self::Error>;

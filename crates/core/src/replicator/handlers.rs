@@ -77,6 +77,18 @@ impl<S: EntryStore> Replicator<S> {
                 self.offence(peer, Misbehaviour::Malformed(error));
             }
             Ok(Request::Blob(hash)) => self.outbox.push_back(Action::ServeBlob { id, hash }),
+            Ok(Request::Forks { known, heads }) => {
+                let answer = self.answer_forks(&known, &heads)?;
+                self.respond(
+                    id,
+                    Response::Forks {
+                        entries: answer.entries,
+                    },
+                );
+                if answer.asker_knows_more {
+                    self.ask_forks(peer, true)?;
+                }
+            }
             Ok(Request::Sync { have, resume }) => {
                 let batch = lacks(&self.store, &have, resume, self.config.batch)?;
                 self.stats.entries_served += batch.entries.len() as u64;
@@ -134,8 +146,17 @@ impl<S: EntryStore> Replicator<S> {
                     self.blob_received(peer, wanted, data);
                 }
             }
+            Response::Forks { entries } if std::mem::take(&mut state.forks_wanted) => {
+                self.forks_arrived(peer, entries)?;
+            }
+            // An older node does not know fork requests: it says so, and
+            // is not asked again on this connection (nor blamed).
+            Response::Refused(Refusal::Malformed) if state.forks_wanted => {
+                state.forks_wanted = false;
+                state.forks_unsupported = true;
+            }
             Response::Refused(_) => self.request_failed(peer),
-            Response::Sync { .. } | Response::Blob(_) => {
+            Response::Sync { .. } | Response::Blob(_) | Response::Forks { .. } => {
                 self.offence(peer, Misbehaviour::Unsolicited)
             }
         }
@@ -225,12 +246,13 @@ impl<S: EntryStore> Replicator<S> {
                 self.start_sync(other, None)?;
             }
         }
-        Ok(())
+        // What a vector cannot show: entries that contradict ours.
+        self.ask_forks(peer, false)
     }
 
     /// Stores verified entries as one atomic write; returns whether any
     /// was new.
-    fn take_batch(&mut self, entries: Vec<Entry>) -> Result<bool, S::Error> {
+    pub(super) fn take_batch(&mut self, entries: Vec<Entry>) -> Result<bool, S::Error> {
         let ids: Vec<_> = entries.iter().map(Entry::id).collect();
         let outcomes = log::ingest_batch(&mut self.store, entries.iter().cloned())?;
         let applied = ids
@@ -327,6 +349,15 @@ impl<S: EntryStore> Replicator<S> {
     /// [`ReplicatorConfig::request_stall_ms`] as failed.
     fn give_up_stalled_requests(&mut self, now: Timestamp) {
         let stall = self.config.request_stall_ms;
+        for state in self.peers.values_mut() {
+            if state.forks_wanted
+                && state
+                    .forks_asked_at
+                    .is_some_and(|at| at.plus_ms(stall) <= now)
+            {
+                state.forks_wanted = false;
+            }
+        }
         let stalled: Vec<PeerId> = self
             .peers
             .iter()
@@ -366,7 +397,7 @@ impl<S: EntryStore> Replicator<S> {
         }
     }
 
-    fn disconnect(&mut self, peer: PeerId, reason: Misbehaviour) {
+    pub(super) fn disconnect(&mut self, peer: PeerId, reason: Misbehaviour) {
         if self.peers.remove(&peer).is_some() {
             self.stats.disconnects += 1;
             self.outbox.push_back(Action::Disconnect { peer, reason });
@@ -375,7 +406,7 @@ impl<S: EntryStore> Replicator<S> {
 
     /// xorshift64: periodic sync targets need no cryptographic randomness,
     /// only a spread that the seed reproduces.
-    fn next_random(&mut self) -> u64 {
+    pub(super) fn next_random(&mut self) -> u64 {
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
@@ -442,6 +473,7 @@ impl<S: EntryStore> Replicator<S> {
         };
         state.syncing = false;
         state.asked_at = None;
+        state.forks_wanted = false;
         if let Some(hash) = state.blob_wanted.take() {
             self.ask_next_for_blob(hash);
         }

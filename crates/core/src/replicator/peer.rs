@@ -38,6 +38,13 @@ pub(crate) struct Peer {
     /// Lease renewals the sync under way brought, handed on when it
     /// completes: by then the claims they renew are in the log.
     pub(crate) leases: Vec<Vec<u8>>,
+    /// A fork request to this peer awaits its answer.
+    pub(crate) forks_wanted: bool,
+    /// When we last asked it for fork proofs.
+    pub(crate) forks_asked_at: Option<Timestamp>,
+    /// It refused a fork request as malformed: a node older than fork
+    /// requests, not asked again while this connection lasts.
+    pub(crate) forks_unsupported: bool,
 }
 
 impl Peer {
@@ -55,6 +62,9 @@ impl Peer {
             refusals: 0,
             asked_at: None,
             leases: Vec::new(),
+            forks_wanted: false,
+            forks_asked_at: None,
+            forks_unsupported: false,
         }
     }
 

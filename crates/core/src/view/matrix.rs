@@ -2,7 +2,7 @@
 
 use super::cell::Cell;
 use super::policy::Policy;
-use super::project_log::{CellFact, Fact, Labels, ProjectLog};
+use super::project_log::{CellFact, Labels, ProjectLog};
 use buildmesh_protocol::{
     Body, CommitAnnouncement, CommitId, EntryId, ProjectId, PublicKey, Timestamp,
 };
@@ -117,7 +117,7 @@ impl<'e> Columns<'e> {
         let entries = log.cells.get(commit).map_or(&[][..], Vec::as_slice);
         let counted = entries
             .iter()
-            .filter(|f| log.in_good_standing(&f.author) && counts(policy, f));
+            .filter(|f| log.in_good_standing(&f.author) && policy.counts(f));
         let builds = policy.builds_per_cell();
         self.split(counted)
             .map(|in_cell| {
@@ -166,16 +166,6 @@ impl<'e> Columns<'e> {
             rest = later;
             here
         })
-    }
-}
-
-/// Whether a claim or result counts under `policy`: a claim only while its
-/// builder is trusted, a result also when written before the builder's
-/// revocation.
-pub(super) fn counts(policy: &Policy<'_>, fact: &CellFact) -> bool {
-    match fact.what {
-        Fact::Result { .. } => policy.counts_result(&fact.author, fact.at),
-        Fact::Claim { .. } => policy.trusts_builder(&fact.author),
     }
 }
 

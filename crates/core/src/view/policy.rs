@@ -1,6 +1,6 @@
 //! Who may do what in a project, from its declaration and trust entries.
 
-use super::project_log::ProjectLog;
+use super::project_log::{CellFact, Fact, ProjectLog};
 use crate::claim::Rivals;
 use buildmesh_protocol::{
     Body, BuilderPolicy, Entry, ProjectDeclaration, PublicKey, Role, Setting, SettingKind,
@@ -13,6 +13,14 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The owner's declarations and trust changes are applied in the owner's
 /// sequence order: a declaration resets the lists, `Trust` adds a key,
 /// `Revoke` removes it. Entries by anyone but the owner change nothing.
+///
+/// Trust is retroactive, revocation is not: while a key is a trusted
+/// builder, all its results count, whenever signed; once the owner takes
+/// that away (a `Revoke`, or a declaration that no longer lists the key or
+/// closes an open project), its results count only if it was trusted when
+/// it signed them, by the timestamps of the owner's entries and of the
+/// results (docs/protocol.md §6.3). Its claims count only while it is
+/// trusted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy<'a> {
     /// The maintainer who declared the project.
@@ -21,6 +29,10 @@ pub struct Policy<'a> {
     pub declaration: &'a ProjectDeclaration,
     announcers: BTreeSet<PublicKey>,
     builders: Builders,
+    /// Who was a trusted builder from when: the builders after each owner
+    /// entry that changed them, with the entry's timestamp, in the owner's
+    /// sequence order.
+    timeline: Vec<(Timestamp, Builders)>,
     /// Whether pull requests' heads are built (docs/protocol.md §6.2).
     pull_requests: bool,
     /// Whether a cell passes only when its artifacts agree (§6.3).
@@ -102,36 +114,74 @@ impl<'a> Policy<'a> {
 
     /// One owner entry applied; trust changes before the first declaration
     /// have nothing to change and are ignored.
-    ///
-    /// A builder's revocation counts from the revocation entry on: its
-    /// results written before it (by their timestamps) keep counting,
-    /// across later declarations too, until a `Trust` gives the role back.
     fn step(policy: Option<Policy<'a>>, owner: PublicKey, entry: &'a Entry) -> Option<Policy<'a>> {
+        let at = entry.timestamp();
         match (policy, entry.body()) {
-            (old, Body::Project(declaration)) => {
-                let mut policy = Policy::declared(owner, declaration);
-                policy.revoked_at = old.map(|o| o.revoked_at).unwrap_or_default();
-                Some(policy)
+            (None, Body::Project(declaration)) => {
+                Some(Policy::declared_at(owner, declaration, Some(at)))
+            }
+            (Some(before), Body::Project(declaration)) => {
+                Some(before.declared_again(owner, declaration, at))
             }
             (Some(mut policy), Body::Trust(t)) => {
                 policy.set(t.role, t.subject, true);
-                if t.role == Role::Builder {
-                    policy.revoked_at.remove(&t.subject);
-                }
+                policy.builders_from(at);
                 Some(policy)
             }
             (Some(mut policy), Body::Revoke(t)) => {
                 policy.set(t.role, t.subject, false);
-                if t.role == Role::Builder {
-                    policy.revoked_at.insert(t.subject, entry.timestamp());
-                }
+                policy.builders_from(at);
                 Some(policy)
             }
             (policy, _) => policy,
         }
     }
 
-    fn declared(owner: PublicKey, declaration: &'a ProjectDeclaration) -> Policy<'a> {
+    /// A later declaration at `at`: it resets the lists, and what it says
+    /// of builders holds from `at` on.
+    fn declared_again(
+        self,
+        owner: PublicKey,
+        declaration: &'a ProjectDeclaration,
+        at: Timestamp,
+    ) -> Policy<'a> {
+        let mut next = Policy::declared_at(owner, declaration, None);
+        next.timeline = self.timeline;
+        next.builders_from(at);
+        next
+    }
+
+    /// Records the builders now in force as holding from `at`.
+    fn builders_from(&mut self, at: Timestamp) {
+        if self
+            .timeline
+            .last()
+            .is_some_and(|(_, b)| *b == self.builders)
+        {
+            return;
+        }
+        self.timeline.push((at, self.builders.clone()));
+    }
+
+    /// Whether `key` was a trusted builder at `at`: by the owner's latest
+    /// change (in the owner's order) dated at or before `at`. An owner
+    /// who dates a revocation back (docs/trust.md) thus takes back what
+    /// the builder signed since that date, whatever came between.
+    fn trusted_at(&self, key: &PublicKey, at: Timestamp) -> bool {
+        self.timeline
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= at)
+            .is_some_and(|(_, builders)| builders.contains(key))
+    }
+
+    /// The policy a declaration signed at `at` sets (no timeline yet when
+    /// `at` is `None`: a later declaration keeps the one before it).
+    fn declared_at(
+        owner: PublicKey,
+        declaration: &'a ProjectDeclaration,
+        at: Option<Timestamp>,
+    ) -> Policy<'a> {
         let builders = match &declaration.builders {
             BuilderPolicy::Open => Builders::Open {
                 revoked: BTreeSet::new(),
@@ -142,6 +192,7 @@ impl<'a> Policy<'a> {
             owner,
             declaration,
             announcers: declaration.announcers.iter().copied().collect(),
+            timeline: at.map(|at| (at, builders.clone())).into_iter().collect(),
             builders,
             pull_requests: false,
             reproducible: false,
@@ -175,19 +226,30 @@ impl<'a> Policy<'a> {
         *key == self.owner || self.announcers.contains(key)
     }
 
-    /// Whether a result `key` wrote at `at` counts: the key is trusted now,
-    /// or its role was revoked after `at` (docs/protocol.md §6.1).
-    pub fn counts_result(&self, key: &PublicKey, at: Timestamp) -> bool {
-        self.trusts_builder(key)
-            || self
-                .revoked_at
-                .get(key)
-                .is_some_and(|revoked| at < *revoked)
-    }
-
-    /// Whether `key`'s claims and results count.
+    /// Whether `key` is a trusted builder now: whether its bids, claims
+    /// and renewals count, and all its results.
     pub fn trusts_builder(&self, key: &PublicKey) -> bool {
         self.builders.contains(key)
+    }
+
+    /// Whether a result `key` signed at `at` counts: when `key` is trusted
+    /// now, or was when it signed the result (see [`Policy`]). `at` is the
+    /// builder's own claim: a stolen key can date a result before its
+    /// revocation, which is why an owner may date a revocation back
+    /// (docs/trust.md, "A lying builder").
+    pub fn counts_result(&self, key: &PublicKey, at: Timestamp) -> bool {
+        self.trusts_builder(key) || self.trusted_at(key, at)
+    }
+
+    /// Whether a claim or result counts in the project's cells: a claim
+    /// when its builder is trusted now, a result by
+    /// [`Policy::counts_result`]. (Good standing, no fork proven, is the
+    /// log's to say: [`ProjectLog::in_good_standing`].)
+    pub fn counts(&self, fact: &CellFact) -> bool {
+        match fact.what {
+            Fact::Claim { .. } => self.trusts_builder(&fact.author),
+            Fact::Result { .. } => self.counts_result(&fact.author, fact.at),
+        }
     }
 
     /// Whose claims and results count.

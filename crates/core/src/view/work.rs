@@ -7,7 +7,6 @@
 
 use super::acceptance::{Acceptance, Verdict};
 use super::leases::LiveLeases;
-use super::matrix::counts;
 use super::policy::{Builders, Policy};
 use super::project_log::{Fact, ProjectLog, fetch};
 use super::pulls::{closes, is_open};
@@ -420,7 +419,7 @@ fn builds_wanted(
     let mut finished = BTreeSet::new();
     for fact in facts
         .iter()
-        .filter(|f| f.platform == label && counts(policy, f) && log.in_good_standing(&f.author))
+        .filter(|f| f.platform == label && policy.counts(f) && log.in_good_standing(&f.author))
     {
         if let Fact::Result { outcome } = fact.what {
             tally.add(fact.author, fact.at, fact.id, outcome);
@@ -524,7 +523,7 @@ fn events(log: &ProjectLog, policy: &Policy<'_>, wanted: &[WantedCell]) -> Vec<C
         };
         let platform = log.platforms.number(&cell.platform);
         for fact in facts.iter().filter(|f| Some(f.platform) == platform) {
-            if !counts(policy, fact) || !log.in_good_standing(&fact.author) {
+            if !policy.counts(fact) || !log.in_good_standing(&fact.author) {
                 continue;
             }
             // A builder that stopped short (retry, cancelled) has not

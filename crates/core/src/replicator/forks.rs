@@ -1,0 +1,256 @@
+//! Fork proofs travel (docs/protocol.md §6, "Forks travel").
+//!
+//! A sync by version vector never shows two nodes that hold different
+//! entries at one `(author, seq)`: both vectors say `seq`. So after a sync
+//! it started, a node asks the peer [`Request::Forks`], naming the authors
+//! it holds proofs against (with each proof's `seq`) and, for other
+//! authors, the entry it holds at their head. The peer answers with the
+//! two entries of each proof the asker lacks (or holds only higher), and
+//! with its own entries where they contradict the asker's. The asker takes
+//! them through the ordinary merge rules, which find the forks: a proof is
+//! just two entries anyone can check.
+//!
+//! A node that learns a new or lower fork asks every peer at once; a peer
+//! asked by someone who knows more than it does (a proof it lacks, a head
+//! that contradicts its own) asks back. So a proof crosses the mesh in a
+//! few round trips, however it was first found.
+//!
+//! When the siblings of a proof do not all follow the entry held before
+//! them, the two histories parted earlier: the node then also names, as
+//! *probes*, the entries it holds further back (1, 2, 4, ... before the
+//! proof), and a peer that holds the other history answers with its own
+//! there. The boundary thus walks down to where the histories parted, on
+//! every node, and every node ends up holding the same entries.
+//!
+//! A peer too old to know the request answers `Refused(Malformed)`: it is
+//! not asked again while the connection lasts, and nothing is held
+//! against it.
+
+use super::{Misbehaviour, PeerId, Replicator};
+use crate::log::{self, EntryStore, ForkProof, StoredEntry, proof_entries};
+use buildmesh_protocol::{
+    Entry, FORKS_ENTRIES_MAX, FORKS_HEADS_MAX, FORKS_KNOWN_MAX, Head, PublicKey, Request,
+};
+use std::collections::BTreeMap;
+
+/// Most probes named for one forked author per request: 1, 2, 4, ... 2^31
+/// entries before its boundary reaches back past any chain's quota.
+const PROBES_PER_AUTHOR_MAX: usize = 32;
+
+/// What a node makes of a [`Request::Forks`].
+pub(super) struct ForksAnswer {
+    /// Wire forms of the entries to send, at most [`FORKS_ENTRIES_MAX`].
+    pub(super) entries: Vec<Vec<u8>>,
+    /// The asker holds something this node lacks (a proof, or an entry
+    /// that contradicts one of ours): ask it back.
+    pub(super) asker_knows_more: bool,
+}
+
+impl<S: EntryStore> Replicator<S> {
+    /// Asks `peer` for the fork proofs and contradicting entries it holds,
+    /// unless one such request is out, the peer is too old to answer, a
+    /// blob request is out (a refusal could not be told apart), or, unless
+    /// `urgent`, we asked it within the sync interval.
+    pub(super) fn ask_forks(&mut self, peer: PeerId, urgent: bool) -> Result<(), S::Error> {
+        let interval = self.config.sync_interval_ms;
+        let now = self.now;
+        let Some(state) = self.peers.get(&peer) else {
+            return Ok(());
+        };
+        let recent = state
+            .forks_asked_at
+            .is_some_and(|at| now < at.plus_ms(interval));
+        if state.forks_wanted
+            || state.forks_unsupported
+            || state.blob_wanted.is_some()
+            || (recent && !urgent)
+        {
+            return Ok(());
+        }
+        let request = self.forks_request()?;
+        if let Some(state) = self.peers.get_mut(&peer) {
+            state.forks_wanted = true;
+            state.forks_asked_at = Some(now);
+        }
+        let bytes = request.encode();
+        self.outbox
+            .push_back(super::Action::Request { peer, bytes });
+        Ok(())
+    }
+
+    /// What to name: the proofs held and, for the other authors, the entry
+    /// at their head; each list rotated from a random start when it is too
+    /// long, so that every author is named in turn.
+    fn forks_request(&mut self) -> Result<Request, S::Error> {
+        let proofs = self.store.forks()?;
+        let start = self.next_random() as usize;
+        let known: Vec<(PublicKey, u64)> = rotated(&proofs, start, FORKS_KNOWN_MAX)
+            .map(|(author, proof)| (*author, proof.seq))
+            .collect();
+        let forked: BTreeMap<PublicKey, ForkProof> = proofs.into_iter().collect();
+        let mut heads = Vec::new();
+        for (author, proof) in &forked {
+            heads.extend(self.probes(author, proof)?);
+        }
+        heads.truncate(FORKS_HEADS_MAX / 2);
+        let versions: Vec<(PublicKey, u64)> = self
+            .store
+            .versions()?
+            .iter()
+            .filter(|(author, _)| !forked.contains_key(author))
+            .map(|(author, seq)| (*author, seq))
+            .collect();
+        let room = FORKS_HEADS_MAX - heads.len();
+        let start = self.next_random() as usize;
+        for (author, seq) in rotated(&versions, start, room) {
+            heads.extend(self.only_linked(author, *seq)?);
+        }
+        Ok(Request::Forks { known, heads })
+    }
+
+    /// The entry this node holds linked at `(author, seq)`, when it holds
+    /// exactly one there.
+    fn only_linked(&self, author: &PublicKey, seq: u64) -> Result<Option<Head>, S::Error> {
+        let held: Vec<StoredEntry> = self.store.at(author, seq)?;
+        Ok(match held.as_slice() {
+            [one] if one.linked => Some(Head {
+                author: *author,
+                seq,
+                id: one.entry.id(),
+            }),
+            _ => None,
+        })
+    }
+
+    /// Entries to name before a boundary whose histories parted earlier:
+    /// none when every entry held at the boundary follows the one entry
+    /// held before it.
+    fn probes(&self, author: &PublicKey, proof: &ForkProof) -> Result<Vec<Head>, S::Error> {
+        if proof.seq <= 1 {
+            return Ok(Vec::new());
+        }
+        let before = self.store.at(author, proof.seq - 1)?;
+        let at = self.store.at(author, proof.seq)?;
+        let settled = match before.as_slice() {
+            [parent] => at.iter().all(|s| s.entry.prev() == parent.entry.id()),
+            _ => false,
+        };
+        if settled {
+            return Ok(Vec::new());
+        }
+        let mut probes = Vec::new();
+        let mut back = 1u64;
+        while back < proof.seq && probes.len() < PROBES_PER_AUTHOR_MAX {
+            probes.extend(self.only_linked(author, proof.seq - back)?);
+            back = back.saturating_mul(2);
+        }
+        Ok(probes)
+    }
+
+    /// The answer to a [`Request::Forks`]: the two entries of each proof
+    /// the asker lacks or holds only higher, in author order, then this
+    /// node's entries where they contradict the asker's heads.
+    pub(super) fn answer_forks(
+        &self,
+        known: &[(PublicKey, u64)],
+        heads: &[Head],
+    ) -> Result<ForksAnswer, S::Error> {
+        let known: BTreeMap<PublicKey, u64> = known.iter().take(FORKS_KNOWN_MAX).copied().collect();
+        let ours: BTreeMap<PublicKey, ForkProof> = self.store.forks()?.into_iter().collect();
+        let mut answer = ForksAnswer {
+            entries: Vec::new(),
+            asker_knows_more: known
+                .iter()
+                .any(|(author, seq)| ours.get(author).is_none_or(|p| *seq < p.seq)),
+        };
+        for (author, proof) in &ours {
+            if known.get(author).is_some_and(|seq| *seq <= proof.seq) {
+                continue;
+            }
+            let entries = proof_entries(&self.store, proof)?;
+            if answer.entries.len() + entries.len() > FORKS_ENTRIES_MAX {
+                break;
+            }
+            answer
+                .entries
+                .extend(entries.iter().map(|s| s.entry.to_wire()));
+        }
+        for head in heads.iter().take(FORKS_HEADS_MAX) {
+            let held = self.store.at(&head.author, head.seq)?;
+            if held.is_empty() || held.iter().any(|s| s.entry.id() == head.id) {
+                continue;
+            }
+            answer.asker_knows_more |= !ours.contains_key(&head.author);
+            let room = FORKS_ENTRIES_MAX.saturating_sub(answer.entries.len());
+            answer
+                .entries
+                .extend(held.iter().take(room).map(|s| s.entry.to_wire()));
+        }
+        Ok(answer)
+    }
+
+    /// A peer's answer: checked like a sync batch (one invalid entry
+    /// condemns the peer, which only serves what its log accepted), then
+    /// taken through the merge rules.
+    pub(super) fn forks_arrived(
+        &mut self,
+        peer: PeerId,
+        mut wires: Vec<Vec<u8>>,
+    ) -> Result<(), S::Error> {
+        wires.truncate(FORKS_ENTRIES_MAX);
+        let slices: Vec<&[u8]> = wires.iter().map(Vec::as_slice).collect();
+        let mut entries: Vec<Entry> = Vec::with_capacity(slices.len());
+        for checked in Entry::from_wires(&slices, &mut self.keys) {
+            match checked {
+                Ok(entry) => entries.push(entry),
+                Err(error) => {
+                    self.disconnect(peer, Misbehaviour::BadEntry(error));
+                    return Ok(());
+                }
+            }
+        }
+        if self.take_batch(entries)? {
+            self.store.flush()?;
+        }
+        Ok(())
+    }
+
+    /// After entries were taken: if the log now holds a proof against an
+    /// author it held none against, or a lower one, every peer is asked at
+    /// once, and each that lacks the proof asks back.
+    pub(super) fn forks_may_have_changed(&mut self) -> Result<(), S::Error> {
+        let now: BTreeMap<PublicKey, u64> = self
+            .store
+            .forks()?
+            .into_iter()
+            .map(|(author, proof)| (author, proof.seq))
+            .collect();
+        let news = now
+            .iter()
+            .any(|(author, seq)| self.forks_seen.get(author).is_none_or(|old| seq < old));
+        self.forks_seen = now;
+        if news {
+            let peers: Vec<PeerId> = self.peers.keys().copied().collect();
+            for peer in peers {
+                self.ask_forks(peer, true)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// At most `max` items of `items`, starting at `start` (modulo the length)
+/// and wrapping around.
+fn rotated<T>(items: &[T], start: usize, max: usize) -> impl Iterator<Item = &T> {
+    let len = items.len();
+    let start = if len == 0 { 0 } else { start % len };
+    items[start..]
+        .iter()
+        .chain(&items[..start])
+        .take(max.min(len))
+}
+
+/// Whether `outcome` may have given the log a new fork proof.
+pub(super) fn may_prove_a_fork(outcome: &log::Ingested) -> bool {
+    matches!(outcome, log::Ingested::Fork(_))
+}

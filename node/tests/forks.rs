@@ -1,0 +1,344 @@
+//! Fork proofs travel, and revocation counts from the revocation on
+//! (issue 18, point 3), with real `buildmesh node` processes on 127.0.0.1.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use buildmesh_core::log::ChainWriter;
+use buildmesh_protocol::{
+    Body, BuildResult, BuilderPolicy, CommitId, Entry, Outcome, ProjectDeclaration, ProjectId,
+    PublicKey, Role, Timestamp, TrustChange,
+};
+use ed25519_dalek::SigningKey;
+use serde_json::Value;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use support::{Node, announcement, cell, commit_of, http, submit_body, wait_converged};
+
+const LINUX: &str = "linux-x86_64";
+
+fn now() -> Timestamp {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    Timestamp(u64::try_from(ms).unwrap())
+}
+
+fn result(project: ProjectId, commit: &CommitId, outcome: Outcome) -> Body {
+    Body::Result(BuildResult {
+        project,
+        commit: commit.clone(),
+        platform: LINUX.into(),
+        outcome,
+        steps: Vec::new(),
+        artifacts: Vec::new(),
+        metrics: Default::default(),
+        environment: Default::default(),
+        error: None,
+    })
+}
+
+/// An owner's project "forked" on linux whose only builder is `builder`,
+/// with commits 1 and 2 announced.
+struct Project {
+    id: ProjectId,
+    owner: ChainWriter,
+    entries: Vec<Entry>,
+    t: u64,
+}
+
+impl Project {
+    fn new(seed: u8, builder: PublicKey) -> Project {
+        let mut owner = ChainWriter::new(SigningKey::from_bytes(&[seed; 32]));
+        let id = ProjectId::derive(&owner.author(), "forked");
+        let t = now().0 - 60_000;
+        let declaration = Body::Project(ProjectDeclaration {
+            name: "forked".into(),
+            repository: "https://example.invalid/forked.git".into(),
+            branches: vec!["main".into()],
+            platforms: vec![LINUX.into()],
+            announcers: Vec::new(),
+            builders: BuilderPolicy::Only(vec![builder]),
+            builds_per_cell: 1,
+        });
+        let mut entries = vec![owner.write(Timestamp(t), declaration).unwrap()];
+        for i in 1..=2 {
+            let body = announcement(id, i, Timestamp(t));
+            entries.push(owner.write(Timestamp(t + u64::from(i)), body).unwrap());
+        }
+        Project {
+            id,
+            owner,
+            entries,
+            t: t + 10,
+        }
+    }
+
+    /// The next time, a millisecond after the last.
+    fn tick(&mut self) -> Timestamp {
+        self.t += 1;
+        Timestamp(self.t)
+    }
+
+    fn status(&self, node: &Node, commit: u32) -> Option<String> {
+        let found = cell(
+            node,
+            &self.id.to_string(),
+            &commit_of(commit).to_string(),
+            LINUX,
+        )?;
+        found["status"].as_str().map(str::to_owned)
+    }
+}
+
+fn wires(entries: &[&Entry]) -> Vec<Vec<u8>> {
+    entries.iter().map(|e| e.to_wire()).collect()
+}
+
+fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < within, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    start.elapsed()
+}
+
+/// The authors `node` holds a fork proof against, with each proof's seq.
+fn forks(node: &Node) -> Vec<(String, u64)> {
+    let (code, body) = http(&node.http, "GET", "/api/v1/forks", "");
+    assert_eq!(code, 200, "{body}");
+    body["forks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["author"].as_str().unwrap().to_owned(),
+                f["seq"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn holds(node: &Node, entry: &Entry) -> bool {
+    let path = format!("/api/v1/entries/{}", entry.id());
+    http(&node.http, "GET", &path, "").0 == 200
+}
+
+/// A trusted builder signs two results at one sequence number. One reaches
+/// only n1, the other only n5, while both are cut off from every other
+/// node (five nodes started in a line find each other through Kademlia,
+/// so each end bans all the others); n1 rejoins first, so n2, n3 and n4
+/// take the first by sync, then n5 rejoins with the second. No node is
+/// ever handed both (submitted entries travel by sync, never by gossip,
+/// and every version vector says "seq 2"), yet every node must prove the
+/// fork, stop counting the builder, and refuse what it signs next.
+#[test]
+fn a_fork_split_across_a_five_node_line_is_proven_and_frozen_on_every_node() {
+    let mut line = vec![Node::start(None)];
+    for _ in 1..5 {
+        let next = Node::start(line.last());
+        line.push(next);
+    }
+    let all: Vec<&Node> = line.iter().collect();
+    let forker_key = SigningKey::from_bytes(&[42; 32]);
+    let mut forker = ChainWriter::new(forker_key);
+    let mut project = Project::new(41, forker.author());
+    let (c1, c2) = (commit_of(1), commit_of(2));
+    let passed = forker
+        .write(project.tick(), result(project.id, &c1, Outcome::Passed))
+        .unwrap();
+    let mut common: Vec<&Entry> = project.entries.iter().collect();
+    common.push(&passed);
+    line[0].submit(&wires(&common));
+    wait_converged(&all, 4, Duration::from_secs(60));
+    wait_until(
+        "n3 counts the builder's result",
+        Duration::from_secs(30),
+        || project.status(&line[2], 1).as_deref() == Some("passed"),
+    );
+
+    // The cut: n1 and n5 are dropped by everyone, live.
+    let ban = |end: usize, others: &[usize], banned: bool| {
+        for &other in others {
+            line[end].ban(&line[other], banned);
+            line[other].ban(&line[end], banned);
+        }
+    };
+    ban(0, &[1, 2, 3, 4], true);
+    ban(4, &[1, 2, 3], true);
+    wait_until("the ends are cut off", Duration::from_secs(30), || {
+        line[0].peers().is_empty() && line[4].peers().is_empty()
+    });
+    let (mut a, mut b) = (forker.clone(), forker);
+    let sibling_a = a
+        .write(project.tick(), result(project.id, &c2, Outcome::Passed))
+        .unwrap();
+    let sibling_b = b
+        .write(project.tick(), result(project.id, &c2, Outcome::Failed))
+        .unwrap();
+    assert_eq!((sibling_a.seq(), sibling_b.seq()), (2, 2));
+    line[0].submit(&wires(&[&sibling_a]));
+    line[4].submit(&wires(&[&sibling_b]));
+    line[0].wait_entries(5, Duration::from_secs(10));
+    line[4].wait_entries(5, Duration::from_secs(10));
+
+    let healed = Instant::now();
+    ban(0, &[1, 2, 3], false);
+    wait_until(
+        "n2, n3 and n4 take n1's sibling",
+        Duration::from_secs(60),
+        || line[1..4].iter().all(|n| holds(n, &sibling_a)),
+    );
+    assert!(
+        line.iter().all(|n| forks(n).is_empty()),
+        "no node holds both yet"
+    );
+    let rejoined = Instant::now();
+    ban(4, &[0, 1, 2, 3], false);
+
+    let author = project_author(&sibling_a);
+    let took = wait_until(
+        "every node holds the proof",
+        Duration::from_secs(60),
+        || line.iter().all(|n| forks(n) == [(author.clone(), 2)]),
+    );
+    eprintln!(
+        "fork proven on all five nodes {took:?} after n5's bans were lifted ({:?} after n1's)",
+        rejoined.duration_since(healed) + took
+    );
+    wait_converged(&all, 6, Duration::from_secs(60));
+    for (i, node) in line.iter().enumerate() {
+        assert!(
+            holds(node, &sibling_a) && holds(node, &sibling_b),
+            "n{}",
+            i + 1
+        );
+        wait_until(
+            "the forked builder counts nowhere",
+            Duration::from_secs(30),
+            || {
+                project.status(node, 1).as_deref() == Some("pending")
+                    && project.status(node, 2).as_deref() == Some("pending")
+            },
+        );
+    }
+
+    // What it signs next is refused, on a node that never saw either
+    // sibling first-hand, and is neither stored nor served.
+    let next = a
+        .write(project.tick(), result(project.id, &c1, Outcome::Passed))
+        .unwrap();
+    let body = serde_json::json!({ "entries": [hex::encode(next.to_wire())] }).to_string();
+    let reply = submit_body(&line[2].http, &body);
+    let outcome = reply["results"][0]["outcome"].as_str().unwrap().to_owned();
+    assert!(outcome.contains("signed two histories"), "{reply}");
+    std::thread::sleep(Duration::from_secs(1));
+    for node in &line {
+        assert_eq!(node.status()["entries"], 6);
+        assert!(!holds(node, &next));
+    }
+}
+
+fn project_author(entry: &Entry) -> String {
+    entry.author().to_string()
+}
+
+/// A builder's result signed before its revocation keeps counting; one
+/// signed after does not.
+#[test]
+fn a_revoked_builders_results_count_until_its_revocation() {
+    let node = Node::start(None);
+    let mut builder = ChainWriter::new(SigningKey::from_bytes(&[44; 32]));
+    let mut project = Project::new(43, builder.author());
+    let before = builder
+        .write(
+            project.tick(),
+            result(project.id, &commit_of(1), Outcome::Passed),
+        )
+        .unwrap();
+    let revoke = Body::Revoke(TrustChange {
+        project: project.id,
+        subject: builder.author(),
+        role: Role::Builder,
+    });
+    let at = project.tick();
+    let revocation = project.owner.write(at, revoke).unwrap();
+    let after = builder
+        .write(
+            project.tick(),
+            result(project.id, &commit_of(2), Outcome::Passed),
+        )
+        .unwrap();
+    let mut all: Vec<&Entry> = project.entries.iter().collect();
+    all.extend([&before, &revocation, &after]);
+    node.submit(&wires(&all));
+    node.wait_entries(6, Duration::from_secs(30));
+    wait_until(
+        "the matrix shows the revocation",
+        Duration::from_secs(30),
+        || {
+            project.status(&node, 1).as_deref() == Some("passed")
+                && project.status(&node, 2).as_deref() == Some("pending")
+        },
+    );
+}
+
+/// A fork whose second entry does not link (it follows an entry the node
+/// never got) is served by `GET /api/v1/entries` after the linked entries,
+/// so `buildmesh verify` sees why the forked builder counts nowhere and
+/// finds the node honest.
+#[test]
+fn verify_sees_a_fork_whose_evidence_does_not_link() {
+    let node = Node::start(None);
+    let key = SigningKey::from_bytes(&[46; 32]);
+    let mut builder = ChainWriter::new(key.clone());
+    let mut project = Project::new(45, builder.author());
+    let mut ghost = builder.clone();
+    let passed = builder
+        .write(
+            project.tick(),
+            result(project.id, &commit_of(1), Outcome::Passed),
+        )
+        .unwrap();
+    let _never_sent = ghost
+        .write(
+            project.tick(),
+            result(project.id, &commit_of(1), Outcome::Failed),
+        )
+        .unwrap();
+    let stray = ghost
+        .write(
+            project.tick(),
+            result(project.id, &commit_of(2), Outcome::Failed),
+        )
+        .unwrap();
+    let mut all: Vec<&Entry> = project.entries.iter().collect();
+    all.extend([&passed, &stray]);
+    node.submit(&wires(&all));
+    node.wait_entries(5, Duration::from_secs(30));
+    assert_eq!(forks(&node), [(builder.author().to_string(), 2)]);
+    wait_until(
+        "the matrix drops the forked builder",
+        Duration::from_secs(30),
+        || project.status(&node, 1).as_deref() == Some("pending"),
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_buildmesh"))
+        .args([
+            "verify",
+            "--node",
+            &format!("http://{}", node.http),
+            "--json",
+        ])
+        .env_remove("BUILDMESH_DATA_DIR")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{json:#}");
+    assert_eq!(json["entries"], 5, "the stray entry is served: {json:#}");
+    assert_eq!(json["notes"][0]["kind"], "fork", "{json:#}");
+    assert_eq!(json["findings"].as_array().map(Vec::len), Some(0));
+}
