@@ -11,9 +11,11 @@
 //! - **durability**: no entry a node published is missing after it
 //!   crashes and restarts;
 //! - **liveness**: once the last disruption is over (all nodes up and
-//!   connected), every wanted cell has a result within `SETTLE_MS`.
+//!   connected), every wanted cell has a result within `SETTLE_MS`;
+//! - **forks travel**: the forker's two entries are handed to different
+//!   nodes, never both to one; by then every live node holds the proof.
 //!
-//! Each checker is shown to fail under a sabotaged rule (the `sabotaged_*`
+//! Each of the first four checkers is shown to fail under a sabotaged rule (the `sabotaged_*`
 //! tests). `BUILDMESH_SIM_SEED=N` replays one seed and prints its trace;
 //! a failing seed prints how to replay it. Figures for a few seeds:
 //! `cargo test --release -p buildmesh-core --test whole_nodes -- --nocapture`.
@@ -139,6 +141,8 @@ struct Counters {
     crashes: u32,
     lost_own: Vec<String>,
     notices: Vec<String>,
+    /// Which of the forker's two entries some live node was handed.
+    forker_handed: [bool; 2],
 }
 
 struct Sim {
@@ -792,12 +796,13 @@ impl Sim {
         let live: Vec<usize> = (0..self.nodes.len())
             .filter(|n| self.nodes[*n].service.is_some())
             .collect();
-        // Every live node gets both of the forker's entries: fork proofs
-        // do not travel yet (issue 18), so a node that held one of them
-        // only would count it.
-        for node in &live {
+        // Each live node gets one of the forker's two entries, by turns:
+        // none is handed the proof, every node must come to hold it
+        // (issue 18, point 3: fork proofs travel).
+        for (turn, node) in live.iter().enumerate() {
             let mut mine = wires.clone();
-            mine.extend(self.forker.iter().map(Entry::to_wire));
+            mine.push(self.forker[turn % 2].to_wire());
+            self.counters.forker_handed[turn % 2] = true;
             let slices: Vec<&[u8]> = mine.iter().map(Vec::as_slice).collect();
             let now = self.now;
             if let Some(service) = self.nodes[*node].service.as_mut() {
@@ -966,6 +971,19 @@ impl Sim {
                             self.now.ms_since(self.last_disruption) / 1000
                         ));
                     }
+                }
+            }
+        }
+        // Forks travel: handed half each, every live node holds the proof.
+        if self.counters.forker_handed == [true, true] {
+            let forker = self.forker[0].author();
+            for (node, _) in &views {
+                let store = self.nodes[*node].service.as_ref().unwrap().replicator().store();
+                if store.fork(&forker).unwrap().is_none() {
+                    report.findings.push(format!(
+                        "forks: node {node} holds no proof against the forker {} s after the last disruption",
+                        self.now.ms_since(self.last_disruption) / 1000
+                    ));
                 }
             }
         }
