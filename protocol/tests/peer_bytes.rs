@@ -4,7 +4,7 @@
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use buildmesh_protocol::{
-    BlobHash, PublicKey, Refusal, Request, Response, SyncCursor, VersionVector,
+    BlobHash, EntryId, Head, PublicKey, Refusal, Request, Response, SyncCursor, VersionVector,
 };
 
 const DOC: &str = include_str!("../../docs/protocol.md");
@@ -86,5 +86,28 @@ fn the_examples_of_section_9_are_the_bytes_nodes_send() {
         Response::Refused(Refusal::Malformed).encode(),
         &["0201"],
         &["`0201`"],
+    );
+
+    let forks = Request::Forks {
+        known: vec![(PublicKey([0x22; 32]), 3)],
+        heads: vec![Head {
+            author: PublicKey([0x11; 32]),
+            seq: 300,
+            id: EntryId([0x33; 32]),
+        }],
+    };
+    let threes = "33".repeat(32);
+    encodes(
+        forks.encode(),
+        &["02", "01", &twos, "03", "01", &eleven, "fb2c01", &threes],
+        &["`02` (variant `Forks`)", "`03` (its seq)", "`33` × 32 (the id)"],
+    );
+    let proofs = Response::Forks {
+        entries: vec![vec![1, 2, 3], vec![4, 5]],
+    };
+    encodes(
+        proofs.encode(),
+        &["03", "02", "03", "010203", "02", "0405"],
+        &["`0405`"],
     );
 }
