@@ -85,7 +85,13 @@ impl<S: EntryStore> Replicator<S> {
                         entries: answer.entries,
                     },
                 );
-                if answer.asker_knows_more {
+                // Its word only: asked back within a budget.
+                let may_ask = answer.asker_knows_more
+                    && self
+                        .peers
+                        .get_mut(&peer)
+                        .is_some_and(|state| state.ask_backs.take(now));
+                if may_ask {
                     self.ask_forks(peer, true)?;
                 }
             }

@@ -9,6 +9,12 @@ use buildmesh_protocol::{BlobHash, SyncCursor, Timestamp};
 /// once; more would only queue.
 pub(crate) const PIPELINE_BATCHES: u32 = 2;
 
+/// Fork requests a peer's claims (a proof it holds, a head of its) may
+/// make us send it at once, then per second.
+pub(crate) const ASK_BACKS_BURST: u32 = 8;
+/// See [`ASK_BACKS_BURST`].
+pub(crate) const ASK_BACKS_PER_SECOND: u32 = 1;
+
 /// One connected peer.
 #[derive(Debug, Clone)]
 pub(crate) struct Peer {
@@ -45,6 +51,9 @@ pub(crate) struct Peer {
     /// It refused a fork request as malformed: a node older than fork
     /// requests, not asked again while this connection lasts.
     pub(crate) forks_unsupported: bool,
+    /// Fork requests we may send it because its own said it knows more:
+    /// its word only, so a peer cannot make us ask it more than this.
+    pub(crate) ask_backs: TokenBucket,
 }
 
 impl Peer {
@@ -65,6 +74,7 @@ impl Peer {
             forks_wanted: false,
             forks_asked_at: None,
             forks_unsupported: false,
+            ask_backs: TokenBucket::new(ASK_BACKS_BURST, ASK_BACKS_PER_SECOND, now),
         }
     }
 
