@@ -100,7 +100,11 @@ fn the_examples_of_section_9_are_the_bytes_nodes_send() {
     encodes(
         forks.encode(),
         &["02", "01", &twos, "03", "01", &eleven, "fb2c01", &threes],
-        &["`02` (variant `Forks`)", "`03` (its seq)", "`33` × 32 (the id)"],
+        &[
+            "`02` (variant `Forks`)",
+            "`03` (its seq)",
+            "`33` × 32 (the id)",
+        ],
     );
     let proofs = Response::Forks {
         entries: vec![vec![1, 2, 3], vec![4, 5]],

@@ -978,7 +978,12 @@ impl Sim {
         if self.counters.forker_handed == [true, true] {
             let forker = self.forker[0].author();
             for (node, _) in &views {
-                let store = self.nodes[*node].service.as_ref().unwrap().replicator().store();
+                let store = self.nodes[*node]
+                    .service
+                    .as_ref()
+                    .unwrap()
+                    .replicator()
+                    .store();
                 if store.fork(&forker).unwrap().is_none() {
                     report.findings.push(format!(
                         "forks: node {node} holds no proof against the forker {} s after the last disruption",

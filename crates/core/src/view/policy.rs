@@ -6,7 +6,7 @@ use buildmesh_protocol::{
     Body, BuilderPolicy, Entry, ProjectDeclaration, PublicKey, Role, Setting, SettingKind,
     Threshold, Timestamp,
 };
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// A project's current declaration and the keys it trusts.
 ///
@@ -37,9 +37,6 @@ pub struct Policy<'a> {
     pull_requests: bool,
     /// Whether a cell passes only when its artifacts agree (§6.3).
     reproducible: bool,
-    /// Builders whose role a `Revoke` withdrew, with its time: their
-    /// results written before still count.
-    revoked_at: BTreeMap<PublicKey, Timestamp>,
     thresholds: &'a [Threshold],
 }
 
@@ -196,7 +193,6 @@ impl<'a> Policy<'a> {
             builders,
             pull_requests: false,
             reproducible: false,
-            revoked_at: BTreeMap::new(),
             thresholds: &[],
         }
     }
