@@ -62,7 +62,8 @@ impl LogReader for CachedDigest {
     }
 
     fn evidence(&self) -> Result<Vec<Entry>, String> {
-        let evidence = unlinked_evidence(&self.store).map_err(|e| e.to_string())?;
+        let evidence = unlinked_evidence(&self.store, buildmesh_http::FORK_EVIDENCE_MAX)
+            .map_err(|e| e.to_string())?;
         Ok(evidence.into_iter().map(|(_, entry)| entry).collect())
     }
 

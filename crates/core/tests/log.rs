@@ -317,7 +317,7 @@ fn a_batch_that_proves_a_fork_freezes_like_single_entries() {
     assert!(batched.same_contents(&single));
     assert_eq!(batched.version(&e[0].author()).unwrap(), 2);
     assert_eq!(
-        log::unlinked_evidence(&batched).unwrap(),
+        log::unlinked_evidence(&batched, usize::MAX).unwrap(),
         Vec::new(),
         "both siblings link: a sync serves them"
     );
@@ -332,6 +332,7 @@ fn unlinked_evidence_names_what_a_sync_leaves_out() {
     let stray = rogue("alice", 3, &e[0], 9);
     log::insert_batch(&mut store, e[..2].iter().cloned()).unwrap();
     log::insert(&mut store, stray.clone()).unwrap();
-    let evidence = log::unlinked_evidence(&store).unwrap();
+    let evidence = log::unlinked_evidence(&store, usize::MAX).unwrap();
     assert_eq!(evidence, vec![(e[0].author(), stray)]);
+    assert_eq!(log::unlinked_evidence(&store, 0).unwrap(), Vec::new());
 }

@@ -200,12 +200,18 @@ pub trait LogReader: Send + Sync + 'static {
 
     /// The entries of the fork proofs the log holds that [`LogReader::lacks`]
     /// leaves out because they do not link
-    /// (`buildmesh_core::log::unlinked_evidence`): what an export adds at
-    /// its end so that whoever checks it sees each fork the node sees.
+    /// (`buildmesh_core::log::unlinked_evidence`), at most
+    /// [`FORK_EVIDENCE_MAX`]: what an export adds at its end so that
+    /// whoever checks it sees each fork the node sees.
     fn evidence(&self) -> Result<Vec<buildmesh_protocol::Entry>, String> {
         Ok(Vec::new())
     }
 }
+
+/// Most entries of fork evidence one export ends with (held in memory at
+/// once, and anyone with a key can make forks): two per forked author for
+/// 512 authors, 48 MiB at most.
+pub const FORK_EVIDENCE_MAX: usize = 1024;
 
 /// A peer as this node knows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -24,14 +24,22 @@ pub fn proof_entries<S: ChainStore>(
     Ok(held)
 }
 
-/// The entries of every fork proof held that a sync leaves out because
+/// The entries of the fork proofs held that a sync leaves out because
 /// they do not link (a sibling whose `prev` is not the linked predecessor,
-/// the second entry of a broken link), by author: what an export of the
-/// linked entries adds so that a verifier sees each fork the node sees.
-pub fn unlinked_evidence<S: EntryStore>(store: &S) -> Result<Vec<(PublicKey, Entry)>, S::Error> {
+/// the second entry of a broken link), by author, at most `max`: what an
+/// export of the linked entries adds so that a verifier sees each fork the
+/// node sees. Anyone with a key can make forks, so the caller bounds what
+/// it holds at once.
+pub fn unlinked_evidence<S: EntryStore>(
+    store: &S,
+    max: usize,
+) -> Result<Vec<(PublicKey, Entry)>, S::Error> {
     let mut evidence = Vec::new();
     for (author, proof) in store.forks()? {
         for stored in proof_entries(store, &proof)? {
+            if evidence.len() >= max {
+                return Ok(evidence);
+            }
             if !stored.linked {
                 evidence.push((author, stored.entry));
             }
