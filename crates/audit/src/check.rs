@@ -6,7 +6,9 @@ use crate::finding::{Finding, Note};
 use crate::report::{Problem, Report};
 use crate::text::{grouped, printable};
 use buildmesh_core::log::{ForkKind, Rejected};
+use buildmesh_protocol::ProjectId;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// The `format` field of `buildmesh verify --json`.
@@ -153,6 +155,35 @@ pub struct Reads {
 }
 
 impl Check {
+    /// The check of a verified log read from `source`, shown at `at` (ms):
+    /// the verifier's problems sorted into findings and notes
+    /// ([`classify`]), and the line of each derived project, or of `only`.
+    /// A node's caller adds what comparing its served views found.
+    pub fn of(
+        source: Source,
+        at: u64,
+        report: &Report,
+        derived: &BTreeMap<ProjectId, DerivedMatrix>,
+        only: Option<&ProjectId>,
+    ) -> Check {
+        let (findings, notes) = classify(report, &source);
+        Check {
+            source,
+            checked_at: at,
+            lines: report.lines,
+            entries: report.entries,
+            authors: report.heads.len(),
+            findings,
+            notes,
+            projects: derived
+                .values()
+                .filter(|d| only.is_none_or(|only| *only == d.project))
+                .map(ProjectLine::of)
+                .collect(),
+            reads: None,
+        }
+    }
+
     /// Whether nothing was found (notes are not findings).
     pub fn is_clean(&self) -> bool {
         self.findings.is_empty()

@@ -10,9 +10,7 @@ use super::EXIT_PROBLEMS;
 use crate::cli::CheckArgs;
 use crate::clock;
 use anyhow::{Context, Result};
-use buildmesh_audit::{
-    Check, DeriveOptions, DerivedMatrix, ProjectLine, Source, Verifier, classify, derive_matrices,
-};
+use buildmesh_audit::{Check, DeriveOptions, DerivedMatrix, Source, Verifier, derive_matrices};
 use buildmesh_core::log::MemStore;
 use buildmesh_http::views::{MATRIX_ROWS_DEFAULT, MATRIX_ROWS_MAX};
 use buildmesh_protocol::{ProjectId, PublicKey, Timestamp};
@@ -63,18 +61,7 @@ fn check_file(path: &Path, project: Option<&str>) -> Result<Check> {
         None => None,
     };
     let source = Source::File(path.display().to_string());
-    let (findings, notes) = classify(&report, &source);
-    Ok(Check {
-        source,
-        checked_at: at.0,
-        lines: report.lines,
-        entries: report.entries,
-        authors: report.heads.len(),
-        findings,
-        notes,
-        projects: lines_of(&derived, only.as_ref()),
-        reads: None,
-    })
+    Ok(Check::of(source, at.0, &report, &derived, only.as_ref()))
 }
 
 /// Every project's matrix the log gives, derived as a node derives the
@@ -119,16 +106,4 @@ fn select(selector: &str, known: &[(ProjectId, String, PublicKey)]) -> Result<Pr
     let id = super::status::select(known, selector)?;
     id.parse()
         .with_context(|| format!("{id} is not a project id"))
-}
-
-/// One line per derived project (or the one asked for).
-fn lines_of(
-    derived: &BTreeMap<ProjectId, DerivedMatrix>,
-    only: Option<&ProjectId>,
-) -> Vec<ProjectLine> {
-    derived
-        .values()
-        .filter(|d| only.is_none_or(|only| *only == d.project))
-        .map(ProjectLine::of)
-        .collect()
 }

@@ -9,13 +9,13 @@
 //! the last one, or after [`ATTEMPTS`] reads (the report then says the
 //! log kept growing).
 
-use super::{derive, known, lines_of, select};
+use super::{derive, known, select};
 use crate::cli::CheckArgs;
 use crate::client::{Bounds, NodeApi, error_text};
 use crate::clock;
 use anyhow::{Context, Result, bail};
 use buildmesh_audit::{
-    At, Check, DerivedMatrix, Finding, Reads, Report, ServedProject, Source, Verifier, classify,
+    At, Check, DerivedMatrix, Finding, Reads, Report, ServedProject, Source, Verifier,
     compare_matrix, compare_projects, holds,
 };
 use buildmesh_core::log::MemStore;
@@ -80,8 +80,14 @@ fn check_once(api: &NodeApi, args: &CheckArgs) -> Result<Check> {
         Some(selector) => Some(select(selector, &known(&derived, &listing))?),
         None => None,
     };
-    let source = Source::Node(api.url());
-    let (mut findings, notes) = classify(&report, &source);
+    let mut check = Check::of(
+        Source::Node(api.url()),
+        now.0,
+        &report,
+        &derived,
+        only.as_ref(),
+    );
+    let findings = &mut check.findings;
     match &served {
         Ok(served) => findings.extend(compare_projects(served, &derived, only.as_ref())),
         Err(error) => findings.push(Finding::ProjectsUnreadable {
@@ -107,17 +113,7 @@ fn check_once(api: &NodeApi, args: &CheckArgs) -> Result<Check> {
         }
         findings.extend(compare_served(api, matrix, &store)?);
     }
-    Ok(Check {
-        source,
-        checked_at: now.0,
-        lines: report.lines,
-        entries: report.entries,
-        authors: report.heads.len(),
-        findings,
-        notes,
-        projects: lines_of(&derived, only.as_ref()),
-        reads: None,
-    })
+    Ok(check)
 }
 
 /// The node's project list (or why it cannot be read as one), and its
