@@ -6,38 +6,18 @@ mod support;
 
 use buildmesh_core::log::ChainWriter;
 use buildmesh_protocol::{
-    Body, BuildResult, BuilderPolicy, CommitId, Entry, Outcome, ProjectDeclaration, ProjectId,
-    PublicKey, Role, Timestamp, TrustChange,
+    Body, BuilderPolicy, Entry, Outcome, ProjectDeclaration, ProjectId, PublicKey, Role, Timestamp,
+    TrustChange,
 };
 use ed25519_dalek::SigningKey;
 use serde_json::Value;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use support::{Node, announcement, cell, commit_of, http, submit_body, wait_converged};
+use std::time::{Duration, Instant};
+use support::{
+    Node, announcement, cell, commit_of, http, result_body, submit_body, wait_converged, wall_clock,
+};
 
 const LINUX: &str = "linux-x86_64";
-
-fn now() -> Timestamp {
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
-    Timestamp(u64::try_from(ms).unwrap())
-}
-
-fn result(project: ProjectId, commit: &CommitId, outcome: Outcome) -> Body {
-    Body::Result(BuildResult {
-        project,
-        commit: commit.clone(),
-        platform: LINUX.into(),
-        outcome,
-        steps: Vec::new(),
-        artifacts: Vec::new(),
-        metrics: Default::default(),
-        environment: Default::default(),
-        error: None,
-    })
-}
 
 /// An owner's project "forked" on linux whose only builder is `builder`,
 /// with commits 1 and 2 announced.
@@ -52,7 +32,7 @@ impl Project {
     fn new(seed: u8, builder: PublicKey) -> Project {
         let mut owner = ChainWriter::new(SigningKey::from_bytes(&[seed; 32]));
         let id = ProjectId::derive(&owner.author(), "forked");
-        let t = now().0 - 60_000;
+        let t = wall_clock().0 - 60_000;
         let declaration = Body::Project(ProjectDeclaration {
             name: "forked".into(),
             repository: "https://example.invalid/forked.git".into(),
@@ -148,7 +128,10 @@ fn a_fork_split_across_a_five_node_line_is_proven_and_frozen_on_every_node() {
     let mut project = Project::new(41, forker.author());
     let (c1, c2) = (commit_of(1), commit_of(2));
     let passed = forker
-        .write(project.tick(), result(project.id, &c1, Outcome::Passed))
+        .write(
+            project.tick(),
+            result_body(project.id, &c1, LINUX, Outcome::Passed),
+        )
         .unwrap();
     let mut common: Vec<&Entry> = project.entries.iter().collect();
     common.push(&passed);
@@ -174,10 +157,16 @@ fn a_fork_split_across_a_five_node_line_is_proven_and_frozen_on_every_node() {
     });
     let (mut a, mut b) = (forker.clone(), forker);
     let sibling_a = a
-        .write(project.tick(), result(project.id, &c2, Outcome::Passed))
+        .write(
+            project.tick(),
+            result_body(project.id, &c2, LINUX, Outcome::Passed),
+        )
         .unwrap();
     let sibling_b = b
-        .write(project.tick(), result(project.id, &c2, Outcome::Failed))
+        .write(
+            project.tick(),
+            result_body(project.id, &c2, LINUX, Outcome::Failed),
+        )
         .unwrap();
     assert_eq!((sibling_a.seq(), sibling_b.seq()), (2, 2));
     line[0].submit(&wires(&[&sibling_a]));
@@ -229,7 +218,10 @@ fn a_fork_split_across_a_five_node_line_is_proven_and_frozen_on_every_node() {
     // What it signs next is refused, on a node that never saw either
     // sibling first-hand, and is neither stored nor served.
     let next = a
-        .write(project.tick(), result(project.id, &c1, Outcome::Passed))
+        .write(
+            project.tick(),
+            result_body(project.id, &c1, LINUX, Outcome::Passed),
+        )
         .unwrap();
     let body = serde_json::json!({ "entries": [hex::encode(next.to_wire())] }).to_string();
     let reply = submit_body(&line[2].http, &body);
@@ -256,7 +248,7 @@ fn a_revoked_builders_results_count_until_its_revocation() {
     let before = builder
         .write(
             project.tick(),
-            result(project.id, &commit_of(1), Outcome::Passed),
+            result_body(project.id, &commit_of(1), LINUX, Outcome::Passed),
         )
         .unwrap();
     let revoke = Body::Revoke(TrustChange {
@@ -269,7 +261,7 @@ fn a_revoked_builders_results_count_until_its_revocation() {
     let after = builder
         .write(
             project.tick(),
-            result(project.id, &commit_of(2), Outcome::Passed),
+            result_body(project.id, &commit_of(2), LINUX, Outcome::Passed),
         )
         .unwrap();
     let mut all: Vec<&Entry> = project.entries.iter().collect();
@@ -300,19 +292,19 @@ fn verify_sees_a_fork_whose_evidence_does_not_link() {
     let passed = builder
         .write(
             project.tick(),
-            result(project.id, &commit_of(1), Outcome::Passed),
+            result_body(project.id, &commit_of(1), LINUX, Outcome::Passed),
         )
         .unwrap();
     let _never_sent = ghost
         .write(
             project.tick(),
-            result(project.id, &commit_of(1), Outcome::Failed),
+            result_body(project.id, &commit_of(1), LINUX, Outcome::Failed),
         )
         .unwrap();
     let stray = ghost
         .write(
             project.tick(),
-            result(project.id, &commit_of(2), Outcome::Failed),
+            result_body(project.id, &commit_of(2), LINUX, Outcome::Failed),
         )
         .unwrap();
     let mut all: Vec<&Entry> = project.entries.iter().collect();

@@ -8,8 +8,8 @@ mod support;
 
 use buildmesh_core::log::ChainWriter;
 use buildmesh_protocol::{
-    Body, BuildResult, BuilderPolicy, Claim, CommitAnnouncement, CommitId, Entry, Outcome,
-    ProjectDeclaration, ProjectId, PublicKey, Timestamp,
+    Body, BuilderPolicy, Claim, CommitAnnouncement, CommitId, Entry, Outcome, ProjectDeclaration,
+    ProjectId, PublicKey, Timestamp,
 };
 use buildmesh_test_servers::HttpSink;
 use ed25519_dalek::SigningKey;
@@ -17,8 +17,8 @@ use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use support::Node;
+use std::time::{Duration, Instant};
+use support::{Node, result_body, wall_clock};
 
 const PLATFORMS: [&str; 2] = ["linux", "mac"];
 
@@ -35,28 +35,6 @@ struct Log {
     last: Entry,
 }
 
-fn now() -> Timestamp {
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
-    Timestamp(u64::try_from(ms).unwrap())
-}
-
-fn result(project: ProjectId, commit: &CommitId, platform: &str, outcome: Outcome) -> Body {
-    Body::Result(BuildResult {
-        project,
-        commit: commit.clone(),
-        platform: platform.into(),
-        outcome,
-        steps: Vec::new(),
-        artifacts: Vec::new(),
-        metrics: Default::default(),
-        environment: Default::default(),
-        error: None,
-    })
-}
-
 /// An owner declares "verified" (linux, mac) and announces three commits;
 /// a builder passes commit 0 on both, fails commit 1 on linux, claims
 /// commit 2 on linux for half an hour and, last, passes commit 1 on mac.
@@ -64,7 +42,7 @@ fn result(project: ProjectId, commit: &CommitId, platform: &str, outcome: Outcom
 /// which an honest node keeps and serves, and which verify must report as
 /// a note, not a finding.
 fn honest_log() -> Log {
-    let start = now().0 - 60_000;
+    let start = wall_clock().0 - 60_000;
     let at = |i: u64| Timestamp(start + i * 1_000);
     let owner_key = SigningKey::from_bytes(&[21; 32]);
     let builder_key = SigningKey::from_bytes(&[22; 32]);
@@ -106,19 +84,31 @@ fn honest_log() -> Log {
     }
     let mut build = ChainWriter::new(builder_key);
     let mut by_builder = |when: u64, body: Body| build.write(at(when), body).unwrap();
-    let passed_linux = by_builder(10, result(project, &commits[0], "linux", Outcome::Passed));
-    let passed_mac = by_builder(11, result(project, &commits[0], "mac", Outcome::Passed));
-    let failed = by_builder(12, result(project, &commits[1], "linux", Outcome::Failed));
+    let passed_linux = by_builder(
+        10,
+        result_body(project, &commits[0], "linux", Outcome::Passed),
+    );
+    let passed_mac = by_builder(
+        11,
+        result_body(project, &commits[0], "mac", Outcome::Passed),
+    );
+    let failed = by_builder(
+        12,
+        result_body(project, &commits[1], "linux", Outcome::Failed),
+    );
     let claim = by_builder(
         13,
         Body::Claim(Claim {
             project,
             commit: commits[2].clone(),
             platform: "linux".into(),
-            lease_expires: now().plus_ms(30 * 60 * 1_000),
+            lease_expires: wall_clock().plus_ms(30 * 60 * 1_000),
         }),
     );
-    let last = by_builder(14, result(project, &commits[1], "mac", Outcome::Passed));
+    let last = by_builder(
+        14,
+        result_body(project, &commits[1], "mac", Outcome::Passed),
+    );
     entries.extend([
         passed_linux,
         passed_mac.clone(),
@@ -130,18 +120,24 @@ fn honest_log() -> Log {
     entries.push(
         fork.write(
             at(20),
-            result(project, &commits[0], "linux", Outcome::Failed),
+            result_body(project, &commits[0], "linux", Outcome::Failed),
         )
         .unwrap(),
     );
     let mut sibling = fork.clone();
     entries.push(
-        fork.write(at(21), result(project, &commits[2], "mac", Outcome::Failed))
-            .unwrap(),
+        fork.write(
+            at(21),
+            result_body(project, &commits[2], "mac", Outcome::Failed),
+        )
+        .unwrap(),
     );
     entries.push(
         sibling
-            .write(at(22), result(project, &commits[2], "mac", Outcome::Error))
+            .write(
+                at(22),
+                result_body(project, &commits[2], "mac", Outcome::Error),
+            )
             .unwrap(),
     );
     Log {
@@ -481,10 +477,10 @@ fn a_fork_sibling_that_does_not_link_is_served_and_verify_agrees() {
     let (node, log) = honest_node();
     let url = format!("http://{}", node.http);
     let mut other = ChainWriter::new(SigningKey::from_bytes(&[22; 32]));
-    let t = now();
-    let unsent = result(log.project, &log.commits[0], "linux", Outcome::Failed);
+    let t = wall_clock();
+    let unsent = result_body(log.project, &log.commits[0], "linux", Outcome::Failed);
     other.write(t, unsent).unwrap();
-    let late = result(log.project, &log.commits[0], "mac", Outcome::Failed);
+    let late = result_body(log.project, &log.commits[0], "mac", Outcome::Failed);
     let broken = other.write(Timestamp(t.0 + 1), late).unwrap();
     node.submit(&[broken.to_wire()]);
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -8,10 +8,10 @@
 mod support;
 
 use buildmesh_core::log::ChainWriter;
-use buildmesh_protocol::{Body, BuildResult, CommitId, Outcome, ProjectId, PublicKey, Timestamp};
+use buildmesh_protocol::{CommitId, Outcome, ProjectId, PublicKey};
 use ed25519_dalek::SigningKey;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use support::{Maintainer, Node, Repo, local_builder_flags};
 
 /// A step that marks its work dir, then sleeps far longer than any test
@@ -117,21 +117,11 @@ fn launch(dir: tempfile::TempDir, flags: &[String]) -> Node {
 /// A passing result for the cell, signed by `key` (a builder the project
 /// names), as another builder would report it.
 fn result_from(key: &SigningKey, project: &str, commit: &str) -> Vec<u8> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    let body = Body::Result(BuildResult {
-        project: project.parse::<ProjectId>().unwrap(),
-        commit: commit.parse::<CommitId>().unwrap(),
-        platform: "linux".into(),
-        outcome: Outcome::Passed,
-        steps: Vec::new(),
-        artifacts: Vec::new(),
-        metrics: Default::default(),
-        environment: Default::default(),
-        error: None,
-    });
-    let at = Timestamp(u64::try_from(now.as_millis()).unwrap());
+    let project = project.parse::<ProjectId>().unwrap();
+    let commit = commit.parse::<CommitId>().unwrap();
+    let body = support::result_body(project, &commit, "linux", Outcome::Passed);
     let mut writer = ChainWriter::new(key.clone());
-    writer.write(at, body).unwrap().to_wire()
+    writer.write(support::wall_clock(), body).unwrap().to_wire()
 }
 
 #[test]

@@ -4,15 +4,15 @@
 
 use buildmesh_core::log::ChainWriter;
 use buildmesh_protocol::{
-    Body, BuilderPolicy, CommitAnnouncement, CommitId, ProjectDeclaration, ProjectId, Timestamp,
-    sha256,
+    Body, BuildResult, BuilderPolicy, CommitAnnouncement, CommitId, Outcome, ProjectDeclaration,
+    ProjectId, Timestamp, sha256,
 };
 use ed25519_dalek::SigningKey;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How to start a node beyond its flags.
 #[derive(Debug, Default, Clone)]
@@ -354,6 +354,37 @@ pub fn announcement(project: ProjectId, i: u32, at: Timestamp) -> Body {
         title: format!("commit number {i}"),
         author: "Ada <ada@example.invalid>".into(),
         committed_at: at,
+    })
+}
+
+/// The wall clock as a log timestamp: entries a test signs by hand must
+/// fall inside the node's accepted skew of its own clock.
+pub fn wall_clock() -> Timestamp {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    Timestamp(u64::try_from(ms).unwrap())
+}
+
+/// A bare result of `commit` on `platform`: no steps, artifacts or
+/// metrics, as a builder that only reports an outcome would sign it.
+pub fn result_body(
+    project: ProjectId,
+    commit: &CommitId,
+    platform: &str,
+    outcome: Outcome,
+) -> Body {
+    Body::Result(BuildResult {
+        project,
+        commit: commit.clone(),
+        platform: platform.into(),
+        outcome,
+        steps: Vec::new(),
+        artifacts: Vec::new(),
+        metrics: Default::default(),
+        environment: Default::default(),
+        error: None,
     })
 }
 
