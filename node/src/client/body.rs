@@ -200,17 +200,12 @@ impl<R: BufRead> Read for Chunked<R> {
                 return Ok(0);
             }
         }
-        let want = buf
-            .len()
-            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        let read = self.inner.read(&mut buf[..want])?;
-        if read == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the answer ended inside a chunk",
-            ));
-        }
-        self.left -= read as u64;
+        let read = read_within(
+            &mut self.inner,
+            buf,
+            &mut self.left,
+            "the answer ended inside a chunk",
+        )?;
         if self.left == 0 && !self.line()?.is_empty() {
             return Err(invalid("a chunk longer than its size"));
         }
@@ -229,19 +224,30 @@ impl<R: Read> Read for Exactly<R> {
         if self.left == 0 || buf.is_empty() {
             return Ok(0);
         }
-        let want = buf
-            .len()
-            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        let read = self.inner.read(&mut buf[..want])?;
-        if read == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the answer ended before its Content-Length",
-            ));
-        }
-        self.left -= read as u64;
-        Ok(read)
+        read_within(
+            &mut self.inner,
+            buf,
+            &mut self.left,
+            "the answer ended before its Content-Length",
+        )
     }
+}
+
+/// Reads no more than the `left` bytes still owed, and counts them off;
+/// a stream that ends before them is an error that says where (`ended`).
+fn read_within(
+    inner: &mut impl Read,
+    buf: &mut [u8],
+    left: &mut u64,
+    ended: &'static str,
+) -> io::Result<usize> {
+    let want = buf.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
+    let read = inner.read(&mut buf[..want])?;
+    if read == 0 {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, ended));
+    }
+    *left -= read as u64;
+    Ok(read)
 }
 
 /// Fails once more than `left` bytes have come.
