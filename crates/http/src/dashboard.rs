@@ -11,9 +11,9 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use buildmesh_core::view::{
     CellStatus, Fact, Matrix, MatrixOptions, Named, NotSelected, Policy, ProjectLog, Summary,
-    artifact_checks, flaky_of, matrix, only_flaky_failures, proven_flaky, pulls, select_project,
+    flaky_of, matrix, only_flaky_failures, proven_flaky, pulls, select_project,
 };
-use buildmesh_protocol::{BlobHash, CommitId, EntryId, ForceTarget, ProjectId};
+use buildmesh_protocol::{BlobHash, EntryId, ForceTarget, ProjectId};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use tokio::sync::oneshot;
@@ -220,10 +220,7 @@ pub(crate) async fn commit(
         Ok(view) => view,
         Err(response) => return *response,
     };
-    let Some(commit) = hex::decode(&commit)
-        .ok()
-        .and_then(|b| CommitId::from_bytes(&b))
-    else {
+    let Some(commit) = crate::commit::parse(&commit) else {
         return problem(
             &state,
             StatusCode::BAD_REQUEST,
@@ -232,26 +229,17 @@ pub(crate) async fn commit(
     };
     let at = state.views.borrow().at;
     let key = state.status.borrow().public_key.clone();
-    let options = MatrixOptions {
-        branch: None,
-        rows_max: None,
-    };
     let html = tokio::task::spawn_blocking(move || {
-        let m = matrix(&view.log, at, &options)?;
-        let row = m.rows.iter().find(|r| *r.commit == commit)?;
-        let artifacts: Vec<_> = row
-            .cells
-            .iter()
-            .map(|cell| artifact_checks(&view.log, &cell.results))
-            .collect();
-        Some(pages::commit(
-            Site { node_key: &key },
-            m.name,
-            &m.project,
-            row,
-            m.platforms,
-            &artifacts,
-        ))
+        crate::commit::with_commit(&view.log, at, &commit, |m, row, artifacts| {
+            pages::commit(
+                Site { node_key: &key },
+                m.name,
+                &m.project,
+                row,
+                m.platforms,
+                artifacts,
+            )
+        })
     })
     .await;
     match html {
@@ -672,10 +660,7 @@ pub(crate) async fn force(
             .map(|(_, v)| v.trim().to_owned())
     };
     let target = match (field("commit"), field("branch")) {
-        (Some(commit), _) => match hex::decode(&commit)
-            .ok()
-            .and_then(|b| CommitId::from_bytes(&b))
-        {
+        (Some(commit), _) => match crate::commit::parse(&commit) {
             Some(commit) => ForceTarget::Commit(commit),
             None => {
                 return problem(

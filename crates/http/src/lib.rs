@@ -41,6 +41,7 @@
 mod attestation;
 pub mod badge;
 mod blob_file;
+mod commit;
 mod conn;
 mod dashboard;
 mod entries;

@@ -146,15 +146,12 @@ fn cell(project: &str, commit: &str) -> Result<(ProjectId, CommitId), Box<Respon
             "a project id is 64 hex digits",
         ))
     })?;
-    let commit = hex::decode(commit)
-        .ok()
-        .and_then(|b| CommitId::from_bytes(&b))
-        .ok_or_else(|| {
-            Box::new(error(
-                StatusCode::BAD_REQUEST,
-                "a commit id is 40 or 64 hex digits",
-            ))
-        })?;
+    let commit = crate::commit::parse(commit).ok_or_else(|| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "a commit id is 40 or 64 hex digits",
+        ))
+    })?;
     Ok((project, commit))
 }
 

@@ -9,7 +9,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use buildmesh_core::view::{MatrixOptions, artifact_checks, matrix as derive};
+use buildmesh_core::view::{MatrixOptions, matrix as derive};
 use buildmesh_protocol::ProjectId;
 use serde::Deserialize;
 
@@ -187,29 +187,15 @@ pub(crate) async fn commit(
         Ok(view) => view,
         Err(response) => return *response,
     };
-    let Some(commit) = hex::decode(&commit)
-        .ok()
-        .and_then(|b| buildmesh_protocol::CommitId::from_bytes(&b))
-    else {
+    let Some(commit) = crate::commit::parse(&commit) else {
         return error(
             StatusCode::BAD_REQUEST,
             "a commit id is 40 or 64 hex digits",
         );
     };
     let at = state.views.borrow().at;
-    let options = MatrixOptions {
-        branch: None,
-        rows_max: None,
-    };
     let found = tokio::task::spawn_blocking(move || {
-        let m = derive(&view.log, at, &options)?;
-        let row = m.rows.iter().find(|r| *r.commit == commit)?;
-        let artifacts: Vec<_> = row
-            .cells
-            .iter()
-            .map(|cell| artifact_checks(&view.log, &cell.results))
-            .collect();
-        Some(json::commit(&m, row, &artifacts))
+        crate::commit::with_commit(&view.log, at, &commit, json::commit)
     })
     .await;
     match found {
