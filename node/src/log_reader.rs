@@ -1,8 +1,9 @@
 //! What the HTTP server reads from the log without asking the driver.
 
+use buildmesh_core::log::ChainStore;
 use buildmesh_core::log::{BatchLimits, lacks, unlinked_evidence};
 use buildmesh_http::LogReader;
-use buildmesh_protocol::{Entry, SyncCursor, VersionVector};
+use buildmesh_protocol::{Entry, PublicKey, SyncCursor, VersionVector};
 use buildmesh_store::{SledReader, SledStore};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -65,6 +66,10 @@ impl LogReader for CachedDigest {
         let evidence = unlinked_evidence(&self.store, buildmesh_http::FORK_EVIDENCE_MAX)
             .map_err(|e| e.to_string())?;
         Ok(evidence.into_iter().map(|(_, entry)| entry).collect())
+    }
+
+    fn version(&self, author: &PublicKey) -> Result<u64, String> {
+        self.store.version(author).map_err(|e| e.to_string())
     }
 
     fn digest(&self) -> Result<(u64, [u8; 32]), String> {

@@ -6,15 +6,15 @@ mod support;
 
 use buildmesh_core::log::ChainWriter;
 use buildmesh_protocol::{
-    Body, BuilderPolicy, Entry, Outcome, ProjectDeclaration, ProjectId, PublicKey, Role, Timestamp,
-    TrustChange,
+    Body, BuilderPolicy, Entry, Outcome, ProjectDeclaration, ProjectId, PublicKey, Timestamp,
 };
 use ed25519_dalek::SigningKey;
 use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::{
-    Node, announcement, cell, commit_of, http, result_body, submit_body, wait_converged, wall_clock,
+    Maintainer, Node, announcement, cell, commit_of, http, result_body, submit_body,
+    wait_converged, wall_clock,
 };
 
 const LINUX: &str = "linux-x86_64";
@@ -23,7 +23,6 @@ const LINUX: &str = "linux-x86_64";
 /// with commits 1 and 2 announced.
 struct Project {
     id: ProjectId,
-    owner: ChainWriter,
     entries: Vec<Entry>,
     t: u64,
 }
@@ -49,7 +48,6 @@ impl Project {
         }
         Project {
             id,
-            owner,
             entries,
             t: t + 10,
         }
@@ -238,44 +236,136 @@ fn project_author(entry: &Entry) -> String {
     entry.author().to_string()
 }
 
-/// A builder's result signed before its revocation keeps counting; one
-/// signed after does not.
+/// `buildmesh project trust --revoke` through a real node: the builder's
+/// results through the newest entry the node holds keep counting, and
+/// what it signs after them counts nowhere, even dated before the
+/// revocation (a new result, or one flipping a cell it decided);
+/// `--keep-through none` then takes back the rest, and an entry of
+/// another key is refused with a reason.
 #[test]
-fn a_revoked_builders_results_count_until_its_revocation() {
+fn a_revoked_builder_cannot_backdate_results_past_its_revocation() {
     let node = Node::start(None);
+    let maintainer = Maintainer::new();
     let mut builder = ChainWriter::new(SigningKey::from_bytes(&[44; 32]));
-    let mut project = Project::new(43, builder.author());
-    let before = builder
-        .write(
-            project.tick(),
-            result_body(project.id, &commit_of(1), LINUX, Outcome::Passed),
+    let mut announcer = ChainWriter::new(SigningKey::from_bytes(&[43; 32]));
+    let buildmesh = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_buildmesh"))
+            .args(args)
+            .arg("--key")
+            .arg(maintainer.path().join("maintainer.key"))
+            .args(["--node", &format!("http://{}", node.http)])
+            .output()
+            .unwrap();
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        (
+            output.status.success(),
+            text(&output.stdout),
+            text(&output.stderr),
         )
-        .unwrap();
-    let revoke = Body::Revoke(TrustChange {
-        project: project.id,
-        subject: builder.author(),
-        role: Role::Builder,
-    });
-    let at = project.tick();
-    let revocation = project.owner.write(at, revoke).unwrap();
-    let after = builder
-        .write(
-            project.tick(),
-            result_body(project.id, &commit_of(2), LINUX, Outcome::Passed),
-        )
-        .unwrap();
-    let mut all: Vec<&Entry> = project.entries.iter().collect();
-    all.extend([&before, &revocation, &after]);
-    node.submit(&wires(&all));
-    node.wait_entries(6, Duration::from_secs(30));
+    };
+    let (builder_key, announcer_key) =
+        (builder.author().to_string(), announcer.author().to_string());
+    let declared = buildmesh(&[
+        "project",
+        "declare",
+        "revoked",
+        "--repo",
+        "https://example.invalid/r.git",
+        "--platform",
+        LINUX,
+        "--builder",
+        &builder_key,
+        "--announcer",
+        &announcer_key,
+    ]);
+    assert!(declared.0, "{declared:?}");
+    let owner: PublicKey = maintainer.key.parse().unwrap();
+    let project = ProjectId::derive(&owner, "revoked");
+    let t = wall_clock().0 - 60_000;
+    let mut entries = Vec::new();
+    for i in 1..=2 {
+        let at = Timestamp(t + u64::from(i));
+        entries.push(announcer.write(at, announcement(project, i, at)).unwrap());
+    }
+    let passed = result_body(project, &commit_of(1), LINUX, Outcome::Passed);
+    entries.push(builder.write(Timestamp(t + 10), passed).unwrap());
+    node.submit(&wires(&entries.iter().collect::<Vec<_>>()));
+    let status = |commit| {
+        let found = cell(
+            &node,
+            &project.to_string(),
+            &commit_of(commit).to_string(),
+            LINUX,
+        );
+        found.and_then(|c| c["status"].as_str().map(str::to_owned))
+    };
     wait_until(
-        "the matrix shows the revocation",
+        "the builder's result counts",
         Duration::from_secs(30),
-        || {
-            project.status(&node, 1).as_deref() == Some("passed")
-                && project.status(&node, 2).as_deref() == Some("pending")
-        },
+        || status(1).as_deref() == Some("passed"),
     );
+
+    let revoked = buildmesh(&[
+        "project",
+        "trust",
+        "revoked",
+        &builder_key,
+        "--role",
+        "builder",
+        "--revoke",
+    ]);
+    assert!(revoked.0, "{revoked:?}");
+    assert!(
+        revoked.1.contains("through entry 1 of its chain"),
+        "{revoked:?}"
+    );
+    let stored = node.status()["entries"].as_u64().unwrap();
+    // Dated long before the revocation, signed after it.
+    let backdated = [
+        result_body(project, &commit_of(2), LINUX, Outcome::Passed),
+        result_body(project, &commit_of(1), LINUX, Outcome::Failed),
+    ]
+    .map(|body| builder.write(Timestamp(t + 11), body).unwrap());
+    node.submit(&wires(&backdated.iter().collect::<Vec<_>>()));
+    node.wait_entries(stored + 2, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        status(1).as_deref(),
+        Some("passed"),
+        "kept, and not flipped"
+    );
+    assert_eq!(status(2).as_deref(), Some("pending"), "signed after");
+
+    let wrong = buildmesh(&[
+        "project",
+        "trust",
+        "revoked",
+        &builder_key,
+        "--role",
+        "builder",
+        "--revoke",
+        "--keep-through",
+        &entries[0].id().to_string(),
+    ]);
+    assert!(!wrong.0 && wrong.2.contains("did not sign"), "{wrong:?}");
+    let none = buildmesh(&[
+        "project",
+        "trust",
+        "revoked",
+        &builder_key,
+        "--role",
+        "builder",
+        "--revoke",
+        "--keep-through",
+        "none",
+    ]);
+    assert!(
+        none.0 && none.1.contains("none of its results count"),
+        "{none:?}"
+    );
+    wait_until("nothing of it counts", Duration::from_secs(30), || {
+        status(1).as_deref() == Some("pending")
+    });
 }
 
 /// A fork whose second entry does not link (it follows an entry the node

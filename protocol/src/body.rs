@@ -49,6 +49,13 @@ pub enum Body {
     /// result once they make attestations; appended so every result signed
     /// before keeps decoding.
     Attested(AttestedResult),
+    /// A maintainer withdraws a builder's role from a point of the
+    /// builder's own chain on: its results up to that entry keep counting,
+    /// none after it. Anchored to the chain, not to a time, because a key
+    /// dates its entries as it likes but cannot add one below that point
+    /// without forking (docs/protocol.md §6.3). Appended: older nodes
+    /// hold the owner's chain as far as the entry before it.
+    RevokeBuilder(BuilderRevocation),
 }
 
 /// The kind of a body, for indexes and counters.
@@ -78,6 +85,8 @@ pub enum BodyKind {
     Tested,
     /// [`Body::Attested`]
     Attested,
+    /// [`Body::RevokeBuilder`]
+    RevokeBuilder,
 }
 
 /// A project as its maintainer declares it. The latest declaration by the
@@ -322,6 +331,19 @@ pub struct TrustChange {
     pub role: Role,
 }
 
+/// A builder's role withdrawn from a point of its chain on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuilderRevocation {
+    /// The project.
+    pub project: ProjectId,
+    /// The builder's key.
+    pub subject: PublicKey,
+    /// The subject's entries with a sequence number up to this one keep
+    /// counting as they did while it was trusted; 0: none does (a key the
+    /// maintainer thinks stolen before it ever built honestly).
+    pub kept_through: u64,
+}
+
 /// What a key may do in a project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Role {
@@ -547,6 +569,7 @@ impl Body {
             Body::PullClosed(_) => BodyKind::PullClosed,
             Body::Tested(_) => BodyKind::Tested,
             Body::Attested(_) => BodyKind::Attested,
+            Body::RevokeBuilder(_) => BodyKind::RevokeBuilder,
         }
     }
 
@@ -610,7 +633,7 @@ impl Body {
             }
             Body::Result(r) => r.validate(),
             Body::Force(f) => f.validate(),
-            Body::Trust(_) | Body::Revoke(_) => Ok(()),
+            Body::Trust(_) | Body::Revoke(_) | Body::RevokeBuilder(_) => Ok(()),
             Body::Setting(s) => s.setting.validate(),
             Body::Pull(p) => p.validate(),
             Body::PullClosed(c) if c.number == 0 => Err(InvalidBody::Empty("number")),

@@ -56,7 +56,7 @@ pub use bid::{
     bid_signed_message,
 };
 pub use body::{
-    Artifact, AttestedResult, Body, BodyKind, BuildResult, BuilderPolicy, Claim,
+    Artifact, AttestedResult, Body, BodyKind, BuildResult, BuilderPolicy, BuilderRevocation, Claim,
     CommitAnnouncement, ForceBuild, ForceTarget, Outcome, ProjectDeclaration, ProjectSetting,
     PullAnnouncement, PullClosed, Role, Setting, SettingKind, StepResult, StepStatus, TestSummary,
     TestedResult, Threshold, ThresholdRule, TrustChange, Vote,

@@ -10,7 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use buildmesh_protocol::{
-    Artifact, AttestedResult, BlobHash, Body, BuildResult, BuilderPolicy, Claim,
+    Artifact, AttestedResult, BlobHash, Body, BuildResult, BuilderPolicy, BuilderRevocation, Claim,
     CommitAnnouncement, CommitId, DecodeError, ENTRY_BYTES_MAX, Entry, EntryContent, EntryId,
     ForceBuild, ForceTarget, InvalidBody, Outcome, ProjectDeclaration, ProjectId, ProjectSetting,
     PublicKey, PullAnnouncement, PullClosed, Role, SIGNATURE_BYTES, Setting, SignError, StepResult,
@@ -244,6 +244,16 @@ mod strategy {
         })
     }
 
+    pub fn revocation() -> impl Strategy<Value = BuilderRevocation> {
+        (project_id(), public_key(), any::<u64>()).prop_map(|(project, subject, kept_through)| {
+            BuilderRevocation {
+                project,
+                subject,
+                kept_through,
+            }
+        })
+    }
+
     pub fn threshold() -> impl Strategy<Value = Threshold> {
         let value = -1e9f64..1e9;
         let amount = 0f64..1e9;
@@ -328,6 +338,7 @@ mod strategy {
             force().prop_map(Body::Force),
             trust_change().prop_map(Body::Trust),
             trust_change().prop_map(Body::Revoke),
+            revocation().prop_map(Body::RevokeBuilder),
             setting().prop_map(Body::Setting),
             pull().prop_map(Body::Pull),
             (project_id(), 1u64..=u64::MAX)
@@ -551,6 +562,12 @@ mod spec {
                 }
                 w.raw32(&a.attestation.0);
             }
+            Body::RevokeBuilder(r) => {
+                w.u32(12);
+                w.raw32(&r.project.0);
+                w.raw32(&r.subject.0);
+                w.u64(r.kept_through);
+            }
         }
     }
 
@@ -697,6 +714,11 @@ mod support {
             }),
             Body::Trust(trust()),
             Body::Revoke(trust()),
+            Body::RevokeBuilder(BuilderRevocation {
+                project: project_id(),
+                subject: trust().subject,
+                kept_through: 41,
+            }),
             Body::Setting(ProjectSetting {
                 project: project_id(),
                 setting: Setting::PullRequests(true),

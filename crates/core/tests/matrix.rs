@@ -5,7 +5,9 @@ mod fixtures;
 
 use buildmesh_core::log::{self, ChainWriter, MemStore};
 use buildmesh_core::view::{CellStatus, Matrix, MatrixOptions, ProjectLog, matrix};
-use buildmesh_protocol::{Body, BuilderPolicy, Outcome, ProjectId, Role, Timestamp, TrustChange};
+use buildmesh_protocol::{
+    Body, BuilderPolicy, BuilderRevocation, Outcome, ProjectId, Role, Timestamp, TrustChange,
+};
 use fixtures::{NOW, PLATFORMS, announce, claim, declaration, result, writer};
 use std::collections::BTreeSet;
 
@@ -169,8 +171,8 @@ fn only_trusted_builders_count_and_trust_can_change() {
         subject: mallory.author(),
         role: Role::Builder,
     }));
-    // Her failure was written before she was trusted: once revoked, she
-    // is trusted neither now nor when she signed it.
+    // A revocation that keeps none of her chain: her failure no longer
+    // counts.
     w.by(&mut bob, result(p, 1, LINUX, Outcome::Passed));
     assert_eq!(w.status(0, LINUX), CellStatus::Passed);
     // What she writes after it does not.
@@ -201,11 +203,18 @@ fn revoking_a_builder_counts_from_the_revocation_on() {
     assert_eq!(w.status(1, MAC), CellStatus::Passed);
 }
 
+/// The owner's revocation of `who` keeping what it signed so far: its
+/// chain through its last entry, as `buildmesh project trust --revoke`
+/// writes it from what the owner's node holds.
 fn revoke(project: ProjectId, who: &ChainWriter) -> Body {
-    Body::Revoke(TrustChange {
+    revoke_keeping(project, who, who.next_seq() - 1)
+}
+
+fn revoke_keeping(project: ProjectId, who: &ChainWriter, kept_through: u64) -> Body {
+    Body::RevokeBuilder(BuilderRevocation {
         project,
         subject: who.author(),
-        role: Role::Builder,
+        kept_through,
     })
 }
 
@@ -245,7 +254,7 @@ fn a_revoked_builder_keeps_what_it_signed_before_and_loses_what_after() {
         CellStatus::Failed,
         "no disagreement with it"
     );
-    // Trusted again, it counts again, whenever it signed.
+    // Trusted again, it counts again, whatever it signed.
     w.owner(Body::Trust(TrustChange {
         project: p,
         subject: mallory.author(),
@@ -254,62 +263,102 @@ fn a_revoked_builder_keeps_what_it_signed_before_and_loses_what_after() {
     assert_eq!(w.status(0, LINUX), CellStatus::Disagree);
 }
 
-/// The revocation's timestamp is when it takes effect: an owner who
-/// thinks a key was stolen dates it back (to when the theft may have
-/// begun, or to the epoch), and what the key signed since counts no more.
+/// A revoked key dates its entries as it likes; its chain it cannot
+/// rewrite. A result it signs after the revocation counts nowhere, even
+/// dated before the revocation, for a commit announced after it or for
+/// one it decided while trusted (its newest vote would flip the cell).
 #[test]
-fn a_revocation_dated_back_takes_back_what_was_signed_since() {
-    let mallory = writer("mallory");
-    let mut w = World::new(BuilderPolicy::Only(vec![mallory.author()]), 1);
+fn a_revoked_builder_cannot_backdate_its_way_back_in() {
+    let mut w = World::new(BuilderPolicy::Only(vec![writer("mallory").author()]), 1);
+    let mut m = writer("mallory");
     let p = w.project;
     w.owner(announce(p, 1));
-    let mut m = mallory;
+    w.by(&mut m, result(p, 1, LINUX, Outcome::Passed));
+    w.owner(revoke(p, &m));
+    let revoked_at = w.t;
+    w.owner(announce(p, 2));
+    w.t += 1_000;
+    for (commit, outcome) in [(2, Outcome::Passed), (1, Outcome::Failed)] {
+        let backdated = m
+            .write(Timestamp(revoked_at - 1), result(p, commit, LINUX, outcome))
+            .unwrap();
+        w.offer(backdated);
+    }
+    assert_eq!(w.status(0, LINUX), CellStatus::Pending, "announced after");
+    assert_eq!(w.status(1, LINUX), CellStatus::Passed, "decided before");
+}
+
+/// An owner who thinks a key was stolen keeps less of its chain, or none
+/// of it (`--keep-through none`), whatever the entries' dates say.
+#[test]
+fn a_revocation_keeping_less_takes_back_what_came_after() {
+    let mut w = World::new(BuilderPolicy::Only(vec![writer("mallory").author()]), 1);
+    let mut m = writer("mallory");
+    let p = w.project;
+    w.owner(announce(p, 1));
+    w.owner(announce(p, 2));
+    w.by(&mut m, result(p, 1, LINUX, Outcome::Passed));
+    let honest = m.next_seq() - 1;
+    w.by(&mut m, result(p, 2, LINUX, Outcome::Passed));
+    w.owner(revoke_keeping(p, &m, honest));
+    assert_eq!(w.status(1, LINUX), CellStatus::Passed, "kept");
+    assert_eq!(
+        w.status(0, LINUX),
+        CellStatus::Pending,
+        "past what was kept"
+    );
+    w.owner(revoke_keeping(p, &m, 0));
+    assert_eq!(w.status(1, LINUX), CellStatus::Pending, "none kept");
+}
+
+/// A `Revoke` of a builder names no point of its chain, so it keeps
+/// nothing: written by a node from before `RevokeBuilder`, it takes back
+/// every result of the key, as a revocation keeping none would.
+#[test]
+fn a_revoke_without_a_chain_point_keeps_nothing() {
+    let mut w = World::new(BuilderPolicy::Only(vec![writer("mallory").author()]), 1);
+    let mut m = writer("mallory");
+    let p = w.project;
+    w.owner(announce(p, 1));
     w.by(&mut m, result(p, 1, LINUX, Outcome::Passed));
     assert_eq!(w.status(0, LINUX), CellStatus::Passed);
-    w.t += 1;
-    let dated_back = w.alice.write(Timestamp(0), revoke(p, &m)).unwrap();
-    w.offer(dated_back);
+    w.owner(Body::Revoke(TrustChange {
+        project: p,
+        subject: m.author(),
+        role: Role::Builder,
+    }));
     assert_eq!(w.status(0, LINUX), CellStatus::Pending);
 }
 
 /// A declaration that no longer lists a builder, or that closes an open
-/// project, takes trust away from its own timestamp on, as a revocation.
+/// project, names no point of anyone's chain either: a dropped builder
+/// keeps what a revocation before it kept, and nothing otherwise.
 #[test]
-fn a_declaration_that_drops_builders_counts_from_its_time() {
+fn a_declaration_that_drops_builders_keeps_only_what_a_revocation_kept() {
     let (mut bob, mut carol) = (writer("bob"), writer("carol"));
     let mut w = World::new(BuilderPolicy::Open, 1);
     let p = w.project;
     w.owner(announce(p, 1));
     w.owner(announce(p, 2));
     w.by(&mut carol, result(p, 1, LINUX, Outcome::Passed));
-    w.owner(declaration(
-        &PLATFORMS,
-        BuilderPolicy::Only(vec![bob.author()]),
-        1,
-    ));
-    w.by(&mut carol, result(p, 2, LINUX, Outcome::Passed));
-    assert_eq!(w.status(1, LINUX), CellStatus::Passed, "while open: counts");
-    assert_eq!(
-        w.status(0, LINUX),
-        CellStatus::Pending,
-        "after closing: does not"
-    );
+    w.by(&mut bob, result(p, 1, MAC, Outcome::Passed));
+    w.owner(revoke(p, &bob));
+    w.owner(declaration(&PLATFORMS, BuilderPolicy::Only(Vec::new()), 1));
+    assert_eq!(w.status(1, LINUX), CellStatus::Pending, "carol's: dropped");
+    assert_eq!(w.status(1, MAC), CellStatus::Passed, "bob's: kept");
     w.by(&mut bob, result(p, 2, MAC, Outcome::Passed));
+    assert_eq!(w.status(0, MAC), CellStatus::Pending, "bob's later one");
     w.owner(declaration(
         &PLATFORMS,
         BuilderPolicy::Only(vec![carol.author()]),
         1,
     ));
     assert_eq!(
-        w.status(0, MAC),
-        CellStatus::Passed,
-        "bob's, from before it was dropped"
-    );
-    assert_eq!(
-        w.status(0, LINUX),
+        w.status(1, LINUX),
         CellStatus::Passed,
         "carol's, trusted again"
     );
+    assert_eq!(w.status(1, MAC), CellStatus::Passed, "bob's, still kept");
 }
 
 #[test]

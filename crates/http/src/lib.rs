@@ -39,6 +39,7 @@
 #![deny(missing_docs)]
 
 mod attestation;
+mod authors;
 pub mod badge;
 mod blob_file;
 mod commit;
@@ -179,6 +180,13 @@ pub trait LogReader: Send + Sync + 'static {
     /// (`buildmesh_protocol::SetDigest`) and how many it covers; a reader
     /// may serve a digest a moment old while the log grows.
     fn digest(&self) -> Result<(u64, [u8; 32]), String>;
+
+    /// The sequence number of `author`'s newest linked entry (0: none),
+    /// for `GET /api/v1/authors/{key}`.
+    fn version(&self, author: &buildmesh_protocol::PublicKey) -> Result<u64, String> {
+        let _ = author;
+        Err("this node does not serve its entries".into())
+    }
 
     /// The next bounded batch of entries someone holding `have` lacks,
     /// from `resume` on, and where to resume (`None`: done). As a sync
@@ -503,6 +511,7 @@ fn app(backend: Backend, limits: &Limits, public_url: Option<Arc<str>>) -> Route
         .route("/api/v1/node", get(node))
         .route("/api/v1/peers", get(peers_list))
         .route("/api/v1/forks", get(forks::list))
+        .route("/api/v1/authors/{key}", get(authors::chain))
         .route(
             "/api/v1/entries",
             post(submit).layer(timed).get(entries::stream),

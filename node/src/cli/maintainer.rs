@@ -135,17 +135,19 @@ pub struct TrustArgs {
     /// The role granted or withdrawn.
     #[arg(long, value_enum)]
     pub role: RoleArg,
-    /// Withdraw the role instead of granting it. A builder's results
-    /// signed before the revocation keep counting; later ones do not.
+    /// Withdraw the role instead of granting it. A builder's results keep
+    /// counting through the newest entry of its chain the node holds now;
+    /// nothing it signs later counts, however it dates it.
     #[arg(long)]
     pub revoke: bool,
-    /// With --revoke --role builder: when the revocation takes effect, if
-    /// not now. `all` takes back every result the key signed; a number is
-    /// milliseconds since the Unix epoch (as entries and the API show
-    /// times). For a key you think was stolen: it can date its results as
-    /// it likes, so date the revocation to before the theft, or `all`.
-    #[arg(long, value_name = "all|MS", requires = "revoke")]
-    pub since: Option<String>,
+    /// With --revoke --role builder: keep less of the builder's past.
+    /// `none` takes back every result the key signed (a key you think was
+    /// stolen before it ever built honestly); an entry id (of one of its
+    /// results, as its result page or `GET /api/v1/results/{id}` shows)
+    /// keeps its chain through that entry and takes back what came after,
+    /// for a key stolen after that result.
+    #[arg(long, value_name = "none|ENTRY", requires = "revoke")]
+    pub keep_through: Option<String>,
     #[command(flatten)]
     pub signer: SignerArgs,
 }

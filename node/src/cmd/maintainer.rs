@@ -13,9 +13,9 @@ use crate::maintainer::MaintainerKey;
 use anyhow::{Context, Result, bail};
 use buildmesh_core::view::{Described, parse_threshold};
 use buildmesh_protocol::{
-    Body, BuilderPolicy, CommitAnnouncement, CommitId, Entry, ForceBuild, ForceTarget,
-    ProjectDeclaration, ProjectId, ProjectSetting, PublicKey, Role, Setting, SettingKind,
-    Timestamp, TrustChange,
+    Body, BuilderPolicy, BuilderRevocation, CommitAnnouncement, CommitId, Entry, EntryId,
+    ForceBuild, ForceTarget, ProjectDeclaration, ProjectId, ProjectSetting, PublicKey, Role,
+    Setting, SettingKind, TrustChange,
 };
 use ed25519_dalek::SigningKey;
 use std::path::PathBuf;
@@ -106,43 +106,67 @@ pub fn trust(args: TrustArgs) -> Result<ExitCode> {
         subject,
         role,
     };
-    let body = if args.revoke {
-        Body::Revoke(change)
-    } else {
-        Body::Trust(change)
-    };
-    let at = match args.since.as_deref() {
-        None => clock::now(),
-        Some(_) if role != Role::Builder => {
-            bail!("--since dates a builder's revocation; an announcer's counts whenever it is")
+    let (body, kept) = match (args.revoke, role) {
+        (false, _) => (Body::Trust(change), None),
+        (true, Role::Announcer) if args.keep_through.is_some() => {
+            bail!("--keep-through keeps part of a builder's results; an announcer has none")
         }
-        Some(since) => parse_since(since)?,
+        (true, Role::Announcer) => (Body::Revoke(change), None),
+        (true, Role::Builder) => {
+            let api = node_api(&args.signer)?;
+            let kept_through = kept_through(&api, &subject, args.keep_through.as_deref())?;
+            let revocation = BuilderRevocation {
+                project,
+                subject,
+                kept_through,
+            };
+            (Body::RevokeBuilder(revocation), Some(kept_through))
+        }
     };
-    let (entry, _) = sign_and_send_at(&args.signer, body, at)?;
+    let (entry, _) = sign_and_send(&args.signer, body)?;
     let verb = if args.revoke { "revoked" } else { "trusted" };
     println!("{verb} {subject} as {:?} in {}", args.role, args.name);
-    if args.since.is_some() {
-        println!(
-            "from {}: its results signed since then no longer count",
-            at.rfc3339()
-        );
+    match kept {
+        Some(0) => println!("none of its results count any more"),
+        Some(seq) => println!(
+            "its results through entry {seq} of its chain keep counting; nothing it signs after them does"
+        ),
+        None => {}
     }
     println!("entry {}", entry.id());
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--since all` or milliseconds since the Unix epoch.
-fn parse_since(text: &str) -> Result<Timestamp> {
-    if text == "all" {
-        return Ok(Timestamp(0));
-    }
-    match text.parse::<u64>() {
-        Ok(ms) => Ok(Timestamp(ms)),
-        Err(_) => bail!(
-            "--since takes `all` or milliseconds since the Unix epoch (such as {}), not {text:?}",
-            clock::now().0
+/// The last sequence number of `subject`'s chain whose results keep
+/// counting: none, the entry `keep` names (which must be the subject's),
+/// or the newest the node holds.
+fn kept_through(api: &NodeApi, subject: &PublicKey, keep: Option<&str>) -> Result<u64> {
+    let (path, what) = match keep {
+        Some("none") => return Ok(0),
+        Some(id) => {
+            let id: EntryId = id.parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "--keep-through takes `none` or an entry id (64 hex digits), not {id:?}"
+                )
+            })?;
+            (format!("/api/v1/entries/{id}"), "that entry")
+        }
+        None => (format!("/api/v1/authors/{subject}"), "the builder's chain"),
+    };
+    let answer = match api.get_json(&path)? {
+        (200, Ok(answer)) => answer,
+        (200, Err(e)) => bail!("reading {what} from the node: {e}"),
+        (status, answer) => bail!(
+            "{} (GET {path})",
+            error_text(status, &answer.unwrap_or_default())
         ),
+    };
+    if keep.is_some() && answer["author"].as_str() != Some(subject.to_string().as_str()) {
+        bail!("--keep-through names an entry that {subject} did not sign");
     }
+    answer["seq"]
+        .as_u64()
+        .with_context(|| format!("the node's answer for {what} has no `seq`: {answer}"))
 }
 
 /// `buildmesh project thresholds`
@@ -296,11 +320,6 @@ fn pick(mine: &[ProjectId], by_name: ProjectId, prefix: &str) -> Result<ProjectI
 /// Signs `body` with the maintainer key (creating the key on first use),
 /// records it, and hands it with the key's latest entries to the node.
 fn sign_and_send(signer: &SignerArgs, body: Body) -> Result<(Entry, PublicKey)> {
-    sign_and_send_at(signer, body, clock::now())
-}
-
-/// [`sign_and_send`], the entry dated `at`.
-fn sign_and_send_at(signer: &SignerArgs, body: Body, at: Timestamp) -> Result<(Entry, PublicKey)> {
     let path = key_path(signer);
     if !path.exists() {
         let key = SigningKey::generate(&mut rand::rng());
@@ -314,7 +333,7 @@ fn sign_and_send_at(signer: &SignerArgs, body: Body, at: Timestamp) -> Result<(E
     }
     let api = node_api(signer)?;
     let mut key = MaintainerKey::open(&path)?;
-    let entry = key.sign(at, body)?;
+    let entry = key.sign(clock::now(), body)?;
     let (recent, public) = (key.to_send(), key.public());
     let all = key.all()?;
     // The entry is recorded: the key is free for other commands while we

@@ -95,7 +95,7 @@ impl Usage {
 fn is_declaration(entry: &Entry) -> bool {
     matches!(
         entry.body(),
-        Body::Project(_) | Body::Trust(_) | Body::Revoke(_)
+        Body::Project(_) | Body::Trust(_) | Body::Revoke(_) | Body::RevokeBuilder(_)
     )
 }
 

@@ -157,6 +157,7 @@ pub fn index_keys(entry: &Entry) -> Vec<Vec<u8>> {
             with_id(IndexKey::Role(&t.subject).prefix(), &id),
         ],
         Body::Revoke(t) => vec![with_id(IndexKey::Trust(&t.project).prefix(), &id)],
+        Body::RevokeBuilder(r) => vec![with_id(IndexKey::Trust(&r.project).prefix(), &id)],
         Body::Setting(s) => vec![with_id(IndexKey::Settings(&s.project).prefix(), &id)],
         Body::Pull(p) => {
             let author = entry.author();

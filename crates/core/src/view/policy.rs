@@ -4,23 +4,26 @@ use super::project_log::{CellFact, Fact, ProjectLog};
 use crate::claim::Rivals;
 use buildmesh_protocol::{
     Body, BuilderPolicy, Entry, ProjectDeclaration, PublicKey, Role, Setting, SettingKind,
-    Threshold, Timestamp,
+    Threshold,
 };
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A project's current declaration and the keys it trusts.
 ///
 /// The owner's declarations and trust changes are applied in the owner's
 /// sequence order: a declaration resets the lists, `Trust` adds a key,
-/// `Revoke` removes it. Entries by anyone but the owner change nothing.
+/// `Revoke` and `RevokeBuilder` remove it. Entries by anyone but the owner
+/// change nothing.
 ///
 /// Trust is retroactive, revocation is not: while a key is a trusted
-/// builder, all its results count, whenever signed; once the owner takes
-/// that away (a `Revoke`, or a declaration that no longer lists the key or
-/// closes an open project), its results count only if it was trusted when
-/// it signed them, by the timestamps of the owner's entries and of the
-/// results (docs/protocol.md §6.3). Its claims count only while it is
-/// trusted.
+/// builder, all its results count, whenever signed. A `RevokeBuilder`
+/// names the last entry of the builder's own chain that keeps counting;
+/// what it signs after that never counts, however it dates it (a chain
+/// cannot be backdated without a fork, and a fork freezes the key). A
+/// builder revoked otherwise (a `Revoke` from before `RevokeBuilder`, or a
+/// declaration that no longer lists it and no revocation that kept
+/// anything) keeps nothing (docs/protocol.md §6.3). Its claims count only
+/// while it is trusted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy<'a> {
     /// The maintainer who declared the project.
@@ -29,10 +32,9 @@ pub struct Policy<'a> {
     pub declaration: &'a ProjectDeclaration,
     announcers: BTreeSet<PublicKey>,
     builders: Builders,
-    /// Who was a trusted builder from when: the builders after each owner
-    /// entry that changed them, with the entry's timestamp, in the owner's
-    /// sequence order.
-    timeline: Vec<(Timestamp, Builders)>,
+    /// Builders revoked by a `RevokeBuilder`: the last sequence number of
+    /// each one's chain whose results keep counting.
+    kept: BTreeMap<PublicKey, u64>,
     /// Whether pull requests' heads are built (docs/protocol.md §6.2).
     pull_requests: bool,
     /// Whether a cell passes only when its artifacts agree (§6.3).
@@ -112,73 +114,35 @@ impl<'a> Policy<'a> {
     /// One owner entry applied; trust changes before the first declaration
     /// have nothing to change and are ignored.
     fn step(policy: Option<Policy<'a>>, owner: PublicKey, entry: &'a Entry) -> Option<Policy<'a>> {
-        let at = entry.timestamp();
         match (policy, entry.body()) {
-            (None, Body::Project(declaration)) => {
-                Some(Policy::declared_at(owner, declaration, Some(at)))
-            }
+            (None, Body::Project(declaration)) => Some(Policy::declared(owner, declaration)),
             (Some(before), Body::Project(declaration)) => {
-                Some(before.declared_again(owner, declaration, at))
+                let mut next = Policy::declared(owner, declaration);
+                next.kept = before.kept;
+                Some(next)
             }
             (Some(mut policy), Body::Trust(t)) => {
                 policy.set(t.role, t.subject, true);
-                policy.builders_from(at);
                 Some(policy)
             }
             (Some(mut policy), Body::Revoke(t)) => {
                 policy.set(t.role, t.subject, false);
-                policy.builders_from(at);
+                if t.role == Role::Builder {
+                    policy.kept.remove(&t.subject);
+                }
+                Some(policy)
+            }
+            (Some(mut policy), Body::RevokeBuilder(r)) => {
+                policy.set(Role::Builder, r.subject, false);
+                policy.kept.insert(r.subject, r.kept_through);
                 Some(policy)
             }
             (policy, _) => policy,
         }
     }
 
-    /// A later declaration at `at`: it resets the lists, and what it says
-    /// of builders holds from `at` on.
-    fn declared_again(
-        self,
-        owner: PublicKey,
-        declaration: &'a ProjectDeclaration,
-        at: Timestamp,
-    ) -> Policy<'a> {
-        let mut next = Policy::declared_at(owner, declaration, None);
-        next.timeline = self.timeline;
-        next.builders_from(at);
-        next
-    }
-
-    /// Records the builders now in force as holding from `at`.
-    fn builders_from(&mut self, at: Timestamp) {
-        if self
-            .timeline
-            .last()
-            .is_some_and(|(_, b)| *b == self.builders)
-        {
-            return;
-        }
-        self.timeline.push((at, self.builders.clone()));
-    }
-
-    /// Whether `key` was a trusted builder at `at`: by the owner's latest
-    /// change (in the owner's order) dated at or before `at`. An owner
-    /// who dates a revocation back (docs/trust.md) thus takes back what
-    /// the builder signed since that date, whatever came between.
-    fn trusted_at(&self, key: &PublicKey, at: Timestamp) -> bool {
-        self.timeline
-            .iter()
-            .rev()
-            .find(|(from, _)| *from <= at)
-            .is_some_and(|(_, builders)| builders.contains(key))
-    }
-
-    /// The policy a declaration signed at `at` sets (no timeline yet when
-    /// `at` is `None`: a later declaration keeps the one before it).
-    fn declared_at(
-        owner: PublicKey,
-        declaration: &'a ProjectDeclaration,
-        at: Option<Timestamp>,
-    ) -> Policy<'a> {
+    /// The policy a declaration sets, before any trust change.
+    fn declared(owner: PublicKey, declaration: &'a ProjectDeclaration) -> Policy<'a> {
         let builders = match &declaration.builders {
             BuilderPolicy::Open => Builders::Open {
                 revoked: BTreeSet::new(),
@@ -189,8 +153,8 @@ impl<'a> Policy<'a> {
             owner,
             declaration,
             announcers: declaration.announcers.iter().copied().collect(),
-            timeline: at.map(|at| (at, builders.clone())).into_iter().collect(),
             builders,
+            kept: BTreeMap::new(),
             pull_requests: false,
             reproducible: false,
             thresholds: &[],
@@ -228,13 +192,11 @@ impl<'a> Policy<'a> {
         self.builders.contains(key)
     }
 
-    /// Whether a result `key` signed at `at` counts: when `key` is trusted
-    /// now, or was when it signed the result (see [`Policy`]). `at` is the
-    /// builder's own claim: a stolen key can date a result before its
-    /// revocation, which is why an owner may date a revocation back
-    /// (docs/trust.md, "A lying builder").
-    pub fn counts_result(&self, key: &PublicKey, at: Timestamp) -> bool {
-        self.trusts_builder(key) || self.trusted_at(key, at)
+    /// Whether the result at `seq` of `key`'s chain counts: when `key` is
+    /// trusted now, or was revoked with its chain kept through `seq` or
+    /// later (see [`Policy`]).
+    pub fn counts_result(&self, key: &PublicKey, seq: u64) -> bool {
+        self.trusts_builder(key) || self.kept.get(key).is_some_and(|kept| seq <= *kept)
     }
 
     /// Whether a claim or result counts in the project's cells: a claim
@@ -244,7 +206,7 @@ impl<'a> Policy<'a> {
     pub fn counts(&self, fact: &CellFact) -> bool {
         match fact.what {
             Fact::Claim { .. } => self.trusts_builder(&fact.author),
-            Fact::Result { .. } => self.counts_result(&fact.author, fact.at),
+            Fact::Result { .. } => self.counts_result(&fact.author, fact.seq),
         }
     }
 

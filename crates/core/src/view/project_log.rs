@@ -292,6 +292,7 @@ impl ProjectLog {
                 return;
             }
             Body::Trust(t) | Body::Revoke(t) if t.project == *project => &mut self.trust,
+            Body::RevokeBuilder(r) if r.project == *project => &mut self.trust,
             Body::Force(f) if f.project == *project => &mut self.forces,
             Body::Setting(p) if p.project == *project => &mut self.settings,
             Body::Pull(p) if p.project == *project => &mut self.pulls,
@@ -357,6 +358,9 @@ pub struct CellFact {
     pub author: PublicKey,
     /// When its author wrote it.
     pub at: Timestamp,
+    /// Its place in its author's chain: what decides whether a revoked
+    /// builder's result still counts ([`super::Policy::counts_result`]).
+    pub seq: u64,
     /// The platform label, as its index in [`ProjectLog::platforms`].
     pub platform: u32,
     /// A claim or a result.
@@ -406,6 +410,7 @@ impl CellFact {
             id: entry.id(),
             author: entry.author(),
             at: entry.timestamp(),
+            seq: entry.seq(),
             platform,
             what,
         })
