@@ -298,7 +298,7 @@ impl<S: EntryStore> Replicator<S> {
                 self.connected(now, peer)
             }
             Input::PeerDisconnected(peer) => {
-                self.request_failed(peer);
+                self.request_failed(peer, false);
                 self.peers.remove(&peer);
                 Ok(())
             }
@@ -307,7 +307,7 @@ impl<S: EntryStore> Replicator<S> {
             }
             Input::ResponseReceived { peer, bytes } => self.response_received(peer, &bytes),
             Input::RequestFailed(peer) => {
-                self.request_failed(peer);
+                self.request_failed(peer, true);
                 Ok(())
             }
             Input::Gossiped {

@@ -126,7 +126,7 @@ impl<S: EntryStore> Replicator<S> {
         let response = match Response::decode(bytes) {
             Ok(response) => response,
             Err(error) => {
-                self.request_failed(peer);
+                self.request_failed(peer, true);
                 self.offence(peer, Misbehaviour::Malformed(error));
                 return Ok(());
             }
@@ -134,7 +134,6 @@ impl<S: EntryStore> Replicator<S> {
         let Some(state) = self.peers.get_mut(&peer) else {
             return Ok(());
         };
-        state.asked_at = None;
         match response {
             Response::Sync {
                 entries,
@@ -161,10 +160,23 @@ impl<S: EntryStore> Replicator<S> {
                 state.forks_wanted = false;
                 state.forks_unsupported = true;
             }
-            Response::Refused(_) => self.request_failed(peer),
+            Response::Refused(_) => self.request_failed(peer, true),
+            Response::Sync { .. } | Response::Blob(_) | Response::Forks { .. }
+                if state.late_answers > 0 =>
+            {
+                state.late_answers -= 1;
+            }
             Response::Sync { .. } | Response::Blob(_) | Response::Forks { .. } => {
                 self.offence(peer, Misbehaviour::Unsolicited)
             }
+        }
+        // The stall clock runs while a sync or blob request is out; an
+        // answer to another request leaves it running.
+        if let Some(state) = self.peers.get_mut(&peer)
+            && !state.syncing
+            && state.blob_wanted.is_none()
+        {
+            state.asked_at = None;
         }
         Ok(())
     }
@@ -362,6 +374,7 @@ impl<S: EntryStore> Replicator<S> {
                     .is_some_and(|at| at.plus_ms(stall) <= now)
             {
                 state.forks_wanted = false;
+                state.expect_late(1);
             }
         }
         let stalled: Vec<PeerId> = self
@@ -371,7 +384,7 @@ impl<S: EntryStore> Replicator<S> {
             .map(|(p, _)| *p)
             .collect();
         for peer in stalled {
-            self.request_failed(peer);
+            self.request_failed(peer, false);
         }
     }
 
@@ -472,11 +485,15 @@ impl<S: EntryStore> Replicator<S> {
         }
     }
 
-    /// Our request to `peer` failed: whatever we awaited from it, try elsewhere.
-    pub(super) fn request_failed(&mut self, peer: PeerId) {
+    /// Our request to `peer` failed: whatever we awaited from it, try
+    /// elsewhere. `answered`: the failure is one request's answer (a
+    /// refusal, an error); the others' answers may still come late.
+    pub(super) fn request_failed(&mut self, peer: PeerId, answered: bool) {
         let Some(state) = self.peers.get_mut(&peer) else {
             return;
         };
+        let out = state.requests_out();
+        state.expect_late(if answered { out.saturating_sub(1) } else { out });
         state.syncing = false;
         state.asked_at = None;
         state.forks_wanted = false;

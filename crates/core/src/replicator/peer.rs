@@ -54,7 +54,17 @@ pub(crate) struct Peer {
     /// Fork requests we may send it because its own said it knows more:
     /// its word only, so a peer cannot make us ask it more than this.
     pub(crate) ask_backs: TokenBucket,
+    /// Answers still due to requests we wrote off: a refusal or failure
+    /// does not say which of the requests out it ends, so all are written
+    /// off, and an answer to one of the others, arriving late, is dropped
+    /// rather than held against an honest peer. At most
+    /// [`REQUEST_KINDS`], one per kind of request out at a time.
+    pub(crate) late_answers: u8,
 }
+
+/// Kinds of request one peer may have out at a time: a sync, a blob and
+/// a fork request, one of each.
+pub(crate) const REQUEST_KINDS: u8 = 3;
 
 impl Peer {
     pub(crate) fn new(config: &ReplicatorConfig, now: Timestamp) -> Self {
@@ -75,6 +85,7 @@ impl Peer {
             forks_asked_at: None,
             forks_unsupported: false,
             ask_backs: TokenBucket::new(ASK_BACKS_BURST, ASK_BACKS_PER_SECOND, now),
+            late_answers: 0,
         }
     }
 
@@ -82,5 +93,15 @@ impl Peer {
     /// verified.
     pub(crate) fn sync_under_way(&self) -> bool {
         self.syncing || self.verifying > 0
+    }
+
+    /// Requests out to this peer, of any kind.
+    pub(crate) fn requests_out(&self) -> u8 {
+        u8::from(self.syncing) + u8::from(self.blob_wanted.is_some()) + u8::from(self.forks_wanted)
+    }
+
+    /// Writes off `count` requests whose answers may still come.
+    pub(crate) fn expect_late(&mut self, count: u8) {
+        self.late_answers = self.late_answers.saturating_add(count).min(REQUEST_KINDS);
     }
 }

@@ -1,0 +1,86 @@
+//! Answers to requests that do not say which request they answer: a
+//! refusal or a failure while several requests are out to one peer must
+//! never get that peer, honest, counted for the answers still to come.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+mod fixtures;
+
+use buildmesh_core::log::MemStore;
+use buildmesh_core::replicator::{Action, Input, PeerId, Replicator, ReplicatorConfig};
+use buildmesh_protocol::{BlobHash, Refusal, Request, Response, Timestamp};
+use ed25519_dalek::SigningKey;
+use fixtures::seed_of;
+
+const NOW: Timestamp = Timestamp(1_000_000);
+
+/// A node connected to `peer`, with a sync and a blob request out to it.
+fn two_requests_out() -> (Replicator<MemStore>, PeerId) {
+    let key = SigningKey::from_bytes(&seed_of("asker"));
+    let peer: PeerId = SigningKey::from_bytes(&seed_of("peer"))
+        .verifying_key()
+        .into();
+    let mut node =
+        Replicator::new(ReplicatorConfig::default(), key, MemStore::default(), 7).unwrap();
+    node.handle(NOW, Input::PeerConnected(peer)).unwrap();
+    node.fetch_blob(NOW, BlobHash::of(b"a log"));
+    let mut out = Vec::new();
+    while let Some(action) = node.poll_action() {
+        if let Action::Request { bytes, .. } = action {
+            out.push(Request::decode(&bytes).unwrap());
+        }
+    }
+    assert!(
+        out.iter().any(|r| matches!(r, Request::Sync { .. })),
+        "{out:?}"
+    );
+    assert!(out.iter().any(|r| matches!(r, Request::Blob(_))), "{out:?}");
+    (node, peer)
+}
+
+fn answer(node: &mut Replicator<MemStore>, peer: PeerId, response: Response) {
+    let bytes = response.encode();
+    node.handle(NOW, Input::ResponseReceived { peer, bytes })
+        .unwrap();
+    while node.poll_action().is_some() {}
+}
+
+fn sync_done() -> Response {
+    Response::Sync {
+        entries: Vec::new(),
+        resume: None,
+        leases: Vec::new(),
+    }
+}
+
+/// The peer refuses one request for rate (which one, it cannot say), then
+/// answers the other: no offence.
+#[test]
+fn a_refusal_then_the_other_answer_is_no_offence() {
+    for late in [sync_done(), Response::Blob(None)] {
+        let (mut node, peer) = two_requests_out();
+        answer(&mut node, peer, Response::Refused(Refusal::RateLimited));
+        answer(&mut node, peer, late.clone());
+        assert_eq!(node.stats().offences, 0, "{late:?}");
+    }
+}
+
+/// One request fails in transport (a timeout), and the other's answer
+/// comes after: no offence either.
+#[test]
+fn a_failed_request_then_the_other_answer_is_no_offence() {
+    let (mut node, peer) = two_requests_out();
+    node.handle(NOW, Input::RequestFailed(peer)).unwrap();
+    answer(&mut node, peer, sync_done());
+    assert_eq!(node.stats().offences, 0);
+}
+
+/// What is written off is what was out: an answer nobody asked for still
+/// counts against the peer.
+#[test]
+fn an_answer_beyond_those_out_is_still_an_offence() {
+    let (mut node, peer) = two_requests_out();
+    answer(&mut node, peer, Response::Refused(Refusal::RateLimited));
+    answer(&mut node, peer, sync_done());
+    answer(&mut node, peer, sync_done());
+    assert_eq!(node.stats().offences, 1);
+}
