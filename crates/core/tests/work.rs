@@ -9,7 +9,7 @@ use buildmesh_protocol::{
     Body, BuilderPolicy, CommitId, ForceBuild, ForceTarget, Outcome, ProjectId, PublicKey,
     Timestamp,
 };
-use fixtures::{announce, commit, declaration, writer};
+use fixtures::{announce, commit, declaration, result, writer};
 use std::collections::BTreeSet;
 
 #[test]
@@ -211,6 +211,56 @@ fn a_project_not_accepted_gets_no_watch_and_no_cell_but_is_named_once() {
 /// Issue 14 item 7: a force on a commit older than the newest
 /// `commits_max` announcements is answered by the results written after
 /// it, so it is built once per force, not after every restart.
+/// A node whose own key is proven to have signed two histories builds
+/// nothing: every log refuses what it signs past the fork. It says why
+/// (the operator must make a new key) instead of bidding for nothing.
+#[test]
+fn a_node_whose_key_forked_builds_nothing_and_says_why() {
+    let mut maintainer = writer("maintainer");
+    let (mut me, mut my_copy) = (writer("builder"), writer("builder"));
+    let project = ProjectId::derive(&maintainer.author(), "demo");
+    let mut store = MemStore::default();
+    let trusted = BuilderPolicy::Only(vec![me.author()]);
+    for (at, body) in [
+        (1, declaration(&["linux"], trusted, 1)),
+        (2, announce(project, 1)),
+    ] {
+        log::insert(&mut store, maintainer.write(Timestamp(at), body).unwrap()).unwrap();
+    }
+    let linux: BTreeSet<String> = ["linux".to_string()].into();
+    let key = me.author();
+    let found = |store: &MemStore| {
+        work(
+            store,
+            &key,
+            &linux,
+            &Acceptance::only(project),
+            50,
+            &LiveLeases::default(),
+        )
+        .unwrap()
+    };
+    assert_eq!(found(&store).wanted.len(), 1, "trusted, in good standing");
+    // The same key from a copied data dir: two entries at seq 1.
+    log::insert(
+        &mut store,
+        me.write(Timestamp(3), result(project, 1, "linux", Outcome::Failed))
+            .unwrap(),
+    )
+    .unwrap();
+    log::insert(
+        &mut store,
+        my_copy
+            .write(Timestamp(4), result(project, 1, "linux", Outcome::Passed))
+            .unwrap(),
+    )
+    .unwrap();
+    let after = found(&store);
+    assert!(after.wanted.is_empty(), "{:?}", after.wanted);
+    assert_eq!(after.declined.len(), 1);
+    assert_eq!(after.declined[0].verdict, Verdict::KeyForked);
+}
+
 #[test]
 fn a_force_on_an_old_commit_is_settled_by_its_result() {
     let mut maintainer = writer("maintainer");

@@ -214,6 +214,14 @@ pub fn say_declined(declined: &Declined) {
              `buildmesh project trust {name} KEY --role builder` (KEY: this node's public \
              key, printed at start)"
         ),
+        Verdict::KeyForked => tracing::error!(
+            %project, %name, maintainer = %owner,
+            "project {name:?} is not built: this node's key signed two histories (its data \
+             dir copied to another machine, or a backup restored after it wrote more), and \
+             every node refuses what it signs now. Stop the node, move DATA_DIR/key aside, \
+             start it (it makes a new key), and ask maintainers to trust the new key \
+             (docs/operating.md, The node key)"
+        ),
         Verdict::Accepted => {}
     }
 }

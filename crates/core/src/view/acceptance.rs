@@ -37,6 +37,11 @@ pub enum Verdict {
     /// names, and this node's key is not one: its claims and results would
     /// be refused by every log (docs/protocol.md §6.1) and count nowhere.
     NotABuilder,
+    /// This node's own key is proven to have signed two histories (a data
+    /// dir copied to two machines, a backup restored after writes were
+    /// lost): every log refuses what it signs past the fork, so building
+    /// would be work for nothing until the node has a new key.
+    KeyForked,
 }
 
 impl Acceptance {

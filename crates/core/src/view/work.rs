@@ -234,6 +234,10 @@ pub fn work<S: EntryStore>(
         if policy.may_announce(me) {
             work.watches.push(watch(store, &log, &policy, commits_max)?);
         }
+        if !log.in_good_standing(me) {
+            work.decline(&project, &policy, platforms, Verdict::KeyForked);
+            continue;
+        }
         if !policy.trusts_builder(me) {
             // Its claims and results would be refused by every log
             // (docs/protocol.md §6.1): announce if trusted to, build not.
