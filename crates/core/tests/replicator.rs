@@ -976,3 +976,55 @@ fn a_forged_fork_answer_is_refused_and_its_peer_dropped() {
             && matches!(why, Misbehaviour::BadEntry(_))
     }));
 }
+
+/// Review 3, M1: more forked authors than a request can name
+/// (FORKS_KNOWN_MAX), all known to both nodes but one: the proof only the
+/// answerer holds, against the author with the highest key, must still
+/// reach the asker. An answer that walked its proofs from the lowest key
+/// filled up with proofs the asker holds but did not name, for ever.
+#[test]
+fn a_proof_behind_more_known_forks_than_a_request_names_still_travels() {
+    let mut net = Net::new(&["asker", "answerer"]);
+    let mut forks: Vec<(Entry, Entry, Entry)> = (0..1101)
+        .map(|i| {
+            let mut w = fixtures::writer(&format!("f{i}"));
+            let d = w.write(Timestamp(1), nth_body(&w.author(), 0)).unwrap();
+            let (mut a, mut b) = (w.clone(), w);
+            (d, announce_as(&mut a, 1), announce_as(&mut b, 2))
+        })
+        .collect();
+    forks.sort_by_key(|(d, _, _)| d.author());
+    let victim = forks.last().unwrap().0.author();
+    let mut asker: Vec<&Entry> = Vec::new();
+    let mut answerer: Vec<&Entry> = Vec::new();
+    for (d, a, b) in &forks {
+        answerer.extend([d, a, b]);
+        asker.extend([d, a]);
+        if d.author() != victim {
+            asker.push(b);
+        }
+    }
+    for chunk in asker.chunks(256) {
+        net.submit("asker", chunk);
+    }
+    for chunk in answerer.chunks(256) {
+        net.submit("answerer", chunk);
+    }
+    assert!(net.node("asker").store().fork(&victim).unwrap().is_none());
+    assert_eq!(net.node("asker").store().forks().unwrap().len(), 1100);
+    net.connect("asker", "answerer");
+    net.settle();
+    let interval = ReplicatorConfig::default().sync_interval_ms;
+    for _ in 0..30 {
+        net.now = net.now.plus_ms(interval + 1);
+        for node in [net.id("asker"), net.id("answerer")] {
+            net.queue.push_back((node, Input::Tick));
+        }
+        net.settle();
+    }
+    assert!(
+        net.node("asker").store().fork(&victim).unwrap().is_some(),
+        "after 30 rounds ({} fork requests) the asker still lacks the proof",
+        net.fork_requests
+    );
+}

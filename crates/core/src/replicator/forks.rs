@@ -80,7 +80,9 @@ impl<S: EntryStore> Replicator<S> {
 
     /// What to name: the proofs held and, for the other authors, the entry
     /// at their head; each list rotated from a random start when it is too
-    /// long, so that every author is named in turn.
+    /// long, so that every author is named in turn. The proofs named are
+    /// one run in author order: the answerer starts there (see
+    /// [`Self::answer_forks`]).
     fn forks_request(&mut self) -> Result<Request, S::Error> {
         let proofs = self.store.forks()?;
         let start = self.next_random() as usize;
@@ -148,14 +150,29 @@ impl<S: EntryStore> Replicator<S> {
     }
 
     /// The answer to a [`Request::Forks`]: the two entries of each proof
-    /// the asker lacks or holds only higher, in author order, then this
-    /// node's entries where they contradict the asker's heads.
+    /// the asker lacks or holds only higher, in author order from the
+    /// first author it names (wrapping), then this node's entries where
+    /// they contradict the asker's heads.
+    ///
+    /// An asker names its proofs as one run in author order from a random
+    /// start, so what it lacks among the authors its run spans is known
+    /// for sure (it named every proof it holds there): those are sent,
+    /// and, when the run is full, nothing past it, where the asker may
+    /// hold proofs it had no room to name. Had the answer walked from the
+    /// lowest key, such proofs would take every slot, for ever, once both
+    /// hold more than [`FORKS_KNOWN_MAX`] (anyone with keys can make that
+    /// many forks): a proof against a high key would never travel, nor
+    /// would any entry that contradicts a head. As the run moves, every
+    /// author is spanned in turn.
     pub(super) fn answer_forks(
         &self,
         known: &[(PublicKey, u64)],
         heads: &[Head],
     ) -> Result<ForksAnswer, S::Error> {
-        let known: BTreeMap<PublicKey, u64> = known.iter().take(FORKS_KNOWN_MAX).copied().collect();
+        let named = &known[..known.len().min(FORKS_KNOWN_MAX)];
+        let start = named.first().map(|(author, _)| *author);
+        let span = Span::of(named);
+        let known: BTreeMap<PublicKey, u64> = named.iter().copied().collect();
         let ours: BTreeMap<PublicKey, ForkProof> = self.store.forks()?.into_iter().collect();
         let mut answer = ForksAnswer {
             entries: Vec::new(),
@@ -163,7 +180,10 @@ impl<S: EntryStore> Replicator<S> {
                 .iter()
                 .any(|(author, seq)| ours.get(author).is_none_or(|p| *seq < p.seq)),
         };
-        for (author, proof) in &ours {
+        for (author, proof) in from_author(&ours, start) {
+            if !span.holds(author) {
+                break;
+            }
             if known.get(author).is_some_and(|seq| *seq <= proof.seq) {
                 continue;
             }
@@ -248,6 +268,44 @@ fn rotated<T>(items: &[T], start: usize, max: usize) -> impl Iterator<Item = &T>
         .iter()
         .chain(&items[..start])
         .take(max.min(len))
+}
+
+/// The authors a [`Request::Forks`] speaks for: all, unless it named as
+/// many proofs as may be named (the asker may hold more), then those from
+/// the first named to the last, in author order, wrapping.
+enum Span {
+    All,
+    From(PublicKey, PublicKey),
+}
+
+impl Span {
+    fn of(named: &[(PublicKey, u64)]) -> Span {
+        match (named.first(), named.last()) {
+            (Some((first, _)), Some((last, _))) if named.len() >= FORKS_KNOWN_MAX => {
+                Span::From(*first, *last)
+            }
+            _ => Span::All,
+        }
+    }
+
+    fn holds(&self, author: &PublicKey) -> bool {
+        match self {
+            Span::All => true,
+            Span::From(first, last) if first <= last => first <= author && author <= last,
+            Span::From(first, last) => first <= author || author <= last,
+        }
+    }
+}
+
+/// Every item of `map` in key order from the first key at or after
+/// `start` (from the lowest when `None`), wrapping around.
+fn from_author<V>(
+    map: &BTreeMap<PublicKey, V>,
+    start: Option<PublicKey>,
+) -> impl Iterator<Item = (&PublicKey, &V)> {
+    // The lowest key there is: from it, the wrapped part is empty.
+    let start = start.unwrap_or(PublicKey([0; 32]));
+    map.range(start..).chain(map.range(..start))
 }
 
 /// Whether `outcome` may have given the log a new fork proof.
