@@ -37,6 +37,11 @@ use std::collections::BTreeMap;
 /// entries before its boundary reaches back past any chain's quota.
 const PROBES_PER_AUTHOR_MAX: usize = 32;
 
+/// Most store reads one request spends finding probes (each forked
+/// author costs two to find settled, then one per probe tried): what
+/// bounds building a request however many authors are forked.
+const PROBE_READS_MAX: usize = 4 * FORKS_HEADS_MAX;
+
 /// What a node makes of a [`Request::Forks`].
 pub(super) struct ForksAnswer {
     /// Wire forms of the entries to send, at most [`FORKS_ENTRIES_MAX`].
@@ -89,12 +94,10 @@ impl<S: EntryStore> Replicator<S> {
         let known: Vec<(PublicKey, u64)> = rotated(&proofs, start, FORKS_KNOWN_MAX)
             .map(|(author, proof)| (*author, proof.seq))
             .collect();
+        // Probes start where the run of known proofs does: as random, and
+        // no draw more, so that a log without forks sees the same draws.
+        let mut heads = self.probes_from(&proofs, start)?;
         let forked: BTreeMap<PublicKey, ForkProof> = proofs.into_iter().collect();
-        let mut heads = Vec::new();
-        for (author, proof) in &forked {
-            heads.extend(self.probes(author, proof)?);
-        }
-        heads.truncate(FORKS_HEADS_MAX / 2);
         let versions: Vec<(PublicKey, u64)> = self
             .store
             .versions()?
@@ -124,25 +127,75 @@ impl<S: EntryStore> Replicator<S> {
         })
     }
 
-    /// Entries to name before a boundary whose histories parted earlier:
-    /// none when every entry held at the boundary follows the one entry
-    /// held before it.
-    fn probes(&self, author: &PublicKey, proof: &ForkProof) -> Result<Vec<Head>, S::Error> {
-        if proof.seq <= 1 {
-            return Ok(Vec::new());
+    /// Probes for the forked authors whose histories parted before their
+    /// boundary, taken in author order from the `start`-th (wrapping) until
+    /// they fill half the heads or [`PROBE_READS_MAX`] store reads are
+    /// spent; authors found settled at their boundary are remembered and
+    /// skipped for free.
+    ///
+    /// Anyone with keys can make forks that never settle (a sibling whose
+    /// `prev` is garbage): taken from the lowest key, enough of them would
+    /// take every slot in every request, and a real fork with a high key
+    /// would never walk down; computed for every author, each request
+    /// would cost reads in proportion to them all.
+    fn probes_from(
+        &mut self,
+        proofs: &[(PublicKey, ForkProof)],
+        start: usize,
+    ) -> Result<Vec<Head>, S::Error> {
+        let room = FORKS_HEADS_MAX / 2;
+        let mut probes = Vec::new();
+        let mut reads = 0;
+        for (author, proof) in rotated(proofs, start, proofs.len()) {
+            if probes.len() >= room || reads >= PROBE_READS_MAX {
+                break;
+            }
+            if self.forks_settled.get(author) == Some(&proof.seq) {
+                continue;
+            }
+            if self.is_settled(author, proof, &mut reads)? {
+                self.forks_settled.insert(*author, proof.seq);
+                continue;
+            }
+            probes.extend(self.probes(author, proof, &mut reads)?);
         }
+        probes.truncate(room);
+        Ok(probes)
+    }
+
+    /// Whether every entry held at the boundary follows the one entry held
+    /// before it (or the boundary is the first entry): then the histories
+    /// parted there, and there is nothing to probe.
+    fn is_settled(
+        &self,
+        author: &PublicKey,
+        proof: &ForkProof,
+        reads: &mut usize,
+    ) -> Result<bool, S::Error> {
+        if proof.seq <= 1 {
+            return Ok(true);
+        }
+        *reads += 2;
         let before = self.store.at(author, proof.seq - 1)?;
         let at = self.store.at(author, proof.seq)?;
-        let settled = match before.as_slice() {
+        Ok(match before.as_slice() {
             [parent] => at.iter().all(|s| s.entry.prev() == parent.entry.id()),
             _ => false,
-        };
-        if settled {
-            return Ok(Vec::new());
-        }
+        })
+    }
+
+    /// The entries to name before an unsettled boundary: those held 1, 2,
+    /// 4, ... before it.
+    fn probes(
+        &self,
+        author: &PublicKey,
+        proof: &ForkProof,
+        reads: &mut usize,
+    ) -> Result<Vec<Head>, S::Error> {
         let mut probes = Vec::new();
         let mut back = 1u64;
         while back < proof.seq && probes.len() < PROBES_PER_AUTHOR_MAX {
+            *reads += 1;
             probes.extend(self.only_linked(author, proof.seq - back)?);
             back = back.saturating_mul(2);
         }
