@@ -66,6 +66,7 @@ pub use conn::{
     BODY_TIMEOUT, CONNECTIONS_MAX, CONNECTIONS_PER_CLIENT_MAX, HEAD_BYTES_MAX, HEADER_TIMEOUT,
     Limits, URI_BYTES_MAX,
 };
+pub use forks::FORKS_PAGE_MAX;
 pub use hooks::{
     DELIVERIES_REMEMBERED, HOOK_BYTES_MAX, POLL_INTERVAL_MIN, PullRequestClosed, PullRequestEvent,
     signature_matches,
