@@ -1,7 +1,6 @@
 //! What the HTTP server reads from the log without asking the driver.
 
-use buildmesh_core::log::ChainStore;
-use buildmesh_core::log::{BatchLimits, lacks, unlinked_evidence};
+use buildmesh_core::log::{BatchLimits, ChainStore, EvidenceLimits, lacks, unlinked_evidence};
 use buildmesh_http::LogReader;
 use buildmesh_protocol::{Entry, PublicKey, SyncCursor, VersionVector};
 use buildmesh_store::{SledReader, SledStore};
@@ -62,10 +61,19 @@ impl LogReader for CachedDigest {
         Ok((batch.entries, batch.resume))
     }
 
-    fn evidence(&self) -> Result<Vec<Entry>, String> {
-        let evidence = unlinked_evidence(&self.store, buildmesh_http::FORK_EVIDENCE_MAX)
-            .map_err(|e| e.to_string())?;
-        Ok(evidence.into_iter().map(|(_, entry)| entry).collect())
+    fn evidence(
+        &self,
+        after: Option<PublicKey>,
+    ) -> Result<(Vec<Entry>, Option<PublicKey>), String> {
+        // One batch near the size of an entries batch.
+        let limits = EvidenceLimits {
+            bytes_max: buildmesh_http::EXPORT_BATCH_BYTES,
+            ..EvidenceLimits::default()
+        };
+        let batch =
+            unlinked_evidence(&self.store, after.as_ref(), limits).map_err(|e| e.to_string())?;
+        let entries = batch.entries.into_iter().map(|(_, entry)| entry).collect();
+        Ok((entries, batch.resume))
     }
 
     fn version(&self, author: &PublicKey) -> Result<u64, String> {

@@ -6,7 +6,8 @@ mod support;
 
 use buildmesh_core::log::ChainWriter;
 use buildmesh_protocol::{
-    Body, BuilderPolicy, Entry, Outcome, ProjectDeclaration, ProjectId, PublicKey, Timestamp,
+    Body, BuilderPolicy, Entry, EntryContent, EntryId, Outcome, ProjectDeclaration, ProjectId,
+    PublicKey, Timestamp,
 };
 use ed25519_dalek::SigningKey;
 use serde_json::Value;
@@ -423,4 +424,113 @@ fn verify_sees_a_fork_whose_evidence_does_not_link() {
     assert_eq!(json["entries"], 5, "the stray entry is served: {json:#}");
     assert_eq!(json["notes"][0]["kind"], "fork", "{json:#}");
     assert_eq!(json["findings"].as_array().map(Vec::len), Some(0));
+}
+
+/// Forks that never link against more authors than an export once held
+/// evidence for (1,024), all with keys below the one forked builder a
+/// project trusts: `GET /api/v1/entries` still serves that builder's
+/// stray entry, and `buildmesh verify` finds the node honest (review 3,
+/// M3: the evidence was cut in author order, silently, and verify then
+/// counted the builder the node rightly dropped).
+#[test]
+fn verify_sees_a_trusted_builders_fork_behind_many_garbage_forks() {
+    let mut seeds: Vec<[u8; 32]> = (0..1101u32)
+        .map(|i| {
+            let mut seed = [7u8; 32];
+            seed[..4].copy_from_slice(&i.to_be_bytes());
+            seed
+        })
+        .collect();
+    seeds.sort_by_key(|seed| SigningKey::from_bytes(seed).verifying_key().to_bytes());
+    let builder_seed = seeds.pop().unwrap();
+    let node = Node::start(None);
+    let garbage: Vec<Entry> = seeds.iter().flat_map(garbage_fork).collect();
+    node.submit(&wires(&garbage.iter().collect::<Vec<_>>()));
+
+    let mut builder = ChainWriter::new(SigningKey::from_bytes(&builder_seed));
+    let mut project = Project::new(47, builder.author());
+    let mut ghost = builder.clone();
+    let passed = builder
+        .write(
+            project.tick(),
+            result_body(project.id, &commit_of(1), LINUX, Outcome::Passed),
+        )
+        .unwrap();
+    let _never_sent = ghost
+        .write(
+            project.tick(),
+            result_body(project.id, &commit_of(1), LINUX, Outcome::Failed),
+        )
+        .unwrap();
+    let stray = ghost
+        .write(
+            project.tick(),
+            result_body(project.id, &commit_of(2), LINUX, Outcome::Failed),
+        )
+        .unwrap();
+    let mut all: Vec<&Entry> = project.entries.iter().collect();
+    all.extend([&passed, &stray]);
+    node.submit(&wires(&all));
+    let total = garbage.len() as u64 + 5;
+    node.wait_entries(total, Duration::from_secs(60));
+    wait_until("the node holds every fork", Duration::from_secs(30), || {
+        http(&node.http, "GET", "/api/v1/forks", "").1["total"] == seeds.len() + 1
+    });
+    wait_until(
+        "the matrix drops the forked builder",
+        Duration::from_secs(30),
+        || project.status(&node, 1).as_deref() == Some("pending"),
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_buildmesh"))
+        .args([
+            "verify",
+            "--node",
+            &format!("http://{}", node.http),
+            "--json",
+        ])
+        .env_remove("BUILDMESH_DATA_DIR")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        json["findings"],
+        serde_json::json!([]),
+        "{}",
+        json["findings"]
+    );
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(json["entries"], total, "every stray entry is served");
+}
+
+/// A fork that never links by the author with this seed: a declaration
+/// (a role), an announcement at seq 2, and another seq 2 whose `prev` is
+/// no entry at all.
+fn garbage_fork(seed: &[u8; 32]) -> Vec<Entry> {
+    let key = SigningKey::from_bytes(seed);
+    let mut writer = ChainWriter::new(key.clone());
+    let t = wall_clock().0 - 60_000;
+    let declaration = Body::Project(ProjectDeclaration {
+        name: "garbage".into(),
+        repository: "https://example.invalid/garbage.git".into(),
+        branches: vec!["main".into()],
+        platforms: vec![LINUX.into()],
+        announcers: Vec::new(),
+        builders: BuilderPolicy::Open,
+        builds_per_cell: 1,
+    });
+    let first = writer.write(Timestamp(t), declaration).unwrap();
+    let id = ProjectId::derive(&writer.author(), "garbage");
+    let linked = writer
+        .write(Timestamp(t + 1), announcement(id, 1, Timestamp(t)))
+        .unwrap();
+    let content = EntryContent {
+        author: writer.author(),
+        seq: 2,
+        prev: EntryId([1; 32]),
+        timestamp: Timestamp(t + 2),
+        body: announcement(id, 2, Timestamp(t)),
+    };
+    let unlinked = Entry::sign(&key, content).unwrap();
+    vec![first, linked, unlinked]
 }

@@ -32,7 +32,7 @@ pub use aside::{
     ASIDE_BYTES_MAX, ASIDE_ENTRIES_MAX, ASIDE_MS, ASIDE_PER_AUTHOR_MAX, Aside, may_grant,
 };
 pub use buildmesh_protocol::{SyncCursor, VersionVector};
-pub use evidence::{proof_entries, unlinked_evidence};
+pub use evidence::{EvidenceBatch, EvidenceLimits, proof_entries, unlinked_evidence};
 pub use fork::{ForkKind, ForkProof};
 pub use freeze::freeze_forked;
 pub use index::{IndexKey, index_keys};

@@ -118,6 +118,9 @@ pub struct Replicator<S: EntryStore> {
     /// The boundary of each forked author as last seen: a new or lower
     /// one makes us ask every peer (see `forks`).
     forks_seen: BTreeMap<buildmesh_protocol::PublicKey, u64>,
+    /// Forked authors found settled (nothing to probe) at this boundary;
+    /// forgotten when an entry of theirs is taken (see `forks`).
+    forks_settled: BTreeMap<buildmesh_protocol::PublicKey, u64>,
 }
 
 impl<S: EntryStore> Replicator<S> {
@@ -157,6 +160,7 @@ impl<S: EntryStore> Replicator<S> {
             stats: ReplicatorStats::default(),
             leases: Vec::new(),
             forks_seen,
+            forks_settled: BTreeMap::new(),
         })
     }
 
@@ -366,7 +370,16 @@ impl<S: EntryStore> Replicator<S> {
         let fork = offered
             .iter()
             .any(|(_, outcome)| forks::may_prove_a_fork(outcome));
+        for (entry, outcome) in &offered {
+            if handlers::is_new(outcome) {
+                self.forks_settled.remove(&entry.author());
+            }
+        }
         let taken = self.aside.settle(&mut self.store, self.now, offered)?;
+        if !taken.is_empty() {
+            // Whose entries these are is not told: forget them all.
+            self.forks_settled.clear();
+        }
         self.took_from_aside(taken);
         if fork {
             self.forks_may_have_changed()?;

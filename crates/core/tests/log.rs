@@ -4,7 +4,7 @@
 mod fixtures;
 
 use buildmesh_core::log::{
-    self, BatchLimits, ChainStore, ChainWriter, EntryStore, ForkKind, Ingested,
+    self, BatchLimits, ChainStore, ChainWriter, EntryStore, EvidenceLimits, ForkKind, Ingested,
     PENDING_WINDOW_ENTRIES, Rejected, SIBLINGS_MAX, VersionVector, lacks,
 };
 use buildmesh_protocol::{Entry, EntryContent, ProjectId, Timestamp};
@@ -317,7 +317,9 @@ fn a_batch_that_proves_a_fork_freezes_like_single_entries() {
     assert!(batched.same_contents(&single));
     assert_eq!(batched.version(&e[0].author()).unwrap(), 2);
     assert_eq!(
-        log::unlinked_evidence(&batched, usize::MAX).unwrap(),
+        log::unlinked_evidence(&batched, None, EvidenceLimits::default())
+            .unwrap()
+            .entries,
         Vec::new(),
         "both siblings link: a sync serves them"
     );
@@ -332,7 +334,50 @@ fn unlinked_evidence_names_what_a_sync_leaves_out() {
     let stray = rogue("alice", 3, &e[0], 9);
     log::insert_batch(&mut store, e[..2].iter().cloned()).unwrap();
     log::insert(&mut store, stray.clone()).unwrap();
-    let evidence = log::unlinked_evidence(&store, usize::MAX).unwrap();
-    assert_eq!(evidence, vec![(e[0].author(), stray)]);
-    assert_eq!(log::unlinked_evidence(&store, 0).unwrap(), Vec::new());
+    let evidence = log::unlinked_evidence(&store, None, EvidenceLimits::default()).unwrap();
+    assert_eq!(evidence.entries, vec![(e[0].author(), stray)]);
+    assert_eq!(evidence.resume, None, "nothing more");
+}
+
+/// Review 3, M3: the evidence comes in bounded batches that resume where
+/// the last ended, so however many authors are forked (anyone with keys
+/// can fork), none is left out: read one author at a time, or all at once,
+/// it is the same evidence in the same order.
+#[test]
+fn unlinked_evidence_comes_in_batches_that_leave_nothing_out() {
+    let names: Vec<String> = (0..7).map(|i| format!("forker{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let (mut store, _) = granted(&refs);
+    for name in &names {
+        let e = chain(&mut writer(name), 3);
+        log::insert_batch(&mut store, e[..2].iter().cloned()).unwrap();
+        log::insert(&mut store, rogue(name, 3, &e[0], 9)).unwrap();
+    }
+    let whole = log::unlinked_evidence(&store, None, EvidenceLimits::default()).unwrap();
+    assert_eq!(whole.entries.len(), 7);
+    assert_eq!(whole.resume, None);
+    for limits in [
+        EvidenceLimits {
+            authors_max: 1,
+            ..EvidenceLimits::default()
+        },
+        EvidenceLimits {
+            authors_max: 3,
+            bytes_max: 1,
+        },
+    ] {
+        let mut paged = Vec::new();
+        let mut after = None;
+        for _ in 0..20 {
+            let batch = log::unlinked_evidence(&store, after.as_ref(), limits).unwrap();
+            assert!(batch.entries.len() <= limits.authors_max, "{limits:?}");
+            paged.extend(batch.entries);
+            after = batch.resume;
+            if after.is_none() {
+                break;
+            }
+        }
+        assert_eq!(after, None, "{limits:?}: it ends");
+        assert_eq!(paged, whole.entries, "{limits:?}");
+    }
 }

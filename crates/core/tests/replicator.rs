@@ -8,8 +8,8 @@ use buildmesh_core::replicator::{
     Action, BLOB_FETCHES_BURST, Input, Misbehaviour, PeerId, Replicator, ReplicatorConfig, Verdict,
 };
 use buildmesh_protocol::{
-    BlobHash, Body, BuilderPolicy, Entry, KeyCache, ProjectId, Request, Response, SYNC_LEASES_MAX,
-    Timestamp, sha256,
+    BlobHash, Body, BuilderPolicy, Entry, EntryContent, EntryId, KeyCache, ProjectId, Request,
+    Response, SYNC_LEASES_MAX, Timestamp, sha256,
 };
 use ed25519_dalek::SigningKey;
 use fixtures::seed_of;
@@ -975,4 +975,129 @@ fn a_forged_fork_answer_is_refused_and_its_peer_dropped() {
             && *peer == net.id("liar")
             && matches!(why, Misbehaviour::BadEntry(_))
     }));
+}
+
+/// Review 3, M1: more forked authors than a request can name
+/// (FORKS_KNOWN_MAX), all known to both nodes but one: the proof only the
+/// answerer holds, against the author with the highest key, must still
+/// reach the asker. An answer that walked its proofs from the lowest key
+/// filled up with proofs the asker holds but did not name, for ever.
+#[test]
+fn a_proof_behind_more_known_forks_than_a_request_names_still_travels() {
+    let mut net = Net::new(&["asker", "answerer"]);
+    let mut forks: Vec<(Entry, Entry, Entry)> = (0..1101)
+        .map(|i| {
+            let mut w = fixtures::writer(&format!("f{i}"));
+            let d = w.write(Timestamp(1), nth_body(&w.author(), 0)).unwrap();
+            let (mut a, mut b) = (w.clone(), w);
+            (d, announce_as(&mut a, 1), announce_as(&mut b, 2))
+        })
+        .collect();
+    forks.sort_by_key(|(d, _, _)| d.author());
+    let victim = forks.last().unwrap().0.author();
+    let mut asker: Vec<&Entry> = Vec::new();
+    let mut answerer: Vec<&Entry> = Vec::new();
+    for (d, a, b) in &forks {
+        answerer.extend([d, a, b]);
+        asker.extend([d, a]);
+        if d.author() != victim {
+            asker.push(b);
+        }
+    }
+    for chunk in asker.chunks(256) {
+        net.submit("asker", chunk);
+    }
+    for chunk in answerer.chunks(256) {
+        net.submit("answerer", chunk);
+    }
+    assert!(net.node("asker").store().fork(&victim).unwrap().is_none());
+    assert_eq!(net.node("asker").store().forks().unwrap().len(), 1100);
+    net.connect("asker", "answerer");
+    net.settle();
+    let interval = ReplicatorConfig::default().sync_interval_ms;
+    for _ in 0..30 {
+        net.now = net.now.plus_ms(interval + 1);
+        for node in [net.id("asker"), net.id("answerer")] {
+            net.queue.push_back((node, Input::Tick));
+        }
+        net.settle();
+    }
+    assert!(
+        net.node("asker").store().fork(&victim).unwrap().is_some(),
+        "after 30 rounds ({} fork requests) the asker still lacks the proof",
+        net.fork_requests
+    );
+}
+
+/// Review 3, M2: forks that never settle (a sibling whose `prev` is
+/// garbage) against more authors than a request has probe slots, all with
+/// lower keys than one real fork whose histories parted below where it
+/// was found: both nodes must still walk the real one down to where it
+/// began. Probes taken from the lowest key went to the garbage, for ever.
+#[test]
+fn unsettled_garbage_forks_with_low_keys_do_not_keep_a_real_fork_from_walking_down() {
+    let mut net = Net::new(&["left", "right"]);
+    let mut names: Vec<String> = (0..1101).map(|i| format!("g{i}")).collect();
+    names.sort_by_key(|name| fixtures::writer(name).author());
+    let real = names.pop().unwrap();
+    let mut garbage: Vec<Entry> = Vec::new();
+    for name in &names {
+        let mut writer = fixtures::writer(name);
+        let declaration = writer
+            .write(Timestamp(1), nth_body(&writer.author(), 0))
+            .unwrap();
+        let linked = announce_as(&mut writer, 1);
+        let content = EntryContent {
+            author: writer.author(),
+            seq: 2,
+            prev: EntryId([1; 32]),
+            timestamp: Timestamp(2),
+            body: nth_body(&writer.author(), 2),
+        };
+        let unlinked = Entry::sign(&SigningKey::from_bytes(&seed_of(name)), content).unwrap();
+        garbage.extend([declaration, linked, unlinked]);
+    }
+    let garbage: Vec<&Entry> = garbage.iter().collect();
+    for chunk in garbage.chunks(256) {
+        net.submit("left", chunk);
+        net.submit("right", chunk);
+    }
+    assert_eq!(net.node("left").store().forks().unwrap().len(), 1100);
+
+    let mut writer = fixtures::writer(&real);
+    let author = writer.author();
+    let common: Vec<Entry> = (0..3)
+        .map(|i| {
+            writer
+                .write(Timestamp(i + 1), nth_body(&author, i))
+                .unwrap()
+        })
+        .collect();
+    let (mut a, mut b) = (writer.clone(), writer);
+    let left: Vec<Entry> = (0..6).map(|n| announce_as(&mut a, n)).collect();
+    let right: Vec<Entry> = (0..6).map(|n| announce_as(&mut b, 100 + n)).collect();
+    for (name, own) in [("left", &left), ("right", &right)] {
+        net.submit(name, &common.iter().collect::<Vec<_>>());
+        net.submit(name, &own.iter().collect::<Vec<_>>());
+    }
+    net.connect("left", "right");
+    net.settle();
+    let interval = ReplicatorConfig::default().sync_interval_ms;
+    for _ in 0..30 {
+        net.now = net.now.plus_ms(interval + 1);
+        for node in [net.id("left"), net.id("right")] {
+            net.queue.push_back((node, Input::Tick));
+        }
+        net.settle();
+    }
+    for name in ["left", "right"] {
+        let store = net.node(name).store();
+        assert_eq!(
+            store.fork(&author).unwrap().map(|p| p.seq),
+            Some(4),
+            "{name}: after {} fork requests",
+            net.fork_requests
+        );
+    }
+    net.assert_same_stores();
 }

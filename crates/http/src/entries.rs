@@ -6,7 +6,8 @@
 //! first, by author and sequence number; then the entries of the node's
 //! fork proofs that do not link, so that a verifier sees every fork the
 //! node holds (a forked author counts nowhere, and a verifier that did not
-//! know why would think the node's matrix doctored).
+//! know why would think the node's matrix doctored). Both are read in
+//! bounded batches, so neither is ever cut, however many there are.
 
 use crate::streams::{StreamKind, StreamPermit, Streams};
 use crate::{AppState, LogReader, error};
@@ -62,7 +63,7 @@ pub(crate) async fn stream(
         header: Some(format!("{}\n", Header::new(now).to_line())),
         batch: VecDeque::new(),
         next: Some(None),
-        evidence_sent: false,
+        evidence_next: Some(None),
         _permit: permit,
     };
     let lines = futures::stream::unfold(export, |mut export| async move {
@@ -88,8 +89,9 @@ struct Export {
     /// Where the next batch starts; `None` once the log is read through
     /// (or reading it failed).
     next: Option<Option<SyncCursor>>,
-    /// The fork evidence that does not link was read, after the rest.
-    evidence_sent: bool,
+    /// Where the next batch of fork evidence that does not link starts,
+    /// once the rest is sent; `None` once it is read through.
+    evidence_next: Option<Option<PublicKey>>,
     /// Held while the export lives.
     _permit: StreamPermit,
 }
@@ -108,11 +110,12 @@ impl Export {
                 return Some(Ok(line));
             }
             let Some(resume) = self.next.take() else {
-                if std::mem::replace(&mut self.evidence_sent, true) {
-                    return None;
-                }
-                match self.read_evidence().await {
-                    Ok(entries) => self.batch = entries.into(),
+                let after = self.evidence_next.take()?;
+                match self.read_evidence(after).await {
+                    Ok((entries, next)) => {
+                        self.batch = entries.into();
+                        self.evidence_next = next.map(Some);
+                    }
                     Err(why) => return Some(Err(std::io::Error::other(why))),
                 }
                 continue;
@@ -125,7 +128,7 @@ impl Export {
                 // An error ends the stream early; the client asks again
                 // with what it got.
                 Err(why) => {
-                    self.evidence_sent = true;
+                    self.evidence_next = None;
                     return Some(Err(std::io::Error::other(why)));
                 }
             }
@@ -144,11 +147,12 @@ impl Export {
 }
 
 impl Export {
-    /// The fork evidence a sync leaves out, read once the rest is sent.
-    async fn read_evidence(&self) -> Result<Vec<Entry>, String> {
+    /// One batch of the fork evidence a sync leaves out, read once the
+    /// rest is sent, in turn with the other exports.
+    async fn read_evidence(&self, after: Option<PublicKey>) -> Result<EvidenceBatch, String> {
         let _turn = self.streams.export_read().await;
         let log = self.log.clone();
-        tokio::task::spawn_blocking(move || log.evidence())
+        tokio::task::spawn_blocking(move || log.evidence(after))
             .await
             .map_err(|_| "reading the log failed".to_string())?
     }
@@ -156,6 +160,9 @@ impl Export {
 
 /// Entries and where the next batch starts.
 type Batch = (Vec<Entry>, Option<SyncCursor>);
+
+/// Fork evidence and the author the next batch starts after.
+type EvidenceBatch = (Vec<Entry>, Option<PublicKey>);
 
 /// What the asker holds: its `have`, or nothing.
 pub(crate) fn have_of(query: &EntriesQuery) -> Result<VersionVector, String> {

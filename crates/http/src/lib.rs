@@ -67,6 +67,7 @@ pub use conn::{
     BODY_TIMEOUT, CONNECTIONS_MAX, CONNECTIONS_PER_CLIENT_MAX, HEAD_BYTES_MAX, HEADER_TIMEOUT,
     Limits, URI_BYTES_MAX,
 };
+pub use forks::FORKS_PAGE_MAX;
 pub use hooks::{
     DELIVERIES_REMEMBERED, HOOK_BYTES_MAX, POLL_INTERVAL_MIN, PullRequestClosed, PullRequestEvent,
     signature_matches,
@@ -207,20 +208,28 @@ pub trait LogReader: Send + Sync + 'static {
         Err("this node does not serve its entries".into())
     }
 
-    /// The entries of the fork proofs the log holds that [`LogReader::lacks`]
-    /// leaves out because they do not link
-    /// (`buildmesh_core::log::unlinked_evidence`), at most
-    /// [`FORK_EVIDENCE_MAX`]: what an export adds at its end so that
-    /// whoever checks it sees each fork the node sees.
-    fn evidence(&self) -> Result<Vec<buildmesh_protocol::Entry>, String> {
-        Ok(Vec::new())
+    /// The next bounded batch of the entries of the fork proofs the log
+    /// holds that [`LogReader::lacks`] leaves out because they do not link
+    /// (`buildmesh_core::log::unlinked_evidence`), from the first forked
+    /// author after `after`, and the author to resume after (`None`:
+    /// done): what an export adds at its end so that whoever checks it
+    /// sees each fork the node sees. Read in batches, since anyone with a
+    /// key can make forks, and never cut: a verifier that missed one would
+    /// count a forked author the node rightly does not.
+    fn evidence(
+        &self,
+        after: Option<buildmesh_protocol::PublicKey>,
+    ) -> Result<
+        (
+            Vec<buildmesh_protocol::Entry>,
+            Option<buildmesh_protocol::PublicKey>,
+        ),
+        String,
+    > {
+        let _ = after;
+        Ok((Vec::new(), None))
     }
 }
-
-/// Most entries of fork evidence one export ends with (held in memory at
-/// once, and anyone with a key can make forks): two per forked author for
-/// 512 authors, 48 MiB at most.
-pub const FORK_EVIDENCE_MAX: usize = 1024;
 
 /// A peer as this node knows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

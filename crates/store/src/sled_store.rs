@@ -7,6 +7,7 @@ use buildmesh_core::log::{
 };
 use buildmesh_protocol::{Entry, EntryId, PublicKey, SetDigest};
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -500,6 +501,28 @@ impl EntryStore for SledStore {
     fn forks(&self) -> Result<Vec<(PublicKey, ForkProof)>, StoreError> {
         self.tree
             .scan_prefix([keys::FORK])
+            .map(|item| {
+                let (key, value) = item?;
+                Ok((keys::parse_author(&key)?, keys::decode_fork(&key, &value)?))
+            })
+            .collect()
+    }
+
+    fn forks_after(
+        &self,
+        after: Option<&PublicKey>,
+        limit: usize,
+    ) -> Result<Vec<(PublicKey, ForkProof)>, StoreError> {
+        let from = match after {
+            Some(author) => Bound::Excluded(keys::fork(author).to_vec()),
+            None => Bound::Included(vec![keys::FORK]),
+        };
+        // Fork keys are the prefix byte and an author: all lie below the
+        // next prefix byte.
+        let to = Bound::Excluded(vec![keys::FORK + 1]);
+        self.tree
+            .range::<Vec<u8>, _>((from, to))
+            .take(limit)
             .map(|item| {
                 let (key, value) = item?;
                 Ok((keys::parse_author(&key)?, keys::decode_fork(&key, &value)?))

@@ -82,6 +82,19 @@ impl Pair {
         assert_eq!(sled.is_empty().unwrap(), mem.is_empty().unwrap());
         assert_eq!(sled.versions().unwrap(), mem.versions().unwrap());
         assert_eq!(sled.forks().unwrap(), mem.forks().unwrap());
+        // Paged one author at a time, from each author on: the same.
+        let mut after = None;
+        for (author, _) in mem.forks().unwrap() {
+            let page = sled.forks_after(after.as_ref(), 1).unwrap();
+            assert_eq!(page, mem.forks_after(after.as_ref(), 1).unwrap());
+            assert_eq!(page.first().map(|(a, _)| *a), Some(author));
+            after = Some(author);
+        }
+        assert_eq!(sled.forks_after(after.as_ref(), 1).unwrap(), Vec::new());
+        assert_eq!(
+            mem.forks_after(None, usize::MAX).unwrap(),
+            mem.forks().unwrap()
+        );
 
         let mut held: Vec<_> = sled.all_entries().collect::<Result<_, _>>().unwrap();
         let order: Vec<_> = held

@@ -8,6 +8,7 @@ use buildmesh_protocol::VersionVector;
 use buildmesh_protocol::{EntryId, PublicKey, SetDigest};
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
+use std::ops::Bound;
 
 /// A store in memory that, like a real disk, distinguishes what was written
 /// from what was made durable: [`MemStore::crash`] forgets every batch
@@ -206,6 +207,21 @@ impl EntryStore for MemStore {
 
     fn forks(&self) -> Result<Vec<AuthorFork>, Infallible> {
         Ok(self.current.forks.iter().map(|(a, p)| (*a, *p)).collect())
+    }
+
+    fn forks_after(
+        &self,
+        after: Option<&PublicKey>,
+        limit: usize,
+    ) -> Result<Vec<AuthorFork>, Infallible> {
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(self
+            .current
+            .forks
+            .range((from, Bound::Unbounded))
+            .take(limit)
+            .map(|(a, p)| (*a, *p))
+            .collect())
     }
 
     fn scan_index(

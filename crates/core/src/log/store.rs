@@ -127,6 +127,15 @@ pub trait EntryStore: ChainStore {
     /// Every fork proof held, by author.
     fn forks(&self) -> Result<Vec<AuthorFork>, Self::Error>;
 
+    /// At most `limit` fork proofs, by author, from the first author after
+    /// `after` (from the lowest when `None`): for readers that must hold
+    /// a bounded part at a time, since anyone with keys can make forks.
+    fn forks_after(
+        &self,
+        after: Option<&PublicKey>,
+        limit: usize,
+    ) -> Result<Vec<AuthorFork>, Self::Error>;
+
     /// Ids of the entries under index keys starting with `prefix`, in key
     /// order (`newest_first` reverses it), at most `limit`.
     fn scan_index(

@@ -37,6 +37,11 @@ use std::collections::BTreeMap;
 /// entries before its boundary reaches back past any chain's quota.
 const PROBES_PER_AUTHOR_MAX: usize = 32;
 
+/// Most store reads one request spends finding probes (each forked
+/// author costs two to find settled, then one per probe tried): what
+/// bounds building a request however many authors are forked.
+const PROBE_READS_MAX: usize = 4 * FORKS_HEADS_MAX;
+
 /// What a node makes of a [`Request::Forks`].
 pub(super) struct ForksAnswer {
     /// Wire forms of the entries to send, at most [`FORKS_ENTRIES_MAX`].
@@ -80,19 +85,19 @@ impl<S: EntryStore> Replicator<S> {
 
     /// What to name: the proofs held and, for the other authors, the entry
     /// at their head; each list rotated from a random start when it is too
-    /// long, so that every author is named in turn.
+    /// long, so that every author is named in turn. The proofs named are
+    /// one run in author order: the answerer starts there (see
+    /// [`Self::answer_forks`]).
     fn forks_request(&mut self) -> Result<Request, S::Error> {
         let proofs = self.store.forks()?;
         let start = self.next_random() as usize;
         let known: Vec<(PublicKey, u64)> = rotated(&proofs, start, FORKS_KNOWN_MAX)
             .map(|(author, proof)| (*author, proof.seq))
             .collect();
+        // Probes start where the run of known proofs does: as random, and
+        // no draw more, so that a log without forks sees the same draws.
+        let mut heads = self.probes_from(&proofs, start)?;
         let forked: BTreeMap<PublicKey, ForkProof> = proofs.into_iter().collect();
-        let mut heads = Vec::new();
-        for (author, proof) in &forked {
-            heads.extend(self.probes(author, proof)?);
-        }
-        heads.truncate(FORKS_HEADS_MAX / 2);
         let versions: Vec<(PublicKey, u64)> = self
             .store
             .versions()?
@@ -122,25 +127,75 @@ impl<S: EntryStore> Replicator<S> {
         })
     }
 
-    /// Entries to name before a boundary whose histories parted earlier:
-    /// none when every entry held at the boundary follows the one entry
-    /// held before it.
-    fn probes(&self, author: &PublicKey, proof: &ForkProof) -> Result<Vec<Head>, S::Error> {
-        if proof.seq <= 1 {
-            return Ok(Vec::new());
+    /// Probes for the forked authors whose histories parted before their
+    /// boundary, taken in author order from the `start`-th (wrapping) until
+    /// they fill half the heads or [`PROBE_READS_MAX`] store reads are
+    /// spent; authors found settled at their boundary are remembered and
+    /// skipped for free.
+    ///
+    /// Anyone with keys can make forks that never settle (a sibling whose
+    /// `prev` is garbage): taken from the lowest key, enough of them would
+    /// take every slot in every request, and a real fork with a high key
+    /// would never walk down; computed for every author, each request
+    /// would cost reads in proportion to them all.
+    fn probes_from(
+        &mut self,
+        proofs: &[(PublicKey, ForkProof)],
+        start: usize,
+    ) -> Result<Vec<Head>, S::Error> {
+        let room = FORKS_HEADS_MAX / 2;
+        let mut probes = Vec::new();
+        let mut reads = 0;
+        for (author, proof) in rotated(proofs, start, proofs.len()) {
+            if probes.len() >= room || reads >= PROBE_READS_MAX {
+                break;
+            }
+            if self.forks_settled.get(author) == Some(&proof.seq) {
+                continue;
+            }
+            if self.is_settled(author, proof, &mut reads)? {
+                self.forks_settled.insert(*author, proof.seq);
+                continue;
+            }
+            probes.extend(self.probes(author, proof, &mut reads)?);
         }
+        probes.truncate(room);
+        Ok(probes)
+    }
+
+    /// Whether every entry held at the boundary follows the one entry held
+    /// before it (or the boundary is the first entry): then the histories
+    /// parted there, and there is nothing to probe.
+    fn is_settled(
+        &self,
+        author: &PublicKey,
+        proof: &ForkProof,
+        reads: &mut usize,
+    ) -> Result<bool, S::Error> {
+        if proof.seq <= 1 {
+            return Ok(true);
+        }
+        *reads += 2;
         let before = self.store.at(author, proof.seq - 1)?;
         let at = self.store.at(author, proof.seq)?;
-        let settled = match before.as_slice() {
+        Ok(match before.as_slice() {
             [parent] => at.iter().all(|s| s.entry.prev() == parent.entry.id()),
             _ => false,
-        };
-        if settled {
-            return Ok(Vec::new());
-        }
+        })
+    }
+
+    /// The entries to name before an unsettled boundary: those held 1, 2,
+    /// 4, ... before it.
+    fn probes(
+        &self,
+        author: &PublicKey,
+        proof: &ForkProof,
+        reads: &mut usize,
+    ) -> Result<Vec<Head>, S::Error> {
         let mut probes = Vec::new();
         let mut back = 1u64;
         while back < proof.seq && probes.len() < PROBES_PER_AUTHOR_MAX {
+            *reads += 1;
             probes.extend(self.only_linked(author, proof.seq - back)?);
             back = back.saturating_mul(2);
         }
@@ -148,14 +203,29 @@ impl<S: EntryStore> Replicator<S> {
     }
 
     /// The answer to a [`Request::Forks`]: the two entries of each proof
-    /// the asker lacks or holds only higher, in author order, then this
-    /// node's entries where they contradict the asker's heads.
+    /// the asker lacks or holds only higher, in author order from the
+    /// first author it names (wrapping), then this node's entries where
+    /// they contradict the asker's heads.
+    ///
+    /// An asker names its proofs as one run in author order from a random
+    /// start, so what it lacks among the authors its run spans is known
+    /// for sure (it named every proof it holds there): those are sent,
+    /// and, when the run is full, nothing past it, where the asker may
+    /// hold proofs it had no room to name. Had the answer walked from the
+    /// lowest key, such proofs would take every slot, for ever, once both
+    /// hold more than [`FORKS_KNOWN_MAX`] (anyone with keys can make that
+    /// many forks): a proof against a high key would never travel, nor
+    /// would any entry that contradicts a head. As the run moves, every
+    /// author is spanned in turn.
     pub(super) fn answer_forks(
         &self,
         known: &[(PublicKey, u64)],
         heads: &[Head],
     ) -> Result<ForksAnswer, S::Error> {
-        let known: BTreeMap<PublicKey, u64> = known.iter().take(FORKS_KNOWN_MAX).copied().collect();
+        let named = &known[..known.len().min(FORKS_KNOWN_MAX)];
+        let start = named.first().map(|(author, _)| *author);
+        let span = Span::of(named);
+        let known: BTreeMap<PublicKey, u64> = named.iter().copied().collect();
         let ours: BTreeMap<PublicKey, ForkProof> = self.store.forks()?.into_iter().collect();
         let mut answer = ForksAnswer {
             entries: Vec::new(),
@@ -163,7 +233,10 @@ impl<S: EntryStore> Replicator<S> {
                 .iter()
                 .any(|(author, seq)| ours.get(author).is_none_or(|p| *seq < p.seq)),
         };
-        for (author, proof) in &ours {
+        for (author, proof) in from_author(&ours, start) {
+            if !span.holds(author) {
+                break;
+            }
             if known.get(author).is_some_and(|seq| *seq <= proof.seq) {
                 continue;
             }
@@ -248,6 +321,44 @@ fn rotated<T>(items: &[T], start: usize, max: usize) -> impl Iterator<Item = &T>
         .iter()
         .chain(&items[..start])
         .take(max.min(len))
+}
+
+/// The authors a [`Request::Forks`] speaks for: all, unless it named as
+/// many proofs as may be named (the asker may hold more), then those from
+/// the first named to the last, in author order, wrapping.
+enum Span {
+    All,
+    From(PublicKey, PublicKey),
+}
+
+impl Span {
+    fn of(named: &[(PublicKey, u64)]) -> Span {
+        match (named.first(), named.last()) {
+            (Some((first, _)), Some((last, _))) if named.len() >= FORKS_KNOWN_MAX => {
+                Span::From(*first, *last)
+            }
+            _ => Span::All,
+        }
+    }
+
+    fn holds(&self, author: &PublicKey) -> bool {
+        match self {
+            Span::All => true,
+            Span::From(first, last) if first <= last => first <= author && author <= last,
+            Span::From(first, last) => first <= author || author <= last,
+        }
+    }
+}
+
+/// Every item of `map` in key order from the first key at or after
+/// `start` (from the lowest when `None`), wrapping around.
+fn from_author<V>(
+    map: &BTreeMap<PublicKey, V>,
+    start: Option<PublicKey>,
+) -> impl Iterator<Item = (&PublicKey, &V)> {
+    // The lowest key there is: from it, the wrapped part is empty.
+    let start = start.unwrap_or(PublicKey([0; 32]));
+    map.range(start..).chain(map.range(..start))
 }
 
 /// Whether `outcome` may have given the log a new fork proof.
