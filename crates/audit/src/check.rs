@@ -96,10 +96,11 @@ impl fmt::Display for ProjectLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "project {} ({}): {} commits",
+            "project {} ({}): {} commit{}",
             printable(&self.name, 64),
             printable(&self.project, 12),
-            grouped(self.rows)
+            grouped(self.rows),
+            if self.rows == 1 { "" } else { "s" }
         )?;
         if let Some(newest) = &self.newest {
             let cells: Vec<String> = self
