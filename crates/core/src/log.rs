@@ -20,6 +20,7 @@ mod freeze;
 mod index;
 mod ingest;
 mod mem;
+mod siblings;
 mod staged;
 mod store;
 mod sync;

@@ -115,9 +115,6 @@ pub struct Replicator<S: EntryStore> {
     stats: ReplicatorStats,
     /// Live lease renewals, served with the first batch of every sync.
     leases: Vec<Vec<u8>>,
-    /// The boundary of each forked author as last seen: a new or lower
-    /// one makes us ask every peer (see `forks`).
-    forks_seen: BTreeMap<buildmesh_protocol::PublicKey, u64>,
     /// Forked authors found settled (nothing to probe) at this boundary;
     /// forgotten when an entry of theirs is taken (see `forks`).
     forks_settled: BTreeMap<buildmesh_protocol::PublicKey, u64>,
@@ -139,11 +136,6 @@ impl<S: EntryStore> Replicator<S> {
             store.flush()?;
         }
         let writer = ChainWriter::resume(key, &store)?;
-        let forks_seen = store
-            .forks()?
-            .into_iter()
-            .map(|(author, proof)| (author, proof.seq))
-            .collect();
         Ok(Replicator {
             config,
             store,
@@ -159,7 +151,6 @@ impl<S: EntryStore> Replicator<S> {
             rng: seed | 1,
             stats: ReplicatorStats::default(),
             leases: Vec::new(),
-            forks_seen,
             forks_settled: BTreeMap::new(),
         })
     }

@@ -135,18 +135,75 @@ fn entries_far_past_the_head_are_refused_and_forks_are_bounded() {
         })
     );
     log::insert(&mut store, e[0].clone()).unwrap();
-    let twins: Vec<Entry> = (0..SIBLINGS_MAX as u8 + 1)
+    let mut twins: Vec<Entry> = (0..SIBLINGS_MAX as u8 + 1)
         .map(|n| rogue("alice", 2, &e[0], n))
         .collect();
+    // Highest id last: the lower ones fill the seq, and it is refused.
+    twins.sort_by_key(Entry::id);
     let outcomes: Vec<Ingested> = twins
-        .into_iter()
-        .map(|t| log::insert(&mut store, t).unwrap())
+        .iter()
+        .map(|t| log::insert(&mut store, t.clone()).unwrap())
         .collect();
     assert_eq!(
         outcomes.last(),
         Some(&Ingested::Rejected(Rejected::TooManySiblings { seq: 2 }))
     );
     assert_eq!(store.at(&e[0].author(), 2).unwrap().len(), SIBLINGS_MAX);
+}
+
+/// Review 3, L2: the entries kept at a full `(author, seq)` are those with
+/// the lowest ids, whatever order they came in: a lower one takes the
+/// highest one's place (its links, index keys and quota share go with
+/// it), so two nodes that saw the same siblings hold the same log
+/// (docs/protocol.md §6).
+#[test]
+fn a_full_seq_keeps_the_lowest_ids_in_any_order() {
+    let e = chain(&mut writer("alice"), 1);
+    // Linked siblings (they follow e[0]) and unlinked ones (they follow
+    // an entry that is not there), so that what is replaced may be either.
+    let mut twins: Vec<Entry> = (0..SIBLINGS_MAX as u8 + 3)
+        .map(|n| rogue("alice", 2, &e[0], n))
+        .collect();
+    let stray = rogue("alice", 2, &e[0], 99);
+    twins.extend((0..2).map(|n| rogue("alice", 2, &stray, 50 + n)));
+    let mut lowest: Vec<_> = twins.iter().map(Entry::id).collect();
+    lowest.sort();
+    lowest.truncate(SIBLINGS_MAX);
+    let ingest_all = |order: &[Entry], batched: bool| {
+        let (mut store, _) = granted(&["alice", "bob"]);
+        log::insert(&mut store, e[0].clone()).unwrap();
+        if batched {
+            log::insert_batch(&mut store, order.iter().cloned()).unwrap();
+        } else {
+            for twin in order {
+                log::insert(&mut store, twin.clone()).unwrap();
+            }
+        }
+        store
+    };
+    let mut sorted = twins.clone();
+    sorted.sort_by_key(Entry::id);
+    let expected = ingest_all(&sorted, false);
+    let mut held: Vec<_> = expected
+        .at(&e[0].author(), 2)
+        .unwrap()
+        .iter()
+        .map(|s| s.entry.id())
+        .collect();
+    held.sort();
+    assert_eq!(held, lowest);
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    for round in 0..64 {
+        let mut order = twins.clone();
+        for i in (1..order.len()).rev() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            order.swap(i, (state % (i as u64 + 1)) as usize);
+        }
+        let store = ingest_all(&order, round % 2 == 1);
+        assert!(store.same_contents(&expected), "round {round}: {order:?}");
+    }
 }
 
 #[test]

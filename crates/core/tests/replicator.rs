@@ -3,7 +3,7 @@
 
 mod fixtures;
 
-use buildmesh_core::log::{ChainStore, EntryStore, MemStore};
+use buildmesh_core::log::{ChainStore, EntryStore, MemStore, SIBLINGS_MAX};
 use buildmesh_core::replicator::{
     Action, BLOB_FETCHES_BURST, Input, Misbehaviour, PeerId, Replicator, ReplicatorConfig, Verdict,
 };
@@ -1100,4 +1100,75 @@ fn unsettled_garbage_forks_with_low_keys_do_not_keep_a_real_fork_from_walking_do
         );
     }
     net.assert_same_stores();
+}
+
+/// Review 3, L2 (issue 18, point 3: "however many siblings exist"): an
+/// author signs four entries at one sequence number, and three nodes in a
+/// line each hold a different pair of them. Every node proves the fork at
+/// the same boundary from the start, so neither a proof nor a head told
+/// them apart: the siblings must still travel until every node holds all
+/// four, and every node keeps the same proof (the two lowest ids).
+#[test]
+fn every_sibling_at_a_boundary_reaches_every_node_of_a_line() {
+    siblings_spread_over_a_line_converge(4, [[0, 1], [1, 2], [2, 3]]);
+}
+
+/// As above with six siblings, more than a node keeps at one sequence
+/// number (SIBLINGS_MAX = 4): every node ends with the same four, those
+/// with the lowest ids, whichever it was handed first.
+#[test]
+fn more_siblings_than_are_kept_leave_the_same_lowest_on_every_node() {
+    siblings_spread_over_a_line_converge(6, [[0, 5], [1, 4], [2, 3]]);
+}
+
+/// `count` entries by one author at seq 4, each of three nodes in a line
+/// (x, y, z) handed the pair `pairs` names: after settling, every node
+/// holds the SIBLINGS_MAX lowest and proves the fork by the two lowest.
+fn siblings_spread_over_a_line_converge(count: u8, pairs: [[usize; 2]; 3]) {
+    let names = ["x", "y", "z"];
+    let mut net = Net::new(&names);
+    let (writer, common) = mallory(3);
+    let author = writer.author();
+    let siblings: Vec<Entry> = (0..count)
+        .map(|n| announce_as(&mut writer.clone(), 10 + n))
+        .collect();
+    assert!(siblings.iter().all(|s| s.seq() == 4));
+    let common: Vec<&Entry> = common.iter().collect();
+    for (name, pair) in names.iter().zip(pairs) {
+        net.submit(name, &common);
+        net.submit(name, &[&siblings[pair[0]], &siblings[pair[1]]]);
+        let proof = net.node(name).store().fork(&author).unwrap();
+        assert_eq!(proof.map(|p| p.seq), Some(4), "{name}");
+    }
+    net.connect("x", "y");
+    net.connect("y", "z");
+    net.settle();
+    let interval = ReplicatorConfig::default().sync_interval_ms;
+    for _ in 0..3 {
+        net.now = net.now.plus_ms(interval + 1);
+        for name in names {
+            net.queue.push_back((net.id(name), Input::Tick));
+        }
+        net.settle();
+    }
+    let mut ids: Vec<EntryId> = siblings.iter().map(Entry::id).collect();
+    ids.sort();
+    ids.truncate(SIBLINGS_MAX);
+    for name in names {
+        let store = net.node(name).store();
+        let held: Vec<EntryId> = store
+            .at(&author, 4)
+            .unwrap()
+            .iter()
+            .map(|s| s.entry.id())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert_eq!(held, ids, "{name} holds the lowest siblings");
+        let proof = store.fork(&author).unwrap().unwrap();
+        assert_eq!((proof.first, proof.second), (ids[0], ids[1]), "{name}");
+        assert_eq!(store.version(&author).unwrap(), 4, "{name}");
+    }
+    net.assert_same_stores();
+    assert!(net.disconnects.is_empty(), "{:?}", net.disconnects);
 }

@@ -318,11 +318,30 @@ fn equivocations_are_kept_as_proof() {
         assert_eq!(proof.seq, 3);
     }
     pair.assert_same();
-    let too_many = common::equivocation(n, &chain, 3, 99);
+    // A full seq keeps the lowest ids (docs/protocol.md §6): one higher
+    // than all is refused, one lower takes the highest one's place.
+    let author = chain[0].author();
+    let highest = |pair: &Pair| {
+        let held = pair.sled().at(&author, 3).unwrap();
+        held.iter().map(|s| s.entry.id()).max().unwrap()
+    };
+    let top = highest(&pair);
+    let variant = |above: bool| {
+        (99..)
+            .map(|v| common::equivocation(n, &chain, 3, v))
+            .find(|e| (e.id() > top) == above)
+            .unwrap()
+    };
     assert_eq!(
-        pair.ingest(&too_many),
+        pair.ingest(&variant(true)),
         Ingested::Rejected(Rejected::TooManySiblings { seq: 3 })
     );
+    let lower = variant(false);
+    assert!(matches!(pair.ingest(&lower), Ingested::Fork(_)));
+    assert!(pair.sled().contains(&lower.id()).unwrap());
+    assert!(!pair.sled().contains(&top).unwrap());
+    assert_eq!(pair.sled().at(&author, 3).unwrap().len(), SIBLINGS_MAX);
+    pair.assert_same();
     // Past the fork the author is frozen: nothing more of it is kept.
     let on_branch = common::broken_link(n, 4, 7);
     assert_eq!(

@@ -4,6 +4,7 @@ use super::admission::{AUTHOR_ENTRIES_MAX, Usage, has_role};
 use super::fork::ForkProof;
 use super::freeze::freeze;
 use super::index::index_keys;
+use super::siblings::{forget, outranked};
 use super::staged::Staged;
 use super::store::{ChainStore, EntryStore, StoredEntry, WriteBatch};
 use buildmesh_protocol::{Entry, PublicKey};
@@ -14,8 +15,9 @@ use buildmesh_protocol::{Entry, PublicKey};
 /// a later sync once the gap has narrowed.
 pub const PENDING_WINDOW_ENTRIES: u64 = 4096;
 
-/// Most entries kept at one `(author, seq)`. Two already prove a fork; a
-/// few more cost little, unbounded would let a forked author fill the disk.
+/// Most entries kept at one `(author, seq)`: those with the lowest ids
+/// (see `siblings`). Two already prove a fork; a few more cost little,
+/// unbounded would let a forked author fill the disk.
 pub const SIBLINGS_MAX: usize = 4;
 
 /// What ingesting an entry did. Every outcome is normal; none is an error.
@@ -52,8 +54,9 @@ pub enum Rejected {
         /// The author's linked head.
         head: u64,
     },
-    /// [`SIBLINGS_MAX`] entries are already held at this sequence number.
-    #[error("{SIBLINGS_MAX} entries are already held at sequence number {seq}")]
+    /// [`SIBLINGS_MAX`] entries with lower ids are already held at this
+    /// sequence number.
+    #[error("{SIBLINGS_MAX} entries with lower ids are already held at sequence number {seq}")]
     TooManySiblings {
         /// The sequence number.
         seq: u64,
@@ -232,10 +235,11 @@ fn plan<S: ChainStore>(store: &S, entry: Entry) -> Result<(Ingested, WriteBatch)
             batch,
         ));
     }
-    let siblings = store.at(&author, seq)?;
-    if siblings.len() >= SIBLINGS_MAX {
-        return Ok((Ingested::Rejected(Rejected::TooManySiblings { seq }), batch));
-    }
+    let mut siblings = store.at(&author, seq)?;
+    let replaced = match outranked(&mut siblings, &entry) {
+        Ok(replaced) => replaced,
+        Err(refused) => return Ok((Ingested::Rejected(refused), batch)),
+    };
     if !has_role(store, &entry)? {
         return Ok((Ingested::Rejected(Rejected::NoRole), batch));
     }
@@ -259,7 +263,10 @@ fn plan<S: ChainStore>(store: &S, entry: Entry) -> Result<(Ingested, WriteBatch)
         || predecessors
             .iter()
             .any(|p| p.linked && p.entry.id() == entry.prev());
-    let usage = store.usage(&author)?;
+    let mut usage = store.usage(&author)?;
+    if let Some(replaced) = &replaced {
+        usage = forget(replaced, usage, &mut batch);
+    }
     if let Err(refused) = fits(usage, &entry, linked, head) {
         if proof.is_none() {
             return Ok((Ingested::Rejected(refused), WriteBatch::default()));
@@ -277,6 +284,14 @@ fn plan<S: ChainStore>(store: &S, entry: Entry) -> Result<(Ingested, WriteBatch)
         batch.index.extend(index_keys(&entry));
     }
     batch.entries.push(StoredEntry { entry, linked });
+    let unlinked_at_head = replaced.is_some_and(|r| r.linked)
+        && !linked
+        && !siblings.iter().any(|s| s.linked)
+        && head == seq;
+    if unlinked_at_head {
+        // The entry replaced was the only one linked at the author's head.
+        batch.versions.push((author, seq - 1));
+    }
     if let Some(canonical) = lowered {
         freeze(store, &author, canonical.seq, &mut batch)?;
     }

@@ -3,17 +3,22 @@
 //! A sync by version vector never shows two nodes that hold different
 //! entries at one `(author, seq)`: both vectors say `seq`. So after a sync
 //! it started, a node asks the peer [`Request::Forks`], naming the authors
-//! it holds proofs against (with each proof's `seq`) and, for other
-//! authors, the entry it holds at their head. The peer answers with the
-//! two entries of each proof the asker lacks (or holds only higher), and
-//! with its own entries where they contradict the asker's. The asker takes
-//! them through the ordinary merge rules, which find the forks: a proof is
-//! just two entries anyone can check.
+//! it holds proofs against (with each proof's `seq`) and every entry it
+//! holds at their boundary (the *siblings*), and, for other authors, the
+//! entry it holds at their head. The peer answers with the two entries of
+//! each proof the asker lacks (or holds only higher), and with its own
+//! entries where the asker named others. The asker takes them through the
+//! ordinary merge rules, which find the forks: a proof is just two entries
+//! anyone can check. Two nodes that both prove a fork at one boundary may
+//! hold different siblings there (an author can sign any number): named,
+//! they travel until both keep the same (at most `SIBLINGS_MAX`, the
+//! lowest ids: see `log::siblings`).
 //!
-//! A node that learns a new or lower fork asks every peer at once; a peer
-//! asked by someone who knows more than it does (a proof it lacks, a head
-//! that contradicts its own) asks back. So a proof crosses the mesh in a
-//! few round trips, however it was first found.
+//! A node that learns a new or lower fork, or a new sibling, asks every
+//! peer at once; a peer asked by someone who knows more than it does (a
+//! proof it lacks, a head that contradicts its own, a sibling it would
+//! keep) asks back. So a proof crosses the mesh in a few round trips,
+//! however it was first found.
 //!
 //! When the siblings of a proof do not all follow the entry held before
 //! them, the two histories parted earlier: the node then also names, as
@@ -27,11 +32,11 @@
 //! against it.
 
 use super::{Misbehaviour, PeerId, Replicator};
-use crate::log::{self, EntryStore, ForkProof, StoredEntry, proof_entries};
+use crate::log::{self, EntryStore, ForkProof, SIBLINGS_MAX, StoredEntry, proof_entries};
 use buildmesh_protocol::{
-    Entry, FORKS_ENTRIES_MAX, FORKS_HEADS_MAX, FORKS_KNOWN_MAX, Head, PublicKey, Request,
+    Entry, EntryId, FORKS_ENTRIES_MAX, FORKS_HEADS_MAX, FORKS_KNOWN_MAX, Head, PublicKey, Request,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Most probes named for one forked author per request: 1, 2, 4, ... 2^31
 /// entries before its boundary reaches back past any chain's quota.
@@ -87,16 +92,18 @@ impl<S: EntryStore> Replicator<S> {
     /// at their head; each list rotated from a random start when it is too
     /// long, so that every author is named in turn. The proofs named are
     /// one run in author order: the answerer starts there (see
-    /// [`Self::answer_forks`]).
+    /// [`Self::answer_forks`]). The forked authors' siblings and probes
+    /// come first, from the same start.
     fn forks_request(&mut self) -> Result<Request, S::Error> {
         let proofs = self.store.forks()?;
         let start = self.next_random() as usize;
         let known: Vec<(PublicKey, u64)> = rotated(&proofs, start, FORKS_KNOWN_MAX)
             .map(|(author, proof)| (*author, proof.seq))
             .collect();
-        // Probes start where the run of known proofs does: as random, and
-        // no draw more, so that a log without forks sees the same draws.
-        let mut heads = self.probes_from(&proofs, start)?;
+        // Forked heads start where the run of known proofs does: as
+        // random, and no draw more, so that a log without forks sees the
+        // same draws.
+        let mut heads = self.forked_heads(&proofs, start)?;
         let forked: BTreeMap<PublicKey, ForkProof> = proofs.into_iter().collect();
         let versions: Vec<(PublicKey, u64)> = self
             .store
@@ -127,29 +134,43 @@ impl<S: EntryStore> Replicator<S> {
         })
     }
 
-    /// Probes for the forked authors whose histories parted before their
-    /// boundary, taken in author order from the `start`-th (wrapping) until
-    /// they fill half the heads or [`PROBE_READS_MAX`] store reads are
-    /// spent; authors found settled at their boundary are remembered and
-    /// skipped for free.
+    /// For the forked authors, taken in author order from the `start`-th
+    /// (wrapping): every entry held at the boundary (its *siblings*, at
+    /// most [`SIBLINGS_MAX`]), and, where the histories parted before the
+    /// boundary, probes; until they fill half the heads or
+    /// [`PROBE_READS_MAX`] store reads are spent. Authors found settled at
+    /// their boundary are remembered and cost no probe reads.
+    ///
+    /// Siblings are named because two nodes that both prove a fork at one
+    /// boundary may hold different entries there (an author can sign up to
+    /// [`SIBLINGS_MAX`] and more): neither a proof nor a head shows it, so
+    /// without them their logs would differ for ever.
     ///
     /// Anyone with keys can make forks that never settle (a sibling whose
     /// `prev` is garbage): taken from the lowest key, enough of them would
     /// take every slot in every request, and a real fork with a high key
     /// would never walk down; computed for every author, each request
     /// would cost reads in proportion to them all.
-    fn probes_from(
+    fn forked_heads(
         &mut self,
         proofs: &[(PublicKey, ForkProof)],
         start: usize,
     ) -> Result<Vec<Head>, S::Error> {
         let room = FORKS_HEADS_MAX / 2;
-        let mut probes = Vec::new();
+        let mut heads = Vec::new();
         let mut reads = 0;
         for (author, proof) in rotated(proofs, start, proofs.len()) {
-            if probes.len() >= room || reads >= PROBE_READS_MAX {
+            if heads.len() >= room || reads >= PROBE_READS_MAX {
                 break;
             }
+            reads += 1;
+            let siblings = self.siblings(author, proof.seq)?;
+            if heads.len() + siblings.len() > room {
+                // Half an author's siblings would read as "send me the
+                // others": leave it whole to a later request.
+                break;
+            }
+            heads.extend(siblings);
             if self.forks_settled.get(author) == Some(&proof.seq) {
                 continue;
             }
@@ -157,10 +178,24 @@ impl<S: EntryStore> Replicator<S> {
                 self.forks_settled.insert(*author, proof.seq);
                 continue;
             }
-            probes.extend(self.probes(author, proof, &mut reads)?);
+            heads.extend(self.probes(author, proof, &mut reads)?);
         }
-        probes.truncate(room);
-        Ok(probes)
+        heads.truncate(room);
+        Ok(heads)
+    }
+
+    /// Every entry held at `(author, seq)`, linked or not, as heads.
+    fn siblings(&self, author: &PublicKey, seq: u64) -> Result<Vec<Head>, S::Error> {
+        let held = self.store.at(author, seq)?;
+        Ok(held
+            .iter()
+            .take(SIBLINGS_MAX)
+            .map(|s| Head {
+                author: *author,
+                seq,
+                id: s.entry.id(),
+            })
+            .collect())
     }
 
     /// Whether every entry held at the boundary follows the one entry held
@@ -204,8 +239,9 @@ impl<S: EntryStore> Replicator<S> {
 
     /// The answer to a [`Request::Forks`]: the two entries of each proof
     /// the asker lacks or holds only higher, in author order from the
-    /// first author it names (wrapping), then this node's entries where
-    /// they contradict the asker's heads.
+    /// first author it names (wrapping), then, where it names heads, the
+    /// entries held there that it does not name (see
+    /// [`Self::answer_heads`]).
     ///
     /// An asker names its proofs as one run in author order from a random
     /// start, so what it lacks among the authors its run spans is known
@@ -233,6 +269,7 @@ impl<S: EntryStore> Replicator<S> {
                 .iter()
                 .any(|(author, seq)| ours.get(author).is_none_or(|p| *seq < p.seq)),
         };
+        let mut sent: BTreeSet<EntryId> = BTreeSet::new();
         for (author, proof) in from_author(&ours, start) {
             if !span.holds(author) {
                 break;
@@ -244,22 +281,74 @@ impl<S: EntryStore> Replicator<S> {
             if answer.entries.len() + entries.len() > FORKS_ENTRIES_MAX {
                 break;
             }
-            answer
-                .entries
-                .extend(entries.iter().map(|s| s.entry.to_wire()));
+            for stored in entries {
+                sent.insert(stored.entry.id());
+                answer.entries.push(stored.entry.to_wire());
+            }
         }
-        for head in heads.iter().take(FORKS_HEADS_MAX) {
-            let held = self.store.at(&head.author, head.seq)?;
-            if held.is_empty() || held.iter().any(|s| s.entry.id() == head.id) {
+        self.answer_heads(heads, &ours, &mut sent, &mut answer)?;
+        Ok(answer)
+    }
+
+    /// The second part of [`Self::answer_forks`]: for each `(author, seq)`
+    /// the heads name, in the order first named, the entries held there
+    /// that none of its heads names (nor the answer carries already).
+    ///
+    /// The heads at one `(author, seq)` are the set the asker holds there:
+    /// one entry at an author's head, or every sibling at a forked
+    /// author's boundary, so that each sibling it lacks is sent, however
+    /// many there are. A named entry this node lacks and would keep means
+    /// the asker knows more.
+    fn answer_heads(
+        &self,
+        heads: &[Head],
+        ours: &BTreeMap<PublicKey, ForkProof>,
+        sent: &mut BTreeSet<EntryId>,
+        answer: &mut ForksAnswer,
+    ) -> Result<(), S::Error> {
+        let heads = &heads[..heads.len().min(FORKS_HEADS_MAX)];
+        let mut named: BTreeMap<(PublicKey, u64), BTreeSet<EntryId>> = BTreeMap::new();
+        for head in heads {
+            named
+                .entry((head.author, head.seq))
+                .or_default()
+                .insert(head.id);
+        }
+        let mut done: BTreeSet<(PublicKey, u64)> = BTreeSet::new();
+        for head in heads {
+            let at = (head.author, head.seq);
+            if !done.insert(at) {
                 continue;
             }
-            answer.asker_knows_more |= !ours.contains_key(&head.author);
-            let room = FORKS_ENTRIES_MAX.saturating_sub(answer.entries.len());
-            answer
-                .entries
-                .extend(held.iter().take(room).map(|s| s.entry.to_wire()));
+            let held = self.store.at(&head.author, head.seq)?;
+            if held.is_empty() {
+                continue;
+            }
+            let Some(names) = named.get(&at) else {
+                continue;
+            };
+            let ids: BTreeSet<EntryId> = held.iter().map(|s| s.entry.id()).collect();
+            let at_boundary = ours
+                .get(&head.author)
+                .is_some_and(|proof| proof.seq == head.seq);
+            let we_would_keep = |id: &EntryId| at_boundary && keeps(&ids, id);
+            answer.asker_knows_more |= names
+                .iter()
+                .filter(|id| !ids.contains(id))
+                .any(|id| !ours.contains_key(&head.author) || we_would_keep(id));
+            for stored in &held {
+                let id = stored.entry.id();
+                if names.contains(&id) || sent.contains(&id) || !keeps(names, &id) {
+                    continue;
+                }
+                if answer.entries.len() >= FORKS_ENTRIES_MAX {
+                    return Ok(());
+                }
+                sent.insert(id);
+                answer.entries.push(stored.entry.to_wire());
+            }
         }
-        Ok(answer)
+        Ok(())
     }
 
     /// A peer's answer: checked like a sync batch (one invalid entry
@@ -288,28 +377,25 @@ impl<S: EntryStore> Replicator<S> {
         Ok(())
     }
 
-    /// After entries were taken: if the log now holds a proof against an
-    /// author it held none against, or a lower one, every peer is asked at
-    /// once, and each that lacks the proof asks back.
+    /// After entries were taken, one of which proved a fork: the log holds
+    /// a proof against a new author, or a lower one, or a new sibling at a
+    /// boundary. Every peer is asked at once, and each that lacks what we
+    /// learnt asks back (the proof, or the sibling it does not name).
     pub(super) fn forks_may_have_changed(&mut self) -> Result<(), S::Error> {
-        let now: BTreeMap<PublicKey, u64> = self
-            .store
-            .forks()?
-            .into_iter()
-            .map(|(author, proof)| (author, proof.seq))
-            .collect();
-        let news = now
-            .iter()
-            .any(|(author, seq)| self.forks_seen.get(author).is_none_or(|old| seq < old));
-        self.forks_seen = now;
-        if news {
-            let peers: Vec<PeerId> = self.peers.keys().copied().collect();
-            for peer in peers {
-                self.ask_forks(peer, true)?;
-            }
+        let peers: Vec<PeerId> = self.peers.keys().copied().collect();
+        for peer in peers {
+            self.ask_forks(peer, true)?;
         }
         Ok(())
     }
+}
+
+/// Whether a node holding `held` at one `(author, seq)` keeps `id` there
+/// too: it has room, or `id` is lower than the highest it holds (see
+/// `log::siblings`). Sending what the asker would refuse wastes the room
+/// in an answer.
+fn keeps(held: &BTreeSet<EntryId>, id: &EntryId) -> bool {
+    held.len() < SIBLINGS_MAX || held.last().is_some_and(|highest| id < highest)
 }
 
 /// At most `max` items of `items`, starting at `start` (modulo the length)
