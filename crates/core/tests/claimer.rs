@@ -1232,3 +1232,62 @@ fn a_reservation_released_by_a_claim_lets_the_waiting_cell_bid() {
         n.count(|a| matches!(a, ClaimAction::SendBid(b) if b.commit == second.commit));
     assert_eq!(bids_on_second, 1, "{:?}", n.actions);
 }
+
+/// The simulator's seed 39 (with one more draw in `forks_request`): a
+/// trusted builder's result settled a cell, and alice cancelled her own
+/// build of it; then a fork was proven against that builder, and the
+/// matrix showed the cell pending again. The claimer must forget the
+/// forker's result (and claim), or nobody ever bids for the cell.
+#[test]
+fn a_cell_settled_by_a_builder_proven_to_fork_opens_again() {
+    let mut net = Net::new(&["alice"], config());
+    net.want(&cell(1), 1, Timestamp(0));
+    net.run_for(1_000);
+    assert_eq!(net.building(&cell(1)), vec!["alice".to_string()]);
+    let result = ClaimInput::Finished {
+        cell: cell(1),
+        builder: key("mallory"),
+        at: net.now,
+    };
+    net.send("alice", 0, result);
+    net.run_for(60_000);
+    assert_eq!(
+        net.cancels(&cell(1)).len(),
+        1,
+        "the forker's result counted"
+    );
+    assert_eq!(net.starts(&cell(1)).len(), 1, "and settled the cell");
+    let forked_at = net.now;
+    net.send("alice", 0, ClaimInput::Forked(key("mallory")));
+    net.run_for(1_000);
+    assert_eq!(
+        net.starts(&cell(1)),
+        vec![
+            (T0.plus_ms(150), "alice".into()),
+            (forked_at.plus_ms(150), "alice".into())
+        ],
+        "built again, after one bid window"
+    );
+}
+
+/// A forker's live claim holds its cell no longer once the fork is proven.
+#[test]
+fn a_claim_by_a_builder_proven_to_fork_does_not_hold_its_cell() {
+    let mut net = Net::new(&["alice"], config());
+    let claim = ClaimInput::Claimed {
+        cell: cell(1),
+        builder: key("mallory"),
+        at: T0,
+        lease_expires: T0.plus_ms(30_000),
+    };
+    net.send("alice", 0, claim);
+    net.want(&cell(1), 1, Timestamp(0));
+    net.run_for(5_000);
+    assert!(net.starts(&cell(1)).is_empty(), "mallory holds the cell");
+    net.send("alice", 0, ClaimInput::Forked(key("mallory")));
+    net.run_for(1_000);
+    assert_eq!(
+        net.starts(&cell(1)),
+        vec![(T0.plus_ms(5_150), "alice".into())]
+    );
+}

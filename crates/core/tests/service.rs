@@ -11,7 +11,8 @@ use buildmesh_core::replicator::{self, Verdict};
 use buildmesh_core::service::{Action, Input, Notice, Service, ServiceConfig, Topic};
 use buildmesh_core::view::{Acceptance, LiveLeases, Work, work};
 use buildmesh_protocol::{
-    Bid, Body, BuilderPolicy, ProjectDeclaration, ProjectId, PublicKey, SignedBid, Timestamp,
+    Bid, Body, BuilderPolicy, Outcome, ProjectDeclaration, ProjectId, PublicKey, SignedBid,
+    Timestamp,
 };
 use ed25519_dalek::SigningKey;
 use fixtures::{NOW, announce, claim, commit, renewal, seed_of, writer};
@@ -269,6 +270,70 @@ fn a_renewal_by_a_builder_the_project_does_not_trust_is_not_held() {
         (Verdict::Ignore, 0),
         "an untrusted builder's renewal was accepted and held"
     );
+}
+
+/// The simulator's seed 39 (with one more draw in `forks_request`), as
+/// one node: the project's other builder's result settles the cell, so
+/// the node does not build it; a fork is then proven against that
+/// builder, its result stops counting in the views, and the node must
+/// build the cell (its claimer used to keep counting the result).
+#[test]
+fn a_cell_settled_by_a_builder_proven_to_fork_is_built_again() {
+    let key = SigningKey::from_bytes(&seed_of("node"));
+    let me = PublicKey::from(key.verifying_key());
+    let mut alice = writer("alice");
+    let mut mallory = writer("mallory");
+    let project = ProjectId::derive(&alice.author(), "demo");
+    let mut store = MemStore::default();
+    let builders = BuilderPolicy::Only(vec![me, mallory.author()]);
+    for (t, body) in [
+        (3, declaration("demo", builders)),
+        (2, announce(project, 1)),
+    ] {
+        log::insert(&mut store, alice.write(Timestamp(NOW.0 - t), body).unwrap()).unwrap();
+    }
+    let failed = fixtures::result(project, 1, LINUX, Outcome::Failed);
+    let settled = mallory.write(Timestamp(NOW.0 - 1), failed).unwrap();
+    log::insert(&mut store, settled).unwrap();
+    let mut service = service(key, store);
+    derive_at(&mut service, project, NOW);
+    assert!(!builds_by(&mut service, NOW.plus_ms(60_000)), "settled");
+
+    let mut twin = writer("mallory"); // the same key, signing seq 1 again
+    let passed = fixtures::result(project, 1, LINUX, Outcome::Passed);
+    let other = twin.write(NOW, passed).unwrap().to_wire();
+    let later = NOW.plus_ms(60_000);
+    service.submit(later, &[other.as_slice()]).unwrap();
+    let store = service.replicator().store();
+    assert!(store.fork(&mallory.author()).unwrap().is_some(), "proven");
+    derive_at(&mut service, project, later);
+    assert!(
+        builds_by(&mut service, later.plus_ms(1_000)),
+        "the cell is open again, and built here"
+    );
+}
+
+fn derive_at(service: &mut Service<MemStore>, project: ProjectId, now: Timestamp) {
+    let found = work_of(service, project);
+    service
+        .handle(now, Input::WorkDerived(Arc::new(found)))
+        .unwrap();
+}
+
+/// Ticks the service on its timeouts until `until`: whether it started a
+/// build.
+fn builds_by(service: &mut Service<MemStore>, until: Timestamp) -> bool {
+    let mut started = false;
+    for _ in 0..10_000 {
+        while let Some(action) = service.poll_action() {
+            started |= matches!(action, Action::StartBuild { .. });
+        }
+        match service.poll_timeout() {
+            Some(at) if at <= until => service.handle(at, Input::Tick).unwrap(),
+            _ => return started,
+        }
+    }
+    panic!("the service did not settle");
 }
 
 /// Whether a force build signed with a key would count is the service's

@@ -3,19 +3,27 @@
 //! lost gossip, lost requests and answers, a pair of nodes cut apart or
 //! the mesh split in two, and heals), crashes and restarts from what each
 //! `MemStore` made durable, and builds of virtual duration that pass, fail,
-//! or run into their timeout. After each run, checkers:
+//! or run into their timeout. Each cell has a nature drawn from the seed
+//! ([`Nature`]): most pass or fail on every builder, a few are flaky (each
+//! build draws its outcome), so honest builders disagree only where the
+//! world makes them. After each run, checkers:
 //!
 //! - **agreement**: nodes that hold the same entries show the same matrix;
+//! - **verdict**: a cell that passes (fails) on every builder never shows
+//!   failed (passed), `disagree` or `flaky`: honest builders agree there;
 //! - **trust**: no cell counts a result by a key the project does not
 //!   trust as a builder, or by a forked author;
 //! - **durability**: no entry a node published is missing after it
 //!   crashes and restarts;
 //! - **liveness**: once the last disruption is over (all nodes up and
-//!   connected), every wanted cell has a result within `SETTLE_MS`;
+//!   connected), every wanted cell is settled within `SETTLE_MS`: passed,
+//!   failed, error, or (a flaky cell only) `flaky`, which wants no more
+//!   builds; a flaky cell may also stay `disagree` once every node has
+//!   built it, for no builder is left to ask;
 //! - **forks travel**: the forker's two entries are handed to different
 //!   nodes, never both to one; by then every live node holds the proof.
 //!
-//! Each of the first four checkers is shown to fail under a sabotaged rule (the `sabotaged_*`
+//! Each of the first five checkers is shown to fail under a sabotaged rule (the `sabotaged_*`
 //! tests). `BUILDMESH_SIM_SEED=N` replays one seed and prints its trace;
 //! a failing seed prints how to replay it. Figures for a few seeds:
 //! `cargo test --release -p buildmesh-core --test whole_nodes -- --nocapture`.
@@ -50,6 +58,19 @@ const HANG_MS: u64 = 20_000;
 /// transport's timeout, shortened).
 const REQUEST_TIMEOUT_MS: u64 = 1_000;
 
+/// What a cell's builds find, drawn from the seed and the cell: the
+/// truth the verdict checker holds the matrix to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Nature {
+    /// Every build passes (or errs).
+    Passes,
+    /// Every build fails (or errs).
+    Fails,
+    /// Each build passes or fails at random (or errs): builders disagree
+    /// and the cell may end `flaky` (issue 18, point 1).
+    Flaky,
+}
+
 /// How a run can be sabotaged, to show a checker fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Sabotage {
@@ -61,6 +82,8 @@ enum Sabotage {
     HangForever,
     /// Node 1 derives its matrix from the newest commit only.
     NarrowView,
+    /// Node 1 reports every passing build as failed: a trusted liar.
+    LyingBuilder,
 }
 
 #[derive(Debug, Clone)]
@@ -615,11 +638,16 @@ impl Sim {
         let Some(cancelled) = self.nodes[node].builds.remove(&cell) else {
             return;
         };
+        let nature = self.nature(&cell);
         let result = (!cancelled).then(|| {
-            let outcome = match self.rng.below(10) {
-                0..=6 => Outcome::Passed,
-                7 | 8 => Outcome::Failed,
-                _ => Outcome::Error,
+            let outcome = match (self.rng.below(10), nature) {
+                (9, _) => Outcome::Error,
+                (_, Nature::Passes) | (0..=5, Nature::Flaky) => Outcome::Passed,
+                (_, Nature::Fails | Nature::Flaky) => Outcome::Failed,
+            };
+            let outcome = match (self.world.sabotage, node, outcome) {
+                (Some(Sabotage::LyingBuilder), 1, Outcome::Passed) => Outcome::Failed,
+                _ => outcome,
             };
             Box::new(build_result(&cell, outcome))
         });
@@ -639,6 +667,23 @@ impl Sim {
                 attestation,
             },
         );
+    }
+
+    /// The cell's nature: one in four flaky, one in five of the rest
+    /// failing. A hash, not the run's generator, so that it does not move
+    /// the random path.
+    fn nature(&self, cell: &CellKey) -> Nature {
+        let seed = self.seed.to_le_bytes();
+        let digest = sha256(&[
+            &seed,
+            cell.commit.to_string().as_bytes(),
+            cell.platform.as_bytes(),
+        ]);
+        match digest[0] {
+            0..=63 => Nature::Flaky,
+            64..=101 => Nature::Fails,
+            _ => Nature::Passes,
+        }
     }
 
     fn note_result(&mut self, node: usize, entry: &Entry) {
@@ -873,6 +918,8 @@ struct Report {
     to_result_ms: Vec<u64>,
     entries_per_cell_max: usize,
     entries_per_cell_mean: f64,
+    /// Cells some live node shows `flaky` or `disagree` at the end.
+    split_cells: usize,
     /// Claim entries beyond one per build started: renewals written as
     /// entries would show here.
     claims_beyond_starts: usize,
@@ -954,17 +1001,37 @@ impl Sim {
         report
             .findings
             .extend(self.counters.lost_own.iter().cloned());
-        // Liveness: every announced cell decided on every live node.
+        // Verdict and liveness: every announced cell settled on every live
+        // node, as its nature allows.
+        let mut split = BTreeSet::new();
         for (node, view) in &views {
             for commit in self.counters.announced.keys() {
                 for platform in PLATFORMS {
-                    let status = view
-                        .get(&(commit.clone(), platform.to_string()))
-                        .map(|c| c.0);
-                    let decided = matches!(
-                        status,
-                        Some(CellStatus::Passed | CellStatus::Failed | CellStatus::Error)
-                    );
+                    let cell = CellKey {
+                        project: self.project,
+                        commit: commit.clone(),
+                        platform: platform.to_string(),
+                    };
+                    let nature = self.nature(&cell);
+                    let shown = view.get(&(commit.clone(), platform.to_string()));
+                    let status = shown.map(|c| c.0);
+                    if matches!(status, Some(CellStatus::Flaky | CellStatus::Disagree)) {
+                        split.insert(cell.clone());
+                    }
+                    if let Some(wrong) = status.filter(|s| !allowed(nature, *s)) {
+                        report.findings.push(format!(
+                            "verdict: node {node} shows {commit} {platform} {wrong:?}, a cell whose every build {nature:?}"
+                        ));
+                    }
+                    let every_node_built = shown.is_some_and(|c| c.1.len() >= self.nodes.len());
+                    let decided = match status {
+                        Some(CellStatus::Passed | CellStatus::Failed | CellStatus::Error) => true,
+                        // Settled: no further build changes a flaky cell.
+                        Some(CellStatus::Flaky) => nature == Nature::Flaky,
+                        // Nobody left who has not built it.
+                        Some(CellStatus::Disagree) => nature == Nature::Flaky && every_node_built,
+                        _ => false,
+                    };
                     if !decided {
                         report.findings.push(format!(
                             "liveness: node {node} shows {commit} {platform} {status:?} {} s after the last disruption",
@@ -974,6 +1041,7 @@ impl Sim {
                 }
             }
         }
+        report.split_cells = split.len();
         // Forks travel: handed half each, every live node holds the proof.
         if self.counters.forker_handed == [true, true] {
             let forker = self.forker[0].author();
@@ -1049,6 +1117,17 @@ impl Sim {
     }
 }
 
+/// Whether honest builders could bring a cell of `nature` to `status`:
+/// only a flaky cell's builders disagree.
+fn allowed(nature: Nature, status: CellStatus) -> bool {
+    match (nature, status) {
+        (Nature::Flaky, _) => true,
+        (_, CellStatus::Disagree | CellStatus::Flaky) => false,
+        (Nature::Passes, CellStatus::Failed) | (Nature::Fails, CellStatus::Passed) => false,
+        _ => true,
+    }
+}
+
 fn quantile(sorted: &[u64], q: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
@@ -1076,7 +1155,7 @@ fn whole_nodes_keep_every_checker_over_many_seeds() {
     let world = World::small();
     let mut to_result = Vec::new();
     let (mut duplicates, mut cells, mut entries_max, mut messages_max) = (0, 0, 0, 0);
-    let mut claims_beyond = 0;
+    let (mut claims_beyond, mut split_cells) = (0, 0);
     let mut entries_mean = 0.0;
     let seeds = seeds(24);
     for &seed in &seeds {
@@ -1096,13 +1175,14 @@ fn whole_nodes_keep_every_checker_over_many_seeds() {
         entries_mean += report.entries_per_cell_mean / seeds.len() as f64;
         messages_max = messages_max.max(report.messages_max);
         claims_beyond += report.claims_beyond_starts;
+        split_cells += report.split_cells;
         to_result.extend(report.to_result_ms);
     }
     to_result.sort_unstable();
     println!(
         "{} seeds, {} nodes, {cells} cells: duplicate builds {duplicates} ({:.3}/cell); \
          time to first result p50 {} ms, p99 {} ms, max {} ms; entries per cell mean {entries_mean:.2}, max {entries_max}; \
-         messages to one node at most {messages_max}",
+         messages to one node at most {messages_max}; cells left flaky or disagree {split_cells}",
         seeds.len(),
         world.nodes,
         duplicates as f64 / cells.max(1) as f64,
@@ -1147,6 +1227,15 @@ fn sabotaged_liveness_is_caught() {
     let findings = sabotaged(Sabotage::HangForever);
     assert!(
         findings.iter().any(|f| f.starts_with("liveness:")),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn sabotaged_verdict_is_caught() {
+    let findings = sabotaged(Sabotage::LyingBuilder);
+    assert!(
+        findings.iter().any(|f| f.starts_with("verdict:")),
         "{findings:?}"
     );
 }

@@ -411,3 +411,27 @@ fn a_dissent_across_a_force_still_wants_a_deciding_build() {
     assert_eq!(work.wanted[0].builds, 2);
     assert_eq!(work.waiting(), 1, "a build since the force is still wanted");
 }
+
+/// The simulator's seed 1 (with one more draw in `forks_request`), whose
+/// builds pass or fail at random: with one build per cell, bob's pass and
+/// carol's failure make the cell `disagree`, and a split mesh asked one
+/// tiebreaker on each side, dave and erin, who disagreed too. Two on each
+/// side is `flaky`, the right verdict for a commit whose outcome depends
+/// on the build: settled, so no builder is asked again.
+#[test]
+fn tiebreakers_on_both_sides_of_a_split_that_disagree_settle_the_cell_flaky() {
+    use buildmesh_core::view::{CellStatus, MatrixOptions, ProjectLog, matrix};
+    let (mut bob, mut carol) = (writer("bob"), writer("carol"));
+    let (mut dave, mut erin) = (writer("dave"), writer("erin"));
+    let mut q = Quorum::new(1);
+    q.result(&mut bob, Outcome::Passed);
+    q.result(&mut carol, Outcome::Failed);
+    assert_eq!(q.work().wanted[0].builds, 3, "one tiebreaker wanted");
+    q.result(&mut dave, Outcome::Passed);
+    q.result(&mut erin, Outcome::Failed);
+    let work = q.work();
+    assert_eq!(work.waiting(), 0, "flaky wants no more builds");
+    let log = ProjectLog::load(&q.store, &q.project, 50).unwrap();
+    let shown = matrix(&log, Timestamp(q.at), &MatrixOptions::default()).unwrap();
+    assert_eq!(shown.rows[0].cells[0].status, CellStatus::Flaky);
+}

@@ -204,6 +204,19 @@ impl Cell {
         }
     }
 
+    /// Drops everything `builder` told about the cell (its fork is proven:
+    /// nothing it signed counts); whether there was anything.
+    pub(crate) fn forget(&mut self, builder: &PublicKey) -> bool {
+        let known = [
+            self.claims.remove(builder).is_some(),
+            self.cuts.remove(builder).is_some(),
+            self.finished.remove(builder).is_some(),
+            self.bids.remove(builder).is_some(),
+            self.failed.remove(builder).is_some(),
+        ];
+        known.contains(&true)
+    }
+
     pub(crate) fn add_result(&mut self, builder: PublicKey, at: Timestamp) {
         insert_bounded(&mut self.finished, builder, at);
     }

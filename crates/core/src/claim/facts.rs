@@ -129,6 +129,25 @@ impl Claimer {
         self.reconsider(now, id);
     }
 
+    /// `builder` is proven to fork: the facts it gave stop counting here
+    /// as they have in the views. Without this a result by it, fed before
+    /// the proof arrived, kept its cell done in the claimer while the
+    /// matrix showed it pending: nobody bid again.
+    pub(super) fn forked(&mut self, now: Timestamp, builder: &PublicKey) {
+        if *builder == self.me {
+            // The views decline every project then: nothing is wanted here.
+            return;
+        }
+        let touched: Vec<_> = self
+            .cells
+            .iter_mut()
+            .filter_map(|(id, cell)| cell.forget(builder).then_some(*id))
+            .collect();
+        for id in touched {
+            self.reconsider(now, id);
+        }
+    }
+
     pub(super) fn bid_received(&mut self, now: Timestamp, bid: Bid) {
         if bid.bidder == self.me || bid.at.0.abs_diff(now.0) > BID_AGE_MS_MAX {
             return;

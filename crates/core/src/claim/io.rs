@@ -111,6 +111,13 @@ pub enum ClaimInput {
     },
     /// A verified bid from another node (or our own echoed back: ignored).
     Bid(Bid),
+    /// A fork is proven against this builder: its results, claims and bids
+    /// count nowhere from now on, as the views already judge (its later
+    /// facts are not fed). Every cell forgets what it had from it, so a
+    /// cell its result seemed to settle, or its claim to hold, opens
+    /// again. Feed it once per author, when the proof is first seen;
+    /// again is harmless.
+    Forked(PublicKey),
     /// Our build of the cell ended (its result is written and will also
     /// arrive as [`ClaimInput::Finished`]). Not needed after
     /// [`ClaimAction::CancelBuild`], and ignored then.

@@ -5,7 +5,7 @@ use super::{Action, Notice, Service};
 use crate::claim::{CellKey, ClaimInput};
 use crate::log::EntryStore;
 use crate::view::{Verdict, Work};
-use buildmesh_protocol::Timestamp;
+use buildmesh_protocol::{PublicKey, Timestamp};
 use std::sync::Arc;
 
 impl<S: EntryStore> Service<S> {
@@ -25,7 +25,13 @@ impl<S: EntryStore> Service<S> {
         if self.work.watches != work.watches {
             self.outbox.push_back(Action::Watch(work.watches.clone()));
         }
+        let newly_forked: Vec<PublicKey> =
+            work.forked.difference(&self.work.forked).copied().collect();
         self.work = Arc::clone(&work);
+        // First: the facts fed next no longer hold the forked builders'.
+        for builder in newly_forked {
+            self.claimer.handle(now, ClaimInput::Forked(builder));
+        }
         self.feed_claimer(now, &work);
         let synced = self.replicator.stats().last_sync_at;
         if self.catching_up && synced.is_some_and(|at| work.read_at >= at) {
