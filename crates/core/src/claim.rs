@@ -203,7 +203,7 @@ impl Claimer {
             ClaimInput::Finished { cell, builder, at } => self.finished(now, cell, builder, at),
             ClaimInput::Stopped { cell, builder, at } => self.stopped(now, cell, builder, at),
             ClaimInput::Bid(bid) => self.bid_received(now, bid),
-            ClaimInput::Forked(builder) => self.forked(now, &builder),
+            ClaimInput::Withdrawn { project, builder } => self.withdrawn(now, &project, &builder),
             ClaimInput::BuildEnded(cell) => self.build_ended(now, &cell),
             ClaimInput::BuildAbandoned(cell) => self.build_abandoned(now, &cell),
             ClaimInput::Tick => self.tick(now),

@@ -47,4 +47,6 @@ pub use transitions::{Change, RowChanges, transitions};
 pub use trends::{
     DURATION, Point, STEP_DURATION, SeriesOptions, metric_names, series, series_table, table_of,
 };
-pub use work::{CellEvent, Declined, WantedCell, Watch, Work, projects, same_repository, work};
+pub use work::{
+    CellEvent, Declined, Uncounted, WantedCell, Watch, Work, projects, same_repository, work,
+};

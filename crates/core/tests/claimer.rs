@@ -1258,7 +1258,14 @@ fn a_cell_settled_by_a_builder_proven_to_fork_opens_again() {
     );
     assert_eq!(net.starts(&cell(1)).len(), 1, "and settled the cell");
     let forked_at = net.now;
-    net.send("alice", 0, ClaimInput::Forked(key("mallory")));
+    net.send(
+        "alice",
+        0,
+        ClaimInput::Withdrawn {
+            project: cell(1).project,
+            builder: key("mallory"),
+        },
+    );
     net.run_for(1_000);
     assert_eq!(
         net.starts(&cell(1)),
@@ -1284,7 +1291,14 @@ fn a_claim_by_a_builder_proven_to_fork_does_not_hold_its_cell() {
     net.want(&cell(1), 1, Timestamp(0));
     net.run_for(5_000);
     assert!(net.starts(&cell(1)).is_empty(), "mallory holds the cell");
-    net.send("alice", 0, ClaimInput::Forked(key("mallory")));
+    net.send(
+        "alice",
+        0,
+        ClaimInput::Withdrawn {
+            project: cell(1).project,
+            builder: key("mallory"),
+        },
+    );
     net.run_for(1_000);
     assert_eq!(
         net.starts(&cell(1)),

@@ -11,8 +11,8 @@ use buildmesh_core::replicator::{self, Verdict};
 use buildmesh_core::service::{Action, Input, Notice, Service, ServiceConfig, Topic};
 use buildmesh_core::view::{Acceptance, LiveLeases, Work, work};
 use buildmesh_protocol::{
-    Bid, Body, BuilderPolicy, Outcome, ProjectDeclaration, ProjectId, PublicKey, SignedBid,
-    Timestamp,
+    Bid, Body, BuilderPolicy, BuilderRevocation, Outcome, ProjectDeclaration, ProjectId, PublicKey,
+    SignedBid, Timestamp,
 };
 use ed25519_dalek::SigningKey;
 use fixtures::{NOW, announce, claim, commit, renewal, seed_of, writer};
@@ -306,6 +306,46 @@ fn a_cell_settled_by_a_builder_proven_to_fork_is_built_again() {
     service.submit(later, &[other.as_slice()]).unwrap();
     let store = service.replicator().store();
     assert!(store.fork(&mallory.author()).unwrap().is_some(), "proven");
+    derive_at(&mut service, project, later);
+    assert!(
+        builds_by(&mut service, later.plus_ms(1_000)),
+        "the cell is open again, and built here"
+    );
+}
+
+/// The same for a revocation that keeps none of a builder's results (a
+/// stolen key): its result settled the cell, the owner takes it back, and
+/// the node must build the cell again.
+#[test]
+fn a_cell_settled_by_a_builder_revoked_keeping_nothing_is_built_again() {
+    let key = SigningKey::from_bytes(&seed_of("node"));
+    let me = PublicKey::from(key.verifying_key());
+    let mut alice = writer("alice");
+    let mut mallory = writer("mallory");
+    let project = ProjectId::derive(&alice.author(), "demo");
+    let mut store = MemStore::default();
+    let builders = BuilderPolicy::Only(vec![me, mallory.author()]);
+    for (t, body) in [
+        (3, declaration("demo", builders)),
+        (2, announce(project, 1)),
+    ] {
+        log::insert(&mut store, alice.write(Timestamp(NOW.0 - t), body).unwrap()).unwrap();
+    }
+    let failed = fixtures::result(project, 1, LINUX, Outcome::Failed);
+    let settled = mallory.write(Timestamp(NOW.0 - 1), failed).unwrap();
+    log::insert(&mut store, settled).unwrap();
+    let mut service = service(key, store);
+    derive_at(&mut service, project, NOW);
+    assert!(!builds_by(&mut service, NOW.plus_ms(60_000)), "settled");
+
+    let later = NOW.plus_ms(60_000);
+    let revoke = Body::RevokeBuilder(BuilderRevocation {
+        project,
+        subject: mallory.author(),
+        kept_through: 0,
+    });
+    let revocation = alice.write(later, revoke).unwrap().to_wire();
+    service.submit(later, &[revocation.as_slice()]).unwrap();
     derive_at(&mut service, project, later);
     assert!(
         builds_by(&mut service, later.plus_ms(1_000)),

@@ -4,7 +4,7 @@ use super::cell::{Phase, StoredBid, Want};
 use super::rule::rendezvous_score;
 use super::{CellKey, Claimer, Rivals};
 use crate::view::LEASE_MS_MAX;
-use buildmesh_protocol::{Bid, PublicKey, Timestamp};
+use buildmesh_protocol::{Bid, ProjectId, PublicKey, Timestamp};
 
 /// Bids further than this from our clock are ignored, ms: replays of old
 /// bids, or a bidder whose clock is far off.
@@ -129,11 +129,11 @@ impl Claimer {
         self.reconsider(now, id);
     }
 
-    /// `builder` is proven to fork: the facts it gave stop counting here
-    /// as they have in the views. Without this a result by it, fed before
-    /// the proof arrived, kept its cell done in the claimer while the
+    /// Facts `builder` gave stop counting here as they have in the views
+    /// (a fork proven, a revocation). Without this a result by it, fed
+    /// while it counted, kept its cell done in the claimer while the
     /// matrix showed it pending: nobody bid again.
-    pub(super) fn forked(&mut self, now: Timestamp, builder: &PublicKey) {
+    pub(super) fn withdrawn(&mut self, now: Timestamp, project: &ProjectId, builder: &PublicKey) {
         if *builder == self.me {
             // The views decline every project then: nothing is wanted here.
             return;
@@ -141,6 +141,7 @@ impl Claimer {
         let touched: Vec<_> = self
             .cells
             .iter_mut()
+            .filter(|(_, cell)| cell.key.project == *project)
             .filter_map(|(id, cell)| cell.forget(builder).then_some(*id))
             .collect();
         for id in touched {

@@ -111,13 +111,18 @@ pub enum ClaimInput {
     },
     /// A verified bid from another node (or our own echoed back: ignored).
     Bid(Bid),
-    /// A fork is proven against this builder: its results, claims and bids
-    /// count nowhere from now on, as the views already judge (its later
-    /// facts are not fed). Every cell forgets what it had from it, so a
-    /// cell its result seemed to settle, or its claim to hold, opens
-    /// again. Feed it once per author, when the proof is first seen;
-    /// again is harmless.
-    Forked(PublicKey),
+    /// Facts this builder gave no longer all count, as the views now
+    /// judge: a fork is proven against it, or a revocation kept less of
+    /// its chain, or a declaration dropped it. Every cell forgets what it
+    /// had from it, so a cell its result seemed to settle, or its claim to
+    /// hold, opens again; the facts that still count are fed again with
+    /// the derivation. Feed it before those facts; again is harmless.
+    Withdrawn {
+        /// The project whose cells forget.
+        project: ProjectId,
+        /// Whose facts.
+        builder: PublicKey,
+    },
     /// Our build of the cell ended (its result is written and will also
     /// arrive as [`ClaimInput::Finished`]). Not needed after
     /// [`ClaimAction::CancelBuild`], and ignored then.

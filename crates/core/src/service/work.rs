@@ -5,7 +5,8 @@ use super::{Action, Notice, Service};
 use crate::claim::{CellKey, ClaimInput};
 use crate::log::EntryStore;
 use crate::view::{Verdict, Work};
-use buildmesh_protocol::{PublicKey, Timestamp};
+use buildmesh_protocol::{ProjectId, PublicKey, Timestamp};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 impl<S: EntryStore> Service<S> {
@@ -25,12 +26,12 @@ impl<S: EntryStore> Service<S> {
         if self.work.watches != work.watches {
             self.outbox.push_back(Action::Watch(work.watches.clone()));
         }
-        let newly_forked: Vec<PublicKey> =
-            work.forked.difference(&self.work.forked).copied().collect();
+        let withdrawn = withdrawn(&self.work, &work);
         self.work = Arc::clone(&work);
-        // First: the facts fed next no longer hold the forked builders'.
-        for builder in newly_forked {
-            self.claimer.handle(now, ClaimInput::Forked(builder));
+        // First: the facts fed next are all that still count of them.
+        for (project, builder) in withdrawn {
+            let input = ClaimInput::Withdrawn { project, builder };
+            self.claimer.handle(now, input);
         }
         self.feed_claimer(now, &work);
         let synced = self.replicator.stats().last_sync_at;
@@ -91,4 +92,22 @@ impl<S: EntryStore> Service<S> {
             self.claimer.handle(now, input);
         }
     }
+}
+
+/// Builders some of whose facts the claimer was fed in a project may no
+/// longer count there: newly proven to fork (in every declared project),
+/// or whose uncounted facts on the project's wanted cells changed (a
+/// revocation kept less of them, a declaration dropped them). Forgetting
+/// one whose facts all still count costs a refeed, nothing more.
+fn withdrawn(before: &Work, now: &Work) -> BTreeSet<(ProjectId, PublicKey)> {
+    let changed = now
+        .uncounted
+        .iter()
+        .filter(|(key, set)| before.uncounted.get(*key) != Some(*set))
+        .map(|(key, _)| *key);
+    let forked = now
+        .forked
+        .difference(&before.forked)
+        .flat_map(|author| now.builders.keys().map(move |project| (*project, *author)));
+    changed.chain(forked).collect()
 }

@@ -140,6 +140,11 @@ pub struct Work {
     pub builders: BTreeMap<ProjectId, Builders>,
     /// Authors with a fork proof against them.
     pub forked: BTreeSet<PublicKey>,
+    /// Per project and author, which of its claims and results on wanted cells do not
+    /// count (a fork, a revocation, no role in the project), as a
+    /// fingerprint: when one author's changes, facts of it the claimer was
+    /// fed may have stopped counting ([`crate::claim::ClaimInput::Withdrawn`]).
+    pub uncounted: BTreeMap<(ProjectId, PublicKey), Uncounted>,
     /// Projects that want one of this node's platforms but are not built
     /// here, and why.
     pub declined: Vec<Declined>,
@@ -197,6 +202,24 @@ impl Work {
     }
 }
 
+/// A set of entries told by their count and the XOR of their ids: equal
+/// sets give equal values, whatever the order they were met in, in a few
+/// bytes however many entries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Uncounted {
+    count: usize,
+    ids: [u8; 32],
+}
+
+impl Uncounted {
+    fn add(&mut self, id: &EntryId) {
+        self.count += 1;
+        for (byte, of_id) in self.ids.iter_mut().zip(id.0) {
+            *byte ^= of_id;
+        }
+    }
+}
+
 /// The work the log holds for the node `me` serving `platforms`, over the
 /// newest `commits_max` announced commits of each project its operator
 /// accepted. Projects not accepted get no watch and no wanted cell; those
@@ -246,7 +269,8 @@ pub fn work<S: EntryStore>(
         }
         let pulls = acceptance.builds_pull_requests();
         let wanted = wanted_cells(&log, &policy, platforms, pulls);
-        work.events.extend(events(&log, &policy, &wanted));
+        work.events
+            .extend(events(&log, &policy, &wanted, &mut work.uncounted));
         work.wanted.extend(wanted);
     }
     Ok(work)
@@ -519,7 +543,12 @@ fn announcements(log: &ProjectLog) -> impl Iterator<Item = (&String, &CommitId, 
 }
 
 /// Trusted builders' claims and results on the wanted cells.
-fn events(log: &ProjectLog, policy: &Policy<'_>, wanted: &[WantedCell]) -> Vec<CellEvent> {
+fn events(
+    log: &ProjectLog,
+    policy: &Policy<'_>,
+    wanted: &[WantedCell],
+    uncounted: &mut BTreeMap<(ProjectId, PublicKey), Uncounted>,
+) -> Vec<CellEvent> {
     let mut events = Vec::new();
     for cell in wanted {
         let Some(facts) = log.cells.get(&cell.commit) else {
@@ -528,6 +557,8 @@ fn events(log: &ProjectLog, policy: &Policy<'_>, wanted: &[WantedCell]) -> Vec<C
         let platform = log.platforms.number(&cell.platform);
         for fact in facts.iter().filter(|f| Some(f.platform) == platform) {
             if !policy.counts(fact) || !log.in_good_standing(&fact.author) {
+                let key = (cell.project, fact.author);
+                uncounted.entry(key).or_default().add(&fact.id);
                 continue;
             }
             // A builder that stopped short (retry, cancelled) has not
