@@ -369,6 +369,23 @@ fn a_revoked_builder_cannot_backdate_results_past_its_revocation() {
     });
 }
 
+/// Gives `node` the project's entries and a fork of `builder` whose second
+/// entry does not link: `builder` passes commit 1; its ghost (the same
+/// key) fails commit 1 (never sent), then commit 2 on top of that.
+fn unlinked_fork(node: &Node, builder: &mut ChainWriter, project: &mut Project) {
+    let mut ghost = builder.clone();
+    let mut result = |writer: &mut ChainWriter, commit, outcome| {
+        let body = result_body(project.id, &commit_of(commit), LINUX, outcome);
+        writer.write(project.tick(), body).unwrap()
+    };
+    let passed = result(builder, 1, Outcome::Passed);
+    let _never_sent = result(&mut ghost, 1, Outcome::Failed);
+    let stray = result(&mut ghost, 2, Outcome::Failed);
+    let mut all: Vec<&Entry> = project.entries.iter().collect();
+    all.extend([&passed, &stray]);
+    node.submit(&wires(&all));
+}
+
 /// A fork whose second entry does not link (it follows an entry the node
 /// never got) is served by `GET /api/v1/entries` after the linked entries,
 /// so `buildmesh verify` sees why the forked builder counts nowhere and
@@ -379,28 +396,7 @@ fn verify_sees_a_fork_whose_evidence_does_not_link() {
     let key = SigningKey::from_bytes(&[46; 32]);
     let mut builder = ChainWriter::new(key.clone());
     let mut project = Project::new(45, builder.author());
-    let mut ghost = builder.clone();
-    let passed = builder
-        .write(
-            project.tick(),
-            result_body(project.id, &commit_of(1), LINUX, Outcome::Passed),
-        )
-        .unwrap();
-    let _never_sent = ghost
-        .write(
-            project.tick(),
-            result_body(project.id, &commit_of(1), LINUX, Outcome::Failed),
-        )
-        .unwrap();
-    let stray = ghost
-        .write(
-            project.tick(),
-            result_body(project.id, &commit_of(2), LINUX, Outcome::Failed),
-        )
-        .unwrap();
-    let mut all: Vec<&Entry> = project.entries.iter().collect();
-    all.extend([&passed, &stray]);
-    node.submit(&wires(&all));
+    unlinked_fork(&node, &mut builder, &mut project);
     node.wait_entries(5, Duration::from_secs(30));
     assert_eq!(forks(&node), [(builder.author().to_string(), 2)]);
     wait_until(
@@ -449,28 +445,7 @@ fn verify_sees_a_trusted_builders_fork_behind_many_garbage_forks() {
 
     let mut builder = ChainWriter::new(SigningKey::from_bytes(&builder_seed));
     let mut project = Project::new(47, builder.author());
-    let mut ghost = builder.clone();
-    let passed = builder
-        .write(
-            project.tick(),
-            result_body(project.id, &commit_of(1), LINUX, Outcome::Passed),
-        )
-        .unwrap();
-    let _never_sent = ghost
-        .write(
-            project.tick(),
-            result_body(project.id, &commit_of(1), LINUX, Outcome::Failed),
-        )
-        .unwrap();
-    let stray = ghost
-        .write(
-            project.tick(),
-            result_body(project.id, &commit_of(2), LINUX, Outcome::Failed),
-        )
-        .unwrap();
-    let mut all: Vec<&Entry> = project.entries.iter().collect();
-    all.extend([&passed, &stray]);
-    node.submit(&wires(&all));
+    unlinked_fork(&node, &mut builder, &mut project);
     let total = garbage.len() as u64 + 5;
     node.wait_entries(total, Duration::from_secs(60));
     wait_until("the node holds every fork", Duration::from_secs(30), || {

@@ -279,25 +279,7 @@ fn a_renewal_by_a_builder_the_project_does_not_trust_is_not_held() {
 /// build the cell (its claimer used to keep counting the result).
 #[test]
 fn a_cell_settled_by_a_builder_proven_to_fork_is_built_again() {
-    let key = SigningKey::from_bytes(&seed_of("node"));
-    let me = PublicKey::from(key.verifying_key());
-    let mut alice = writer("alice");
-    let mut mallory = writer("mallory");
-    let project = ProjectId::derive(&alice.author(), "demo");
-    let mut store = MemStore::default();
-    let builders = BuilderPolicy::Only(vec![me, mallory.author()]);
-    for (t, body) in [
-        (3, declaration("demo", builders)),
-        (2, announce(project, 1)),
-    ] {
-        log::insert(&mut store, alice.write(Timestamp(NOW.0 - t), body).unwrap()).unwrap();
-    }
-    let failed = fixtures::result(project, 1, LINUX, Outcome::Failed);
-    let settled = mallory.write(Timestamp(NOW.0 - 1), failed).unwrap();
-    log::insert(&mut store, settled).unwrap();
-    let mut service = service(key, store);
-    derive_at(&mut service, project, NOW);
-    assert!(!builds_by(&mut service, NOW.plus_ms(60_000)), "settled");
+    let (mut service, project, _, mallory) = settled_by_mallory();
 
     let mut twin = writer("mallory"); // the same key, signing seq 1 again
     let passed = fixtures::result(project, 1, LINUX, Outcome::Passed);
@@ -318,6 +300,27 @@ fn a_cell_settled_by_a_builder_proven_to_fork_is_built_again() {
 /// the node must build the cell again.
 #[test]
 fn a_cell_settled_by_a_builder_revoked_keeping_nothing_is_built_again() {
+    let (mut service, project, mut alice, mallory) = settled_by_mallory();
+
+    let later = NOW.plus_ms(60_000);
+    let revoke = Body::RevokeBuilder(BuilderRevocation {
+        project,
+        subject: mallory.author(),
+        kept_through: 0,
+    });
+    let revocation = alice.write(later, revoke).unwrap().to_wire();
+    service.submit(later, &[revocation.as_slice()]).unwrap();
+    derive_at(&mut service, project, later);
+    assert!(
+        builds_by(&mut service, later.plus_ms(1_000)),
+        "the cell is open again, and built here"
+    );
+}
+
+/// A node that builds "demo" with mallory, whose failed result settled
+/// commit 1 before the node built it: the service, the project, its owner
+/// alice, and mallory.
+fn settled_by_mallory() -> (Service<MemStore>, ProjectId, ChainWriter, ChainWriter) {
     let key = SigningKey::from_bytes(&seed_of("node"));
     let me = PublicKey::from(key.verifying_key());
     let mut alice = writer("alice");
@@ -337,20 +340,7 @@ fn a_cell_settled_by_a_builder_revoked_keeping_nothing_is_built_again() {
     let mut service = service(key, store);
     derive_at(&mut service, project, NOW);
     assert!(!builds_by(&mut service, NOW.plus_ms(60_000)), "settled");
-
-    let later = NOW.plus_ms(60_000);
-    let revoke = Body::RevokeBuilder(BuilderRevocation {
-        project,
-        subject: mallory.author(),
-        kept_through: 0,
-    });
-    let revocation = alice.write(later, revoke).unwrap().to_wire();
-    service.submit(later, &[revocation.as_slice()]).unwrap();
-    derive_at(&mut service, project, later);
-    assert!(
-        builds_by(&mut service, later.plus_ms(1_000)),
-        "the cell is open again, and built here"
-    );
+    (service, project, alice, mallory)
 }
 
 fn derive_at(service: &mut Service<MemStore>, project: ProjectId, now: Timestamp) {
