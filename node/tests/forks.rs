@@ -369,6 +369,24 @@ fn a_revoked_builder_cannot_backdate_results_past_its_revocation() {
     });
 }
 
+/// `buildmesh verify --node` of `node` with `--json`: how it exited, and
+/// what it printed.
+fn verify_json(node: &Node) -> (std::process::Output, Value) {
+    let output = Command::new(env!("CARGO_BIN_EXE_buildmesh"))
+        .args([
+            "verify",
+            "--node",
+            &format!("http://{}", node.http),
+            "--json",
+        ])
+        .env_remove("BUILDMESH_DATA_DIR")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let json = serde_json::from_slice(&output.stdout).unwrap();
+    (output, json)
+}
+
 /// Gives `node` the project's entries and a fork of `builder` whose second
 /// entry does not link: `builder` passes commit 1; its ghost (the same
 /// key) fails commit 1 (never sent), then commit 2 on top of that.
@@ -404,18 +422,7 @@ fn verify_sees_a_fork_whose_evidence_does_not_link() {
         Duration::from_secs(30),
         || project.status(&node, 1).as_deref() == Some("pending"),
     );
-    let output = Command::new(env!("CARGO_BIN_EXE_buildmesh"))
-        .args([
-            "verify",
-            "--node",
-            &format!("http://{}", node.http),
-            "--json",
-        ])
-        .env_remove("BUILDMESH_DATA_DIR")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let (output, json) = verify_json(&node);
     assert_eq!(output.status.code(), Some(0), "{json:#}");
     assert_eq!(json["entries"], 5, "the stray entry is served: {json:#}");
     assert_eq!(json["notes"][0]["kind"], "fork", "{json:#}");
@@ -456,18 +463,7 @@ fn verify_sees_a_trusted_builders_fork_behind_many_garbage_forks() {
         Duration::from_secs(30),
         || project.status(&node, 1).as_deref() == Some("pending"),
     );
-    let output = Command::new(env!("CARGO_BIN_EXE_buildmesh"))
-        .args([
-            "verify",
-            "--node",
-            &format!("http://{}", node.http),
-            "--json",
-        ])
-        .env_remove("BUILDMESH_DATA_DIR")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let (output, json) = verify_json(&node);
     assert_eq!(
         json["findings"],
         serde_json::json!([]),
