@@ -615,3 +615,58 @@ fn a_passing_builder_without_the_artifact_makes_it_differ() {
     let checks = buildmesh_core::view::artifact_checks(&log, &m.rows[0].cells[0].results);
     assert_eq!(checks[0].missing, [carol.author()]);
 }
+
+/// A revocation of a key that was never trusted (or was already dropped
+/// keeping nothing) does not make its results count: it keeps less, never
+/// more.
+#[test]
+fn revoking_an_untrusted_key_does_not_make_it_count() {
+    let mut w = World::new(BuilderPolicy::Only(vec![writer("bob").author()]), 1);
+    let mut m = writer("mallory");
+    let p = w.project;
+    w.owner(announce(p, 1));
+    // A role anywhere lets her entries be stored: her own project.
+    w.by(&mut m, declaration(&PLATFORMS, BuilderPolicy::Open, 1));
+    w.by(&mut m, result(p, 1, LINUX, Outcome::Failed));
+    assert_eq!(w.status(0, LINUX), CellStatus::Pending, "untrusted");
+    w.owner(revoke(p, &m));
+    assert_eq!(w.status(0, LINUX), CellStatus::Pending, "revoking grants?");
+}
+
+/// A second revocation keeps no more than the first (an owner who kept
+/// nothing of a stolen key, then revokes it again without the flag).
+#[test]
+fn a_second_revocation_keeps_no_more_than_the_first() {
+    let mut w = World::new(BuilderPolicy::Only(vec![writer("mallory").author()]), 1);
+    let mut m = writer("mallory");
+    let p = w.project;
+    w.owner(announce(p, 1));
+    w.owner(revoke_keeping(p, &m, 0));
+    w.by(&mut m, result(p, 1, LINUX, Outcome::Failed));
+    assert_eq!(w.status(0, LINUX), CellStatus::Pending);
+    w.owner(revoke(p, &m));
+    assert_eq!(
+        w.status(0, LINUX),
+        CellStatus::Pending,
+        "second revoke grants?"
+    );
+}
+
+/// In an open project, declaring again (say, to add a platform) does not
+/// trust a revoked key again.
+#[test]
+fn an_open_project_declared_again_keeps_its_revocations() {
+    let mut w = World::new(BuilderPolicy::Open, 1);
+    let mut m = writer("mallory");
+    let p = w.project;
+    w.owner(announce(p, 1));
+    w.owner(revoke_keeping(p, &m, 0));
+    w.by(&mut m, result(p, 1, LINUX, Outcome::Failed));
+    assert_eq!(w.status(0, LINUX), CellStatus::Pending);
+    w.owner(declaration(&PLATFORMS, BuilderPolicy::Open, 1));
+    assert_eq!(
+        w.status(0, LINUX),
+        CellStatus::Pending,
+        "re-declared: trusted again?"
+    );
+}

@@ -84,3 +84,25 @@ fn an_answer_beyond_those_out_is_still_an_offence() {
     answer(&mut node, peer, sync_done());
     assert_eq!(node.stats().offences, 1);
 }
+
+/// The late answer to a blob request written off arrives after a new blob
+/// request went out to the same peer: it is not taken as the new one's
+/// answer, so the honest peer is not struck for a wrong blob.
+#[test]
+fn a_late_blob_answer_after_a_new_blob_request_is_no_offence() {
+    let (mut node, peer) = two_requests_out();
+    answer(&mut node, peer, Response::Refused(Refusal::RateLimited));
+    node.fetch_blob(NOW, BlobHash::of(b"another log"));
+    let mut asked = Vec::new();
+    while let Some(action) = node.poll_action() {
+        if let Action::Request { bytes, .. } = action {
+            asked.push(Request::decode(&bytes).unwrap());
+        }
+    }
+    assert!(
+        asked.iter().any(|r| matches!(r, Request::Blob(_))),
+        "{asked:?}"
+    );
+    answer(&mut node, peer, Response::Blob(Some(b"a log".to_vec())));
+    assert_eq!(node.stats().offences, 0);
+}

@@ -280,7 +280,10 @@ pub(crate) async fn result_json(State(state): State<AppState>, Path(id): Path<St
         .projects
         .get(&result.project)
         .and_then(|view| {
-            Policy::of(&view.log).map(|p| p.counts_result(&entry.author(), entry.seq()))
+            Policy::of(&view.log).map(|p| {
+                p.counts_result(&entry.author(), entry.seq())
+                    && view.log.in_good_standing(&entry.author())
+            })
         })
         .unwrap_or(false);
     axum::Json(crate::json::result(&entry, result, trusted)).into_response()
@@ -320,7 +323,8 @@ pub(crate) async fn result(State(state): State<AppState>, Path(id): Path<String>
                     .as_ref()
                     .map_or("", |p| p.declaration.name.as_str())
                     .to_owned(),
-                policy.is_some_and(|p| p.counts_result(&entry.author(), entry.seq())),
+                policy.is_some_and(|p| p.counts_result(&entry.author(), entry.seq()))
+                    && view.log.in_good_standing(&entry.author()),
             )
         }
         None => (String::new(), false),
@@ -433,7 +437,8 @@ pub(crate) async fn audit(
                 };
                 let trusted = policy
                     .as_ref()
-                    .is_some_and(|p| p.counts_result(&fact.author, fact.seq));
+                    .is_some_and(|p| p.counts_result(&fact.author, fact.seq))
+                    && view.log.in_good_standing(&fact.author);
                 let result = AuditResult {
                     id: fact.id,
                     project: view.log.project,

@@ -11,6 +11,7 @@ use crate::data_dir::DataDir;
 use crate::keyfile;
 use crate::maintainer::MaintainerKey;
 use anyhow::{Context, Result, bail};
+use buildmesh_core::log::AUTHOR_ENTRIES_MAX;
 use buildmesh_core::view::{Described, parse_threshold};
 use buildmesh_protocol::{
     Body, BuilderPolicy, BuilderRevocation, CommitAnnouncement, CommitId, Entry, EntryId,
@@ -164,9 +165,18 @@ fn kept_through(api: &NodeApi, subject: &PublicKey, keep: Option<&str>) -> Resul
     if keep.is_some() && answer["author"].as_str() != Some(subject.to_string().as_str()) {
         bail!("--keep-through names an entry that {subject} did not sign");
     }
-    answer["seq"]
+    let seq = answer["seq"]
         .as_u64()
-        .with_context(|| format!("the node's answer for {what} has no `seq`: {answer}"))
+        .with_context(|| format!("the node's answer for {what} has no `seq`: {answer}"))?;
+    // The node is the maintainer's own, but a number no chain can reach
+    // would keep every result the key ever signs: never sign that.
+    if seq > AUTHOR_ENTRIES_MAX {
+        bail!(
+            "the node says {what} reaches entry {seq}, past the {AUTHOR_ENTRIES_MAX} entries \
+             any key may sign; check the node, or give --keep-through"
+        );
+    }
+    Ok(seq)
 }
 
 /// `buildmesh project thresholds`

@@ -146,6 +146,17 @@ impl<S: EntryStore> Replicator<S> {
                 }
                 self.batch_arrived(peer, entries, resume)?;
             }
+            // A late answer to a blob request written off can come while
+            // another is out: anything but the blob asked for is taken as
+            // that late answer, and the request out still waits.
+            Response::Blob(data)
+                if state.late_answers > 0
+                    && state.blob_wanted.is_some_and(|wanted| {
+                        data.as_ref().is_none_or(|d| BlobHash::of(d) != wanted)
+                    }) =>
+            {
+                state.late_answers -= 1;
+            }
             Response::Blob(data) if state.blob_wanted.is_some() => {
                 if let Some(wanted) = state.blob_wanted.take() {
                     self.blob_received(peer, wanted, data);

@@ -117,12 +117,13 @@ impl<'a> Policy<'a> {
         match (policy, entry.body()) {
             (None, Body::Project(declaration)) => Some(Policy::declared(owner, declaration)),
             (Some(before), Body::Project(declaration)) => {
-                let mut next = Policy::declared(owner, declaration);
-                next.kept = before.kept;
-                Some(next)
+                Some(Policy::declared(owner, declaration).after(before))
             }
             (Some(mut policy), Body::Trust(t)) => {
                 policy.set(t.role, t.subject, true);
+                if t.role == Role::Builder {
+                    policy.kept.remove(&t.subject);
+                }
                 Some(policy)
             }
             (Some(mut policy), Body::Revoke(t)) => {
@@ -133,12 +134,37 @@ impl<'a> Policy<'a> {
                 Some(policy)
             }
             (Some(mut policy), Body::RevokeBuilder(r)) => {
+                // Only a trusted key's chain is anchored anew; for one not
+                // trusted, a revocation can keep less, never more.
+                let kept = if policy.trusts_builder(&r.subject) {
+                    Some(r.kept_through)
+                } else {
+                    policy.kept.get(&r.subject).map(|k| r.kept_through.min(*k))
+                };
                 policy.set(Role::Builder, r.subject, false);
-                policy.kept.insert(r.subject, r.kept_through);
+                match kept {
+                    Some(kept) => policy.kept.insert(r.subject, kept),
+                    None => policy.kept.remove(&r.subject),
+                };
                 Some(policy)
             }
             (policy, _) => policy,
         }
+    }
+
+    /// A declaration made after `before`: what revocations kept stays, and
+    /// an open project's revoked keys stay revoked (a declaration that
+    /// only adds a platform must not trust them again), as do keys revoked
+    /// with their chain kept when the project opens.
+    fn after(mut self, before: Policy<'a>) -> Policy<'a> {
+        if let Builders::Open { revoked } = &mut self.builders {
+            if let Builders::Open { revoked: was } = before.builders {
+                revoked.extend(was);
+            }
+            revoked.extend(before.kept.keys().copied());
+        }
+        self.kept = before.kept;
+        self
     }
 
     /// The policy a declaration sets, before any trust change.
