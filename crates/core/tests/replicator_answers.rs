@@ -106,3 +106,32 @@ fn a_late_blob_answer_after_a_new_blob_request_is_no_offence() {
     answer(&mut node, peer, Response::Blob(Some(b"a log".to_vec())));
     assert_eq!(node.stats().offences, 0);
 }
+
+/// A peer that answers every blob request but never the sync: the sync is
+/// given up after the stall time, and a new one goes out, however much
+/// blob traffic keeps the peer busy (one clock per kind of request).
+#[test]
+fn answered_blob_requests_do_not_hide_a_stalled_sync() {
+    let (mut node, peer) = two_requests_out();
+    let config = ReplicatorConfig::default();
+    let end = NOW.plus_ms(config.request_stall_ms + config.sync_interval_ms + 5_000);
+    let mut now = NOW;
+    let mut asked_sync_again = false;
+    let mut i = 0u32;
+    while now < end && !asked_sync_again {
+        now = now.plus_ms(1_000);
+        i += 1;
+        let bytes = Response::Blob(None).encode();
+        node.handle(now, Input::ResponseReceived { peer, bytes })
+            .unwrap();
+        node.fetch_blob(now, BlobHash::of(&i.to_le_bytes()));
+        node.handle(now, Input::Tick).unwrap();
+        while let Some(action) = node.poll_action() {
+            if let Action::Request { bytes, .. } = action {
+                asked_sync_again |= matches!(Request::decode(&bytes), Ok(Request::Sync { .. }));
+            }
+        }
+    }
+    assert!(asked_sync_again, "the stalled sync was never given up");
+    assert_eq!(node.stats().offences, 0);
+}

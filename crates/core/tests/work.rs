@@ -221,10 +221,11 @@ fn a_node_whose_key_forked_builds_nothing_and_says_why() {
     let project = ProjectId::derive(&maintainer.author(), "demo");
     let mut store = MemStore::default();
     let trusted = BuilderPolicy::Only(vec![me.author()]);
-    for (at, body) in [
-        (1, declaration(&["linux"], trusted, 1)),
-        (2, announce(project, 1)),
-    ] {
+    let mut declared = declaration(&["linux"], trusted, 1);
+    if let Body::Project(p) = &mut declared {
+        p.announcers = vec![me.author()];
+    }
+    for (at, body) in [(1, declared), (2, announce(project, 1))] {
         log::insert(&mut store, maintainer.write(Timestamp(at), body).unwrap()).unwrap();
     }
     let linux: BTreeSet<String> = ["linux".to_string()].into();
@@ -240,7 +241,9 @@ fn a_node_whose_key_forked_builds_nothing_and_says_why() {
         )
         .unwrap()
     };
-    assert_eq!(found(&store).wanted.len(), 1, "trusted, in good standing");
+    let before = found(&store);
+    assert_eq!(before.wanted.len(), 1, "trusted, in good standing");
+    assert_eq!(before.watches.len(), 1, "and its announcer");
     // The same key from a copied data dir: two entries at seq 1.
     log::insert(
         &mut store,
@@ -259,6 +262,7 @@ fn a_node_whose_key_forked_builds_nothing_and_says_why() {
     assert!(after.wanted.is_empty(), "{:?}", after.wanted);
     assert_eq!(after.declined.len(), 1);
     assert_eq!(after.declined[0].verdict, Verdict::KeyForked);
+    assert!(after.watches.is_empty(), "announces nothing either");
 }
 
 #[test]

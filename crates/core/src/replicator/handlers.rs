@@ -39,7 +39,7 @@ impl<S: EntryStore> Replicator<S> {
             state.last_batch_in = false;
         }
         state.syncing = true;
-        state.asked_at = Some(self.now);
+        state.sync_asked_at = Some(self.now);
         let have = self.store.versions()?;
         let bytes = Request::Sync { have, resume }.encode();
         self.outbox.push_back(Action::Request { peer, bytes });
@@ -181,13 +181,14 @@ impl<S: EntryStore> Replicator<S> {
                 self.offence(peer, Misbehaviour::Unsolicited)
             }
         }
-        // The stall clock runs while a sync or blob request is out; an
-        // answer to another request leaves it running.
-        if let Some(state) = self.peers.get_mut(&peer)
-            && !state.syncing
-            && state.blob_wanted.is_none()
-        {
-            state.asked_at = None;
+        // Each kind's stall clock runs while a request of it is out.
+        if let Some(state) = self.peers.get_mut(&peer) {
+            if !state.syncing {
+                state.sync_asked_at = None;
+            }
+            if state.blob_wanted.is_none() {
+                state.blob_asked_at = None;
+            }
         }
         Ok(())
     }
@@ -388,14 +389,24 @@ impl<S: EntryStore> Replicator<S> {
                 state.expect_late(1);
             }
         }
-        let stalled: Vec<PeerId> = self
-            .peers
-            .iter()
-            .filter(|(_, s)| s.asked_at.is_some_and(|at| at.plus_ms(stall) <= now))
-            .map(|(p, _)| *p)
-            .collect();
-        for peer in stalled {
-            self.request_failed(peer, false);
+        let stalled = |at: Option<Timestamp>| at.is_some_and(|at| at.plus_ms(stall) <= now);
+        let mut blobs = Vec::new();
+        for state in self.peers.values_mut() {
+            if state.syncing && stalled(state.sync_asked_at) {
+                state.syncing = false;
+                state.sync_asked_at = None;
+                state.expect_late(1);
+            }
+            if stalled(state.blob_asked_at)
+                && let Some(hash) = state.blob_wanted.take()
+            {
+                state.blob_asked_at = None;
+                state.expect_late(1);
+                blobs.push(hash);
+            }
+        }
+        for hash in blobs {
+            self.ask_next_for_blob(hash);
         }
     }
 
@@ -466,7 +477,7 @@ impl<S: EntryStore> Replicator<S> {
             Some((peer, state)) => {
                 asked.insert(*peer);
                 state.blob_wanted = Some(hash);
-                state.asked_at = Some(self.now);
+                state.blob_asked_at = Some(self.now);
                 let bytes = Request::Blob(hash).encode();
                 self.outbox
                     .push_back(Action::Request { peer: *peer, bytes });
@@ -506,7 +517,8 @@ impl<S: EntryStore> Replicator<S> {
         let out = state.requests_out();
         state.expect_late(if answered { out.saturating_sub(1) } else { out });
         state.syncing = false;
-        state.asked_at = None;
+        state.sync_asked_at = None;
+        state.blob_asked_at = None;
         state.forks_wanted = false;
         if let Some(hash) = state.blob_wanted.take() {
             self.ask_next_for_blob(hash);

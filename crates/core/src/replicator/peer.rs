@@ -39,8 +39,11 @@ pub(crate) struct Peer {
     pub(crate) requests: TokenBucket,
     /// Requests refused for rate, less one per request served.
     pub(crate) refusals: u32,
-    /// When we sent the request (sync or blob) still awaiting its answer.
-    pub(crate) asked_at: Option<Timestamp>,
+    /// When we sent the sync request still awaiting its answer.
+    pub(crate) sync_asked_at: Option<Timestamp>,
+    /// When we sent the blob request still awaiting its answer: a clock
+    /// of its own, so answers to one kind never hide a stall of the other.
+    pub(crate) blob_asked_at: Option<Timestamp>,
     /// Lease renewals the sync under way brought, handed on when it
     /// completes: by then the claims they renew are in the log.
     pub(crate) leases: Vec<Vec<u8>>,
@@ -79,7 +82,8 @@ impl Peer {
             strikes: 0,
             requests: TokenBucket::new(config.requests_burst, config.requests_per_second, now),
             refusals: 0,
-            asked_at: None,
+            sync_asked_at: None,
+            blob_asked_at: None,
             leases: Vec::new(),
             forks_wanted: false,
             forks_asked_at: None,

@@ -254,12 +254,13 @@ pub fn work<S: EntryStore>(
             work.decline(&project, &policy, platforms, verdict);
             continue;
         }
-        if policy.may_announce(me) {
-            work.watches.push(watch(store, &log, &policy, commits_max)?);
-        }
         if !log.in_good_standing(me) {
+            // Nothing it signs counts: neither announce nor build.
             work.decline(&project, &policy, platforms, Verdict::KeyForked);
             continue;
+        }
+        if policy.may_announce(me) {
+            work.watches.push(watch(store, &log, &policy, commits_max)?);
         }
         if !policy.trusts_builder(me) {
             // Its claims and results would be refused by every log
