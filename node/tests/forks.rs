@@ -320,7 +320,10 @@ fn a_revoked_builder_cannot_backdate_results_past_its_revocation() {
         revoked.1.contains("through entry 1 of its chain"),
         "{revoked:?}"
     );
-    let stored = node.status()["entries"].as_u64().unwrap();
+    // The status is published a moment after an entry is stored: count
+    // what was sent (the declaration, the revocation, and `entries`).
+    let stored = entries.len() as u64 + 2;
+    node.wait_entries(stored, Duration::from_secs(30));
     // Dated long before the revocation, signed after it.
     let backdated = [
         result_body(project, &commit_of(2), LINUX, Outcome::Passed),
