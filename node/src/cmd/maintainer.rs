@@ -128,6 +128,9 @@ pub fn trust(args: TrustArgs) -> Result<ExitCode> {
     let verb = if args.revoke { "revoked" } else { "trusted" };
     println!("{verb} {subject} as {:?} in {}", args.role, args.name);
     match kept {
+        Some(0) if args.keep_through.is_none() => {
+            println!("the node holds no entry of it: nothing it signs counts")
+        }
         Some(0) => println!("none of its results count any more"),
         Some(seq) => println!(
             "its results through entry {seq} of its chain keep counting; nothing it signs after them does"
