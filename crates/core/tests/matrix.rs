@@ -407,6 +407,23 @@ fn a_forked_builder_stops_counting() {
     assert_eq!(w.status(0, MAC), CellStatus::Pending);
 }
 
+/// Commits announced at one moment (a node catching up announces them in
+/// a burst) show newest committed first, not in commit id order.
+#[test]
+fn commits_announced_together_show_newest_committed_first() {
+    let mut w = World::new(BuilderPolicy::Open, 1);
+    let p = w.project;
+    let at = Timestamp(w.t + 1);
+    for n in [3, 9, 1, 5] {
+        let entry = w.alice.write(at, announce(p, n)).unwrap();
+        w.offer(entry);
+    }
+    let log = w.log();
+    let m = derive(&log, NOW);
+    let titles: Vec<&str> = m.rows.iter().map(|r| r.title).collect();
+    assert_eq!(titles, ["commit 9", "commit 5", "commit 3", "commit 1"]);
+}
+
 #[test]
 fn a_project_without_declaration_has_no_matrix() {
     let store = MemStore::default();

@@ -211,6 +211,11 @@ fn commits<'a>(
         first.branches.insert(&a.branch);
     }
     let mut rows: Vec<_> = seen.into_iter().collect();
-    rows.sort_by(|(c1, f1), (c2, f2)| (f2.at, c2).cmp(&(f1.at, c1)));
+    // Newest announced first; commits announced together (a node that
+    // catches up announces a burst at one moment) newest committed first.
+    rows.sort_by(|(c1, f1), (c2, f2)| {
+        let newer = (f2.at, f2.announcement.committed_at, c2);
+        newer.cmp(&(f1.at, f1.announcement.committed_at, c1))
+    });
     rows
 }
