@@ -113,8 +113,7 @@ impl Cell {
     ) -> Cell {
         let facts = facts.into_iter();
         let mut results: Vec<CellResult> = Vec::with_capacity(facts.size_hint().0);
-        // Each builder's latest result and its live claims.
-        let mut finished: Vec<(PublicKey, Timestamp)> = Vec::new();
+        // Live claims.
         let mut claims: Vec<(PublicKey, Timestamp, Timestamp)> = Vec::new();
         for fact in facts {
             match fact.what {
@@ -125,7 +124,6 @@ impl Cell {
                         outcome,
                         at: fact.at,
                     });
-                    finished.push((fact.author, fact.at));
                 }
                 Fact::Claim { lease_expires, .. } if lease_expires > now => {
                     claims.push((fact.author, fact.at, lease_expires));
@@ -137,7 +135,9 @@ impl Cell {
         // is over, whatever the lease said.
         let claimed_by = claims
             .into_iter()
-            .filter(|(builder, at, _)| !finished.iter().any(|(b, done)| b == builder && done >= at))
+            .filter(|(builder, at, _)| {
+                !results.iter().any(|r| r.builder == *builder && r.at >= *at)
+            })
             .map(|(builder, _, lease)| (builder, lease))
             .max_by_key(|(builder, lease)| (*lease, *builder));
         results.sort_unstable();

@@ -14,6 +14,7 @@
 //! failing, as the newest word of one witness should.
 
 use buildmesh_protocol::{EntryId, Outcome, PublicKey, Timestamp, Vote};
+use smallvec::SmallVec;
 
 /// What the votes decide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,11 +32,16 @@ pub enum Decision {
     Flaky,
 }
 
+/// One builder's vote: who, its result's (time, id), and the vote.
+type Ballot = (PublicKey, (Timestamp, EntryId), Vote);
+
 /// The votes on one cell: each voting builder once.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tally {
-    /// Each voting builder with its latest vote's (time, id) and vote.
-    votes: Vec<(PublicKey, (Timestamp, EntryId), Vote)>,
+    /// Each voting builder with its latest vote's (time, id) and vote:
+    /// held inline for the few builders a cell has, since a matrix tallies
+    /// every cell it shows.
+    votes: SmallVec<[Ballot; 4]>,
 }
 
 impl Tally {
