@@ -10,7 +10,7 @@ use buildmesh_http::views::{MATRIX_ROWS_MAX, Views};
 use buildmesh_protocol::{
     BuildResult, CommitId, EntryId, Outcome, ProjectId, StepStatus, TestSummary,
 };
-use buildmesh_runner::{BlobDir, StepEvent};
+use buildmesh_runner::{BlobDir, REPORTS_COMMAND, StepEvent};
 
 /// Where `up`'s lines point: its dashboard, and the logs to quote.
 pub struct Terminal {
@@ -243,6 +243,11 @@ pub fn describe(result: &BuildResult) -> String {
         .iter()
         .map(|s| match s.status {
             StepStatus::Skipped => format!("{} skipped", printable(&s.name, 64)),
+            // Reading [reports] never changes the verdict: a report it
+            // could not read is a gap its log names, not a failed step.
+            StepStatus::Exited(code) if code != 0 && s.command == REPORTS_COMMAND => {
+                format!("{} incomplete (see its log)", printable(&s.name, 64))
+            }
             status => format!(
                 "{} {} {}",
                 printable(&s.name, 64),
@@ -419,6 +424,21 @@ pub(crate) mod tests {
         assert_eq!(
             describe(&failed),
             "result ababababab linux FAILED: format ok 0.4s, test exit 101 12.3s, lint skipped"
+        );
+    }
+
+    /// A report file missing (buildmesh's own recipe without
+    /// cargo-llvm-cov) read as `reports exit 1`, like a failed step, on a
+    /// build that passed.
+    #[test]
+    fn reports_not_all_read_are_incomplete_not_a_failed_step() {
+        let mut passed = result(Outcome::Passed, None);
+        let mut reports = step("reports", StepStatus::Exited(1), 0);
+        reports.command = REPORTS_COMMAND.into();
+        passed.steps = vec![step("test", StepStatus::Exited(0), 1_000), reports];
+        assert_eq!(
+            describe(&passed),
+            "result ababababab linux passed: test ok 1.0s, reports incomplete (see its log)"
         );
     }
 

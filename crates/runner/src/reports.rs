@@ -40,7 +40,7 @@ use tally::Tally;
 pub const SUMMARY_LOG_BYTES_MAX: u64 = 4 * 1024 * 1024;
 
 /// The command the [`REPORTS_STEP`] step shows.
-const REPORTS_COMMAND: &str = "read [reports]";
+pub const REPORTS_COMMAND: &str = "read [reports]";
 
 /// What a build reported, for its result.
 #[derive(Debug, Default)]
