@@ -280,10 +280,7 @@ pub(crate) async fn result_json(State(state): State<AppState>, Path(id): Path<St
         .projects
         .get(&result.project)
         .and_then(|view| {
-            Policy::of(&view.log).map(|p| {
-                p.counts_result(&entry.author(), entry.seq())
-                    && view.log.in_good_standing(&entry.author())
-            })
+            Policy::of(&view.log).map(|p| p.counts_result(&entry.author(), entry.seq()))
         })
         .unwrap_or(false);
     axum::Json(crate::json::result(&entry, result, trusted)).into_response()
@@ -323,8 +320,7 @@ pub(crate) async fn result(State(state): State<AppState>, Path(id): Path<String>
                     .as_ref()
                     .map_or("", |p| p.declaration.name.as_str())
                     .to_owned(),
-                policy.is_some_and(|p| p.counts_result(&entry.author(), entry.seq()))
-                    && view.log.in_good_standing(&entry.author()),
+                policy.is_some_and(|p| p.counts_result(&entry.author(), entry.seq())),
             )
         }
         None => (String::new(), false),
@@ -437,8 +433,7 @@ pub(crate) async fn audit(
                 };
                 let trusted = policy
                     .as_ref()
-                    .is_some_and(|p| p.counts_result(&fact.author, fact.seq))
-                    && view.log.in_good_standing(&fact.author);
+                    .is_some_and(|p| p.counts_result(&fact.author, fact.seq));
                 let result = AuditResult {
                     id: fact.id,
                     project: view.log.project,

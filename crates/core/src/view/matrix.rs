@@ -115,9 +115,7 @@ impl<'e> Columns<'e> {
         now: Timestamp,
     ) -> Vec<Cell> {
         let entries = log.cells.get(commit).map_or(&[][..], Vec::as_slice);
-        let counted = entries
-            .iter()
-            .filter(|f| log.in_good_standing(&f.author) && policy.counts(f));
+        let counted = entries.iter().filter(|f| policy.counts(f));
         let builds = policy.builds_per_cell();
         self.split(counted)
             .map(|in_cell| {

@@ -8,6 +8,10 @@ use buildmesh_protocol::{
 };
 use std::collections::{BTreeMap, BTreeSet};
 
+/// No author proven to fork: what a policy holds until [`Policy::of`]
+/// gives it its log's.
+static NONE_FORKED: BTreeSet<PublicKey> = BTreeSet::new();
+
 /// A project's current declaration and the keys it trusts.
 ///
 /// The owner's declarations and trust changes are applied in the owner's
@@ -35,6 +39,9 @@ pub struct Policy<'a> {
     /// Builders revoked by a `RevokeBuilder`: the last sequence number of
     /// each one's chain whose results keep counting.
     kept: BTreeMap<PublicKey, u64>,
+    /// Authors proven to fork ([`ProjectLog::forked`]): nothing they sign
+    /// counts, whatever their role.
+    forked: &'a BTreeSet<PublicKey>,
     /// Whether pull requests' heads are built (docs/protocol.md §6.2).
     pull_requests: bool,
     /// Whether a cell passes only when its artifacts agree (§6.3).
@@ -95,6 +102,7 @@ impl<'a> Policy<'a> {
         let mut policy = owned
             .into_iter()
             .fold(None, |policy, entry| Policy::step(policy, owner, entry))?;
+        policy.forked = &log.forked;
         policy.pull_requests = matches!(
             latest_setting(log, &owner, SettingKind::PullRequests),
             Some(Setting::PullRequests(true))
@@ -181,6 +189,7 @@ impl<'a> Policy<'a> {
             announcers: declaration.announcers.iter().copied().collect(),
             builders,
             kept: BTreeMap::new(),
+            forked: &NONE_FORKED,
             pull_requests: false,
             reproducible: false,
             thresholds: &[],
@@ -218,20 +227,22 @@ impl<'a> Policy<'a> {
         self.builders.contains(key)
     }
 
-    /// Whether the result at `seq` of `key`'s chain counts: when `key` is
-    /// trusted now, or was revoked with its chain kept through `seq` or
-    /// later (see [`Policy`]).
+    /// Whether the result at `seq` of `key`'s chain counts: when no fork
+    /// is proven against `key`, and it is trusted now or was revoked with
+    /// its chain kept through `seq` or later (see [`Policy`]).
     pub fn counts_result(&self, key: &PublicKey, seq: u64) -> bool {
-        self.trusts_builder(key) || self.kept.get(key).is_some_and(|kept| seq <= *kept)
+        !self.forked.contains(key)
+            && (self.trusts_builder(key) || self.kept.get(key).is_some_and(|kept| seq <= *kept))
     }
 
     /// Whether a claim or result counts in the project's cells: a claim
-    /// when its builder is trusted now, a result by
-    /// [`Policy::counts_result`]. (Good standing, no fork proven, is the
-    /// log's to say: [`ProjectLog::in_good_standing`].)
+    /// when its builder is trusted now and no fork is proven against it,
+    /// a result by [`Policy::counts_result`].
     pub fn counts(&self, fact: &CellFact) -> bool {
         match fact.what {
-            Fact::Claim { .. } => self.trusts_builder(&fact.author),
+            Fact::Claim { .. } => {
+                self.trusts_builder(&fact.author) && !self.forked.contains(&fact.author)
+            }
             Fact::Result { .. } => self.counts_result(&fact.author, fact.seq),
         }
     }

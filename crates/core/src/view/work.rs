@@ -448,7 +448,7 @@ fn builds_wanted(
     let mut finished = BTreeSet::new();
     for fact in facts
         .iter()
-        .filter(|f| f.platform == label && policy.counts(f) && log.in_good_standing(&f.author))
+        .filter(|f| f.platform == label && policy.counts(f))
     {
         if let Fact::Result { outcome } = fact.what {
             tally.add(fact.author, fact.at, fact.id, outcome);
@@ -557,7 +557,7 @@ fn events(
         };
         let platform = log.platforms.number(&cell.platform);
         for fact in facts.iter().filter(|f| Some(f.platform) == platform) {
-            if !policy.counts(fact) || !log.in_good_standing(&fact.author) {
+            if !policy.counts(fact) {
                 let key = (cell.project, fact.author);
                 uncounted.entry(key).or_default().add(&fact.id);
                 continue;
