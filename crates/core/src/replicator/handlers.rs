@@ -379,19 +379,13 @@ impl<S: EntryStore> Replicator<S> {
     /// [`ReplicatorConfig::request_stall_ms`] as failed.
     fn give_up_stalled_requests(&mut self, now: Timestamp) {
         let stall = self.config.request_stall_ms;
-        for state in self.peers.values_mut() {
-            if state.forks_wanted
-                && state
-                    .forks_asked_at
-                    .is_some_and(|at| at.plus_ms(stall) <= now)
-            {
-                state.forks_wanted = false;
-                state.expect_late(1);
-            }
-        }
         let stalled = |at: Option<Timestamp>| at.is_some_and(|at| at.plus_ms(stall) <= now);
         let mut blobs = Vec::new();
         for state in self.peers.values_mut() {
+            if state.forks_wanted && stalled(state.forks_asked_at) {
+                state.forks_wanted = false;
+                state.expect_late(1);
+            }
             if state.syncing && stalled(state.sync_asked_at) {
                 state.syncing = false;
                 state.sync_asked_at = None;
