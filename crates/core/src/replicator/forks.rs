@@ -164,7 +164,8 @@ impl<S: EntryStore> Replicator<S> {
                 break;
             }
             reads += 1;
-            let siblings = self.siblings(author, proof.seq)?;
+            let held = self.store.at(author, proof.seq)?;
+            let siblings = siblings(author, proof.seq, &held);
             if heads.len() + siblings.len() > room {
                 // Half an author's siblings would read as "send me the
                 // others": leave it whole to a later request.
@@ -174,7 +175,7 @@ impl<S: EntryStore> Replicator<S> {
             if self.forks_settled.get(author) == Some(&proof.seq) {
                 continue;
             }
-            if self.is_settled(author, proof, &mut reads)? {
+            if self.is_settled(author, proof, &held, &mut reads)? {
                 self.forks_settled.insert(*author, proof.seq);
                 continue;
             }
@@ -184,35 +185,21 @@ impl<S: EntryStore> Replicator<S> {
         Ok(heads)
     }
 
-    /// Every entry held at `(author, seq)`, linked or not, as heads.
-    fn siblings(&self, author: &PublicKey, seq: u64) -> Result<Vec<Head>, S::Error> {
-        let held = self.store.at(author, seq)?;
-        Ok(held
-            .iter()
-            .take(SIBLINGS_MAX)
-            .map(|s| Head {
-                author: *author,
-                seq,
-                id: s.entry.id(),
-            })
-            .collect())
-    }
-
-    /// Whether every entry held at the boundary follows the one entry held
-    /// before it (or the boundary is the first entry): then the histories
-    /// parted there, and there is nothing to probe.
+    /// Whether every entry held at the boundary (`at`) follows the one
+    /// entry held before it (or the boundary is the first entry): then
+    /// the histories parted there, and there is nothing to probe.
     fn is_settled(
         &self,
         author: &PublicKey,
         proof: &ForkProof,
+        at: &[StoredEntry],
         reads: &mut usize,
     ) -> Result<bool, S::Error> {
         if proof.seq <= 1 {
             return Ok(true);
         }
-        *reads += 2;
+        *reads += 1;
         let before = self.store.at(author, proof.seq - 1)?;
-        let at = self.store.at(author, proof.seq)?;
         Ok(match before.as_slice() {
             [parent] => at.iter().all(|s| s.entry.prev() == parent.entry.id()),
             _ => false,
@@ -388,6 +375,18 @@ impl<S: EntryStore> Replicator<S> {
         }
         Ok(())
     }
+}
+
+/// Every entry `held` at `(author, seq)`, linked or not, as heads.
+fn siblings(author: &PublicKey, seq: u64, held: &[StoredEntry]) -> Vec<Head> {
+    held.iter()
+        .take(SIBLINGS_MAX)
+        .map(|s| Head {
+            author: *author,
+            seq,
+            id: s.entry.id(),
+        })
+        .collect()
 }
 
 /// Whether a node holding `held` at one `(author, seq)` keeps `id` there
