@@ -135,24 +135,27 @@ impl Export {
         }
     }
 
-    /// One batch from the store, on a blocking thread, in turn with the
-    /// other exports.
+    /// One batch of entries the asker lacks.
     async fn read(&self, resume: Option<SyncCursor>) -> Result<Batch, String> {
-        let _turn = self.streams.export_read().await;
-        let (log, have) = (self.log.clone(), self.have.clone());
-        tokio::task::spawn_blocking(move || log.lacks(&have, resume))
-            .await
-            .map_err(|_| "reading the log failed".to_string())?
+        let have = self.have.clone();
+        self.in_turn(move |log| log.lacks(&have, resume)).await
     }
-}
 
-impl Export {
     /// One batch of the fork evidence a sync leaves out, read once the
-    /// rest is sent, in turn with the other exports.
+    /// rest is sent.
     async fn read_evidence(&self, after: Option<PublicKey>) -> Result<EvidenceBatch, String> {
+        self.in_turn(move |log| log.evidence(after)).await
+    }
+
+    /// `read` of the log on a blocking thread, in turn with the other
+    /// exports.
+    async fn in_turn<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&dyn LogReader) -> Result<T, String> + Send + 'static,
+    ) -> Result<T, String> {
         let _turn = self.streams.export_read().await;
         let log = self.log.clone();
-        tokio::task::spawn_blocking(move || log.evidence(after))
+        tokio::task::spawn_blocking(move || read(log.as_ref()))
             .await
             .map_err(|_| "reading the log failed".to_string())?
     }
