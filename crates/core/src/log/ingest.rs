@@ -253,11 +253,10 @@ fn plan<S: ChainStore>(store: &S, entry: Entry) -> Result<(Ingested, WriteBatch)
     let proof = fork_proof(&entry, &siblings, &predecessors, &successors);
     // The author's boundary moves down when this proof is lower than any
     // held (or the first): everything past it goes, once linking is done.
-    let lowered = proof
-        .map(|proof| proof.canonical(held))
-        .filter(|canonical| held.is_none_or(|h| canonical.seq < h.seq));
-    if let Some(proof) = proof {
-        batch.forks.push((author, proof.canonical(held)));
+    let canonical = proof.map(|proof| proof.canonical(held));
+    let lowered = canonical.filter(|canonical| held.is_none_or(|h| canonical.seq < h.seq));
+    if let Some(canonical) = canonical {
+        batch.forks.push((author, canonical));
     }
     let mut linked = seq == 1
         || predecessors
